@@ -1,0 +1,535 @@
+//! Byte layouts of every engine file, as pure functions over byte slices so
+//! the log, recovery and `ringlog inspect` share one definition.
+//!
+//! All integers are little-endian; every crc is CRC-32C (Castagnoli). Kafka
+//! payloads keep their own big-endian layout inside frames.
+//!
+//! ## Segment file `<base offset, 20 digits>.log`
+//!
+//! ```text
+//! header (64 bytes)
+//!   0  8  magic "RINGLSEG"
+//!   8  2  format version (1)
+//!  10  2  kind (1 = partition data, 2 = metadata log)
+//!  12  4  header bytes (64)
+//!  16  8  base offset
+//!  24  8  created at, ms since the Unix epoch (drives segment.ms)
+//!  32 28  zero
+//!  60  4  crc32c of bytes 0..60
+//! frames, back to back, each:
+//!   0  4  payload length
+//!   4  4  crc32c of frame bytes 8..32 and the payload
+//!   8  8  base offset of the payload
+//!  16  8  max timestamp (ms) of the payload
+//!  24  4  offsets covered (0 only for the footer)
+//!  28  2  flags (bit 0: footer)
+//!  30  2  zero
+//!  32  .. payload (a Kafka RecordBatch v2, or an rkyv metadata event)
+//! footer frame, only in a sealed segment: flags = 1, count = 0,
+//!   base offset = end offset, payload = SegmentFooter (40 bytes):
+//!   0  8  end offset (next offset after this segment)
+//!   8  8  data end (file position of the footer frame)
+//!  16  8  max timestamp of the segment
+//!  24  4  offset index entries
+//!  28  4  time index entries
+//!  32  4  crc32c of those offset index entries
+//!  36  4  crc32c of those time index entries
+//! ```
+//!
+//! Zero bytes after the last frame are padding (direct I/O writes whole
+//! 4 KiB blocks): a frame header whose length and crc are both zero marks
+//! the end of the data.
+//!
+//! ## Index files `<base>.index` and `<base>.timeindex`
+//!
+//! ```text
+//! header (64 bytes): magic "RINGLIDX" / "RINGLTIX", version u16 at 8,
+//!   base offset u64 at 16, zero to 60, crc32c of 0..60 at 60
+//! offset index entry (8 bytes):  relative offset u32, position u32
+//! time index entry (16 bytes):   max timestamp so far i64,
+//!                                relative offset u32, position u32
+//! ```
+//!
+//! Index entries are hints: recovery checks them against the frames they
+//! point at and rebuilds an index that is missing or does not match the
+//! crc recorded in the segment footer. Position 0 is inside the header, so a
+//! zero entry is padding.
+
+use crate::error::Corruption;
+
+/// Segment file magic.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"RINGLSEG";
+/// Offset index magic.
+pub const OFFSET_INDEX_MAGIC: [u8; 8] = *b"RINGLIDX";
+/// Time index magic.
+pub const TIME_INDEX_MAGIC: [u8; 8] = *b"RINGLTIX";
+/// The only format version this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// Bytes in a segment or index file header.
+pub const FILE_HEADER_BYTES: usize = 64;
+/// Bytes in a frame header.
+pub const FRAME_HEADER_BYTES: usize = 32;
+/// Bytes in a segment footer payload.
+pub const FOOTER_PAYLOAD_BYTES: usize = 40;
+/// Bytes in an offset index entry.
+pub const OFFSET_ENTRY_BYTES: usize = 8;
+/// Bytes in a time index entry.
+pub const TIME_ENTRY_BYTES: usize = 16;
+/// Frame flag: this frame is the segment footer.
+pub const FLAG_FOOTER: u16 = 1;
+
+const _: () = assert!(FILE_HEADER_BYTES % 8 == 0 && FRAME_HEADER_BYTES % 8 == 0);
+const _: () = assert!(crate::io::BLOCK_BYTES % OFFSET_ENTRY_BYTES == 0);
+const _: () = assert!(crate::io::BLOCK_BYTES % TIME_ENTRY_BYTES == 0);
+
+/// What a segment holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// Kafka record batches of one topic-partition.
+    Partition = 1,
+    /// Metadata log events.
+    Meta = 2,
+}
+
+/// A decoded segment header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Partition or meta.
+    pub kind: SegmentKind,
+    /// First offset in the segment.
+    pub base_offset: u64,
+    /// Creation time (ms) — the age that `segment.ms` measures.
+    pub created_ms: i64,
+}
+
+fn le_u16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+fn le_i64(b: &[u8], at: usize) -> i64 {
+    le_u64(b, at) as i64
+}
+
+fn encode_file_header(magic: [u8; 8], kind: u16, base_offset: u64, created_ms: i64) -> [u8; 64] {
+    let mut h = [0u8; FILE_HEADER_BYTES];
+    h[0..8].copy_from_slice(&magic);
+    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[10..12].copy_from_slice(&kind.to_le_bytes());
+    h[12..16].copy_from_slice(&(FILE_HEADER_BYTES as u32).to_le_bytes());
+    h[16..24].copy_from_slice(&base_offset.to_le_bytes());
+    h[24..32].copy_from_slice(&created_ms.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..60]);
+    h[60..64].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Checks magic, version and crc of a 64-byte file header.
+fn decode_file_header(bytes: &[u8], magic: [u8; 8]) -> Result<(u16, u64, i64), Corruption> {
+    if bytes.len() < FILE_HEADER_BYTES {
+        return Err(Corruption::LengthPastEnd);
+    }
+    if bytes[0..8] != magic {
+        return Err(Corruption::BadMagic);
+    }
+    let version = le_u16(bytes, 8);
+    if version != FORMAT_VERSION {
+        return Err(Corruption::BadVersion(version));
+    }
+    if crc32c::crc32c(&bytes[..60]) != le_u32(bytes, 60) {
+        return Err(Corruption::BadHeaderCrc);
+    }
+    if le_u32(bytes, 12) as usize != FILE_HEADER_BYTES {
+        return Err(Corruption::Malformed("header length"));
+    }
+    Ok((le_u16(bytes, 10), le_u64(bytes, 16), le_i64(bytes, 24)))
+}
+
+/// Encodes a segment header.
+pub fn encode_segment_header(header: &SegmentHeader) -> [u8; FILE_HEADER_BYTES] {
+    encode_file_header(
+        SEGMENT_MAGIC,
+        header.kind as u16,
+        header.base_offset,
+        header.created_ms,
+    )
+}
+
+/// Decodes and verifies a segment header.
+pub fn decode_segment_header(bytes: &[u8]) -> Result<SegmentHeader, Corruption> {
+    let (kind, base_offset, created_ms) = decode_file_header(bytes, SEGMENT_MAGIC)?;
+    let kind = match kind {
+        1 => SegmentKind::Partition,
+        2 => SegmentKind::Meta,
+        _ => return Err(Corruption::Malformed("segment kind")),
+    };
+    Ok(SegmentHeader {
+        kind,
+        base_offset,
+        created_ms,
+    })
+}
+
+/// Encodes an index file header.
+pub fn encode_index_header(magic: [u8; 8], base_offset: u64) -> [u8; FILE_HEADER_BYTES] {
+    encode_file_header(magic, 0, base_offset, 0)
+}
+
+/// Decodes an index file header, returning its base offset.
+pub fn decode_index_header(bytes: &[u8], magic: [u8; 8]) -> Result<u64, Corruption> {
+    decode_file_header(bytes, magic).map(|(_, base_offset, _)| base_offset)
+}
+
+/// A decoded frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Payload bytes after the 32-byte header.
+    pub payload_len: u32,
+    /// First offset the payload covers.
+    pub base_offset: u64,
+    /// Largest timestamp in the payload.
+    pub max_timestamp_ms: i64,
+    /// Offsets covered; 0 only for the footer.
+    pub count: u32,
+    /// Flag bits.
+    pub flags: u16,
+}
+
+impl FrameHeader {
+    /// Header plus payload.
+    pub fn frame_bytes(&self) -> usize {
+        FRAME_HEADER_BYTES + self.payload_len as usize
+    }
+    /// The offset after this frame.
+    pub fn end_offset(&self) -> u64 {
+        self.base_offset + self.count as u64
+    }
+    /// Whether this is a segment footer.
+    pub fn is_footer(&self) -> bool {
+        self.flags & FLAG_FOOTER != 0
+    }
+}
+
+/// Writes a frame header for `payload` into `out[..32]`.
+pub fn encode_frame_header(out: &mut [u8], header: &FrameHeader, payload: &[u8]) {
+    assert_eq!(header.payload_len as usize, payload.len());
+    out[0..4].copy_from_slice(&header.payload_len.to_le_bytes());
+    out[8..16].copy_from_slice(&header.base_offset.to_le_bytes());
+    out[16..24].copy_from_slice(&header.max_timestamp_ms.to_le_bytes());
+    out[24..28].copy_from_slice(&header.count.to_le_bytes());
+    out[28..30].copy_from_slice(&header.flags.to_le_bytes());
+    out[30..32].copy_from_slice(&[0, 0]);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[8..32]), payload);
+    out[4..8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The result of looking for a frame at the start of `bytes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameRead {
+    /// A complete, valid frame.
+    Frame(FrameHeader),
+    /// Zero padding: the end of the written data.
+    End,
+    /// Bytes that are not a valid frame.
+    Invalid(Corruption),
+}
+
+/// Decodes and verifies the frame at the start of `bytes` (which runs to the
+/// end of the available data). `max_payload_bytes` bounds the length field
+/// so a corrupt length cannot make a reader allocate gigabytes.
+pub fn read_frame(bytes: &[u8], max_payload_bytes: usize) -> FrameRead {
+    if bytes.len() < FRAME_HEADER_BYTES {
+        if bytes.iter().all(|&b| b == 0) {
+            return FrameRead::End;
+        }
+        return FrameRead::Invalid(Corruption::LengthPastEnd);
+    }
+    let payload_len = le_u32(bytes, 0);
+    let stored_crc = le_u32(bytes, 4);
+    if payload_len == 0 && stored_crc == 0 {
+        return FrameRead::End;
+    }
+    let header = FrameHeader {
+        payload_len,
+        base_offset: le_u64(bytes, 8),
+        max_timestamp_ms: le_i64(bytes, 16),
+        count: le_u32(bytes, 24),
+        flags: le_u16(bytes, 28),
+    };
+    if payload_len as usize > max_payload_bytes {
+        return FrameRead::Invalid(Corruption::Malformed("length above the frame limit"));
+    }
+    if header.frame_bytes() > bytes.len() {
+        return FrameRead::Invalid(Corruption::LengthPastEnd);
+    }
+    let payload = &bytes[FRAME_HEADER_BYTES..header.frame_bytes()];
+    let computed = crc32c::crc32c_append(crc32c::crc32c(&bytes[8..32]), payload);
+    if computed != stored_crc {
+        return FrameRead::Invalid(Corruption::BadFrameCrc);
+    }
+    if le_u16(bytes, 30) != 0 || header.flags & !FLAG_FOOTER != 0 {
+        return FrameRead::Invalid(Corruption::Malformed("reserved bits set"));
+    }
+    if (header.count == 0) != header.is_footer() {
+        return FrameRead::Invalid(Corruption::Malformed("offset count"));
+    }
+    FrameRead::Frame(header)
+}
+
+/// The summary a sealed segment ends with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentFooter {
+    /// Next offset after the segment.
+    pub end_offset: u64,
+    /// File position of the footer frame.
+    pub data_end_bytes: u64,
+    /// Largest timestamp in the segment (i64::MIN when empty).
+    pub max_timestamp_ms: i64,
+    /// Entries in the offset index.
+    pub offset_entries: u32,
+    /// Entries in the time index.
+    pub time_entries: u32,
+    /// crc32c of the offset index entries.
+    pub offset_index_crc: u32,
+    /// crc32c of the time index entries.
+    pub time_index_crc: u32,
+}
+
+/// Encodes a footer payload.
+pub fn encode_footer(footer: &SegmentFooter) -> [u8; FOOTER_PAYLOAD_BYTES] {
+    let mut out = [0u8; FOOTER_PAYLOAD_BYTES];
+    out[0..8].copy_from_slice(&footer.end_offset.to_le_bytes());
+    out[8..16].copy_from_slice(&footer.data_end_bytes.to_le_bytes());
+    out[16..24].copy_from_slice(&footer.max_timestamp_ms.to_le_bytes());
+    out[24..28].copy_from_slice(&footer.offset_entries.to_le_bytes());
+    out[28..32].copy_from_slice(&footer.time_entries.to_le_bytes());
+    out[32..36].copy_from_slice(&footer.offset_index_crc.to_le_bytes());
+    out[36..40].copy_from_slice(&footer.time_index_crc.to_le_bytes());
+    out
+}
+
+/// Decodes a footer payload (already crc-checked as a frame).
+pub fn decode_footer(payload: &[u8]) -> Result<SegmentFooter, Corruption> {
+    if payload.len() != FOOTER_PAYLOAD_BYTES {
+        return Err(Corruption::Malformed("footer length"));
+    }
+    Ok(SegmentFooter {
+        end_offset: le_u64(payload, 0),
+        data_end_bytes: le_u64(payload, 8),
+        max_timestamp_ms: le_i64(payload, 16),
+        offset_entries: le_u32(payload, 24),
+        time_entries: le_u32(payload, 28),
+        offset_index_crc: le_u32(payload, 32),
+        time_index_crc: le_u32(payload, 36),
+    })
+}
+
+/// One sparse offset index entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OffsetEntry {
+    /// Offset minus the segment base offset.
+    pub relative_offset: u32,
+    /// File position of the frame holding that offset.
+    pub position: u32,
+}
+
+/// One sparse time index entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeEntry {
+    /// Largest timestamp in the segment up to and including this frame.
+    pub max_timestamp_ms: i64,
+    /// Offset minus base of the frame.
+    pub relative_offset: u32,
+    /// File position of the frame.
+    pub position: u32,
+}
+
+/// Encodes an offset index entry.
+pub fn encode_offset_entry(entry: &OffsetEntry) -> [u8; OFFSET_ENTRY_BYTES] {
+    let mut out = [0u8; OFFSET_ENTRY_BYTES];
+    out[0..4].copy_from_slice(&entry.relative_offset.to_le_bytes());
+    out[4..8].copy_from_slice(&entry.position.to_le_bytes());
+    out
+}
+
+/// Encodes a time index entry.
+pub fn encode_time_entry(entry: &TimeEntry) -> [u8; TIME_ENTRY_BYTES] {
+    let mut out = [0u8; TIME_ENTRY_BYTES];
+    out[0..8].copy_from_slice(&entry.max_timestamp_ms.to_le_bytes());
+    out[8..12].copy_from_slice(&entry.relative_offset.to_le_bytes());
+    out[12..16].copy_from_slice(&entry.position.to_le_bytes());
+    out
+}
+
+/// Decodes offset index entries, stopping at padding or a torn entry.
+pub fn decode_offset_entries(bytes: &[u8]) -> Vec<OffsetEntry> {
+    bytes
+        .chunks_exact(OFFSET_ENTRY_BYTES)
+        .map(|c| OffsetEntry {
+            relative_offset: le_u32(c, 0),
+            position: le_u32(c, 4),
+        })
+        .take_while(|e| e.position != 0)
+        .collect()
+}
+
+/// Decodes time index entries, stopping at padding or a torn entry.
+pub fn decode_time_entries(bytes: &[u8]) -> Vec<TimeEntry> {
+    bytes
+        .chunks_exact(TIME_ENTRY_BYTES)
+        .map(|c| TimeEntry {
+            max_timestamp_ms: le_i64(c, 0),
+            relative_offset: le_u32(c, 8),
+            position: le_u32(c, 12),
+        })
+        .take_while(|e| e.position != 0)
+        .collect()
+}
+
+/// Segment and index file names: the base offset, zero-padded to 20 digits
+/// so lexical order is offset order.
+///
+/// ```
+/// assert_eq!(ringlog_engine::format::segment_file_name(42, "log"), "00000000000000000042.log");
+/// ```
+pub fn segment_file_name(base_offset: u64, extension: &str) -> String {
+    format!("{base_offset:020}.{extension}")
+}
+
+/// Parses `<20 digits>.<extension>` back into a base offset.
+pub fn parse_segment_file_name(name: &str, extension: &str) -> Option<u64> {
+    let stem = name.strip_suffix(extension)?.strip_suffix('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> SegmentHeader {
+        SegmentHeader {
+            kind: SegmentKind::Partition,
+            base_offset: 77,
+            created_ms: 1_700_000_000_000,
+        }
+    }
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; FRAME_HEADER_BYTES + payload.len()];
+        let h = FrameHeader {
+            payload_len: payload.len() as u32,
+            base_offset: 5,
+            max_timestamp_ms: 9,
+            count: 2,
+            flags: 0,
+        };
+        encode_frame_header(&mut out, &h, payload);
+        out[FRAME_HEADER_BYTES..].copy_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn segment_header_round_trips() {
+        let bytes = encode_segment_header(&header());
+        assert_eq!(decode_segment_header(&bytes), Ok(header()));
+    }
+
+    #[test]
+    fn segment_header_bad_magic() {
+        let mut bytes = encode_segment_header(&header());
+        bytes[0] = b'X';
+        assert_eq!(decode_segment_header(&bytes), Err(Corruption::BadMagic));
+    }
+
+    #[test]
+    fn segment_header_bad_version() {
+        let mut bytes = encode_segment_header(&header());
+        bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+        assert_eq!(decode_segment_header(&bytes), Err(Corruption::BadVersion(2)));
+    }
+
+    #[test]
+    fn segment_header_bad_crc() {
+        let mut bytes = encode_segment_header(&header());
+        bytes[20] ^= 0x10;
+        assert_eq!(decode_segment_header(&bytes), Err(Corruption::BadHeaderCrc));
+    }
+
+    #[test]
+    fn frame_round_trips() {
+        let bytes = frame(b"payload");
+        match read_frame(&bytes, 1 << 20) {
+            FrameRead::Frame(h) => {
+                assert_eq!(h.payload_len, 7);
+                assert_eq!(h.end_offset(), 7);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn frame_bad_crc_in_payload_and_header() {
+        let mut bytes = frame(b"payload");
+        bytes[FRAME_HEADER_BYTES + 3] ^= 0x80;
+        assert_eq!(read_frame(&bytes, 1 << 20), FrameRead::Invalid(Corruption::BadFrameCrc));
+        let mut bytes = frame(b"payload");
+        bytes[10] ^= 0x01; // base offset is covered by the crc too
+        assert_eq!(read_frame(&bytes, 1 << 20), FrameRead::Invalid(Corruption::BadFrameCrc));
+    }
+
+    #[test]
+    fn frame_length_past_end() {
+        let bytes = frame(b"payload");
+        assert_eq!(
+            read_frame(&bytes[..bytes.len() - 1], 1 << 20),
+            FrameRead::Invalid(Corruption::LengthPastEnd)
+        );
+        assert_eq!(
+            read_frame(&bytes[..FRAME_HEADER_BYTES - 1], 1 << 20),
+            FrameRead::Invalid(Corruption::LengthPastEnd)
+        );
+    }
+
+    #[test]
+    fn frame_length_over_limit() {
+        let bytes = frame(b"payload");
+        assert!(matches!(read_frame(&bytes, 3), FrameRead::Invalid(Corruption::Malformed(_))));
+    }
+
+    #[test]
+    fn zero_padding_is_end() {
+        assert_eq!(read_frame(&[0u8; 100], 1 << 20), FrameRead::End);
+        assert_eq!(read_frame(&[0u8; 5], 1 << 20), FrameRead::End);
+    }
+
+    #[test]
+    fn index_entries_stop_at_padding_and_torn_entry() {
+        let mut bytes = Vec::new();
+        for i in 1..=3u32 {
+            bytes.extend_from_slice(&encode_offset_entry(&OffsetEntry {
+                relative_offset: i,
+                position: 64 * i,
+            }));
+        }
+        bytes.extend_from_slice(&[7, 7, 7]); // torn fourth entry
+        assert_eq!(decode_offset_entries(&bytes).len(), 3);
+        bytes.truncate(2 * OFFSET_ENTRY_BYTES);
+        bytes.extend_from_slice(&[0u8; 16]);
+        assert_eq!(decode_offset_entries(&bytes).len(), 2);
+    }
+
+    #[test]
+    fn file_names_round_trip() {
+        let name = segment_file_name(123, "index");
+        assert_eq!(parse_segment_file_name(&name, "index"), Some(123));
+        assert_eq!(parse_segment_file_name(&name, "log"), None);
+        assert_eq!(parse_segment_file_name("12.log", "log"), None);
+    }
+}

@@ -1,0 +1,31 @@
+//! # ringlog-engine
+//!
+//! The storage engine under ringlog: partition logs and the metadata log,
+//! written with direct I/O through the owning shard's io_uring, crash-safe
+//! by construction and checked by recovery.
+//!
+//! * [`io`] — the small async I/O trait, with the glommio DMA backend and a
+//!   fault-injecting in-memory backend.
+//! * [`format`] — every on-disk byte layout (magic, version, crc32c).
+//! * [`log`] — the segmented log: write-behind appends, group commit, rolls,
+//!   retention, sparse indexes, reads, recovery.
+//! * [`partition`] — a log of Kafka RecordBatch v2 blocks.
+//! * [`meta`] — the event-sourced metadata log with snapshots.
+//! * [`batch`] — the zero-copy RecordBatch v2 header view.
+//!
+//! Everything here runs on one glommio executor per shard; types are
+//! `!Send` on purpose (see ARCHITECTURE.md, "thread-per-core").
+#![warn(missing_docs)]
+
+mod appender;
+pub mod batch;
+pub mod clock;
+pub mod error;
+pub mod format;
+pub mod io;
+pub mod log;
+pub mod partition;
+
+pub use clock::Clock;
+pub use error::{Corruption, Error, Result};
+pub use log::{FlushPolicy, Log, LogConfig, LogStats, ReadBatches, SegmentInfo};

@@ -1,0 +1,1628 @@
+//! The segmented log: the one storage structure under both partition logs
+//! and the metadata log.
+//!
+//! A log is a directory of segment files named by base offset. The last one
+//! is *active* (appended to); the others are *sealed* (immutable, ending in
+//! a footer frame that summarises them). Each segment has a sparse offset
+//! index and time index beside it.
+//!
+//! ## Why it is shaped this way
+//!
+//! * **One owner, no locks on data.** A `Log` lives on one shard's executor
+//!   and is used through `&self` from many tasks of that executor; state sits
+//!   in a `RefCell` that is never borrowed across an `.await`. The only
+//!   "lock" is a one-permit semaphore that orders I/O (flush, sync, roll,
+//!   retention), because two overlapping direct writes of the same partial
+//!   block could otherwise land out of order.
+//! * **Appends never wait for the disk** unless the write buffer is full or
+//!   the segment must roll: the frame is copied once into the aligned
+//!   write-behind buffer and gets its offset immediately.
+//! * **Group commit.** [`Log::sync_to`] waits for the I/O permit, then
+//!   checks whether an fdatasync that finished meanwhile already covered
+//!   its offset. If not, one flush + fdatasync covers *every* append made so
+//!   far — all the appenders that queued behind the previous sync share it.
+//! * **Index blocks reach the disk only after the fdatasync that covers the
+//!   frames they point to.** So an index entry found at recovery proves
+//!   every frame before its position is durable, and recovery scans only
+//!   from the last verifiable index entry to the end of the active segment.
+//! * **Only the active segment holds non-durable data.** Rolling seals the
+//!   old segment with a footer and fdatasync before the new file is created,
+//!   so a crash can tear only the tail of the last segment.
+//! * **I/O failure poisons the log.** After a failed write or fdatasync the
+//!   state of the file is unknown (and a retried fdatasync can report
+//!   success for lost pages), so every later call fails with
+//!   [`Error::Poisoned`] until the log is reopened and recovered.
+
+use crate::appender::{Appender, PendingWrite};
+use crate::clock::Clock;
+use crate::error::{Corruption, Error, Result};
+use crate::format::{
+    decode_footer, decode_index_header, decode_offset_entries, decode_segment_header,
+    decode_time_entries, encode_footer, encode_frame_header, encode_index_header,
+    encode_offset_entry, encode_segment_header, encode_time_entry, parse_segment_file_name,
+    read_frame, segment_file_name, FrameHeader, FrameRead, OffsetEntry, SegmentFooter,
+    SegmentHeader, SegmentKind, TimeEntry, FILE_HEADER_BYTES, FLAG_FOOTER, FOOTER_PAYLOAD_BYTES,
+    FRAME_HEADER_BYTES, OFFSET_ENTRY_BYTES, OFFSET_INDEX_MAGIC, TIME_ENTRY_BYTES,
+    TIME_INDEX_MAGIC,
+};
+use crate::io::{align_down, align_up, OpenMode, Storage, StorageFile, BLOCK_BYTES};
+use glommio::sync::Semaphore;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+const LOG_EXTENSION: &str = "log";
+const OFFSET_INDEX_EXTENSION: &str = "index";
+const TIME_INDEX_EXTENSION: &str = "timeindex";
+const TMP_SUFFIX: &str = ".tmp";
+const FOOTER_FRAME_BYTES: usize = FRAME_HEADER_BYTES + FOOTER_PAYLOAD_BYTES;
+/// Bytes read per step when scanning frames.
+const SCAN_CHUNK_BYTES: usize = 1 << 20;
+/// How many index entries recovery tries to verify (newest first) before
+/// giving up on the index and scanning the whole segment.
+const INDEX_VERIFY_TRIES_MAX: usize = 16;
+/// Upper bound of attempts of one append (a roll, then a flush, then the
+/// copy): more means a bug, not load.
+const APPEND_ATTEMPTS_MAX: usize = 4;
+
+/// When acknowledged appends become durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// Every acknowledged append waits for an fdatasync (shared by group
+    /// commit). Nothing acknowledged is lost in a crash.
+    Always,
+    /// Appends are acknowledged when buffered; [`Log::maintain`] flushes and
+    /// fdatasyncs when this many ms have passed since the last sync. A crash
+    /// can lose up to that window of acknowledged data — chosen by the user.
+    IntervalMs(u64),
+}
+
+/// Per-log settings (Kafka's topic-level names in parentheses).
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// Partition data or metadata events.
+    pub kind: SegmentKind,
+    /// Roll when the active segment would exceed this (`segment.bytes`).
+    pub segment_bytes: u64,
+    /// Roll when the active segment is older than this (`segment.ms`).
+    pub segment_ms: i64,
+    /// Delete old segments while the log stays above this (`retention.bytes`).
+    pub retention_bytes: Option<u64>,
+    /// Delete segments whose newest record is older (`retention.ms`).
+    pub retention_ms: Option<i64>,
+    /// Bytes between sparse index entries (`index.interval.bytes`).
+    pub index_interval_bytes: u64,
+    /// Write-behind buffer per log; the largest single disk write.
+    pub write_buffer_bytes: usize,
+    /// Largest payload accepted (`max.message.bytes`).
+    pub max_payload_bytes: usize,
+    /// Durability of acknowledged appends.
+    pub flush_policy: FlushPolicy,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            kind: SegmentKind::Partition,
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: None,
+            retention_ms: Some(7 * 24 * 3600 * 1000),
+            index_interval_bytes: 16 * 1024,
+            write_buffer_bytes: 2 << 20,
+            max_payload_bytes: 1 << 20,
+            flush_policy: FlushPolicy::Always,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Checks the relationships the log relies on.
+    pub fn validate(&self) -> Result<()> {
+        let frame_max = (FRAME_HEADER_BYTES + self.max_payload_bytes) as u64;
+        let fail = |why: String| Err(Error::Config(why));
+        if self.segment_bytes > u32::MAX as u64 {
+            return fail(format!("segment_bytes {} exceeds 4 GiB (index positions are u32)", self.segment_bytes));
+        }
+        if self.segment_bytes < FILE_HEADER_BYTES as u64 + frame_max + FOOTER_FRAME_BYTES as u64 {
+            return fail(format!(
+                "segment_bytes {} cannot hold one frame of max_payload_bytes {}",
+                self.segment_bytes, self.max_payload_bytes
+            ));
+        }
+        if self.write_buffer_bytes % BLOCK_BYTES != 0
+            || (self.write_buffer_bytes as u64) < frame_max + FOOTER_FRAME_BYTES as u64 + 2 * BLOCK_BYTES as u64
+        {
+            return fail(format!(
+                "write_buffer_bytes {} must be a multiple of {BLOCK_BYTES} and hold a largest frame ({frame_max} bytes) plus two blocks",
+                self.write_buffer_bytes
+            ));
+        }
+        if self.index_interval_bytes == 0 || self.segment_ms <= 0 {
+            return fail("index_interval_bytes and segment_ms must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Index appender capacity: enough entries for one full write buffer
+    /// between two index flushes, plus the header block and the partial
+    /// block an appender carries.
+    fn index_buffer_bytes(&self) -> usize {
+        let entries = self.write_buffer_bytes as u64 / self.index_interval_bytes + 2;
+        align_up(entries * TIME_ENTRY_BYTES as u64) as usize + 2 * BLOCK_BYTES
+    }
+}
+
+/// Counters for benchmarks and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Appends accepted.
+    pub appends: u64,
+    /// Payload bytes accepted.
+    pub append_bytes: u64,
+    /// fdatasync calls on segment files.
+    pub fdatasyncs: u64,
+    /// Segment data writes issued.
+    pub writes: u64,
+    /// Segments rolled.
+    pub rolls: u64,
+    /// Segments deleted by retention.
+    pub segments_deleted: u64,
+}
+
+/// Read-only facts about one segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// First offset.
+    pub base_offset: u64,
+    /// Next offset after the segment.
+    pub end_offset: u64,
+    /// Logical size in bytes.
+    pub size_bytes: u64,
+    /// Largest timestamp (i64::MIN if empty).
+    pub max_timestamp_ms: i64,
+    /// Sealed (immutable, footer written) or active.
+    pub sealed: bool,
+    /// The segment file.
+    pub path: PathBuf,
+}
+
+/// A frame returned by [`Log::read`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameSpan {
+    /// First offset of the payload.
+    pub base_offset: u64,
+    /// Offsets covered.
+    pub count: u32,
+    /// Largest timestamp in the payload.
+    pub max_timestamp_ms: i64,
+    range: Range<usize>,
+}
+
+/// Whole frames read from one segment; payloads borrow one read buffer.
+pub struct ReadBatches<R> {
+    buf: Option<R>,
+    frames: Vec<FrameSpan>,
+}
+
+impl<R: std::ops::Deref<Target = [u8]>> ReadBatches<R> {
+    fn empty() -> Self {
+        ReadBatches {
+            buf: None,
+            frames: Vec::new(),
+        }
+    }
+
+    /// No frames.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Frames with their payloads, in offset order.
+    pub fn iter(&self) -> impl Iterator<Item = (&FrameSpan, &[u8])> {
+        self.frames.iter().map(|f| {
+            let buf = self.buf.as_ref().expect("frames imply a buffer");
+            (f, &buf[f.range.clone()])
+        })
+    }
+
+    /// Offset after the last frame, if any.
+    pub fn next_offset(&self) -> Option<u64> {
+        self.frames.last().map(|f| f.base_offset + f.count as u64)
+    }
+
+    /// Sum of payload bytes.
+    pub fn payload_bytes(&self) -> usize {
+        self.frames.iter().map(|f| f.range.len()).sum()
+    }
+}
+
+struct Segment<F> {
+    base_offset: u64,
+    file: Rc<F>,
+    path: PathBuf,
+    created_ms: i64,
+    end_offset: u64,
+    /// Logical end of data, excluding the footer frame.
+    data_end_bytes: u64,
+    max_timestamp_ms: i64,
+    offset_index: Vec<OffsetEntry>,
+    time_index: Vec<TimeEntry>,
+    sealed: bool,
+}
+
+impl<F> Segment<F> {
+    fn has_data(&self) -> bool {
+        self.end_offset > self.base_offset
+    }
+
+    /// File position to start scanning for `offset`.
+    fn position_for_offset(&self, offset: u64) -> u64 {
+        let relative = offset.saturating_sub(self.base_offset);
+        match self.offset_index.partition_point(|e| e.relative_offset as u64 <= relative) {
+            0 => FILE_HEADER_BYTES as u64,
+            i => self.offset_index[i - 1].position as u64,
+        }
+    }
+
+    /// File position to start scanning for the first timestamp >= `ts`.
+    fn position_for_timestamp(&self, timestamp_ms: i64) -> u64 {
+        match self.time_index.partition_point(|e| e.max_timestamp_ms < timestamp_ms) {
+            0 => FILE_HEADER_BYTES as u64,
+            i => self.time_index[i - 1].position as u64,
+        }
+    }
+
+    fn info(&self) -> SegmentInfo {
+        SegmentInfo {
+            base_offset: self.base_offset,
+            end_offset: self.end_offset,
+            size_bytes: self.data_end_bytes,
+            max_timestamp_ms: self.max_timestamp_ms,
+            sealed: self.sealed,
+            path: self.path.clone(),
+        }
+    }
+}
+
+struct IndexWriter<F: StorageFile> {
+    file: Rc<F>,
+    appender: Appender<F>,
+}
+
+/// The appenders of the active segment.
+struct Writer<F: StorageFile> {
+    data: Appender<F>,
+    offset_index: IndexWriter<F>,
+    time_index: IndexWriter<F>,
+    bytes_since_index: u64,
+}
+
+impl<F: StorageFile> Writer<F> {
+    fn index_room_bytes(&self) -> usize {
+        self.offset_index
+            .appender
+            .room_bytes()
+            .min(self.time_index.appender.room_bytes())
+    }
+}
+
+struct State<F: StorageFile> {
+    segments: BTreeMap<u64, Segment<F>>,
+    writer: Option<Writer<F>>,
+    next_offset: u64,
+    written_offset: u64,
+    durable_offset: u64,
+    log_start_offset: u64,
+    last_sync_ms: i64,
+    poisoned: bool,
+    stats: LogStats,
+}
+
+impl<F: StorageFile> State<F> {
+    fn active(&self) -> &Segment<F> {
+        self.segments.values().next_back().expect("a log always has an active segment")
+    }
+    fn active_mut(&mut self) -> &mut Segment<F> {
+        self.segments.values_mut().next_back().expect("a log always has an active segment")
+    }
+    fn writer(&mut self) -> &mut Writer<F> {
+        self.writer.as_mut().expect("active segment has a writer")
+    }
+}
+
+enum NeedIo {
+    Roll,
+    Flush,
+}
+
+/// One segmented log. See the module docs for the design.
+pub struct Log<S: Storage> {
+    storage: S,
+    dir: PathBuf,
+    config: LogConfig,
+    clock: Clock,
+    io_permit: Semaphore,
+    state: RefCell<State<S::File>>,
+}
+
+fn index_path(dir: &Path, base_offset: u64, extension: &str) -> PathBuf {
+    dir.join(segment_file_name(base_offset, extension))
+}
+
+impl<S: Storage> Log<S> {
+    /// Opens (recovering) or creates the log in `dir`.
+    ///
+    /// Recovery reads the header, footer and index files of every segment,
+    /// and scans frames only from the last verified index entry of the
+    /// active segment to its end. A torn or zero-padded tail is truncated; a
+    /// bad frame followed by a valid one is corruption and fails the open
+    /// instead of dropping the valid data after it.
+    pub async fn open(storage: S, dir: impl Into<PathBuf>, config: LogConfig, clock: Clock) -> Result<Self> {
+        config.validate()?;
+        let dir = dir.into();
+        storage.create_dir_all(&dir).await.map_err(|e| Error::io(&dir, e))?;
+        let log = Log {
+            storage,
+            dir,
+            config,
+            clock,
+            io_permit: Semaphore::new(1),
+            state: RefCell::new(State {
+                segments: BTreeMap::new(),
+                writer: None,
+                next_offset: 0,
+                written_offset: 0,
+                durable_offset: 0,
+                log_start_offset: 0,
+                last_sync_ms: 0,
+                poisoned: false,
+                stats: LogStats::default(),
+            }),
+        };
+        log.recover().await?;
+        Ok(log)
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Offset the next append gets (Kafka's log end offset).
+    pub fn next_offset(&self) -> u64 {
+        self.state.borrow().next_offset
+    }
+
+    /// First offset still in the log.
+    pub fn log_start_offset(&self) -> u64 {
+        self.state.borrow().log_start_offset
+    }
+
+    /// Everything below this offset is on stable storage.
+    pub fn durable_offset(&self) -> u64 {
+        self.state.borrow().durable_offset
+    }
+
+    /// Readers see offsets below this: the durable offset under
+    /// [`FlushPolicy::Always`] (a consumer never sees a record a crash could
+    /// take back), the written offset under an interval policy.
+    pub fn high_watermark(&self) -> u64 {
+        let st = self.state.borrow();
+        match self.config.flush_policy {
+            FlushPolicy::Always => st.durable_offset,
+            FlushPolicy::IntervalMs(_) => st.written_offset.max(st.durable_offset),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> LogStats {
+        self.state.borrow().stats
+    }
+
+    /// Every segment, oldest first; the last is active.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.state.borrow().segments.values().map(Segment::info).collect()
+    }
+
+    /// Appends one payload covering `count` offsets. `fill` writes the
+    /// payload into the log's buffer and receives the assigned base offset
+    /// (Kafka batches rewrite their base offset there), so the payload is
+    /// copied exactly once. Returns the base offset. Not durable yet: see
+    /// [`Log::append_acked`] and [`Log::sync_to`].
+    pub async fn append_with(
+        &self,
+        payload_len: usize,
+        count: u32,
+        max_timestamp_ms: i64,
+        fill: impl FnOnce(&mut [u8], u64),
+    ) -> Result<u64> {
+        if payload_len > self.config.max_payload_bytes {
+            return Err(Error::TooLarge {
+                len_bytes: payload_len,
+                max_bytes: self.config.max_payload_bytes,
+            });
+        }
+        assert!(count > 0, "a payload covers at least one offset");
+        let frame_bytes = FRAME_HEADER_BYTES + payload_len;
+        let mut fill = Some(fill);
+        for _ in 0..APPEND_ATTEMPTS_MAX {
+            let need = {
+                let mut st = self.state.borrow_mut();
+                self.check_poisoned(&st)?;
+                match self.try_append(&mut st, frame_bytes, count, max_timestamp_ms, &mut fill) {
+                    Ok(base_offset) => return Ok(base_offset),
+                    Err(need) => need,
+                }
+            };
+            let _permit = self.io_permit.acquire_permit(1).await.expect("permit never closed");
+            match need {
+                NeedIo::Roll => self.roll_locked(frame_bytes).await?,
+                NeedIo::Flush => self.flush_locked(false).await?,
+            }
+        }
+        unreachable!("append needed more than {APPEND_ATTEMPTS_MAX} I/O steps")
+    }
+
+    /// Appends and, under [`FlushPolicy::Always`], waits until the append is
+    /// durable (sharing the fdatasync with concurrent appenders).
+    pub async fn append_acked(
+        &self,
+        payload_len: usize,
+        count: u32,
+        max_timestamp_ms: i64,
+        fill: impl FnOnce(&mut [u8], u64),
+    ) -> Result<u64> {
+        let base_offset = self.append_with(payload_len, count, max_timestamp_ms, fill).await?;
+        if self.config.flush_policy == FlushPolicy::Always {
+            self.sync_to(base_offset + count as u64).await?;
+        }
+        Ok(base_offset)
+    }
+
+    fn check_poisoned(&self, st: &State<S::File>) -> Result<()> {
+        if st.poisoned {
+            return Err(Error::Poisoned { path: self.dir.clone() });
+        }
+        Ok(())
+    }
+
+    fn poison<T>(&self, path: &Path, err: std::io::Error) -> Result<T> {
+        self.state.borrow_mut().poisoned = true;
+        tracing::error!(log = %self.dir.display(), file = %path.display(), error = %err, "I/O failure; log stopped until reopened");
+        Err(Error::io(path, err))
+    }
+
+    fn needs_roll(&self, active: &Segment<S::File>, frame_bytes: usize, now_ms: i64) -> bool {
+        active.has_data()
+            && (active.data_end_bytes + (frame_bytes + FOOTER_FRAME_BYTES) as u64 > self.config.segment_bytes
+                || now_ms - active.created_ms >= self.config.segment_ms)
+    }
+
+    fn try_append<G: FnOnce(&mut [u8], u64)>(
+        &self,
+        st: &mut State<S::File>,
+        frame_bytes: usize,
+        count: u32,
+        max_timestamp_ms: i64,
+        fill: &mut Option<G>,
+    ) -> Result<u64, NeedIo> {
+        let now_ms = self.clock.now_ms();
+        if self.needs_roll(st.active(), frame_bytes, now_ms) {
+            return Err(NeedIo::Roll);
+        }
+        let index_entry_bytes = OFFSET_ENTRY_BYTES.max(TIME_ENTRY_BYTES);
+        let writer = st.writer();
+        if writer.data.room_bytes() < frame_bytes + FOOTER_FRAME_BYTES || writer.index_room_bytes() < index_entry_bytes {
+            return Err(NeedIo::Flush);
+        }
+        let base_offset = st.next_offset;
+        let interval = self.config.index_interval_bytes;
+        let (segment_base, segment_max_ts, indexes_empty) = {
+            let active = st.active();
+            (active.base_offset, active.max_timestamp_ms, active.offset_index.is_empty())
+        };
+        let writer = st.writer();
+        let position = writer.data.end_bytes();
+        let frame = writer.data.reserve(frame_bytes);
+        let (header_bytes, payload) = frame.split_at_mut(FRAME_HEADER_BYTES);
+        (fill.take().expect("fill used once"))(payload, base_offset);
+        let header = FrameHeader {
+            payload_len: (frame_bytes - FRAME_HEADER_BYTES) as u32,
+            base_offset,
+            max_timestamp_ms,
+            count,
+            flags: 0,
+        };
+        encode_frame_header(header_bytes, &header, payload);
+        let index_now = indexes_empty || writer.bytes_since_index >= interval;
+        let new_max_ts = segment_max_ts.max(max_timestamp_ms);
+        let relative_offset = (base_offset - segment_base) as u32;
+        let mut time_entry = None;
+        if index_now {
+            writer.bytes_since_index = 0;
+            let entry = OffsetEntry {
+                relative_offset,
+                position: position as u32,
+            };
+            writer
+                .offset_index
+                .appender
+                .reserve(OFFSET_ENTRY_BYTES)
+                .copy_from_slice(&encode_offset_entry(&entry));
+            let t = TimeEntry {
+                max_timestamp_ms: new_max_ts,
+                relative_offset,
+                position: position as u32,
+            };
+            writer
+                .time_index
+                .appender
+                .reserve(TIME_ENTRY_BYTES)
+                .copy_from_slice(&encode_time_entry(&t));
+            time_entry = Some((entry, t));
+        }
+        writer.bytes_since_index += frame_bytes as u64;
+        let active = st.active_mut();
+        if let Some((entry, t)) = time_entry {
+            active.offset_index.push(entry);
+            active.time_index.push(t);
+        }
+        active.end_offset += count as u64;
+        active.data_end_bytes = position + frame_bytes as u64;
+        active.max_timestamp_ms = new_max_ts;
+        st.next_offset += count as u64;
+        st.stats.appends += 1;
+        st.stats.append_bytes += (frame_bytes - FRAME_HEADER_BYTES) as u64;
+        Ok(base_offset)
+    }
+
+    /// Makes every append so far durable.
+    pub async fn sync(&self) -> Result<()> {
+        let target = self.next_offset();
+        self.sync_to(target).await
+    }
+
+    /// Makes offsets below `offset` durable, with group commit: if an
+    /// fdatasync that finished while this call waited already covered
+    /// `offset`, it returns without issuing another.
+    pub async fn sync_to(&self, offset: u64) -> Result<()> {
+        if self.durable_offset() >= offset {
+            return Ok(());
+        }
+        let _permit = self.io_permit.acquire_permit(1).await.expect("permit never closed");
+        if self.durable_offset() >= offset {
+            return Ok(());
+        }
+        self.check_poisoned(&self.state.borrow())?;
+        self.flush_locked(true).await
+    }
+
+    /// Writes the buffered tail; with `sync`, fdatasyncs it and then writes
+    /// the index blocks that point into the now-durable data. Caller holds
+    /// the I/O permit.
+    async fn flush_locked(&self, sync: bool) -> Result<()> {
+        let (data_write, index_writes, file, path, target_offset) = {
+            let mut st = self.state.borrow_mut();
+            self.check_poisoned(&st)?;
+            let target_offset = st.next_offset;
+            let (file, path) = {
+                let active = st.active();
+                (active.file.clone(), active.path.clone())
+            };
+            let writer = st.writer.as_mut().expect("active writer");
+            let data_write = writer.data.take_write(&file, false);
+            // Without a sync the index must not advance (its entries would
+            // vouch for data that is not durable) — unless it is running
+            // out of room, in which case this flush becomes a sync.
+            let index_full = writer.index_room_bytes() < 2 * BLOCK_BYTES;
+            let sync = sync || index_full;
+            let mut index_writes = Vec::new();
+            if sync {
+                for index in [&mut writer.offset_index, &mut writer.time_index] {
+                    if let Some(w) = index.appender.take_write(&index.file, true) {
+                        index_writes.push((index.file.clone(), w));
+                    }
+                }
+            }
+            (data_write, sync.then_some(index_writes), file, path, target_offset)
+        };
+        if let Some(PendingWrite { buf, pos }) = data_write {
+            if let Err(e) = file.write_at(buf, pos).await {
+                return self.poison(&path, e);
+            }
+            self.state.borrow_mut().stats.writes += 1;
+        }
+        {
+            let mut st = self.state.borrow_mut();
+            st.written_offset = st.written_offset.max(target_offset);
+        }
+        let Some(index_writes) = index_writes else {
+            return Ok(());
+        };
+        if let Err(e) = file.fdatasync().await {
+            return self.poison(&path, e);
+        }
+        {
+            let mut st = self.state.borrow_mut();
+            st.durable_offset = st.durable_offset.max(target_offset);
+            st.stats.fdatasyncs += 1;
+            st.last_sync_ms = self.clock.now_ms();
+        }
+        for (index_file, PendingWrite { buf, pos }) in index_writes {
+            if let Err(e) = index_file.write_at(buf, pos).await {
+                return self.poison(&path, e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Time-driven work, to be called periodically by the owner: seals an
+    /// idle active segment older than `segment.ms` (so later stages see it
+    /// sealed even without new appends), syncs under an interval flush
+    /// policy, and applies retention.
+    pub async fn maintain(&self) -> Result<()> {
+        let now_ms = self.clock.now_ms();
+        let (roll, sync) = {
+            let st = self.state.borrow();
+            self.check_poisoned(&st)?;
+            let roll = self.needs_roll(st.active(), 0, now_ms);
+            let sync = match self.config.flush_policy {
+                FlushPolicy::IntervalMs(ms) => {
+                    st.durable_offset < st.next_offset && now_ms - st.last_sync_ms >= ms as i64
+                }
+                FlushPolicy::Always => false,
+            };
+            (roll, sync)
+        };
+        if roll {
+            let _permit = self.io_permit.acquire_permit(1).await.expect("permit never closed");
+            self.roll_locked(0).await?;
+        }
+        if sync {
+            self.sync().await?;
+        }
+        self.enforce_retention().await
+    }
+
+    /// Seals the active segment if it still needs rolling and starts a new
+    /// one. Caller holds the I/O permit.
+    async fn roll_locked(&self, frame_bytes: usize) -> Result<()> {
+        let now_ms = self.clock.now_ms();
+        if !self.needs_roll(self.state.borrow().active(), frame_bytes, now_ms) {
+            return Ok(());
+        }
+        self.seal_active_locked().await?;
+        let next_offset = self.next_offset();
+        self.create_active_segment(next_offset, now_ms).await?;
+        let mut st = self.state.borrow_mut();
+        st.stats.rolls += 1;
+        Ok(())
+    }
+
+    /// Appends the footer, writes everything, fdatasyncs the segment and
+    /// its index files, and trims the file to end at the footer.
+    async fn seal_active_locked(&self) -> Result<()> {
+        let (file, path, writes, index_writes, footer_end) = {
+            let mut st = self.state.borrow_mut();
+            self.check_poisoned(&st)?;
+            let active = st.active();
+            let file = active.file.clone();
+            let path = active.path.clone();
+            let offset_bytes: Vec<u8> = active.offset_index.iter().flat_map(encode_offset_entry).collect();
+            let time_bytes: Vec<u8> = active.time_index.iter().flat_map(encode_time_entry).collect();
+            let footer = SegmentFooter {
+                end_offset: active.end_offset,
+                data_end_bytes: active.data_end_bytes,
+                max_timestamp_ms: active.max_timestamp_ms,
+                offset_entries: active.offset_index.len() as u32,
+                time_entries: active.time_index.len() as u32,
+                offset_index_crc: crc32c::crc32c(&offset_bytes),
+                time_index_crc: crc32c::crc32c(&time_bytes),
+            };
+            let mut writer = st.writer.take().expect("active writer");
+            let mut writes = Vec::new();
+            if writer.data.room_bytes() < FOOTER_FRAME_BYTES {
+                writes.extend(writer.data.take_write(&file, false));
+            }
+            append_footer(&mut writer.data, &footer);
+            let footer_end = writer.data.end_bytes();
+            writes.extend(writer.data.take_write(&file, false));
+            let index_writes: Vec<_> = [&mut writer.offset_index, &mut writer.time_index]
+                .into_iter()
+                .map(|index| (index.file.clone(), index.appender.take_write(&index.file, false)))
+                .collect();
+            (file, path, writes, index_writes, footer_end)
+        };
+        let result: std::io::Result<()> = async {
+            for PendingWrite { buf, pos } in writes {
+                file.write_at(buf, pos).await?;
+            }
+            file.truncate(footer_end).await?;
+            file.fdatasync().await?;
+            for (index_file, write) in index_writes {
+                if let Some(PendingWrite { buf, pos }) = write {
+                    index_file.write_at(buf, pos).await?;
+                }
+                index_file.fdatasync().await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            return self.poison(&path, e);
+        }
+        let mut st = self.state.borrow_mut();
+        st.stats.fdatasyncs += 1;
+        let end = st.next_offset;
+        st.durable_offset = end;
+        st.written_offset = end;
+        st.active_mut().sealed = true;
+        Ok(())
+    }
+
+    /// Creates segment `base_offset` with its index files and makes it the
+    /// active segment.
+    async fn create_active_segment(&self, base_offset: u64, now_ms: i64) -> Result<()> {
+        let path = self.dir.join(segment_file_name(base_offset, LOG_EXTENSION));
+        let opened = async {
+            let file = self.storage.open(&path, OpenMode::CreateNew).await?;
+            let offset_file = self
+                .storage
+                .open(&index_path(&self.dir, base_offset, OFFSET_INDEX_EXTENSION), OpenMode::CreateNew)
+                .await?;
+            let time_file = self
+                .storage
+                .open(&index_path(&self.dir, base_offset, TIME_INDEX_EXTENSION), OpenMode::CreateNew)
+                .await?;
+            self.storage.sync_dir(&self.dir).await?;
+            Ok::<_, std::io::Error>((file, offset_file, time_file))
+        }
+        .await;
+        let (file, offset_file, time_file) = match opened {
+            Ok(files) => files,
+            Err(e) => return self.poison(&path, e),
+        };
+        let header = encode_segment_header(&SegmentHeader {
+            kind: self.config.kind,
+            base_offset,
+            created_ms: now_ms,
+        });
+        let mut data = Appender::new(&file, self.config.write_buffer_bytes, 0, &[]);
+        data.reserve(FILE_HEADER_BYTES).copy_from_slice(&header);
+        let index_buffer_bytes = self.config.index_buffer_bytes();
+        let new_index = |file: FileOf<S>, magic| {
+            let mut appender = Appender::new(&file, index_buffer_bytes, 0, &[]);
+            appender
+                .reserve(FILE_HEADER_BYTES)
+                .copy_from_slice(&encode_index_header(magic, base_offset));
+            IndexWriter {
+                file: Rc::new(file),
+                appender,
+            }
+        };
+        let writer = Writer {
+            data,
+            offset_index: new_index(offset_file, OFFSET_INDEX_MAGIC),
+            time_index: new_index(time_file, TIME_INDEX_MAGIC),
+            bytes_since_index: 0,
+        };
+        let segment = Segment {
+            base_offset,
+            file: Rc::new(file),
+            path,
+            created_ms: now_ms,
+            end_offset: base_offset,
+            data_end_bytes: FILE_HEADER_BYTES as u64,
+            max_timestamp_ms: i64::MIN,
+            offset_index: Vec::new(),
+            time_index: Vec::new(),
+            sealed: false,
+        };
+        let mut st = self.state.borrow_mut();
+        st.segments.insert(base_offset, segment);
+        st.writer = Some(writer);
+        Ok(())
+    }
+
+    /// Deletes whole sealed segments beyond `retention.ms` / `retention.bytes`
+    /// and advances the log start offset. The active segment is never
+    /// deleted.
+    pub async fn enforce_retention(&self) -> Result<()> {
+        if self.config.retention_ms.is_none() && self.config.retention_bytes.is_none() {
+            return Ok(());
+        }
+        let _permit = self.io_permit.acquire_permit(1).await.expect("permit never closed");
+        let now_ms = self.clock.now_ms();
+        let victims: Vec<Segment<S::File>> = {
+            let mut st = self.state.borrow_mut();
+            self.check_poisoned(&st)?;
+            let mut total_bytes: u64 = st.segments.values().map(|s| s.data_end_bytes).sum();
+            let mut doomed = Vec::new();
+            for segment in st.segments.values().filter(|s| s.sealed) {
+                let too_old = self
+                    .config
+                    .retention_ms
+                    .is_some_and(|ms| segment.max_timestamp_ms < now_ms - ms);
+                let too_big = self
+                    .config
+                    .retention_bytes
+                    .is_some_and(|limit| total_bytes - segment.data_end_bytes >= limit);
+                if !(too_old || too_big) {
+                    break;
+                }
+                total_bytes -= segment.data_end_bytes;
+                doomed.push(segment.base_offset);
+            }
+            let victims: Vec<_> = doomed.iter().filter_map(|b| st.segments.remove(b)).collect();
+            if let Some(first) = st.segments.values().next() {
+                st.log_start_offset = st.log_start_offset.max(first.base_offset);
+            }
+            st.stats.segments_deleted += victims.len() as u64;
+            victims
+        };
+        if victims.is_empty() {
+            return Ok(());
+        }
+        for segment in victims {
+            tracing::debug!(log = %self.dir.display(), base_offset = segment.base_offset, "retention deletes segment");
+            for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+                let path = index_path(&self.dir, segment.base_offset, extension);
+                if let Err(e) = self.storage.remove(&path).await {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return self.poison(&path, e);
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.storage.sync_dir(&self.dir).await {
+            return self.poison(&self.dir.clone(), e);
+        }
+        Ok(())
+    }
+
+    /// Whole frames starting with the one that holds `offset`, from one
+    /// segment, up to `max_bytes` of payload — but always at least one frame
+    /// (as Kafka returns an oversized first batch). Empty at the high
+    /// watermark; [`Error::OffsetOutOfRange`] outside `[start, hw]`.
+    pub async fn read(&self, offset: u64, max_bytes: usize) -> Result<ReadBatches<<S::File as StorageFile>::Read>> {
+        let (file, path, mut position, segment_end_bytes, high_watermark) = {
+            let st = self.state.borrow();
+            let high_watermark = self.high_watermark();
+            if offset < st.log_start_offset || offset > high_watermark {
+                return Err(Error::OffsetOutOfRange {
+                    offset,
+                    start: st.log_start_offset,
+                    end: high_watermark,
+                });
+            }
+            if offset == high_watermark {
+                return Ok(ReadBatches::empty());
+            }
+            let segment = st
+                .segments
+                .range(..=offset)
+                .next_back()
+                .map(|(_, s)| s)
+                .expect("offset at or above log start lies in a segment");
+            (
+                segment.file.clone(),
+                segment.path.clone(),
+                segment.position_for_offset(offset),
+                segment.data_end_bytes,
+                high_watermark,
+            )
+        };
+        let want_bytes = max_bytes.max(1).min(SCAN_CHUNK_BYTES * 16);
+        while position < segment_end_bytes {
+            let len = (segment_end_bytes - position).min((want_bytes + FRAME_HEADER_BYTES) as u64) as usize;
+            let buf = file.read_at(position, len).await.map_err(|e| Error::io(&path, e))?;
+            let mut cursor = 0usize;
+            let mut frames = Vec::new();
+            let mut payload_total = 0usize;
+            let mut need_bigger = None;
+            while cursor < buf.len() {
+                match read_frame(&buf[cursor..], self.config.max_payload_bytes) {
+                    FrameRead::Frame(h) if h.is_footer() => break,
+                    FrameRead::Frame(h) => {
+                        if h.base_offset >= high_watermark {
+                            break;
+                        }
+                        let frame_bytes = h.frame_bytes();
+                        if h.end_offset() > offset {
+                            if !frames.is_empty() && payload_total + h.payload_len as usize > max_bytes {
+                                break;
+                            }
+                            payload_total += h.payload_len as usize;
+                            frames.push(FrameSpan {
+                                base_offset: h.base_offset,
+                                count: h.count,
+                                max_timestamp_ms: h.max_timestamp_ms,
+                                range: cursor + FRAME_HEADER_BYTES..cursor + frame_bytes,
+                            });
+                        }
+                        cursor += frame_bytes;
+                    }
+                    FrameRead::End => break,
+                    FrameRead::Invalid(Corruption::LengthPastEnd) if position + (buf.len() as u64) < segment_end_bytes => {
+                        need_bigger = Some(cursor);
+                        break;
+                    }
+                    FrameRead::Invalid(corruption) => {
+                        return Err(Error::corrupt(&path, position + cursor as u64, corruption));
+                    }
+                }
+            }
+            if !frames.is_empty() {
+                return Ok(ReadBatches { buf: Some(buf), frames });
+            }
+            match need_bigger {
+                // The wanted frame is larger than this read: read it whole.
+                Some(at) if at == 0 => {
+                    let declared = u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
+                    let grown = FRAME_HEADER_BYTES + declared.min(self.config.max_payload_bytes);
+                    if grown <= len {
+                        return Err(Error::corrupt(&path, position, Corruption::LengthPastEnd));
+                    }
+                    let bigger = file.read_at(position, grown).await.map_err(|e| Error::io(&path, e))?;
+                    if let FrameRead::Frame(h) = read_frame(&bigger, self.config.max_payload_bytes) {
+                        if h.end_offset() > offset && h.base_offset < high_watermark {
+                            return Ok(ReadBatches {
+                                buf: Some(bigger),
+                                frames: vec![FrameSpan {
+                                    base_offset: h.base_offset,
+                                    count: h.count,
+                                    max_timestamp_ms: h.max_timestamp_ms,
+                                    range: FRAME_HEADER_BYTES..h.frame_bytes(),
+                                }],
+                            });
+                        }
+                        position += h.frame_bytes() as u64;
+                    } else {
+                        return Err(Error::corrupt(&path, position, Corruption::LengthPastEnd));
+                    }
+                }
+                Some(at) => position += at as u64,
+                None if cursor == 0 => break,
+                None => position += cursor as u64,
+            }
+        }
+        Ok(ReadBatches::empty())
+    }
+
+    /// The first offset whose batch's max timestamp is >= `timestamp_ms`
+    /// (Kafka's ListOffsets by timestamp, at batch granularity), or `None`
+    /// when every readable record is older.
+    pub async fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
+        let (file, path, mut position, end_bytes, high_watermark) = {
+            let st = self.state.borrow();
+            let high_watermark = self.high_watermark();
+            let Some(segment) = st.segments.values().find(|s| s.has_data() && s.max_timestamp_ms >= timestamp_ms) else {
+                return Ok(None);
+            };
+            (
+                segment.file.clone(),
+                segment.path.clone(),
+                segment.position_for_timestamp(timestamp_ms),
+                segment.data_end_bytes,
+                high_watermark,
+            )
+        };
+        let mut scanner = Scanner::new(&*file, position, end_bytes, self.config.max_payload_bytes);
+        while let Some(item) = scanner.next().await.map_err(|e| Error::io(&path, e))? {
+            match item {
+                ScanItem::Frame(h) if h.base_offset >= high_watermark || h.is_footer() => return Ok(None),
+                ScanItem::Frame(h) if h.max_timestamp_ms >= timestamp_ms => return Ok(Some(h.base_offset)),
+                ScanItem::Frame(h) => position += h.frame_bytes() as u64,
+                ScanItem::End => return Ok(None),
+                ScanItem::Invalid(corruption) => return Err(Error::corrupt(&path, position, corruption)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Flushes and fdatasyncs everything, then closes the files.
+    pub async fn close(self) -> Result<()> {
+        if !self.state.borrow().poisoned {
+            self.sync().await?;
+        }
+        let st = self.state.into_inner();
+        let writer_files = st.writer.into_iter().flat_map(|w| [w.offset_index.file, w.time_index.file]);
+        let files: Vec<Rc<S::File>> = st.segments.into_values().map(|s| s.file).chain(writer_files).collect();
+        for file in files {
+            if let Ok(file) = Rc::try_unwrap(file) {
+                file.close().await.map_err(|e| Error::io(&self.dir, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+type FileOf<S> = <S as Storage>::File;
+
+fn append_footer<F: StorageFile>(data: &mut Appender<F>, footer: &SegmentFooter) {
+    let payload = encode_footer(footer);
+    let frame = data.reserve(FOOTER_FRAME_BYTES);
+    let (header_bytes, body) = frame.split_at_mut(FRAME_HEADER_BYTES);
+    body.copy_from_slice(&payload);
+    let header = FrameHeader {
+        payload_len: FOOTER_PAYLOAD_BYTES as u32,
+        base_offset: footer.end_offset,
+        max_timestamp_ms: footer.max_timestamp_ms,
+        count: 0,
+        flags: FLAG_FOOTER,
+    };
+    encode_frame_header(header_bytes, &header, body);
+}
+
+/// What the scanner found at the current position.
+#[derive(Debug)]
+enum ScanItem {
+    Frame(FrameHeader),
+    End,
+    Invalid(Corruption),
+}
+
+/// Reads frames sequentially in large chunks.
+struct Scanner<'a, F: StorageFile> {
+    file: &'a F,
+    pos: u64,
+    end: u64,
+    max_payload_bytes: usize,
+    chunk: Option<F::Read>,
+    chunk_pos: u64,
+    done: bool,
+}
+
+impl<'a, F: StorageFile> Scanner<'a, F> {
+    fn new(file: &'a F, pos: u64, end: u64, max_payload_bytes: usize) -> Self {
+        Scanner {
+            file,
+            pos,
+            end,
+            max_payload_bytes,
+            chunk: None,
+            chunk_pos: 0,
+            done: false,
+        }
+    }
+
+    fn chunk_slice(&self) -> &[u8] {
+        match &self.chunk {
+            Some(c) if self.pos >= self.chunk_pos && self.pos <= self.chunk_pos + c.len() as u64 => {
+                &c[(self.pos - self.chunk_pos) as usize..]
+            }
+            _ => &[],
+        }
+    }
+
+    /// The payload of the frame `next` just returned.
+    fn last_payload(&self, header: &FrameHeader) -> &[u8] {
+        let chunk = self.chunk.as_ref().expect("a frame was read");
+        let start = (self.pos - header.frame_bytes() as u64 - self.chunk_pos) as usize + FRAME_HEADER_BYTES;
+        &chunk[start..start + header.payload_len as usize]
+    }
+
+    async fn refill(&mut self, min_len: usize) -> std::io::Result<()> {
+        let len = ((self.end - self.pos) as usize).min(SCAN_CHUNK_BYTES.max(min_len));
+        self.chunk = Some(self.file.read_at(self.pos, len).await?);
+        self.chunk_pos = self.pos;
+        Ok(())
+    }
+
+    /// The next item; `None` at `end`. After `End` or `Invalid` the scan
+    /// stops and `pos` stays at the start of that item.
+    async fn next(&mut self) -> std::io::Result<Option<ScanItem>> {
+        if self.done || self.pos >= self.end {
+            return Ok(None);
+        }
+        let remaining = (self.end - self.pos) as usize;
+        if self.chunk_slice().len() < FRAME_HEADER_BYTES.min(remaining) {
+            self.refill(FRAME_HEADER_BYTES).await?;
+        }
+        let mut found = read_frame(self.chunk_slice(), self.max_payload_bytes);
+        if found == FrameRead::Invalid(Corruption::LengthPastEnd) && self.chunk_slice().len() < remaining {
+            let bytes = self.chunk_slice();
+            let declared = u32::from_le_bytes(bytes[0..4].try_into().expect("header present")) as usize;
+            self.refill(FRAME_HEADER_BYTES + declared.min(self.max_payload_bytes)).await?;
+            found = read_frame(self.chunk_slice(), self.max_payload_bytes);
+        }
+        Ok(Some(match found {
+            FrameRead::Frame(h) => {
+                self.pos += h.frame_bytes() as u64;
+                ScanItem::Frame(h)
+            }
+            FrameRead::End => {
+                self.done = true;
+                ScanItem::End
+            }
+            FrameRead::Invalid(c) => {
+                self.done = true;
+                ScanItem::Invalid(c)
+            }
+        }))
+    }
+}
+
+/// Recovery: everything `Log::open` does after validating the config.
+impl<S: Storage> Log<S> {
+    async fn recover(&self) -> Result<()> {
+        let names = self.storage.list_dir(&self.dir).await.map_err(|e| Error::io(&self.dir, e))?;
+        let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_segment_file_name(n, LOG_EXTENSION)).collect();
+        bases.sort_unstable();
+        // Leftovers of interrupted work: temp files, and index files whose
+        // segment retention already deleted.
+        for name in &names {
+            let orphan_index = [OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION]
+                .iter()
+                .filter_map(|ext| parse_segment_file_name(name, ext))
+                .any(|base| bases.binary_search(&base).is_err());
+            if name.ends_with(TMP_SUFFIX) || orphan_index {
+                let path = self.dir.join(name);
+                self.storage.remove(&path).await.map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        let now_ms = self.clock.now_ms();
+        let mut next_base = None;
+        for (i, &base) in bases.iter().enumerate() {
+            let is_last = i + 1 == bases.len();
+            let path = self.dir.join(segment_file_name(base, LOG_EXTENSION));
+            let file = self.storage.open(&path, OpenMode::Existing).await.map_err(|e| Error::io(&path, e))?;
+            let size = file.size().await.map_err(|e| Error::io(&path, e))?;
+            let head = file.read_at(0, FILE_HEADER_BYTES).await.map_err(|e| Error::io(&path, e))?;
+            let header = match decode_segment_header(&head) {
+                Ok(h) => h,
+                Err(corruption) => {
+                    if is_last && self.is_blank(&file, size, &path).await? {
+                        // A roll that crashed before its first write: the
+                        // segment never held acknowledged data.
+                        tracing::warn!(file = %path.display(), "removing never-written last segment");
+                        drop(file);
+                        for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+                            let p = index_path(&self.dir, base, extension);
+                            match self.storage.remove(&p).await {
+                                Ok(()) => {}
+                                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                                Err(e) => return Err(Error::io(&p, e)),
+                            }
+                        }
+                        self.storage.sync_dir(&self.dir).await.map_err(|e| Error::io(&self.dir, e))?;
+                        continue;
+                    }
+                    return Err(Error::corrupt(&path, 0, corruption));
+                }
+            };
+            if header.base_offset != base {
+                return Err(Error::corrupt(&path, 0, Corruption::Malformed("base offset differs from file name")));
+            }
+            if header.kind != self.config.kind {
+                return Err(Error::corrupt(&path, 0, Corruption::Malformed("segment kind")));
+            }
+            if let Some(expected) = next_base {
+                if expected != base {
+                    return Err(Error::corrupt(&path, 0, Corruption::OffsetGap { expected, found: base }));
+                }
+            }
+            let footer = self.read_footer(&file, size, &path).await?;
+            let segment = match footer {
+                Some(footer) => self.open_sealed(file, path, header, footer).await?,
+                None if is_last => self.open_active(file, path, header, size).await?,
+                None => {
+                    // A sealed segment must end in a footer; scan it and
+                    // refuse unless every frame is intact.
+                    let scanned = self.scan_segment(&file, &path, header.base_offset, FILE_HEADER_BYTES as u64, size, i64::MIN).await?;
+                    if let Some((at, corruption)) = scanned.invalid {
+                        return Err(Error::corrupt(&path, at, corruption));
+                    }
+                    return Err(Error::corrupt(&path, scanned.data_end_bytes, Corruption::Malformed("sealed segment has no footer")));
+                }
+            };
+            next_base = Some(segment.segment.end_offset);
+            assert_eq!(segment.segment.sealed, segment.writer.is_none());
+            let mut st = self.state.borrow_mut();
+            st.segments.insert(base, segment.segment);
+            if segment.writer.is_some() {
+                st.writer = segment.writer;
+            }
+        }
+        let (needs_active, end_offset) = {
+            let st = self.state.borrow();
+            match st.segments.values().next_back() {
+                Some(s) => (s.sealed, s.end_offset),
+                None => (true, 0),
+            }
+        };
+        if needs_active {
+            self.create_active_segment(end_offset, now_ms).await?;
+        }
+        let mut st = self.state.borrow_mut();
+        let end = st.active().end_offset;
+        let start = st.segments.values().next().map_or(0, |s| s.base_offset);
+        st.next_offset = end;
+        st.written_offset = end;
+        st.durable_offset = end;
+        st.log_start_offset = start;
+        st.last_sync_ms = now_ms;
+        Ok(())
+    }
+
+    /// True when a file holds nothing but zeros (or nothing).
+    async fn is_blank(&self, file: &S::File, size: u64, path: &Path) -> Result<bool> {
+        let mut pos = 0;
+        while pos < size {
+            let len = ((size - pos) as usize).min(SCAN_CHUNK_BYTES);
+            let bytes = file.read_at(pos, len).await.map_err(|e| Error::io(path, e))?;
+            if bytes.iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            pos += len as u64;
+        }
+        Ok(true)
+    }
+
+    /// The footer frame at the very end of the file, if there is a valid one.
+    async fn read_footer(&self, file: &S::File, size: u64, path: &Path) -> Result<Option<SegmentFooter>> {
+        if size < (FILE_HEADER_BYTES + FOOTER_FRAME_BYTES) as u64 {
+            return Ok(None);
+        }
+        let at = size - FOOTER_FRAME_BYTES as u64;
+        let bytes = file.read_at(at, FOOTER_FRAME_BYTES).await.map_err(|e| Error::io(path, e))?;
+        match read_frame(&bytes, FOOTER_PAYLOAD_BYTES) {
+            FrameRead::Frame(h) if h.is_footer() => {
+                let footer = decode_footer(&bytes[FRAME_HEADER_BYTES..]).map_err(|c| Error::corrupt(path, at, c))?;
+                if footer.data_end_bytes != at || footer.end_offset != h.base_offset {
+                    return Err(Error::corrupt(path, at, Corruption::Malformed("footer disagrees with its position")));
+                }
+                Ok(Some(footer))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads an index file's entries if its header is valid for `base`.
+    async fn load_index(&self, base: u64, extension: &str, magic: [u8; 8]) -> Result<Option<Vec<u8>>> {
+        let path = index_path(&self.dir, base, extension);
+        let file = match self.storage.open(&path, OpenMode::Existing).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let size = file.size().await.map_err(|e| Error::io(&path, e))?;
+        let bytes = file.read_at(0, size as usize).await.map_err(|e| Error::io(&path, e))?;
+        let valid = decode_index_header(&bytes, magic) == Ok(base);
+        file.close().await.map_err(|e| Error::io(&path, e))?;
+        Ok(valid.then(|| bytes[FILE_HEADER_BYTES..].to_vec()))
+    }
+
+    async fn open_sealed(&self, file: S::File, path: PathBuf, header: SegmentHeader, footer: SegmentFooter) -> Result<Opened<S::File>> {
+        let base = header.base_offset;
+        let offset_bytes = self.load_index(base, OFFSET_INDEX_EXTENSION, OFFSET_INDEX_MAGIC).await?;
+        let time_bytes = self.load_index(base, TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC).await?;
+        let matches = |bytes: &Option<Vec<u8>>, entries: u32, entry_bytes: usize, crc: u32| {
+            bytes.as_ref().is_some_and(|b| {
+                let n = entries as usize * entry_bytes;
+                b.len() >= n && crc32c::crc32c(&b[..n]) == crc
+            })
+        };
+        let offset_ok = matches(&offset_bytes, footer.offset_entries, OFFSET_ENTRY_BYTES, footer.offset_index_crc);
+        let time_ok = matches(&time_bytes, footer.time_entries, TIME_ENTRY_BYTES, footer.time_index_crc);
+        let (offset_index, time_index) = if offset_ok && time_ok {
+            let o = offset_bytes.expect("checked");
+            let t = time_bytes.expect("checked");
+            (
+                decode_offset_entries(&o[..footer.offset_entries as usize * OFFSET_ENTRY_BYTES]),
+                decode_time_entries(&t[..footer.time_entries as usize * TIME_ENTRY_BYTES]),
+            )
+        } else {
+            // Missing or stale index: rebuild it from the frames (the
+            // footer proves the segment complete) and persist it.
+            tracing::warn!(file = %path.display(), "rebuilding index of sealed segment");
+            let scanned = self.scan_segment(&file, &path, base, FILE_HEADER_BYTES as u64, footer.data_end_bytes, i64::MIN).await?;
+            if let Some((at, corruption)) = scanned.invalid {
+                return Err(Error::corrupt(&path, at, corruption));
+            }
+            if scanned.end_offset != footer.end_offset {
+                return Err(Error::corrupt(&path, footer.data_end_bytes, Corruption::OffsetGap { expected: scanned.end_offset, found: footer.end_offset }));
+            }
+            self.write_index_file(base, OFFSET_INDEX_EXTENSION, OFFSET_INDEX_MAGIC, &scanned.offset_index.iter().flat_map(encode_offset_entry).collect::<Vec<_>>()).await?;
+            self.write_index_file(base, TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC, &scanned.time_index.iter().flat_map(encode_time_entry).collect::<Vec<_>>()).await?;
+            (scanned.offset_index, scanned.time_index)
+        };
+        Ok(Opened {
+            writer: None,
+            segment: Segment {
+                base_offset: base,
+                file: Rc::new(file),
+                path,
+                created_ms: header.created_ms,
+                end_offset: footer.end_offset,
+                data_end_bytes: footer.data_end_bytes,
+                max_timestamp_ms: footer.max_timestamp_ms,
+                offset_index,
+                time_index,
+                sealed: true,
+            },
+        })
+    }
+
+    /// Writes a complete index file atomically (temp file, fdatasync,
+    /// rename, directory sync).
+    async fn write_index_file(&self, base: u64, extension: &str, magic: [u8; 8], entries: &[u8]) -> Result<()> {
+        let path = index_path(&self.dir, base, extension);
+        let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", path.display()));
+        let result = async {
+            let file = self.storage.open(&tmp, OpenMode::CreateNew).await?;
+            let total = FILE_HEADER_BYTES + entries.len();
+            let mut buf = file.alloc(align_up(total as u64) as usize);
+            {
+                let bytes = crate::io::IoBuf::as_mut_slice(&mut buf);
+                bytes[..FILE_HEADER_BYTES].copy_from_slice(&encode_index_header(magic, base));
+                bytes[FILE_HEADER_BYTES..total].copy_from_slice(entries);
+            }
+            file.write_at(buf, 0).await?;
+            file.truncate(total as u64).await?;
+            file.fdatasync().await?;
+            file.close().await?;
+            self.storage.rename(&tmp, &path).await?;
+            self.storage.sync_dir(&self.dir).await
+        }
+        .await;
+        result.map_err(|e| Error::io(&path, e))
+    }
+
+    /// Verifies index entries newest-first against the frames they point
+    /// at; returns how many leading entries are trustworthy.
+    async fn verified_prefix(&self, file: &S::File, path: &Path, base: u64, positions: &[(u32, u32, i64)], size: u64) -> Result<usize> {
+        // Structural check first: positions inside the data, both fields
+        // strictly increasing.
+        let mut n = positions
+            .iter()
+            .enumerate()
+            .take_while(|(i, (rel, pos, _))| {
+                (*pos as u64) >= FILE_HEADER_BYTES as u64
+                    && (*pos as u64) < size
+                    && (*i == 0 || (positions[i - 1].0 < *rel && positions[i - 1].1 < *pos))
+            })
+            .count();
+        for _ in 0..INDEX_VERIFY_TRIES_MAX {
+            if n == 0 {
+                return Ok(0);
+            }
+            let (rel, pos, max_ts) = positions[n - 1];
+            let mut scanner = Scanner::new(file, pos as u64, size, self.config.max_payload_bytes);
+            if let Some(ScanItem::Frame(h)) = scanner.next().await.map_err(|e| Error::io(path, e))? {
+                if !h.is_footer() && h.base_offset == base + rel as u64 && h.max_timestamp_ms <= max_ts {
+                    return Ok(n);
+                }
+            }
+            n -= 1;
+        }
+        Ok(0)
+    }
+
+    async fn open_active(&self, file: S::File, path: PathBuf, header: SegmentHeader, size: u64) -> Result<Opened<S::File>> {
+        let base = header.base_offset;
+        let offset_entries = self
+            .load_index(base, OFFSET_INDEX_EXTENSION, OFFSET_INDEX_MAGIC)
+            .await?
+            .map(|b| decode_offset_entries(&b))
+            .unwrap_or_default();
+        let time_entries = self
+            .load_index(base, TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC)
+            .await?
+            .map(|b| decode_time_entries(&b))
+            .unwrap_or_default();
+        let offset_keys: Vec<_> = offset_entries.iter().map(|e| (e.relative_offset, e.position, i64::MAX)).collect();
+        let time_keys: Vec<_> = time_entries.iter().map(|e| (e.relative_offset, e.position, e.max_timestamp_ms)).collect();
+        let n_offset = self.verified_prefix(&file, &path, base, &offset_keys, size).await?;
+        let n_time = self.verified_prefix(&file, &path, base, &time_keys, size).await?;
+        // Both indexes get entries at the same frames; resume from the
+        // older of their last verified entries.
+        let common = n_offset.min(n_time);
+        let (mut offset_index, mut time_index) = (offset_entries, time_entries);
+        offset_index.truncate(common);
+        time_index.truncate(common);
+        let (scan_from, expected, max_ts) = match (offset_index.last(), time_index.last()) {
+            (Some(o), Some(t)) if o.position == t.position && o.relative_offset == t.relative_offset => {
+                // Rescan from the last verified frame, which re-adds its
+                // entries; its time entry's running maximum already covers
+                // every frame before it, and max is idempotent.
+                let resume = (o.position as u64, base + o.relative_offset as u64, t.max_timestamp_ms);
+                offset_index.pop();
+                time_index.pop();
+                resume
+            }
+            _ => {
+                offset_index.clear();
+                time_index.clear();
+                (FILE_HEADER_BYTES as u64, base, i64::MIN)
+            }
+        };
+        let mut scanned = self.scan_segment(&file, &path, expected, scan_from, size, max_ts).await?;
+        if let Some((at, corruption)) = scanned.invalid.take() {
+            if let Some(valid_at) = self.find_valid_frame_after(&file, &path, at, size, scanned.end_offset).await? {
+                tracing::error!(file = %path.display(), at, valid_at, "bad frame followed by valid data");
+                return Err(Error::corrupt(&path, at, corruption));
+            }
+            tracing::warn!(file = %path.display(), at, %corruption, "truncating torn tail");
+        }
+        if scanned.footer.is_some() {
+            // Crash after sealing, before the next segment existed.
+            drop(file);
+            let reopened = self.storage.open(&path, OpenMode::Existing).await.map_err(|e| Error::io(&path, e))?;
+            let footer = scanned.footer.expect("checked");
+            return self.open_sealed(reopened, path, header, footer).await;
+        }
+        offset_index.extend(scanned.offset_index.drain(..));
+        time_index.extend(scanned.time_index.drain(..));
+        let data_end = scanned.data_end_bytes;
+        if size != data_end {
+            file.truncate(data_end).await.map_err(|e| Error::io(&path, e))?;
+            file.fdatasync().await.map_err(|e| Error::io(&path, e))?;
+        }
+        // Rewrite the index files to match exactly what was verified, then
+        // keep appending to them.
+        let offset_bytes: Vec<u8> = offset_index.iter().flat_map(encode_offset_entry).collect();
+        let time_bytes: Vec<u8> = time_index.iter().flat_map(encode_time_entry).collect();
+        self.write_index_file(base, OFFSET_INDEX_EXTENSION, OFFSET_INDEX_MAGIC, &offset_bytes).await?;
+        self.write_index_file(base, TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC, &time_bytes).await?;
+        let offset_writer = self.reopen_index(base, OFFSET_INDEX_EXTENSION, &offset_bytes, OFFSET_INDEX_MAGIC).await?;
+        let time_writer = self.reopen_index(base, TIME_INDEX_EXTENSION, &time_bytes, TIME_INDEX_MAGIC).await?;
+        let tail_start = align_down(data_end);
+        let tail = file.read_at(tail_start, (data_end - tail_start) as usize).await.map_err(|e| Error::io(&path, e))?;
+        let data = Appender::new(&file, self.config.write_buffer_bytes, data_end, &tail);
+        Ok(Opened {
+            writer: Some(Writer {
+                data,
+                offset_index: offset_writer,
+                time_index: time_writer,
+                bytes_since_index: scanned.bytes_since_index,
+            }),
+            segment: Segment {
+                base_offset: base,
+                file: Rc::new(file),
+                path,
+                created_ms: header.created_ms,
+                end_offset: scanned.end_offset,
+                data_end_bytes: data_end,
+                max_timestamp_ms: scanned.max_timestamp_ms,
+                offset_index,
+                time_index,
+                sealed: false,
+            },
+        })
+    }
+
+    async fn reopen_index(&self, base: u64, extension: &str, entries: &[u8], magic: [u8; 8]) -> Result<IndexWriter<S::File>> {
+        let path = index_path(&self.dir, base, extension);
+        let file = self.storage.open(&path, OpenMode::Existing).await.map_err(|e| Error::io(&path, e))?;
+        let mut image = encode_index_header(magic, base).to_vec();
+        image.extend_from_slice(entries);
+        let end = image.len() as u64;
+        let appender = Appender::new(&file, self.config.index_buffer_bytes(), end, &image[align_down(end) as usize..]);
+        Ok(IndexWriter {
+            file: Rc::new(file),
+            appender,
+        })
+    }
+
+    /// Scans frames from `from` to `end`, checking offset continuity and
+    /// building index entries as appends would have.
+    async fn scan_segment(&self, file: &S::File, path: &Path, expected: u64, from: u64, end: u64, max_ts: i64) -> Result<Scanned> {
+        let segment_base = {
+            // The relative offsets are against the file's base, which the
+            // caller's first expected offset may exceed (resumed scan).
+            let head = file.read_at(0, FILE_HEADER_BYTES).await.map_err(|e| Error::io(path, e))?;
+            decode_segment_header(&head).map_err(|c| Error::corrupt(path, 0, c))?.base_offset
+        };
+        let mut out = Scanned {
+            end_offset: expected,
+            data_end_bytes: from,
+            max_timestamp_ms: max_ts,
+            offset_index: Vec::new(),
+            time_index: Vec::new(),
+            bytes_since_index: 0,
+            invalid: None,
+            footer: None,
+        };
+        let interval = self.config.index_interval_bytes;
+        let mut first = true;
+        let mut scanner = Scanner::new(file, from, end, self.config.max_payload_bytes);
+        let mut position = from;
+        while let Some(item) = scanner.next().await.map_err(|e| Error::io(path, e))? {
+            match item {
+                ScanItem::Frame(h) if h.is_footer() => {
+                    let footer = decode_footer(scanner.last_payload(&h)).map_err(|c| Error::corrupt(path, position, c))?;
+                    if footer.end_offset != out.end_offset || footer.data_end_bytes != position {
+                        return Err(Error::corrupt(path, position, Corruption::Malformed("footer disagrees with the frames")));
+                    }
+                    out.footer = Some(footer);
+                    break;
+                }
+                ScanItem::Frame(h) => {
+                    if h.base_offset != out.end_offset {
+                        return Err(Error::corrupt(path, position, Corruption::OffsetGap { expected: out.end_offset, found: h.base_offset }));
+                    }
+                    out.max_timestamp_ms = out.max_timestamp_ms.max(h.max_timestamp_ms);
+                    if first || out.bytes_since_index >= interval {
+                        let relative_offset = (h.base_offset - segment_base) as u32;
+                        out.offset_index.push(OffsetEntry { relative_offset, position: position as u32 });
+                        out.time_index.push(TimeEntry { max_timestamp_ms: out.max_timestamp_ms, relative_offset, position: position as u32 });
+                        out.bytes_since_index = 0;
+                    }
+                    first = false;
+                    out.bytes_since_index += h.frame_bytes() as u64;
+                    out.end_offset = h.end_offset();
+                    position += h.frame_bytes() as u64;
+                    out.data_end_bytes = position;
+                }
+                ScanItem::End => break,
+                ScanItem::Invalid(corruption) => {
+                    out.invalid = Some((position, corruption));
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// After a bad frame at `from`, looks for any later valid frame
+    /// continuing the offsets — the difference between a torn tail (safe
+    /// to truncate) and damage in the middle of acknowledged data (not).
+    async fn find_valid_frame_after(&self, file: &S::File, path: &Path, from: u64, end: u64, expected: u64) -> Result<Option<u64>> {
+        let mut chunk_start = from + 1;
+        while chunk_start + FRAME_HEADER_BYTES as u64 <= end {
+            let len = ((end - chunk_start) as usize).min(SCAN_CHUNK_BYTES + FRAME_HEADER_BYTES);
+            let bytes = file.read_at(chunk_start, len).await.map_err(|e| Error::io(path, e))?;
+            let last_start = bytes.len().saturating_sub(FRAME_HEADER_BYTES);
+            for at in 0..=last_start.min(SCAN_CHUNK_BYTES - 1) {
+                let h = &bytes[at..at + FRAME_HEADER_BYTES];
+                let payload_len = u32::from_le_bytes(h[0..4].try_into().expect("4")) as u64;
+                let base_offset = u64::from_le_bytes(h[8..16].try_into().expect("8"));
+                let pos = chunk_start + at as u64;
+                // Cheap filters before reading and checksumming a candidate:
+                // a plausible length and an offset that could follow.
+                let plausible = payload_len > 0
+                    && payload_len as usize <= self.config.max_payload_bytes
+                    && pos + FRAME_HEADER_BYTES as u64 + payload_len <= end
+                    && base_offset >= expected
+                    && base_offset - expected <= end - from;
+                if !plausible {
+                    continue;
+                }
+                let candidate = file
+                    .read_at(pos, FRAME_HEADER_BYTES + payload_len as usize)
+                    .await
+                    .map_err(|e| Error::io(path, e))?;
+                if matches!(read_frame(&candidate, self.config.max_payload_bytes), FrameRead::Frame(_)) {
+                    return Ok(Some(pos));
+                }
+            }
+            chunk_start += SCAN_CHUNK_BYTES as u64;
+        }
+        Ok(None)
+    }
+}
+
+struct Scanned {
+    end_offset: u64,
+    data_end_bytes: u64,
+    max_timestamp_ms: i64,
+    offset_index: Vec<OffsetEntry>,
+    time_index: Vec<TimeEntry>,
+    bytes_since_index: u64,
+    invalid: Option<(u64, Corruption)>,
+    footer: Option<SegmentFooter>,
+}
+
+struct Opened<F: StorageFile> {
+    writer: Option<Writer<F>>,
+    segment: Segment<F>,
+}
