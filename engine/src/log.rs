@@ -47,7 +47,9 @@ use crate::format::{
 };
 use crate::io::{align_down, align_up, OpenMode, Storage, StorageFile, BLOCK_BYTES};
 use glommio::sync::Semaphore;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::task::{Poll, Waker};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -66,6 +68,8 @@ const INDEX_VERIFY_TRIES_MAX: usize = 16;
 /// Upper bound of attempts of one append (a roll, then a flush, then the
 /// copy): more means a bug, not load.
 const APPEND_ATTEMPTS_MAX: usize = 4;
+/// Upper bound of rounds in [`Log::sync_to`] (see there).
+const SYNC_ATTEMPTS_MAX: usize = 4;
 
 /// When acknowledged appends become durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,6 +342,53 @@ enum NeedIo {
     Flush,
 }
 
+/// Group commit bookkeeping: whether a sync is in flight, and the tasks
+/// waiting for it to finish. Waiters are bounded by the number of tasks
+/// appending to this log (each waits at most once at a time).
+#[derive(Default)]
+struct SyncGate {
+    in_flight: Cell<bool>,
+    generation: Cell<u64>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl SyncGate {
+    /// Resolves when the sync in flight now has finished.
+    async fn wait_for_next(&self) {
+        let seen = self.generation.get();
+        poll_fn(|cx| {
+            if self.generation.get() != seen {
+                Poll::Ready(())
+            } else {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// Marks a sync in flight; dropping it (on success, error or cancellation)
+/// ends it and wakes the waiters.
+struct SyncInFlight<'a>(&'a SyncGate);
+
+impl<'a> SyncInFlight<'a> {
+    fn start(gate: &'a SyncGate) -> Self {
+        assert!(!gate.in_flight.replace(true), "one sync in flight at a time");
+        SyncInFlight(gate)
+    }
+}
+
+impl Drop for SyncInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.set(false);
+        self.0.generation.set(self.0.generation.get() + 1);
+        for waker in self.0.waiters.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+}
+
 /// One segmented log. See the module docs for the design.
 pub struct Log<S: Storage> {
     storage: S,
@@ -345,6 +396,7 @@ pub struct Log<S: Storage> {
     config: LogConfig,
     clock: Clock,
     io_permit: Semaphore,
+    sync_gate: SyncGate,
     state: RefCell<State<S::File>>,
 }
 
@@ -370,6 +422,7 @@ impl<S: Storage> Log<S> {
             config,
             clock,
             io_permit: Semaphore::new(1),
+            sync_gate: SyncGate::default(),
             state: RefCell::new(State {
                 segments: BTreeMap::new(),
                 writer: None,
@@ -590,19 +643,36 @@ impl<S: Storage> Log<S> {
         self.sync_to(target).await
     }
 
-    /// Makes offsets below `offset` durable, with group commit: if an
-    /// fdatasync that finished while this call waited already covered
-    /// `offset`, it returns without issuing another.
+    /// Makes offsets below `offset` durable, with group commit.
+    ///
+    /// At most one sync is in flight. A caller that finds one waits for it
+    /// to finish (on the sync gate, not on the I/O permit) and returns if it
+    /// covered `offset`; otherwise it starts the next sync, which covers
+    /// every append made so far. Waiting on the gate rather than queueing on
+    /// the permit matters: glommio's semaphore lets a running task take a
+    /// free permit ahead of woken waiters, so an appender that just got its
+    /// ack could otherwise sync alone again and again while waiters whose
+    /// data is already durable starve behind it.
     pub async fn sync_to(&self, offset: u64) -> Result<()> {
-        if self.durable_offset() >= offset {
-            return Ok(());
+        // A sync that started before `offset` was appended, then one that
+        // started after it: at most two waits, and our own sync.
+        for _ in 0..SYNC_ATTEMPTS_MAX {
+            if self.durable_offset() >= offset {
+                return Ok(());
+            }
+            self.check_poisoned(&self.state.borrow())?;
+            if self.sync_gate.in_flight.get() {
+                self.sync_gate.wait_for_next().await;
+                continue;
+            }
+            let _syncing = SyncInFlight::start(&self.sync_gate);
+            let _permit = self.io_permit.acquire_permit(1).await.expect("permit never closed");
+            if self.durable_offset() >= offset {
+                return Ok(());
+            }
+            return self.flush_locked(true).await;
         }
-        let _permit = self.io_permit.acquire_permit(1).await.expect("permit never closed");
-        if self.durable_offset() >= offset {
-            return Ok(());
-        }
-        self.check_poisoned(&self.state.borrow())?;
-        self.flush_locked(true).await
+        unreachable!("offset {offset} not durable after {SYNC_ATTEMPTS_MAX} sync rounds")
     }
 
     /// Writes the buffered tail; with `sync`, fdatasyncs it and then writes
@@ -737,7 +807,10 @@ impl<S: Storage> Log<S> {
             writes.extend(writer.data.take_write(&file, false));
             let index_writes: Vec<_> = [&mut writer.offset_index, &mut writer.time_index]
                 .into_iter()
-                .map(|index| (index.file.clone(), index.appender.take_write(&index.file, false)))
+                .map(|index| {
+                    let end_bytes = index.appender.end_bytes();
+                    (index.file.clone(), index.appender.take_write(&index.file, false), end_bytes)
+                })
                 .collect();
             (file, path, writes, index_writes, footer_end)
         };
@@ -747,10 +820,11 @@ impl<S: Storage> Log<S> {
             }
             file.truncate(footer_end).await?;
             file.fdatasync().await?;
-            for (index_file, write) in index_writes {
+            for (index_file, write, end_bytes) in index_writes {
                 if let Some(PendingWrite { buf, pos }) = write {
                     index_file.write_at(buf, pos).await?;
                 }
+                index_file.truncate(end_bytes).await?;
                 index_file.fdatasync().await?;
             }
             Ok(())
@@ -922,7 +996,11 @@ impl<S: Storage> Log<S> {
         };
         let want_bytes = max_bytes.max(1).min(SCAN_CHUNK_BYTES * 16);
         while position < segment_end_bytes {
-            let len = (segment_end_bytes - position).min((want_bytes + FRAME_HEADER_BYTES) as u64) as usize;
+            // From the index entry up to `offset` there are at most
+            // index_interval_bytes of frames to skip; after it, frame headers
+            // add at most one header per 61-byte minimum batch (< 2x).
+            let window = 2 * want_bytes as u64 + self.config.index_interval_bytes + FRAME_HEADER_BYTES as u64;
+            let len = (segment_end_bytes - position).min(window) as usize;
             let buf = file.read_at(position, len).await.map_err(|e| Error::io(&path, e))?;
             let mut cursor = 0usize;
             let mut frames = Vec::new();
@@ -1028,10 +1106,23 @@ impl<S: Storage> Log<S> {
         Ok(None)
     }
 
-    /// Flushes and fdatasyncs everything, then closes the files.
+    /// Flushes and fdatasyncs everything, writes the active segment's
+    /// index tails (so a clean restart scans nothing), then closes the files.
     pub async fn close(self) -> Result<()> {
         if !self.state.borrow().poisoned {
             self.sync().await?;
+            let index_writes: Vec<_> = {
+                let mut st = self.state.borrow_mut();
+                let writer = st.writer();
+                [&mut writer.offset_index, &mut writer.time_index]
+                    .into_iter()
+                    .filter_map(|index| Some((index.file.clone(), index.appender.take_write(&index.file, false)?)))
+                    .collect()
+            };
+            for (file, PendingWrite { buf, pos }) in index_writes {
+                file.write_at(buf, pos).await.map_err(|e| Error::io(&self.dir, e))?;
+                file.fdatasync().await.map_err(|e| Error::io(&self.dir, e))?;
+            }
         }
         let st = self.state.into_inner();
         let writer_files = st.writer.into_iter().flat_map(|w| [w.offset_index.file, w.time_index.file]);

@@ -3,6 +3,8 @@
 
 use glommio::LocalExecutorBuilder;
 use ringlog_engine::batch::build_batch;
+use ringlog_engine::io::Storage;
+use ringlog_engine::partition::PartitionLog;
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -35,4 +37,40 @@ pub fn batch(tag: u64, records: usize, value_bytes: usize, timestamp_ms: i64) ->
     value[..8].copy_from_slice(&tag.to_be_bytes());
     let values: Vec<&[u8]> = (0..records).map(|_| value.as_slice()).collect();
     build_batch(timestamp_ms, &values)
+}
+
+/// The tag `batch` wrote into the first value of a stored batch.
+pub fn tag_of(batch_bytes: &[u8]) -> u64 {
+    // build_batch records: length, attributes (1 byte), timestamp delta,
+    // offset delta, key length (-1), value length, value — varints except
+    // the attributes. The value starts with the 8-byte tag.
+    let mut at = 61;
+    let skip_varint = |at: &mut usize| {
+        while batch_bytes[*at] & 0x80 != 0 {
+            *at += 1;
+        }
+        *at += 1;
+    };
+    skip_varint(&mut at); // record length
+    at += 1; // attributes
+    for _ in 0..4 {
+        skip_varint(&mut at); // timestamp delta, offset delta, key length, value length
+    }
+    u64::from_be_bytes(batch_bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Every frame from the log start to the high watermark, as
+/// (base offset, tag).
+pub async fn read_all<S: Storage>(log: &PartitionLog<S>) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut offset = log.log().log_start_offset();
+    while offset < log.log().high_watermark() {
+        let batches = log.log().read(offset, 1 << 20).await.expect("read");
+        assert!(!batches.is_empty(), "read at {offset} below the high watermark returned nothing");
+        for (frame, payload) in batches.iter() {
+            out.push((frame.base_offset, tag_of(payload)));
+        }
+        offset = batches.next_offset().expect("frames");
+    }
+    out
 }
