@@ -280,6 +280,32 @@ pub fn read_frame(bytes: &[u8], max_payload_bytes: usize) -> FrameRead {
     FrameRead::Frame(header)
 }
 
+/// Walks the frames of an in-memory segment image from `start`, yielding
+/// each frame's position and what was found there; stops after the first
+/// end marker or invalid frame. For tools and tests that hold a whole file.
+///
+/// ```
+/// use ringlog_engine::format::{walk_frames, FrameRead};
+/// let zeros = [0u8; 64];
+/// let found: Vec<_> = walk_frames(&zeros, 0, 1024).collect();
+/// assert_eq!(found, vec![(0, FrameRead::End)]);
+/// ```
+pub fn walk_frames(bytes: &[u8], start: usize, max_payload_bytes: usize) -> impl Iterator<Item = (usize, FrameRead)> + '_ {
+    let mut position = Some(start);
+    std::iter::from_fn(move || {
+        let at = position?;
+        if at >= bytes.len() {
+            return None;
+        }
+        let found = read_frame(&bytes[at..], max_payload_bytes);
+        position = match &found {
+            FrameRead::Frame(h) => Some(at + h.frame_bytes()),
+            FrameRead::End | FrameRead::Invalid(_) => None,
+        };
+        Some((at, found))
+    })
+}
+
 /// The summary a sealed segment ends with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SegmentFooter {

@@ -24,6 +24,7 @@ pub mod error;
 pub mod format;
 pub mod io;
 pub mod log;
+pub mod meta;
 pub mod partition;
 
 pub use clock::Clock;

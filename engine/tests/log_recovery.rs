@@ -5,7 +5,7 @@ mod common;
 
 use common::{batch, read_all, run};
 use ringlog_engine::batch::BatchError;
-use ringlog_engine::format::{FILE_HEADER_BYTES, FRAME_HEADER_BYTES};
+use ringlog_engine::format::{walk_frames, FrameRead, FILE_HEADER_BYTES, FRAME_HEADER_BYTES};
 use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
 use ringlog_engine::partition::PartitionLog;
 use ringlog_engine::{Clock, Corruption, Error, FlushPolicy, LogConfig};
@@ -41,17 +41,12 @@ async fn fill(log: &PartitionLog<MemStorage>, n: u64, value_bytes: usize) {
 
 /// Byte positions of every frame of a segment file: (start, len).
 fn frame_positions(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut pos = FILE_HEADER_BYTES;
-    while pos + FRAME_HEADER_BYTES <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-        if len == 0 {
-            break;
-        }
-        out.push((pos, FRAME_HEADER_BYTES + len));
-        pos += FRAME_HEADER_BYTES + len;
-    }
-    out
+    walk_frames(bytes, FILE_HEADER_BYTES, usize::MAX)
+        .filter_map(|(at, found)| match found {
+            FrameRead::Frame(h) => Some((at, h.frame_bytes())),
+            _ => None,
+        })
+        .collect()
 }
 
 fn expect_corrupt(result: ringlog_engine::Result<PartitionLog<MemStorage>>, path: &Path, offset: u64, corruption: Corruption) {

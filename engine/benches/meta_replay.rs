@@ -1,0 +1,201 @@
+//! Metadata log replay benchmark (custom harness: `harness = false`).
+//!
+//! Builds, once, a snapshot-less metadata log of 1,000,000 events on the
+//! real disk (98% `PartitionPlaced`, 1% `TopicCreated` with 64 partitions
+//! and two configs, 1% `TopicConfigChanged`), then times `MetaLog::open`
+//! — log recovery plus the replay of every event into the state — several
+//! times, reading through `DmaStorage` (`O_DIRECT`, so no run is served
+//! from the page cache). For reference it also times the same replay from
+//! the same bytes in `MemStorage`, the CPU-only ceiling. Prints each run,
+//! and the median, min and max in events/s. Run with
+//! `cargo bench -p ringlog-engine --bench meta_replay`.
+//!
+//! Environment:
+//!
+//! | variable               | default                                  | meaning                        |
+//! |------------------------|------------------------------------------|--------------------------------|
+//! | `RINGLOG_BENCH_DIR`    | `<target>/tmp/bench-meta-replay`         | directory on the disk to use   |
+//! | `RINGLOG_BENCH_EVENTS` | 1000000                                  | events in the log              |
+//! | `RINGLOG_BENCH_RUNS`   | 7                                        | timed replays per backend      |
+
+use glommio::LocalExecutorBuilder;
+use ringlog_engine::io::dma::DmaStorage;
+use ringlog_engine::io::mem::MemStorage;
+use ringlog_engine::io::Storage;
+use ringlog_engine::meta::{
+    encode_event, log_dir, MetaConfig, MetaEvent, MetaLog, PartitionPlaced, TopicConfigChanged, TopicCreated,
+};
+use ringlog_engine::{Clock, Log};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+const PARTITIONS_PER_TOPIC: u32 = 64;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("RINGLOG_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-meta-replay"))
+}
+
+/// Refuses tmpfs: `O_DIRECT` does not work there, and it is not a disk.
+fn check_not_tmpfs(dir: &Path) {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).expect("path without NUL");
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string and `fs` a writable statfs.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut fs) };
+    assert_eq!(rc, 0, "statfs {}", dir.display());
+    assert!(fs.f_type as i64 != TMPFS_MAGIC, "{} is on tmpfs; set RINGLOG_BENCH_DIR to a real disk", dir.display());
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn topic_name(k: u64) -> String {
+    format!("bench-topic-{k:06}")
+}
+
+/// Event `i` of the benchmark log; valid in sequence.
+fn event(i: u64, topics: &mut u64, rng: &mut Rng) -> MetaEvent {
+    match i % 100 {
+        0 => {
+            let k = *topics;
+            *topics += 1;
+            let mut topic_id = [0u8; 16];
+            topic_id[..8].copy_from_slice(&(k + 1).to_le_bytes());
+            MetaEvent::TopicCreated(TopicCreated {
+                name: topic_name(k),
+                topic_id,
+                partitions: PARTITIONS_PER_TOPIC,
+                configs: vec![
+                    ("retention.ms".into(), "604800000".into()),
+                    ("segment.bytes".into(), "1073741824".into()),
+                ],
+            })
+        }
+        50 => MetaEvent::TopicConfigChanged(TopicConfigChanged {
+            name: topic_name(rng.next() % *topics),
+            set: vec![("retention.ms".into(), format!("{}", rng.next() % 1_000_000_000))],
+            remove: vec!["cleanup.policy".into()],
+        }),
+        _ => MetaEvent::PartitionPlaced(PartitionPlaced {
+            topic: topic_name(rng.next() % *topics),
+            partition: (rng.next() % PARTITIONS_PER_TOPIC as u64) as u32,
+            shard: (rng.next() % 2) as u32,
+        }),
+    }
+}
+
+/// Writes the log once with buffered appends and one final sync (a real
+/// meta log syncs every event; only the resulting bytes matter here).
+async fn build(meta_dir: &Path, events: u64, config: &MetaConfig) -> u64 {
+    let log = Log::open(DmaStorage, log_dir(meta_dir), config.log_config(), Clock::System)
+        .await
+        .expect("open log");
+    let mut rng = Rng(42);
+    let mut topics = 0;
+    let start_ms = 1_700_000_000_000i64;
+    for i in 0..events {
+        let bytes = encode_event(&event(i, &mut topics, &mut rng)).expect("encode");
+        log.append_with(bytes.len(), 1, start_ms + i as i64, |dst, _| dst.copy_from_slice(&bytes))
+            .await
+            .expect("append");
+    }
+    log.sync().await.expect("sync");
+    let bytes: u64 = log.segments().iter().map(|s| s.size_bytes).sum();
+    log.close().await.expect("close");
+    bytes
+}
+
+async fn replay_once<S: Storage>(storage: S, meta_dir: &Path, config: &MetaConfig, events: u64) -> Duration {
+    let started = Instant::now();
+    let meta = MetaLog::open(storage, meta_dir, config.clone(), Clock::System).await.expect("open meta log");
+    let elapsed = started.elapsed();
+    assert_eq!(meta.applied_offset(), events);
+    assert_eq!(meta.snapshot_offset(), None, "the benchmark replays without snapshots");
+    assert_eq!(meta.with_state(|s| s.topic_count() as u64), events.div_ceil(100));
+    meta.close().await.expect("close");
+    elapsed
+}
+
+fn report(label: &str, events: u64, log_bytes: u64, mut runs: Vec<Duration>) {
+    runs.sort();
+    let rate = |d: Duration| events as f64 / d.as_secs_f64();
+    let median = runs[runs.len() / 2];
+    println!(
+        "{label}: median {:.0} events/s ({:.1} ms, {:.0} MB/s of log), min {:.0}, max {:.0} events/s over {} runs",
+        rate(median),
+        median.as_secs_f64() * 1e3,
+        log_bytes as f64 / median.as_secs_f64() / 1e6,
+        rate(runs[runs.len() - 1]),
+        rate(runs[0]),
+        runs.len()
+    );
+}
+
+/// The same log files, loaded into an in-memory file system.
+fn load_into_mem(meta_dir: &Path) -> MemStorage {
+    let mem = MemStorage::new();
+    let dir = log_dir(meta_dir);
+    for entry in std::fs::read_dir(&dir).expect("read log dir") {
+        let path = entry.expect("dir entry").path();
+        mem.set_file_bytes(&path, std::fs::read(&path).expect("read file"));
+    }
+    mem
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument may follow.
+    if std::env::args().skip(1).any(|a| a != "--bench" && !a.starts_with('-') && !"meta_replay".contains(&a)) {
+        return;
+    }
+    let events = env_u64("RINGLOG_BENCH_EVENTS", 1_000_000);
+    let runs = env_u64("RINGLOG_BENCH_RUNS", 7).max(1);
+    let dir = bench_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create bench dir");
+    check_not_tmpfs(&dir);
+    let meta_dir = dir.join("meta");
+    LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let config = MetaConfig::default();
+            let started = Instant::now();
+            let log_bytes = build(&meta_dir, events, &config).await;
+            println!(
+                "meta_replay: built {events} events ({:.1} MB, {:.1} bytes/event) in {} in {:.1} s",
+                log_bytes as f64 / 1e6,
+                log_bytes as f64 / events as f64,
+                meta_dir.display(),
+                started.elapsed().as_secs_f64()
+            );
+            let mut disk = Vec::new();
+            for run in 0..runs {
+                let took = replay_once(DmaStorage, &meta_dir, &config, events).await;
+                println!("  disk run {run}: {:.1} ms, {:.0} events/s", took.as_secs_f64() * 1e3, events as f64 / took.as_secs_f64());
+                disk.push(took);
+            }
+            let mem = load_into_mem(&meta_dir);
+            let mut memory = Vec::new();
+            for _ in 0..runs {
+                memory.push(replay_once(mem.clone(), &meta_dir, &config, events).await);
+            }
+            report("meta_replay disk (DmaStorage)", events, log_bytes, disk);
+            report("meta_replay memory (MemStorage, CPU only)", events, log_bytes, memory);
+        })
+        .expect("spawn executor")
+        .join()
+        .expect("executor thread");
+}

@@ -1,0 +1,528 @@
+//! The metadata log: an event-sourced record of every cluster metadata
+//! change, the seed of all metadata (topics, partition counts, partition
+//! placement on shards, topic configs; later group offsets, producer ids,
+//! archives).
+//!
+//! ## Why event sourcing plus snapshots
+//!
+//! * **One mechanism for durability and distribution.** A change is one
+//!   small event appended to a log; making the change durable is one
+//!   fdatasync of that append, and telling the other shards is sending the
+//!   same event. No in-place updates of a mutable metadata file, so no
+//!   torn rewrites to recover from.
+//! * **History for free.** `ringlog inspect meta` prints every change with
+//!   its time, which is how an operator answers "who moved this partition".
+//! * **The same segment machinery as partition data**: events are frames in
+//!   segments of kind [`SegmentKind::Meta`], so crc32c framing, torn-tail
+//!   recovery and the crash tests of [`Log`] cover the meta log too. One
+//!   event per offset; the frame timestamp is the event time (ms).
+//! * **Snapshots bound replay.** Replaying from offset 0 grows with history;
+//!   a snapshot is the whole state at an applied offset, so open loads the
+//!   newest valid snapshot and replays only the events after it.
+//!
+//! ## The durability rule: durable before applied
+//!
+//! [`MetaLog::append`] validates an event against the current state,
+//! appends it, waits for the fdatasync that covers it, and only then
+//! applies it to the in-memory state. So the state never shows a change a
+//! crash could take back, and whatever a reader saw survives a restart. If
+//! the append or its fdatasync fails, the event is not applied; the log
+//! stops ([`Error::Poisoned`]) and after reopening the event is either
+//! fully there (its bytes reached the disk) or absent — never half there,
+//! and never anything that was not validated.
+//!
+//! Appends are serialized by a one-permit semaphore held from validation
+//! to apply, so the log order is exactly the validation order and every
+//! logged event is valid against the state before it (replay relies on
+//! that). The alternative — validate, append concurrently, re-validate
+//! before applying — is wrong: two tasks could both validate "create
+//! topic X", both get logged, and the second could then be neither applied
+//! nor removed from the log. The price is one fdatasync per metadata
+//! change, with no group commit; metadata changes are rare. (High-rate
+//! events such as group offset commits will want validation against state
+//! plus the not-yet-durable events, so they can share fdatasyncs.)
+//!
+//! ## Directory layout
+//!
+//! ```text
+//! <meta dir>/log/                    segments of kind 2 (see crate::format)
+//! <meta dir>/snapshots/<applied offset, 20 digits>.snap
+//! ```
+//!
+//! ## Snapshot file `<applied offset, 20 digits>.snap`
+//!
+//! ```text
+//! header (64 bytes), integers little-endian
+//!   0  8  magic "RINGLSNP"
+//!   8  2  format version (1)
+//!  10  6  zero
+//!  16  8  applied offset: the state holds events 0..applied offset
+//!  24  8  payload length in bytes
+//!  32  4  crc32c of the payload
+//!  36 24  zero
+//!  60  4  crc32c of bytes 0..60
+//! payload: the rkyv archive of MetaState (topics with their ids,
+//!   partition placements and configs, and the applied offset again);
+//!   the file ends exactly at the end of the payload
+//! ```
+//!
+//! A snapshot is written to `<name>.tmp`, fdatasync'ed, renamed into place
+//! and the directory synced, so a crash leaves the old set of snapshots
+//! plus at most a temp file (deleted at open). Open tries snapshots newest
+//! first: one that fails any check (header crc, payload crc, rkyv
+//! validation, state invariants, file name disagreeing with the header) is
+//! skipped with a warning naming the file, falling back to an older one or
+//! to a full replay. The log segments are kept in full, so a full replay is
+//! always possible.
+
+mod event;
+mod snapshot;
+mod state;
+
+pub use event::{
+    decode_event, encode_event, format_topic_id, ArchivedMetaEvent, MetaEvent, PartitionPlaced, PartitionsAdded,
+    TopicConfigChanged, TopicCreated, TopicDeleted,
+};
+pub use snapshot::{
+    encode_snapshot_file, read_snapshot_file, SNAPSHOT_EXTENSION, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC,
+    SNAPSHOT_VERSION,
+};
+pub use state::{check_topic_name, MetaState, TopicState, PARTITIONS_MAX, TOPIC_NAME_BYTES_MAX};
+
+use crate::clock::Clock;
+use crate::error::{Corruption, Error, Result};
+use crate::format::{parse_segment_file_name, SegmentKind, FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES, FRAME_HEADER_BYTES};
+use crate::io::{align_up, Storage, BLOCK_BYTES};
+use crate::log::{FlushPolicy, Log, LogConfig, LogStats, ReadBatches};
+use glommio::sync::Semaphore;
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+
+/// Bytes asked of [`Log::read`] per step of replay.
+const REPLAY_READ_BYTES: usize = 1 << 20;
+/// Smallest write-behind buffer of the meta log.
+const WRITE_BUFFER_BYTES_MIN: usize = 1 << 20;
+
+/// The log directory inside a meta directory.
+pub fn log_dir(meta_dir: &Path) -> PathBuf {
+    meta_dir.join("log")
+}
+
+/// The snapshot directory inside a meta directory.
+pub fn snapshot_dir(meta_dir: &Path) -> PathBuf {
+    meta_dir.join("snapshots")
+}
+
+/// Settings of a metadata log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaConfig {
+    /// Roll meta segments at this size.
+    pub segment_bytes: u64,
+    /// Largest encoded event.
+    pub max_event_bytes: usize,
+    /// Write a snapshot automatically after this many events since the last
+    /// one; 0 turns automatic snapshots off.
+    pub snapshot_interval_events: u64,
+    /// Snapshots kept after writing one (the newest plus older fallbacks in
+    /// case the newest rots); at least 1.
+    pub snapshots_kept: usize,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        MetaConfig {
+            segment_bytes: 64 << 20,
+            max_event_bytes: 1 << 20,
+            snapshot_interval_events: 100_000,
+            snapshots_kept: 2,
+        }
+    }
+}
+
+impl MetaConfig {
+    /// Checks the settings (and the log settings they imply).
+    pub fn validate(&self) -> Result<()> {
+        if self.snapshots_kept == 0 {
+            return Err(Error::Config("snapshots_kept must be at least 1".into()));
+        }
+        self.log_config().validate()
+    }
+
+    /// The [`LogConfig`] the meta log runs with: segments of kind
+    /// [`SegmentKind::Meta`], every append synced ([`FlushPolicy::Always`])
+    /// and no retention (events are needed for replay; deleting segments
+    /// below the oldest snapshot is future work).
+    pub fn log_config(&self) -> LogConfig {
+        let frame_max_bytes = (FRAME_HEADER_BYTES + self.max_event_bytes) as u64;
+        let footer_frame_bytes = (FRAME_HEADER_BYTES + FOOTER_PAYLOAD_BYTES) as u64;
+        let write_buffer_bytes =
+            (align_up(frame_max_bytes + footer_frame_bytes) as usize + 2 * BLOCK_BYTES).max(WRITE_BUFFER_BYTES_MIN);
+        LogConfig {
+            kind: SegmentKind::Meta,
+            segment_bytes: self.segment_bytes,
+            retention_bytes: None,
+            retention_ms: None,
+            write_buffer_bytes,
+            max_payload_bytes: self.max_event_bytes,
+            flush_policy: FlushPolicy::Always,
+            ..LogConfig::default()
+        }
+    }
+}
+
+/// The metadata log: a [`Log`] of events plus the state they fold into.
+/// Lives on one executor (the controller shard) and is used through
+/// `&self` from many tasks; the state sits in a `RefCell` never borrowed
+/// across an `.await`.
+pub struct MetaLog<S: Storage> {
+    storage: S,
+    dir: PathBuf,
+    snapshot_dir: PathBuf,
+    config: MetaConfig,
+    clock: Clock,
+    log: Log<S>,
+    state: RefCell<MetaState>,
+    /// Held from validation to apply: see the module docs.
+    append_permit: Semaphore,
+    /// One snapshot write at a time.
+    snapshot_permit: Semaphore,
+    /// Applied offset of the newest valid snapshot on disk.
+    snapshot_offset: Cell<Option<u64>>,
+    /// Applied offset at which the next automatic snapshot is due.
+    next_snapshot_at: Cell<u64>,
+}
+
+impl<S: Storage> MetaLog<S> {
+    /// Opens (recovering) or creates the metadata log in `meta_dir`: opens
+    /// the event log at `<meta_dir>/log`, loads the newest snapshot that
+    /// validates, and replays the events after it.
+    pub async fn open(storage: S, meta_dir: impl Into<PathBuf>, config: MetaConfig, clock: Clock) -> Result<Self> {
+        config.validate()?;
+        let dir = meta_dir.into();
+        let log = Log::open(storage.clone(), log_dir(&dir), config.log_config(), clock.clone()).await?;
+        let snapshot_dir = snapshot_dir(&dir);
+        storage.create_dir_all(&snapshot_dir).await.map_err(|e| Error::io(&snapshot_dir, e))?;
+        storage.sync_dir(&dir).await.map_err(|e| Error::io(&dir, e))?;
+        let (state, snapshot_offset) = load_snapshot(&storage, &snapshot_dir, log.next_offset()).await?;
+        let mut state = state.unwrap_or_default();
+        replay(&log, &mut state).await?;
+        assert_eq!(state.applied_offset(), log.next_offset(), "replay reaches the log end");
+        tracing::info!(
+            dir = %dir.display(),
+            snapshot_offset = ?snapshot_offset,
+            applied_offset = state.applied_offset(),
+            topics = state.topic_count(),
+            "metadata log opened"
+        );
+        let next_snapshot_at = snapshot_offset.unwrap_or(0).saturating_add(config.snapshot_interval_events);
+        Ok(MetaLog {
+            storage,
+            dir,
+            snapshot_dir,
+            config,
+            clock,
+            log,
+            state: RefCell::new(state),
+            append_permit: Semaphore::new(1),
+            snapshot_permit: Semaphore::new(1),
+            snapshot_offset: Cell::new(snapshot_offset),
+            next_snapshot_at: Cell::new(next_snapshot_at),
+        })
+    }
+
+    /// Validates `event` against the current state, appends it, waits until
+    /// it is durable and then applies it. Returns its offset. A conflicting
+    /// event fails with [`Error::Rejected`] and changes nothing; on any
+    /// other error the event is not applied (see the module docs for what a
+    /// reopen finds).
+    pub async fn append(&self, event: &MetaEvent) -> Result<u64> {
+        let bytes = encode_event(event).map_err(Error::Rejected)?;
+        let archived = event::access_event(&bytes)
+            .map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
+        let offset = {
+            let _permit = self.append_permit.acquire_permit(1).await.expect("append permit never closed");
+            let expected = {
+                let state = self.state.borrow();
+                if self.log.next_offset() != state.applied_offset() {
+                    // An earlier append reached the log but not the state:
+                    // its outcome is unknown until a reopen replays it.
+                    return Err(Error::Poisoned { path: self.dir.clone() });
+                }
+                state.check_archived(archived).map_err(Error::Rejected)?;
+                state.applied_offset()
+            };
+            let event_ms = self.clock.now_ms();
+            let offset = self
+                .log
+                .append_acked(bytes.len(), 1, event_ms, |dst, _| dst.copy_from_slice(&bytes))
+                .await?;
+            assert_eq!(offset, expected, "appends are serialized");
+            if let Err(why) = self.state.borrow_mut().apply_archived(offset, archived) {
+                panic!("metadata event validated under the append permit no longer applies: {why}");
+            }
+            offset
+        };
+        if self.config.snapshot_interval_events > 0 && offset + 1 >= self.next_snapshot_at.get() {
+            // The event is durable and applied: a failed snapshot does not
+            // fail the append; it is retried one interval later.
+            if let Err(e) = self.auto_snapshot().await {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "automatic metadata snapshot failed");
+                let applied = self.applied_offset();
+                self.next_snapshot_at.set(applied.saturating_add(self.config.snapshot_interval_events));
+            }
+        }
+        Ok(offset)
+    }
+
+    async fn auto_snapshot(&self) -> Result<()> {
+        let _permit = self.snapshot_permit.acquire_permit(1).await.expect("snapshot permit never closed");
+        if self.applied_offset() < self.next_snapshot_at.get() {
+            return Ok(()); // a concurrent caller wrote one meanwhile
+        }
+        self.snapshot_locked().await.map(|_| ())
+    }
+
+    /// Writes a snapshot at the current applied offset (unless the newest
+    /// valid snapshot is already there), then deletes all but the newest
+    /// [`MetaConfig::snapshots_kept`] snapshots. Returns the snapshot's
+    /// applied offset. Log segments are kept (see the module docs).
+    pub async fn snapshot(&self) -> Result<u64> {
+        let _permit = self.snapshot_permit.acquire_permit(1).await.expect("snapshot permit never closed");
+        self.snapshot_locked().await
+    }
+
+    async fn snapshot_locked(&self) -> Result<u64> {
+        let (offset, image) = {
+            let state = self.state.borrow();
+            (state.applied_offset(), encode_snapshot_file(&state))
+        };
+        if self.snapshot_offset.get() == Some(offset) {
+            return Ok(offset);
+        }
+        let path = snapshot::snapshot_path(&self.snapshot_dir, offset);
+        let image = image.map_err(|why| Error::io(&path, std::io::Error::other(why)))?;
+        snapshot::write_snapshot_file(&self.storage, &self.snapshot_dir, offset, &image)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
+        self.snapshot_offset.set(Some(offset));
+        self.next_snapshot_at.set(offset.saturating_add(self.config.snapshot_interval_events));
+        tracing::debug!(file = %path.display(), bytes = image.len(), "metadata snapshot written");
+        self.prune_snapshots(offset).await?;
+        Ok(offset)
+    }
+
+    /// Deletes snapshots older than the newest `snapshots_kept` at or below
+    /// `newest`.
+    async fn prune_snapshots(&self, newest: u64) -> Result<()> {
+        let dir = &self.snapshot_dir;
+        let names = self.storage.list_dir(dir).await.map_err(|e| Error::io(dir, e))?;
+        let mut offsets: Vec<u64> = names
+            .iter()
+            .filter_map(|n| parse_segment_file_name(n, SNAPSHOT_EXTENSION))
+            .filter(|&o| o <= newest)
+            .collect();
+        offsets.sort_unstable_by(|a, b| b.cmp(a));
+        let doomed = offsets.get(self.config.snapshots_kept..).unwrap_or_default();
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        for &offset in doomed {
+            let path = snapshot::snapshot_path(dir, offset);
+            match self.storage.remove(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        self.storage.sync_dir(dir).await.map_err(|e| Error::io(dir, e))
+    }
+
+    /// Runs `f` on the current state. Do not hold on to anything across an
+    /// `.await` (the borrow ends when `f` returns).
+    pub fn with_state<T>(&self, f: impl FnOnce(&MetaState) -> T) -> T {
+        f(&self.state.borrow())
+    }
+
+    /// A copy of the current state.
+    pub fn state(&self) -> MetaState {
+        self.state.borrow().clone()
+    }
+
+    /// The offset of the next event; everything below is durable and
+    /// applied.
+    pub fn applied_offset(&self) -> u64 {
+        self.state.borrow().applied_offset()
+    }
+
+    /// The event log's end offset (equals [`MetaLog::applied_offset`]
+    /// unless an append failed and the log is stopped).
+    pub fn log_end_offset(&self) -> u64 {
+        self.log.next_offset()
+    }
+
+    /// Applied offset of the newest valid snapshot known on disk.
+    pub fn snapshot_offset(&self) -> Option<u64> {
+        self.snapshot_offset.get()
+    }
+
+    /// The meta directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Counters of the event log.
+    pub fn log_stats(&self) -> LogStats {
+        self.log.stats()
+    }
+
+    /// Closes the event log after a final sync. Does not snapshot.
+    pub async fn close(self) -> Result<()> {
+        self.log.close().await
+    }
+}
+
+/// The newest snapshot that validates, with its offset. Corrupt snapshots
+/// are skipped with a warning; I/O errors fail the open.
+async fn load_snapshot<S: Storage>(storage: &S, dir: &Path, log_end: u64) -> Result<(Option<MetaState>, Option<u64>)> {
+    let names = storage.list_dir(dir).await.map_err(|e| Error::io(dir, e))?;
+    let mut offsets = Vec::new();
+    for name in &names {
+        if name.ends_with(snapshot::TMP_SUFFIX) {
+            let path = dir.join(name);
+            tracing::debug!(file = %path.display(), "removing interrupted snapshot");
+            storage.remove(&path).await.map_err(|e| Error::io(&path, e))?;
+        } else if let Some(offset) = parse_segment_file_name(name, SNAPSHOT_EXTENSION) {
+            offsets.push(offset);
+        }
+    }
+    offsets.sort_unstable_by(|a, b| b.cmp(a));
+    for offset in offsets {
+        let path = snapshot::snapshot_path(dir, offset);
+        let bytes = snapshot::read_whole_file(storage, &path).await.map_err(|e| Error::io(&path, e))?;
+        let (applied_offset, state) = match read_snapshot_file(&bytes) {
+            Ok(found) => found,
+            Err(corruption) => {
+                tracing::warn!(file = %path.display(), %corruption, "skipping corrupt metadata snapshot");
+                continue;
+            }
+        };
+        if applied_offset != offset {
+            tracing::warn!(file = %path.display(), applied_offset, "skipping metadata snapshot whose name disagrees with its header");
+            continue;
+        }
+        if applied_offset > log_end {
+            // Snapshots hold only durable events, so the log lost
+            // acknowledged events: refuse rather than reuse their offsets.
+            return Err(Error::corrupt(
+                &path,
+                16,
+                Corruption::Malformed("snapshot is ahead of the metadata log end"),
+            ));
+        }
+        return Ok((Some(state), Some(applied_offset)));
+    }
+    Ok((None, None))
+}
+
+/// Applies every event from `state.applied_offset()` to the log end.
+///
+/// Reads are pipelined: while one chunk is applied, the read of the next
+/// is already at the disk (the apply step first yields so the reactor
+/// submits it), so replay runs at the speed of the slower of the two
+/// rather than their sum — and other tasks get a turn between chunks.
+async fn replay<S: Storage>(log: &Log<S>, state: &mut MetaState) -> Result<()> {
+    let end = log.next_offset();
+    if state.applied_offset() >= end {
+        return Ok(());
+    }
+    let mut batches = log.read(state.applied_offset(), REPLAY_READ_BYTES).await?;
+    loop {
+        let Some(next) = batches.next_offset() else {
+            let offset = state.applied_offset();
+            let (path, position) = locate_frame(log, offset).await;
+            return Err(Error::corrupt(path, position, Corruption::Malformed("metadata log ends before its end offset")));
+        };
+        let prefetch = async {
+            if next < end {
+                Some(log.read(next, REPLAY_READ_BYTES).await)
+            } else {
+                None
+            }
+        };
+        let apply = async {
+            glommio::executor().yield_task_queue_now().await;
+            apply_batches(state, &batches)
+        };
+        let (read, applied) = futures_lite::future::zip(prefetch, apply).await;
+        if let Err((offset, corruption)) = applied {
+            let (path, position) = locate_frame(log, offset).await;
+            tracing::error!(file = %path.display(), position, offset, %corruption, "corrupt metadata event");
+            return Err(Error::corrupt(path, position, corruption));
+        }
+        assert_eq!(state.applied_offset(), next, "a chunk applies every event it holds");
+        match read {
+            Some(read) => batches = read?,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Applies one chunk of frames; the offset and problem of the first bad
+/// one on failure.
+fn apply_batches<R: std::ops::Deref<Target = [u8]>>(
+    state: &mut MetaState,
+    batches: &ReadBatches<R>,
+) -> std::result::Result<(), (u64, Corruption)> {
+    for (frame, payload) in batches.iter() {
+        let offset = state.applied_offset();
+        if frame.base_offset != offset {
+            let gap = Corruption::OffsetGap {
+                expected: offset,
+                found: frame.base_offset,
+            };
+            return Err((frame.base_offset, gap));
+        }
+        if frame.count != 1 {
+            return Err((offset, Corruption::Malformed("metadata frame covers more than one offset")));
+        }
+        let archived = event::access_event(payload).map_err(|c| (offset, c))?;
+        if let Err(why) = state.apply_archived(offset, archived) {
+            tracing::error!(offset, %why, "metadata event conflicts with the replayed state");
+            return Err((offset, Corruption::Malformed("metadata event conflicts with the state before it")));
+        }
+    }
+    Ok(())
+}
+
+/// The segment file and byte position of the frame holding `offset`, for
+/// error reports (cold path: rescans the segment from its start). Falls
+/// back to the log directory and position 0 when it cannot tell.
+async fn locate_frame<S: Storage>(log: &Log<S>, offset: u64) -> (PathBuf, u64) {
+    let Some(segment) = log
+        .segments()
+        .into_iter()
+        .find(|s| s.base_offset <= offset && offset < s.end_offset.max(s.base_offset + 1))
+    else {
+        return (log.dir().to_path_buf(), 0);
+    };
+    // Frames of a segment are contiguous from its header on, and each read
+    // returns whole consecutive frames from the requested offset.
+    let mut position = FILE_HEADER_BYTES as u64;
+    let mut next = segment.base_offset;
+    while next < segment.end_offset {
+        let Ok(batches) = log.read(next, REPLAY_READ_BYTES).await else {
+            break;
+        };
+        if batches.is_empty() {
+            break;
+        }
+        for (frame, payload) in batches.iter() {
+            if frame.base_offset == offset {
+                return (segment.path, position);
+            }
+            position += (FRAME_HEADER_BYTES + payload.len()) as u64;
+            next = frame.base_offset + frame.count as u64;
+        }
+    }
+    (segment.path, 0)
+}

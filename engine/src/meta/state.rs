@@ -1,0 +1,293 @@
+//! The in-memory metadata state the meta log folds into, and the rules an
+//! event must satisfy to be applied.
+//!
+//! Validation and application work on the *archived* event, so the live
+//! append path, replay from disk and (later) followers on other shards run
+//! the same code, and replay allocates only for the strings it keeps.
+
+use super::event::{encode_event, ArchivedMetaEvent, MetaEvent};
+use crate::error::{Error, Result};
+use rkyv::with::Skip;
+use rkyv::{Archive, Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Largest partition count of one topic. Bounds the placement vector a
+/// single event can make the state allocate.
+pub const PARTITIONS_MAX: u32 = 1 << 20;
+/// Longest topic name (Kafka's limit).
+pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+
+/// One topic's metadata.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct TopicState {
+    /// Kafka topic id (UUID bytes).
+    pub topic_id: [u8; 16],
+    /// Owning shard of each partition, indexed by partition; `None` until
+    /// placed.
+    pub partitions: Vec<Option<u32>>,
+    /// Topic-level configuration overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Everything the meta log has applied: the fold of events
+/// `0..applied_offset`.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetaState {
+    applied_offset: u64,
+    topics: BTreeMap<String, TopicState>,
+    /// Derived index topic id -> name; not snapshotted, rebuilt on load.
+    #[rkyv(with = Skip)]
+    topic_ids: HashMap<[u8; 16], String>,
+}
+
+/// Kafka's topic name rules; names become directory names, so this also
+/// keeps path separators and `..` out of the data directory.
+pub fn check_topic_name(name: &str) -> std::result::Result<(), String> {
+    let legal = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if name.is_empty() || name.len() > TOPIC_NAME_BYTES_MAX || !legal || name == "." || name == ".." {
+        return Err(format!(
+            "invalid topic name {name:?}: 1-{TOPIC_NAME_BYTES_MAX} characters of [a-zA-Z0-9._-], not '.' or '..'"
+        ));
+    }
+    Ok(())
+}
+
+fn check_partition_count(topic: &str, count: u32) -> std::result::Result<(), String> {
+    if count == 0 || count > PARTITIONS_MAX {
+        return Err(format!("topic {topic:?}: partition count {count} outside 1..={PARTITIONS_MAX}"));
+    }
+    Ok(())
+}
+
+/// Config keys must be non-empty and unique within one list.
+fn check_config_keys<'a>(topic: &str, keys: impl Iterator<Item = &'a str>) -> std::result::Result<(), String> {
+    let mut seen = BTreeSet::new();
+    for key in keys {
+        if key.is_empty() {
+            return Err(format!("topic {topic:?}: empty config key"));
+        }
+        if !seen.insert(key) {
+            return Err(format!("topic {topic:?}: config key {key:?} given twice"));
+        }
+    }
+    Ok(())
+}
+
+impl MetaState {
+    /// The empty state (before offset 0).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The offset of the next event to apply; every event below it is in
+    /// this state.
+    pub fn applied_offset(&self) -> u64 {
+        self.applied_offset
+    }
+
+    /// One topic by name.
+    pub fn topic(&self, name: &str) -> Option<&TopicState> {
+        self.topics.get(name)
+    }
+
+    /// One topic by Kafka topic id.
+    pub fn topic_by_id(&self, topic_id: &[u8; 16]) -> Option<(&str, &TopicState)> {
+        let name = self.topic_ids.get(topic_id)?;
+        self.topics.get_key_value(name.as_str()).map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// Every topic, in name order.
+    pub fn topics(&self) -> impl Iterator<Item = (&str, &TopicState)> + '_ {
+        self.topics.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// Number of topics.
+    pub fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+
+    /// A topic's partition count, `None` if the topic does not exist.
+    pub fn partition_count(&self, topic: &str) -> Option<u32> {
+        self.topics.get(topic).map(|t| t.partitions.len() as u32)
+    }
+
+    /// The shard owning `topic`/`partition`; `None` if the partition does
+    /// not exist or is not placed yet (tell the two apart with
+    /// [`MetaState::partition_count`]).
+    pub fn placement(&self, topic: &str, partition: u32) -> Option<u32> {
+        *self.topics.get(topic)?.partitions.get(partition as usize)?
+    }
+
+    /// Whether `event` may be applied to this state; the reason as
+    /// [`Error::Rejected`] if not.
+    pub fn check_event(&self, event: &MetaEvent) -> Result<()> {
+        let bytes = encode_event(event).map_err(Error::Rejected)?;
+        let archived = super::event::access_event(&bytes).map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
+        self.check_archived(archived).map_err(Error::Rejected)
+    }
+
+    /// Applies `event` as the event at `offset`, which must be
+    /// [`MetaState::applied_offset`] — how a follower folds events the
+    /// controller made durable. Nothing changes on error.
+    pub fn apply_event(&mut self, offset: u64, event: &MetaEvent) -> Result<()> {
+        let bytes = encode_event(event).map_err(Error::Rejected)?;
+        let archived = super::event::access_event(&bytes).map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
+        self.apply_archived(offset, archived).map_err(Error::Rejected)
+    }
+
+    /// Checks an archived event against this state without changing it.
+    pub(crate) fn check_archived(&self, event: &ArchivedMetaEvent) -> std::result::Result<(), String> {
+        match event {
+            ArchivedMetaEvent::TopicCreated(e) => {
+                let name = e.name.as_str();
+                check_topic_name(name)?;
+                if self.topics.contains_key(name) {
+                    return Err(format!("topic {name:?} already exists"));
+                }
+                if e.topic_id == [0u8; 16] {
+                    return Err(format!("topic {name:?}: the all-zero topic id is reserved"));
+                }
+                if let Some(other) = self.topic_ids.get(&e.topic_id) {
+                    return Err(format!("topic {name:?}: topic id already used by topic {other:?}"));
+                }
+                check_partition_count(name, e.partitions.to_native())?;
+                check_config_keys(name, e.configs.iter().map(|kv| kv.0.as_str()))
+            }
+            ArchivedMetaEvent::TopicDeleted(e) => {
+                let name = e.name.as_str();
+                if !self.topics.contains_key(name) {
+                    return Err(format!("topic {name:?} does not exist"));
+                }
+                Ok(())
+            }
+            ArchivedMetaEvent::TopicConfigChanged(e) => {
+                let name = e.name.as_str();
+                if !self.topics.contains_key(name) {
+                    return Err(format!("topic {name:?} does not exist"));
+                }
+                check_config_keys(name, e.set.iter().map(|kv| kv.0.as_str()))?;
+                check_config_keys(name, e.remove.iter().map(|k| k.as_str()))?;
+                if let Some(both) = e.remove.iter().find(|k| e.set.iter().any(|kv| kv.0 == **k)) {
+                    return Err(format!("topic {name:?}: config key {:?} both set and removed", both.as_str()));
+                }
+                Ok(())
+            }
+            ArchivedMetaEvent::PartitionsAdded(e) => {
+                let name = e.name.as_str();
+                let Some(topic) = self.topics.get(name) else {
+                    return Err(format!("topic {name:?} does not exist"));
+                };
+                let new_total = e.new_total.to_native();
+                let current = topic.partitions.len();
+                if new_total as usize <= current {
+                    return Err(format!(
+                        "topic {name:?} has {current} partitions; the new total {new_total} must be larger"
+                    ));
+                }
+                check_partition_count(name, new_total)
+            }
+            ArchivedMetaEvent::PartitionPlaced(e) => {
+                let name = e.topic.as_str();
+                let Some(topic) = self.topics.get(name) else {
+                    return Err(format!("topic {name:?} does not exist"));
+                };
+                let partition = e.partition.to_native();
+                if partition as usize >= topic.partitions.len() {
+                    return Err(format!(
+                        "topic {name:?} has no partition {partition} ({} partitions)",
+                        topic.partitions.len()
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks and applies an archived event as the event at `offset`.
+    /// Nothing changes on error.
+    pub(crate) fn apply_archived(&mut self, offset: u64, event: &ArchivedMetaEvent) -> std::result::Result<(), String> {
+        if offset != self.applied_offset {
+            return Err(format!("event at offset {offset}, expected offset {}", self.applied_offset));
+        }
+        if let ArchivedMetaEvent::PartitionPlaced(e) = event {
+            // The hot path of replay: one lookup for check and update.
+            let name = e.topic.as_str();
+            let partition = e.partition.to_native() as usize;
+            let slot = self
+                .topics
+                .get_mut(name)
+                .ok_or_else(|| format!("topic {name:?} does not exist"))?
+                .partitions
+                .get_mut(partition)
+                .ok_or_else(|| format!("topic {name:?} has no partition {partition}"))?;
+            *slot = Some(e.shard.to_native());
+            self.applied_offset += 1;
+            return Ok(());
+        }
+        self.check_archived(event)?;
+        match event {
+            ArchivedMetaEvent::TopicCreated(e) => {
+                let topic = TopicState {
+                    topic_id: e.topic_id,
+                    partitions: vec![None; e.partitions.to_native() as usize],
+                    configs: e.configs.iter().map(|kv| (kv.0.to_string(), kv.1.to_string())).collect(),
+                };
+                let name = e.name.to_string();
+                self.topic_ids.insert(e.topic_id, name.clone());
+                let previous = self.topics.insert(name, topic);
+                assert!(previous.is_none(), "checked: the topic did not exist");
+            }
+            ArchivedMetaEvent::TopicDeleted(e) => {
+                let removed = self.topics.remove(e.name.as_str()).expect("checked: the topic exists");
+                let name = self.topic_ids.remove(&removed.topic_id);
+                assert_eq!(name.as_deref(), Some(e.name.as_str()), "topic id index out of step");
+            }
+            ArchivedMetaEvent::TopicConfigChanged(e) => {
+                let topic = self.topics.get_mut(e.name.as_str()).expect("checked: the topic exists");
+                for key in e.remove.iter() {
+                    topic.configs.remove(key.as_str());
+                }
+                for kv in e.set.iter() {
+                    match topic.configs.get_mut(kv.0.as_str()) {
+                        Some(value) => {
+                            value.clear();
+                            value.push_str(kv.1.as_str());
+                        }
+                        None => {
+                            topic.configs.insert(kv.0.to_string(), kv.1.to_string());
+                        }
+                    }
+                }
+            }
+            ArchivedMetaEvent::PartitionsAdded(e) => {
+                let topic = self.topics.get_mut(e.name.as_str()).expect("checked: the topic exists");
+                topic.partitions.resize(e.new_total.to_native() as usize, None);
+            }
+            ArchivedMetaEvent::PartitionPlaced(_) => unreachable!("handled above"),
+        }
+        self.applied_offset += 1;
+        Ok(())
+    }
+
+    /// After loading a snapshot: rebuilds the derived indexes and checks the
+    /// invariants events maintain (a snapshot is trusted no more than an
+    /// event).
+    pub(crate) fn rebuild_and_check(&mut self) -> std::result::Result<(), &'static str> {
+        self.topic_ids.clear();
+        for (name, topic) in &self.topics {
+            check_topic_name(name).map_err(|_| "invalid topic name")?;
+            check_partition_count(name, topic.partitions.len().min(u32::MAX as usize) as u32)
+                .map_err(|_| "partition count out of range")?;
+            if topic.topic_id == [0u8; 16] {
+                return Err("all-zero topic id");
+            }
+            if topic.configs.keys().any(String::is_empty) {
+                return Err("empty config key");
+            }
+            if self.topic_ids.insert(topic.topic_id, name.clone()).is_some() {
+                return Err("topic id used twice");
+            }
+        }
+        Ok(())
+    }
+}
