@@ -508,12 +508,32 @@ fn fresh_dir(root: &Path, name: &str) -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------
-// Report.
+// Cases, rounds and the report.
 
-struct Row {
-    label: String,
-    mbps: Spread,
-    extra: String,
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Case {
+    /// Raw io_uring `O_DIRECT` writes of `write_bytes`, `qd` in flight.
+    Raw { write_bytes: usize, qd: usize },
+    /// Log appends without per-append durability, one sync at the end.
+    NoSync { buffer: usize, tasks: usize },
+    /// Log appends under `FlushPolicy::Always` (acks=all).
+    Acks { tasks: usize },
+}
+
+struct Sample {
+    mbps: f64,
+    stats: Option<LogStats>,
+    appends_per_s: f64,
+    ack_p50_ms: f64,
+    ack_p99_ms: f64,
+}
+
+fn plural(tasks: usize) -> &'static str {
+    if tasks == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 fn size_label(bytes: usize) -> String {
@@ -524,9 +544,110 @@ fn size_label(bytes: usize) -> String {
     }
 }
 
+impl Case {
+    fn label(&self, default_buffer: usize) -> String {
+        match *self {
+            Case::Raw { write_bytes, qd } => format!(
+                "raw O_DIRECT sequential write ({} writes, qd {qd})",
+                size_label(write_bytes)
+            ),
+            Case::NoSync { buffer, tasks } => format!(
+                "log append, no per-append sync ({tasks} task{}{})",
+                plural(tasks),
+                if buffer == default_buffer {
+                    String::new()
+                } else {
+                    format!(", {} buffer", size_label(buffer))
+                }
+            ),
+            Case::Acks { tasks } => format!(
+                "log append, acks=all group commit ({tasks} task{})",
+                plural(tasks)
+            ),
+        }
+    }
+
+    /// The raw case this one is compared with: same write size, qd 4.
+    fn baseline(&self, default_buffer: usize) -> Option<Case> {
+        match *self {
+            Case::Raw { .. } => None,
+            Case::NoSync { buffer, .. } => Some(Case::Raw {
+                write_bytes: buffer,
+                qd: RAW_QUEUE_DEPTH,
+            }),
+            Case::Acks { .. } => Some(Case::Raw {
+                write_bytes: default_buffer,
+                qd: RAW_QUEUE_DEPTH,
+            }),
+        }
+    }
+
+    fn run(&self, dir: &Path, settings: &Settings, batches: &Arc<Vec<Vec<u8>>>) -> Sample {
+        let total = settings.total_bytes;
+        match *self {
+            Case::Raw { write_bytes, qd } => {
+                let path = dir.join("ringlog-bench-raw.dat");
+                let elapsed = raw_sequential(&path, total, write_bytes, qd);
+                let _ = std::fs::remove_file(&path);
+                let written = total.div_ceil(write_bytes as u64) * write_bytes as u64;
+                Sample {
+                    mbps: mb_per_s(written, elapsed),
+                    stats: None,
+                    appends_per_s: 0.0,
+                    ack_p50_ms: 0.0,
+                    ack_p99_ms: 0.0,
+                }
+            }
+            Case::NoSync { buffer, tasks } => {
+                let d = fresh_dir(dir, "ringlog-bench-log");
+                // Never syncs on its own (nobody calls `maintain`, and the
+                // interval is effectively infinite).
+                let policy = FlushPolicy::IntervalMs(u64::MAX / 4);
+                let r = log_run(
+                    &d,
+                    buffer,
+                    policy,
+                    tasks,
+                    Load::Bytes(total),
+                    batches.clone(),
+                );
+                let _ = std::fs::remove_dir_all(&d);
+                Sample {
+                    mbps: mb_per_s(r.stats.append_bytes, r.elapsed),
+                    stats: Some(r.stats),
+                    appends_per_s: r.stats.appends as f64 / r.elapsed.as_secs_f64(),
+                    ack_p50_ms: 0.0,
+                    ack_p99_ms: 0.0,
+                }
+            }
+            Case::Acks { tasks } => {
+                let d = fresh_dir(dir, "ringlog-bench-acks");
+                let buffer = LogConfig::default().write_buffer_bytes;
+                let load = Load::For(settings.sync_run, total);
+                let r = log_run(
+                    &d,
+                    buffer,
+                    FlushPolicy::Always,
+                    tasks,
+                    load,
+                    batches.clone(),
+                );
+                let _ = std::fs::remove_dir_all(&d);
+                Sample {
+                    mbps: mb_per_s(r.stats.append_bytes, r.elapsed),
+                    stats: Some(r.stats),
+                    appends_per_s: r.stats.appends as f64 / r.elapsed.as_secs_f64(),
+                    ack_p50_ms: percentile(&r.ack_ms, 0.50),
+                    ack_p99_ms: percentile(&r.ack_ms, 0.99),
+                }
+            }
+        }
+    }
+}
+
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument is accepted and
-    // ignored so `cargo bench -- <filter>` does not fail.
+    // Arguments (`--bench`, filters) are ignored; select with
+    // RINGLOG_BENCH_ONLY instead.
     let settings = Settings::from_env();
     std::fs::create_dir_all(&settings.dir)
         .unwrap_or_else(|e| panic!("create {}: {e}", settings.dir.display()));
@@ -536,157 +657,56 @@ fn main() {
     let runs = settings.runs;
     let total = settings.total_bytes;
     let default_buffer = LogConfig::default().write_buffer_bytes;
+    let small_buffer = 256 * KIB;
     let started = Instant::now();
+
+    let mut cases = Vec::new();
+    if settings.wants("raw") {
+        for qd in [RAW_QUEUE_DEPTH, 1] {
+            for write_bytes in [default_buffer, small_buffer] {
+                cases.push(Case::Raw { write_bytes, qd });
+            }
+        }
+    }
+    if settings.wants("log") {
+        cases.push(Case::NoSync {
+            buffer: default_buffer,
+            tasks: 1,
+        });
+        cases.push(Case::NoSync {
+            buffer: default_buffer,
+            tasks: 4,
+        });
+        cases.push(Case::NoSync {
+            buffer: small_buffer,
+            tasks: 1,
+        });
+    }
+    if settings.wants("acks") {
+        for tasks in [1, 4, 16, 64] {
+            cases.push(Case::Acks { tasks });
+        }
+    }
     eprintln!(
-        "append bench: {} per throughput run, {runs} runs each, in {}",
-        size_label(total.min(usize::MAX as u64) as usize),
+        "append bench: {total} bytes per throughput run, {runs} rounds of {} cases, in {}",
+        cases.len(),
         dir.display()
     );
 
-    let mut rows: Vec<Row> = Vec::new();
-    let mut raw_by_size: Vec<(usize, f64)> = Vec::new();
-
-    if settings.wants("raw") {
-        for (write_bytes, qd) in [
-            (default_buffer, RAW_QUEUE_DEPTH),
-            (256 * KIB, RAW_QUEUE_DEPTH),
-            (default_buffer, 1),
-            (256 * KIB, 1),
-        ] {
-            let mut v = Vec::new();
-            for _ in 0..runs {
-                let path = dir.join("ringlog-bench-raw.dat");
-                let elapsed = raw_sequential(&path, total, write_bytes, qd);
-                let _ = std::fs::remove_file(&path);
-                v.push(mb_per_s(
-                    total.div_ceil(write_bytes as u64) * write_bytes as u64,
-                    elapsed,
-                ));
-            }
-            let s = spread(&v);
-            eprintln!(
-                "  raw {} qd {qd}: {:.1} MB/s",
-                size_label(write_bytes),
-                s.median
-            );
-            if qd == RAW_QUEUE_DEPTH {
-                raw_by_size.push((write_bytes, s.median));
-            }
-            rows.push(Row {
-                label: format!(
-                    "raw O_DIRECT sequential write ({} writes, qd {qd})",
-                    size_label(write_bytes)
-                ),
-                mbps: s,
-                extra: String::new(),
-            });
-        }
-    }
-    let raw_for = |write_bytes: usize| {
-        raw_by_size
-            .iter()
-            .find(|(w, _)| *w == write_bytes)
-            .map(|(_, m)| *m)
-    };
-    let ratio = |mbps: f64, write_bytes: usize| match raw_for(write_bytes) {
-        Some(raw) => format!("{:.2}x raw({})", mbps / raw, size_label(write_bytes)),
-        None => "(no raw baseline)".to_string(),
-    };
-
+    // Rounds interleave the cases, so a slow phase of a shared disk hits
+    // the raw baseline and the log alike; ratios are taken within a round.
     let batches = Arc::new(prebuilt_batches());
-    let mut verdict = Vec::new();
-
-    if settings.wants("log") {
-        for (buffer, tasks) in [(default_buffer, 1), (default_buffer, 4), (256 * KIB, 1)] {
-            let mut v = Vec::new();
-            let mut last = None;
-            for _ in 0..runs {
-                let d = fresh_dir(&dir, "ringlog-bench-log");
-                let r = log_run(
-                    &d,
-                    buffer,
-                    FlushPolicy::IntervalMs(u64::MAX / 4),
-                    tasks,
-                    Load::Bytes(total),
-                    batches.clone(),
-                );
-                let _ = std::fs::remove_dir_all(&d);
-                v.push(mb_per_s(r.stats.append_bytes, r.elapsed));
-                last = Some(r);
-            }
-            let s = spread(&v);
-            let st = last.expect("runs >= 1").stats;
+    let mut samples: Vec<Vec<Sample>> = cases.iter().map(|_| Vec::new()).collect();
+    for round in 0..runs {
+        for (i, case) in cases.iter().enumerate() {
+            let s = case.run(&dir, &settings, &batches);
             eprintln!(
-                "  log {} buffer, {tasks} task(s), no per-append sync: {:.1} MB/s",
-                size_label(buffer),
-                s.median
+                "  round {}/{runs}: {:<60} {:>8.1} MB/s",
+                round + 1,
+                case.label(default_buffer),
+                s.mbps
             );
-            if let Some(raw) = raw_for(buffer) {
-                verdict.push((buffer, tasks, s.median / raw));
-            }
-            rows.push(Row {
-                label: format!(
-                    "log append, no per-append sync ({tasks} task{}{})",
-                    if tasks == 1 { "" } else { "s" },
-                    if buffer == default_buffer {
-                        String::new()
-                    } else {
-                        format!(", {} buffer", size_label(buffer))
-                    }
-                ),
-                mbps: s,
-                extra: format!(
-                    "{}  writes {} (avg {:.0} KiB)  fdatasyncs {}",
-                    ratio(s.median, buffer),
-                    st.writes,
-                    st.append_bytes as f64 / st.writes.max(1) as f64 / 1024.0,
-                    st.fdatasyncs
-                ),
-            });
-        }
-    }
-
-    if settings.wants("acks") {
-        for tasks in [1usize, 4, 16, 64] {
-            let mut v = Vec::new();
-            let mut per_sync = Vec::new();
-            let mut rate = Vec::new();
-            let mut p50 = Vec::new();
-            let mut p99 = Vec::new();
-            for _ in 0..runs {
-                let d = fresh_dir(&dir, "ringlog-bench-acks");
-                let r = log_run(
-                    &d,
-                    default_buffer,
-                    FlushPolicy::Always,
-                    tasks,
-                    Load::For(settings.sync_run, total),
-                    batches.clone(),
-                );
-                let _ = std::fs::remove_dir_all(&d);
-                v.push(mb_per_s(r.stats.append_bytes, r.elapsed));
-                rate.push(r.stats.appends as f64 / r.elapsed.as_secs_f64());
-                per_sync.push(r.stats.appends as f64 / r.stats.fdatasyncs.max(1) as f64);
-                p50.push(percentile(&r.ack_ms, 0.50));
-                p99.push(percentile(&r.ack_ms, 0.99));
-            }
-            let s = spread(&v);
-            eprintln!("  log acks=all, {tasks} task(s): {:.1} MB/s", s.median);
-            rows.push(Row {
-                label: format!(
-                    "log append, acks=all group commit ({tasks} task{})",
-                    if tasks == 1 { "" } else { "s" }
-                ),
-                mbps: s,
-                extra: format!(
-                    "{}  {:.0} appends/s  appends/fdatasync {:.1}  ack p50 {:.2} ms p99 {:.2} ms",
-                    ratio(s.median, default_buffer),
-                    spread(&rate).median,
-                    spread(&per_sync).median,
-                    spread(&p50).median,
-                    spread(&p99).median
-                ),
-            });
+            samples[i].push(s);
         }
     }
 
@@ -720,20 +740,81 @@ fn main() {
         m.scheduler
     );
     println!(
-        "MB = 10^6 bytes; {} bytes per throughput run ({} acks=all runs), median of {runs} [min .. max]; \
-         log figures are record-batch payload MB/s, 16 KiB batches of {RECORDS_PER_BATCH} ~1 KiB records",
-        total,
-        format_args!("{:.1} s", settings.sync_run.as_secs_f64()),
+        "MB = 10^6 bytes. Throughput: {total} bytes per run (acks=all: {:.1} s per run), \
+         median of {runs} interleaved rounds [min .. max]; ratios are per round, then the median. \
+         Log MB/s count record-batch payload: {BATCH_BYTES}-byte batches of {RECORDS_PER_BATCH} ~1 KiB records.",
+        settings.sync_run.as_secs_f64(),
     );
-    let width = rows.iter().map(|r| r.label.len()).max().unwrap_or(0) + 1;
-    for r in &rows {
+    let width = cases
+        .iter()
+        .map(|c| c.label(default_buffer).len())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let mut verdict = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let rows = &samples[i];
+        let mbps = spread(&rows.iter().map(|s| s.mbps).collect::<Vec<_>>());
+        let base = case
+            .baseline(default_buffer)
+            .and_then(|b| cases.iter().position(|c| *c == b));
+        let ratio = base.map(|j| {
+            let per_round: Vec<f64> = rows
+                .iter()
+                .zip(&samples[j])
+                .map(|(s, raw)| s.mbps / raw.mbps)
+                .collect();
+            spread(&per_round)
+        });
+        let ratio_text = match (ratio, case.baseline(default_buffer)) {
+            (Some(r), Some(Case::Raw { write_bytes, .. })) => format!(
+                "{:.2}x raw({}) [{:.2} .. {:.2}]",
+                r.median,
+                size_label(write_bytes),
+                r.min,
+                r.max
+            ),
+            (None, Some(_)) => "(no raw baseline run)".to_string(),
+            _ => String::new(),
+        };
+        let last = rows.last().and_then(|s| s.stats).unwrap_or_default();
+        let extra = match *case {
+            Case::Raw { .. } => String::new(),
+            Case::NoSync { buffer, tasks } => {
+                if let Some(r) = ratio {
+                    verdict.push((buffer, tasks, r.median));
+                }
+                format!(
+                    "{ratio_text}  writes {} (avg {:.0} KiB)  fdatasyncs {}",
+                    last.writes,
+                    last.append_bytes as f64 / last.writes.max(1) as f64 / 1024.0,
+                    last.fdatasyncs
+                )
+            }
+            Case::Acks { .. } => {
+                let med =
+                    |f: fn(&Sample) -> f64| spread(&rows.iter().map(f).collect::<Vec<_>>()).median;
+                let per_sync: Vec<f64> = rows
+                    .iter()
+                    .filter_map(|s| s.stats)
+                    .map(|st| st.appends as f64 / st.fdatasyncs.max(1) as f64)
+                    .collect();
+                format!(
+                    "{ratio_text}  {:.0} appends/s  appends/fdatasync {:.1}  ack p50 {:.2} ms  p99 {:.2} ms",
+                    med(|s| s.appends_per_s),
+                    spread(&per_sync).median,
+                    med(|s| s.ack_p50_ms),
+                    med(|s| s.ack_p99_ms),
+                )
+            }
+        };
         println!(
             "{:<width$} {:>8.1} MB/s [{:>7.1} .. {:>7.1}]  {}",
-            format!("{}:", r.label),
-            r.mbps.median,
-            r.mbps.min,
-            r.mbps.max,
-            r.extra
+            format!("{}:", case.label(default_buffer)),
+            mbps.median,
+            mbps.min,
+            mbps.max,
+            extra
         );
     }
     for l in &fsync_lines {
@@ -742,7 +823,7 @@ fn main() {
     for (buffer, tasks, x) in verdict {
         println!(
             "target: no-sync append ({tasks} task{}, {} buffer) >= 0.80x raw: {:.2}x {}",
-            if tasks == 1 { "" } else { "s" },
+            plural(tasks),
             size_label(buffer),
             x,
             if x >= 0.80 { "PASS" } else { "MISS" }

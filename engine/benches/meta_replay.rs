@@ -5,9 +5,10 @@
 //! and two configs, 1% `TopicConfigChanged`), then times `MetaLog::open`
 //! — log recovery plus the replay of every event into the state — several
 //! times, reading through `DmaStorage` (`O_DIRECT`, so no run is served
-//! from the page cache). For reference it also times the same replay from
-//! the same bytes in `MemStorage`, the CPU-only ceiling. Prints each run,
-//! and the median, min and max in events/s. Run with
+//! from the page cache). For reference it also times reading the frames
+//! without applying them (the I/O floor), and both again from the same
+//! bytes in `MemStorage` (the CPU-only ceiling). Prints each disk replay,
+//! and the median, min and max in events/s of every measurement. Run with
 //! `cargo bench -p ringlog-engine --bench meta_replay`.
 //!
 //! Environment:
@@ -23,7 +24,8 @@ use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::io::mem::MemStorage;
 use ringlog_engine::io::Storage;
 use ringlog_engine::meta::{
-    encode_event, log_dir, MetaConfig, MetaEvent, MetaLog, PartitionPlaced, TopicConfigChanged, TopicCreated,
+    encode_event, log_dir, MetaConfig, MetaEvent, MetaLog, PartitionPlaced, TopicConfigChanged,
+    TopicCreated,
 };
 use ringlog_engine::{Clock, Log};
 use std::path::{Path, PathBuf};
@@ -33,7 +35,10 @@ const TMPFS_MAGIC: i64 = 0x0102_1994;
 const PARTITIONS_PER_TOPIC: u32 = 64;
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn bench_dir() -> PathBuf {
@@ -49,7 +54,11 @@ fn check_not_tmpfs(dir: &Path) {
     // SAFETY: `c` is a valid C string and `fs` a writable statfs.
     let rc = unsafe { libc::statfs(c.as_ptr(), &mut fs) };
     assert_eq!(rc, 0, "statfs {}", dir.display());
-    assert!(fs.f_type as i64 != TMPFS_MAGIC, "{} is on tmpfs; set RINGLOG_BENCH_DIR to a real disk", dir.display());
+    assert!(
+        fs.f_type as i64 != TMPFS_MAGIC,
+        "{} is on tmpfs; set RINGLOG_BENCH_DIR to a real disk",
+        dir.display()
+    );
 }
 
 struct Rng(u64);
@@ -88,7 +97,10 @@ fn event(i: u64, topics: &mut u64, rng: &mut Rng) -> MetaEvent {
         }
         50 => MetaEvent::TopicConfigChanged(TopicConfigChanged {
             name: topic_name(rng.next() % *topics),
-            set: vec![("retention.ms".into(), format!("{}", rng.next() % 1_000_000_000))],
+            set: vec![(
+                "retention.ms".into(),
+                format!("{}", rng.next() % 1_000_000_000),
+            )],
             remove: vec!["cleanup.policy".into()],
         }),
         _ => MetaEvent::PartitionPlaced(PartitionPlaced {
@@ -102,17 +114,24 @@ fn event(i: u64, topics: &mut u64, rng: &mut Rng) -> MetaEvent {
 /// Writes the log once with buffered appends and one final sync (a real
 /// meta log syncs every event; only the resulting bytes matter here).
 async fn build(meta_dir: &Path, events: u64, config: &MetaConfig) -> u64 {
-    let log = Log::open(DmaStorage, log_dir(meta_dir), config.log_config(), Clock::System)
-        .await
-        .expect("open log");
+    let log = Log::open(
+        DmaStorage,
+        log_dir(meta_dir),
+        config.log_config(),
+        Clock::System,
+    )
+    .await
+    .expect("open log");
     let mut rng = Rng(42);
     let mut topics = 0;
     let start_ms = 1_700_000_000_000i64;
     for i in 0..events {
         let bytes = encode_event(&event(i, &mut topics, &mut rng)).expect("encode");
-        log.append_with(bytes.len(), 1, start_ms + i as i64, |dst, _| dst.copy_from_slice(&bytes))
-            .await
-            .expect("append");
+        log.append_with(bytes.len(), 1, start_ms + i as i64, |dst, _| {
+            dst.copy_from_slice(&bytes)
+        })
+        .await
+        .expect("append");
     }
     log.sync().await.expect("sync");
     let bytes: u64 = log.segments().iter().map(|s| s.size_bytes).sum();
@@ -120,13 +139,27 @@ async fn build(meta_dir: &Path, events: u64, config: &MetaConfig) -> u64 {
     bytes
 }
 
-async fn replay_once<S: Storage>(storage: S, meta_dir: &Path, config: &MetaConfig, events: u64) -> Duration {
+async fn replay_once<S: Storage>(
+    storage: S,
+    meta_dir: &Path,
+    config: &MetaConfig,
+    events: u64,
+) -> Duration {
     let started = Instant::now();
-    let meta = MetaLog::open(storage, meta_dir, config.clone(), Clock::System).await.expect("open meta log");
+    let meta = MetaLog::open(storage, meta_dir, config.clone(), Clock::System)
+        .await
+        .expect("open meta log");
     let elapsed = started.elapsed();
     assert_eq!(meta.applied_offset(), events);
-    assert_eq!(meta.snapshot_offset(), None, "the benchmark replays without snapshots");
-    assert_eq!(meta.with_state(|s| s.topic_count() as u64), events.div_ceil(100));
+    assert_eq!(
+        meta.snapshot_offset(),
+        None,
+        "the benchmark replays without snapshots"
+    );
+    assert_eq!(
+        meta.with_state(|s| s.topic_count() as u64),
+        events.div_ceil(100)
+    );
     meta.close().await.expect("close");
     elapsed
 }
@@ -146,6 +179,33 @@ fn report(label: &str, events: u64, log_bytes: u64, mut runs: Vec<Duration>) {
     );
 }
 
+/// Opening the event log and reading every frame without applying
+/// anything: the I/O-plus-crc floor under a replay.
+async fn read_only_once<S: Storage>(
+    storage: S,
+    meta_dir: &Path,
+    config: &MetaConfig,
+    events: u64,
+) -> Duration {
+    let started = Instant::now();
+    let log = Log::open(
+        storage,
+        log_dir(meta_dir),
+        config.log_config(),
+        Clock::System,
+    )
+    .await
+    .expect("open log");
+    let mut offset = 0;
+    while offset < events {
+        let batches = log.read(offset, 1 << 20).await.expect("read");
+        offset = batches.next_offset().expect("frames up to the end");
+    }
+    let elapsed = started.elapsed();
+    log.close().await.expect("close");
+    elapsed
+}
+
 /// The same log files, loaded into an in-memory file system.
 fn load_into_mem(meta_dir: &Path) -> MemStorage {
     let mem = MemStorage::new();
@@ -159,7 +219,10 @@ fn load_into_mem(meta_dir: &Path) -> MemStorage {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument may follow.
-    if std::env::args().skip(1).any(|a| a != "--bench" && !a.starts_with('-') && !"meta_replay".contains(&a)) {
+    if std::env::args()
+        .skip(1)
+        .any(|a| a != "--bench" && !a.starts_with('-') && !"meta_replay".contains(&a))
+    {
         return;
     }
     let events = env_u64("RINGLOG_BENCH_EVENTS", 1_000_000);
@@ -184,16 +247,43 @@ fn main() {
             let mut disk = Vec::new();
             for run in 0..runs {
                 let took = replay_once(DmaStorage, &meta_dir, &config, events).await;
-                println!("  disk run {run}: {:.1} ms, {:.0} events/s", took.as_secs_f64() * 1e3, events as f64 / took.as_secs_f64());
+                println!(
+                    "  disk run {run}: {:.1} ms, {:.0} events/s",
+                    took.as_secs_f64() * 1e3,
+                    events as f64 / took.as_secs_f64()
+                );
                 disk.push(took);
+            }
+            let mut disk_read = Vec::new();
+            for _ in 0..runs {
+                disk_read.push(read_only_once(DmaStorage, &meta_dir, &config, events).await);
             }
             let mem = load_into_mem(&meta_dir);
             let mut memory = Vec::new();
+            let mut memory_read = Vec::new();
             for _ in 0..runs {
                 memory.push(replay_once(mem.clone(), &meta_dir, &config, events).await);
+                memory_read.push(read_only_once(mem.clone(), &meta_dir, &config, events).await);
             }
             report("meta_replay disk (DmaStorage)", events, log_bytes, disk);
-            report("meta_replay memory (MemStorage, CPU only)", events, log_bytes, memory);
+            report(
+                "  reference: disk, read frames only, no apply",
+                events,
+                log_bytes,
+                disk_read,
+            );
+            report(
+                "  reference: memory (MemStorage, CPU only)",
+                events,
+                log_bytes,
+                memory,
+            );
+            report(
+                "  reference: memory, read frames only, no apply",
+                events,
+                log_bytes,
+                memory_read,
+            );
         })
         .expect("spawn executor")
         .join()

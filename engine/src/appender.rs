@@ -46,7 +46,7 @@ impl<F: StorageFile> Appender<F> {
     /// bytes from `align_down(end_bytes)` to `end_bytes` (the partial block
     /// that the next write rewrites).
     pub fn new(file: &F, capacity_bytes: usize, end_bytes: u64, tail: &[u8]) -> Self {
-        assert!(capacity_bytes >= 2 * BLOCK_BYTES && capacity_bytes % BLOCK_BYTES == 0);
+        assert!(capacity_bytes >= 2 * BLOCK_BYTES && capacity_bytes.is_multiple_of(BLOCK_BYTES));
         let buf_pos = align_down(end_bytes);
         assert_eq!(tail.len() as u64, end_bytes - buf_pos);
         let mut buf = file.alloc(capacity_bytes);
@@ -88,7 +88,11 @@ impl<F: StorageFile> Appender<F> {
     /// starts a new buffer holding the partial last block. With
     /// `whole_blocks_only`, a partial last block stays buffered instead
     /// (index files, which need not be on disk before the segment seals).
-    pub fn take_write(&mut self, file: &F, whole_blocks_only: bool) -> Option<PendingWrite<F::Buf>> {
+    pub fn take_write(
+        &mut self,
+        file: &F,
+        whole_blocks_only: bool,
+    ) -> Option<PendingWrite<F::Buf>> {
         let write_len = if whole_blocks_only {
             align_down(self.buf_len as u64) as usize
         } else {

@@ -65,7 +65,10 @@ impl fmt::Display for BatchError {
             }
             BatchError::BadMagic(m) => write!(f, "magic {m} (only RecordBatch v2 is accepted)"),
             BatchError::CrcMismatch { stored, computed } => {
-                write!(f, "CRC-32C {stored:#010x} stored, {computed:#010x} computed")
+                write!(
+                    f,
+                    "CRC-32C {stored:#010x} stored, {computed:#010x} computed"
+                )
             }
             BatchError::BadCounts => write!(f, "inconsistent record count / last offset delta"),
         }
@@ -252,7 +255,10 @@ mod tests {
         let mut bytes = build_batch(42, &[b"hello".as_slice()]);
         let last = bytes.len() - 2;
         bytes[last] ^= 0x01;
-        assert!(matches!(BatchView::parse(&bytes), Err(BatchError::CrcMismatch { .. })));
+        assert!(matches!(
+            BatchView::parse(&bytes),
+            Err(BatchError::CrcMismatch { .. })
+        ));
     }
 
     #[test]
@@ -266,13 +272,19 @@ mod tests {
     #[test]
     fn short_and_mislabelled_blocks_are_rejected() {
         let bytes = build_batch(42, &[b"hello".as_slice()]);
-        assert_eq!(BatchView::parse(&bytes[..10]).unwrap_err(), BatchError::TooShort(10));
+        assert_eq!(
+            BatchView::parse(&bytes[..10]).unwrap_err(),
+            BatchError::TooShort(10)
+        );
         assert!(matches!(
             BatchView::parse(&bytes[..bytes.len() - 1]),
             Err(BatchError::LengthMismatch { .. })
         ));
         let mut wrong_magic = bytes.clone();
         wrong_magic[16] = 1;
-        assert_eq!(BatchView::parse(&wrong_magic).unwrap_err(), BatchError::BadMagic(1));
+        assert_eq!(
+            BatchView::parse(&wrong_magic).unwrap_err(),
+            BatchError::BadMagic(1)
+        );
     }
 }

@@ -44,7 +44,10 @@ impl fmt::Display for Corruption {
             Corruption::LengthPastEnd => write!(f, "frame length runs past end of file"),
             Corruption::Malformed(what) => write!(f, "malformed frame: {what}"),
             Corruption::OffsetGap { expected, found } => {
-                write!(f, "offset gap: expected base offset {expected}, found {found}")
+                write!(
+                    f,
+                    "offset gap: expected base offset {expected}, found {found}"
+                )
             }
             Corruption::BadPayload => write!(f, "payload fails validation"),
         }

@@ -78,9 +78,9 @@ pub const TIME_ENTRY_BYTES: usize = 16;
 /// Frame flag: this frame is the segment footer.
 pub const FLAG_FOOTER: u16 = 1;
 
-const _: () = assert!(FILE_HEADER_BYTES % 8 == 0 && FRAME_HEADER_BYTES % 8 == 0);
-const _: () = assert!(crate::io::BLOCK_BYTES % OFFSET_ENTRY_BYTES == 0);
-const _: () = assert!(crate::io::BLOCK_BYTES % TIME_ENTRY_BYTES == 0);
+const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(8) && FRAME_HEADER_BYTES.is_multiple_of(8));
+const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(OFFSET_ENTRY_BYTES));
+const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(TIME_ENTRY_BYTES));
 
 /// What a segment holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,7 +290,11 @@ pub fn read_frame(bytes: &[u8], max_payload_bytes: usize) -> FrameRead {
 /// let found: Vec<_> = walk_frames(&zeros, 0, 1024).collect();
 /// assert_eq!(found, vec![(0, FrameRead::End)]);
 /// ```
-pub fn walk_frames(bytes: &[u8], start: usize, max_payload_bytes: usize) -> impl Iterator<Item = (usize, FrameRead)> + '_ {
+pub fn walk_frames(
+    bytes: &[u8],
+    start: usize,
+    max_payload_bytes: usize,
+) -> impl Iterator<Item = (usize, FrameRead)> + '_ {
     let mut position = Some(start);
     std::iter::from_fn(move || {
         let at = position?;
@@ -478,7 +482,10 @@ mod tests {
     fn segment_header_bad_version() {
         let mut bytes = encode_segment_header(&header());
         bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
-        assert_eq!(decode_segment_header(&bytes), Err(Corruption::BadVersion(2)));
+        assert_eq!(
+            decode_segment_header(&bytes),
+            Err(Corruption::BadVersion(2))
+        );
     }
 
     #[test]
@@ -504,10 +511,16 @@ mod tests {
     fn frame_bad_crc_in_payload_and_header() {
         let mut bytes = frame(b"payload");
         bytes[FRAME_HEADER_BYTES + 3] ^= 0x80;
-        assert_eq!(read_frame(&bytes, 1 << 20), FrameRead::Invalid(Corruption::BadFrameCrc));
+        assert_eq!(
+            read_frame(&bytes, 1 << 20),
+            FrameRead::Invalid(Corruption::BadFrameCrc)
+        );
         let mut bytes = frame(b"payload");
         bytes[10] ^= 0x01; // base offset is covered by the crc too
-        assert_eq!(read_frame(&bytes, 1 << 20), FrameRead::Invalid(Corruption::BadFrameCrc));
+        assert_eq!(
+            read_frame(&bytes, 1 << 20),
+            FrameRead::Invalid(Corruption::BadFrameCrc)
+        );
     }
 
     #[test]
@@ -526,7 +539,10 @@ mod tests {
     #[test]
     fn frame_length_over_limit() {
         let bytes = frame(b"payload");
-        assert!(matches!(read_frame(&bytes, 3), FrameRead::Invalid(Corruption::Malformed(_))));
+        assert!(matches!(
+            read_frame(&bytes, 3),
+            FrameRead::Invalid(Corruption::Malformed(_))
+        ));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!
 //! * [`io`] — the small async I/O trait, with the glommio DMA backend and a
 //!   fault-injecting in-memory backend.
-//! * [`format`] — every on-disk byte layout (magic, version, crc32c).
+//! * [`format`](mod@format) — every on-disk byte layout (magic, version, crc32c).
 //! * [`log`] — the segmented log: write-behind appends, group commit, rolls,
 //!   retention, sparse indexes, reads, recovery.
 //! * [`partition`] — a log of Kafka RecordBatch v2 blocks.

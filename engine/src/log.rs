@@ -42,18 +42,17 @@ use crate::format::{
     encode_offset_entry, encode_segment_header, encode_time_entry, parse_segment_file_name,
     read_frame, segment_file_name, FrameHeader, FrameRead, OffsetEntry, SegmentFooter,
     SegmentHeader, SegmentKind, TimeEntry, FILE_HEADER_BYTES, FLAG_FOOTER, FOOTER_PAYLOAD_BYTES,
-    FRAME_HEADER_BYTES, OFFSET_ENTRY_BYTES, OFFSET_INDEX_MAGIC, TIME_ENTRY_BYTES,
-    TIME_INDEX_MAGIC,
+    FRAME_HEADER_BYTES, OFFSET_ENTRY_BYTES, OFFSET_INDEX_MAGIC, TIME_ENTRY_BYTES, TIME_INDEX_MAGIC,
 };
 use crate::io::{align_down, align_up, OpenMode, Storage, StorageFile, BLOCK_BYTES};
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
-use std::task::{Poll, Waker};
 use std::collections::BTreeMap;
+use std::future::poll_fn;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 
 const LOG_EXTENSION: &str = "log";
 const OFFSET_INDEX_EXTENSION: &str = "index";
@@ -128,7 +127,10 @@ impl LogConfig {
         let frame_max = (FRAME_HEADER_BYTES + self.max_payload_bytes) as u64;
         let fail = |why: String| Err(Error::Config(why));
         if self.segment_bytes > u32::MAX as u64 {
-            return fail(format!("segment_bytes {} exceeds 4 GiB (index positions are u32)", self.segment_bytes));
+            return fail(format!(
+                "segment_bytes {} exceeds 4 GiB (index positions are u32)",
+                self.segment_bytes
+            ));
         }
         if self.segment_bytes < FILE_HEADER_BYTES as u64 + frame_max + FOOTER_FRAME_BYTES as u64 {
             return fail(format!(
@@ -136,8 +138,9 @@ impl LogConfig {
                 self.segment_bytes, self.max_payload_bytes
             ));
         }
-        if self.write_buffer_bytes % BLOCK_BYTES != 0
-            || (self.write_buffer_bytes as u64) < frame_max + FOOTER_FRAME_BYTES as u64 + 2 * BLOCK_BYTES as u64
+        if !self.write_buffer_bytes.is_multiple_of(BLOCK_BYTES)
+            || (self.write_buffer_bytes as u64)
+                < frame_max + FOOTER_FRAME_BYTES as u64 + 2 * BLOCK_BYTES as u64
         {
             return fail(format!(
                 "write_buffer_bytes {} must be a multiple of {BLOCK_BYTES} and hold a largest frame ({frame_max} bytes) plus two blocks",
@@ -265,7 +268,10 @@ impl<F> Segment<F> {
     /// File position to start scanning for `offset`.
     fn position_for_offset(&self, offset: u64) -> u64 {
         let relative = offset.saturating_sub(self.base_offset);
-        match self.offset_index.partition_point(|e| e.relative_offset as u64 <= relative) {
+        match self
+            .offset_index
+            .partition_point(|e| e.relative_offset as u64 <= relative)
+        {
             0 => FILE_HEADER_BYTES as u64,
             i => self.offset_index[i - 1].position as u64,
         }
@@ -273,7 +279,10 @@ impl<F> Segment<F> {
 
     /// File position to start scanning for the first timestamp >= `ts`.
     fn position_for_timestamp(&self, timestamp_ms: i64) -> u64 {
-        match self.time_index.partition_point(|e| e.max_timestamp_ms < timestamp_ms) {
+        match self
+            .time_index
+            .partition_point(|e| e.max_timestamp_ms < timestamp_ms)
+        {
             0 => FILE_HEADER_BYTES as u64,
             i => self.time_index[i - 1].position as u64,
         }
@@ -327,10 +336,16 @@ struct State<F: StorageFile> {
 
 impl<F: StorageFile> State<F> {
     fn active(&self) -> &Segment<F> {
-        self.segments.values().next_back().expect("a log always has an active segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
     }
     fn active_mut(&mut self) -> &mut Segment<F> {
-        self.segments.values_mut().next_back().expect("a log always has an active segment")
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
     }
     fn writer(&mut self) -> &mut Writer<F> {
         self.writer.as_mut().expect("active segment has a writer")
@@ -374,7 +389,10 @@ struct SyncInFlight<'a>(&'a SyncGate);
 
 impl<'a> SyncInFlight<'a> {
     fn start(gate: &'a SyncGate) -> Self {
-        assert!(!gate.in_flight.replace(true), "one sync in flight at a time");
+        assert!(
+            !gate.in_flight.replace(true),
+            "one sync in flight at a time"
+        );
         SyncInFlight(gate)
     }
 }
@@ -412,10 +430,18 @@ impl<S: Storage> Log<S> {
     /// active segment to its end. A torn or zero-padded tail is truncated; a
     /// bad frame followed by a valid one is corruption and fails the open
     /// instead of dropping the valid data after it.
-    pub async fn open(storage: S, dir: impl Into<PathBuf>, config: LogConfig, clock: Clock) -> Result<Self> {
+    pub async fn open(
+        storage: S,
+        dir: impl Into<PathBuf>,
+        config: LogConfig,
+        clock: Clock,
+    ) -> Result<Self> {
         config.validate()?;
         let dir = dir.into();
-        storage.create_dir_all(&dir).await.map_err(|e| Error::io(&dir, e))?;
+        storage
+            .create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::io(&dir, e))?;
         let log = Log {
             storage,
             dir,
@@ -482,7 +508,12 @@ impl<S: Storage> Log<S> {
 
     /// Every segment, oldest first; the last is active.
     pub fn segments(&self) -> Vec<SegmentInfo> {
-        self.state.borrow().segments.values().map(Segment::info).collect()
+        self.state
+            .borrow()
+            .segments
+            .values()
+            .map(Segment::info)
+            .collect()
     }
 
     /// Appends one payload covering `count` offsets. `fill` writes the
@@ -515,7 +546,11 @@ impl<S: Storage> Log<S> {
                     Err(need) => need,
                 }
             };
-            let _permit = self.io_permit.acquire_permit(1).await.expect("permit never closed");
+            let _permit = self
+                .io_permit
+                .acquire_permit(1)
+                .await
+                .expect("permit never closed");
             match need {
                 NeedIo::Roll => self.roll_locked(frame_bytes).await?,
                 NeedIo::Flush => self.flush_locked(false).await?,
@@ -533,7 +568,9 @@ impl<S: Storage> Log<S> {
         max_timestamp_ms: i64,
         fill: impl FnOnce(&mut [u8], u64),
     ) -> Result<u64> {
-        let base_offset = self.append_with(payload_len, count, max_timestamp_ms, fill).await?;
+        let base_offset = self
+            .append_with(payload_len, count, max_timestamp_ms, fill)
+            .await?;
         if self.config.flush_policy == FlushPolicy::Always {
             self.sync_to(base_offset + count as u64).await?;
         }
@@ -542,7 +579,9 @@ impl<S: Storage> Log<S> {
 
     fn check_poisoned(&self, st: &State<S::File>) -> Result<()> {
         if st.poisoned {
-            return Err(Error::Poisoned { path: self.dir.clone() });
+            return Err(Error::Poisoned {
+                path: self.dir.clone(),
+            });
         }
         Ok(())
     }
@@ -555,7 +594,8 @@ impl<S: Storage> Log<S> {
 
     fn needs_roll(&self, active: &Segment<S::File>, frame_bytes: usize, now_ms: i64) -> bool {
         active.has_data()
-            && (active.data_end_bytes + (frame_bytes + FOOTER_FRAME_BYTES) as u64 > self.config.segment_bytes
+            && (active.data_end_bytes + (frame_bytes + FOOTER_FRAME_BYTES) as u64
+                > self.config.segment_bytes
                 || now_ms - active.created_ms >= self.config.segment_ms)
     }
 
@@ -573,14 +613,20 @@ impl<S: Storage> Log<S> {
         }
         let index_entry_bytes = OFFSET_ENTRY_BYTES.max(TIME_ENTRY_BYTES);
         let writer = st.writer();
-        if writer.data.room_bytes() < frame_bytes + FOOTER_FRAME_BYTES || writer.index_room_bytes() < index_entry_bytes {
+        if writer.data.room_bytes() < frame_bytes + FOOTER_FRAME_BYTES
+            || writer.index_room_bytes() < index_entry_bytes
+        {
             return Err(NeedIo::Flush);
         }
         let base_offset = st.next_offset;
         let interval = self.config.index_interval_bytes;
         let (segment_base, segment_max_ts, indexes_empty) = {
             let active = st.active();
-            (active.base_offset, active.max_timestamp_ms, active.offset_index.is_empty())
+            (
+                active.base_offset,
+                active.max_timestamp_ms,
+                active.offset_index.is_empty(),
+            )
         };
         let writer = st.writer();
         let position = writer.data.end_bytes();
@@ -666,7 +712,11 @@ impl<S: Storage> Log<S> {
                 continue;
             }
             let _syncing = SyncInFlight::start(&self.sync_gate);
-            let _permit = self.io_permit.acquire_permit(1).await.expect("permit never closed");
+            let _permit = self
+                .io_permit
+                .acquire_permit(1)
+                .await
+                .expect("permit never closed");
             if self.durable_offset() >= offset {
                 return Ok(());
             }
@@ -702,7 +752,13 @@ impl<S: Storage> Log<S> {
                     }
                 }
             }
-            (data_write, sync.then_some(index_writes), file, path, target_offset)
+            (
+                data_write,
+                sync.then_some(index_writes),
+                file,
+                path,
+                target_offset,
+            )
         };
         if let Some(PendingWrite { buf, pos }) = data_write {
             if let Err(e) = file.write_at(buf, pos).await {
@@ -753,7 +809,11 @@ impl<S: Storage> Log<S> {
             (roll, sync)
         };
         if roll {
-            let _permit = self.io_permit.acquire_permit(1).await.expect("permit never closed");
+            let _permit = self
+                .io_permit
+                .acquire_permit(1)
+                .await
+                .expect("permit never closed");
             self.roll_locked(0).await?;
         }
         if sync {
@@ -786,8 +846,16 @@ impl<S: Storage> Log<S> {
             let active = st.active();
             let file = active.file.clone();
             let path = active.path.clone();
-            let offset_bytes: Vec<u8> = active.offset_index.iter().flat_map(encode_offset_entry).collect();
-            let time_bytes: Vec<u8> = active.time_index.iter().flat_map(encode_time_entry).collect();
+            let offset_bytes: Vec<u8> = active
+                .offset_index
+                .iter()
+                .flat_map(encode_offset_entry)
+                .collect();
+            let time_bytes: Vec<u8> = active
+                .time_index
+                .iter()
+                .flat_map(encode_time_entry)
+                .collect();
             let footer = SegmentFooter {
                 end_offset: active.end_offset,
                 data_end_bytes: active.data_end_bytes,
@@ -809,7 +877,11 @@ impl<S: Storage> Log<S> {
                 .into_iter()
                 .map(|index| {
                     let end_bytes = index.appender.end_bytes();
-                    (index.file.clone(), index.appender.take_write(&index.file, false), end_bytes)
+                    (
+                        index.file.clone(),
+                        index.appender.take_write(&index.file, false),
+                        end_bytes,
+                    )
                 })
                 .collect();
             (file, path, writes, index_writes, footer_end)
@@ -850,11 +922,17 @@ impl<S: Storage> Log<S> {
             let file = self.storage.open(&path, OpenMode::CreateNew).await?;
             let offset_file = self
                 .storage
-                .open(&index_path(&self.dir, base_offset, OFFSET_INDEX_EXTENSION), OpenMode::CreateNew)
+                .open(
+                    &index_path(&self.dir, base_offset, OFFSET_INDEX_EXTENSION),
+                    OpenMode::CreateNew,
+                )
                 .await?;
             let time_file = self
                 .storage
-                .open(&index_path(&self.dir, base_offset, TIME_INDEX_EXTENSION), OpenMode::CreateNew)
+                .open(
+                    &index_path(&self.dir, base_offset, TIME_INDEX_EXTENSION),
+                    OpenMode::CreateNew,
+                )
                 .await?;
             self.storage.sync_dir(&self.dir).await?;
             Ok::<_, std::io::Error>((file, offset_file, time_file))
@@ -913,7 +991,11 @@ impl<S: Storage> Log<S> {
         if self.config.retention_ms.is_none() && self.config.retention_bytes.is_none() {
             return Ok(());
         }
-        let _permit = self.io_permit.acquire_permit(1).await.expect("permit never closed");
+        let _permit = self
+            .io_permit
+            .acquire_permit(1)
+            .await
+            .expect("permit never closed");
         let now_ms = self.clock.now_ms();
         let victims: Vec<Segment<S::File>> = {
             let mut st = self.state.borrow_mut();
@@ -935,7 +1017,10 @@ impl<S: Storage> Log<S> {
                 total_bytes -= segment.data_end_bytes;
                 doomed.push(segment.base_offset);
             }
-            let victims: Vec<_> = doomed.iter().filter_map(|b| st.segments.remove(b)).collect();
+            let victims: Vec<_> = doomed
+                .iter()
+                .filter_map(|b| st.segments.remove(b))
+                .collect();
             if let Some(first) = st.segments.values().next() {
                 st.log_start_offset = st.log_start_offset.max(first.base_offset);
             }
@@ -966,7 +1051,11 @@ impl<S: Storage> Log<S> {
     /// segment, up to `max_bytes` of payload — but always at least one frame
     /// (as Kafka returns an oversized first batch). Empty at the high
     /// watermark; [`Error::OffsetOutOfRange`] outside `[start, hw]`.
-    pub async fn read(&self, offset: u64, max_bytes: usize) -> Result<ReadBatches<<S::File as StorageFile>::Read>> {
+    pub async fn read(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+    ) -> Result<ReadBatches<<S::File as StorageFile>::Read>> {
         let (file, path, mut position, segment_end_bytes, high_watermark) = {
             let st = self.state.borrow();
             let high_watermark = self.high_watermark();
@@ -994,14 +1083,19 @@ impl<S: Storage> Log<S> {
                 high_watermark,
             )
         };
-        let want_bytes = max_bytes.max(1).min(SCAN_CHUNK_BYTES * 16);
+        let want_bytes = max_bytes.clamp(1, SCAN_CHUNK_BYTES * 16);
         while position < segment_end_bytes {
             // From the index entry up to `offset` there are at most
             // index_interval_bytes of frames to skip; after it, frame headers
             // add at most one header per 61-byte minimum batch (< 2x).
-            let window = 2 * want_bytes as u64 + self.config.index_interval_bytes + FRAME_HEADER_BYTES as u64;
+            let window = 2 * want_bytes as u64
+                + self.config.index_interval_bytes
+                + FRAME_HEADER_BYTES as u64;
             let len = (segment_end_bytes - position).min(window) as usize;
-            let buf = file.read_at(position, len).await.map_err(|e| Error::io(&path, e))?;
+            let buf = file
+                .read_at(position, len)
+                .await
+                .map_err(|e| Error::io(&path, e))?;
             let mut cursor = 0usize;
             let mut frames = Vec::new();
             let mut payload_total = 0usize;
@@ -1015,7 +1109,9 @@ impl<S: Storage> Log<S> {
                         }
                         let frame_bytes = h.frame_bytes();
                         if h.end_offset() > offset {
-                            if !frames.is_empty() && payload_total + h.payload_len as usize > max_bytes {
+                            if !frames.is_empty()
+                                && payload_total + h.payload_len as usize > max_bytes
+                            {
                                 break;
                             }
                             payload_total += h.payload_len as usize;
@@ -1029,7 +1125,9 @@ impl<S: Storage> Log<S> {
                         cursor += frame_bytes;
                     }
                     FrameRead::End => break,
-                    FrameRead::Invalid(Corruption::LengthPastEnd) if position + (buf.len() as u64) < segment_end_bytes => {
+                    FrameRead::Invalid(Corruption::LengthPastEnd)
+                        if position + (buf.len() as u64) < segment_end_bytes =>
+                    {
                         need_bigger = Some(cursor);
                         break;
                     }
@@ -1039,18 +1137,26 @@ impl<S: Storage> Log<S> {
                 }
             }
             if !frames.is_empty() {
-                return Ok(ReadBatches { buf: Some(buf), frames });
+                return Ok(ReadBatches {
+                    buf: Some(buf),
+                    frames,
+                });
             }
             match need_bigger {
                 // The wanted frame is larger than this read: read it whole.
-                Some(at) if at == 0 => {
-                    let declared = u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
+                Some(0) => {
+                    let declared =
+                        u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
                     let grown = FRAME_HEADER_BYTES + declared.min(self.config.max_payload_bytes);
                     if grown <= len {
                         return Err(Error::corrupt(&path, position, Corruption::LengthPastEnd));
                     }
-                    let bigger = file.read_at(position, grown).await.map_err(|e| Error::io(&path, e))?;
-                    if let FrameRead::Frame(h) = read_frame(&bigger, self.config.max_payload_bytes) {
+                    let bigger = file
+                        .read_at(position, grown)
+                        .await
+                        .map_err(|e| Error::io(&path, e))?;
+                    if let FrameRead::Frame(h) = read_frame(&bigger, self.config.max_payload_bytes)
+                    {
                         if h.end_offset() > offset && h.base_offset < high_watermark {
                             return Ok(ReadBatches {
                                 buf: Some(bigger),
@@ -1082,7 +1188,11 @@ impl<S: Storage> Log<S> {
         let (file, path, mut position, end_bytes, high_watermark) = {
             let st = self.state.borrow();
             let high_watermark = self.high_watermark();
-            let Some(segment) = st.segments.values().find(|s| s.has_data() && s.max_timestamp_ms >= timestamp_ms) else {
+            let Some(segment) = st
+                .segments
+                .values()
+                .find(|s| s.has_data() && s.max_timestamp_ms >= timestamp_ms)
+            else {
                 return Ok(None);
             };
             (
@@ -1096,11 +1206,17 @@ impl<S: Storage> Log<S> {
         let mut scanner = Scanner::new(&*file, position, end_bytes, self.config.max_payload_bytes);
         while let Some(item) = scanner.next().await.map_err(|e| Error::io(&path, e))? {
             match item {
-                ScanItem::Frame(h) if h.base_offset >= high_watermark || h.is_footer() => return Ok(None),
-                ScanItem::Frame(h) if h.max_timestamp_ms >= timestamp_ms => return Ok(Some(h.base_offset)),
+                ScanItem::Frame(h) if h.base_offset >= high_watermark || h.is_footer() => {
+                    return Ok(None)
+                }
+                ScanItem::Frame(h) if h.max_timestamp_ms >= timestamp_ms => {
+                    return Ok(Some(h.base_offset))
+                }
                 ScanItem::Frame(h) => position += h.frame_bytes() as u64,
                 ScanItem::End => return Ok(None),
-                ScanItem::Invalid(corruption) => return Err(Error::corrupt(&path, position, corruption)),
+                ScanItem::Invalid(corruption) => {
+                    return Err(Error::corrupt(&path, position, corruption))
+                }
             }
         }
         Ok(None)
@@ -1116,17 +1232,34 @@ impl<S: Storage> Log<S> {
                 let writer = st.writer();
                 [&mut writer.offset_index, &mut writer.time_index]
                     .into_iter()
-                    .filter_map(|index| Some((index.file.clone(), index.appender.take_write(&index.file, false)?)))
+                    .filter_map(|index| {
+                        Some((
+                            index.file.clone(),
+                            index.appender.take_write(&index.file, false)?,
+                        ))
+                    })
                     .collect()
             };
             for (file, PendingWrite { buf, pos }) in index_writes {
-                file.write_at(buf, pos).await.map_err(|e| Error::io(&self.dir, e))?;
-                file.fdatasync().await.map_err(|e| Error::io(&self.dir, e))?;
+                file.write_at(buf, pos)
+                    .await
+                    .map_err(|e| Error::io(&self.dir, e))?;
+                file.fdatasync()
+                    .await
+                    .map_err(|e| Error::io(&self.dir, e))?;
             }
         }
         let st = self.state.into_inner();
-        let writer_files = st.writer.into_iter().flat_map(|w| [w.offset_index.file, w.time_index.file]);
-        let files: Vec<Rc<S::File>> = st.segments.into_values().map(|s| s.file).chain(writer_files).collect();
+        let writer_files = st
+            .writer
+            .into_iter()
+            .flat_map(|w| [w.offset_index.file, w.time_index.file]);
+        let files: Vec<Rc<S::File>> = st
+            .segments
+            .into_values()
+            .map(|s| s.file)
+            .chain(writer_files)
+            .collect();
         for file in files {
             if let Ok(file) = Rc::try_unwrap(file) {
                 file.close().await.map_err(|e| Error::io(&self.dir, e))?;
@@ -1187,7 +1320,9 @@ impl<'a, F: StorageFile> Scanner<'a, F> {
 
     fn chunk_slice(&self) -> &[u8] {
         match &self.chunk {
-            Some(c) if self.pos >= self.chunk_pos && self.pos <= self.chunk_pos + c.len() as u64 => {
+            Some(c)
+                if self.pos >= self.chunk_pos && self.pos <= self.chunk_pos + c.len() as u64 =>
+            {
                 &c[(self.pos - self.chunk_pos) as usize..]
             }
             _ => &[],
@@ -1197,7 +1332,8 @@ impl<'a, F: StorageFile> Scanner<'a, F> {
     /// The payload of the frame `next` just returned.
     fn last_payload(&self, header: &FrameHeader) -> &[u8] {
         let chunk = self.chunk.as_ref().expect("a frame was read");
-        let start = (self.pos - header.frame_bytes() as u64 - self.chunk_pos) as usize + FRAME_HEADER_BYTES;
+        let start =
+            (self.pos - header.frame_bytes() as u64 - self.chunk_pos) as usize + FRAME_HEADER_BYTES;
         &chunk[start..start + header.payload_len as usize]
     }
 
@@ -1219,10 +1355,14 @@ impl<'a, F: StorageFile> Scanner<'a, F> {
             self.refill(FRAME_HEADER_BYTES).await?;
         }
         let mut found = read_frame(self.chunk_slice(), self.max_payload_bytes);
-        if found == FrameRead::Invalid(Corruption::LengthPastEnd) && self.chunk_slice().len() < remaining {
+        if found == FrameRead::Invalid(Corruption::LengthPastEnd)
+            && self.chunk_slice().len() < remaining
+        {
             let bytes = self.chunk_slice();
-            let declared = u32::from_le_bytes(bytes[0..4].try_into().expect("header present")) as usize;
-            self.refill(FRAME_HEADER_BYTES + declared.min(self.max_payload_bytes)).await?;
+            let declared =
+                u32::from_le_bytes(bytes[0..4].try_into().expect("header present")) as usize;
+            self.refill(FRAME_HEADER_BYTES + declared.min(self.max_payload_bytes))
+                .await?;
             found = read_frame(self.chunk_slice(), self.max_payload_bytes);
         }
         Ok(Some(match found {
@@ -1245,8 +1385,15 @@ impl<'a, F: StorageFile> Scanner<'a, F> {
 /// Recovery: everything `Log::open` does after validating the config.
 impl<S: Storage> Log<S> {
     async fn recover(&self) -> Result<()> {
-        let names = self.storage.list_dir(&self.dir).await.map_err(|e| Error::io(&self.dir, e))?;
-        let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_segment_file_name(n, LOG_EXTENSION)).collect();
+        let names = self
+            .storage
+            .list_dir(&self.dir)
+            .await
+            .map_err(|e| Error::io(&self.dir, e))?;
+        let mut bases: Vec<u64> = names
+            .iter()
+            .filter_map(|n| parse_segment_file_name(n, LOG_EXTENSION))
+            .collect();
         bases.sort_unstable();
         // Leftovers of interrupted work: temp files, and index files whose
         // segment retention already deleted.
@@ -1257,7 +1404,10 @@ impl<S: Storage> Log<S> {
                 .any(|base| bases.binary_search(&base).is_err());
             if name.ends_with(TMP_SUFFIX) || orphan_index {
                 let path = self.dir.join(name);
-                self.storage.remove(&path).await.map_err(|e| Error::io(&path, e))?;
+                self.storage
+                    .remove(&path)
+                    .await
+                    .map_err(|e| Error::io(&path, e))?;
             }
         }
         let now_ms = self.clock.now_ms();
@@ -1265,9 +1415,16 @@ impl<S: Storage> Log<S> {
         for (i, &base) in bases.iter().enumerate() {
             let is_last = i + 1 == bases.len();
             let path = self.dir.join(segment_file_name(base, LOG_EXTENSION));
-            let file = self.storage.open(&path, OpenMode::Existing).await.map_err(|e| Error::io(&path, e))?;
+            let file = self
+                .storage
+                .open(&path, OpenMode::Existing)
+                .await
+                .map_err(|e| Error::io(&path, e))?;
             let size = file.size().await.map_err(|e| Error::io(&path, e))?;
-            let head = file.read_at(0, FILE_HEADER_BYTES).await.map_err(|e| Error::io(&path, e))?;
+            let head = file
+                .read_at(0, FILE_HEADER_BYTES)
+                .await
+                .map_err(|e| Error::io(&path, e))?;
             let header = match decode_segment_header(&head) {
                 Ok(h) => h,
                 Err(corruption) => {
@@ -1276,7 +1433,9 @@ impl<S: Storage> Log<S> {
                         // segment never held acknowledged data.
                         tracing::warn!(file = %path.display(), "removing never-written last segment");
                         drop(file);
-                        for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+                        for extension in
+                            [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION]
+                        {
                             let p = index_path(&self.dir, base, extension);
                             match self.storage.remove(&p).await {
                                 Ok(()) => {}
@@ -1284,21 +1443,39 @@ impl<S: Storage> Log<S> {
                                 Err(e) => return Err(Error::io(&p, e)),
                             }
                         }
-                        self.storage.sync_dir(&self.dir).await.map_err(|e| Error::io(&self.dir, e))?;
+                        self.storage
+                            .sync_dir(&self.dir)
+                            .await
+                            .map_err(|e| Error::io(&self.dir, e))?;
                         continue;
                     }
                     return Err(Error::corrupt(&path, 0, corruption));
                 }
             };
             if header.base_offset != base {
-                return Err(Error::corrupt(&path, 0, Corruption::Malformed("base offset differs from file name")));
+                return Err(Error::corrupt(
+                    &path,
+                    0,
+                    Corruption::Malformed("base offset differs from file name"),
+                ));
             }
             if header.kind != self.config.kind {
-                return Err(Error::corrupt(&path, 0, Corruption::Malformed("segment kind")));
+                return Err(Error::corrupt(
+                    &path,
+                    0,
+                    Corruption::Malformed("segment kind"),
+                ));
             }
             if let Some(expected) = next_base {
                 if expected != base {
-                    return Err(Error::corrupt(&path, 0, Corruption::OffsetGap { expected, found: base }));
+                    return Err(Error::corrupt(
+                        &path,
+                        0,
+                        Corruption::OffsetGap {
+                            expected,
+                            found: base,
+                        },
+                    ));
                 }
             }
             let footer = self.read_footer(&file, size, &path).await?;
@@ -1308,11 +1485,24 @@ impl<S: Storage> Log<S> {
                 None => {
                     // A sealed segment must end in a footer; scan it and
                     // refuse unless every frame is intact.
-                    let scanned = self.scan_segment(&file, &path, header.base_offset, FILE_HEADER_BYTES as u64, size, i64::MIN).await?;
+                    let scanned = self
+                        .scan_segment(
+                            &file,
+                            &path,
+                            header.base_offset,
+                            FILE_HEADER_BYTES as u64,
+                            size,
+                            i64::MIN,
+                        )
+                        .await?;
                     if let Some((at, corruption)) = scanned.invalid {
                         return Err(Error::corrupt(&path, at, corruption));
                     }
-                    return Err(Error::corrupt(&path, scanned.data_end_bytes, Corruption::Malformed("sealed segment has no footer")));
+                    return Err(Error::corrupt(
+                        &path,
+                        scanned.data_end_bytes,
+                        Corruption::Malformed("sealed segment has no footer"),
+                    ));
                 }
             };
             next_base = Some(segment.segment.end_offset);
@@ -1349,7 +1539,10 @@ impl<S: Storage> Log<S> {
         let mut pos = 0;
         while pos < size {
             let len = ((size - pos) as usize).min(SCAN_CHUNK_BYTES);
-            let bytes = file.read_at(pos, len).await.map_err(|e| Error::io(path, e))?;
+            let bytes = file
+                .read_at(pos, len)
+                .await
+                .map_err(|e| Error::io(path, e))?;
             if bytes.iter().any(|&b| b != 0) {
                 return Ok(false);
             }
@@ -1359,17 +1552,30 @@ impl<S: Storage> Log<S> {
     }
 
     /// The footer frame at the very end of the file, if there is a valid one.
-    async fn read_footer(&self, file: &S::File, size: u64, path: &Path) -> Result<Option<SegmentFooter>> {
+    async fn read_footer(
+        &self,
+        file: &S::File,
+        size: u64,
+        path: &Path,
+    ) -> Result<Option<SegmentFooter>> {
         if size < (FILE_HEADER_BYTES + FOOTER_FRAME_BYTES) as u64 {
             return Ok(None);
         }
         let at = size - FOOTER_FRAME_BYTES as u64;
-        let bytes = file.read_at(at, FOOTER_FRAME_BYTES).await.map_err(|e| Error::io(path, e))?;
+        let bytes = file
+            .read_at(at, FOOTER_FRAME_BYTES)
+            .await
+            .map_err(|e| Error::io(path, e))?;
         match read_frame(&bytes, FOOTER_PAYLOAD_BYTES) {
             FrameRead::Frame(h) if h.is_footer() => {
-                let footer = decode_footer(&bytes[FRAME_HEADER_BYTES..]).map_err(|c| Error::corrupt(path, at, c))?;
+                let footer = decode_footer(&bytes[FRAME_HEADER_BYTES..])
+                    .map_err(|c| Error::corrupt(path, at, c))?;
                 if footer.data_end_bytes != at || footer.end_offset != h.base_offset {
-                    return Err(Error::corrupt(path, at, Corruption::Malformed("footer disagrees with its position")));
+                    return Err(Error::corrupt(
+                        path,
+                        at,
+                        Corruption::Malformed("footer disagrees with its position"),
+                    ));
                 }
                 Ok(Some(footer))
             }
@@ -1378,7 +1584,12 @@ impl<S: Storage> Log<S> {
     }
 
     /// Reads an index file's entries if its header is valid for `base`.
-    async fn load_index(&self, base: u64, extension: &str, magic: [u8; 8]) -> Result<Option<Vec<u8>>> {
+    async fn load_index(
+        &self,
+        base: u64,
+        extension: &str,
+        magic: [u8; 8],
+    ) -> Result<Option<Vec<u8>>> {
         let path = index_path(&self.dir, base, extension);
         let file = match self.storage.open(&path, OpenMode::Existing).await {
             Ok(f) => f,
@@ -1386,24 +1597,47 @@ impl<S: Storage> Log<S> {
             Err(e) => return Err(Error::io(&path, e)),
         };
         let size = file.size().await.map_err(|e| Error::io(&path, e))?;
-        let bytes = file.read_at(0, size as usize).await.map_err(|e| Error::io(&path, e))?;
+        let bytes = file
+            .read_at(0, size as usize)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
         let valid = decode_index_header(&bytes, magic) == Ok(base);
         file.close().await.map_err(|e| Error::io(&path, e))?;
         Ok(valid.then(|| bytes[FILE_HEADER_BYTES..].to_vec()))
     }
 
-    async fn open_sealed(&self, file: S::File, path: PathBuf, header: SegmentHeader, footer: SegmentFooter) -> Result<Opened<S::File>> {
+    async fn open_sealed(
+        &self,
+        file: S::File,
+        path: PathBuf,
+        header: SegmentHeader,
+        footer: SegmentFooter,
+    ) -> Result<Opened<S::File>> {
         let base = header.base_offset;
-        let offset_bytes = self.load_index(base, OFFSET_INDEX_EXTENSION, OFFSET_INDEX_MAGIC).await?;
-        let time_bytes = self.load_index(base, TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC).await?;
+        let offset_bytes = self
+            .load_index(base, OFFSET_INDEX_EXTENSION, OFFSET_INDEX_MAGIC)
+            .await?;
+        let time_bytes = self
+            .load_index(base, TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC)
+            .await?;
         let matches = |bytes: &Option<Vec<u8>>, entries: u32, entry_bytes: usize, crc: u32| {
             bytes.as_ref().is_some_and(|b| {
                 let n = entries as usize * entry_bytes;
                 b.len() >= n && crc32c::crc32c(&b[..n]) == crc
             })
         };
-        let offset_ok = matches(&offset_bytes, footer.offset_entries, OFFSET_ENTRY_BYTES, footer.offset_index_crc);
-        let time_ok = matches(&time_bytes, footer.time_entries, TIME_ENTRY_BYTES, footer.time_index_crc);
+        let offset_ok = matches(
+            &offset_bytes,
+            footer.offset_entries,
+            OFFSET_ENTRY_BYTES,
+            footer.offset_index_crc,
+        );
+        let time_ok = matches(
+            &time_bytes,
+            footer.time_entries,
+            TIME_ENTRY_BYTES,
+            footer.time_index_crc,
+        );
         let (offset_index, time_index) = if offset_ok && time_ok {
             let o = offset_bytes.expect("checked");
             let t = time_bytes.expect("checked");
@@ -1415,15 +1649,51 @@ impl<S: Storage> Log<S> {
             // Missing or stale index: rebuild it from the frames (the
             // footer proves the segment complete) and persist it.
             tracing::warn!(file = %path.display(), "rebuilding index of sealed segment");
-            let scanned = self.scan_segment(&file, &path, base, FILE_HEADER_BYTES as u64, footer.data_end_bytes, i64::MIN).await?;
+            let scanned = self
+                .scan_segment(
+                    &file,
+                    &path,
+                    base,
+                    FILE_HEADER_BYTES as u64,
+                    footer.data_end_bytes,
+                    i64::MIN,
+                )
+                .await?;
             if let Some((at, corruption)) = scanned.invalid {
                 return Err(Error::corrupt(&path, at, corruption));
             }
             if scanned.end_offset != footer.end_offset {
-                return Err(Error::corrupt(&path, footer.data_end_bytes, Corruption::OffsetGap { expected: scanned.end_offset, found: footer.end_offset }));
+                return Err(Error::corrupt(
+                    &path,
+                    footer.data_end_bytes,
+                    Corruption::OffsetGap {
+                        expected: scanned.end_offset,
+                        found: footer.end_offset,
+                    },
+                ));
             }
-            self.write_index_file(base, OFFSET_INDEX_EXTENSION, OFFSET_INDEX_MAGIC, &scanned.offset_index.iter().flat_map(encode_offset_entry).collect::<Vec<_>>()).await?;
-            self.write_index_file(base, TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC, &scanned.time_index.iter().flat_map(encode_time_entry).collect::<Vec<_>>()).await?;
+            self.write_index_file(
+                base,
+                OFFSET_INDEX_EXTENSION,
+                OFFSET_INDEX_MAGIC,
+                &scanned
+                    .offset_index
+                    .iter()
+                    .flat_map(encode_offset_entry)
+                    .collect::<Vec<_>>(),
+            )
+            .await?;
+            self.write_index_file(
+                base,
+                TIME_INDEX_EXTENSION,
+                TIME_INDEX_MAGIC,
+                &scanned
+                    .time_index
+                    .iter()
+                    .flat_map(encode_time_entry)
+                    .collect::<Vec<_>>(),
+            )
+            .await?;
             (scanned.offset_index, scanned.time_index)
         };
         Ok(Opened {
@@ -1445,7 +1715,13 @@ impl<S: Storage> Log<S> {
 
     /// Writes a complete index file atomically (temp file, fdatasync,
     /// rename, directory sync).
-    async fn write_index_file(&self, base: u64, extension: &str, magic: [u8; 8], entries: &[u8]) -> Result<()> {
+    async fn write_index_file(
+        &self,
+        base: u64,
+        extension: &str,
+        magic: [u8; 8],
+        entries: &[u8],
+    ) -> Result<()> {
         let path = index_path(&self.dir, base, extension);
         let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", path.display()));
         let result = async {
@@ -1470,7 +1746,14 @@ impl<S: Storage> Log<S> {
 
     /// Verifies index entries newest-first against the frames they point
     /// at; returns how many leading entries are trustworthy.
-    async fn verified_prefix(&self, file: &S::File, path: &Path, base: u64, positions: &[(u32, u32, i64)], size: u64) -> Result<usize> {
+    async fn verified_prefix(
+        &self,
+        file: &S::File,
+        path: &Path,
+        base: u64,
+        positions: &[(u32, u32, i64)],
+        size: u64,
+    ) -> Result<usize> {
         // Structural check first: positions inside the data, both fields
         // strictly increasing.
         let mut n = positions
@@ -1488,8 +1771,13 @@ impl<S: Storage> Log<S> {
             }
             let (rel, pos, max_ts) = positions[n - 1];
             let mut scanner = Scanner::new(file, pos as u64, size, self.config.max_payload_bytes);
-            if let Some(ScanItem::Frame(h)) = scanner.next().await.map_err(|e| Error::io(path, e))? {
-                if !h.is_footer() && h.base_offset == base + rel as u64 && h.max_timestamp_ms <= max_ts {
+            if let Some(ScanItem::Frame(h)) =
+                scanner.next().await.map_err(|e| Error::io(path, e))?
+            {
+                if !h.is_footer()
+                    && h.base_offset == base + rel as u64
+                    && h.max_timestamp_ms <= max_ts
+                {
                     return Ok(n);
                 }
             }
@@ -1498,7 +1786,13 @@ impl<S: Storage> Log<S> {
         Ok(0)
     }
 
-    async fn open_active(&self, file: S::File, path: PathBuf, header: SegmentHeader, size: u64) -> Result<Opened<S::File>> {
+    async fn open_active(
+        &self,
+        file: S::File,
+        path: PathBuf,
+        header: SegmentHeader,
+        size: u64,
+    ) -> Result<Opened<S::File>> {
         let base = header.base_offset;
         let offset_entries = self
             .load_index(base, OFFSET_INDEX_EXTENSION, OFFSET_INDEX_MAGIC)
@@ -1510,10 +1804,20 @@ impl<S: Storage> Log<S> {
             .await?
             .map(|b| decode_time_entries(&b))
             .unwrap_or_default();
-        let offset_keys: Vec<_> = offset_entries.iter().map(|e| (e.relative_offset, e.position, i64::MAX)).collect();
-        let time_keys: Vec<_> = time_entries.iter().map(|e| (e.relative_offset, e.position, e.max_timestamp_ms)).collect();
-        let n_offset = self.verified_prefix(&file, &path, base, &offset_keys, size).await?;
-        let n_time = self.verified_prefix(&file, &path, base, &time_keys, size).await?;
+        let offset_keys: Vec<_> = offset_entries
+            .iter()
+            .map(|e| (e.relative_offset, e.position, i64::MAX))
+            .collect();
+        let time_keys: Vec<_> = time_entries
+            .iter()
+            .map(|e| (e.relative_offset, e.position, e.max_timestamp_ms))
+            .collect();
+        let n_offset = self
+            .verified_prefix(&file, &path, base, &offset_keys, size)
+            .await?;
+        let n_time = self
+            .verified_prefix(&file, &path, base, &time_keys, size)
+            .await?;
         // Both indexes get entries at the same frames; resume from the
         // older of their last verified entries.
         let common = n_offset.min(n_time);
@@ -1521,11 +1825,17 @@ impl<S: Storage> Log<S> {
         offset_index.truncate(common);
         time_index.truncate(common);
         let (scan_from, expected, max_ts) = match (offset_index.last(), time_index.last()) {
-            (Some(o), Some(t)) if o.position == t.position && o.relative_offset == t.relative_offset => {
+            (Some(o), Some(t))
+                if o.position == t.position && o.relative_offset == t.relative_offset =>
+            {
                 // Rescan from the last verified frame, which re-adds its
                 // entries; its time entry's running maximum already covers
                 // every frame before it, and max is idempotent.
-                let resume = (o.position as u64, base + o.relative_offset as u64, t.max_timestamp_ms);
+                let resume = (
+                    o.position as u64,
+                    base + o.relative_offset as u64,
+                    t.max_timestamp_ms,
+                );
                 offset_index.pop();
                 time_index.pop();
                 resume
@@ -1536,38 +1846,67 @@ impl<S: Storage> Log<S> {
                 (FILE_HEADER_BYTES as u64, base, i64::MIN)
             }
         };
-        let mut scanned = self.scan_segment(&file, &path, expected, scan_from, size, max_ts).await?;
+        let mut scanned = self
+            .scan_segment(&file, &path, expected, scan_from, size, max_ts)
+            .await?;
         if let Some((at, corruption)) = scanned.invalid.take() {
-            if let Some(valid_at) = self.find_valid_frame_after(&file, &path, at, size, scanned.end_offset).await? {
+            if let Some(valid_at) = self
+                .find_valid_frame_after(&file, &path, at, size, scanned.end_offset)
+                .await?
+            {
                 tracing::error!(file = %path.display(), at, valid_at, "bad frame followed by valid data");
                 return Err(Error::corrupt(&path, at, corruption));
             }
             tracing::warn!(file = %path.display(), at, %corruption, "truncating torn tail");
         }
-        if scanned.footer.is_some() {
+        if let Some(footer) = scanned.footer {
             // Crash after sealing, before the next segment existed.
             drop(file);
-            let reopened = self.storage.open(&path, OpenMode::Existing).await.map_err(|e| Error::io(&path, e))?;
-            let footer = scanned.footer.expect("checked");
+            let reopened = self
+                .storage
+                .open(&path, OpenMode::Existing)
+                .await
+                .map_err(|e| Error::io(&path, e))?;
             return self.open_sealed(reopened, path, header, footer).await;
         }
-        offset_index.extend(scanned.offset_index.drain(..));
-        time_index.extend(scanned.time_index.drain(..));
+        offset_index.append(&mut scanned.offset_index);
+        time_index.append(&mut scanned.time_index);
         let data_end = scanned.data_end_bytes;
         if size != data_end {
-            file.truncate(data_end).await.map_err(|e| Error::io(&path, e))?;
+            file.truncate(data_end)
+                .await
+                .map_err(|e| Error::io(&path, e))?;
             file.fdatasync().await.map_err(|e| Error::io(&path, e))?;
         }
         // Rewrite the index files to match exactly what was verified, then
         // keep appending to them.
         let offset_bytes: Vec<u8> = offset_index.iter().flat_map(encode_offset_entry).collect();
         let time_bytes: Vec<u8> = time_index.iter().flat_map(encode_time_entry).collect();
-        self.write_index_file(base, OFFSET_INDEX_EXTENSION, OFFSET_INDEX_MAGIC, &offset_bytes).await?;
-        self.write_index_file(base, TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC, &time_bytes).await?;
-        let offset_writer = self.reopen_index(base, OFFSET_INDEX_EXTENSION, &offset_bytes, OFFSET_INDEX_MAGIC).await?;
-        let time_writer = self.reopen_index(base, TIME_INDEX_EXTENSION, &time_bytes, TIME_INDEX_MAGIC).await?;
+        self.write_index_file(
+            base,
+            OFFSET_INDEX_EXTENSION,
+            OFFSET_INDEX_MAGIC,
+            &offset_bytes,
+        )
+        .await?;
+        self.write_index_file(base, TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC, &time_bytes)
+            .await?;
+        let offset_writer = self
+            .reopen_index(
+                base,
+                OFFSET_INDEX_EXTENSION,
+                &offset_bytes,
+                OFFSET_INDEX_MAGIC,
+            )
+            .await?;
+        let time_writer = self
+            .reopen_index(base, TIME_INDEX_EXTENSION, &time_bytes, TIME_INDEX_MAGIC)
+            .await?;
         let tail_start = align_down(data_end);
-        let tail = file.read_at(tail_start, (data_end - tail_start) as usize).await.map_err(|e| Error::io(&path, e))?;
+        let tail = file
+            .read_at(tail_start, (data_end - tail_start) as usize)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
         let data = Appender::new(&file, self.config.write_buffer_bytes, data_end, &tail);
         Ok(Opened {
             writer: Some(Writer {
@@ -1591,13 +1930,28 @@ impl<S: Storage> Log<S> {
         })
     }
 
-    async fn reopen_index(&self, base: u64, extension: &str, entries: &[u8], magic: [u8; 8]) -> Result<IndexWriter<S::File>> {
+    async fn reopen_index(
+        &self,
+        base: u64,
+        extension: &str,
+        entries: &[u8],
+        magic: [u8; 8],
+    ) -> Result<IndexWriter<S::File>> {
         let path = index_path(&self.dir, base, extension);
-        let file = self.storage.open(&path, OpenMode::Existing).await.map_err(|e| Error::io(&path, e))?;
+        let file = self
+            .storage
+            .open(&path, OpenMode::Existing)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
         let mut image = encode_index_header(magic, base).to_vec();
         image.extend_from_slice(entries);
         let end = image.len() as u64;
-        let appender = Appender::new(&file, self.config.index_buffer_bytes(), end, &image[align_down(end) as usize..]);
+        let appender = Appender::new(
+            &file,
+            self.config.index_buffer_bytes(),
+            end,
+            &image[align_down(end) as usize..],
+        );
         Ok(IndexWriter {
             file: Rc::new(file),
             appender,
@@ -1606,12 +1960,25 @@ impl<S: Storage> Log<S> {
 
     /// Scans frames from `from` to `end`, checking offset continuity and
     /// building index entries as appends would have.
-    async fn scan_segment(&self, file: &S::File, path: &Path, expected: u64, from: u64, end: u64, max_ts: i64) -> Result<Scanned> {
+    async fn scan_segment(
+        &self,
+        file: &S::File,
+        path: &Path,
+        expected: u64,
+        from: u64,
+        end: u64,
+        max_ts: i64,
+    ) -> Result<Scanned> {
         let segment_base = {
             // The relative offsets are against the file's base, which the
             // caller's first expected offset may exceed (resumed scan).
-            let head = file.read_at(0, FILE_HEADER_BYTES).await.map_err(|e| Error::io(path, e))?;
-            decode_segment_header(&head).map_err(|c| Error::corrupt(path, 0, c))?.base_offset
+            let head = file
+                .read_at(0, FILE_HEADER_BYTES)
+                .await
+                .map_err(|e| Error::io(path, e))?;
+            decode_segment_header(&head)
+                .map_err(|c| Error::corrupt(path, 0, c))?
+                .base_offset
         };
         let mut out = Scanned {
             end_offset: expected,
@@ -1630,22 +1997,41 @@ impl<S: Storage> Log<S> {
         while let Some(item) = scanner.next().await.map_err(|e| Error::io(path, e))? {
             match item {
                 ScanItem::Frame(h) if h.is_footer() => {
-                    let footer = decode_footer(scanner.last_payload(&h)).map_err(|c| Error::corrupt(path, position, c))?;
+                    let footer = decode_footer(scanner.last_payload(&h))
+                        .map_err(|c| Error::corrupt(path, position, c))?;
                     if footer.end_offset != out.end_offset || footer.data_end_bytes != position {
-                        return Err(Error::corrupt(path, position, Corruption::Malformed("footer disagrees with the frames")));
+                        return Err(Error::corrupt(
+                            path,
+                            position,
+                            Corruption::Malformed("footer disagrees with the frames"),
+                        ));
                     }
                     out.footer = Some(footer);
                     break;
                 }
                 ScanItem::Frame(h) => {
                     if h.base_offset != out.end_offset {
-                        return Err(Error::corrupt(path, position, Corruption::OffsetGap { expected: out.end_offset, found: h.base_offset }));
+                        return Err(Error::corrupt(
+                            path,
+                            position,
+                            Corruption::OffsetGap {
+                                expected: out.end_offset,
+                                found: h.base_offset,
+                            },
+                        ));
                     }
                     out.max_timestamp_ms = out.max_timestamp_ms.max(h.max_timestamp_ms);
                     if first || out.bytes_since_index >= interval {
                         let relative_offset = (h.base_offset - segment_base) as u32;
-                        out.offset_index.push(OffsetEntry { relative_offset, position: position as u32 });
-                        out.time_index.push(TimeEntry { max_timestamp_ms: out.max_timestamp_ms, relative_offset, position: position as u32 });
+                        out.offset_index.push(OffsetEntry {
+                            relative_offset,
+                            position: position as u32,
+                        });
+                        out.time_index.push(TimeEntry {
+                            max_timestamp_ms: out.max_timestamp_ms,
+                            relative_offset,
+                            position: position as u32,
+                        });
                         out.bytes_since_index = 0;
                     }
                     first = false;
@@ -1667,11 +2053,21 @@ impl<S: Storage> Log<S> {
     /// After a bad frame at `from`, looks for any later valid frame
     /// continuing the offsets — the difference between a torn tail (safe
     /// to truncate) and damage in the middle of acknowledged data (not).
-    async fn find_valid_frame_after(&self, file: &S::File, path: &Path, from: u64, end: u64, expected: u64) -> Result<Option<u64>> {
+    async fn find_valid_frame_after(
+        &self,
+        file: &S::File,
+        path: &Path,
+        from: u64,
+        end: u64,
+        expected: u64,
+    ) -> Result<Option<u64>> {
         let mut chunk_start = from + 1;
         while chunk_start + FRAME_HEADER_BYTES as u64 <= end {
             let len = ((end - chunk_start) as usize).min(SCAN_CHUNK_BYTES + FRAME_HEADER_BYTES);
-            let bytes = file.read_at(chunk_start, len).await.map_err(|e| Error::io(path, e))?;
+            let bytes = file
+                .read_at(chunk_start, len)
+                .await
+                .map_err(|e| Error::io(path, e))?;
             let last_start = bytes.len().saturating_sub(FRAME_HEADER_BYTES);
             for at in 0..=last_start.min(SCAN_CHUNK_BYTES - 1) {
                 let h = &bytes[at..at + FRAME_HEADER_BYTES];
@@ -1692,7 +2088,10 @@ impl<S: Storage> Log<S> {
                     .read_at(pos, FRAME_HEADER_BYTES + payload_len as usize)
                     .await
                     .map_err(|e| Error::io(path, e))?;
-                if matches!(read_frame(&candidate, self.config.max_payload_bytes), FrameRead::Frame(_)) {
+                if matches!(
+                    read_frame(&candidate, self.config.max_payload_bytes),
+                    FrameRead::Frame(_)
+                ) {
                     return Ok(Some(pos));
                 }
             }

@@ -27,7 +27,12 @@ pub struct PartitionLog<S: Storage> {
 impl<S: Storage> PartitionLog<S> {
     /// Opens or creates the partition log in `dir`
     /// (`<data>/topics/<topic>/<partition>`).
-    pub async fn open(storage: S, dir: impl Into<PathBuf>, config: LogConfig, clock: Clock) -> Result<Self> {
+    pub async fn open(
+        storage: S,
+        dir: impl Into<PathBuf>,
+        config: LogConfig,
+        clock: Clock,
+    ) -> Result<Self> {
         let config = LogConfig {
             kind: SegmentKind::Partition,
             ..config

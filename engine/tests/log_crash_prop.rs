@@ -17,11 +17,18 @@ const DIR: &str = "/data/topics/p/0";
 
 #[derive(Clone, Debug)]
 enum Op {
-    Append { records: usize, value_bytes: usize },
+    Append {
+        records: usize,
+        value_bytes: usize,
+    },
     Sync,
     /// Advance the clock and run maintenance (age rolls, retention).
-    Tick { ms: i64 },
-    Crash { seed: u64 },
+    Tick {
+        ms: i64,
+    },
+    Crash {
+        seed: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -41,8 +48,16 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (any::<bool>(), prop::option::of(40_000u64..120_000), prop::collection::vec(op(), 1..80))
-        .prop_map(|(always, retention_bytes, ops)| Case { always, retention_bytes, ops })
+    (
+        any::<bool>(),
+        prop::option::of(40_000u64..120_000),
+        prop::collection::vec(op(), 1..80),
+    )
+        .prop_map(|(always, retention_bytes, ops)| Case {
+            always,
+            retention_bytes,
+            ops,
+        })
 }
 
 fn config(case: &Case) -> LogConfig {
@@ -54,7 +69,11 @@ fn config(case: &Case) -> LogConfig {
         index_interval_bytes: 1024,
         retention_bytes: case.retention_bytes,
         retention_ms: Some(30 * 60_000),
-        flush_policy: if case.always { FlushPolicy::Always } else { FlushPolicy::IntervalMs(1 << 40) },
+        flush_policy: if case.always {
+            FlushPolicy::Always
+        } else {
+            FlushPolicy::IntervalMs(1 << 40)
+        },
         ..LogConfig::default()
     }
 }
@@ -70,17 +89,30 @@ async fn check_case(case: Case) -> Result<(), TestCaseError> {
     let clock = Clock::manual(1_700_000_000_000);
     let mut mem = MemStorage::new();
     let cfg = config(&case);
-    let mut log = PartitionLog::open(mem.clone(), DIR, cfg.clone(), clock.clone()).await.unwrap();
-    let mut model = Model { appended: Vec::new(), acked: 0 };
+    let mut log = PartitionLog::open(mem.clone(), DIR, cfg.clone(), clock.clone())
+        .await
+        .unwrap();
+    let mut model = Model {
+        appended: Vec::new(),
+        acked: 0,
+    };
     let mut next_tag = 0u64;
     for op in case.ops {
         match op {
-            Op::Append { records, value_bytes } => {
+            Op::Append {
+                records,
+                value_bytes,
+            } => {
                 let expected_base = log.log().next_offset();
-                let appended = log.append(&batch(next_tag, records, value_bytes, clock.now_ms())).await.unwrap();
+                let appended = log
+                    .append(&batch(next_tag, records, value_bytes, clock.now_ms()))
+                    .await
+                    .unwrap();
                 prop_assert_eq!(appended.base_offset, expected_base);
                 prop_assert_eq!(appended.last_offset, expected_base + records as u64 - 1);
-                model.appended.push((appended.base_offset, next_tag, records as u64));
+                model
+                    .appended
+                    .push((appended.base_offset, next_tag, records as u64));
                 next_tag += 1;
                 if case.always {
                     model.acked = model.appended.len();
@@ -101,20 +133,38 @@ async fn check_case(case: Case) -> Result<(), TestCaseError> {
             Op::Crash { seed } => {
                 drop(log);
                 mem = mem.crash(seed);
-                log = PartitionLog::open(mem.clone(), DIR, cfg.clone(), clock.clone()).await.unwrap();
+                log = PartitionLog::open(mem.clone(), DIR, cfg.clone(), clock.clone())
+                    .await
+                    .unwrap();
                 let start = log.log().log_start_offset();
                 let got = read_all(&log).await;
-                let live_entries: Vec<(u64, u64, u64)> = model.appended.iter().copied().filter(|&(base, _, _)| base >= start).collect();
-                let live: Vec<(u64, u64)> = live_entries.iter().map(|&(base, tag, _)| (base, tag)).collect();
+                let live_entries: Vec<(u64, u64, u64)> = model
+                    .appended
+                    .iter()
+                    .copied()
+                    .filter(|&(base, _, _)| base >= start)
+                    .collect();
+                let live: Vec<(u64, u64)> = live_entries
+                    .iter()
+                    .map(|&(base, tag, _)| (base, tag))
+                    .collect();
                 let acked_live = model.acked - (model.appended.len() - live.len()).min(model.acked);
                 // Every acknowledged append still in retention is there, in order.
-                prop_assert!(got.len() >= acked_live, "lost acknowledged appends: got {} of {}", got.len(), acked_live);
+                prop_assert!(
+                    got.len() >= acked_live,
+                    "lost acknowledged appends: got {} of {}",
+                    got.len(),
+                    acked_live
+                );
                 prop_assert_eq!(&got[..acked_live], &live[..acked_live]);
                 // Beyond that: a prefix of the unacknowledged appends.
                 prop_assert!(got.len() <= live.len(), "more appends than were made");
                 prop_assert_eq!(&got[..], &live[..got.len()]);
                 // Offsets are contiguous and the log end follows the last batch.
-                let end = got.len().checked_sub(1).map_or(start, |last| live_entries[last].0 + live_entries[last].2);
+                let end = got
+                    .len()
+                    .checked_sub(1)
+                    .map_or(start, |last| live_entries[last].0 + live_entries[last].2);
                 prop_assert_eq!(log.log().next_offset(), end);
                 // The recovered log is the new truth: durable, and appends continue after it.
                 let kept = model.appended.len() - live.len() + got.len();
@@ -129,10 +179,19 @@ async fn check_case(case: Case) -> Result<(), TestCaseError> {
 #[test]
 fn acknowledged_appends_survive_any_crash() {
     run(|| async {
-        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96);
-        let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(96);
+        let mut runner = TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        });
         runner
-            .run(&case(), |case| futures_lite::future::block_on(check_case(case)))
+            .run(&case(), |case| {
+                futures_lite::future::block_on(check_case(case))
+            })
             .unwrap();
     });
 }

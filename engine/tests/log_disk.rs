@@ -29,7 +29,11 @@ fn open_flags(path: &Path) -> Vec<u32> {
         if std::fs::read_link(entry.path()).ok().as_deref() == Some(path) {
             let fd = entry.file_name().into_string().unwrap();
             let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
-            let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap().trim();
+            let flags = info
+                .lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .unwrap()
+                .trim();
             out.push(u32::from_str_radix(flags, 8).unwrap());
         }
     }
@@ -43,13 +47,22 @@ fn segments_are_written_with_o_direct_on_a_real_filesystem() {
         let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
         let c_dir = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc::statfs(c_dir.as_ptr(), &mut stat) }, 0);
-        assert_ne!(stat.f_type as i64, libc::TMPFS_MAGIC as i64, "test directory must not be tmpfs");
-        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System).await.unwrap();
+        assert_ne!(
+            stat.f_type,
+            libc::TMPFS_MAGIC,
+            "test directory must not be tmpfs"
+        );
+        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System)
+            .await
+            .unwrap();
         log.append(&batch(0, 2, 100, 1)).await.unwrap();
         let segment = dir.join(format!("{:020}.log", 0));
         let flags = open_flags(&segment);
         assert!(!flags.is_empty(), "segment file is open");
-        assert!(flags.iter().all(|f| f & libc::O_DIRECT as u32 != 0), "flags {flags:?} (decimal) lack O_DIRECT");
+        assert!(
+            flags.iter().all(|f| f & libc::O_DIRECT as u32 != 0),
+            "flags {flags:?} (decimal) lack O_DIRECT"
+        );
         // Durable means on the file: read it back with ordinary I/O.
         let bytes = std::fs::read(&segment).unwrap();
         assert_eq!(&bytes[..8], b"RINGLSEG");
@@ -61,7 +74,11 @@ fn segments_are_written_with_o_direct_on_a_real_filesystem() {
 fn group_commit_shares_fdatasyncs_between_concurrent_appenders() {
     let (appends, fdatasyncs, acked) = run(|| async {
         let dir = disk_dir("log-group-commit");
-        let log = Rc::new(PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System).await.unwrap());
+        let log = Rc::new(
+            PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System)
+                .await
+                .unwrap(),
+        );
         let tasks: Vec<_> = (0..32u64)
             .map(|task| {
                 let log = log.clone();
@@ -82,23 +99,33 @@ fn group_commit_shares_fdatasyncs_between_concurrent_appenders() {
         }
         let stats = log.log().stats();
         Rc::try_unwrap(log).ok().unwrap().close().await.unwrap();
-        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System).await.unwrap();
+        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System)
+            .await
+            .unwrap();
         let mut got = read_all(&log).await;
         got.sort_unstable();
         acked.sort_unstable();
-        assert_eq!(got, acked, "every acknowledged append is on disk after reopen");
+        assert_eq!(
+            got, acked,
+            "every acknowledged append is on disk after reopen"
+        );
         (stats.appends, stats.fdatasyncs, acked.len())
     });
     assert_eq!(appends, 800);
     assert_eq!(acked, 800);
-    assert!(fdatasyncs * 4 <= appends, "{appends} appends took {fdatasyncs} fdatasyncs: group commit did not group");
+    assert!(
+        fdatasyncs * 4 <= appends,
+        "{appends} appends took {fdatasyncs} fdatasyncs: group commit did not group"
+    );
 }
 
 #[test]
 fn restart_after_many_rolls_reads_back_everything() {
     run(|| async {
         let dir = disk_dir("log-restart");
-        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System).await.unwrap();
+        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System)
+            .await
+            .unwrap();
         let mut expected = Vec::new();
         for tag in 0..600u64 {
             let a = log.append(&batch(tag, 8, 200, tag as i64)).await.unwrap();
@@ -107,12 +134,20 @@ fn restart_after_many_rolls_reads_back_everything() {
         let segments = log.log().segments().len();
         assert!(segments > 3, "only {segments} segments");
         log.close().await.unwrap();
-        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System).await.unwrap();
+        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System)
+            .await
+            .unwrap();
         assert_eq!(log.log().segments().len(), segments);
         assert_eq!(read_all(&log).await, expected);
-        assert_eq!(log.log().offset_for_timestamp(300).await.unwrap(), Some(300 * 8));
+        assert_eq!(
+            log.log().offset_for_timestamp(300).await.unwrap(),
+            Some(300 * 8)
+        );
         // Appends continue where the log left off.
-        assert_eq!(log.append(&batch(600, 1, 10, 1)).await.unwrap().base_offset, 600 * 8);
+        assert_eq!(
+            log.append(&batch(600, 1, 10, 1)).await.unwrap().base_offset,
+            600 * 8
+        );
     });
 }
 
@@ -126,7 +161,11 @@ const CHILD_DIR_ENV: &str = "RINGLOG_KILL9_CHILD_DIR";
 fn kill9_child_append_loop() {
     let dir = PathBuf::from(std::env::var(CHILD_DIR_ENV).expect("run by the kill9 test"));
     run(move || async move {
-        let log = Rc::new(PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System).await.unwrap());
+        let log = Rc::new(
+            PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System)
+                .await
+                .unwrap(),
+        );
         let tasks: Vec<_> = (0..8u64)
             .map(|task| {
                 let log = log.clone();
@@ -150,7 +189,14 @@ fn kill9_child_append_loop() {
 fn kill9_mid_load_keeps_every_acknowledged_append() {
     let dir = disk_dir("log-kill9");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "kill9_child_append_loop", "--ignored", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "kill9_child_append_loop",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_DIR_ENV, &dir)
         .stdout(Stdio::piped())
         .spawn()
@@ -174,12 +220,20 @@ fn kill9_mid_load_keeps_every_acknowledged_append() {
         }
     }
     let got = run(move || async move {
-        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System).await.unwrap();
+        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System)
+            .await
+            .unwrap();
         read_all(&log).await
     });
     let on_disk: std::collections::HashSet<(u64, u64)> = got.iter().copied().collect();
     let missing: Vec<_> = acked.iter().filter(|a| !on_disk.contains(a)).collect();
-    assert!(missing.is_empty(), "{} of {} acknowledged appends lost, e.g. {:?}", missing.len(), acked.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged appends lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
     // Offsets on disk are contiguous from 0.
     let mut expected_base = 0;
     for &(base, _) in &got {

@@ -35,7 +35,9 @@ async fn open(mem: &MemStorage) -> ringlog_engine::Result<PartitionLog<MemStorag
 /// Appends `n` batches of 2 records (`value_bytes` each) tagged 0..n.
 async fn fill(log: &PartitionLog<MemStorage>, n: u64, value_bytes: usize) {
     for tag in 0..n {
-        log.append(&batch(tag, 2, value_bytes, 1_000 + tag as i64)).await.unwrap();
+        log.append(&batch(tag, 2, value_bytes, 1_000 + tag as i64))
+            .await
+            .unwrap();
     }
 }
 
@@ -49,9 +51,18 @@ fn frame_positions(bytes: &[u8]) -> Vec<(usize, usize)> {
         .collect()
 }
 
-fn expect_corrupt(result: ringlog_engine::Result<PartitionLog<MemStorage>>, path: &Path, offset: u64, corruption: Corruption) {
+fn expect_corrupt(
+    result: ringlog_engine::Result<PartitionLog<MemStorage>>,
+    path: &Path,
+    offset: u64,
+    corruption: Corruption,
+) {
     match result {
-        Err(Error::Corrupt { path: p, offset: o, corruption: c }) => {
+        Err(Error::Corrupt {
+            path: p,
+            offset: o,
+            corruption: c,
+        }) => {
             assert_eq!((p.as_path(), o, c), (path, offset, corruption));
         }
         Err(other) => panic!("expected corruption, got {other}"),
@@ -65,7 +76,12 @@ fn bad_magic_in_segment_header_fails_open() {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 3, 100).await;
         mem.flip_bit(&seg_path(0, "log"), 0, 0);
-        expect_corrupt(open(&mem).await, &seg_path(0, "log"), 0, Corruption::BadMagic);
+        expect_corrupt(
+            open(&mem).await,
+            &seg_path(0, "log"),
+            0,
+            Corruption::BadMagic,
+        );
     });
 }
 
@@ -75,7 +91,12 @@ fn bad_version_in_segment_header_fails_open() {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 3, 100).await;
         mem.flip_bit(&seg_path(0, "log"), 9, 0); // version 1 -> 257
-        expect_corrupt(open(&mem).await, &seg_path(0, "log"), 0, Corruption::BadVersion(257));
+        expect_corrupt(
+            open(&mem).await,
+            &seg_path(0, "log"),
+            0,
+            Corruption::BadVersion(257),
+        );
     });
 }
 
@@ -85,7 +106,12 @@ fn bad_header_crc_fails_open() {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 3, 100).await;
         mem.flip_bit(&seg_path(0, "log"), 30, 3); // created_ms
-        expect_corrupt(open(&mem).await, &seg_path(0, "log"), 0, Corruption::BadHeaderCrc);
+        expect_corrupt(
+            open(&mem).await,
+            &seg_path(0, "log"),
+            0,
+            Corruption::BadHeaderCrc,
+        );
     });
 }
 
@@ -97,10 +123,19 @@ fn bad_frame_crc_before_valid_frames_fails_open_instead_of_truncating() {
         let bytes = mem.file_bytes(&seg_path(0, "log")).unwrap();
         let frames = frame_positions(&bytes);
         let (pos, _) = frames[2];
-        mem.flip_bit(&seg_path(0, "log"), (pos + FRAME_HEADER_BYTES + 20) as u64, 1);
+        mem.flip_bit(
+            &seg_path(0, "log"),
+            (pos + FRAME_HEADER_BYTES + 20) as u64,
+            1,
+        );
         // The index may point past the damage; remove it so recovery scans it.
         mem.set_file_bytes(&seg_path(0, "index"), Vec::new());
-        expect_corrupt(open(&mem).await, &seg_path(0, "log"), pos as u64, Corruption::BadFrameCrc);
+        expect_corrupt(
+            open(&mem).await,
+            &seg_path(0, "log"),
+            pos as u64,
+            Corruption::BadFrameCrc,
+        );
     });
 }
 
@@ -111,7 +146,11 @@ fn bad_frame_crc_in_last_frame_is_a_torn_tail() {
         fill(&open(&mem).await.unwrap(), 5, 100).await;
         let bytes = mem.file_bytes(&seg_path(0, "log")).unwrap();
         let (pos, _) = *frame_positions(&bytes).last().unwrap();
-        mem.flip_bit(&seg_path(0, "log"), (pos + FRAME_HEADER_BYTES + 20) as u64, 1);
+        mem.flip_bit(
+            &seg_path(0, "log"),
+            (pos + FRAME_HEADER_BYTES + 20) as u64,
+            1,
+        );
         let log = open(&mem).await.unwrap();
         assert_eq!(log.log().next_offset(), 8);
         assert_eq!(read_all(&log).await, vec![(0, 0), (2, 1), (4, 2), (6, 3)]);
@@ -137,7 +176,10 @@ fn bad_batch_crc_is_rejected_and_nothing_is_written() {
         assert_eq!(log.log().next_offset(), 4);
         assert_eq!(mem.file_bytes(&seg_path(0, "log")).unwrap(), before);
         // The log still accepts good batches at the next offset.
-        assert_eq!(log.append(&batch(2, 2, 100, 5)).await.unwrap().base_offset, 4);
+        assert_eq!(
+            log.append(&batch(2, 2, 100, 5)).await.unwrap().base_offset,
+            4
+        );
     });
 }
 
@@ -174,14 +216,29 @@ fn torn_tail_at_every_byte_of_the_last_frame() {
             let complete = pristine[pos + kept..pos + len].iter().all(|&b| b == 0);
             let log = open(&mem).await.unwrap();
             if complete {
-                assert_eq!(log.log().next_offset(), 8, "torn at byte {kept} of {len}, frame complete");
+                assert_eq!(
+                    log.log().next_offset(),
+                    8,
+                    "torn at byte {kept} of {len}, frame complete"
+                );
                 continue;
             }
             assert_eq!(log.log().next_offset(), 6, "torn at byte {kept} of {len}");
-            assert_eq!(read_all(&log).await, vec![(0, 0), (2, 1), (4, 2)], "torn at byte {kept}");
-            assert_eq!(mem.file_bytes(&path).unwrap().len(), pos, "file truncated to the last whole frame");
+            assert_eq!(
+                read_all(&log).await,
+                vec![(0, 0), (2, 1), (4, 2)],
+                "torn at byte {kept}"
+            );
+            assert_eq!(
+                mem.file_bytes(&path).unwrap().len(),
+                pos,
+                "file truncated to the last whole frame"
+            );
             // The slot is reused by the next append.
-            assert_eq!(log.append(&batch(7, 2, 300, 9)).await.unwrap().base_offset, 6);
+            assert_eq!(
+                log.append(&batch(7, 2, 300, 9)).await.unwrap().base_offset,
+                6
+            );
             log.close().await.unwrap();
         }
     });
@@ -209,8 +266,18 @@ fn zero_padding_after_the_last_frame_is_trimmed() {
 async fn sealed_segments(mem: &MemStorage) -> Vec<u64> {
     let log = open(mem).await.unwrap();
     fill(&log, 100, 1000).await;
-    let sealed: Vec<u64> = log.log().segments().iter().filter(|s| s.sealed).map(|s| s.base_offset).collect();
-    assert!(sealed.len() >= 2, "expected rolls, got {:?}", log.log().segments());
+    let sealed: Vec<u64> = log
+        .log()
+        .segments()
+        .iter()
+        .filter(|s| s.sealed)
+        .map(|s| s.base_offset)
+        .collect();
+    assert!(
+        sealed.len() >= 2,
+        "expected rolls, got {:?}",
+        log.log().segments()
+    );
     log.close().await.unwrap();
     sealed
 }
@@ -227,8 +294,14 @@ fn missing_index_of_a_sealed_segment_is_rebuilt_identically() {
         mem.remove(&seg_path(sealed[0], "index")).await.unwrap();
         mem.remove(&seg_path(sealed[0], "timeindex")).await.unwrap();
         let log = open(&mem).await.unwrap();
-        assert_eq!(mem.file_bytes(&seg_path(sealed[0], "index")).unwrap(), original);
-        assert_eq!(mem.file_bytes(&seg_path(sealed[0], "timeindex")).unwrap(), original_time);
+        assert_eq!(
+            mem.file_bytes(&seg_path(sealed[0], "index")).unwrap(),
+            original
+        );
+        assert_eq!(
+            mem.file_bytes(&seg_path(sealed[0], "timeindex")).unwrap(),
+            original_time
+        );
         assert_eq!(read_all(&log).await, expected);
     });
 }
@@ -274,21 +347,35 @@ fn never_written_last_segment_from_a_torn_roll_is_removed() {
         for blank in [Vec::new(), vec![0u8; 4096]] {
             let mem = MemStorage::new();
             let clock = Clock::manual(1_000_000);
-            let cfg = LogConfig { segment_ms: 1000, ..config() };
-            let log = PartitionLog::open(mem.clone(), DIR, cfg.clone(), clock.clone()).await.unwrap();
+            let cfg = LogConfig {
+                segment_ms: 1000,
+                ..config()
+            };
+            let log = PartitionLog::open(mem.clone(), DIR, cfg.clone(), clock.clone())
+                .await
+                .unwrap();
             fill(&log, 3, 100).await;
             clock.advance_ms(1000);
             log.log().maintain().await.unwrap(); // rolls: segment 6 created, header not yet written
             assert_eq!(log.log().segments().len(), 2);
             drop(log); // crash before the new segment's first write
             mem.set_file_bytes(&seg_path(6, "log"), blank.clone());
-            let log = PartitionLog::open(mem.clone(), DIR, cfg, clock.clone()).await.unwrap();
+            let log = PartitionLog::open(mem.clone(), DIR, cfg, clock.clone())
+                .await
+                .unwrap();
             assert_eq!(log.log().next_offset(), 6);
             let segments = log.log().segments();
             assert_eq!(segments.len(), 2);
             assert!(segments[0].sealed && !segments[1].sealed);
-            assert_eq!(mem.file_bytes(&seg_path(6, "log")).unwrap().len(), 0, "recreated empty");
-            assert_eq!(log.append(&batch(3, 2, 100, 1)).await.unwrap().base_offset, 6);
+            assert_eq!(
+                mem.file_bytes(&seg_path(6, "log")).unwrap().len(),
+                0,
+                "recreated empty"
+            );
+            assert_eq!(
+                log.append(&batch(3, 2, 100, 1)).await.unwrap().base_offset,
+                6
+            );
         }
     });
 }
@@ -319,11 +406,21 @@ fn offset_gap_between_segments_fails_open() {
         let next = mem
             .paths()
             .into_iter()
-            .filter_map(|p| p.file_name()?.to_str()?.strip_suffix(".log")?.parse::<u64>().ok())
+            .filter_map(|p| {
+                p.file_name()?
+                    .to_str()?
+                    .strip_suffix(".log")?
+                    .parse::<u64>()
+                    .ok()
+            })
             .find(|&b| b > sealed[1])
             .unwrap();
         match open(&mem).await {
-            Err(Error::Corrupt { path, offset: 0, corruption: Corruption::OffsetGap { expected, found } }) => {
+            Err(Error::Corrupt {
+                path,
+                offset: 0,
+                corruption: Corruption::OffsetGap { expected, found },
+            }) => {
                 assert_eq!(path, seg_path(next, "log"));
                 assert_eq!((expected, found), (sealed[1], next));
             }
@@ -344,7 +441,11 @@ fn bit_flip_in_a_sealed_segment_is_reported_on_read() {
         let log = open(&mem).await.unwrap();
         let target = sealed[0] + 6; // frame 3 holds offsets 6..8
         match log.log().read(target, 1 << 20).await {
-            Err(Error::Corrupt { path: p, offset, corruption: Corruption::BadFrameCrc }) => {
+            Err(Error::Corrupt {
+                path: p,
+                offset,
+                corruption: Corruption::BadFrameCrc,
+            }) => {
                 assert_eq!((p, offset), (path, pos as u64));
             }
             Err(e) => panic!("expected BadFrameCrc, got {e}"),
@@ -359,17 +460,34 @@ fn eio_on_fdatasync_fails_the_append_and_poisons_the_log() {
         let mem = MemStorage::new();
         let log = open(&mem).await.unwrap();
         fill(&log, 3, 100).await;
-        mem.inject(Fault::Eio { op: OpKind::Sync, after: 0 });
-        assert!(matches!(log.append(&batch(3, 2, 100, 1)).await, Err(Error::Io { .. })));
-        assert!(matches!(log.append(&batch(4, 2, 100, 1)).await, Err(Error::Poisoned { .. })));
-        assert!(matches!(log.log().sync().await, Err(Error::Poisoned { .. })));
+        mem.inject(Fault::Eio {
+            op: OpKind::Sync,
+            after: 0,
+        });
+        assert!(matches!(
+            log.append(&batch(3, 2, 100, 1)).await,
+            Err(Error::Io { .. })
+        ));
+        assert!(matches!(
+            log.append(&batch(4, 2, 100, 1)).await,
+            Err(Error::Poisoned { .. })
+        ));
+        assert!(matches!(
+            log.log().sync().await,
+            Err(Error::Poisoned { .. })
+        ));
         drop(log);
         // After a crash only the durable prefix is guaranteed; the failed append was never acknowledged.
         for seed in 0..8 {
             let crashed = mem.crash(seed);
-            let log = PartitionLog::open(crashed, DIR, config(), Clock::System).await.unwrap();
+            let log = PartitionLog::open(crashed, DIR, config(), Clock::System)
+                .await
+                .unwrap();
             let got = read_all(&log).await;
-            assert!(got == vec![(0, 0), (2, 1), (4, 2)] || got == vec![(0, 0), (2, 1), (4, 2), (6, 3)], "seed {seed}: {got:?}");
+            assert!(
+                got == vec![(0, 0), (2, 1), (4, 2)] || got == vec![(0, 0), (2, 1), (4, 2), (6, 3)],
+                "seed {seed}: {got:?}"
+            );
         }
     });
 }
@@ -380,9 +498,18 @@ fn eio_on_write_fails_the_append_and_poisons_the_log() {
         let mem = MemStorage::new();
         let log = open(&mem).await.unwrap();
         fill(&log, 2, 100).await;
-        mem.inject(Fault::Eio { op: OpKind::Write, after: 0 });
-        assert!(matches!(log.append(&batch(2, 2, 100, 1)).await, Err(Error::Io { .. })));
-        assert!(matches!(log.append(&batch(3, 2, 100, 1)).await, Err(Error::Poisoned { .. })));
+        mem.inject(Fault::Eio {
+            op: OpKind::Write,
+            after: 0,
+        });
+        assert!(matches!(
+            log.append(&batch(2, 2, 100, 1)).await,
+            Err(Error::Io { .. })
+        ));
+        assert!(matches!(
+            log.append(&batch(3, 2, 100, 1)).await,
+            Err(Error::Poisoned { .. })
+        ));
         drop(log);
         let log = open(&mem).await.unwrap();
         assert_eq!(read_all(&log).await, vec![(0, 0), (2, 1)]);
@@ -395,7 +522,11 @@ fn enospc_fails_appends_and_keeps_every_acknowledged_batch() {
         let mem = MemStorage::new();
         let log = open(&mem).await.unwrap();
         fill(&log, 2, 100).await;
-        let used: u64 = mem.paths().iter().map(|p| mem.file_bytes(p).unwrap().len() as u64).sum();
+        let used: u64 = mem
+            .paths()
+            .iter()
+            .map(|p| mem.file_bytes(p).unwrap().len() as u64)
+            .sum();
         mem.set_capacity_bytes(Some(used + 8192));
         let mut acked = 2u64;
         let err = loop {
@@ -414,7 +545,10 @@ fn enospc_fails_appends_and_keeps_every_acknowledged_batch() {
         let log = open(&mem).await.unwrap();
         let got = read_all(&log).await;
         assert_eq!(got.len() as u64, acked);
-        assert!(got.iter().enumerate().all(|(i, &(off, tag))| off == 2 * i as u64 && tag == i as u64));
+        assert!(got
+            .iter()
+            .enumerate()
+            .all(|(i, &(off, tag))| off == 2 * i as u64 && tag == i as u64));
     });
 }
 
@@ -423,8 +557,13 @@ fn interval_policy_acknowledges_before_sync_and_maintain_syncs() {
     run(|| async {
         let mem = MemStorage::new();
         let clock = Clock::manual(1_000_000);
-        let cfg = LogConfig { flush_policy: FlushPolicy::IntervalMs(50), ..config() };
-        let log = PartitionLog::open(mem.clone(), DIR, cfg, clock.clone()).await.unwrap();
+        let cfg = LogConfig {
+            flush_policy: FlushPolicy::IntervalMs(50),
+            ..config()
+        };
+        let log = PartitionLog::open(mem.clone(), DIR, cfg, clock.clone())
+            .await
+            .unwrap();
         log.append(&batch(0, 2, 100, 1)).await.unwrap();
         let syncs = mem.sync_count();
         assert_eq!(log.log().durable_offset(), 0);

@@ -7,8 +7,8 @@ use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
 use ringlog_engine::io::Storage;
 use ringlog_engine::meta::{
-    encode_event, log_dir, snapshot_dir, MetaConfig, MetaEvent, MetaLog, MetaState, PartitionPlaced, PartitionsAdded,
-    TopicConfigChanged, TopicCreated, TopicDeleted,
+    encode_event, log_dir, snapshot_dir, MetaConfig, MetaEvent, MetaLog, MetaState,
+    PartitionPlaced, PartitionsAdded, TopicConfigChanged, TopicCreated, TopicDeleted,
 };
 use ringlog_engine::{Clock, Corruption, Error, Log};
 use std::path::{Path, PathBuf};
@@ -81,7 +81,10 @@ fn random_event(rng: &mut Rng, state: &MetaState, created: &mut u64) -> MetaEven
     match roll {
         12..=21 => MetaEvent::TopicConfigChanged(TopicConfigChanged {
             name,
-            set: vec![(format!("k{}", rng.below(4)), format!("v{}", rng.next() % 1000))],
+            set: vec![(
+                format!("k{}", rng.below(4)),
+                format!("v{}", rng.next() % 1000),
+            )],
             remove: vec![format!("k{}", 4 + rng.below(3)), "retention.ms".into()],
         }),
         22..=26 => MetaEvent::PartitionsAdded(PartitionsAdded {
@@ -89,13 +92,22 @@ fn random_event(rng: &mut Rng, state: &MetaState, created: &mut u64) -> MetaEven
             new_total: partitions + 1 + rng.below(3) as u32,
         }),
         27..=29 => MetaEvent::TopicDeleted(TopicDeleted { name }),
-        _ => place(&name, rng.below(partitions as u64) as u32, rng.below(4) as u32),
+        _ => place(
+            &name,
+            rng.below(partitions as u64) as u32,
+            rng.below(4) as u32,
+        ),
     }
 }
 
 /// Appends `count` random events, returning the state after each
 /// acknowledged append (index i = after i+1 events of this call).
-async fn append_random<S: Storage>(meta: &MetaLog<S>, rng: &mut Rng, created: &mut u64, count: usize) -> Vec<MetaState> {
+async fn append_random<S: Storage>(
+    meta: &MetaLog<S>,
+    rng: &mut Rng,
+    created: &mut u64,
+    count: usize,
+) -> Vec<MetaState> {
     let mut states = Vec::with_capacity(count);
     for _ in 0..count {
         let event = meta.with_state(|s| random_event(rng, s, created));
@@ -103,7 +115,9 @@ async fn append_random<S: Storage>(meta: &MetaLog<S>, rng: &mut Rng, created: &m
         let offset = meta.append(&event).await.expect("valid event is appended");
         assert_eq!(offset, before.applied_offset());
         let mut expected = before;
-        expected.apply_event(offset, &event).expect("model applies the event");
+        expected
+            .apply_event(offset, &event)
+            .expect("model applies the event");
         let after = meta.state();
         assert_eq!(after, expected, "append applied exactly the event");
         states.push(after);
@@ -112,12 +126,17 @@ async fn append_random<S: Storage>(meta: &MetaLog<S>, rng: &mut Rng, created: &m
 }
 
 async fn open_mem(mem: &MemStorage, config: MetaConfig) -> MetaLog<MemStorage> {
-    MetaLog::open(mem.clone(), META, config, Clock::manual(1_700_000_000_000)).await.expect("open meta log")
+    MetaLog::open(mem.clone(), META, config, Clock::manual(1_700_000_000_000))
+        .await
+        .expect("open meta log")
 }
 
 fn snapshot_files(mem: &MemStorage) -> Vec<PathBuf> {
     let dir = snapshot_dir(Path::new(META));
-    mem.paths().into_iter().filter(|p| p.parent() == Some(dir.as_path())).collect()
+    mem.paths()
+        .into_iter()
+        .filter(|p| p.parent() == Some(dir.as_path()))
+        .collect()
 }
 
 #[test]
@@ -167,14 +186,22 @@ fn failed_sync_is_not_applied_and_reopens_as_before_or_after() {
             let before = meta.state();
             let event = create("unlucky", 999, 3);
             let mut after = before.clone();
-            after.apply_event(before.applied_offset(), &event).expect("valid");
+            after
+                .apply_event(before.applied_offset(), &event)
+                .expect("valid");
 
-            mem.inject(Fault::Eio { op: OpKind::Sync, after: 0 });
+            mem.inject(Fault::Eio {
+                op: OpKind::Sync,
+                after: 0,
+            });
             let err = meta.append(&event).await.expect_err("sync fails");
             assert!(matches!(err, Error::Io { .. }), "{err}");
             assert_eq!(meta.state(), before, "not durable, so not applied");
             assert_eq!(meta.log_end_offset(), before.applied_offset() + 1);
-            let err = meta.append(&create("next", 1000, 1)).await.expect_err("log stopped");
+            let err = meta
+                .append(&create("next", 1000, 1))
+                .await
+                .expect_err("log stopped");
             assert!(matches!(err, Error::Poisoned { .. }), "{err}");
 
             let crashed = mem.crash(seed);
@@ -183,11 +210,17 @@ fn failed_sync_is_not_applied_and_reopens_as_before_or_after() {
             if reopened == before {
                 saw_before = true;
             } else {
-                assert_eq!(reopened, after, "seed {seed}: neither the state before nor after the failed event");
+                assert_eq!(
+                    reopened, after,
+                    "seed {seed}: neither the state before nor after the failed event"
+                );
                 saw_after = true;
             }
         }
-        assert!(saw_before && saw_after, "before {saw_before}, after {saw_after}");
+        assert!(
+            saw_before && saw_after,
+            "before {saw_before}, after {saw_after}"
+        );
     });
 }
 
@@ -247,7 +280,11 @@ fn open_replays_only_events_after_the_snapshot() {
             mem.remove(&path).await.expect("remove snapshot");
         }
         match MetaLog::open(mem.clone(), META, small_config(0), Clock::System).await {
-            Err(Error::Corrupt { path, offset, corruption }) => {
+            Err(Error::Corrupt {
+                path,
+                offset,
+                corruption,
+            }) => {
                 assert_eq!(path, first_segment);
                 assert_eq!(offset, 64);
                 assert_eq!(corruption, Corruption::BadFrameCrc);
@@ -295,7 +332,10 @@ fn corrupt_newest_snapshot_falls_back_to_older_then_to_full_replay() {
         // The next snapshot prunes the older rotten one.
         assert_eq!(meta.snapshot().await.expect("snapshot"), 120);
         let files = snapshot_files(&mem);
-        assert_eq!(files, vec![newest.clone(), dir.join("00000000000000000120.snap")]);
+        assert_eq!(
+            files,
+            vec![newest.clone(), dir.join("00000000000000000120.snap")]
+        );
         drop(meta);
         let meta = open_mem(&mem, small_config(0)).await;
         assert_eq!(meta.snapshot_offset(), Some(120));
@@ -315,12 +355,18 @@ fn automatic_snapshots_every_interval_keep_the_newest_two() {
         let dir = snapshot_dir(Path::new(META));
         assert_eq!(
             snapshot_files(&mem),
-            vec![dir.join("00000000000000000025.snap"), dir.join("00000000000000000050.snap")]
+            vec![
+                dir.join("00000000000000000025.snap"),
+                dir.join("00000000000000000050.snap")
+            ]
         );
         append_random(&meta, &mut rng, &mut created, 40).await;
         assert_eq!(
             snapshot_files(&mem),
-            vec![dir.join("00000000000000000075.snap"), dir.join("00000000000000000100.snap")]
+            vec![
+                dir.join("00000000000000000075.snap"),
+                dir.join("00000000000000000100.snap")
+            ]
         );
         // A leftover temp file from a crash mid-snapshot is ignored and removed.
         let tmp = dir.join("00000000000000000110.snap.tmp");
@@ -334,7 +380,10 @@ fn automatic_snapshots_every_interval_keep_the_newest_two() {
 }
 
 fn all_files(mem: &MemStorage) -> Vec<(PathBuf, Option<Vec<u8>>)> {
-    mem.paths().into_iter().map(|p| (p.clone(), mem.file_bytes(&p))).collect()
+    mem.paths()
+        .into_iter()
+        .map(|p| (p.clone(), mem.file_bytes(&p)))
+        .collect()
 }
 
 #[test]
@@ -369,7 +418,10 @@ fn rejected_events_leave_state_and_log_unchanged() {
                     configs: vec![("k".into(), "1".into()), ("k".into(), "2".into())],
                 }),
             ),
-            ("delete missing", MetaEvent::TopicDeleted(TopicDeleted { name: "zzz".into() })),
+            (
+                "delete missing",
+                MetaEvent::TopicDeleted(TopicDeleted { name: "zzz".into() }),
+            ),
             ("place on missing topic", place("zzz", 0, 0)),
             ("place missing partition", place("a", 2, 0)),
             (
@@ -418,19 +470,27 @@ fn rejected_events_leave_state_and_log_unchanged() {
                 Err(other) => panic!("{what}: unexpected error {other}"),
                 Ok(offset) => panic!("{what}: accepted at offset {offset}"),
             }
-            assert!(matches!(state.check_event(event), Err(Error::Rejected(_))), "{what}");
+            assert!(
+                matches!(state.check_event(event), Err(Error::Rejected(_))),
+                "{what}"
+            );
             assert_eq!(meta.state(), state, "{what}");
             assert_eq!(meta.log_end_offset(), 2, "{what}");
             assert_eq!(all_files(&mem), files, "{what}: nothing written");
         }
         // Still healthy: a valid change goes through and survives reopen.
-        meta.append(&place("a", 1, 3)).await.expect("valid placement");
+        meta.append(&place("a", 1, 3))
+            .await
+            .expect("valid placement");
         let expected = meta.state();
         assert_eq!(expected.placement("a", 1), Some(3));
         assert_eq!(expected.placement("a", 0), None);
         assert_eq!(expected.placement("a", 2), None);
         assert_eq!(expected.partition_count("a"), Some(2));
-        assert_eq!(expected.topic_by_id(&topic_id(2)).map(|(n, _)| n), Some("b"));
+        assert_eq!(
+            expected.topic_by_id(&topic_id(2)).map(|(n, _)| n),
+            Some("b")
+        );
         meta.close().await.expect("close");
         assert_eq!(open_mem(&mem, small_config(0)).await.state(), expected);
     });
@@ -457,7 +517,9 @@ fn concurrent_appends_from_many_tasks() {
                         Err(Error::Rejected(_)) => {}
                         Err(other) => panic!("unexpected error {other}"),
                     }
-                    meta.append(&place(&name, (task % 2) as u32, task as u32)).await.expect("topic exists by now");
+                    meta.append(&place(&name, (task % 2) as u32, task as u32))
+                        .await
+                        .expect("topic exists by now");
                 }
                 accepted
             }));
@@ -483,18 +545,34 @@ fn undecodable_event_is_bad_payload_with_path_and_position() {
     run(|| async {
         let mem = MemStorage::new();
         let config = small_config(0);
-        let log = Log::open(mem.clone(), log_dir(Path::new(META)), config.log_config(), Clock::System)
-            .await
-            .expect("open log");
+        let log = Log::open(
+            mem.clone(),
+            log_dir(Path::new(META)),
+            config.log_config(),
+            Clock::System,
+        )
+        .await
+        .expect("open log");
         let good = encode_event(&create("a", 1, 1)).expect("encode");
-        log.append_acked(good.len(), 1, 1, |dst, _| dst.copy_from_slice(&good)).await.expect("append");
+        log.append_acked(good.len(), 1, 1, |dst, _| dst.copy_from_slice(&good))
+            .await
+            .expect("append");
         let bad = [0xEEu8; 11];
-        log.append_acked(bad.len(), 1, 2, |dst, _| dst.copy_from_slice(&bad)).await.expect("append");
+        log.append_acked(bad.len(), 1, 2, |dst, _| dst.copy_from_slice(&bad))
+            .await
+            .expect("append");
         log.close().await.expect("close");
 
         match MetaLog::open(mem.clone(), META, config, Clock::System).await {
-            Err(Error::Corrupt { path, offset, corruption }) => {
-                assert_eq!(path, log_dir(Path::new(META)).join("00000000000000000000.log"));
+            Err(Error::Corrupt {
+                path,
+                offset,
+                corruption,
+            }) => {
+                assert_eq!(
+                    path,
+                    log_dir(Path::new(META)).join("00000000000000000000.log")
+                );
                 assert_eq!(offset, (64 + 32 + good.len()) as u64);
                 assert_eq!(corruption, Corruption::BadPayload);
             }
@@ -512,12 +590,16 @@ fn real_disk_create_place_reopen() {
             snapshot_interval_events: 0,
             ..MetaConfig::default()
         };
-        let meta = MetaLog::open(DmaStorage, &dir, config.clone(), Clock::System).await.expect("open");
+        let meta = MetaLog::open(DmaStorage, &dir, config.clone(), Clock::System)
+            .await
+            .expect("open");
         for t in 0..5u64 {
             let name = format!("orders-{t}");
             meta.append(&create(&name, t, 4)).await.expect("create");
             for p in 0..4 {
-                meta.append(&place(&name, p, (p + t as u32) % 2)).await.expect("place");
+                meta.append(&place(&name, p, (p + t as u32) % 2))
+                    .await
+                    .expect("place");
             }
         }
         let snapshot_at = meta.snapshot().await.expect("snapshot");
@@ -535,14 +617,18 @@ fn real_disk_create_place_reopen() {
         }))
         .await
         .expect("grow");
-        meta.append(&MetaEvent::TopicDeleted(TopicDeleted { name: "orders-4".into() }))
-            .await
-            .expect("delete");
+        meta.append(&MetaEvent::TopicDeleted(TopicDeleted {
+            name: "orders-4".into(),
+        }))
+        .await
+        .expect("delete");
         let expected = meta.state();
         meta.close().await.expect("close");
         assert!(dir.join("snapshots/00000000000000000025.snap").is_file());
 
-        let meta = MetaLog::open(DmaStorage, &dir, config.clone(), Clock::System).await.expect("reopen");
+        let meta = MetaLog::open(DmaStorage, &dir, config.clone(), Clock::System)
+            .await
+            .expect("reopen");
         assert_eq!(meta.snapshot_offset(), Some(25));
         assert_eq!(meta.state(), expected);
         let state = meta.state();
@@ -550,12 +636,17 @@ fn real_disk_create_place_reopen() {
         assert_eq!(state.placement("orders-3", 2), Some(1));
         assert_eq!(state.partition_count("orders-2"), Some(6));
         let orders_1 = state.topic("orders-1").expect("exists");
-        assert_eq!(orders_1.configs.get("cleanup.policy").map(String::as_str), Some("compact"));
+        assert_eq!(
+            orders_1.configs.get("cleanup.policy").map(String::as_str),
+            Some("compact")
+        );
         assert!(!orders_1.configs.contains_key("retention.ms"));
         meta.close().await.expect("close");
 
         std::fs::remove_dir_all(dir.join("snapshots")).expect("remove snapshots");
-        let meta = MetaLog::open(DmaStorage, &dir, config, Clock::System).await.expect("full replay");
+        let meta = MetaLog::open(DmaStorage, &dir, config, Clock::System)
+            .await
+            .expect("full replay");
         assert_eq!(meta.snapshot_offset(), None);
         assert_eq!(meta.state(), expected);
         meta.close().await.expect("close");

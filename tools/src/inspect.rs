@@ -33,7 +33,10 @@ pub struct SegmentSummary {
 }
 
 fn corrupt(file: &Path, offset: u64, what: impl std::fmt::Display) -> Failure {
-    Failure::Corrupt(format!("corrupt {} at byte {offset}: {what}", file.display()))
+    Failure::Corrupt(format!(
+        "corrupt {} at byte {offset}: {what}",
+        file.display()
+    ))
 }
 
 /// Verifies a segment image, calling `on_frame` for each frame with its
@@ -54,23 +57,32 @@ pub fn verify_segment(
         let at = at as u64;
         match found {
             FrameRead::Frame(h) => {
-                let payload = &bytes[at as usize + FRAME_HEADER_BYTES..at as usize + h.frame_bytes()];
+                let payload =
+                    &bytes[at as usize + FRAME_HEADER_BYTES..at as usize + h.frame_bytes()];
                 if h.base_offset != summary.end_offset {
                     return Err(corrupt(
                         file,
                         at,
-                        format!("offset gap: expected {}, found {}", summary.end_offset, h.base_offset),
+                        format!(
+                            "offset gap: expected {}, found {}",
+                            summary.end_offset, h.base_offset
+                        ),
                     ));
                 }
                 if h.is_footer() {
                     let footer = decode_footer(payload).map_err(|c| corrupt(file, at, c))?;
                     if footer.data_end_bytes != at || at as usize + h.frame_bytes() != bytes.len() {
-                        return Err(corrupt(file, at, "footer is not the last frame or disagrees with its position"));
+                        return Err(corrupt(
+                            file,
+                            at,
+                            "footer is not the last frame or disagrees with its position",
+                        ));
                     }
                     summary.sealed = true;
                 } else {
                     if header.kind == SegmentKind::Partition {
-                        BatchView::parse(payload).map_err(|e| corrupt(file, at, format!("record batch: {e}")))?;
+                        BatchView::parse(payload)
+                            .map_err(|e| corrupt(file, at, format!("record batch: {e}")))?;
                     }
                     summary.frames += 1;
                     summary.end_offset = h.end_offset();
@@ -79,7 +91,11 @@ pub fn verify_segment(
             }
             FrameRead::End => {
                 if let Some(nonzero) = bytes[at as usize..].iter().position(|&b| b != 0) {
-                    return Err(corrupt(file, at + nonzero as u64, "data after the end-of-data padding"));
+                    return Err(corrupt(
+                        file,
+                        at + nonzero as u64,
+                        "data after the end-of-data padding",
+                    ));
                 }
             }
             FrameRead::Invalid(c) => return Err(corrupt(file, at, c)),
@@ -90,7 +106,8 @@ pub fn verify_segment(
 
 /// `ringlog inspect segment <file>`.
 pub fn segment(file: &Path, quiet: bool) -> Result<(), Failure> {
-    let bytes = std::fs::read(file).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
     let header = decode_segment_header(&bytes).map_err(|c| corrupt(file, 0, c))?;
     if !quiet {
         println!(
@@ -107,7 +124,10 @@ pub fn segment(file: &Path, quiet: bool) -> Result<(), Failure> {
             return;
         }
         if h.is_footer() {
-            println!("{at:>12}  footer: end offset {}, max timestamp {}", h.base_offset, h.max_timestamp_ms);
+            println!(
+                "{at:>12}  footer: end offset {}, max timestamp {}",
+                h.base_offset, h.max_timestamp_ms
+            );
             return;
         }
         let detail = match (header.kind, BatchView::parse(payload)) {
@@ -134,14 +154,19 @@ pub fn segment(file: &Path, quiet: bool) -> Result<(), Failure> {
         summary.frames,
         summary.base_offset,
         summary.end_offset,
-        if summary.sealed { "sealed" } else { "active (no footer)" }
+        if summary.sealed {
+            "sealed"
+        } else {
+            "active (no footer)"
+        }
     );
     Ok(())
 }
 
 /// Segment files (`<20 digits>.log`) in `dir`, oldest first.
 fn segment_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Failure> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Failure::Usage(format!("cannot list {}: {e}", dir.display())))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Failure::Usage(format!("cannot list {}: {e}", dir.display())))?;
     let mut files: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -157,10 +182,15 @@ fn segment_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Failure> {
 
 /// `ringlog inspect meta <data-dir>`.
 pub fn meta(data_dir: &Path, quiet: bool) -> Result<(), Failure> {
-    use ringlog_engine::meta::{decode_event, log_dir, read_snapshot_file, snapshot_dir, SNAPSHOT_HEADER_BYTES};
+    use ringlog_engine::meta::{
+        decode_event, log_dir, read_snapshot_file, snapshot_dir, SNAPSHOT_HEADER_BYTES,
+    };
     let meta_dir = data_dir.join("meta");
     if !meta_dir.is_dir() {
-        return Err(Failure::Usage(format!("{} has no metadata log (no meta/ directory)", data_dir.display())));
+        return Err(Failure::Usage(format!(
+            "{} has no metadata log (no meta/ directory)",
+            data_dir.display()
+        )));
     }
     let snapshots = snapshot_dir(&meta_dir);
     let mut snapshot_files: Vec<_> = match std::fs::read_dir(&snapshots) {
@@ -172,7 +202,8 @@ pub fn meta(data_dir: &Path, quiet: bool) -> Result<(), Failure> {
     };
     snapshot_files.sort();
     for file in &snapshot_files {
-        let bytes = std::fs::read(file).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+        let bytes = std::fs::read(file)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
         let (applied_offset, state) = read_snapshot_file(&bytes).map_err(|c| {
             use ringlog_engine::Corruption::*;
             let at = match c {
@@ -181,19 +212,26 @@ pub fn meta(data_dir: &Path, quiet: bool) -> Result<(), Failure> {
             };
             corrupt(file, at, c)
         })?;
-        println!("snapshot {}: applied offset {applied_offset}, {} topics", file.display(), state.topics().count());
+        println!(
+            "snapshot {}: applied offset {applied_offset}, {} topics",
+            file.display(),
+            state.topics().count()
+        );
     }
     let mut events = 0u64;
     let mut expected_base = None;
     for file in segment_files(&log_dir(&meta_dir))? {
-        let bytes = std::fs::read(&file).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+        let bytes = std::fs::read(&file)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
         let mut first_bad = None;
         let summary = verify_segment(&file, &bytes, |at, h, payload| {
             if h.is_footer() || first_bad.is_some() {
                 return;
             }
             match decode_event(payload) {
-                Ok(event) if !quiet => println!("{:>10}  {} ms  {event}", h.base_offset, h.max_timestamp_ms),
+                Ok(event) if !quiet => {
+                    println!("{:>10}  {} ms  {event}", h.base_offset, h.max_timestamp_ms)
+                }
                 Ok(_) => {}
                 Err(c) => first_bad = Some(corrupt(&file, at, c)),
             }
@@ -203,7 +241,14 @@ pub fn meta(data_dir: &Path, quiet: bool) -> Result<(), Failure> {
         }
         if let Some(expected) = expected_base {
             if summary.base_offset != expected {
-                return Err(corrupt(&file, 0, format!("offset gap: previous segment ends at {expected}, this one starts at {}", summary.base_offset)));
+                return Err(corrupt(
+                    &file,
+                    0,
+                    format!(
+                        "offset gap: previous segment ends at {expected}, this one starts at {}",
+                        summary.base_offset
+                    ),
+                ));
             }
         }
         expected_base = Some(summary.end_offset);

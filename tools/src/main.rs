@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ringlog", version, about = "Kafka-compatible thread-per-core streaming storage engine")]
+#[command(
+    name = "ringlog",
+    version,
+    about = "Kafka-compatible thread-per-core streaming storage engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,8 +76,12 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Inspect { what: InspectCommand::Segment { file, quiet } } => inspect::segment(&file, quiet),
-        Command::Inspect { what: InspectCommand::Meta { data_dir, quiet } } => inspect::meta(&data_dir, quiet),
+        Command::Inspect {
+            what: InspectCommand::Segment { file, quiet },
+        } => inspect::segment(&file, quiet),
+        Command::Inspect {
+            what: InspectCommand::Meta { data_dir, quiet },
+        } => inspect::meta(&data_dir, quiet),
         Command::Doctor { data_dir, shards } => {
             let report = doctor::run(&data_dir, shards);
             print!("{}", report.render());

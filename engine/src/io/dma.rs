@@ -35,7 +35,10 @@ async fn probe_device(dir: &Path) -> io::Result<()> {
     if PROBED_DEVICES.with(|d| d.borrow().contains(&device)) {
         return Ok(());
     }
-    let probe = dir.join(format!("{PROBE_FILE_NAME}-{:?}", std::thread::current().id()));
+    let probe = dir.join(format!(
+        "{PROBE_FILE_NAME}-{:?}",
+        std::thread::current().id()
+    ));
     std::fs::write(&probe, [0xA5u8; BLOCK_BYTES])?;
     let opened = DmaFile::open(&probe).await.map_err(to_io);
     let closed = match opened {

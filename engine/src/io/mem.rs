@@ -109,7 +109,10 @@ fn eio(what: &str) -> io::Error {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("no such file: {}", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("no such file: {}", path.display()),
+    )
 }
 
 /// The in-memory file system. Cloning shares it.
@@ -356,7 +359,10 @@ impl Storage for MemStorage {
 impl MemFile {
     fn with_state<T>(&self, f: impl FnOnce(&mut FileState) -> T) -> io::Result<T> {
         let mut fs = self.fs.borrow_mut();
-        let state = fs.files.get_mut(&self.path).ok_or_else(|| not_found(&self.path))?;
+        let state = fs
+            .files
+            .get_mut(&self.path)
+            .ok_or_else(|| not_found(&self.path))?;
         Ok(f(state))
     }
 }
@@ -377,7 +383,10 @@ impl StorageFile for MemFile {
                 return Err(eio("write"));
             }
             if let Some(capacity_bytes) = fs.capacity_bytes {
-                let current = fs.files.get(&self.path).map_or(0, |f| f.current.len() as u64);
+                let current = fs
+                    .files
+                    .get(&self.path)
+                    .map_or(0, |f| f.current.len() as u64);
                 let growth = (pos + buf.0.len() as u64).saturating_sub(current);
                 if fs.total_bytes() + growth > capacity_bytes {
                     return Err(io::Error::from_raw_os_error(libc::ENOSPC));

@@ -128,7 +128,7 @@ pub trait StorageFile: 'static {
 }
 
 pub(crate) fn check_aligned(pos: u64, len_bytes: usize) -> io::Result<()> {
-    if pos % BLOCK_BYTES as u64 != 0 || len_bytes % BLOCK_BYTES != 0 {
+    if !pos.is_multiple_of(BLOCK_BYTES as u64) || !len_bytes.is_multiple_of(BLOCK_BYTES) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("unaligned direct write: pos {pos}, len {len_bytes} (block {BLOCK_BYTES})"),

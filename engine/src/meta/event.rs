@@ -107,14 +107,16 @@ pub fn encode_event(event: &MetaEvent) -> Result<Vec<u8>, String> {
 /// Validated, zero-copy access to a payload read from disk. Payloads can
 /// sit at any buffer position: archived data has alignment 1.
 pub(crate) fn access_event(payload: &[u8]) -> Result<&ArchivedMetaEvent, Corruption> {
-    rkyv::access::<ArchivedMetaEvent, rkyv::rancor::Failure>(payload).map_err(|_| Corruption::BadPayload)
+    rkyv::access::<ArchivedMetaEvent, rkyv::rancor::Failure>(payload)
+        .map_err(|_| Corruption::BadPayload)
 }
 
 /// Decodes (with validation) a meta log payload into an owned event — what
 /// `ringlog inspect meta` prints.
 pub fn decode_event(payload: &[u8]) -> Result<MetaEvent, Corruption> {
     let archived = access_event(payload)?;
-    rkyv::deserialize::<MetaEvent, rkyv::rancor::Failure>(archived).map_err(|_| Corruption::BadPayload)
+    rkyv::deserialize::<MetaEvent, rkyv::rancor::Failure>(archived)
+        .map_err(|_| Corruption::BadPayload)
 }
 
 impl MetaEvent {
@@ -178,7 +180,11 @@ impl fmt::Display for MetaEvent {
                 e.remove
             ),
             MetaEvent::PartitionsAdded(e) => {
-                write!(f, "partitions-added topic={:?} new_total={}", e.name, e.new_total)
+                write!(
+                    f,
+                    "partitions-added topic={:?} new_total={}",
+                    e.name, e.new_total
+                )
             }
             MetaEvent::PartitionPlaced(e) => write!(
                 f,
@@ -201,7 +207,9 @@ mod tests {
                 partitions: 3,
                 configs: vec![("retention.ms".into(), "1000".into())],
             }),
-            MetaEvent::TopicDeleted(TopicDeleted { name: "orders".into() }),
+            MetaEvent::TopicDeleted(TopicDeleted {
+                name: "orders".into(),
+            }),
             MetaEvent::TopicConfigChanged(TopicConfigChanged {
                 name: "orders".into(),
                 set: vec![("a".into(), "b".into())],
@@ -236,7 +244,11 @@ mod tests {
     fn variant_tags_are_stable() {
         for (tag, event) in samples().iter().enumerate() {
             let bytes = encode_event(event).expect("encode");
-            assert_eq!(bytes[bytes.len() - ARCHIVED_EVENT_BYTES] as usize, tag, "{event}");
+            assert_eq!(
+                bytes[bytes.len() - ARCHIVED_EVENT_BYTES] as usize,
+                tag,
+                "{event}"
+            );
         }
     }
 
@@ -265,6 +277,8 @@ mod tests {
             event.to_string(),
             r#"topic-config-changed topic="t\n" set={"k"="v\""} remove=["r"]"#
         );
-        assert!(samples()[0].to_string().contains("id=07070707070707070707070707070707"));
+        assert!(samples()[0]
+            .to_string()
+            .contains("id=07070707070707070707070707070707"));
     }
 }

@@ -80,18 +80,21 @@ mod snapshot;
 mod state;
 
 pub use event::{
-    decode_event, encode_event, format_topic_id, ArchivedMetaEvent, MetaEvent, PartitionPlaced, PartitionsAdded,
-    TopicConfigChanged, TopicCreated, TopicDeleted,
+    decode_event, encode_event, format_topic_id, ArchivedMetaEvent, MetaEvent, PartitionPlaced,
+    PartitionsAdded, TopicConfigChanged, TopicCreated, TopicDeleted,
 };
 pub use snapshot::{
-    encode_snapshot_file, read_snapshot_file, SNAPSHOT_EXTENSION, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC,
-    SNAPSHOT_VERSION,
+    encode_snapshot_file, read_snapshot_file, SNAPSHOT_EXTENSION, SNAPSHOT_HEADER_BYTES,
+    SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
 };
 pub use state::{check_topic_name, MetaState, TopicState, PARTITIONS_MAX, TOPIC_NAME_BYTES_MAX};
 
 use crate::clock::Clock;
 use crate::error::{Corruption, Error, Result};
-use crate::format::{parse_segment_file_name, SegmentKind, FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES, FRAME_HEADER_BYTES};
+use crate::format::{
+    parse_segment_file_name, SegmentKind, FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES,
+    FRAME_HEADER_BYTES,
+};
 use crate::io::{align_up, Storage, BLOCK_BYTES};
 use crate::log::{FlushPolicy, Log, LogConfig, LogStats, ReadBatches};
 use glommio::sync::Semaphore;
@@ -121,7 +124,9 @@ pub struct MetaConfig {
     /// Largest encoded event.
     pub max_event_bytes: usize,
     /// Write a snapshot automatically after this many events since the last
-    /// one; 0 turns automatic snapshots off.
+    /// one; 0 turns automatic snapshots off. The append that crosses the
+    /// interval writes it before returning (appends by other tasks carry
+    /// on meanwhile).
     pub snapshot_interval_events: u64,
     /// Snapshots kept after writing one (the newest plus older fallbacks in
     /// case the newest rots); at least 1.
@@ -155,8 +160,9 @@ impl MetaConfig {
     pub fn log_config(&self) -> LogConfig {
         let frame_max_bytes = (FRAME_HEADER_BYTES + self.max_event_bytes) as u64;
         let footer_frame_bytes = (FRAME_HEADER_BYTES + FOOTER_PAYLOAD_BYTES) as u64;
-        let write_buffer_bytes =
-            (align_up(frame_max_bytes + footer_frame_bytes) as usize + 2 * BLOCK_BYTES).max(WRITE_BUFFER_BYTES_MIN);
+        let write_buffer_bytes = (align_up(frame_max_bytes + footer_frame_bytes) as usize
+            + 2 * BLOCK_BYTES)
+            .max(WRITE_BUFFER_BYTES_MIN);
         LogConfig {
             kind: SegmentKind::Meta,
             segment_bytes: self.segment_bytes,
@@ -196,17 +202,39 @@ impl<S: Storage> MetaLog<S> {
     /// Opens (recovering) or creates the metadata log in `meta_dir`: opens
     /// the event log at `<meta_dir>/log`, loads the newest snapshot that
     /// validates, and replays the events after it.
-    pub async fn open(storage: S, meta_dir: impl Into<PathBuf>, config: MetaConfig, clock: Clock) -> Result<Self> {
+    pub async fn open(
+        storage: S,
+        meta_dir: impl Into<PathBuf>,
+        config: MetaConfig,
+        clock: Clock,
+    ) -> Result<Self> {
         config.validate()?;
         let dir = meta_dir.into();
-        let log = Log::open(storage.clone(), log_dir(&dir), config.log_config(), clock.clone()).await?;
+        let log = Log::open(
+            storage.clone(),
+            log_dir(&dir),
+            config.log_config(),
+            clock.clone(),
+        )
+        .await?;
         let snapshot_dir = snapshot_dir(&dir);
-        storage.create_dir_all(&snapshot_dir).await.map_err(|e| Error::io(&snapshot_dir, e))?;
-        storage.sync_dir(&dir).await.map_err(|e| Error::io(&dir, e))?;
-        let (state, snapshot_offset) = load_snapshot(&storage, &snapshot_dir, log.next_offset()).await?;
+        storage
+            .create_dir_all(&snapshot_dir)
+            .await
+            .map_err(|e| Error::io(&snapshot_dir, e))?;
+        storage
+            .sync_dir(&dir)
+            .await
+            .map_err(|e| Error::io(&dir, e))?;
+        let (state, snapshot_offset) =
+            load_snapshot(&storage, &snapshot_dir, log.next_offset()).await?;
         let mut state = state.unwrap_or_default();
         replay(&log, &mut state).await?;
-        assert_eq!(state.applied_offset(), log.next_offset(), "replay reaches the log end");
+        assert_eq!(
+            state.applied_offset(),
+            log.next_offset(),
+            "replay reaches the log end"
+        );
         tracing::info!(
             dir = %dir.display(),
             snapshot_offset = ?snapshot_offset,
@@ -214,7 +242,9 @@ impl<S: Storage> MetaLog<S> {
             topics = state.topic_count(),
             "metadata log opened"
         );
-        let next_snapshot_at = snapshot_offset.unwrap_or(0).saturating_add(config.snapshot_interval_events);
+        let next_snapshot_at = snapshot_offset
+            .unwrap_or(0)
+            .saturating_add(config.snapshot_interval_events);
         Ok(MetaLog {
             storage,
             dir,
@@ -240,13 +270,19 @@ impl<S: Storage> MetaLog<S> {
         let archived = event::access_event(&bytes)
             .map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
         let offset = {
-            let _permit = self.append_permit.acquire_permit(1).await.expect("append permit never closed");
+            let _permit = self
+                .append_permit
+                .acquire_permit(1)
+                .await
+                .expect("append permit never closed");
             let expected = {
                 let state = self.state.borrow();
                 if self.log.next_offset() != state.applied_offset() {
                     // An earlier append reached the log but not the state:
                     // its outcome is unknown until a reopen replays it.
-                    return Err(Error::Poisoned { path: self.dir.clone() });
+                    return Err(Error::Poisoned {
+                        path: self.dir.clone(),
+                    });
                 }
                 state.check_archived(archived).map_err(Error::Rejected)?;
                 state.applied_offset()
@@ -254,7 +290,9 @@ impl<S: Storage> MetaLog<S> {
             let event_ms = self.clock.now_ms();
             let offset = self
                 .log
-                .append_acked(bytes.len(), 1, event_ms, |dst, _| dst.copy_from_slice(&bytes))
+                .append_acked(bytes.len(), 1, event_ms, |dst, _| {
+                    dst.copy_from_slice(&bytes)
+                })
                 .await?;
             assert_eq!(offset, expected, "appends are serialized");
             if let Err(why) = self.state.borrow_mut().apply_archived(offset, archived) {
@@ -268,14 +306,19 @@ impl<S: Storage> MetaLog<S> {
             if let Err(e) = self.auto_snapshot().await {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "automatic metadata snapshot failed");
                 let applied = self.applied_offset();
-                self.next_snapshot_at.set(applied.saturating_add(self.config.snapshot_interval_events));
+                self.next_snapshot_at
+                    .set(applied.saturating_add(self.config.snapshot_interval_events));
             }
         }
         Ok(offset)
     }
 
     async fn auto_snapshot(&self) -> Result<()> {
-        let _permit = self.snapshot_permit.acquire_permit(1).await.expect("snapshot permit never closed");
+        let _permit = self
+            .snapshot_permit
+            .acquire_permit(1)
+            .await
+            .expect("snapshot permit never closed");
         if self.applied_offset() < self.next_snapshot_at.get() {
             return Ok(()); // a concurrent caller wrote one meanwhile
         }
@@ -287,25 +330,29 @@ impl<S: Storage> MetaLog<S> {
     /// [`MetaConfig::snapshots_kept`] snapshots. Returns the snapshot's
     /// applied offset. Log segments are kept (see the module docs).
     pub async fn snapshot(&self) -> Result<u64> {
-        let _permit = self.snapshot_permit.acquire_permit(1).await.expect("snapshot permit never closed");
+        let _permit = self
+            .snapshot_permit
+            .acquire_permit(1)
+            .await
+            .expect("snapshot permit never closed");
         self.snapshot_locked().await
     }
 
     async fn snapshot_locked(&self) -> Result<u64> {
-        let (offset, image) = {
-            let state = self.state.borrow();
-            (state.applied_offset(), encode_snapshot_file(&state))
-        };
+        let offset = self.applied_offset();
         if self.snapshot_offset.get() == Some(offset) {
             return Ok(offset);
         }
+        // Encoded in one synchronous step, so it is the state at `offset`.
+        let image = encode_snapshot_file(&self.state.borrow());
         let path = snapshot::snapshot_path(&self.snapshot_dir, offset);
         let image = image.map_err(|why| Error::io(&path, std::io::Error::other(why)))?;
         snapshot::write_snapshot_file(&self.storage, &self.snapshot_dir, offset, &image)
             .await
             .map_err(|e| Error::io(&path, e))?;
         self.snapshot_offset.set(Some(offset));
-        self.next_snapshot_at.set(offset.saturating_add(self.config.snapshot_interval_events));
+        self.next_snapshot_at
+            .set(offset.saturating_add(self.config.snapshot_interval_events));
         tracing::debug!(file = %path.display(), bytes = image.len(), "metadata snapshot written");
         self.prune_snapshots(offset).await?;
         Ok(offset)
@@ -315,14 +362,20 @@ impl<S: Storage> MetaLog<S> {
     /// `newest`.
     async fn prune_snapshots(&self, newest: u64) -> Result<()> {
         let dir = &self.snapshot_dir;
-        let names = self.storage.list_dir(dir).await.map_err(|e| Error::io(dir, e))?;
+        let names = self
+            .storage
+            .list_dir(dir)
+            .await
+            .map_err(|e| Error::io(dir, e))?;
         let mut offsets: Vec<u64> = names
             .iter()
             .filter_map(|n| parse_segment_file_name(n, SNAPSHOT_EXTENSION))
             .filter(|&o| o <= newest)
             .collect();
         offsets.sort_unstable_by(|a, b| b.cmp(a));
-        let doomed = offsets.get(self.config.snapshots_kept..).unwrap_or_default();
+        let doomed = offsets
+            .get(self.config.snapshots_kept..)
+            .unwrap_or_default();
         if doomed.is_empty() {
             return Ok(());
         }
@@ -334,7 +387,10 @@ impl<S: Storage> MetaLog<S> {
                 Err(e) => return Err(Error::io(&path, e)),
             }
         }
-        self.storage.sync_dir(dir).await.map_err(|e| Error::io(dir, e))
+        self.storage
+            .sync_dir(dir)
+            .await
+            .map_err(|e| Error::io(dir, e))
     }
 
     /// Runs `f` on the current state. Do not hold on to anything across an
@@ -383,14 +439,21 @@ impl<S: Storage> MetaLog<S> {
 
 /// The newest snapshot that validates, with its offset. Corrupt snapshots
 /// are skipped with a warning; I/O errors fail the open.
-async fn load_snapshot<S: Storage>(storage: &S, dir: &Path, log_end: u64) -> Result<(Option<MetaState>, Option<u64>)> {
+async fn load_snapshot<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    log_end: u64,
+) -> Result<(Option<MetaState>, Option<u64>)> {
     let names = storage.list_dir(dir).await.map_err(|e| Error::io(dir, e))?;
     let mut offsets = Vec::new();
     for name in &names {
         if name.ends_with(snapshot::TMP_SUFFIX) {
             let path = dir.join(name);
             tracing::debug!(file = %path.display(), "removing interrupted snapshot");
-            storage.remove(&path).await.map_err(|e| Error::io(&path, e))?;
+            storage
+                .remove(&path)
+                .await
+                .map_err(|e| Error::io(&path, e))?;
         } else if let Some(offset) = parse_segment_file_name(name, SNAPSHOT_EXTENSION) {
             offsets.push(offset);
         }
@@ -398,7 +461,9 @@ async fn load_snapshot<S: Storage>(storage: &S, dir: &Path, log_end: u64) -> Res
     offsets.sort_unstable_by(|a, b| b.cmp(a));
     for offset in offsets {
         let path = snapshot::snapshot_path(dir, offset);
-        let bytes = snapshot::read_whole_file(storage, &path).await.map_err(|e| Error::io(&path, e))?;
+        let bytes = snapshot::read_whole_file(storage, &path)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
         let (applied_offset, state) = match read_snapshot_file(&bytes) {
             Ok(found) => found,
             Err(corruption) => {
@@ -440,7 +505,11 @@ async fn replay<S: Storage>(log: &Log<S>, state: &mut MetaState) -> Result<()> {
         let Some(next) = batches.next_offset() else {
             let offset = state.applied_offset();
             let (path, position) = locate_frame(log, offset).await;
-            return Err(Error::corrupt(path, position, Corruption::Malformed("metadata log ends before its end offset")));
+            return Err(Error::corrupt(
+                path,
+                position,
+                Corruption::Malformed("metadata log ends before its end offset"),
+            ));
         };
         let prefetch = async {
             if next < end {
@@ -459,7 +528,11 @@ async fn replay<S: Storage>(log: &Log<S>, state: &mut MetaState) -> Result<()> {
             tracing::error!(file = %path.display(), position, offset, %corruption, "corrupt metadata event");
             return Err(Error::corrupt(path, position, corruption));
         }
-        assert_eq!(state.applied_offset(), next, "a chunk applies every event it holds");
+        assert_eq!(
+            state.applied_offset(),
+            next,
+            "a chunk applies every event it holds"
+        );
         match read {
             Some(read) => batches = read?,
             None => return Ok(()),
@@ -483,12 +556,18 @@ fn apply_batches<R: std::ops::Deref<Target = [u8]>>(
             return Err((frame.base_offset, gap));
         }
         if frame.count != 1 {
-            return Err((offset, Corruption::Malformed("metadata frame covers more than one offset")));
+            return Err((
+                offset,
+                Corruption::Malformed("metadata frame covers more than one offset"),
+            ));
         }
         let archived = event::access_event(payload).map_err(|c| (offset, c))?;
         if let Err(why) = state.apply_archived(offset, archived) {
             tracing::error!(offset, %why, "metadata event conflicts with the replayed state");
-            return Err((offset, Corruption::Malformed("metadata event conflicts with the state before it")));
+            return Err((
+                offset,
+                Corruption::Malformed("metadata event conflicts with the state before it"),
+            ));
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 
 use super::state::MetaState;
 use crate::error::Corruption;
-use crate::io::{align_up, IoBuf, OpenMode, Storage, StorageFile, BLOCK_BYTES};
+use crate::io::{align_up, IoBuf, OpenMode, Storage, StorageFile};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,7 @@ pub const SNAPSHOT_EXTENSION: &str = "snap";
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 /// Largest single write of a snapshot file.
 const WRITE_CHUNK_BYTES: usize = 4 << 20;
-const _: () = assert!(WRITE_CHUNK_BYTES % BLOCK_BYTES == 0);
+const _: () = assert!(align_up(WRITE_CHUNK_BYTES as u64) == WRITE_CHUNK_BYTES as u64);
 
 fn le_u64(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0u8; 8];
@@ -38,7 +38,8 @@ fn le_u32(bytes: &[u8], at: usize) -> u32 {
 /// payload). Fails only if the state exceeds what 32-bit relative pointers
 /// address (4 GiB).
 pub fn encode_snapshot_file(state: &MetaState) -> Result<Vec<u8>, String> {
-    let payload = rkyv::to_bytes::<rkyv::rancor::Error>(state).map_err(|e| format!("cannot encode snapshot: {e}"))?;
+    let payload = rkyv::to_bytes::<rkyv::rancor::Error>(state)
+        .map_err(|e| format!("cannot encode snapshot: {e}"))?;
     let mut file = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + payload.len());
     file.extend_from_slice(&SNAPSHOT_MAGIC);
     file.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
@@ -93,10 +94,12 @@ pub fn read_snapshot_file(bytes: &[u8]) -> Result<(u64, MetaState), Corruption> 
     }
     let archived = rkyv::access::<super::state::ArchivedMetaState, rkyv::rancor::Failure>(payload)
         .map_err(|_| Corruption::BadPayload)?;
-    let mut state =
-        rkyv::deserialize::<MetaState, rkyv::rancor::Failure>(archived).map_err(|_| Corruption::BadPayload)?;
+    let mut state = rkyv::deserialize::<MetaState, rkyv::rancor::Failure>(archived)
+        .map_err(|_| Corruption::BadPayload)?;
     if state.applied_offset() != applied_offset {
-        return Err(Corruption::Malformed("snapshot header and payload disagree on the applied offset"));
+        return Err(Corruption::Malformed(
+            "snapshot header and payload disagree on the applied offset",
+        ));
     }
     state.rebuild_and_check().map_err(Corruption::Malformed)?;
     Ok((applied_offset, state))
@@ -104,14 +107,22 @@ pub fn read_snapshot_file(bytes: &[u8]) -> Result<(u64, MetaState), Corruption> 
 
 /// Path of the snapshot at `applied_offset` in `dir`.
 pub(crate) fn snapshot_path(dir: &Path, applied_offset: u64) -> PathBuf {
-    dir.join(crate::format::segment_file_name(applied_offset, SNAPSHOT_EXTENSION))
+    dir.join(crate::format::segment_file_name(
+        applied_offset,
+        SNAPSHOT_EXTENSION,
+    ))
 }
 
 /// Writes a snapshot file image atomically: a `.tmp` file written with
 /// aligned direct writes, trimmed to its exact length, fdatasync'ed, closed,
 /// renamed into place, and the directory synced. A crash leaves either the
 /// complete file or a `.tmp` leftover that open deletes.
-pub(crate) async fn write_snapshot_file<S: Storage>(storage: &S, dir: &Path, applied_offset: u64, image: &[u8]) -> io::Result<PathBuf> {
+pub(crate) async fn write_snapshot_file<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    applied_offset: u64,
+    image: &[u8],
+) -> io::Result<PathBuf> {
     let path = snapshot_path(dir, applied_offset);
     let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", path.display()));
     // A failed earlier attempt in this process may have left the temp file.
@@ -149,7 +160,10 @@ pub(crate) async fn read_whole_file<S: Storage>(storage: &S, path: &Path) -> io:
         let size = file.size().await?;
         let bytes = file.read_at(0, size as usize).await?;
         if bytes.len() as u64 != size {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("short read: {} of {size} bytes", bytes.len())));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("short read: {} of {size} bytes", bytes.len()),
+            ));
         }
         Ok(bytes.to_vec())
     }
@@ -192,7 +206,9 @@ mod tests {
             }),
         ];
         for (offset, event) in events.iter().enumerate() {
-            state.apply_event(offset as u64, event).expect("valid event");
+            state
+                .apply_event(offset as u64, event)
+                .expect("valid event");
         }
         state
     }
@@ -208,7 +224,10 @@ mod tests {
         let bytes = encode_snapshot_file(&state).expect("encode");
         assert_eq!(&bytes[0..8], b"RINGLSNP");
         assert_eq!(le_u64(&bytes, 16), 4);
-        assert_eq!(le_u64(&bytes, 24), (bytes.len() - SNAPSHOT_HEADER_BYTES) as u64);
+        assert_eq!(
+            le_u64(&bytes, 24),
+            (bytes.len() - SNAPSHOT_HEADER_BYTES) as u64
+        );
         let (offset, decoded) = read_snapshot_file(&bytes).expect("valid");
         assert_eq!(offset, 4);
         assert_eq!(decoded, state);
@@ -253,12 +272,24 @@ mod tests {
     #[test]
     fn snapshot_truncated_payload() {
         let bytes = encode_snapshot_file(&state()).expect("encode");
-        assert_eq!(read_snapshot_file(&bytes[..bytes.len() - 1]), Err(Corruption::LengthPastEnd));
-        assert_eq!(read_snapshot_file(&bytes[..SNAPSHOT_HEADER_BYTES]), Err(Corruption::LengthPastEnd));
-        assert_eq!(read_snapshot_file(&bytes[..SNAPSHOT_HEADER_BYTES - 1]), Err(Corruption::LengthPastEnd));
+        assert_eq!(
+            read_snapshot_file(&bytes[..bytes.len() - 1]),
+            Err(Corruption::LengthPastEnd)
+        );
+        assert_eq!(
+            read_snapshot_file(&bytes[..SNAPSHOT_HEADER_BYTES]),
+            Err(Corruption::LengthPastEnd)
+        );
+        assert_eq!(
+            read_snapshot_file(&bytes[..SNAPSHOT_HEADER_BYTES - 1]),
+            Err(Corruption::LengthPastEnd)
+        );
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(matches!(read_snapshot_file(&longer), Err(Corruption::Malformed(_))));
+        assert!(matches!(
+            read_snapshot_file(&longer),
+            Err(Corruption::Malformed(_))
+        ));
     }
 
     #[test]
@@ -277,6 +308,9 @@ mod tests {
         let mut bytes = encode_snapshot_file(&state()).expect("encode");
         bytes[16..24].copy_from_slice(&5u64.to_le_bytes());
         reseal_header(&mut bytes);
-        assert!(matches!(read_snapshot_file(&bytes), Err(Corruption::Malformed(_))));
+        assert!(matches!(
+            read_snapshot_file(&bytes),
+            Err(Corruption::Malformed(_))
+        ));
     }
 }

@@ -43,8 +43,11 @@ pub struct MetaState {
 /// Kafka's topic name rules; names become directory names, so this also
 /// keeps path separators and `..` out of the data directory.
 pub fn check_topic_name(name: &str) -> std::result::Result<(), String> {
-    let legal = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
-    if name.is_empty() || name.len() > TOPIC_NAME_BYTES_MAX || !legal || name == "." || name == ".." {
+    let legal = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if name.is_empty() || name.len() > TOPIC_NAME_BYTES_MAX || !legal || name == "." || name == ".."
+    {
         return Err(format!(
             "invalid topic name {name:?}: 1-{TOPIC_NAME_BYTES_MAX} characters of [a-zA-Z0-9._-], not '.' or '..'"
         ));
@@ -54,13 +57,18 @@ pub fn check_topic_name(name: &str) -> std::result::Result<(), String> {
 
 fn check_partition_count(topic: &str, count: u32) -> std::result::Result<(), String> {
     if count == 0 || count > PARTITIONS_MAX {
-        return Err(format!("topic {topic:?}: partition count {count} outside 1..={PARTITIONS_MAX}"));
+        return Err(format!(
+            "topic {topic:?}: partition count {count} outside 1..={PARTITIONS_MAX}"
+        ));
     }
     Ok(())
 }
 
 /// Config keys must be non-empty and unique within one list.
-fn check_config_keys<'a>(topic: &str, keys: impl Iterator<Item = &'a str>) -> std::result::Result<(), String> {
+fn check_config_keys<'a>(
+    topic: &str,
+    keys: impl Iterator<Item = &'a str>,
+) -> std::result::Result<(), String> {
     let mut seen = BTreeSet::new();
     for key in keys {
         if key.is_empty() {
@@ -93,7 +101,9 @@ impl MetaState {
     /// One topic by Kafka topic id.
     pub fn topic_by_id(&self, topic_id: &[u8; 16]) -> Option<(&str, &TopicState)> {
         let name = self.topic_ids.get(topic_id)?;
-        self.topics.get_key_value(name.as_str()).map(|(n, t)| (n.as_str(), t))
+        self.topics
+            .get_key_value(name.as_str())
+            .map(|(n, t)| (n.as_str(), t))
     }
 
     /// Every topic, in name order.
@@ -122,7 +132,8 @@ impl MetaState {
     /// [`Error::Rejected`] if not.
     pub fn check_event(&self, event: &MetaEvent) -> Result<()> {
         let bytes = encode_event(event).map_err(Error::Rejected)?;
-        let archived = super::event::access_event(&bytes).map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
+        let archived = super::event::access_event(&bytes)
+            .map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
         self.check_archived(archived).map_err(Error::Rejected)
     }
 
@@ -131,12 +142,17 @@ impl MetaState {
     /// controller made durable. Nothing changes on error.
     pub fn apply_event(&mut self, offset: u64, event: &MetaEvent) -> Result<()> {
         let bytes = encode_event(event).map_err(Error::Rejected)?;
-        let archived = super::event::access_event(&bytes).map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
-        self.apply_archived(offset, archived).map_err(Error::Rejected)
+        let archived = super::event::access_event(&bytes)
+            .map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
+        self.apply_archived(offset, archived)
+            .map_err(Error::Rejected)
     }
 
     /// Checks an archived event against this state without changing it.
-    pub(crate) fn check_archived(&self, event: &ArchivedMetaEvent) -> std::result::Result<(), String> {
+    pub(crate) fn check_archived(
+        &self,
+        event: &ArchivedMetaEvent,
+    ) -> std::result::Result<(), String> {
         match event {
             ArchivedMetaEvent::TopicCreated(e) => {
                 let name = e.name.as_str();
@@ -148,7 +164,9 @@ impl MetaState {
                     return Err(format!("topic {name:?}: the all-zero topic id is reserved"));
                 }
                 if let Some(other) = self.topic_ids.get(&e.topic_id) {
-                    return Err(format!("topic {name:?}: topic id already used by topic {other:?}"));
+                    return Err(format!(
+                        "topic {name:?}: topic id already used by topic {other:?}"
+                    ));
                 }
                 check_partition_count(name, e.partitions.to_native())?;
                 check_config_keys(name, e.configs.iter().map(|kv| kv.0.as_str()))
@@ -168,7 +186,10 @@ impl MetaState {
                 check_config_keys(name, e.set.iter().map(|kv| kv.0.as_str()))?;
                 check_config_keys(name, e.remove.iter().map(|k| k.as_str()))?;
                 if let Some(both) = e.remove.iter().find(|k| e.set.iter().any(|kv| kv.0 == **k)) {
-                    return Err(format!("topic {name:?}: config key {:?} both set and removed", both.as_str()));
+                    return Err(format!(
+                        "topic {name:?}: config key {:?} both set and removed",
+                        both.as_str()
+                    ));
                 }
                 Ok(())
             }
@@ -205,9 +226,16 @@ impl MetaState {
 
     /// Checks and applies an archived event as the event at `offset`.
     /// Nothing changes on error.
-    pub(crate) fn apply_archived(&mut self, offset: u64, event: &ArchivedMetaEvent) -> std::result::Result<(), String> {
+    pub(crate) fn apply_archived(
+        &mut self,
+        offset: u64,
+        event: &ArchivedMetaEvent,
+    ) -> std::result::Result<(), String> {
         if offset != self.applied_offset {
-            return Err(format!("event at offset {offset}, expected offset {}", self.applied_offset));
+            return Err(format!(
+                "event at offset {offset}, expected offset {}",
+                self.applied_offset
+            ));
         }
         if let ArchivedMetaEvent::PartitionPlaced(e) = event {
             // The hot path of replay: one lookup for check and update.
@@ -230,7 +258,11 @@ impl MetaState {
                 let topic = TopicState {
                     topic_id: e.topic_id,
                     partitions: vec![None; e.partitions.to_native() as usize],
-                    configs: e.configs.iter().map(|kv| (kv.0.to_string(), kv.1.to_string())).collect(),
+                    configs: e
+                        .configs
+                        .iter()
+                        .map(|kv| (kv.0.to_string(), kv.1.to_string()))
+                        .collect(),
                 };
                 let name = e.name.to_string();
                 self.topic_ids.insert(e.topic_id, name.clone());
@@ -238,12 +270,22 @@ impl MetaState {
                 assert!(previous.is_none(), "checked: the topic did not exist");
             }
             ArchivedMetaEvent::TopicDeleted(e) => {
-                let removed = self.topics.remove(e.name.as_str()).expect("checked: the topic exists");
+                let removed = self
+                    .topics
+                    .remove(e.name.as_str())
+                    .expect("checked: the topic exists");
                 let name = self.topic_ids.remove(&removed.topic_id);
-                assert_eq!(name.as_deref(), Some(e.name.as_str()), "topic id index out of step");
+                assert_eq!(
+                    name.as_deref(),
+                    Some(e.name.as_str()),
+                    "topic id index out of step"
+                );
             }
             ArchivedMetaEvent::TopicConfigChanged(e) => {
-                let topic = self.topics.get_mut(e.name.as_str()).expect("checked: the topic exists");
+                let topic = self
+                    .topics
+                    .get_mut(e.name.as_str())
+                    .expect("checked: the topic exists");
                 for key in e.remove.iter() {
                     topic.configs.remove(key.as_str());
                 }
@@ -260,8 +302,13 @@ impl MetaState {
                 }
             }
             ArchivedMetaEvent::PartitionsAdded(e) => {
-                let topic = self.topics.get_mut(e.name.as_str()).expect("checked: the topic exists");
-                topic.partitions.resize(e.new_total.to_native() as usize, None);
+                let topic = self
+                    .topics
+                    .get_mut(e.name.as_str())
+                    .expect("checked: the topic exists");
+                topic
+                    .partitions
+                    .resize(e.new_total.to_native() as usize, None);
             }
             ArchivedMetaEvent::PartitionPlaced(_) => unreachable!("handled above"),
         }
@@ -284,7 +331,11 @@ impl MetaState {
             if topic.configs.keys().any(String::is_empty) {
                 return Err("empty config key");
             }
-            if self.topic_ids.insert(topic.topic_id, name.clone()).is_some() {
+            if self
+                .topic_ids
+                .insert(topic.topic_id, name.clone())
+                .is_some()
+            {
                 return Err("topic id used twice");
             }
         }

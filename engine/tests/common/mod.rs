@@ -66,7 +66,10 @@ pub async fn read_all<S: Storage>(log: &PartitionLog<S>) -> Vec<(u64, u64)> {
     let mut offset = log.log().log_start_offset();
     while offset < log.log().high_watermark() {
         let batches = log.log().read(offset, 1 << 20).await.expect("read");
-        assert!(!batches.is_empty(), "read at {offset} below the high watermark returned nothing");
+        assert!(
+            !batches.is_empty(),
+            "read at {offset} below the high watermark returned nothing"
+        );
         for (frame, payload) in batches.iter() {
             out.push((frame.base_offset, tag_of(payload)));
         }
