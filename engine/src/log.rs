@@ -991,36 +991,50 @@ impl<S: Storage> Log<S> {
         if self.config.retention_ms.is_none() && self.config.retention_bytes.is_none() {
             return Ok(());
         }
+        let now_ms = self.clock.now_ms();
+        self.delete_prefix(|segment, total_bytes| {
+            let too_old = self
+                .config
+                .retention_ms
+                .is_some_and(|ms| segment.max_timestamp_ms < now_ms - ms);
+            let too_big = self
+                .config
+                .retention_bytes
+                .is_some_and(|limit| total_bytes - segment.data_end_bytes >= limit);
+            too_old || too_big
+        })
+        .await
+    }
+
+    /// Deletes the sealed segments that lie wholly below `offset` (the
+    /// metadata log drops what a snapshot covers) and advances the log
+    /// start offset to the first remaining segment.
+    pub async fn delete_segments_below(&self, offset: u64) -> Result<()> {
+        self.delete_prefix(|segment, _| segment.end_offset <= offset)
+            .await
+    }
+
+    /// Deletes sealed segments from the oldest while `doomed(segment, total
+    /// bytes of the log before deleting it)` holds.
+    async fn delete_prefix(&self, doomed: impl Fn(&Segment<S::File>, u64) -> bool) -> Result<()> {
         let _permit = self
             .io_permit
             .acquire_permit(1)
             .await
             .expect("permit never closed");
-        let now_ms = self.clock.now_ms();
         let victims: Vec<Segment<S::File>> = {
             let mut st = self.state.borrow_mut();
             self.check_poisoned(&st)?;
             let mut total_bytes: u64 = st.segments.values().map(|s| s.data_end_bytes).sum();
-            let mut doomed = Vec::new();
+            let mut bases = Vec::new();
             for segment in st.segments.values().filter(|s| s.sealed) {
-                let too_old = self
-                    .config
-                    .retention_ms
-                    .is_some_and(|ms| segment.max_timestamp_ms < now_ms - ms);
-                let too_big = self
-                    .config
-                    .retention_bytes
-                    .is_some_and(|limit| total_bytes - segment.data_end_bytes >= limit);
-                if !(too_old || too_big) {
+                if !doomed(segment, total_bytes) {
                     break;
                 }
                 total_bytes -= segment.data_end_bytes;
-                doomed.push(segment.base_offset);
+                bases.push(segment.base_offset);
             }
-            let victims: Vec<_> = doomed
-                .iter()
-                .filter_map(|b| st.segments.remove(b))
-                .collect();
+            let victims: Vec<_> = bases.iter().filter_map(|b| st.segments.remove(b)).collect();
             if let Some(first) = st.segments.values().next() {
                 st.log_start_offset = st.log_start_offset.max(first.base_offset);
             }
@@ -1031,7 +1045,7 @@ impl<S: Storage> Log<S> {
             return Ok(());
         }
         for segment in victims {
-            tracing::debug!(log = %self.dir.display(), base_offset = segment.base_offset, "retention deletes segment");
+            tracing::debug!(log = %self.dir.display(), base_offset = segment.base_offset, "deleting segment");
             for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
                 let path = index_path(&self.dir, segment.base_offset, extension);
                 if let Err(e) = self.storage.remove(&path).await {

@@ -256,41 +256,51 @@ fn snapshot_plus_tail_equals_full_replay() {
 /// that open replays only the tail — and is reported once a full replay
 /// has to read it.
 #[test]
-fn open_replays_only_events_after_the_snapshot() {
+fn snapshot_compacts_the_log_and_open_replays_only_the_tail() {
     run(|| async {
         let mem = MemStorage::new();
         let meta = open_mem(&mem, small_config(0)).await;
         let mut rng = Rng(5);
         let mut created = 0;
-        append_random(&meta, &mut rng, &mut created, 400).await;
+        append_random(&meta, &mut rng, &mut created, 1500).await;
+        assert!(
+            meta.log_stats().rolls >= 2,
+            "the test needs several meta segments"
+        );
         meta.snapshot().await.expect("snapshot");
         append_random(&meta, &mut rng, &mut created, 10).await;
         let expected = meta.state();
         meta.close().await.expect("close");
 
+        // The only snapshot covers offset 1500: every sealed segment wholly
+        // below it is gone, so restart cost follows state size, not history.
         let log = log_dir(Path::new(META));
         let first_segment = log.join("00000000000000000000.log");
-        // Byte 64 + 40: inside the payload of the first frame.
-        mem.flip_bit(&first_segment, 104, 3);
+        assert!(
+            mem.file_bytes(&first_segment).is_none(),
+            "segment below the snapshot deleted"
+        );
         let reopened = open_mem(&mem, small_config(0)).await;
         assert_eq!(reopened.state(), expected);
+        assert_eq!(reopened.applied_offset(), 1510);
         drop(reopened);
 
+        // Without the snapshot the deleted events cannot be replayed: the
+        // open refuses instead of rebuilding a partial state.
         for path in snapshot_files(&mem) {
             mem.remove(&path).await.expect("remove snapshot");
         }
         match MetaLog::open(mem.clone(), META, small_config(0), Clock::System).await {
             Err(Error::Corrupt {
                 path,
-                offset,
-                corruption,
+                corruption: Corruption::Malformed(why),
+                ..
             }) => {
-                assert_eq!(path, first_segment);
-                assert_eq!(offset, 64);
-                assert_eq!(corruption, Corruption::BadFrameCrc);
+                assert_eq!(path, snapshot_dir(Path::new(META)));
+                assert!(why.contains("below the log start"), "{why}");
             }
             Err(other) => panic!("unexpected error {other}"),
-            Ok(_) => panic!("full replay read the damaged event without noticing"),
+            Ok(_) => panic!("opened a metadata log whose early events are gone"),
         }
     });
 }

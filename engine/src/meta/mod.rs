@@ -72,8 +72,11 @@
 //! first: one that fails any check (header crc, payload crc, rkyv
 //! validation, state invariants, file name disagreeing with the header) is
 //! skipped with a warning naming the file, falling back to an older one or
-//! to a full replay. The log segments are kept in full, so a full replay is
-//! always possible.
+//! to a full replay. After each snapshot, log segments wholly below the
+//! *oldest kept* snapshot are deleted, so restart cost follows the state
+//! size, not the history, and the fallback still has every event it needs.
+//! If no valid snapshot covers the events below the log start, open fails
+//! with a corruption error instead of replaying a partial history.
 
 mod event;
 mod snapshot;
@@ -229,6 +232,18 @@ impl<S: Storage> MetaLog<S> {
         let (state, snapshot_offset) =
             load_snapshot(&storage, &snapshot_dir, log.next_offset()).await?;
         let mut state = state.unwrap_or_default();
+        if state.applied_offset() < log.log_start_offset() {
+            // Segments below the log start were deleted because a snapshot
+            // covered them; without a valid snapshot at or above the log
+            // start, those events are gone.
+            return Err(Error::corrupt(
+                snapshot_dir.clone(),
+                0,
+                Corruption::Malformed(
+                    "no valid snapshot covers the metadata events below the log start",
+                ),
+            ));
+        }
         replay(&log, &mut state).await?;
         assert_eq!(
             state.applied_offset(),
@@ -328,7 +343,8 @@ impl<S: Storage> MetaLog<S> {
     /// Writes a snapshot at the current applied offset (unless the newest
     /// valid snapshot is already there), then deletes all but the newest
     /// [`MetaConfig::snapshots_kept`] snapshots. Returns the snapshot's
-    /// applied offset. Log segments are kept (see the module docs).
+    /// applied offset. Log segments wholly below the oldest kept snapshot are
+    /// deleted: restart time depends on the state size, not on history.
     pub async fn snapshot(&self) -> Result<u64> {
         let _permit = self
             .snapshot_permit
@@ -354,13 +370,16 @@ impl<S: Storage> MetaLog<S> {
         self.next_snapshot_at
             .set(offset.saturating_add(self.config.snapshot_interval_events));
         tracing::debug!(file = %path.display(), bytes = image.len(), "metadata snapshot written");
-        self.prune_snapshots(offset).await?;
+        let oldest_kept = self.prune_snapshots(offset).await?;
+        // Keep the events after the oldest kept snapshot, so falling back
+        // to it (if the newest rots) still replays to the end.
+        self.log.delete_segments_below(oldest_kept).await?;
         Ok(offset)
     }
 
     /// Deletes snapshots older than the newest `snapshots_kept` at or below
-    /// `newest`.
-    async fn prune_snapshots(&self, newest: u64) -> Result<()> {
+    /// `newest`; returns the offset of the oldest snapshot kept.
+    async fn prune_snapshots(&self, newest: u64) -> Result<u64> {
         let dir = &self.snapshot_dir;
         let names = self
             .storage
@@ -373,12 +392,9 @@ impl<S: Storage> MetaLog<S> {
             .filter(|&o| o <= newest)
             .collect();
         offsets.sort_unstable_by(|a, b| b.cmp(a));
-        let doomed = offsets
-            .get(self.config.snapshots_kept..)
-            .unwrap_or_default();
-        if doomed.is_empty() {
-            return Ok(());
-        }
+        let kept = self.config.snapshots_kept.clamp(1, offsets.len().max(1));
+        let oldest_kept = offsets.get(kept - 1).copied().unwrap_or(newest);
+        let doomed = offsets.get(kept..).unwrap_or_default();
         for &offset in doomed {
             let path = snapshot::snapshot_path(dir, offset);
             match self.storage.remove(&path).await {
@@ -387,10 +403,13 @@ impl<S: Storage> MetaLog<S> {
                 Err(e) => return Err(Error::io(&path, e)),
             }
         }
-        self.storage
-            .sync_dir(dir)
-            .await
-            .map_err(|e| Error::io(dir, e))
+        if !doomed.is_empty() {
+            self.storage
+                .sync_dir(dir)
+                .await
+                .map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(oldest_kept)
     }
 
     /// Runs `f` on the current state. Do not hold on to anything across an
