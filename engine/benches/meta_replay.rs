@@ -22,6 +22,7 @@
 use glommio::LocalExecutorBuilder;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::io::mem::MemStorage;
+use ringlog_engine::io::mem::SplitMix;
 use ringlog_engine::io::Storage;
 use ringlog_engine::meta::{
     encode_event, log_dir, MetaConfig, MetaEvent, MetaLog, PartitionPlaced, TopicConfigChanged,
@@ -61,24 +62,12 @@ fn check_not_tmpfs(dir: &Path) {
     );
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 fn topic_name(k: u64) -> String {
     format!("bench-topic-{k:06}")
 }
 
 /// Event `i` of the benchmark log; valid in sequence.
-fn event(i: u64, topics: &mut u64, rng: &mut Rng) -> MetaEvent {
+fn event(i: u64, topics: &mut u64, rng: &mut SplitMix) -> MetaEvent {
     match i % 100 {
         0 => {
             let k = *topics;
@@ -122,7 +111,7 @@ async fn build(meta_dir: &Path, events: u64, config: &MetaConfig) -> u64 {
     )
     .await
     .expect("open log");
-    let mut rng = Rng(42);
+    let mut rng = SplitMix(42);
     let mut topics = 0;
     let start_ms = 1_700_000_000_000i64;
     for i in 0..events {

@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use ringlog_engine::io::dma::DmaStorage;
+use ringlog_engine::io::mem::SplitMix;
 use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
 use ringlog_engine::io::Storage;
 use ringlog_engine::meta::{
@@ -15,22 +16,6 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 const META: &str = "/data/meta";
-
-/// SplitMix64: reproducible event mixes from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
-    }
-}
 
 /// Small segments so the tests roll through several of them.
 fn small_config(snapshot_interval_events: u64) -> MetaConfig {
@@ -68,7 +53,7 @@ fn place(topic: &str, partition: u32, shard: u32) -> MetaEvent {
 
 /// A random event that is valid against `state`; `created` numbers new
 /// topics.
-fn random_event(rng: &mut Rng, state: &MetaState, created: &mut u64) -> MetaEvent {
+fn random_event(rng: &mut SplitMix, state: &MetaState, created: &mut u64) -> MetaEvent {
     let names: Vec<String> = state.topics().map(|(n, _)| n.to_string()).collect();
     let roll = rng.below(100);
     if names.is_empty() || roll < 12 {
@@ -104,7 +89,7 @@ fn random_event(rng: &mut Rng, state: &MetaState, created: &mut u64) -> MetaEven
 /// acknowledged append (index i = after i+1 events of this call).
 async fn append_random<S: Storage>(
     meta: &MetaLog<S>,
-    rng: &mut Rng,
+    rng: &mut SplitMix,
     created: &mut u64,
     count: usize,
 ) -> Vec<MetaState> {
@@ -147,7 +132,7 @@ fn replay_after_crash_equals_last_acknowledged_state() {
             // Odd seeds snapshot automatically, even seeds replay everything.
             let interval = if seed % 2 == 1 { 37 } else { 0 };
             let meta = open_mem(&mem, small_config(interval)).await;
-            let mut rng = Rng(seed);
+            let mut rng = SplitMix(seed);
             let mut created = 0;
             let states = append_random(&meta, &mut rng, &mut created, 250).await;
             let last = states.last().expect("events appended").clone();
@@ -180,7 +165,7 @@ fn failed_sync_is_not_applied_and_reopens_as_before_or_after() {
         for seed in 0..32u64 {
             let mem = MemStorage::new();
             let meta = open_mem(&mem, small_config(0)).await;
-            let mut rng = Rng(1000 + seed);
+            let mut rng = SplitMix(1000 + seed);
             let mut created = 0;
             append_random(&meta, &mut rng, &mut created, 30 + seed as usize).await;
             let before = meta.state();
@@ -229,7 +214,7 @@ fn snapshot_plus_tail_equals_full_replay() {
     run(|| async {
         let mem = MemStorage::new();
         let meta = open_mem(&mem, small_config(0)).await;
-        let mut rng = Rng(77);
+        let mut rng = SplitMix(77);
         let mut created = 0;
         append_random(&meta, &mut rng, &mut created, 150).await;
         assert_eq!(meta.snapshot().await.expect("snapshot"), 150);
@@ -260,7 +245,7 @@ fn snapshot_compacts_the_log_and_open_replays_only_the_tail() {
     run(|| async {
         let mem = MemStorage::new();
         let meta = open_mem(&mem, small_config(0)).await;
-        let mut rng = Rng(5);
+        let mut rng = SplitMix(5);
         let mut created = 0;
         append_random(&meta, &mut rng, &mut created, 1500).await;
         assert!(
@@ -310,7 +295,7 @@ fn corrupt_newest_snapshot_falls_back_to_older_then_to_full_replay() {
     run(|| async {
         let mem = MemStorage::new();
         let meta = open_mem(&mem, small_config(0)).await;
-        let mut rng = Rng(99);
+        let mut rng = SplitMix(99);
         let mut created = 0;
         append_random(&meta, &mut rng, &mut created, 50).await;
         meta.snapshot().await.expect("snapshot at 50");
@@ -358,7 +343,7 @@ fn automatic_snapshots_every_interval_keep_the_newest_two() {
     run(|| async {
         let mem = MemStorage::new();
         let meta = open_mem(&mem, small_config(25)).await;
-        let mut rng = Rng(3);
+        let mut rng = SplitMix(3);
         let mut created = 0;
         append_random(&meta, &mut rng, &mut created, 60).await;
         assert_eq!(meta.snapshot_offset(), Some(50));

@@ -121,19 +121,30 @@ pub struct MemStorage {
     fs: Rc<RefCell<Fs>>,
 }
 
-/// A tiny deterministic generator (SplitMix64) so crash points are
-/// reproducible from a seed without pulling a RNG crate into the engine.
-struct SplitMix(u64);
+/// A tiny deterministic generator (SplitMix64) so crash points — and the
+/// workloads of tests and benchmarks — are reproducible from a seed without
+/// pulling a RNG crate into the engine.
+///
+/// ```
+/// use ringlog_engine::io::mem::SplitMix;
+/// let (mut a, mut b) = (SplitMix(7), SplitMix(7));
+/// assert_eq!(a.next(), b.next());
+/// assert!(a.below(10) < 10);
+/// ```
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)] // not an iterator: it never ends
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, bound: u64) -> u64 {
+    /// A value in `0..bound` (0 when `bound` is 0).
+    pub fn below(&mut self, bound: u64) -> u64 {
         if bound == 0 {
             0
         } else {
