@@ -101,6 +101,9 @@ impl<F: StorageFile> Appender<F> {
         if write_len == 0 || !self.dirty() {
             return None;
         }
+        // Padding past the data must be zeros: readers take a zero frame
+        // header as the end of data, and buffers come unzeroed.
+        self.buf.as_mut_slice()[self.buf_len..write_len.max(self.buf_len)].fill(0);
         let keep_from = align_down(self.buf_len as u64) as usize;
         let keep_len = self.buf_len - keep_from;
         let mut next = file.alloc(self.capacity_bytes);

@@ -81,6 +81,9 @@ pub const FLAG_FOOTER: u16 = 1;
 const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(8) && FRAME_HEADER_BYTES.is_multiple_of(8));
 const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(OFFSET_ENTRY_BYTES));
 const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(TIME_ENTRY_BYTES));
+// Index blocks end between entries (see `index_write` in log.rs).
+const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(OFFSET_ENTRY_BYTES));
+const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(TIME_ENTRY_BYTES));
 
 /// What a segment holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -127,9 +127,7 @@ impl StorageFile for DmaStorageFile {
     type Read = ReadResult;
 
     fn alloc(&self, len_bytes: usize) -> DmaBuffer {
-        let mut buf = self.file.alloc_dma_buffer(len_bytes);
-        buf.as_bytes_mut().fill(0);
-        buf
+        self.file.alloc_dma_buffer(len_bytes)
     }
 
     async fn write_at(&self, buf: DmaBuffer, pos: u64) -> io::Result<()> {

@@ -137,7 +137,9 @@ pub(crate) async fn write_snapshot_file<S: Storage>(
         while pos < image.len() {
             let chunk = &image[pos..image.len().min(pos + WRITE_CHUNK_BYTES)];
             let mut buf = file.alloc(align_up(chunk.len() as u64) as usize);
-            buf.as_mut_slice()[..chunk.len()].copy_from_slice(chunk);
+            let bytes = buf.as_mut_slice();
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            bytes[chunk.len()..].fill(0);
             file.write_at(buf, pos as u64).await?;
             pos += chunk.len();
         }
