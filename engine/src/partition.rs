@@ -62,6 +62,26 @@ impl<S: Storage> PartitionLog<S> {
         })
     }
 
+    /// Validates and appends like [`PartitionLog::append`] but returns as
+    /// soon as the batch is in the write buffer, whatever the flush policy
+    /// (Kafka acks=0/1: the leader has it, not yet the disk). The caller
+    /// arranges a [`crate::Log::sync`] so readers see it.
+    pub async fn append_buffered(&self, batch: &[u8]) -> Result<Appended> {
+        let view = BatchView::parse(batch)?;
+        let count = view.offset_count();
+        let base_offset = self
+            .log
+            .append_with(batch.len(), count, view.max_timestamp(), |dst, base| {
+                dst.copy_from_slice(batch);
+                set_base_offset(dst, base);
+            })
+            .await?;
+        Ok(Appended {
+            base_offset,
+            last_offset: base_offset + count as u64 - 1,
+        })
+    }
+
     /// The underlying log (reads, sync, retention, stats).
     pub fn log(&self) -> &Log<S> {
         &self.log

@@ -1,0 +1,12 @@
+//! # ringlog-shard
+//!
+//! The thread-per-core runtime: one pinned glommio executor per shard,
+//! each owning its partitions, and a channel mesh between them. Shard 0
+//! runs the caller's main task (the controller and, next, the Kafka
+//! router); every partition request is executed by the shard that owns it.
+#![warn(missing_docs)]
+
+pub mod message;
+pub mod partitions;
+pub mod runtime;
+pub mod service;

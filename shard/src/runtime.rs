@@ -1,0 +1,242 @@
+//! Thread-per-core runtime: one glommio executor pinned per shard, joined
+//! by a full channel mesh.
+//!
+//! Why a mesh of bounded channels rather than shared state: a partition's
+//! log, its write buffer and its fetch waiters are touched by exactly one
+//! thread, so the data path needs no locks and no atomics; what crosses a
+//! core is a message (a few pointers and `Bytes`), not a cache line
+//! bouncing between writers.
+
+use crate::message::ShardRequest;
+use crate::partitions::{DataGate, Partitions};
+use crate::service::{handle, Shard};
+use futures_channel::oneshot;
+use futures_lite::StreamExt;
+use glommio::channels::channel_mesh::Full;
+use glommio::channels::channel_mesh::{MeshBuilder, Senders};
+use glommio::{LocalExecutorBuilder, Placement};
+use std::cell::RefCell;
+use std::future::Future;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Messages buffered per pair of shards before a sender waits.
+pub const MESH_CHANNEL_SIZE: usize = 1024;
+/// How often each shard runs log maintenance (age rolls, interval syncs,
+/// retention).
+pub const MAINTENANCE_INTERVAL_MS: u64 = 250;
+
+/// A shard's way to reach every shard, itself included.
+pub struct ShardClient {
+    local: Rc<Shard>,
+    senders: Senders<ShardRequest>,
+    /// Mesh peer index of each shard. The mesh numbers peers by glommio
+    /// executor id, which executors take as their threads start, so shard
+    /// ids and peer ids need not agree.
+    peer_of_shard: Vec<usize>,
+}
+
+/// (shard id, glommio executor id) of every shard, filled before the mesh
+/// join so that, once the join completes, every shard can map shard ids
+/// to mesh peers.
+type PeerTable = Arc<Mutex<Vec<(usize, usize)>>>;
+
+impl ShardClient {
+    /// This shard.
+    pub fn local(&self) -> &Rc<Shard> {
+        &self.local
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.senders.nr_consumers()
+    }
+
+    /// Delivers `request` to shard `to`: run here if it is this shard,
+    /// otherwise sent over the mesh (waiting if that channel is full).
+    pub async fn send(&self, to: usize, request: ShardRequest) {
+        assert!(to < self.shard_count(), "shard {to} out of range");
+        if to == self.local.id {
+            glommio::spawn_local(handle(self.local.clone(), request)).detach();
+        } else if self
+            .senders
+            .send_to(self.peer_of_shard[to], request)
+            .await
+            .is_err()
+        {
+            tracing::error!(to, "shard mesh closed; request dropped");
+        }
+    }
+}
+
+/// Joins the mesh, serves requests from every peer and runs maintenance.
+/// Returns the client this shard uses to reach the others.
+async fn start_shard(
+    id: usize,
+    data_dir: PathBuf,
+    mesh: MeshBuilder<ShardRequest, Full>,
+    peers: PeerTable,
+) -> ShardClient {
+    let executor_id = glommio::executor().id();
+    peers.lock().expect("peer table").push((id, executor_id));
+    let (senders, mut receivers) = mesh.join().await.expect("join shard mesh");
+    // The join returns once every shard has joined, hence registered.
+    let peer_of_shard = {
+        let mut table = peers.lock().expect("peer table").clone();
+        assert_eq!(
+            table.len(),
+            senders.nr_consumers(),
+            "every shard registered before joining"
+        );
+        table.sort_unstable_by_key(|&(_, executor)| executor);
+        let mut peer_of_shard = vec![usize::MAX; table.len()];
+        for (peer, (shard, _)) in table.into_iter().enumerate() {
+            peer_of_shard[shard] = peer;
+        }
+        peer_of_shard
+    };
+    assert_eq!(
+        peer_of_shard[id],
+        senders.peer_id(),
+        "this shard's own mesh peer id"
+    );
+    let local = Rc::new(Shard {
+        id,
+        partitions: Partitions::new(data_dir),
+        stopping: DataGate::default(),
+        stopped_reply: RefCell::new(None),
+    });
+    for (_, mut stream) in receivers.streams() {
+        let shard = local.clone();
+        glommio::spawn_local(async move {
+            while let Some(request) = stream.next().await {
+                // Each request runs as its own task so appends from many
+                // producers can share one fdatasync (group commit).
+                glommio::spawn_local(handle(shard.clone(), request)).detach();
+            }
+        })
+        .detach();
+    }
+    let shard = local.clone();
+    glommio::spawn_local(async move {
+        loop {
+            let seen = shard.stopping.generation();
+            if shard
+                .stopping
+                .wait_after(seen, Duration::from_millis(MAINTENANCE_INTERVAL_MS))
+                .await
+            {
+                return;
+            }
+            for partition in shard.partitions.all() {
+                if let Err(e) = partition.log.log().maintain().await {
+                    tracing::error!(shard = shard.id, error = %e, "log maintenance failed");
+                }
+                partition.gate.notify();
+            }
+        }
+    })
+    .detach();
+    ShardClient {
+        local,
+        senders,
+        peer_of_shard,
+    }
+}
+
+impl ShardClient {
+    /// Asks every other shard to close its logs and stop, waits until they
+    /// have, then closes this shard's logs.
+    pub async fn shutdown_all(&self) {
+        let mut replies = Vec::new();
+        for to in (0..self.shard_count()).filter(|&to| to != self.local.id) {
+            let (reply, done) = oneshot::channel();
+            self.send(to, ShardRequest::Shutdown { reply }).await;
+            replies.push(done);
+        }
+        for done in replies {
+            let _ = done.await;
+        }
+        self.local.stopping.notify();
+        self.local.partitions.close_all().await;
+    }
+}
+
+/// Where shards run and how big their I/O resources are.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// Number of shards (executors).
+    pub shards: usize,
+    /// CPU per shard, in shard order; `None` leaves placement to the OS.
+    pub cpus: Option<Vec<usize>>,
+    /// Data directory (`<data>/topics/...`).
+    pub data_dir: PathBuf,
+}
+
+/// Starts one pinned executor per shard and waits for all of them. Shard 0
+/// runs `main(client)` (the controller and router); when it returns, every
+/// shard closes its logs and the pool ends. Other shards serve requests
+/// until then.
+pub fn run_pool<T, F, Fut>(config: PoolConfig, main: F) -> std::io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Rc<ShardClient>) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    assert!(config.shards >= 1, "at least one shard");
+    if let Some(cpus) = &config.cpus {
+        assert_eq!(cpus.len(), config.shards, "one cpu per shard");
+    }
+    let mesh = MeshBuilder::<ShardRequest, Full>::full(config.shards, MESH_CHANNEL_SIZE);
+    let placement = |id: usize| match &config.cpus {
+        Some(cpus) => Placement::Fixed(cpus[id]),
+        None => Placement::Unbound,
+    };
+    let peers: PeerTable = Arc::new(Mutex::new(Vec::with_capacity(config.shards)));
+    let mut others = Vec::new();
+    for id in 1..config.shards {
+        let mesh = mesh.clone();
+        let peers = peers.clone();
+        let data_dir = config.data_dir.clone();
+        let handle = LocalExecutorBuilder::new(placement(id))
+            .name(&format!("shard-{id}"))
+            .spawn(move || async move {
+                let client = start_shard(id, data_dir, mesh, peers).await;
+                let shard = client.local().clone();
+                // Serve until a shutdown request arrives.
+                while shard.stopped_reply.borrow().is_none() {
+                    let seen = shard.stopping.generation();
+                    shard
+                        .stopping
+                        .wait_after(seen, Duration::from_secs(3600))
+                        .await;
+                }
+                shard.partitions.close_all().await;
+                let reply = shard.stopped_reply.borrow_mut().take();
+                if let Some(reply) = reply {
+                    let _ = reply.send(());
+                }
+            })?;
+        others.push(handle);
+    }
+    let data_dir = config.data_dir.clone();
+    let first = LocalExecutorBuilder::new(placement(0))
+        .name("shard-0")
+        .spawn(move || async move {
+            let client = Rc::new(start_shard(0, data_dir, mesh, peers).await);
+            let out = main(client.clone()).await;
+            client.shutdown_all().await;
+            out
+        })?;
+    let out = first
+        .join()
+        .map_err(|e| std::io::Error::other(format!("shard 0 failed: {e:?}")))?;
+    for handle in others {
+        handle
+            .join()
+            .map_err(|e| std::io::Error::other(format!("shard failed: {e:?}")))?;
+    }
+    Ok(out)
+}

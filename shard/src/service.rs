@@ -1,0 +1,181 @@
+//! The shard side of [`ShardRequest`]s: executes them against the
+//! partitions this shard owns, on its own executor.
+
+use crate::message::{FetchReply, OffsetQuery, PartitionOffsets, ShardRequest};
+use crate::partitions::{DataGate, Partition, Partitions};
+use bytes::{Bytes, BytesMut};
+use ringlog_engine::Error;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// One shard: an executor pinned to a core and the partitions it owns.
+pub struct Shard {
+    /// Index in the pool (0 is the controller).
+    pub id: usize,
+    /// Owned partitions.
+    pub partitions: Partitions,
+    /// Set by a shutdown request; the shard's main task waits on it.
+    pub stopping: DataGate,
+    /// Where the shutdown request wants to hear that the logs are closed.
+    pub stopped_reply: RefCell<Option<futures_channel::oneshot::Sender<()>>>,
+}
+
+fn offsets(partition: &Partition) -> PartitionOffsets {
+    PartitionOffsets {
+        log_start: partition.log.log().log_start_offset(),
+        high_watermark: partition.log.log().high_watermark(),
+    }
+}
+
+fn unknown(shard: &Shard, topic: &str, partition: u32) -> Error {
+    Error::Rejected(format!(
+        "partition {topic}-{partition} is not on shard {}",
+        shard.id
+    ))
+}
+
+/// Executes one request; replies through its oneshot. A dropped receiver
+/// (the client went away) is not an error.
+pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
+    match request {
+        ShardRequest::Open {
+            topic,
+            partition,
+            config,
+            reply,
+        } => {
+            let opened = shard
+                .partitions
+                .open(&topic, partition, config)
+                .await
+                .map(|_| ());
+            let _ = reply.send(opened);
+        }
+        ShardRequest::Produce {
+            topic,
+            partition,
+            batches,
+            durable,
+            reply,
+        } => {
+            let Some(p) = shard.partitions.get(&topic, partition) else {
+                let _ = reply.send(Err(unknown(&shard, &topic, partition)));
+                return;
+            };
+            let _ = reply.send(
+                produce(&p, &batches, durable)
+                    .await
+                    .map(|base| (base, offsets(&p))),
+            );
+        }
+        ShardRequest::Fetch {
+            topic,
+            partition,
+            offset,
+            max_bytes,
+            max_wait,
+            reply,
+        } => {
+            let Some(p) = shard.partitions.get(&topic, partition) else {
+                let _ = reply.send(FetchReply {
+                    records: Err(unknown(&shard, &topic, partition)),
+                    offsets: PartitionOffsets {
+                        log_start: 0,
+                        high_watermark: 0,
+                    },
+                });
+                return;
+            };
+            let records = fetch(&p, offset, max_bytes, max_wait).await;
+            let _ = reply.send(FetchReply {
+                records,
+                offsets: offsets(&p),
+            });
+        }
+        ShardRequest::Offsets {
+            topic,
+            partition,
+            query,
+            reply,
+        } => {
+            let Some(p) = shard.partitions.get(&topic, partition) else {
+                let _ = reply.send(Err(unknown(&shard, &topic, partition)));
+                return;
+            };
+            let found = match query {
+                OffsetQuery::Earliest => Ok(Some(p.log.log().log_start_offset())),
+                OffsetQuery::Latest => Ok(Some(p.log.log().high_watermark())),
+                OffsetQuery::Timestamp(ts) => p.log.log().offset_for_timestamp(ts).await,
+            };
+            let _ = reply.send(found.map(|o| (o, offsets(&p))));
+        }
+        ShardRequest::Shutdown { reply } => {
+            *shard.stopped_reply.borrow_mut() = Some(reply);
+            shard.stopping.notify();
+        }
+    }
+}
+
+/// Appends the batches in order; returns the first base offset. With
+/// `durable`, waits for the fdatasync covering the last one (group
+/// commit); otherwise a background sync makes them readable soon.
+async fn produce(
+    p: &Rc<Partition>,
+    batches: &[Bytes],
+    durable: bool,
+) -> ringlog_engine::Result<u64> {
+    let mut first = None;
+    let mut end = 0;
+    for batch in batches {
+        let appended = p.log.append_buffered(batch).await?;
+        first.get_or_insert(appended.base_offset);
+        end = appended.last_offset + 1;
+    }
+    let base = first.ok_or_else(|| Error::Rejected("produce without record batches".into()))?;
+    if durable {
+        p.log.log().sync_to(end).await?;
+        p.gate.notify();
+    } else {
+        let background = p.clone();
+        glommio::spawn_local(async move {
+            if let Err(e) = background.log.log().sync_to(end).await {
+                tracing::error!(error = %e, "background sync after acks=0/1 produce failed");
+            }
+            background.gate.notify();
+        })
+        .detach();
+    }
+    Ok(base)
+}
+
+/// Reads from `offset`; at the end of the log waits up to `max_wait` for
+/// new data. Frame headers are stripped: the result is Kafka batches back
+/// to back, copied once into one buffer that can cross threads.
+async fn fetch(
+    p: &Partition,
+    offset: u64,
+    max_bytes: usize,
+    max_wait: Duration,
+) -> ringlog_engine::Result<Bytes> {
+    let deadline = Instant::now() + max_wait;
+    // Bounded: each round either returns or waits for new data or the deadline.
+    loop {
+        let seen = p.gate.generation();
+        let batches = p.log.log().read(offset, max_bytes).await?;
+        if !batches.is_empty() {
+            let mut out = BytesMut::with_capacity(batches.payload_bytes());
+            for (_, payload) in batches.iter() {
+                out.extend_from_slice(payload);
+            }
+            return Ok(out.freeze());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(Bytes::new());
+        }
+        if !p.gate.wait_after(seen, deadline - now).await {
+            return Ok(Bytes::new());
+        }
+    }
+}
