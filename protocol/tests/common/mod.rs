@@ -1,0 +1,146 @@
+//! Real requests for the integration tests, built with `kafka-protocol`'s
+//! client-side encoders (the same codecs a Rust client would use).
+#![allow(dead_code)]
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use ringlog_engine::batch::build_batch;
+use ringlog_protocol::frame::write_frame_header;
+use ringlog_protocol::versions::SUPPORTED_APIS;
+
+/// Two concatenated record batches, as a producer could send them.
+pub fn records() -> Bytes {
+    let mut blob = build_batch(1_700_000_000_000, &[b"k1".as_slice(), b"value".as_slice()]);
+    blob.extend(build_batch(1_700_000_000_001, &[b"more".as_slice()]));
+    Bytes::from(blob)
+}
+
+fn topic(name: &'static str) -> TopicName {
+    TopicName(StrBytes::from_static_str(name))
+}
+
+/// A request body for `key` with some content where the API has a
+/// natural one, defaults elsewhere.
+pub fn body(key: ApiKey, version: i16) -> RequestKind {
+    match key {
+        ApiKey::Produce => RequestKind::Produce(
+            ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(30_000)
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(topic("events"))
+                    .with_partition_data(vec![PartitionProduceData::default()
+                        .with_index(3)
+                        .with_records(Some(records()))])]),
+        ),
+        ApiKey::Fetch => RequestKind::Fetch(
+            FetchRequest::default()
+                .with_max_wait_ms(500)
+                .with_min_bytes(1)
+                .with_max_bytes(50 << 20)
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic(topic("events"))
+                    .with_partitions(vec![FetchPartition::default()
+                        .with_partition(3)
+                        .with_fetch_offset(42)
+                        .with_partition_max_bytes(1 << 20)])]),
+        ),
+        ApiKey::Metadata => {
+            RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic("events"))),
+            ])))
+        }
+        ApiKey::CreateTopics => RequestKind::CreateTopics(
+            CreateTopicsRequest::default()
+                .with_timeout_ms(1000)
+                .with_topics(vec![CreatableTopic::default()
+                    .with_name(topic("new-topic"))
+                    .with_num_partitions(4)
+                    .with_replication_factor(1)]),
+        ),
+        ApiKey::ApiVersions if version >= 3 => RequestKind::ApiVersions(
+            ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("ringlog-test"))
+                .with_client_software_version(StrBytes::from_static_str("0.1.0")),
+        ),
+        ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        ApiKey::ListOffsets => RequestKind::ListOffsets(ListOffsetsRequest::default()),
+        ApiKey::DeleteTopics => RequestKind::DeleteTopics(DeleteTopicsRequest::default()),
+        ApiKey::DeleteRecords => RequestKind::DeleteRecords(DeleteRecordsRequest::default()),
+        ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(DescribeConfigsRequest::default()),
+        ApiKey::AlterConfigs => RequestKind::AlterConfigs(AlterConfigsRequest::default()),
+        ApiKey::CreatePartitions => {
+            RequestKind::CreatePartitions(CreatePartitionsRequest::default())
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            RequestKind::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::default())
+        }
+        ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        other => panic!("no test body for {other:?}"),
+    }
+}
+
+/// Header + body of one request (the frame contents, without the size
+/// prefix), encoded as a client would.
+pub fn encode_request(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&'static str>,
+    body: &RequestKind,
+) -> Bytes {
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(client_id.map(StrBytes::from_static_str));
+    let mut out = BytesMut::new();
+    header
+        .encode(&mut out, key.request_header_version(version))
+        .unwrap_or_else(|e| panic!("{key:?} v{version} header: {e:#}"));
+    body.encode(&mut out, version)
+        .unwrap_or_else(|e| panic!("{key:?} v{version} body: {e:#}"));
+    out.freeze()
+}
+
+/// The same, with its size prefix: the bytes on the wire.
+pub fn wire_request(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&'static str>,
+    body: &RequestKind,
+) -> Bytes {
+    let inner = encode_request(key, version, correlation_id, client_id, body);
+    let mut out = BytesMut::new();
+    write_frame_header(&mut out, inner.len()).unwrap();
+    out.extend_from_slice(&inner);
+    out.freeze()
+}
+
+/// Every supported API at its minimum and maximum version (and one in the
+/// middle), as (key, version, body, frame contents).
+pub fn all_requests() -> Vec<(ApiKey, i16, RequestKind, Bytes)> {
+    let mut out = Vec::new();
+    for (i, entry) in SUPPORTED_APIS.iter().enumerate() {
+        let mut versions = vec![entry.min, (entry.min + entry.max) / 2, entry.max];
+        versions.dedup();
+        for version in versions {
+            let body = body(entry.key, version);
+            let frame = encode_request(
+                entry.key,
+                version,
+                1000 + i as i32,
+                Some("ringlog-test"),
+                &body,
+            );
+            out.push((entry.key, version, body, frame));
+        }
+    }
+    out
+}
