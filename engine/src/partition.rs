@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::format::SegmentKind;
 use crate::io::Storage;
-use crate::log::{Log, LogConfig};
+use crate::log::{FlushPolicy, Log, LogConfig};
 use std::path::PathBuf;
 
 /// Where an appended batch landed.
@@ -47,19 +47,11 @@ impl<S: Storage> PartitionLog<S> {
     /// says. A batch that fails validation is rejected with
     /// [`crate::Error::InvalidBatch`] and nothing is written.
     pub async fn append(&self, batch: &[u8]) -> Result<Appended> {
-        let view = BatchView::parse(batch)?;
-        let count = view.offset_count();
-        let base_offset = self
-            .log
-            .append_acked(batch.len(), count, view.max_timestamp(), |dst, base| {
-                dst.copy_from_slice(batch);
-                set_base_offset(dst, base);
-            })
-            .await?;
-        Ok(Appended {
-            base_offset,
-            last_offset: base_offset + count as u64 - 1,
-        })
+        let appended = self.append_buffered(batch).await?;
+        if self.log.config().flush_policy == FlushPolicy::Always {
+            self.log.sync_to(appended.last_offset + 1).await?;
+        }
+        Ok(appended)
     }
 
     /// Validates and appends like [`PartitionLog::append`] but returns as
