@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod message;
+pub mod metrics;
 pub mod partitions;
 pub mod runtime;
+pub mod server;
 pub mod service;

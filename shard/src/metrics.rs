@@ -1,0 +1,225 @@
+//! Broker metrics in Prometheus form.
+//!
+//! Why every handle is created up front: shards update counters on the
+//! data path, and `prometheus-client` families take a lock to find a
+//! label set. Creating one counter per shard (and one histogram per API)
+//! at start-up leaves the hot path with a relaxed atomic add on a cache
+//! line only that shard writes.
+
+use kafka_protocol::messages::ApiKey;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use ringlog_protocol::SUPPORTED_APIS;
+use std::time::Duration;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Buckets of the latency histograms: 50 µs doubling to ~1.6 s.
+const LATENCY_BUCKET_START_S: f64 = 50e-6;
+const LATENCY_BUCKETS: u16 = 16;
+
+/// Counters of one shard.
+struct ShardMetrics {
+    produce_records: Counter,
+    produce_bytes: Counter,
+    fetch_records: Counter,
+    fetch_bytes: Counter,
+    fsync_seconds: Histogram,
+    segments: Gauge,
+}
+
+/// Every metric the broker exports. Shared by all shards (`Send + Sync`).
+pub struct Metrics {
+    registry: Registry,
+    shards: Vec<ShardMetrics>,
+    /// Request latency per API, indexed by API key.
+    requests: Vec<Option<Histogram>>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(
+        LATENCY_BUCKET_START_S,
+        2.0,
+        LATENCY_BUCKETS,
+    ))
+}
+
+impl Metrics {
+    /// Metrics for `shards` shards, all zero.
+    pub fn new(shards: usize) -> Self {
+        assert!(shards >= 1, "at least one shard");
+        let mut registry = Registry::default();
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<Labels, Counter>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let produce_records = counter(
+            &mut registry,
+            "ringlog_produce_records",
+            "Records accepted by Produce, per shard",
+        );
+        let produce_bytes = counter(
+            &mut registry,
+            "ringlog_produce_bytes",
+            "RecordBatch bytes accepted by Produce, per shard",
+        );
+        let fetch_records = counter(
+            &mut registry,
+            "ringlog_fetch_records",
+            "Records returned by Fetch, per shard",
+        );
+        let fetch_bytes = counter(
+            &mut registry,
+            "ringlog_fetch_bytes",
+            "RecordBatch bytes returned by Fetch, per shard",
+        );
+        let fsync = Family::<Labels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "ringlog_fsync_duration_seconds",
+            "fdatasync of partition segment data, per shard",
+            fsync.clone(),
+        );
+        let segments = Family::<Labels, Gauge>::default();
+        registry.register(
+            "ringlog_segments",
+            "Segments of the partitions a shard owns",
+            segments.clone(),
+        );
+        let shards = (0..shards)
+            .map(|shard| {
+                let labels = vec![("shard", shard.to_string())];
+                ShardMetrics {
+                    produce_records: produce_records.get_or_create(&labels).clone(),
+                    produce_bytes: produce_bytes.get_or_create(&labels).clone(),
+                    fetch_records: fetch_records.get_or_create(&labels).clone(),
+                    fetch_bytes: fetch_bytes.get_or_create(&labels).clone(),
+                    fsync_seconds: fsync.get_or_create(&labels).clone(),
+                    segments: segments.get_or_create(&labels).clone(),
+                }
+            })
+            .collect();
+        let request_family = Family::<Labels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "ringlog_request_duration_seconds",
+            "Time from a request's arrival to its response being ready, per API",
+            request_family.clone(),
+        );
+        let max_key = SUPPORTED_APIS
+            .iter()
+            .map(|api| api.key as usize)
+            .max()
+            .expect("some APIs");
+        let mut requests = vec![None; max_key + 1];
+        for api in SUPPORTED_APIS {
+            let labels = vec![("api", format!("{:?}", api.key))];
+            requests[api.key as usize] = Some(request_family.get_or_create(&labels).clone());
+        }
+        Metrics {
+            registry,
+            shards,
+            requests,
+        }
+    }
+
+    fn shard(&self, shard: usize) -> &ShardMetrics {
+        &self.shards[shard]
+    }
+
+    /// `records` records in `bytes` bytes of batches accepted on `shard`.
+    pub fn produced(&self, shard: usize, records: u64, bytes: u64) {
+        let m = self.shard(shard);
+        m.produce_records.inc_by(records);
+        m.produce_bytes.inc_by(bytes);
+    }
+
+    /// `records` records in `bytes` bytes of batches returned from `shard`.
+    pub fn fetched(&self, shard: usize, records: u64, bytes: u64) {
+        let m = self.shard(shard);
+        m.fetch_records.inc_by(records);
+        m.fetch_bytes.inc_by(bytes);
+    }
+
+    /// One request of `api` answered after `elapsed`.
+    pub fn request_done(&self, api: ApiKey, elapsed: Duration) {
+        if let Some(Some(histogram)) = self.requests.get(api as usize) {
+            histogram.observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// One fdatasync of segment data on `shard` took `elapsed`.
+    pub fn fsync_done(&self, shard: usize, elapsed: Duration) {
+        self.shard(shard)
+            .fsync_seconds
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// `shard` now holds `count` segments.
+    pub fn set_segments(&self, shard: usize, count: u64) {
+        self.shard(shard)
+            .segments
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Records accepted on `shard` so far.
+    pub fn produce_records(&self, shard: usize) -> u64 {
+        self.shard(shard).produce_records.get()
+    }
+
+    /// The Prometheus (OpenMetrics) text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_appear_per_shard() {
+        let metrics = Metrics::new(2);
+        metrics.produced(1, 3, 300);
+        metrics.fetched(0, 2, 200);
+        metrics.request_done(ApiKey::Produce, Duration::from_micros(120));
+        metrics.fsync_done(0, Duration::from_micros(200));
+        metrics.set_segments(1, 4);
+        let text = metrics.encode();
+        assert!(
+            text.contains("ringlog_produce_records_total{shard=\"1\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ringlog_produce_records_total{shard=\"0\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ringlog_produce_bytes_total{shard=\"1\"} 300"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ringlog_fetch_records_total{shard=\"0\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("ringlog_segments{shard=\"1\"} 4"), "{text}");
+        assert!(
+            text.contains("ringlog_request_duration_seconds_count{api=\"Produce\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ringlog_fsync_duration_seconds_count{shard=\"0\"} 1"),
+            "{text}"
+        );
+        assert_eq!(metrics.produce_records(1), 3);
+    }
+}
