@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | Produce | 3–10 | v3 is the first RecordBatch v2 version. v10 (KIP-951) only adds tagged leader hints to NOT_LEADER answers, which a single broker never gives. v11/v12 change transaction error semantics (KIP-890), v13 addresses topics by id. |
 //! | Fetch | 4–12 | v4 adds the isolation level and last stable offset. v12 is the first flexible version. v13+ names topics by id only, which needs topic-id lookup in the handler; stop at 12 until it exists. |
-//! | ListOffsets | 1–7 | v7 adds the max-timestamp query (-3, KIP-734). v8 adds earliest-local (-4, tiered storage), v9 earliest-pending-upload, v10 a timeout. |
+//! | ListOffsets | 1–6 | v7 adds the max-timestamp query (-3, KIP-734), which needs the record with the largest timestamp: not implemented, so not advertised. v8 adds earliest-local (-4, tiered storage), v9 earliest-pending-upload, v10 a timeout. |
 //! | Metadata | 0–12 | v0 is kept because old clients send it and it costs one rule (in v0 an empty topic list means all topics, later a null list does). v10+ carry topic ids (answer the all-zero id when unknown); v12 lets a client name a topic by id only. v13 adds a top-level error code (KIP-1102). |
 //! | ApiVersions | 0–3 | v3 is flexible with client software name/version. v4 only changes how feature ranges are filled (KAFKA-17011); clients fall back to v3 after the UNSUPPORTED_VERSION answer. |
 //! | CreateTopics | 2–7 | all versions `kafka-protocol` knows. |
@@ -48,7 +48,7 @@ const fn api(key: ApiKey, min: i16, max: i16) -> ApiSupport {
 pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::Produce, 3, 10),
     api(ApiKey::Fetch, 4, 12),
-    api(ApiKey::ListOffsets, 1, 7),
+    api(ApiKey::ListOffsets, 1, 6),
     api(ApiKey::Metadata, 0, 12),
     api(ApiKey::ApiVersions, 0, 3),
     api(ApiKey::CreateTopics, 2, 7),
@@ -163,7 +163,7 @@ mod tests {
             (ApiKey::Metadata, 0, 12),
             (ApiKey::Produce, 3, 10),
             (ApiKey::Fetch, 4, 12),
-            (ApiKey::ListOffsets, 1, 7),
+            (ApiKey::ListOffsets, 1, 6),
             (ApiKey::CreateTopics, 2, 7),
             (ApiKey::DeleteTopics, 1, 6),
             (ApiKey::CreatePartitions, 0, 3),

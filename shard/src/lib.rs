@@ -6,9 +6,14 @@
 //! router); every partition request is executed by the shard that owns it.
 #![warn(missing_docs)]
 
+pub mod controller;
+pub mod handlers;
 pub mod message;
+pub mod meta_view;
 pub mod metrics;
 pub mod partitions;
+pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod service;
+pub mod topic_config;

@@ -5,8 +5,37 @@
 
 use bytes::Bytes;
 use futures_channel::oneshot;
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use ringlog_engine::meta::{MetaEvent, MetaState};
 use ringlog_engine::LogConfig;
 use std::time::Duration;
+
+/// Work for the controller (shard 0), which alone writes the meta log.
+pub enum ControllerRequest {
+    /// An admin API request (CreateTopics, DeleteTopics, CreatePartitions,
+    /// AlterConfigs, IncrementalAlterConfigs) at its API version.
+    Admin {
+        /// The API version the response must be encodable at.
+        version: i16,
+        /// The decoded request.
+        body: RequestKind,
+    },
+    /// Create these topics with the auto-create defaults (Metadata and
+    /// Produce with `--auto-create-topics`); existing ones are skipped.
+    AutoCreate {
+        /// Topic names.
+        topics: Vec<String>,
+    },
+}
+
+/// What the controller answers.
+pub struct ControllerReply {
+    /// The response body for `Admin`; `None` for `AutoCreate`.
+    pub body: Option<ResponseKind>,
+    /// Meta log offset the caller's shard must have applied before it
+    /// answers its client, so the client's next request sees the change.
+    pub applied_offset: u64,
+}
 
 /// Which offset a ListOffsets query asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +120,60 @@ pub enum ShardRequest {
         /// The offset (None: no record at or after the timestamp) and the partition's offsets.
         reply: oneshot::Sender<Result<(Option<u64>, PartitionOffsets), ringlog_engine::Error>>,
     },
+    /// A meta event the controller made durable, to fold into this
+    /// shard's replica of the metadata. Applied in arrival order.
+    MetaApplied {
+        /// The event's offset in the meta log.
+        offset: u64,
+        /// The event.
+        event: MetaEvent,
+    },
+    /// Replace this shard's metadata replica (start-up).
+    MetaReset {
+        /// The controller's state.
+        state: Box<MetaState>,
+    },
+    /// Work for the controller; only shard 0 accepts it.
+    Controller {
+        /// The work.
+        request: ControllerRequest,
+        /// The answer (dropped if this shard is not the controller).
+        reply: oneshot::Sender<ControllerReply>,
+    },
+    /// Apply changed topic configs to an open partition.
+    Reconfigure {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: u32,
+        /// The new settings.
+        config: LogConfig,
+        /// Done, or why not.
+        reply: oneshot::Sender<Result<(), ringlog_engine::Error>>,
+    },
+    /// Close a deleted partition's log and remove its directory.
+    Remove {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: u32,
+        /// Done, or why not.
+        reply: oneshot::Sender<Result<(), ringlog_engine::Error>>,
+    },
+    /// Kafka DeleteRecords: advance the log start offset.
+    DeleteRecords {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: u32,
+        /// New log start; `None` means the high watermark.
+        offset: Option<u64>,
+        /// The new log start offset.
+        reply: oneshot::Sender<Result<u64, ringlog_engine::Error>>,
+    },
+    /// Start accepting Kafka connections on this shard
+    /// (`--router-cores all`).
+    StartRouter,
     /// Close every partition (final fdatasync) and stop the shard.
     Shutdown {
         /// Sent once the shard's logs are closed.

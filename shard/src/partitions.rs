@@ -5,6 +5,7 @@
 //! other shards and the router reach it only through messages. That is what
 //! lets the data path run without locks.
 
+use crate::metrics::Metrics;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::partition::PartitionLog;
 use ringlog_engine::{Clock, LogConfig};
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 use std::future::poll_fn;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -78,14 +80,18 @@ type PartitionKey = (Rc<str>, u32);
 /// The partitions of one shard.
 pub struct Partitions {
     data_dir: PathBuf,
+    shard: usize,
+    metrics: Arc<Metrics>,
     by_name: RefCell<HashMap<PartitionKey, Rc<Partition>>>,
 }
 
 impl Partitions {
-    /// No partitions yet.
-    pub fn new(data_dir: PathBuf) -> Self {
+    /// No partitions yet; `shard` labels the fsync metrics.
+    pub fn new(data_dir: PathBuf, shard: usize, metrics: Arc<Metrics>) -> Self {
         Partitions {
             data_dir,
+            shard,
+            metrics,
             by_name: RefCell::new(HashMap::new()),
         }
     }
@@ -110,6 +116,9 @@ impl Partitions {
         }
         let dir = partition_dir(&self.data_dir, topic, partition);
         let log = PartitionLog::open(DmaStorage, dir, config, Clock::System).await?;
+        let (metrics, shard) = (self.metrics.clone(), self.shard);
+        log.log()
+            .set_sync_observer(Rc::new(move |elapsed| metrics.fsync_done(shard, elapsed)));
         let opened = Rc::new(Partition {
             log,
             gate: DataGate::default(),
@@ -118,6 +127,32 @@ impl Partitions {
             .borrow_mut()
             .insert((Rc::from(topic), partition), opened.clone());
         Ok(opened)
+    }
+
+    /// Closes a deleted partition's log and removes its directory. Reads
+    /// still holding the log finish on the unlinked files.
+    pub async fn remove(&self, topic: &str, partition: u32) -> ringlog_engine::Result<()> {
+        let removed = self
+            .by_name
+            .borrow_mut()
+            .remove(&(Rc::from(topic), partition));
+        if let Some(p) = removed {
+            if let Ok(p) = Rc::try_unwrap(p) {
+                p.gate.notify();
+                if let Err(e) = p.log.close().await {
+                    tracing::warn!(%topic, partition, error = %e, "closing a deleted partition failed");
+                }
+            }
+        }
+        let dir = partition_dir(&self.data_dir, topic, partition);
+        let removing = dir.clone();
+        glommio::executor()
+            .spawn_blocking(move || std::fs::remove_dir_all(&removing))
+            .await
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(ringlog_engine::Error::io(&dir, e)),
+            })
     }
 
     /// Every partition, for maintenance.

@@ -8,16 +8,17 @@
 //! bouncing between writers.
 
 use crate::message::ShardRequest;
+use crate::meta_view::MetaView;
 use crate::partitions::{DataGate, Partitions};
+use crate::server::ServerConfig;
 use crate::service::{handle, Shard};
 use futures_channel::oneshot;
 use futures_lite::StreamExt;
 use glommio::channels::channel_mesh::Full;
 use glommio::channels::channel_mesh::{MeshBuilder, Senders};
 use glommio::{LocalExecutorBuilder, Placement};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,7 +60,15 @@ impl ShardClient {
     pub async fn send(&self, to: usize, request: ShardRequest) {
         assert!(to < self.shard_count(), "shard {to} out of range");
         if to == self.local.id {
-            glommio::spawn_local(handle(self.local.clone(), request)).detach();
+            match request {
+                ShardRequest::MetaApplied { offset, event } => {
+                    self.local.meta.apply(offset, &event);
+                }
+                ShardRequest::MetaReset { state } => self.local.meta.reset(*state),
+                request => {
+                    glommio::spawn_local(handle(self.local.clone(), request)).detach();
+                }
+            }
         } else if self
             .senders
             .send_to(self.peer_of_shard[to], request)
@@ -75,7 +84,7 @@ impl ShardClient {
 /// Returns the client this shard uses to reach the others.
 async fn start_shard(
     id: usize,
-    data_dir: PathBuf,
+    config: Arc<ServerConfig>,
     mesh: MeshBuilder<ShardRequest, Full>,
     peers: PeerTable,
 ) -> ShardClient {
@@ -104,17 +113,32 @@ async fn start_shard(
     );
     let local = Rc::new(Shard {
         id,
-        partitions: Partitions::new(data_dir),
+        partitions: Partitions::new(config.data_dir.clone(), id, config.metrics.clone()),
         stopping: DataGate::default(),
         stopped_reply: RefCell::new(None),
+        meta: MetaView::default(),
+        controller: RefCell::new(None),
+        router_requested: Cell::new(false),
+        wakeup: DataGate::default(),
+        config,
     });
     for (_, mut stream) in receivers.streams() {
         let shard = local.clone();
         glommio::spawn_local(async move {
             while let Some(request) = stream.next().await {
-                // Each request runs as its own task so appends from many
-                // producers can share one fdatasync (group commit).
-                glommio::spawn_local(handle(shard.clone(), request)).detach();
+                match request {
+                    // Metadata is folded in arrival order, so inline.
+                    ShardRequest::MetaApplied { offset, event } => {
+                        shard.meta.apply(offset, &event);
+                    }
+                    ShardRequest::MetaReset { state } => shard.meta.reset(*state),
+                    // Every other request runs as its own task so appends
+                    // from many producers can share one fdatasync (group
+                    // commit).
+                    request => {
+                        glommio::spawn_local(handle(shard.clone(), request)).detach();
+                    }
+                }
             }
         })
         .detach();
@@ -130,12 +154,15 @@ async fn start_shard(
             {
                 return;
             }
+            let mut segments = 0;
             for partition in shard.partitions.all() {
                 if let Err(e) = partition.log.log().maintain().await {
                     tracing::error!(shard = shard.id, error = %e, "log maintenance failed");
                 }
                 partition.gate.notify();
+                segments += partition.log.log().segments().len() as u64;
             }
+            shard.config.metrics.set_segments(shard.id, segments);
         }
     })
     .detach();
@@ -164,22 +191,11 @@ impl ShardClient {
     }
 }
 
-/// Where shards run and how big their I/O resources are.
-#[derive(Clone, Debug)]
-pub struct PoolConfig {
-    /// Number of shards (executors).
-    pub shards: usize,
-    /// CPU per shard, in shard order; `None` leaves placement to the OS.
-    pub cpus: Option<Vec<usize>>,
-    /// Data directory (`<data>/topics/...`).
-    pub data_dir: PathBuf,
-}
-
 /// Starts one pinned executor per shard and waits for all of them. Shard 0
 /// runs `main(client)` (the controller and router); when it returns, every
 /// shard closes its logs and the pool ends. Other shards serve requests
 /// until then.
-pub fn run_pool<T, F, Fut>(config: PoolConfig, main: F) -> std::io::Result<T>
+pub fn run_pool<T, F, Fut>(config: Arc<ServerConfig>, main: F) -> std::io::Result<T>
 where
     T: Send + 'static,
     F: FnOnce(Rc<ShardClient>) -> Fut + Send + 'static,
@@ -190,46 +206,52 @@ where
         assert_eq!(cpus.len(), config.shards, "one cpu per shard");
     }
     let mesh = MeshBuilder::<ShardRequest, Full>::full(config.shards, MESH_CHANNEL_SIZE);
-    let placement = |id: usize| match &config.cpus {
-        Some(cpus) => Placement::Fixed(cpus[id]),
-        None => Placement::Unbound,
+    let builder = |id: usize| {
+        let placement = match &config.cpus {
+            Some(cpus) => Placement::Fixed(cpus[id]),
+            None => Placement::Unbound,
+        };
+        LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{id}"))
+            .ring_depth(config.ring_depth)
+            .io_memory(config.io_memory_bytes)
     };
     let peers: PeerTable = Arc::new(Mutex::new(Vec::with_capacity(config.shards)));
     let mut others = Vec::new();
     for id in 1..config.shards {
         let mesh = mesh.clone();
         let peers = peers.clone();
-        let data_dir = config.data_dir.clone();
-        let handle = LocalExecutorBuilder::new(placement(id))
-            .name(&format!("shard-{id}"))
-            .spawn(move || async move {
-                let client = start_shard(id, data_dir, mesh, peers).await;
-                let shard = client.local().clone();
-                // Serve until a shutdown request arrives.
-                while shard.stopped_reply.borrow().is_none() {
-                    let seen = shard.stopping.generation();
-                    shard
-                        .stopping
-                        .wait_after(seen, Duration::from_secs(3600))
-                        .await;
+        let shard_config = config.clone();
+        let handle = builder(id).spawn(move || async move {
+            let client = Rc::new(start_shard(id, shard_config, mesh, peers).await);
+            let shard = client.local().clone();
+            // Serve until a shutdown request arrives.
+            while shard.stopped_reply.borrow().is_none() {
+                let seen = shard.wakeup.generation();
+                if shard.router_requested.replace(false) {
+                    if let Err(e) = crate::router::listen(client.clone()) {
+                        tracing::error!(shard = id, error = %e, "router did not start");
+                    }
                 }
-                shard.partitions.close_all().await;
-                let reply = shard.stopped_reply.borrow_mut().take();
-                if let Some(reply) = reply {
-                    let _ = reply.send(());
-                }
-            })?;
+                shard
+                    .wakeup
+                    .wait_after(seen, Duration::from_secs(3600))
+                    .await;
+            }
+            shard.partitions.close_all().await;
+            let reply = shard.stopped_reply.borrow_mut().take();
+            if let Some(reply) = reply {
+                let _ = reply.send(());
+            }
+        })?;
         others.push(handle);
     }
-    let data_dir = config.data_dir.clone();
-    let first = LocalExecutorBuilder::new(placement(0))
-        .name("shard-0")
-        .spawn(move || async move {
-            let client = Rc::new(start_shard(0, data_dir, mesh, peers).await);
-            let out = main(client.clone()).await;
-            client.shutdown_all().await;
-            out
-        })?;
+    let first = builder(0).spawn(move || async move {
+        let client = Rc::new(start_shard(0, config.clone(), mesh, peers).await);
+        let out = main(client.clone()).await;
+        client.shutdown_all().await;
+        out
+    })?;
     let out = first
         .join()
         .map_err(|e| std::io::Error::other(format!("shard 0 failed: {e:?}")))?;

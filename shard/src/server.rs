@@ -1,7 +1,12 @@
 //! `ringlog serve`: the pool of shards, the controller and the Kafka
 //! routers, started from one [`ServerConfig`].
 
+use crate::controller::Controller;
+use crate::message::ShardRequest;
 use crate::metrics::Metrics;
+use crate::router;
+use crate::runtime::run_pool;
+use futures_channel::oneshot;
 use ringlog_engine::LogConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,4 +55,97 @@ pub struct ServerConfig {
     pub auto_create_partitions: u32,
     /// Shared metrics, exported by the HTTP endpoint.
     pub metrics: Arc<Metrics>,
+}
+
+impl ServerConfig {
+    /// The defaults of `ringlog serve` for `shards` shards on `data_dir`,
+    /// listening on 127.0.0.1:9092.
+    pub fn new(data_dir: impl Into<PathBuf>, shards: usize) -> Self {
+        let listen: SocketAddr = ([127, 0, 0, 1], 9092).into();
+        ServerConfig {
+            data_dir: data_dir.into(),
+            listen,
+            advertised_host: listen.ip().to_string(),
+            advertised_port: listen.port(),
+            shards,
+            cpus: None,
+            router_cores: RouterCores::One,
+            ring_depth: 128,
+            io_memory_bytes: 10 << 20,
+            log_defaults: LogConfig::default(),
+            max_request_bytes: 100 << 20,
+            auto_create_topics: false,
+            auto_create_partitions: 1,
+            metrics: Arc::new(Metrics::new(shards)),
+        }
+    }
+}
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The shard executors could not start (memlock, CPU set).
+    #[error("cannot start the shards: {0}")]
+    Runtime(std::io::Error),
+    /// The metadata log or a partition log could not be opened or closed.
+    #[error("{0}")]
+    Storage(#[from] ringlog_engine::Error),
+    /// The Kafka listener could not bind.
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+/// Runs the broker until `shutdown` resolves (or its sender is dropped):
+/// starts one executor per shard, the controller on shard 0, the Kafka
+/// listener(s); then stops accepting, closes every log (final fdatasync)
+/// and the meta log, and returns.
+pub fn serve(config: ServerConfig, shutdown: oneshot::Receiver<()>) -> Result<(), ServeError> {
+    assert!(config.shards >= 1, "at least one shard");
+    let mut config = config;
+    // Absolute from here on: io_uring opens relative to the executor
+    // thread's view, and log messages should name the full path.
+    std::fs::create_dir_all(&config.data_dir)
+        .and_then(|()| std::fs::canonicalize(&config.data_dir))
+        .map(|dir| config.data_dir = dir)
+        .map_err(|e| ServeError::Storage(ringlog_engine::Error::io(&config.data_dir, e)))?;
+    let config = Arc::new(config);
+    let main_config = config.clone();
+    run_pool(config, move |client| async move {
+        let config = main_config;
+        let shard = client.local().clone();
+        let controller = Controller::start(
+            client.clone(),
+            &config.data_dir,
+            config.log_defaults.clone(),
+            config.auto_create_partitions,
+        )
+        .await?;
+        *shard.controller.borrow_mut() = Some(controller.clone());
+        router::listen(client.clone()).map_err(|error| ServeError::Listen {
+            addr: config.listen,
+            error,
+        })?;
+        if config.router_cores == RouterCores::All {
+            for other in 1..client.shard_count() {
+                client.send(other, ShardRequest::StartRouter).await;
+            }
+        }
+        tracing::info!(
+            listen = %config.listen,
+            shards = config.shards,
+            data_dir = %config.data_dir.display(),
+            "ringlog is serving"
+        );
+        let _ = shutdown.await;
+        tracing::info!("shutting down: closing logs");
+        shard.controller.borrow_mut().take();
+        controller.close().await?;
+        Ok(())
+    })
+    .map_err(ServeError::Runtime)?
 }

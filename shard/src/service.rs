@@ -1,12 +1,17 @@
 //! The shard side of [`ShardRequest`]s: executes them against the
 //! partitions this shard owns, on its own executor.
 
+use crate::controller::Controller;
 use crate::message::{FetchReply, OffsetQuery, PartitionOffsets, ShardRequest};
+use crate::meta_view::MetaView;
 use crate::partitions::{DataGate, Partition, Partitions};
+use crate::server::ServerConfig;
 use bytes::{Bytes, BytesMut};
+use ringlog_engine::batch::BatchView;
 use ringlog_engine::Error;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One shard: an executor pinned to a core and the partitions it owns.
@@ -19,6 +24,17 @@ pub struct Shard {
     pub stopping: DataGate,
     /// Where the shutdown request wants to hear that the logs are closed.
     pub stopped_reply: RefCell<Option<futures_channel::oneshot::Sender<()>>>,
+    /// This shard's replica of the cluster metadata.
+    pub meta: MetaView,
+    /// The server's settings (and shared metrics).
+    pub config: Arc<ServerConfig>,
+    /// The controller, on shard 0 once it has started.
+    pub controller: RefCell<Option<Rc<Controller>>>,
+    /// Set by [`ShardRequest::StartRouter`]; the shard's main task starts
+    /// the listener.
+    pub router_requested: Cell<bool>,
+    /// Wakes the shard's main task (router start, shutdown).
+    pub wakeup: DataGate,
 }
 
 fn offsets(partition: &Partition) -> PartitionOffsets {
@@ -63,11 +79,13 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                 let _ = reply.send(Err(unknown(&shard, &topic, partition)));
                 return;
             };
-            let _ = reply.send(
-                produce(&p, &batches, durable)
-                    .await
-                    .map(|base| (base, offsets(&p))),
-            );
+            let produced = produce(&p, &batches, durable).await;
+            if produced.is_ok() {
+                let records = batches.iter().map(|b| record_count(b)).sum();
+                let bytes = batches.iter().map(|b| b.len() as u64).sum();
+                shard.config.metrics.produced(shard.id, records, bytes);
+            }
+            let _ = reply.send(produced.map(|base| (base, offsets(&p))));
         }
         ShardRequest::Fetch {
             topic,
@@ -88,6 +106,16 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                 return;
             };
             let records = fetch(&p, offset, max_bytes, max_wait).await;
+            if let Ok(bytes) = &records {
+                let count = ringlog_protocol::batches(bytes)
+                    .filter_map(Result::ok)
+                    .map(|b| record_count(&b))
+                    .sum();
+                shard
+                    .config
+                    .metrics
+                    .fetched(shard.id, count, bytes.len() as u64);
+            }
             let _ = reply.send(FetchReply {
                 records,
                 offsets: offsets(&p),
@@ -110,11 +138,69 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             };
             let _ = reply.send(found.map(|o| (o, offsets(&p))));
         }
+        ShardRequest::Controller { request, reply } => {
+            let controller = shard.controller.borrow().clone();
+            match controller {
+                Some(controller) => {
+                    let _ = reply.send(controller.handle(request).await);
+                }
+                None => tracing::error!(
+                    shard = shard.id,
+                    "controller request sent to a shard that is not the controller"
+                ),
+            }
+        }
+        ShardRequest::Reconfigure {
+            topic,
+            partition,
+            config,
+            reply,
+        } => {
+            let done = match shard.partitions.get(&topic, partition) {
+                Some(p) => p.log.log().reconfigure(config),
+                None => Err(unknown(&shard, &topic, partition)),
+            };
+            let _ = reply.send(done);
+        }
+        ShardRequest::Remove {
+            topic,
+            partition,
+            reply,
+        } => {
+            let _ = reply.send(shard.partitions.remove(&topic, partition).await);
+        }
+        ShardRequest::DeleteRecords {
+            topic,
+            partition,
+            offset,
+            reply,
+        } => {
+            let deleted = match shard.partitions.get(&topic, partition) {
+                Some(p) => {
+                    let offset = offset.unwrap_or_else(|| p.log.log().high_watermark());
+                    p.log.log().delete_records_below(offset).await
+                }
+                None => Err(unknown(&shard, &topic, partition)),
+            };
+            let _ = reply.send(deleted);
+        }
+        ShardRequest::StartRouter => {
+            shard.router_requested.set(true);
+            shard.wakeup.notify();
+        }
+        ShardRequest::MetaApplied { offset, event } => shard.meta.apply(offset, &event),
+        ShardRequest::MetaReset { state } => shard.meta.reset(*state),
         ShardRequest::Shutdown { reply } => {
             *shard.stopped_reply.borrow_mut() = Some(reply);
             shard.stopping.notify();
+            shard.wakeup.notify();
         }
     }
+}
+
+/// Records in a batch, from its header (never decoding records).
+fn record_count(batch: &[u8]) -> u64 {
+    BatchView::parse(batch).map_or(0, |view| view.record_count().max(0) as u64)
 }
 
 /// Appends the batches in order; returns the first base offset. With

@@ -6,9 +6,11 @@ use futures_channel::oneshot;
 use ringlog_engine::batch::build_batch;
 use ringlog_engine::LogConfig;
 use ringlog_shard::message::{OffsetQuery, ShardRequest};
-use ringlog_shard::runtime::{run_pool, PoolConfig, ShardClient};
+use ringlog_shard::runtime::{run_pool, ShardClient};
+use ringlog_shard::server::ServerConfig;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn data_dir(name: &str) -> PathBuf {
@@ -57,11 +59,7 @@ async fn fetch(client: &ShardClient, to: usize, offset: u64, max_wait: Duration)
 #[test]
 fn produce_and_fetch_cross_the_mesh_to_the_owning_shard() {
     let dir = data_dir("runtime-two-shards");
-    let config = PoolConfig {
-        shards: 2,
-        cpus: None,
-        data_dir: dir.clone(),
-    };
+    let config = Arc::new(ServerConfig::new(dir.clone(), 2));
     run_pool(config, |client: Rc<ShardClient>| async move {
         assert_eq!(client.shard_count(), 2);
         let (reply, answer) = oneshot::channel();

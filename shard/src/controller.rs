@@ -1,0 +1,585 @@
+//! The controller: the one writer of the metadata log, on shard 0.
+//!
+//! Why a single writer: every metadata change (topic created, partition
+//! placed, config changed) must be validated against the state it applies
+//! to and logged in that order (see `ringlog_engine::meta`). One task
+//! owner on one core gives that order without locks; routers on any core
+//! send admin work here over the mesh and read metadata from their local
+//! replica ([`crate::meta_view`]).
+//!
+//! Every change goes: validate, append and fdatasync the event, broadcast
+//! it to every shard's replica, then act on the owning shards (open,
+//! reconfigure or remove partition logs). A crash between the event and
+//! the action is repaired at start-up: partitions of existing topics are
+//! opened (and unplaced ones placed), directories of deleted topics are
+//! removed.
+
+use crate::message::{ControllerReply, ControllerRequest, ShardRequest};
+use crate::runtime::ShardClient;
+use crate::topic_config;
+use futures_channel::oneshot;
+use glommio::sync::Semaphore;
+use kafka_protocol::ResponseError;
+use ringlog_engine::io::dma::DmaStorage;
+use ringlog_engine::meta::{
+    check_topic_name, MetaConfig, MetaEvent, MetaLog, MetaState, PartitionPlaced, PartitionsAdded,
+    TopicConfigChanged, TopicCreated, TopicDeleted, PARTITIONS_MAX,
+};
+use ringlog_engine::{Clock, Error, LogConfig};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// A refused admin operation: the Kafka error and a message for the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminError {
+    /// The error code to answer with.
+    pub error: ResponseError,
+    /// Why, in words.
+    pub message: String,
+}
+
+impl AdminError {
+    /// An error with a message.
+    pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
+        AdminError {
+            error,
+            message: message.into(),
+        }
+    }
+
+    fn engine(e: &Error) -> Self {
+        AdminError::new(ringlog_protocol::response_error(e), e.to_string())
+    }
+}
+
+/// The result of an admin step.
+pub type AdminResult<T = ()> = Result<T, AdminError>;
+
+/// The controller of the pool. Lives on shard 0.
+pub struct Controller {
+    meta: MetaLog<DmaStorage>,
+    client: Rc<ShardClient>,
+    data_dir: PathBuf,
+    log_defaults: LogConfig,
+    auto_create_partitions: u32,
+    /// Admin operations one at a time: an operation is several events
+    /// (create, then place each partition), and placement reads the load
+    /// the previous operation left.
+    admin: Semaphore,
+}
+
+impl Controller {
+    /// Opens the meta log at `<data>/meta`, repairs what a crash between an
+    /// event and its action left behind, hands every shard its replica and
+    /// opens every partition on its owner.
+    pub async fn start(
+        client: Rc<ShardClient>,
+        data_dir: &Path,
+        log_defaults: LogConfig,
+        auto_create_partitions: u32,
+    ) -> Result<Rc<Controller>, Error> {
+        let meta = MetaLog::open(
+            DmaStorage,
+            data_dir.join("meta"),
+            MetaConfig::default(),
+            Clock::System,
+        )
+        .await?;
+        let controller = Rc::new(Controller {
+            meta,
+            client,
+            data_dir: data_dir.to_path_buf(),
+            log_defaults,
+            auto_create_partitions,
+            admin: Semaphore::new(1),
+        });
+        controller.remove_orphans()?;
+        let state = controller.meta.state();
+        for shard in 0..controller.client.shard_count() {
+            let state = Box::new(state.clone());
+            controller
+                .client
+                .send(shard, ShardRequest::MetaReset { state })
+                .await;
+        }
+        let unplaced: Vec<(String, u32)> = state
+            .topics()
+            .flat_map(|(name, topic)| {
+                topic
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, shard)| shard.is_none())
+                    .map(move |(p, _)| (name.to_string(), p as u32))
+            })
+            .collect();
+        for (topic, partition) in unplaced {
+            let shard = controller.least_loaded_shard();
+            controller
+                .append(MetaEvent::PartitionPlaced(PartitionPlaced {
+                    topic,
+                    partition,
+                    shard,
+                }))
+                .await?;
+        }
+        let topics: Vec<String> = controller
+            .meta
+            .with_state(|s| s.topics().map(|(n, _)| n.to_string()).collect());
+        for topic in topics {
+            let count = controller.meta.with_state(|s| s.partition_count(&topic));
+            let count = count.expect("topic listed above");
+            controller
+                .open_partitions(&topic, 0..count)
+                .await
+                .map_err(|e| Error::Rejected(format!("opening topic {topic}: {}", e.message)))?;
+        }
+        tracing::info!(
+            topics = controller.meta.with_state(MetaState::topic_count),
+            applied_offset = controller.meta.applied_offset(),
+            "controller started"
+        );
+        Ok(controller)
+    }
+
+    /// Closes the meta log (final fdatasync).
+    pub async fn close(self: Rc<Self>) -> Result<(), Error> {
+        match Rc::try_unwrap(self) {
+            Ok(controller) => controller.meta.close().await,
+            Err(_) => Ok(()), // a request still holds it; every event is already durable
+        }
+    }
+
+    /// Removes directories under `<data>/topics` that the metadata does
+    /// not know: topics deleted (or partitions never created) before a
+    /// crash let the controller remove them.
+    fn remove_orphans(&self) -> Result<(), Error> {
+        let topics_dir = self.data_dir.join("topics");
+        let entries = match std::fs::read_dir(&topics_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&topics_dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&topics_dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let count = self.meta.with_state(|s| s.partition_count(&name));
+            let path = entry.path();
+            let Some(count) = count else {
+                tracing::warn!(path = %path.display(), "removing the directory of a deleted topic");
+                std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+                continue;
+            };
+            for partition in std::fs::read_dir(&path).map_err(|e| Error::io(&path, e))? {
+                let partition = partition.map_err(|e| Error::io(&path, e))?;
+                let index = partition.file_name().to_string_lossy().parse::<u32>();
+                if !matches!(index, Ok(i) if i < count) {
+                    let dir = partition.path();
+                    tracing::warn!(path = %dir.display(), "removing a partition directory the metadata does not know");
+                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `event` durably and ships it to every shard's replica.
+    /// Returns the offset every replica must reach to see it.
+    async fn append(&self, event: MetaEvent) -> Result<u64, Error> {
+        let offset = self.meta.append(&event).await?;
+        for shard in 0..self.client.shard_count() {
+            if shard == self.client.local().id {
+                self.client.local().meta.apply(offset, &event);
+            } else {
+                let event = event.clone();
+                self.client
+                    .send(shard, ShardRequest::MetaApplied { offset, event })
+                    .await;
+            }
+        }
+        Ok(offset + 1)
+    }
+
+    /// The shard with the fewest partitions (lowest id on ties): new
+    /// partitions spread evenly, and placement is recorded, never
+    /// recomputed.
+    fn least_loaded_shard(&self) -> u32 {
+        let shards = self.client.shard_count();
+        let mut load = vec![0u64; shards];
+        self.meta.with_state(|s| {
+            for (_, topic) in s.topics() {
+                for shard in topic.partitions.iter().flatten() {
+                    load[*shard as usize] += 1;
+                }
+            }
+        });
+        let (shard, _) = load
+            .iter()
+            .enumerate()
+            .min_by_key(|&(id, &n)| (n, id))
+            .expect("at least one shard");
+        shard as u32
+    }
+
+    /// The topic's log settings.
+    fn topic_log_config(&self, topic: &str) -> AdminResult<LogConfig> {
+        let overrides = self
+            .meta
+            .with_state(|s| s.topic(topic).map(|t| t.configs.clone()))
+            .ok_or_else(|| unknown_topic(topic))?;
+        topic_config::log_config(&self.log_defaults, &overrides)
+            .map_err(|m| AdminError::new(ResponseError::InvalidConfig, m))
+    }
+
+    /// Sends one request per partition to its owner and waits for every
+    /// reply; the first failure is returned.
+    async fn on_owners<T>(
+        &self,
+        topic: &str,
+        partitions: impl Iterator<Item = u32>,
+        request: impl Fn(u32, oneshot::Sender<Result<T, Error>>) -> ShardRequest,
+    ) -> AdminResult {
+        let mut replies = Vec::new();
+        for partition in partitions {
+            let owner = self
+                .meta
+                .with_state(|s| s.placement(topic, partition))
+                .ok_or_else(|| {
+                    AdminError::new(
+                        ResponseError::UnknownServerError,
+                        format!("partition {topic}-{partition} is not placed"),
+                    )
+                })?;
+            let (reply, done) = oneshot::channel();
+            self.client
+                .send(owner as usize, request(partition, reply))
+                .await;
+            replies.push((partition, done));
+        }
+        let mut first_error = None;
+        for (partition, done) in replies {
+            let outcome = done.await.unwrap_or_else(|_| {
+                Err(Error::Rejected(format!(
+                    "shard dropped the request for {topic}-{partition}"
+                )))
+            });
+            if let Err(e) = outcome {
+                tracing::error!(%topic, partition, error = %e, "partition operation failed");
+                first_error.get_or_insert_with(|| AdminError::engine(&e));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn open_partitions(&self, topic: &str, partitions: std::ops::Range<u32>) -> AdminResult {
+        let config = self.topic_log_config(topic)?;
+        self.on_owners(topic, partitions, |partition, reply| ShardRequest::Open {
+            topic: topic.to_string(),
+            partition,
+            config: config.clone(),
+            reply,
+        })
+        .await
+    }
+
+    async fn place(&self, topic: &str, partitions: std::ops::Range<u32>) -> AdminResult<u64> {
+        let mut applied = self.meta.applied_offset();
+        for partition in partitions.clone() {
+            let shard = self.least_loaded_shard();
+            applied = self
+                .append(MetaEvent::PartitionPlaced(PartitionPlaced {
+                    topic: topic.to_string(),
+                    partition,
+                    shard,
+                }))
+                .await
+                .map_err(|e| AdminError::engine(&e))?;
+        }
+        self.open_partitions(topic, partitions).await?;
+        Ok(applied)
+    }
+
+    /// Creates a topic and opens its partitions. With `validate_only`,
+    /// only checks. Returns the offset replicas must reach.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> AdminResult<u64> {
+        let _permit = self.admin.acquire_permit(1).await.expect("never closed");
+        check_topic_name(name)
+            .map_err(|m| AdminError::new(ResponseError::InvalidTopicException, m))?;
+        if self.meta.with_state(|s| s.topic(name).is_some()) {
+            return Err(AdminError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("topic {name:?} already exists"),
+            ));
+        }
+        let partitions = match partitions {
+            -1 => self.auto_create_partitions as i32,
+            n => n,
+        };
+        if partitions < 1 || partitions as u32 > PARTITIONS_MAX {
+            return Err(AdminError::new(
+                ResponseError::InvalidPartitions,
+                format!("partition count {partitions} outside 1..={PARTITIONS_MAX}"),
+            ));
+        }
+        if !matches!(replication_factor, -1 | 1) {
+            return Err(AdminError::new(
+                ResponseError::InvalidReplicationFactor,
+                format!("replication factor {replication_factor}: a single broker stores one replica (use 1 or -1)"),
+            ));
+        }
+        topic_config::log_config(&self.log_defaults, &configs)
+            .map_err(|m| AdminError::new(ResponseError::InvalidConfig, m))?;
+        if validate_only {
+            return Ok(self.meta.applied_offset());
+        }
+        let partitions = partitions as u32;
+        self.append(MetaEvent::TopicCreated(TopicCreated {
+            name: name.to_string(),
+            topic_id: new_topic_id(),
+            partitions,
+            configs: configs.into_iter().collect(),
+        }))
+        .await
+        .map_err(|e| AdminError::engine(&e))?;
+        let applied = self.place(name, 0..partitions).await?;
+        tracing::info!(topic = name, partitions, "topic created");
+        Ok(applied)
+    }
+
+    /// Deletes a topic: the event first, then each partition's directory.
+    pub async fn delete_topic(&self, name: &str) -> AdminResult<u64> {
+        let _permit = self.admin.acquire_permit(1).await.expect("never closed");
+        let owners: Vec<(u32, Option<u32>)> = self
+            .meta
+            .with_state(|s| {
+                s.topic(name).map(|t| {
+                    t.partitions
+                        .iter()
+                        .enumerate()
+                        .map(|(p, shard)| (p as u32, *shard))
+                        .collect()
+                })
+            })
+            .ok_or_else(|| unknown_topic(name))?;
+        let applied = self
+            .append(MetaEvent::TopicDeleted(TopicDeleted {
+                name: name.to_string(),
+            }))
+            .await
+            .map_err(|e| AdminError::engine(&e))?;
+        let mut replies = Vec::new();
+        for (partition, owner) in owners {
+            let Some(owner) = owner else { continue };
+            let (reply, done) = oneshot::channel();
+            self.client
+                .send(
+                    owner as usize,
+                    ShardRequest::Remove {
+                        topic: name.to_string(),
+                        partition,
+                        reply,
+                    },
+                )
+                .await;
+            replies.push(done);
+        }
+        for done in replies {
+            if let Ok(Err(e)) = done.await {
+                // The topic is gone from the metadata; the next start-up
+                // removes what is left of the directory.
+                tracing::error!(topic = name, error = %e, "removing a deleted partition failed");
+            }
+        }
+        let dir = self.data_dir.join("topics").join(name);
+        if let Err(e) = std::fs::remove_dir(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %dir.display(), error = %e, "topic directory not removed");
+            }
+        }
+        tracing::info!(topic = name, "topic deleted");
+        Ok(applied)
+    }
+
+    /// Grows a topic to `total` partitions.
+    pub async fn add_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        validate_only: bool,
+    ) -> AdminResult<u64> {
+        let _permit = self.admin.acquire_permit(1).await.expect("never closed");
+        let current = self
+            .meta
+            .with_state(|s| s.partition_count(name))
+            .ok_or_else(|| unknown_topic(name))?;
+        if total < 0 || total as u32 <= current || total as u32 > PARTITIONS_MAX {
+            return Err(AdminError::new(
+                ResponseError::InvalidPartitions,
+                format!("topic {name:?} has {current} partitions; the new count {total} must be larger (at most {PARTITIONS_MAX})"),
+            ));
+        }
+        if validate_only {
+            return Ok(self.meta.applied_offset());
+        }
+        self.append(MetaEvent::PartitionsAdded(PartitionsAdded {
+            name: name.to_string(),
+            new_total: total as u32,
+        }))
+        .await
+        .map_err(|e| AdminError::engine(&e))?;
+        let applied = self.place(name, current..total as u32).await?;
+        tracing::info!(topic = name, from = current, to = total, "partitions added");
+        Ok(applied)
+    }
+
+    /// Sets and removes topic config overrides, then applies the result to
+    /// every open partition.
+    pub async fn change_configs(
+        &self,
+        name: &str,
+        set: BTreeMap<String, String>,
+        remove: Vec<String>,
+        validate_only: bool,
+    ) -> AdminResult<u64> {
+        let _permit = self.admin.acquire_permit(1).await.expect("never closed");
+        let mut overrides = self
+            .meta
+            .with_state(|s| s.topic(name).map(|t| t.configs.clone()))
+            .ok_or_else(|| unknown_topic(name))?;
+        for key in &remove {
+            if !topic_config::TOPIC_CONFIG_KEYS.contains(&key.as_str()) {
+                return Err(AdminError::new(
+                    ResponseError::InvalidConfig,
+                    format!("unknown topic config {key:?}"),
+                ));
+            }
+            overrides.remove(key);
+        }
+        overrides.extend(set.clone());
+        let config = topic_config::log_config(&self.log_defaults, &overrides)
+            .map_err(|m| AdminError::new(ResponseError::InvalidConfig, m))?;
+        // Only keys that are set can be removed from the stored overrides.
+        let stored = self
+            .meta
+            .with_state(|s| s.topic(name).map(|t| t.configs.clone()))
+            .unwrap_or_default();
+        let remove: Vec<String> = remove
+            .into_iter()
+            .filter(|k| stored.contains_key(k) && !set.contains_key(k))
+            .collect();
+        if validate_only || (set.is_empty() && remove.is_empty()) {
+            return Ok(self.meta.applied_offset());
+        }
+        let applied = self
+            .append(MetaEvent::TopicConfigChanged(TopicConfigChanged {
+                name: name.to_string(),
+                set: set.into_iter().collect(),
+                remove,
+            }))
+            .await
+            .map_err(|e| AdminError::engine(&e))?;
+        let count = self
+            .meta
+            .with_state(|s| s.partition_count(name))
+            .unwrap_or(0);
+        self.on_owners(name, 0..count, |partition, reply| {
+            ShardRequest::Reconfigure {
+                topic: name.to_string(),
+                partition,
+                config: config.clone(),
+                reply,
+            }
+        })
+        .await?;
+        tracing::info!(topic = name, "topic configs changed");
+        Ok(applied)
+    }
+
+    /// Executes a request routed to the controller.
+    pub async fn handle(self: Rc<Self>, request: ControllerRequest) -> ControllerReply {
+        match request {
+            ControllerRequest::Admin { version, body } => {
+                let (body, applied_offset) = crate::handlers::admin(&self, version, body).await;
+                ControllerReply {
+                    body: Some(body),
+                    applied_offset,
+                }
+            }
+            ControllerRequest::AutoCreate { topics } => {
+                let mut applied_offset = self.meta.applied_offset();
+                for topic in topics {
+                    match self
+                        .create_topic(&topic, -1, -1, BTreeMap::new(), false)
+                        .await
+                    {
+                        Ok(applied) => applied_offset = applied,
+                        Err(e) if e.error == ResponseError::TopicAlreadyExists => {}
+                        Err(e) => {
+                            tracing::warn!(%topic, error = %e.message, "auto-create failed")
+                        }
+                    }
+                }
+                ControllerReply {
+                    body: None,
+                    applied_offset,
+                }
+            }
+        }
+    }
+
+    /// A topic's partition count.
+    pub fn partition_count(&self, topic: &str) -> Option<u32> {
+        self.meta.with_state(|s| s.partition_count(topic))
+    }
+
+    /// A topic's id.
+    pub fn topic_id(&self, topic: &str) -> Option<[u8; 16]> {
+        self.meta.with_state(|s| s.topic(topic).map(|t| t.topic_id))
+    }
+
+    /// The name of the topic with this id.
+    pub fn topic_name_by_id(&self, id: &[u8; 16]) -> Option<String> {
+        self.meta
+            .with_state(|s| s.topic_by_id(id).map(|(name, _)| name.to_string()))
+    }
+
+    /// The keys a topic overrides (empty if it does not exist).
+    pub fn topic_overrides(&self, topic: &str) -> Vec<String> {
+        self.meta.with_state(|s| {
+            s.topic(topic)
+                .map(|t| t.configs.keys().cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// The applied offset of the meta log.
+    pub fn applied_offset(&self) -> u64 {
+        self.meta.applied_offset()
+    }
+}
+
+fn unknown_topic(name: &str) -> AdminError {
+    AdminError::new(
+        ResponseError::UnknownTopicOrPartition,
+        format!("topic {name:?} does not exist"),
+    )
+}
+
+/// A random (version 4) UUID for a new topic.
+fn new_topic_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    // SAFETY: getrandom writes at most `id.len()` bytes into `id`.
+    let filled = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
+    assert_eq!(filled, id.len() as isize, "getrandom filled the topic id");
+    id[6] = (id[6] & 0x0f) | 0x40;
+    id[8] = (id[8] & 0x3f) | 0x80;
+    id
+}

@@ -1,0 +1,103 @@
+//! ListOffsets: earliest (-2), latest (-1) or the first offset at or after
+//! a timestamp, from the owning shard.
+//!
+//! Timestamp lookups have batch granularity: the answer is the base offset
+//! of the first batch whose max timestamp is at or after the target, so a
+//! consumer may re-read a few earlier records of that batch, never miss
+//! one. The timestamp returned is -1 for that reason (the engine does not
+//! decode records to find the exact one).
+
+use super::topic_name;
+use crate::message::{OffsetQuery, PartitionOffsets, ShardRequest};
+use crate::runtime::ShardClient;
+use futures_channel::oneshot;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::ResponseError;
+use std::rc::Rc;
+
+/// Kafka's "latest" marker timestamp.
+const LATEST_TIMESTAMP: i64 = -1;
+/// Kafka's "earliest" marker timestamp.
+const EARLIEST_TIMESTAMP: i64 = -2;
+
+type OffsetsReply = Result<(Option<u64>, PartitionOffsets), ringlog_engine::Error>;
+
+/// Answers a ListOffsets request.
+pub async fn handle(
+    client: &Rc<ShardClient>,
+    version: i16,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let mut sent = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let name = topic.name.0.to_string();
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            partitions.push((
+                p.partition_index,
+                send(client, &name, p.partition_index, p.timestamp).await,
+            ));
+        }
+        sent.push((name, partitions));
+    }
+    let mut topics = Vec::with_capacity(sent.len());
+    for (name, partitions) in sent {
+        let mut answers = Vec::with_capacity(partitions.len());
+        for (index, reply) in partitions {
+            let mut answer = ListOffsetsPartitionResponse::default()
+                .with_partition_index(index)
+                .with_timestamp(-1)
+                .with_offset(-1);
+            if version >= 4 {
+                answer = answer.with_leader_epoch(0);
+            }
+            let answer = match reply {
+                Err(error) => answer.with_error_code(error.code()),
+                Ok(reply) => match reply.await {
+                    Ok(Ok((offset, _))) => answer.with_offset(offset.map_or(-1, |o| o as i64)),
+                    Ok(Err(e)) => answer.with_error_code(ringlog_protocol::error_code(&e)),
+                    Err(_) => answer.with_error_code(ResponseError::UnknownServerError.code()),
+                },
+            };
+            answers.push(answer);
+        }
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(topic_name(&name))
+                .with_partitions(answers),
+        );
+    }
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+async fn send(
+    client: &Rc<ShardClient>,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> Result<oneshot::Receiver<OffsetsReply>, ResponseError> {
+    let owner = super::owner(client, topic, partition);
+    let owner = owner.ok_or(ResponseError::UnknownTopicOrPartition)?;
+    let query = match timestamp {
+        LATEST_TIMESTAMP => OffsetQuery::Latest,
+        EARLIEST_TIMESTAMP => OffsetQuery::Earliest,
+        t if t >= 0 => OffsetQuery::Timestamp(t),
+        _ => return Err(ResponseError::InvalidRequest),
+    };
+    let (reply, answer) = oneshot::channel();
+    client
+        .send(
+            owner as usize,
+            ShardRequest::Offsets {
+                topic: topic.to_string(),
+                partition: partition as u32,
+                query,
+                reply,
+            },
+        )
+        .await;
+    Ok(answer)
+}

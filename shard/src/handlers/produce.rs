@@ -1,0 +1,173 @@
+//! Produce: split each partition's records into whole RecordBatch v2
+//! slices (zero-copy views of the request frame), send them to the owning
+//! shard, answer once every partition has replied.
+//!
+//! Why batches travel as `Bytes`: the request frame is read once into one
+//! buffer; each batch is a reference-counted slice of it that crosses the
+//! mesh without a copy. The shard copies it exactly once, into its aligned
+//! write buffer. No record is decoded, so compressed batches are stored
+//! exactly as produced.
+
+use super::{call_controller, topic_name};
+use crate::message::{ControllerRequest, ProduceReply, ShardRequest};
+use crate::runtime::ShardClient;
+use bytes::Bytes;
+use futures_channel::oneshot;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use ringlog_engine::meta::check_topic_name;
+use ringlog_protocol::errors::batch_error;
+use std::rc::Rc;
+
+/// Batches accepted in one partition's records: Kafka requires exactly one
+/// per partition from Produce v3 on.
+const BATCHES_PER_PARTITION_MAX: usize = 1;
+
+enum Outcome {
+    Failed(ResponseError, Option<String>),
+    Sent(oneshot::Receiver<ProduceReply>),
+}
+
+/// Answers a Produce request; `None` for acks=0 (no response is sent).
+pub async fn handle(
+    client: &Rc<ShardClient>,
+    version: i16,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
+    debug_assert!(version >= 3, "the version table starts Produce at v3");
+    let shard = client.local();
+    let acks = request.acks;
+    let refused = if !matches!(acks, -1..=1) {
+        Some((
+            ResponseError::InvalidRequiredAcks,
+            format!("acks={acks}: only 0, 1 and -1 (all)"),
+        ))
+    } else if request.transactional_id.is_some() {
+        Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "transactions are not supported".to_string(),
+        ))
+    } else {
+        None
+    };
+    if shard.config.auto_create_topics && refused.is_none() {
+        let missing: Vec<String> = shard.meta.with(|state| {
+            request
+                .topic_data
+                .iter()
+                .map(|t| t.name.0.to_string())
+                .filter(|n| state.topic(n).is_none() && check_topic_name(n).is_ok())
+                .collect()
+        });
+        if !missing.is_empty() {
+            if let Err(e) =
+                call_controller(client, ControllerRequest::AutoCreate { topics: missing }).await
+            {
+                tracing::warn!(error = %e, "auto-create on Produce failed");
+            }
+        }
+    }
+    let mut sent: Vec<(String, Vec<(i32, Outcome)>)> = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let name = topic.name.0.to_string();
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for data in topic.partition_data {
+            let outcome = match &refused {
+                Some((error, message)) => Outcome::Failed(*error, Some(message.clone())),
+                None => route(client, &name, data.index, data.records, acks == -1).await,
+            };
+            partitions.push((data.index, outcome));
+        }
+        sent.push((name, partitions));
+    }
+    let mut responses = Vec::with_capacity(sent.len());
+    for (name, partitions) in sent {
+        let mut partition_responses = Vec::with_capacity(partitions.len());
+        for (index, outcome) in partitions {
+            let response = PartitionProduceResponse::default().with_index(index);
+            let response = match outcome {
+                Outcome::Failed(error, message) => response
+                    .with_error_code(error.code())
+                    .with_base_offset(-1)
+                    .with_error_message(
+                        message.filter(|_| version >= 8).map(StrBytes::from_string),
+                    ),
+                Outcome::Sent(reply) => match reply.await {
+                    Ok(Ok((base, offsets))) => {
+                        let response = response.with_base_offset(base as i64);
+                        if version >= 5 {
+                            response.with_log_start_offset(offsets.log_start as i64)
+                        } else {
+                            response
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(topic = %name, partition = index, error = %e, "produce refused");
+                        let message = (version >= 8).then(|| StrBytes::from_string(e.to_string()));
+                        response
+                            .with_error_code(ringlog_protocol::error_code(&e))
+                            .with_base_offset(-1)
+                            .with_error_message(message)
+                    }
+                    Err(_) => response
+                        .with_error_code(ResponseError::UnknownServerError.code())
+                        .with_base_offset(-1),
+                },
+            };
+            partition_responses.push(response);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic_name(&name))
+                .with_partition_responses(partition_responses),
+        );
+    }
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+/// Validates one partition's records and sends them to the owning shard.
+async fn route(
+    client: &Rc<ShardClient>,
+    topic: &str,
+    partition: i32,
+    records: Option<Bytes>,
+    durable: bool,
+) -> Outcome {
+    let owner = super::owner(client, topic, partition);
+    let Some(owner) = owner else {
+        return Outcome::Failed(ResponseError::UnknownTopicOrPartition, None);
+    };
+    let records = records.unwrap_or_default();
+    let mut batches = Vec::with_capacity(BATCHES_PER_PARTITION_MAX);
+    for batch in ringlog_protocol::batches(&records) {
+        match batch {
+            Ok(batch) => batches.push(batch),
+            Err(e) => return Outcome::Failed(batch_error(&e), Some(e.to_string())),
+        }
+    }
+    if batches.len() != BATCHES_PER_PARTITION_MAX {
+        return Outcome::Failed(
+            ResponseError::InvalidRecord,
+            Some(format!(
+                "{} record batches for {topic}-{partition}: Produce v3+ carries exactly one",
+                batches.len()
+            )),
+        );
+    }
+    let (reply, answer) = oneshot::channel();
+    client
+        .send(
+            owner as usize,
+            ShardRequest::Produce {
+                topic: topic.to_string(),
+                partition: partition as u32,
+                batches,
+                durable,
+                reply,
+            },
+        )
+        .await;
+    Outcome::Sent(answer)
+}

@@ -1,0 +1,246 @@
+//! The Kafka front end: accepts connections, cuts frames, runs each
+//! request's handler and writes the answers back in request order.
+//!
+//! Why a reader and a writer per connection joined by a bounded queue of
+//! tasks: Kafka clients pipeline (librdkafka keeps up to 1,000,000 requests
+//! in flight per connection, Java 5), and answers must go back in request
+//! order. The reader spawns a task per request as soon as its frame is in
+//! and queues the task handle; the writer awaits the handles in order. So
+//! a slow acks=all produce does not stop the next request from being
+//! parsed and routed, and the queue bound ([`IN_FLIGHT_REQUESTS_MAX`])
+//! pushes back on a client that sends faster than we answer.
+//!
+//! What closes a connection (logged at WARN with the reason, never
+//! affecting other connections): a size prefix that is not positive or
+//! exceeds `--max-request-bytes` (before anything is allocated for it), a
+//! frame too short for a header, an unknown API key, an unsupported
+//! version of any API but ApiVersions (which gets the v0
+//! UNSUPPORTED_VERSION answer instead, as KIP-511 requires), and a header
+//! or body that does not decode. Answers to earlier requests on the
+//! connection are written first.
+
+use crate::handlers::{self, Handled};
+use crate::runtime::ShardClient;
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::{TcpListener, TcpStream};
+use glommio::Task;
+use kafka_protocol::messages::ResponseKind;
+use ringlog_protocol::frame::SIZE_PREFIX_BYTES;
+use ringlog_protocol::{encode_response, next_frame, parse_request, ApiKey, RequestError};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Requests read but not yet answered, per connection.
+pub const IN_FLIGHT_REQUESTS_MAX: usize = 256;
+/// Connections one router accepts at once; more are closed at accept.
+pub const CONNECTIONS_MAX: usize = 8192;
+/// Smallest read from a socket.
+pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Pause after a failed accept (e.g. out of file descriptors).
+const ACCEPT_RETRY_MS: u64 = 100;
+
+/// What a request task produced.
+enum Reply {
+    Respond(Bytes),
+    Nothing,
+    Close(String),
+}
+
+/// Binds the Kafka listener on this shard and serves connections in the
+/// background. With `--router-cores all`, every shard binds the same
+/// address; glommio sets SO_REUSEPORT, so the kernel spreads connections.
+pub fn listen(client: Rc<ShardClient>) -> std::io::Result<()> {
+    let config = client.local().config.clone();
+    let listener = TcpListener::bind(config.listen)?;
+    tracing::info!(
+        shard = client.local().id,
+        listen = %listener.local_addr()?,
+        "accepting Kafka connections"
+    );
+    glommio::spawn_local(accept(client, listener)).detach();
+    Ok(())
+}
+
+async fn accept(client: Rc<ShardClient>, listener: TcpListener) {
+    let open = Rc::new(Cell::new(0usize));
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                if open.get() >= CONNECTIONS_MAX {
+                    tracing::warn!(
+                        limit = CONNECTIONS_MAX,
+                        "closing connection: too many open connections"
+                    );
+                    continue;
+                }
+                open.set(open.get() + 1);
+                let (client, open) = (client.clone(), open.clone());
+                glommio::spawn_local(async move {
+                    connection(client, stream).await;
+                    open.set(open.get() - 1);
+                })
+                .detach();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(ACCEPT_RETRY_MS)).await;
+            }
+        }
+    }
+}
+
+async fn connection(client: Rc<ShardClient>, stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
+    }
+    let (reader, writer) = futures_lite::io::split(stream);
+    let (queue, answers) = local_channel::new_bounded(IN_FLIGHT_REQUESTS_MAX);
+    let read = async {
+        read_requests(&client, reader, queue, &peer).await;
+        // Let the writer drain what is queued; it ends the connection.
+        std::future::pending::<()>().await;
+    };
+    futures_lite::future::or(write_responses(writer, answers, &peer), read).await;
+}
+
+/// Bytes still missing from the frame at the front of `buf`, when its size
+/// prefix is in and acceptable.
+fn frame_remaining(buf: &[u8], max_request_bytes: usize) -> usize {
+    let Some(prefix) = buf.get(..SIZE_PREFIX_BYTES) else {
+        return 0;
+    };
+    let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    match usize::try_from(size) {
+        Ok(size) if size <= max_request_bytes => {
+            (SIZE_PREFIX_BYTES + size).saturating_sub(buf.len())
+        }
+        _ => 0,
+    }
+}
+
+async fn read_requests(
+    client: &Rc<ShardClient>,
+    mut reader: futures_lite::io::ReadHalf<TcpStream>,
+    queue: LocalSender<Task<Reply>>,
+    peer: &str,
+) {
+    let max_request_bytes = client.local().config.max_request_bytes;
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        loop {
+            match next_frame(&mut buf, max_request_bytes) {
+                Ok(Some(frame)) => {
+                    let task = glommio::spawn_local(handle_frame(client.clone(), frame));
+                    if queue.send(task).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let reason = e.to_string();
+                    let _ = queue
+                        .send(glommio::spawn_local(async move { Reply::Close(reason) }))
+                        .await;
+                    return;
+                }
+            }
+        }
+        // Zero only what this read may fill: the rest of the current
+        // frame, or one chunk. Each byte of a large frame is zeroed once.
+        let start = buf.len();
+        let want = frame_remaining(&buf, max_request_bytes).max(READ_CHUNK_BYTES);
+        buf.resize(start + want, 0);
+        match reader.read(&mut buf[start..]).await {
+            Ok(0) => {
+                if start > 0 {
+                    tracing::debug!(%peer, buffered = start, "client closed mid-request");
+                }
+                return;
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "read failed");
+                return;
+            }
+        }
+    }
+}
+
+async fn write_responses(
+    mut writer: futures_lite::io::WriteHalf<TcpStream>,
+    answers: LocalReceiver<Task<Reply>>,
+    peer: &str,
+) {
+    while let Some(task) = answers.recv().await {
+        match task.await {
+            Reply::Respond(bytes) => {
+                if let Err(e) = writer.write_all(&bytes).await {
+                    tracing::debug!(%peer, error = %e, "write failed");
+                    return;
+                }
+            }
+            Reply::Nothing => {}
+            Reply::Close(reason) => {
+                let _ = writer.flush().await;
+                tracing::warn!(%peer, %reason, "closing connection");
+                return;
+            }
+        }
+    }
+    let _ = writer.flush().await;
+}
+
+async fn handle_frame(client: Rc<ShardClient>, frame: Bytes) -> Reply {
+    let started = Instant::now();
+    let request = match parse_request(frame) {
+        Ok(request) => request,
+        Err(RequestError::UnsupportedVersion {
+            api_key: ApiKey::ApiVersions,
+            api_version,
+            correlation_id,
+        }) => {
+            let (version, body) = ringlog_protocol::api_versions_response(api_version);
+            return encode(
+                correlation_id,
+                ApiKey::ApiVersions,
+                version,
+                &ResponseKind::ApiVersions(body),
+            );
+        }
+        Err(e) => return Reply::Close(e.to_string()),
+    };
+    let (key, version, correlation_id) = (
+        request.api_key,
+        request.api_version,
+        request.correlation_id(),
+    );
+    let reply = match handlers::dispatch(&client, request).await {
+        Ok(Handled::Respond(body)) => encode(correlation_id, key, version, &body),
+        Ok(Handled::Silent) => Reply::Nothing,
+        Err(reason) => Reply::Close(reason),
+    };
+    client
+        .local()
+        .config
+        .metrics
+        .request_done(key, started.elapsed());
+    reply
+}
+
+fn encode(correlation_id: i32, key: ApiKey, version: i16, body: &ResponseKind) -> Reply {
+    match encode_response(correlation_id, key, version, body) {
+        Ok(bytes) => Reply::Respond(bytes),
+        Err(e) => {
+            tracing::error!(api = ?key, version, error = %e, "response does not encode");
+            Reply::Close(format!(
+                "internal error encoding the {key:?} v{version} response: {e}"
+            ))
+        }
+    }
+}

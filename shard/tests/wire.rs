@@ -1,0 +1,369 @@
+//! A real server on 127.0.0.1 answering every supported API at every
+//! version it advertises: each request is encoded by `kafka-protocol`'s
+//! client side, each response must decode at that version and carry no
+//! error. This is what catches a response field set at a version that
+//! cannot carry it (the encoder then refuses, and the connection closes).
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_channel::oneshot;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use ringlog_engine::batch::build_batch;
+use ringlog_protocol::versions::supported;
+use ringlog_shard::server::{serve, ServerConfig};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(name: &str) -> Server {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut config = ServerConfig::new(dir, 2);
+        config.listen = SocketAddr::from(([127, 0, 0, 1], port));
+        config.advertised_port = port;
+        let addr = config.listen;
+        let (stop, stopped) = oneshot::channel();
+        let thread = std::thread::spawn(move || serve(config, stopped).unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "server did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Client {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Client {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    fn call<Req>(&mut self, version: i16, request: Req) -> ResponseKind
+    where
+        Req: Request,
+    {
+        self.correlation_id += 1;
+        let key = ApiKey::try_from(Req::KEY).unwrap();
+        let header = RequestHeader::default()
+            .with_request_api_key(Req::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("wire-test")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, key.request_header_version(version))
+            .unwrap();
+        request.encode(&mut body, version).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        self.stream.write_all(&frame).unwrap();
+        let mut size = [0u8; 4];
+        self.stream
+            .read_exact(&mut size)
+            .unwrap_or_else(|e| panic!("{key:?} v{version}: no response ({e})"));
+        let mut response = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut response).unwrap();
+        let mut response = Bytes::from(response);
+        let header_version = if key == ApiKey::ApiVersions {
+            0
+        } else {
+            key.response_header_version(version)
+        };
+        let header = ResponseHeader::decode(&mut response, header_version).unwrap();
+        assert_eq!(header.correlation_id, self.correlation_id);
+        let body = ResponseKind::decode(key, &mut response, version)
+            .unwrap_or_else(|e| panic!("{key:?} v{version} response does not decode: {e}"));
+        assert!(
+            !response.has_remaining(),
+            "{key:?} v{version}: {} bytes after the body",
+            response.remaining()
+        );
+        body
+    }
+}
+
+fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+    let range = supported(key).unwrap();
+    range.min..=range.max
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn create_topic(client: &mut Client, version: i16, topic: &str, partitions: i32) {
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)])
+        .with_timeout_ms(10_000);
+    let ResponseKind::CreateTopics(response) = client.call(version, request) else {
+        panic!("not a CreateTopics response");
+    };
+    assert_eq!(response.topics[0].error_code, 0, "CreateTopics v{version}");
+}
+
+#[test]
+fn every_api_answers_at_every_advertised_version() {
+    let server = Server::start("wire-every-version");
+    let mut client = Client::connect(server.addr);
+
+    for version in versions(ApiKey::ApiVersions) {
+        let ResponseKind::ApiVersions(response) =
+            client.call(version, ApiVersionsRequest::default())
+        else {
+            panic!("not ApiVersions");
+        };
+        assert_eq!(response.error_code, 0);
+        assert!(response.api_keys.len() >= 13);
+    }
+    for version in versions(ApiKey::CreateTopics) {
+        create_topic(&mut client, version, &format!("created-v{version}"), 2);
+    }
+    let topic = "t";
+    create_topic(&mut client, 7, topic, 3);
+
+    for version in versions(ApiKey::Metadata) {
+        let request = MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(name(topic))),
+        ]));
+        let ResponseKind::Metadata(response) = client.call(version, request) else {
+            panic!("not Metadata");
+        };
+        assert_eq!(response.brokers.len(), 1, "Metadata v{version}");
+        assert_eq!(response.topics[0].error_code, 0, "Metadata v{version}");
+        assert_eq!(
+            response.topics[0].partitions.len(),
+            3,
+            "Metadata v{version}"
+        );
+    }
+
+    let mut produced = 0i64;
+    for version in versions(ApiKey::Produce) {
+        let value = format!("value at v{version}");
+        let batch = Bytes::from(build_batch(1_700_000_000_000, &[value.as_bytes()]));
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(name(topic))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(1)
+                        .with_records(Some(batch)),
+                ])]);
+        let ResponseKind::Produce(response) = client.call(version, request) else {
+            panic!("not Produce");
+        };
+        let partition = &response.responses[0].partition_responses[0];
+        assert_eq!(partition.error_code, 0, "Produce v{version}");
+        assert_eq!(partition.base_offset, produced, "Produce v{version}");
+        produced += 1;
+    }
+
+    for version in versions(ApiKey::Fetch) {
+        let request = FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![fetch_request::FetchTopic::default()
+                .with_topic(name(topic))
+                .with_partitions(vec![fetch_request::FetchPartition::default()
+                    .with_partition(1)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20)])]);
+        let ResponseKind::Fetch(response) = client.call(version, request) else {
+            panic!("not Fetch");
+        };
+        let partition = &response.responses[0].partitions[0];
+        assert_eq!(partition.error_code, 0, "Fetch v{version}");
+        assert_eq!(partition.high_watermark, produced, "Fetch v{version}");
+        let records = partition.records.clone().unwrap();
+        let batches = ringlog_protocol::batches(&records).count() as i64;
+        assert_eq!(batches, produced, "Fetch v{version} returns every batch");
+    }
+
+    for version in versions(ApiKey::ListOffsets) {
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+                .with_name(name(topic))
+                .with_partitions(vec![
+                    list_offsets_request::ListOffsetsPartition::default()
+                        .with_partition_index(1)
+                        .with_timestamp(-1),
+                ])]);
+        let ResponseKind::ListOffsets(response) = client.call(version, request) else {
+            panic!("not ListOffsets");
+        };
+        let partition = &response.topics[0].partitions[0];
+        assert_eq!(partition.error_code, 0, "ListOffsets v{version}");
+        assert_eq!(partition.offset, produced, "ListOffsets v{version}");
+    }
+
+    for version in versions(ApiKey::DescribeConfigs) {
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("t")),
+        ]);
+        let ResponseKind::DescribeConfigs(response) = client.call(version, request) else {
+            panic!("not DescribeConfigs");
+        };
+        assert_eq!(
+            response.results[0].error_code, 0,
+            "DescribeConfigs v{version}"
+        );
+        assert_eq!(response.results[0].configs.len(), 6);
+    }
+
+    for version in versions(ApiKey::AlterConfigs) {
+        let request = AlterConfigsRequest::default().with_resources(vec![
+            alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("t"))
+                .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                    .with_name(StrBytes::from_static_str("retention.ms"))
+                    .with_value(Some(StrBytes::from_string(format!(
+                        "{}",
+                        100_000 + i64::from(version)
+                    ))))]),
+        ]);
+        let ResponseKind::AlterConfigs(response) = client.call(version, request) else {
+            panic!("not AlterConfigs");
+        };
+        assert_eq!(
+            response.responses[0].error_code, 0,
+            "AlterConfigs v{version}"
+        );
+    }
+
+    for version in versions(ApiKey::IncrementalAlterConfigs) {
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("t"))
+                .with_configs(vec![
+                    incremental_alter_configs_request::AlterableConfig::default()
+                        .with_name(StrBytes::from_static_str("segment.bytes"))
+                        .with_config_operation(0)
+                        .with_value(Some(StrBytes::from_static_str("2097152"))),
+                ]),
+        ]);
+        let ResponseKind::IncrementalAlterConfigs(response) = client.call(version, request) else {
+            panic!("not IncrementalAlterConfigs");
+        };
+        assert_eq!(
+            response.responses[0].error_code, 0,
+            "IncrementalAlterConfigs v{version}"
+        );
+    }
+
+    let mut partitions = 3;
+    for version in versions(ApiKey::CreatePartitions) {
+        partitions += 1;
+        let request = CreatePartitionsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(name(topic))
+                    .with_count(partitions),
+            ]);
+        let ResponseKind::CreatePartitions(response) = client.call(version, request) else {
+            panic!("not CreatePartitions");
+        };
+        assert_eq!(
+            response.results[0].error_code, 0,
+            "CreatePartitions v{version}"
+        );
+    }
+
+    for version in versions(ApiKey::DescribeCluster) {
+        let ResponseKind::DescribeCluster(response) =
+            client.call(version, DescribeClusterRequest::default())
+        else {
+            panic!("not DescribeCluster");
+        };
+        assert_eq!(response.error_code, 0, "DescribeCluster v{version}");
+        assert_eq!(response.brokers[0].port, i32::from(server.addr.port()));
+    }
+
+    for version in versions(ApiKey::DeleteRecords) {
+        let request = DeleteRecordsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
+                .with_name(name(topic))
+                .with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(1)
+                        .with_offset(i64::from(version) + 1),
+                ])]);
+        let ResponseKind::DeleteRecords(response) = client.call(version, request) else {
+            panic!("not DeleteRecords");
+        };
+        let partition = &response.topics[0].partitions[0];
+        assert_eq!(partition.error_code, 0, "DeleteRecords v{version}");
+        assert_eq!(partition.low_watermark, i64::from(version) + 1);
+    }
+
+    for version in versions(ApiKey::DeleteTopics) {
+        let doomed = format!("created-v{}", version + 1);
+        let request = if version >= 6 {
+            DeleteTopicsRequest::default()
+                .with_topics(vec![delete_topics_request::DeleteTopicState::default()
+                    .with_name(Some(name(&doomed)))])
+        } else {
+            DeleteTopicsRequest::default().with_topic_names(vec![name(&doomed)])
+        }
+        .with_timeout_ms(10_000);
+        let ResponseKind::DeleteTopics(response) = client.call(version, request) else {
+            panic!("not DeleteTopics");
+        };
+        assert_eq!(
+            response.responses[0].error_code, 0,
+            "DeleteTopics v{version}"
+        );
+    }
+}
