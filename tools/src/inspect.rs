@@ -14,7 +14,7 @@ use std::path::Path;
 pub enum Failure {
     /// A check failed; the report was already printed.
     Check,
-    /// Corruption found: "<file> at byte <offset>: <what>".
+    /// Corruption found: `<file> at byte <offset>: <what>`.
     Corrupt(String),
     /// Bad arguments or unreadable files.
     Usage(String),

@@ -1,13 +1,14 @@
-//! `ringlog` — the ringlog binary: admin and inspection commands today;
-//! `serve` arrives with the Kafka front end.
+//! `ringlog` — the ringlog binary: the broker (`serve`), its admin client
+//! (`topic`), and the host and file checks (`doctor`, `inspect`).
 //!
 //! Exit codes: 0 success, 1 a check failed (corruption found, doctor
-//! verdict FAIL), 2 bad usage or an I/O error.
-
-mod doctor;
-mod inspect;
+//! verdict FAIL, a startup check or the broker failed, the broker answered
+//! an admin request with an error or could not be reached), 2 bad usage or
+//! an I/O error.
 
 use clap::{Parser, Subcommand};
+use ringlog_tools::{doctor, inspect, serve, topic};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +25,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the broker until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Create, list, describe, alter and delete topics on a running broker.
+    Topic(topic::TopicArgs),
     /// Print and verify on-disk files.
     Inspect {
         #[command(subcommand)]
@@ -60,6 +65,20 @@ enum InspectCommand {
     },
 }
 
+/// Logs go to stderr, filtered by `RINGLOG_LOG`, else `RUST_LOG`, else
+/// `default_filter`.
+fn init_logging(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGLOG_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, not escape codes in journald.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
 fn main() -> ExitCode {
     // Like any Unix filter, end quietly when the reader of stdout goes away
     // (`ringlog inspect ... | head`) instead of panicking on EPIPE.
@@ -67,15 +86,18 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RINGLOG_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // The broker reports its life cycle at `info`; the other commands print
+    // their own results and stay quiet below `warn`.
+    init_logging(match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    });
     let outcome = match cli.command {
+        // No thread has been started yet: `serve::run` blocks the shutdown
+        // signals before it starts any, so every thread inherits the mask.
+        Command::Serve(args) => return serve::run(args),
+        Command::Topic(args) => return topic::run(args),
         Command::Inspect {
             what: InspectCommand::Segment { file, quiet },
         } => inspect::segment(&file, quiet),

@@ -1,0 +1,9 @@
+//! The commands of the `ringlog` binary, as a library so the integration
+//! tests can call their pure parts (configuration merging, request
+//! building, response rendering) without a running broker.
+
+pub mod doctor;
+pub mod http;
+pub mod inspect;
+pub mod serve;
+pub mod topic;

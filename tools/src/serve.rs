@@ -1,0 +1,805 @@
+//! `ringlog serve`: settings from the command line, the environment and a
+//! TOML file; start-up checks; signal handling; the metrics endpoint; then
+//! the broker itself ([`ringlog_shard::server::serve`]).
+//!
+//! Why settings are merged here rather than by clap: clap knows the command
+//! line, environment variables and defaults, but not a config file, which
+//! belongs between the environment and the defaults. So every option is
+//! declared to clap as text with its default, and [`resolve`] picks, per
+//! option, the first of: command line (`ArgMatches::value_source`), the
+//! `RINGLOG_<OPTION>` environment variable, the config file key, clap's
+//! default. The winning text is then parsed once, by one parser per option,
+//! so a bad value reads the same wherever it came from and the error names
+//! its origin. [`resolve`] is pure (the environment and the file contents
+//! are arguments), which is what the precedence tests rely on.
+
+use crate::{doctor, http};
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches};
+use ringlog_engine::meta::PARTITIONS_MAX;
+use ringlog_engine::{FlushPolicy, LogConfig};
+use ringlog_shard::metrics::Metrics;
+use ringlog_shard::server::{RouterCores, ServerConfig};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Prefix of every option's environment variable.
+pub const ENV_PREFIX: &str = "RINGLOG_";
+/// The option naming the config file. It is read from the command line and
+/// the environment only: a config file cannot name another.
+pub const CONFIG_KEY: &str = "config";
+
+/// Most shards one broker runs. The shard mesh has a channel between every
+/// pair of shards, so its memory grows with the square of this.
+pub const SHARDS_MAX: usize = 256;
+/// CPU numbers must fit the kernel's default affinity mask (`CPU_SETSIZE`).
+pub const CPU_MAX: usize = 1023;
+/// io_uring refuses rings deeper than this (`IORING_MAX_ENTRIES`).
+pub const RING_DEPTH_MAX: usize = 32_768;
+/// glommio rounds smaller I/O memory up to this; refuse it instead, so the
+/// value in effect is the value given.
+pub const IO_MEMORY_BYTES_MIN: usize = 64 * 1024;
+/// Registered I/O memory per shard beyond this is surely a unit mistake.
+pub const IO_MEMORY_BYTES_MAX: usize = 64 << 30;
+/// Smallest request limit: an ApiVersions or Metadata request must fit.
+pub const MAX_REQUEST_BYTES_MIN: usize = 1024;
+/// Request frames carry an `i32` size.
+pub const MAX_REQUEST_BYTES_MAX: usize = i32::MAX as usize;
+/// Longest `--flush-policy interval:<ms>`: a crash loses up to this much
+/// acknowledged data, so a longer window is taken for a unit mistake.
+pub const FLUSH_INTERVAL_MS_MAX: u64 = 3_600_000;
+
+/// One option of `ringlog serve`. Its name is the long flag, the config
+/// file key, and (upper case, `-` as `_`, after [`ENV_PREFIX`]) the
+/// environment variable.
+struct Setting {
+    name: &'static str,
+    value_name: &'static str,
+    /// Clap's default, shown in `--help`; `None` when the default depends on
+    /// other options or on the host.
+    default: Option<&'static str>,
+    /// A switch: `--name` alone means `true`, `--name=false` is accepted too,
+    /// so the command line can override a file that says `true`.
+    switch: bool,
+    help: &'static str,
+}
+
+const fn setting(
+    name: &'static str,
+    value_name: &'static str,
+    default: Option<&'static str>,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        name,
+        value_name,
+        default,
+        switch: false,
+        help,
+    }
+}
+
+/// Every option but `--config`, in `--help` order. The defaults of
+/// `segment-bytes`, `segment-ms` and `flush-policy` are `LogConfig`'s (a
+/// test holds them equal).
+const SETTINGS: &[Setting] = &[
+    setting(
+        "data-dir",
+        "DIR",
+        Some("./data"),
+        "Data directory (metadata log and partitions); created if missing",
+    ),
+    setting(
+        "listen",
+        "IP:PORT",
+        Some("127.0.0.1:9092"),
+        "Address the Kafka listener binds",
+    ),
+    setting(
+        "advertised-listener",
+        "HOST:PORT",
+        None,
+        "Host and port clients are told to connect to [default: the --listen address]",
+    ),
+    setting(
+        "shards",
+        "N",
+        None,
+        "Shards, one executor thread each [default: the --cpuset size, else the CPUs this process may use]",
+    ),
+    setting(
+        "cpuset",
+        "CPUS",
+        None,
+        "CPUs to pin the shards to, in shard order, e.g. 0-3 or 0,2,4; as many as --shards [default: not pinned]",
+    ),
+    setting(
+        "router-cores",
+        "1|all",
+        Some("1"),
+        "Shards accepting Kafka connections: 1 (shard 0) or all (SO_REUSEPORT)",
+    ),
+    setting(
+        "ring-depth",
+        "N",
+        Some("128"),
+        "io_uring submission queue depth per shard",
+    ),
+    setting(
+        "io-memory-bytes",
+        "BYTES",
+        Some("10485760"),
+        "Registered DMA buffer memory per shard",
+    ),
+    setting(
+        "segment-bytes",
+        "BYTES",
+        Some("1073741824"),
+        "Default segment.bytes of a partition: roll segments at this size",
+    ),
+    setting(
+        "segment-ms",
+        "MS",
+        Some("604800000"),
+        "Default segment.ms of a partition: roll segments at this age",
+    ),
+    setting(
+        "flush-policy",
+        "always|interval:MS",
+        Some("always"),
+        "always: acknowledge after fdatasync; interval:MS: acknowledge when buffered and fdatasync every MS (a crash loses up to MS of acknowledged data)",
+    ),
+    setting(
+        "max-request-bytes",
+        "BYTES",
+        Some("104857600"),
+        "Largest Kafka request accepted",
+    ),
+    Setting {
+        name: "auto-create-topics",
+        value_name: "true|false",
+        default: Some("false"),
+        switch: true,
+        help: "Create unknown topics named by Metadata and Produce requests",
+    },
+    setting(
+        "auto-create-partitions",
+        "N",
+        Some("1"),
+        "Partitions of an auto-created topic",
+    ),
+    setting(
+        "http",
+        "IP:PORT",
+        None,
+        "Serve GET /metrics (OpenMetrics) on this address [default: off]",
+    ),
+];
+
+/// `RINGLOG_DATA_DIR` for `data-dir`.
+pub fn env_var_name(name: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// The clap arguments of `ringlog serve`, every value as text; see the
+/// module documentation.
+pub fn arguments() -> Vec<Arg> {
+    let mut args: Vec<Arg> = SETTINGS
+        .iter()
+        .map(|s| {
+            let arg = Arg::new(s.name)
+                .long(s.name)
+                .value_name(s.value_name)
+                .help(s.help)
+                .action(ArgAction::Set);
+            let arg = match s.default {
+                Some(default) => arg.default_value(default),
+                None => arg,
+            };
+            if s.switch {
+                arg.num_args(0..=1)
+                    .require_equals(true)
+                    .default_missing_value("true")
+            } else {
+                arg
+            }
+        })
+        .collect();
+    args.push(
+        Arg::new(CONFIG_KEY)
+            .long(CONFIG_KEY)
+            .value_name("FILE")
+            .help("TOML file of settings: a key per option, e.g. `data-dir = \"/var/lib/ringlog\"`, `shards = 4`")
+            .action(ArgAction::Set),
+    );
+    args
+}
+
+const PRECEDENCE_HELP: &str = "\
+Every option can also be set by an environment variable, RINGLOG_ and the \
+option name in upper case with '_' for '-' (RINGLOG_DATA_DIR, RINGLOG_SHARDS, \
+RINGLOG_CONFIG, ...), or by a key of the --config file named like the option \
+(data-dir = \"/var/lib/ringlog\", shards = 4, auto-create-topics = true). \
+The command line wins over the environment, which wins over the file, which \
+wins over the defaults.";
+
+/// The parsed command line of `ringlog serve`, kept as clap's matches so
+/// [`resolve`] can tell given values from defaults.
+pub struct ServeArgs {
+    matches: ArgMatches,
+}
+
+impl FromArgMatches for ServeArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(ServeArgs {
+            matches: matches.clone(),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.matches = matches.clone();
+        Ok(())
+    }
+}
+
+impl Args for ServeArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.args(arguments()).after_help(PRECEDENCE_HELP)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// A settings error: which option, from where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Everything `ringlog serve` runs with.
+pub struct Settings {
+    /// The broker's configuration.
+    pub server: ServerConfig,
+    /// Where to serve `/metrics`, if anywhere.
+    pub http: Option<SocketAddr>,
+}
+
+/// Where a setting's text came from, for error messages.
+enum Origin<'a> {
+    Flag(&'static str),
+    Env(String),
+    File(&'a Path, &'static str),
+    Default(&'static str),
+}
+
+impl fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Flag(name) => write!(f, "--{name}"),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+            Origin::File(path, key) => write!(f, "config file {}: key {key:?}", path.display()),
+            Origin::Default(name) => write!(f, "default of --{name}"),
+        }
+    }
+}
+
+/// A parsed config file.
+struct ConfigFile<'a> {
+    path: &'a Path,
+    table: toml::Table,
+}
+
+/// The places a setting can come from, highest precedence first; clap's
+/// defaults are in `matches` too, behind the file.
+struct Sources<'a> {
+    matches: &'a ArgMatches,
+    env: &'a BTreeMap<String, String>,
+    file: Option<ConfigFile<'a>>,
+}
+
+impl<'a> Sources<'a> {
+    /// The winning text of `name` and its origin; `None` when no source sets
+    /// it and it has no default.
+    fn text(&self, name: &'static str) -> Result<Option<(String, Origin<'a>)>, ConfigError> {
+        if self.matches.value_source(name) == Some(ValueSource::CommandLine) {
+            let text = self.matches.get_one::<String>(name).expect("given");
+            return Ok(Some((text.clone(), Origin::Flag(name))));
+        }
+        let var = env_var_name(name);
+        if let Some(text) = self.env.get(&var).filter(|text| !text.is_empty()) {
+            return Ok(Some((text.clone(), Origin::Env(var))));
+        }
+        if let Some(file) = &self.file {
+            if let Some(value) = file.table.get(name) {
+                let origin = Origin::File(file.path, name);
+                let text = match value {
+                    toml::Value::String(text) => text.clone(),
+                    toml::Value::Integer(n) => n.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(ConfigError(format!(
+                            "{origin}: expected a string, integer or boolean, found {}",
+                            other.type_str()
+                        )))
+                    }
+                };
+                return Ok(Some((text, origin)));
+            }
+        }
+        Ok(self
+            .matches
+            .get_one::<String>(name)
+            .map(|text| (text.clone(), Origin::Default(name))))
+    }
+
+    /// The value of `name` parsed by `parse`, with errors naming its origin.
+    fn value<T>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.text(name)? {
+            None => Ok(None),
+            Some((text, origin)) => parse(&text)
+                .map(Some)
+                .map_err(|why| ConfigError(format!("{origin}: {why}"))),
+        }
+    }
+
+    /// Like [`Sources::value`] for an option with a default.
+    fn required<T>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        Ok(self
+            .value(name, parse)?
+            .unwrap_or_else(|| panic!("--{name} has a default")))
+    }
+}
+
+/// The config file named by `--config`, else by `RINGLOG_CONFIG`.
+pub fn config_path(matches: &ArgMatches, env: &BTreeMap<String, String>) -> Option<PathBuf> {
+    matches
+        .get_one::<String>(CONFIG_KEY)
+        .or_else(|| {
+            env.get(&env_var_name(CONFIG_KEY))
+                .filter(|text| !text.is_empty())
+        })
+        .map(PathBuf::from)
+}
+
+/// The `RINGLOG_*` variables of this process.
+///
+/// # Errors
+///
+/// One of them is not UTF-8.
+pub fn env_vars() -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut vars = BTreeMap::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(ENV_PREFIX) {
+            continue;
+        }
+        let value = value.into_string().map_err(|value| {
+            ConfigError(format!(
+                "environment variable {name}: {value:?} is not UTF-8"
+            ))
+        })?;
+        vars.insert(name.to_string(), value);
+    }
+    Ok(vars)
+}
+
+/// Merges the command line `matches` (from [`arguments`]), the environment
+/// `env` and the config file (path and contents) into the settings, and
+/// checks them. Pure: reads nothing but its arguments (and, when no source
+/// sets `--shards` or `--cpuset`, how many CPUs this process may use).
+///
+/// # Errors
+///
+/// A value that does not parse or is out of range (naming the option and
+/// where it came from), an unknown key or a syntax error in the config file
+/// (naming the file), or options that contradict each other.
+pub fn resolve(
+    matches: &ArgMatches,
+    env: &BTreeMap<String, String>,
+    config_file: Option<(&Path, &str)>,
+) -> Result<Settings, ConfigError> {
+    let file = match config_file {
+        None => None,
+        Some((path, text)) => Some(parse_config_file(path, text)?),
+    };
+    let sources = Sources { matches, env, file };
+
+    let data_dir = sources.required("data-dir", parse_path)?;
+    let listen = sources.required("listen", parse_socket_addr)?;
+    let (advertised_host, advertised_port) =
+        match sources.value("advertised-listener", parse_host_port)? {
+            Some(listener) => listener,
+            None => advertise_listen(listen)?,
+        };
+    let cpus = sources.value("cpuset", parse_cpuset)?;
+    let shards = sources.value("shards", |text| {
+        parse_number(text, 1, SHARDS_MAX as u64).map(|n| n as usize)
+    })?;
+    let shards = match (shards, &cpus) {
+        (Some(shards), Some(cpus)) if cpus.len() != shards => {
+            return Err(ConfigError(format!(
+                "--cpuset names {} CPUs but --shards is {shards}: give one CPU per shard",
+                cpus.len()
+            )))
+        }
+        (Some(shards), _) => shards,
+        (None, Some(cpus)) => cpus.len(),
+        (None, None) => available_cpus(),
+    };
+    assert!((1..=SHARDS_MAX).contains(&shards));
+    let router_cores = sources.required("router-cores", parse_router_cores)?;
+    let ring_depth = sources.required("ring-depth", |text| {
+        parse_number(text, 1, RING_DEPTH_MAX as u64).map(|n| n as usize)
+    })?;
+    let io_memory_bytes = sources.required("io-memory-bytes", |text| {
+        parse_number(text, IO_MEMORY_BYTES_MIN as u64, IO_MEMORY_BYTES_MAX as u64)
+            .map(|n| n as usize)
+    })?;
+    let segment_bytes =
+        sources.required("segment-bytes", |text| parse_number(text, 0, u64::MAX))?;
+    let segment_ms = sources.required("segment-ms", |text| {
+        parse_number(text, 1, i64::MAX as u64).map(|n| n as i64)
+    })?;
+    let flush_policy = sources.required("flush-policy", parse_flush_policy)?;
+    let log_defaults = LogConfig {
+        segment_bytes,
+        segment_ms,
+        flush_policy,
+        ..LogConfig::default()
+    };
+    log_defaults.validate().map_err(|err| {
+        ConfigError(format!(
+            "--segment-bytes {segment_bytes}, --segment-ms {segment_ms}: invalid log settings: {err}"
+        ))
+    })?;
+    let max_request_bytes = sources.required("max-request-bytes", |text| {
+        parse_number(
+            text,
+            MAX_REQUEST_BYTES_MIN as u64,
+            MAX_REQUEST_BYTES_MAX as u64,
+        )
+        .map(|n| n as usize)
+    })?;
+    let auto_create_topics = sources.required("auto-create-topics", parse_bool)?;
+    let auto_create_partitions = sources.required("auto-create-partitions", |text| {
+        parse_number(text, 1, u64::from(PARTITIONS_MAX)).map(|n| n as u32)
+    })?;
+    let http = sources.value("http", parse_socket_addr)?;
+
+    Ok(Settings {
+        server: ServerConfig {
+            data_dir,
+            listen,
+            advertised_host,
+            advertised_port,
+            shards,
+            cpus,
+            router_cores,
+            ring_depth,
+            io_memory_bytes,
+            log_defaults,
+            max_request_bytes,
+            auto_create_topics,
+            auto_create_partitions,
+            metrics: Arc::new(Metrics::new(shards)),
+        },
+        http,
+    })
+}
+
+/// The listener to advertise when none is set: the listen address itself,
+/// unless it is the wildcard, which no client can connect to.
+fn advertise_listen(listen: SocketAddr) -> Result<(String, u16), ConfigError> {
+    if listen.ip().is_unspecified() {
+        return Err(ConfigError(format!(
+            "--listen {listen} binds every address, so it cannot be advertised to clients; \
+             set --advertised-listener to the host:port clients should connect to"
+        )));
+    }
+    Ok((listen.ip().to_string(), listen.port()))
+}
+
+fn parse_config_file<'a>(path: &'a Path, text: &str) -> Result<ConfigFile<'a>, ConfigError> {
+    let table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
+        ConfigError(format!(
+            "config file {}: {}",
+            path.display(),
+            err.to_string().trim_end()
+        ))
+    })?;
+    if let Some(unknown) = table
+        .keys()
+        .find(|key| !SETTINGS.iter().any(|s| s.name == key.as_str()))
+    {
+        let known: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
+        return Err(ConfigError(format!(
+            "config file {}: unknown key {unknown:?} (known keys: {})",
+            path.display(),
+            known.join(", ")
+        )));
+    }
+    Ok(ConfigFile { path, table })
+}
+
+/// CPUs this process may run on (its affinity mask and cgroup quota), at
+/// least 1 and at most [`SHARDS_MAX`]: one shard per CPU is the point of
+/// thread-per-core, and more shards than CPUs only time-slice.
+fn available_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, SHARDS_MAX)
+}
+
+fn parse_path(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(text))
+}
+
+/// A whole number in `min..=max`.
+fn parse_number(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    let n: u64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number"))?;
+    if n < min || n > max {
+        return Err(format!("{n} is outside {min}..={max}"));
+    }
+    Ok(n)
+}
+
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{text:?} is not true or false")),
+    }
+}
+
+fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?} is not IP:PORT (e.g. 127.0.0.1:9092 or [::1]:9092)"))
+}
+
+/// `host:port`, `[v6 address]:port`; the port must be one clients can use.
+pub fn parse_host_port(text: &str) -> Result<(String, u16), String> {
+    let bad = || format!("{text:?} is not HOST:PORT (e.g. broker1.example.com:9092)");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || host.contains(char::is_whitespace) || port == 0 {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port))
+}
+
+/// `0-3`, `0,2,4`, `0-1,8-9`: distinct CPUs, in the order given.
+pub fn parse_cpuset(text: &str) -> Result<Vec<usize>, String> {
+    let cpu = |part: &str| -> Result<usize, String> {
+        let n: usize = part
+            .trim()
+            .parse()
+            .map_err(|_| format!("{part:?} in {text:?} is not a CPU number"))?;
+        if n > CPU_MAX {
+            return Err(format!("CPU {n} is above {CPU_MAX}"));
+        }
+        Ok(n)
+    };
+    let mut cpus = Vec::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((first, last)) => {
+                let (first, last) = (cpu(first)?, cpu(last)?);
+                if first > last {
+                    return Err(format!("range {part:?} in {text:?} is backwards"));
+                }
+                cpus.extend(first..=last);
+            }
+            None => cpus.push(cpu(part)?),
+        }
+        if cpus.len() > SHARDS_MAX {
+            return Err(format!(
+                "{text:?} names more than {SHARDS_MAX} CPUs, the shard limit"
+            ));
+        }
+    }
+    let mut sorted = cpus.clone();
+    sorted.sort_unstable();
+    if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(format!(
+            "CPU {} appears twice in {text:?}: two shards on one CPU time-slice",
+            pair[0]
+        ));
+    }
+    Ok(cpus)
+}
+
+fn parse_router_cores(text: &str) -> Result<RouterCores, String> {
+    match text {
+        "1" => Ok(RouterCores::One),
+        "all" => Ok(RouterCores::All),
+        _ => Err(format!("{text:?} is not 1 or all")),
+    }
+}
+
+/// `always` or `interval:<ms>`.
+pub fn parse_flush_policy(text: &str) -> Result<FlushPolicy, String> {
+    if text == "always" {
+        return Ok(FlushPolicy::Always);
+    }
+    match text.strip_prefix("interval:") {
+        Some(ms) => parse_number(ms, 1, FLUSH_INTERVAL_MS_MAX)
+            .map(FlushPolicy::IntervalMs)
+            .map_err(|why| format!("interval: {why} (milliseconds)")),
+        None => Err(format!("{text:?} is not always or interval:<ms>")),
+    }
+}
+
+// ---------------------------------------------------------------- running
+
+/// Runs `ringlog serve`: the exit code is 0 after a clean shutdown, 1 when a
+/// start-up check or the broker fails, 2 for bad settings. Every failure
+/// is printed on stderr as `ringlog serve: ...`.
+///
+/// Must be called before the process starts any thread: it blocks SIGINT
+/// and SIGTERM first, so that every thread started afterwards (the
+/// shards, the metrics endpoint) inherits the mask and only the signal
+/// thread ever sees them.
+pub fn run(args: ServeArgs) -> ExitCode {
+    let signals = match block_shutdown_signals() {
+        Ok(signals) => signals,
+        Err(err) => return fail(1, &format!("cannot block SIGINT and SIGTERM: {err}")),
+    };
+    let settings = match load_settings(&args.matches) {
+        Ok(settings) => settings,
+        Err(err) => return fail(2, &err.to_string()),
+    };
+    let config = settings.server;
+
+    let report = doctor::run(&config.data_dir, config.shards);
+    let mut passed = true;
+    for check in &report.checks {
+        match check.verdict {
+            doctor::Verdict::Ok => tracing::debug!("check {}: {}", check.name, check.detail),
+            doctor::Verdict::Warn => tracing::warn!("check {}: {}", check.name, check.detail),
+            doctor::Verdict::Fail => {
+                eprintln!("ringlog serve: {}: {}", check.name, check.detail);
+                passed = false;
+            }
+        }
+    }
+    if !passed {
+        return ExitCode::from(1);
+    }
+
+    if let Some(listen) = settings.http {
+        match http::start(listen, config.metrics.clone()) {
+            Ok(bound) => tracing::info!("serving GET /metrics on http://{bound}/metrics"),
+            Err(err) => return fail(1, &format!("http: cannot serve metrics on {listen}: {err}")),
+        }
+    }
+    let (shutdown_sender, shutdown) = futures_channel::oneshot::channel();
+    if let Err(err) = spawn_signal_thread(signals, shutdown_sender) {
+        return fail(1, &format!("cannot start the signal thread: {err}"));
+    }
+
+    tracing::info!(
+        "starting: {} shards{}, listening on {}, advertising {}:{}, data in {}",
+        config.shards,
+        match &config.cpus {
+            Some(cpus) => format!(" on CPUs {cpus:?}"),
+            None => String::new(),
+        },
+        config.listen,
+        config.advertised_host,
+        config.advertised_port,
+        config.data_dir.display()
+    );
+    match ringlog_shard::server::serve(config, shutdown) {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(1, &err.to_string()),
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("ringlog serve: {message}");
+    ExitCode::from(code)
+}
+
+fn load_settings(matches: &ArgMatches) -> Result<Settings, ConfigError> {
+    let env = env_vars()?;
+    let path = config_path(matches, &env);
+    let text = match &path {
+        None => None,
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|err| {
+            ConfigError(format!("cannot read config file {}: {err}", path.display()))
+        })?),
+    };
+    let file = path.as_deref().zip(text.as_deref());
+    resolve(matches, &env, file)
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread (and so in every thread
+/// it starts later) and returns the set, for [`spawn_signal_thread`].
+fn block_shutdown_signals() -> std::io::Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain old data; sigemptyset initialises it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t; the signal numbers are valid.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+    }
+    // SAFETY: valid set pointer; the old mask is not wanted.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(set)
+}
+
+/// Starts the thread that waits for the blocked `signals`: the first one
+/// asks the broker to shut down cleanly, a second one (an impatient
+/// operator, or a broker stuck closing) exits at once. Exiting without
+/// closing is safe: acknowledged data is durable by the flush policy and
+/// recovery handles torn tails, exactly as after a crash.
+fn spawn_signal_thread(
+    signals: libc::sigset_t,
+    shutdown: futures_channel::oneshot::Sender<()>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut shutdown = Some(shutdown);
+            loop {
+                let mut signal: libc::c_int = 0;
+                // SAFETY: valid set and out pointer; the set's signals are
+                // blocked in this thread, as sigwait requires.
+                let rc = unsafe { libc::sigwait(&signals, &mut signal) };
+                assert_eq!(rc, 0, "sigwait with a valid set cannot fail");
+                let name = if signal == libc::SIGINT {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                match shutdown.take() {
+                    Some(sender) => {
+                        tracing::info!("{name}: shutting down (send it again to exit at once)");
+                        // The broker may already have stopped on its own.
+                        let _ = sender.send(());
+                    }
+                    None => {
+                        tracing::warn!("{name} again: exiting without a clean shutdown");
+                        std::process::exit(1);
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}

@@ -1,0 +1,361 @@
+//! `ringlog serve` settings: command line > environment > config file >
+//! default, and errors that name the option and where its value came from.
+//! Everything here runs the pure merge, without starting a broker.
+
+use clap::ArgMatches;
+use ringlog_engine::{FlushPolicy, LogConfig};
+use ringlog_shard::server::RouterCores;
+use ringlog_tools::serve::{
+    arguments, config_path, env_var_name, parse_cpuset, parse_flush_policy, parse_host_port,
+    resolve, Settings, SHARDS_MAX,
+};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+fn matches(flags: &[&str]) -> ArgMatches {
+    clap::Command::new("serve")
+        .args(arguments())
+        .try_get_matches_from(std::iter::once("serve").chain(flags.iter().copied()))
+        .expect("flags parse")
+}
+
+fn env(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
+    vars.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+const FILE: &str = "/etc/ringlog/test.toml";
+
+fn settings(flags: &[&str], vars: &[(&str, &str)], file: Option<&str>) -> Settings {
+    resolve(
+        &matches(flags),
+        &env(vars),
+        file.map(|text| (Path::new(FILE), text)),
+    )
+    .unwrap_or_else(|err| panic!("resolve: {err}"))
+}
+
+fn error(flags: &[&str], vars: &[(&str, &str)], file: Option<&str>) -> String {
+    match resolve(
+        &matches(flags),
+        &env(vars),
+        file.map(|text| (Path::new(FILE), text)),
+    ) {
+        Ok(_) => panic!("expected an error for {flags:?} {vars:?} {file:?}"),
+        Err(err) => err.to_string(),
+    }
+}
+
+#[test]
+fn defaults_without_any_source() {
+    let s = settings(&[], &[], None);
+    let c = &s.server;
+    assert_eq!(c.data_dir, PathBuf::from("./data"));
+    assert_eq!(c.listen, "127.0.0.1:9092".parse::<SocketAddr>().unwrap());
+    assert_eq!(
+        (c.advertised_host.as_str(), c.advertised_port),
+        ("127.0.0.1", 9092)
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(c.shards, cpus.clamp(1, SHARDS_MAX));
+    assert_eq!(c.cpus, None);
+    assert_eq!(c.router_cores, RouterCores::One);
+    assert_eq!(c.ring_depth, 128);
+    assert_eq!(c.io_memory_bytes, 10_485_760);
+    assert_eq!(c.max_request_bytes, 104_857_600);
+    assert!(!c.auto_create_topics);
+    assert_eq!(c.auto_create_partitions, 1);
+    assert!(s.http.is_none());
+    // The log defaults are exactly the engine's.
+    let engine = LogConfig::default();
+    assert_eq!(c.log_defaults.segment_bytes, engine.segment_bytes);
+    assert_eq!(c.log_defaults.segment_bytes, 1_073_741_824);
+    assert_eq!(c.log_defaults.segment_ms, engine.segment_ms);
+    assert_eq!(c.log_defaults.segment_ms, 604_800_000);
+    assert_eq!(c.log_defaults.flush_policy, engine.flush_policy);
+    assert_eq!(c.log_defaults.flush_policy, FlushPolicy::Always);
+    assert_eq!(
+        c.log_defaults.max_payload_bytes, engine.max_payload_bytes,
+        "fields without an option keep the engine default"
+    );
+}
+
+#[test]
+fn flag_beats_env_beats_file_beats_default() {
+    let file = "shards = 2\nflush-policy = \"interval:20\"\ndata-dir = \"/from/file\"\n";
+    let vars = [
+        ("RINGLOG_SHARDS", "3"),
+        ("RINGLOG_FLUSH_POLICY", "interval:30"),
+        ("RINGLOG_DATA_DIR", "/from/env"),
+    ];
+    let flags = [
+        "--shards",
+        "4",
+        "--flush-policy",
+        "interval:40",
+        "--data-dir",
+        "/from/flag",
+    ];
+
+    let all = settings(&flags, &vars, Some(file)).server;
+    assert_eq!(all.shards, 4);
+    assert_eq!(all.log_defaults.flush_policy, FlushPolicy::IntervalMs(40));
+    assert_eq!(all.data_dir, PathBuf::from("/from/flag"));
+
+    let no_flags = settings(&[], &vars, Some(file)).server;
+    assert_eq!(no_flags.shards, 3);
+    assert_eq!(
+        no_flags.log_defaults.flush_policy,
+        FlushPolicy::IntervalMs(30)
+    );
+    assert_eq!(no_flags.data_dir, PathBuf::from("/from/env"));
+
+    let file_only = settings(&[], &[], Some(file)).server;
+    assert_eq!(file_only.shards, 2);
+    assert_eq!(
+        file_only.log_defaults.flush_policy,
+        FlushPolicy::IntervalMs(20)
+    );
+    assert_eq!(file_only.data_dir, PathBuf::from("/from/file"));
+
+    // A flag equal to the default still wins: it was given.
+    let flag_equals_default = settings(&["--data-dir", "./data"], &vars, Some(file)).server;
+    assert_eq!(flag_equals_default.data_dir, PathBuf::from("./data"));
+
+    // Sources mix per option.
+    let mixed = settings(&["--shards", "4"], &vars[1..2], Some(file)).server;
+    assert_eq!(mixed.shards, 4);
+    assert_eq!(mixed.log_defaults.flush_policy, FlushPolicy::IntervalMs(30));
+    assert_eq!(mixed.data_dir, PathBuf::from("/from/file"));
+}
+
+#[test]
+fn switch_can_be_turned_off_on_the_command_line() {
+    let file = Some("auto-create-topics = true\n");
+    assert!(settings(&[], &[], file).server.auto_create_topics);
+    assert!(
+        settings(&["--auto-create-topics"], &[], None)
+            .server
+            .auto_create_topics
+    );
+    assert!(
+        !settings(&["--auto-create-topics=false"], &[], file)
+            .server
+            .auto_create_topics
+    );
+    assert!(
+        !settings(&[], &[("RINGLOG_AUTO_CREATE_TOPICS", "false")], file)
+            .server
+            .auto_create_topics
+    );
+    assert!(
+        settings(
+            &["--auto-create-topics=true"],
+            &[("RINGLOG_AUTO_CREATE_TOPICS", "false")],
+            None
+        )
+        .server
+        .auto_create_topics
+    );
+}
+
+#[test]
+fn every_option_has_an_env_var_and_a_file_key() {
+    let file = "\
+data-dir = \"/d\"
+listen = \"127.0.0.2:9000\"
+advertised-listener = \"broker.example.com:9093\"
+shards = 2
+cpuset = \"0-1\"
+router-cores = \"all\"
+ring-depth = 256
+io-memory-bytes = 1048576
+segment-bytes = 16777216
+segment-ms = 60000
+flush-policy = \"interval:5\"
+max-request-bytes = 2097152
+auto-create-topics = true
+auto-create-partitions = 3
+http = \"127.0.0.1:9644\"
+";
+    let from_file = settings(&[], &[], Some(file));
+    let vars: Vec<(String, String)> = file
+        .lines()
+        .map(|line| {
+            let (key, value) = line.split_once(" = ").unwrap();
+            (env_var_name(key), value.trim_matches('"').to_string())
+        })
+        .collect();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert!(vars.contains(&("RINGLOG_IO_MEMORY_BYTES", "1048576")));
+    let from_env = settings(&[], &vars, None);
+    for s in [from_file, from_env] {
+        let c = &s.server;
+        assert_eq!(c.data_dir, PathBuf::from("/d"));
+        assert_eq!(c.listen, "127.0.0.2:9000".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            (c.advertised_host.as_str(), c.advertised_port),
+            ("broker.example.com", 9093)
+        );
+        assert_eq!(c.shards, 2);
+        assert_eq!(c.cpus, Some(vec![0, 1]));
+        assert_eq!(c.router_cores, RouterCores::All);
+        assert_eq!(c.ring_depth, 256);
+        assert_eq!(c.io_memory_bytes, 1 << 20);
+        assert_eq!(c.log_defaults.segment_bytes, 16 << 20);
+        assert_eq!(c.log_defaults.segment_ms, 60_000);
+        assert_eq!(c.log_defaults.flush_policy, FlushPolicy::IntervalMs(5));
+        assert_eq!(c.max_request_bytes, 2 << 20);
+        assert!(c.auto_create_topics);
+        assert_eq!(c.auto_create_partitions, 3);
+        assert_eq!(s.http, Some("127.0.0.1:9644".parse().unwrap()));
+    }
+}
+
+#[test]
+fn advertised_listener_follows_listen_from_any_source() {
+    let c = settings(&[], &[("RINGLOG_LISTEN", "10.0.0.5:19092")], None).server;
+    assert_eq!(
+        (c.advertised_host.as_str(), c.advertised_port),
+        ("10.0.0.5", 19092)
+    );
+    let c = settings(&["--listen", "[::1]:9092"], &[], None).server;
+    assert_eq!(c.advertised_host, "::1");
+    let err = error(&["--listen", "0.0.0.0:9092"], &[], None);
+    assert!(err.contains("--advertised-listener"), "{err}");
+    let c = settings(
+        &[
+            "--listen",
+            "0.0.0.0:9092",
+            "--advertised-listener",
+            "[fd00::1]:9092",
+        ],
+        &[],
+        None,
+    )
+    .server;
+    assert_eq!(c.advertised_host, "fd00::1");
+}
+
+#[test]
+fn cpuset_sets_the_shard_count_or_must_match_it() {
+    let c = settings(&["--cpuset", "0,2-3"], &[], None).server;
+    assert_eq!(c.cpus, Some(vec![0, 2, 3]));
+    assert_eq!(c.shards, 3);
+    let err = error(&["--cpuset", "0-1"], &[("RINGLOG_SHARDS", "3")], None);
+    assert!(
+        err.contains("--cpuset names 2 CPUs but --shards is 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_values_name_their_origin() {
+    let err = error(&["--shards", "many"], &[], None);
+    assert_eq!(err, "--shards: \"many\" is not a whole number");
+    let err = error(&[], &[("RINGLOG_SHARDS", "0")], None);
+    assert_eq!(
+        err,
+        format!("environment variable RINGLOG_SHARDS: 0 is outside 1..={SHARDS_MAX}")
+    );
+    let err = error(&[], &[], Some("ring-depth = -1\n"));
+    assert_eq!(
+        err,
+        format!("config file {FILE}: key \"ring-depth\": \"-1\" is not a whole number")
+    );
+    let err = error(&[], &[], Some("shards = [1, 2]\n"));
+    assert_eq!(
+        err,
+        format!("config file {FILE}: key \"shards\": expected a string, integer or boolean, found array")
+    );
+    let err = error(&["--router-cores", "2"], &[], None);
+    assert!(err.contains("is not 1 or all"), "{err}");
+    let err = error(&["--listen", "localhost:9092"], &[], None);
+    assert!(
+        err.starts_with("--listen: \"localhost:9092\" is not IP:PORT"),
+        "{err}"
+    );
+    let err = error(&["--auto-create-topics=yes"], &[], None);
+    assert!(err.contains("is not true or false"), "{err}");
+    let err = error(&["--io-memory-bytes", "4096"], &[], None);
+    assert!(err.contains("outside 65536..="), "{err}");
+    let err = error(&["--max-request-bytes", "3000000000"], &[], None);
+    assert!(err.contains("outside 1024..=2147483647"), "{err}");
+    let err = error(&["--http", "nowhere"], &[], None);
+    assert!(err.starts_with("--http:"), "{err}");
+}
+
+#[test]
+fn log_settings_are_validated_by_the_engine() {
+    let err = error(&["--segment-bytes", "5000000000"], &[], None);
+    assert!(err.contains("invalid log settings"), "{err}");
+    assert!(err.contains("exceeds 4 GiB"), "{err}");
+    let err = error(&[], &[], Some("segment-bytes = 4096\n"));
+    assert!(err.contains("cannot hold one frame"), "{err}");
+    let err = error(&["--segment-ms", "0"], &[], None);
+    assert!(err.starts_with("--segment-ms: 0 is outside"), "{err}");
+}
+
+#[test]
+fn config_file_errors_name_the_file() {
+    let err = error(&[], &[], Some("shard = 2\n"));
+    assert!(
+        err.starts_with(&format!(
+            "config file {FILE}: unknown key \"shard\" (known keys: data-dir, listen,"
+        )),
+        "{err}"
+    );
+    let err = error(&[], &[], Some("config = \"other.toml\"\n"));
+    assert!(err.contains("unknown key \"config\""), "{err}");
+    let err = error(&[], &[], Some("[server]\nshards = 2\n"));
+    assert!(err.contains("unknown key \"server\""), "{err}");
+    let err = error(&[], &[], Some("shards = \n"));
+    assert!(err.starts_with(&format!("config file {FILE}: ")), "{err}");
+}
+
+#[test]
+fn config_path_comes_from_the_flag_then_the_environment() {
+    let vars = env(&[("RINGLOG_CONFIG", "/from/env.toml")]);
+    assert_eq!(
+        config_path(&matches(&["--config", "/from/flag.toml"]), &vars),
+        Some(PathBuf::from("/from/flag.toml"))
+    );
+    assert_eq!(
+        config_path(&matches(&[]), &vars),
+        Some(PathBuf::from("/from/env.toml"))
+    );
+    assert_eq!(config_path(&matches(&[]), &env(&[])), None);
+}
+
+#[test]
+fn empty_env_vars_count_as_unset() {
+    let c = settings(&[], &[("RINGLOG_SHARDS", "")], Some("shards = 2\n")).server;
+    assert_eq!(c.shards, 2);
+}
+
+#[test]
+fn value_parsers() {
+    assert_eq!(parse_cpuset("3"), Ok(vec![3]));
+    assert_eq!(parse_cpuset("4-6,0"), Ok(vec![4, 5, 6, 0]));
+    assert!(parse_cpuset("1,1").unwrap_err().contains("appears twice"));
+    assert!(parse_cpuset("0-2,2").unwrap_err().contains("appears twice"));
+    assert!(parse_cpuset("3-1").unwrap_err().contains("backwards"));
+    assert!(parse_cpuset("").is_err());
+    assert!(parse_cpuset("0-4096").unwrap_err().contains("above"));
+    assert_eq!(parse_flush_policy("always"), Ok(FlushPolicy::Always));
+    assert_eq!(
+        parse_flush_policy("interval:250"),
+        Ok(FlushPolicy::IntervalMs(250))
+    );
+    assert!(parse_flush_policy("interval:0").is_err());
+    assert!(parse_flush_policy("never").is_err());
+    assert_eq!(
+        parse_host_port("b.example.com:9092"),
+        Ok(("b.example.com".to_string(), 9092))
+    );
+    assert!(parse_host_port("b.example.com").is_err());
+    assert!(parse_host_port(":9092").is_err());
+    assert!(parse_host_port("b:0").is_err());
+}
