@@ -54,6 +54,29 @@
 //! point at and rebuilds an index that is missing or does not match the
 //! crc recorded in the segment footer. Position 0 is inside the header, so a
 //! zero entry is padding.
+//!
+//! ## Log start checkpoint `log-start-offset`
+//!
+//! ```text
+//! 32 bytes, the whole file:
+//!   0  8  magic "RINGLLSO"
+//!   8  2  format version (1)
+//!  10  6  zero
+//!  16  8  log start offset
+//!  24  4  zero
+//!  28  4  crc32c of bytes 0..28
+//! ```
+//!
+//! Written by Kafka DeleteRecords ([`crate::Log::delete_records_below`]),
+//! which moves the log start to an arbitrary offset, usually inside a
+//! segment; segment files alone can only say "starts at my base offset".
+//! Replaced atomically (temp file, fdatasync, rename, directory sync), so a
+//! crash leaves the old or the new file, never a torn one — a torn or
+//! damaged file is therefore corruption, not a crash artefact. On open the
+//! log start is the larger of the checkpoint and the first segment's base;
+//! a checkpoint above the log end (data that was never durable is gone) is
+//! clamped to the end and rewritten. A missing file means the log starts at
+//! its first segment.
 
 use crate::error::Corruption;
 
@@ -77,6 +100,15 @@ pub const OFFSET_ENTRY_BYTES: usize = 8;
 pub const TIME_ENTRY_BYTES: usize = 16;
 /// Frame flag: this frame is the segment footer.
 pub const FLAG_FOOTER: u16 = 1;
+/// Log start checkpoint magic.
+pub const LOG_START_MAGIC: [u8; 8] = *b"RINGLLSO";
+/// The only log start checkpoint version this build writes and reads.
+pub const LOG_START_VERSION: u16 = 1;
+/// Bytes in a log start checkpoint file (the whole file).
+pub const LOG_START_BYTES: usize = 32;
+/// Name of the log start checkpoint inside a log directory. Not a segment
+/// name (those are 20 digits), so segment listings skip it.
+pub const LOG_START_FILE_NAME: &str = "log-start-offset";
 
 const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(8) && FRAME_HEADER_BYTES.is_multiple_of(8));
 const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(OFFSET_ENTRY_BYTES));
@@ -361,6 +393,57 @@ pub fn decode_footer(payload: &[u8]) -> Result<SegmentFooter, Corruption> {
     })
 }
 
+/// Encodes a complete log start checkpoint file.
+pub fn encode_log_start(log_start_offset: u64) -> [u8; LOG_START_BYTES] {
+    let mut out = [0u8; LOG_START_BYTES];
+    out[0..8].copy_from_slice(&LOG_START_MAGIC);
+    out[8..10].copy_from_slice(&LOG_START_VERSION.to_le_bytes());
+    out[16..24].copy_from_slice(&log_start_offset.to_le_bytes());
+    let crc = crc32c::crc32c(&out[..28]);
+    out[28..32].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Decodes and verifies a whole log start checkpoint file. On failure
+/// returns the byte position of the bad range with what is wrong there:
+/// magic and crc at 0 (the crc covers bytes 0..28), version at 8, a
+/// truncated file at its length (the first missing byte), extra bytes at 32.
+///
+/// ```
+/// use ringlog_engine::format::{decode_log_start, encode_log_start};
+/// use ringlog_engine::Corruption;
+/// assert_eq!(decode_log_start(&encode_log_start(42)), Ok(42));
+/// assert_eq!(decode_log_start(&[]), Err((0, Corruption::LengthPastEnd)));
+/// ```
+pub fn decode_log_start(bytes: &[u8]) -> Result<u64, (u64, Corruption)> {
+    if bytes.len() < LOG_START_BYTES {
+        return Err((bytes.len() as u64, Corruption::LengthPastEnd));
+    }
+    if bytes[0..8] != LOG_START_MAGIC {
+        return Err((0, Corruption::BadMagic));
+    }
+    let version = le_u16(bytes, 8);
+    if version != LOG_START_VERSION {
+        return Err((8, Corruption::BadVersion(version)));
+    }
+    if crc32c::crc32c(&bytes[..28]) != le_u32(bytes, 28) {
+        return Err((0, Corruption::BadHeaderCrc));
+    }
+    if bytes.len() > LOG_START_BYTES {
+        return Err((
+            LOG_START_BYTES as u64,
+            Corruption::Malformed("bytes after the log start checkpoint"),
+        ));
+    }
+    if let Some(at) = (10..16).chain(24..28).find(|&at| bytes[at] != 0) {
+        return Err((
+            at as u64,
+            Corruption::Malformed("reserved log start checkpoint bytes set"),
+        ));
+    }
+    Ok(le_u64(bytes, 16))
+}
+
 /// One sparse offset index entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OffsetEntry {
@@ -568,6 +651,77 @@ mod tests {
         bytes.truncate(2 * OFFSET_ENTRY_BYTES);
         bytes.extend_from_slice(&[0u8; 16]);
         assert_eq!(decode_offset_entries(&bytes).len(), 2);
+    }
+
+    #[test]
+    fn log_start_round_trips() {
+        for offset in [0, 1, 12_345, u64::MAX] {
+            let bytes = encode_log_start(offset);
+            assert_eq!(&bytes[0..8], b"RINGLLSO");
+            assert_eq!(le_u64(&bytes, 16), offset);
+            assert_eq!(decode_log_start(&bytes), Ok(offset));
+        }
+        // Not a segment file name: segment listings must skip it.
+        assert_eq!(parse_segment_file_name(LOG_START_FILE_NAME, "log"), None);
+    }
+
+    #[test]
+    fn log_start_bad_magic() {
+        let mut bytes = encode_log_start(77);
+        bytes[7] = b'X';
+        assert_eq!(decode_log_start(&bytes), Err((0, Corruption::BadMagic)));
+    }
+
+    #[test]
+    fn log_start_bad_version() {
+        let mut bytes = encode_log_start(77);
+        bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[..28]);
+        bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode_log_start(&bytes),
+            Err((8, Corruption::BadVersion(2)))
+        );
+    }
+
+    #[test]
+    fn log_start_bad_crc() {
+        let mut bytes = encode_log_start(77);
+        bytes[16] ^= 0x01; // the offset itself
+        assert_eq!(decode_log_start(&bytes), Err((0, Corruption::BadHeaderCrc)));
+        let mut bytes = encode_log_start(77);
+        bytes[31] ^= 0x80; // the crc
+        assert_eq!(decode_log_start(&bytes), Err((0, Corruption::BadHeaderCrc)));
+    }
+
+    #[test]
+    fn log_start_truncated() {
+        let bytes = encode_log_start(77);
+        for len in [0, 8, 27, LOG_START_BYTES - 1] {
+            assert_eq!(
+                decode_log_start(&bytes[..len]),
+                Err((len as u64, Corruption::LengthPastEnd)),
+                "{len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn log_start_trailing_or_reserved_bytes() {
+        let mut longer = encode_log_start(77).to_vec();
+        longer.push(0);
+        assert!(matches!(
+            decode_log_start(&longer),
+            Err((32, Corruption::Malformed(_)))
+        ));
+        let mut bytes = encode_log_start(77);
+        bytes[25] = 1;
+        let crc = crc32c::crc32c(&bytes[..28]);
+        bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            decode_log_start(&bytes),
+            Err((25, Corruption::Malformed(_)))
+        ));
     }
 
     #[test]

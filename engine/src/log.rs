@@ -37,6 +37,15 @@
 //!   state of the file is unknown (and a retried fdatasync can report
 //!   success for lost pages), so every later call fails with
 //!   [`Error::Poisoned`] until the log is reopened and recovered.
+//! * **Settings change live, sizes do not.** [`Log::reconfigure`] swaps the
+//!   topic-level settings (Kafka AlterConfigs) between two appends; the
+//!   write buffer is allocated at open, so its size and everything bounded
+//!   by it stay fixed until the log is reopened.
+//! * **The log start is a checkpoint, not only a file name.** Retention
+//!   deletes whole segments, so the first segment's base offset is the log
+//!   start. Kafka DeleteRecords moves the start to any offset; that is made
+//!   durable in a small checkpoint file ([`crate::format::encode_log_start`])
+//!   before the call returns, and open takes the larger of the two.
 
 use crate::appender::{Appender, PendingWrite};
 use crate::clock::Clock;
@@ -49,7 +58,11 @@ use crate::format::{
     SegmentHeader, SegmentKind, TimeEntry, FILE_HEADER_BYTES, FLAG_FOOTER, FOOTER_PAYLOAD_BYTES,
     FRAME_HEADER_BYTES, OFFSET_ENTRY_BYTES, OFFSET_INDEX_MAGIC, TIME_ENTRY_BYTES, TIME_INDEX_MAGIC,
 };
-use crate::io::{align_down, align_up, OpenMode, Storage, StorageFile, BLOCK_BYTES};
+use crate::format::{decode_log_start, encode_log_start, LOG_START_FILE_NAME};
+use crate::io::{
+    align_down, align_up, read_whole_file, write_file_atomic, OpenMode, Storage, StorageFile,
+    BLOCK_BYTES, TMP_SUFFIX,
+};
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -60,11 +73,11 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 const LOG_EXTENSION: &str = "log";
 const OFFSET_INDEX_EXTENSION: &str = "index";
 const TIME_INDEX_EXTENSION: &str = "timeindex";
-const TMP_SUFFIX: &str = ".tmp";
 const FOOTER_FRAME_BYTES: usize = FRAME_HEADER_BYTES + FOOTER_PAYLOAD_BYTES;
 /// Bytes read per step when scanning frames.
 const SCAN_CHUNK_BYTES: usize = 1 << 20;
@@ -93,8 +106,10 @@ pub enum FlushPolicy {
     IntervalMs(u64),
 }
 
-/// Per-log settings (Kafka's topic-level names in parentheses).
-#[derive(Clone, Debug)]
+/// Per-log settings (Kafka's topic-level names in parentheses). All but
+/// `kind` and `write_buffer_bytes` can change on a live log with
+/// [`Log::reconfigure`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
     /// Partition data or metadata events.
     pub kind: SegmentKind,
@@ -161,7 +176,16 @@ impl LogConfig {
         if self.index_interval_bytes == 0 || self.segment_ms <= 0 {
             return fail("index_interval_bytes and segment_ms must be positive".into());
         }
+        assert!(self.max_payload_bytes <= self.largest_payload_bytes());
         Ok(())
+    }
+
+    /// The largest payload a write buffer of `write_buffer_bytes` holds
+    /// (what [`LogConfig::validate`] requires of `max_payload_bytes`): a
+    /// frame, a footer frame and two blocks of slack.
+    fn largest_payload_bytes(&self) -> usize {
+        self.write_buffer_bytes
+            .saturating_sub(FRAME_HEADER_BYTES + FOOTER_FRAME_BYTES + 2 * BLOCK_BYTES)
     }
 }
 
@@ -432,6 +456,11 @@ struct State<F: StorageFile> {
     next_offset: u64,
     written_offset: u64,
     durable_offset: u64,
+    /// The high watermark never goes below this: [`Log::reconfigure`]
+    /// raises it to the high watermark in force before the change, so
+    /// switching from an interval policy (written offset) to `Always`
+    /// (durable offset) does not take back offsets readers were shown.
+    high_watermark_floor: u64,
     log_start_offset: u64,
     last_sync_ms: i64,
     poisoned: bool,
@@ -515,16 +544,37 @@ impl Drop for SyncInFlight<'_> {
 type InFlightWrite =
     Pin<Box<dyn Future<Output = std::result::Result<(), (PathBuf, std::io::Error)>>>>;
 
+/// Called with the duration of every successful fdatasync of segment data.
+type SyncObserver = Rc<dyn Fn(Duration)>;
+
 /// One segmented log. See the module docs for the design.
 pub struct Log<S: Storage> {
     storage: S,
     dir: PathBuf,
-    config: LogConfig,
+    /// The settings in force. [`Log::reconfigure`] replaces them, so every
+    /// use reads them through a short borrow, never held across an `.await`.
+    config: RefCell<LogConfig>,
+    /// Frame payload lengths above this are corrupt when reading and
+    /// recovering. It is what the write buffer can hold, not
+    /// `max_payload_bytes`: that limit applies to new appends, and lowering
+    /// it (live or between restarts) must not make the larger frames
+    /// already written look corrupt. Fixed because the buffer size is.
+    frame_payload_max: usize,
     clock: Clock,
     io_permit: Semaphore,
     sync_gate: SyncGate,
     writes_in_flight: RefCell<VecDeque<InFlightWrite>>,
     state: RefCell<State<S::File>>,
+    sync_observer: RefCell<Option<SyncObserver>>,
+}
+
+/// The high watermark of `st` under `policy` (see [`Log::high_watermark`]).
+fn high_watermark_of<F: StorageFile>(st: &State<F>, policy: FlushPolicy) -> u64 {
+    let by_policy = match policy {
+        FlushPolicy::Always => st.durable_offset,
+        FlushPolicy::IntervalMs(_) => st.written_offset.max(st.durable_offset),
+    };
+    by_policy.max(st.high_watermark_floor)
 }
 
 fn index_path(dir: &Path, base_offset: u64, extension: &str) -> PathBuf {
@@ -551,10 +601,12 @@ impl<S: Storage> Log<S> {
             .create_dir_all(&dir)
             .await
             .map_err(|e| Error::io(&dir, e))?;
+        let frame_payload_max = config.largest_payload_bytes();
         let log = Log {
             storage,
             dir,
-            config,
+            config: RefCell::new(config),
+            frame_payload_max,
             clock,
             io_permit: Semaphore::new(1),
             sync_gate: SyncGate::default(),
@@ -565,11 +617,13 @@ impl<S: Storage> Log<S> {
                 next_offset: 0,
                 written_offset: 0,
                 durable_offset: 0,
+                high_watermark_floor: 0,
                 log_start_offset: 0,
                 last_sync_ms: 0,
                 poisoned: false,
                 stats: LogStats::default(),
             }),
+            sync_observer: RefCell::new(None),
         };
         log.recover().await?;
         Ok(log)
@@ -580,9 +634,70 @@ impl<S: Storage> Log<S> {
         &self.dir
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> &LogConfig {
-        &self.config
+    /// The configuration in force (a copy: [`Log::reconfigure`] may
+    /// replace it at any time).
+    pub fn config(&self) -> LogConfig {
+        self.config.borrow().clone()
+    }
+
+    /// Changes the settings of the live log (Kafka AlterConfigs on a
+    /// topic). They apply from the next operation that reads them: a
+    /// smaller `segment_bytes` or `segment_ms` rolls at the next append or
+    /// [`Log::maintain`], shorter retention deletes at the next
+    /// [`Log::maintain`] / [`Log::enforce_retention`], a new
+    /// `max_payload_bytes` bounds the next append (batches already written
+    /// stay readable), and a new flush policy governs the next
+    /// acknowledgement.
+    ///
+    /// Refused with [`Error::Config`], changing nothing, when the new
+    /// settings are invalid ([`LogConfig::validate`]) or cannot apply to an
+    /// open log: a different `kind` (every segment records it), a different
+    /// `write_buffer_bytes` (the buffer holding the active segment's tail
+    /// is allocated at open), or a `max_payload_bytes` the existing write
+    /// buffer cannot hold.
+    pub fn reconfigure(&self, config: LogConfig) -> Result<()> {
+        let current = self.config();
+        if config.kind != current.kind {
+            return Err(Error::Config(format!(
+                "kind cannot change on an open log ({:?} -> {:?})",
+                current.kind, config.kind
+            )));
+        }
+        if config.write_buffer_bytes != current.write_buffer_bytes {
+            return Err(Error::Config(format!(
+                "write_buffer_bytes cannot change on an open log ({} -> {}); it applies when the log is reopened",
+                current.write_buffer_bytes, config.write_buffer_bytes
+            )));
+        }
+        if config.max_payload_bytes > current.largest_payload_bytes() {
+            return Err(Error::Config(format!(
+                "max_payload_bytes {} does not fit the write buffer of this open log ({} bytes hold payloads of at most {} bytes)",
+                config.max_payload_bytes,
+                current.write_buffer_bytes,
+                current.largest_payload_bytes()
+            )));
+        }
+        config.validate()?;
+        {
+            let mut st = self.state.borrow_mut();
+            let floor = high_watermark_of(&st, current.flush_policy);
+            st.high_watermark_floor = st.high_watermark_floor.max(floor);
+        }
+        if config != current {
+            tracing::info!(log = %self.dir.display(), ?config, "log reconfigured");
+        }
+        *self.config.borrow_mut() = config;
+        Ok(())
+    }
+
+    /// Calls `observer` with the duration of every successful fdatasync of
+    /// segment data from now on — each one [`LogStats::fdatasyncs`] counts
+    /// (group-commit syncs and the sync that seals a segment). For latency
+    /// metrics. It runs on the log's executor right after the sync, with no
+    /// borrow of the log held, so it may call the log's accessors; it should
+    /// be quick. Replaces an earlier observer.
+    pub fn set_sync_observer(&self, observer: Rc<dyn Fn(Duration)>) {
+        *self.sync_observer.borrow_mut() = Some(observer);
     }
 
     /// Offset the next append gets (Kafka's log end offset).
@@ -603,12 +718,12 @@ impl<S: Storage> Log<S> {
     /// Readers see offsets below this: the durable offset under
     /// [`FlushPolicy::Always`] (a consumer never sees a record a crash could
     /// take back), the written offset under an interval policy.
+    ///
+    /// It never decreases, even when [`Log::reconfigure`] switches an
+    /// interval policy to `Always`: offsets already shown stay visible.
     pub fn high_watermark(&self) -> u64 {
-        let st = self.state.borrow();
-        match self.config.flush_policy {
-            FlushPolicy::Always => st.durable_offset,
-            FlushPolicy::IntervalMs(_) => st.written_offset.max(st.durable_offset),
-        }
+        let policy = self.config.borrow().flush_policy;
+        high_watermark_of(&self.state.borrow(), policy)
     }
 
     /// Counters.
@@ -638,12 +753,14 @@ impl<S: Storage> Log<S> {
         max_timestamp_ms: i64,
         fill: impl FnOnce(&mut [u8], u64),
     ) -> Result<u64> {
-        if payload_len > self.config.max_payload_bytes {
+        let max_bytes = self.config.borrow().max_payload_bytes;
+        if payload_len > max_bytes {
             return Err(Error::TooLarge {
                 len_bytes: payload_len,
-                max_bytes: self.config.max_payload_bytes,
+                max_bytes,
             });
         }
+        assert!(max_bytes <= self.frame_payload_max);
         assert!(count > 0, "a payload covers at least one offset");
         let frame_bytes = FRAME_HEADER_BYTES + payload_len;
         let mut fill = Some(fill);
@@ -681,7 +798,7 @@ impl<S: Storage> Log<S> {
         let base_offset = self
             .append_with(payload_len, count, max_timestamp_ms, fill)
             .await?;
-        if self.config.flush_policy == FlushPolicy::Always {
+        if self.config.borrow().flush_policy == FlushPolicy::Always {
             self.sync_to(base_offset + count as u64).await?;
         }
         Ok(base_offset)
@@ -703,10 +820,13 @@ impl<S: Storage> Log<S> {
     }
 
     fn needs_roll(&self, active: &Segment<S::File>, frame_bytes: usize, now_ms: i64) -> bool {
+        let (segment_bytes, segment_ms) = {
+            let config = self.config.borrow();
+            (config.segment_bytes, config.segment_ms)
+        };
         active.has_data()
-            && (active.data_end_bytes + (frame_bytes + FOOTER_FRAME_BYTES) as u64
-                > self.config.segment_bytes
-                || now_ms - active.created_ms >= self.config.segment_ms)
+            && (active.data_end_bytes + (frame_bytes + FOOTER_FRAME_BYTES) as u64 > segment_bytes
+                || now_ms - active.created_ms >= segment_ms)
     }
 
     fn try_append<G: FnOnce(&mut [u8], u64)>(
@@ -725,7 +845,7 @@ impl<S: Storage> Log<S> {
             return Err(NeedIo::Flush);
         }
         let base_offset = st.next_offset;
-        let interval = self.config.index_interval_bytes;
+        let interval = self.config.borrow().index_interval_bytes;
         let (segment_base, segment_max_ts, indexes_empty) = {
             let active = st.active();
             (
@@ -866,16 +986,30 @@ impl<S: Storage> Log<S> {
         let Some(index_writes) = index_writes else {
             return Ok(());
         };
-        if let Err(e) = file.fdatasync().await {
+        if let Err(e) = self.sync_segment_data(&file).await {
             return self.poison(&path, e);
         }
         {
             let mut st = self.state.borrow_mut();
             st.durable_offset = st.durable_offset.max(target_offset);
-            st.stats.fdatasyncs += 1;
             st.last_sync_ms = self.clock.now_ms();
         }
         self.write_index_blocks(index_writes, false).await
+    }
+
+    /// fdatasyncs a segment file: counts it in the stats and reports its
+    /// duration to the sync observer.
+    async fn sync_segment_data(&self, file: &S::File) -> std::io::Result<()> {
+        let started = Instant::now();
+        file.fdatasync().await?;
+        let elapsed = started.elapsed();
+        self.state.borrow_mut().stats.fdatasyncs += 1;
+        // Cloned out so the observer runs with no borrow held.
+        let observer = self.sync_observer.borrow().clone();
+        if let Some(observer) = observer {
+            observer(elapsed);
+        }
+        Ok(())
     }
 
     /// Writes index blocks of the active segment and records what is on
@@ -970,7 +1104,8 @@ impl<S: Storage> Log<S> {
             let st = self.state.borrow();
             self.check_poisoned(&st)?;
             let roll = self.needs_roll(st.active(), 0, now_ms);
-            let sync = match self.config.flush_policy {
+            let policy = self.config.borrow().flush_policy;
+            let sync = match policy {
                 FlushPolicy::IntervalMs(ms) => {
                     st.durable_offset < st.next_offset && now_ms - st.last_sync_ms >= ms as i64
                 }
@@ -1061,7 +1196,7 @@ impl<S: Storage> Log<S> {
                 file.write_at(buf, pos).await?;
             }
             file.truncate(footer_end).await?;
-            file.fdatasync().await
+            self.sync_segment_data(&file).await
         }
         .await;
         if let Err(e) = sealed {
@@ -1079,7 +1214,6 @@ impl<S: Storage> Log<S> {
         }
         let mut st = self.state.borrow_mut();
         st.writer = None;
-        st.stats.fdatasyncs += 1;
         let end = st.next_offset;
         st.durable_offset = end;
         st.written_offset = end;
@@ -1115,12 +1249,16 @@ impl<S: Storage> Log<S> {
             Ok(files) => files,
             Err(e) => return self.poison(&path, e),
         };
+        let (kind, write_buffer_bytes) = {
+            let config = self.config.borrow();
+            (config.kind, config.write_buffer_bytes)
+        };
         let header = encode_segment_header(&SegmentHeader {
-            kind: self.config.kind,
+            kind,
             base_offset,
             created_ms: now_ms,
         });
-        let mut data = Appender::new(&file, self.config.write_buffer_bytes, 0, &[]);
+        let mut data = Appender::new(&file, write_buffer_bytes, 0, &[]);
         data.reserve(FILE_HEADER_BYTES).copy_from_slice(&header);
         let writer = Writer {
             data,
@@ -1160,19 +1298,18 @@ impl<S: Storage> Log<S> {
     /// and advances the log start offset. The active segment is never
     /// deleted.
     pub async fn enforce_retention(&self) -> Result<()> {
-        if self.config.retention_ms.is_none() && self.config.retention_bytes.is_none() {
+        let (retention_ms, retention_bytes) = {
+            let config = self.config.borrow();
+            (config.retention_ms, config.retention_bytes)
+        };
+        if retention_ms.is_none() && retention_bytes.is_none() {
             return Ok(());
         }
         let now_ms = self.clock.now_ms();
         self.delete_prefix(|segment, total_bytes| {
-            let too_old = self
-                .config
-                .retention_ms
-                .is_some_and(|ms| segment.max_timestamp_ms < now_ms - ms);
-            let too_big = self
-                .config
-                .retention_bytes
-                .is_some_and(|limit| total_bytes - segment.data_end_bytes >= limit);
+            let too_old = retention_ms.is_some_and(|ms| segment.max_timestamp_ms < now_ms - ms);
+            let too_big =
+                retention_bytes.is_some_and(|limit| total_bytes - segment.data_end_bytes >= limit);
             too_old || too_big
         })
         .await
@@ -1186,6 +1323,70 @@ impl<S: Storage> Log<S> {
             .await
     }
 
+    /// Kafka DeleteRecords: advances the log start offset to `offset`, which
+    /// may lie anywhere (not only at a segment boundary), and returns the new
+    /// log start. Durable when it returns: the start is written to the log
+    /// start checkpoint file (atomically replaced, then the directory
+    /// synced) before anything else changes, and only then are the sealed
+    /// segments wholly below it deleted. The active segment is never
+    /// deleted, so records below the start may stay on disk, unreadable.
+    ///
+    /// An `offset` at or below the current start changes nothing and
+    /// returns the current start; one above the high watermark is
+    /// [`Error::OffsetOutOfRange`]. Afterwards reads below the start fail
+    /// with [`Error::OffsetOutOfRange`] and [`Log::offset_for_timestamp`]
+    /// answers at or above it. A failed checkpoint write poisons the log;
+    /// a crash before this returns leaves the old or the new start.
+    pub async fn delete_records_below(&self, offset: u64) -> Result<u64> {
+        let _permit = self
+            .io_permit
+            .acquire_permit(1)
+            .await
+            .expect("permit never closed");
+        {
+            let st = self.state.borrow();
+            self.check_poisoned(&st)?;
+            let start = st.log_start_offset;
+            if offset <= start {
+                return Ok(start);
+            }
+            let high_watermark = high_watermark_of(&st, self.config.borrow().flush_policy);
+            if offset > high_watermark {
+                return Err(Error::OffsetOutOfRange {
+                    offset,
+                    start,
+                    end: high_watermark,
+                });
+            }
+        }
+        self.write_log_start(offset).await?;
+        {
+            // The permit orders every change of the start (retention too),
+            // so nothing moved it while the checkpoint was written.
+            let mut st = self.state.borrow_mut();
+            assert!(st.log_start_offset < offset && offset <= st.next_offset);
+            st.log_start_offset = offset;
+        }
+        tracing::info!(log = %self.dir.display(), log_start_offset = offset, "records deleted below");
+        self.delete_prefix_locked(|segment, _| segment.end_offset <= offset)
+            .await?;
+        let start = self.log_start_offset();
+        assert_eq!(start, offset, "only segments wholly below the start go");
+        Ok(start)
+    }
+
+    /// Durably replaces the log start checkpoint. Caller holds the I/O
+    /// permit (one writer of the temp file at a time).
+    async fn write_log_start(&self, offset: u64) -> Result<()> {
+        let path = self.dir.join(LOG_START_FILE_NAME);
+        if let Err(e) =
+            write_file_atomic(&self.storage, &self.dir, &path, &encode_log_start(offset)).await
+        {
+            return self.poison(&path, e);
+        }
+        Ok(())
+    }
+
     /// Deletes sealed segments from the oldest while `doomed(segment, total
     /// bytes of the log before deleting it)` holds.
     async fn delete_prefix(&self, doomed: impl Fn(&Segment<S::File>, u64) -> bool) -> Result<()> {
@@ -1194,8 +1395,16 @@ impl<S: Storage> Log<S> {
             .acquire_permit(1)
             .await
             .expect("permit never closed");
-        let victims: Vec<Segment<S::File>> = {
-            let mut st = self.state.borrow_mut();
+        self.delete_prefix_locked(doomed).await
+    }
+
+    /// [`Log::delete_prefix`] for a caller holding the I/O permit.
+    async fn delete_prefix_locked(
+        &self,
+        doomed: impl Fn(&Segment<S::File>, u64) -> bool,
+    ) -> Result<()> {
+        let (bases, every_sealed) = {
+            let st = self.state.borrow();
             self.check_poisoned(&st)?;
             let mut total_bytes: u64 = st.segments.values().map(|s| s.data_end_bytes).sum();
             let mut bases = Vec::new();
@@ -1206,16 +1415,35 @@ impl<S: Storage> Log<S> {
                 total_bytes -= segment.data_end_bytes;
                 bases.push(segment.base_offset);
             }
+            let every_sealed = bases.len() == st.segments.values().filter(|s| s.sealed).count();
+            (bases, every_sealed)
+        };
+        if bases.is_empty() {
+            return Ok(());
+        }
+        if every_sealed {
+            // Only the active segment will be left, and its file may hold
+            // nothing durable yet: after a roll its header reaches the disk
+            // with the first flush, and recovery removes a blank last
+            // segment. With no segment before it, the log end would be lost
+            // and offsets reused. So make it durable first (an extra
+            // fdatasync, only when everything sealed goes).
+            self.flush_locked(true).await?;
+        }
+        let victims: Vec<Segment<S::File>> = {
+            let mut st = self.state.borrow_mut();
             let victims: Vec<_> = bases.iter().filter_map(|b| st.segments.remove(b)).collect();
+            assert_eq!(
+                victims.len(),
+                bases.len(),
+                "the I/O permit keeps sealed segments"
+            );
             if let Some(first) = st.segments.values().next() {
                 st.log_start_offset = st.log_start_offset.max(first.base_offset);
             }
             st.stats.segments_deleted += victims.len() as u64;
             victims
         };
-        if victims.is_empty() {
-            return Ok(());
-        }
         for segment in victims {
             tracing::debug!(log = %self.dir.display(), base_offset = segment.base_offset, "deleting segment");
             for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
@@ -1275,7 +1503,7 @@ impl<S: Storage> Log<S> {
             // index_interval_bytes of frames to skip; after it, frame headers
             // add at most one header per 61-byte minimum batch (< 2x).
             let window = 2 * want_bytes as u64
-                + self.config.index_interval_bytes
+                + self.config.borrow().index_interval_bytes
                 + FRAME_HEADER_BYTES as u64;
             let len = (segment_end_bytes - position).min(window) as usize;
             let buf = file
@@ -1287,7 +1515,7 @@ impl<S: Storage> Log<S> {
             let mut payload_total = 0usize;
             let mut need_bigger = None;
             while cursor < buf.len() {
-                match read_frame(&buf[cursor..], self.config.max_payload_bytes) {
+                match read_frame(&buf[cursor..], self.frame_payload_max) {
                     FrameRead::Frame(h) if h.is_footer() => break,
                     FrameRead::Frame(h) => {
                         if h.base_offset >= high_watermark {
@@ -1333,7 +1561,7 @@ impl<S: Storage> Log<S> {
                 Some(0) => {
                     let declared =
                         u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
-                    let grown = FRAME_HEADER_BYTES + declared.min(self.config.max_payload_bytes);
+                    let grown = FRAME_HEADER_BYTES + declared.min(self.frame_payload_max);
                     if grown <= len {
                         return Err(Error::corrupt(&path, position, Corruption::LengthPastEnd));
                     }
@@ -1341,8 +1569,7 @@ impl<S: Storage> Log<S> {
                         .read_at(position, grown)
                         .await
                         .map_err(|e| Error::io(&path, e))?;
-                    if let FrameRead::Frame(h) = read_frame(&bigger, self.config.max_payload_bytes)
-                    {
+                    if let FrameRead::Frame(h) = read_frame(&bigger, self.frame_payload_max) {
                         if h.end_offset() > offset && h.base_offset < high_watermark {
                             return Ok(ReadBatches {
                                 buf: Some(bigger),
@@ -1367,45 +1594,63 @@ impl<S: Storage> Log<S> {
         Ok(ReadBatches::empty())
     }
 
-    /// The first offset whose batch's max timestamp is >= `timestamp_ms`
-    /// (Kafka's ListOffsets by timestamp, at batch granularity), or `None`
-    /// when every readable record is older.
+    /// The first offset at or after the log start whose batch's max
+    /// timestamp is >= `timestamp_ms` (Kafka's ListOffsets by timestamp, at
+    /// batch granularity), or `None` when every readable record is older.
+    /// A batch that straddles the log start answers with the log start.
     pub async fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
-        let (file, path, mut position, end_bytes, high_watermark) = {
-            let st = self.state.borrow();
-            let high_watermark = self.high_watermark();
-            let Some(segment) = st
-                .segments
-                .values()
-                .find(|s| s.has_data() && s.max_timestamp_ms >= timestamp_ms)
-            else {
-                return Ok(None);
+        // Normally one segment is scanned. The segment holding the log start
+        // can match only below the start; then a later segment answers.
+        // Each round moves to a later segment, so this ends.
+        let mut after_base: Option<u64> = None;
+        loop {
+            let (file, path, mut position, end_bytes, high_watermark, start, base) = {
+                let st = self.state.borrow();
+                let high_watermark = high_watermark_of(&st, self.config.borrow().flush_policy);
+                let start = st.log_start_offset;
+                let Some(segment) = st.segments.values().find(|s| {
+                    after_base.is_none_or(|b| s.base_offset > b)
+                        && s.has_data()
+                        && s.end_offset > start
+                        && s.max_timestamp_ms >= timestamp_ms
+                }) else {
+                    return Ok(None);
+                };
+                // Every frame before the time index position is older than
+                // `timestamp_ms`, and every frame before the offset index
+                // position lies below the start: scan from the later one.
+                let position = segment
+                    .position_for_timestamp(timestamp_ms)
+                    .max(segment.position_for_offset(start));
+                (
+                    segment.file.clone(),
+                    segment.path.clone(),
+                    position,
+                    segment.data_end_bytes,
+                    high_watermark,
+                    start,
+                    segment.base_offset,
+                )
             };
-            (
-                segment.file.clone(),
-                segment.path.clone(),
-                segment.position_for_timestamp(timestamp_ms),
-                segment.data_end_bytes,
-                high_watermark,
-            )
-        };
-        let mut scanner = Scanner::new(&*file, position, end_bytes, self.config.max_payload_bytes);
-        while let Some(item) = scanner.next().await.map_err(|e| Error::io(&path, e))? {
-            match item {
-                ScanItem::Frame(h) if h.base_offset >= high_watermark || h.is_footer() => {
-                    return Ok(None)
-                }
-                ScanItem::Frame(h) if h.max_timestamp_ms >= timestamp_ms => {
-                    return Ok(Some(h.base_offset))
-                }
-                ScanItem::Frame(h) => position += h.frame_bytes() as u64,
-                ScanItem::End => return Ok(None),
-                ScanItem::Invalid(corruption) => {
-                    return Err(Error::corrupt(&path, position, corruption))
+            let mut scanner = Scanner::new(&*file, position, end_bytes, self.frame_payload_max);
+            while let Some(item) = scanner.next().await.map_err(|e| Error::io(&path, e))? {
+                match item {
+                    ScanItem::Frame(h) if h.is_footer() => break,
+                    ScanItem::Frame(h) if h.base_offset >= high_watermark => return Ok(None),
+                    ScanItem::Frame(h)
+                        if h.end_offset() > start && h.max_timestamp_ms >= timestamp_ms =>
+                    {
+                        return Ok(Some(h.base_offset.max(start)))
+                    }
+                    ScanItem::Frame(h) => position += h.frame_bytes() as u64,
+                    ScanItem::End => break,
+                    ScanItem::Invalid(corruption) => {
+                        return Err(Error::corrupt(&path, position, corruption))
+                    }
                 }
             }
+            after_base = Some(base);
         }
-        Ok(None)
     }
 
     /// Flushes and fdatasyncs everything, writes the active segment's
@@ -1584,6 +1829,7 @@ impl<S: Storage> Log<S> {
         }
         let now_ms = self.clock.now_ms();
         let mut next_base = None;
+        let mut blank_base = None;
         for (i, &base) in bases.iter().enumerate() {
             let is_last = i + 1 == bases.len();
             let path = self.dir.join(segment_file_name(base, LOG_EXTENSION));
@@ -1619,6 +1865,7 @@ impl<S: Storage> Log<S> {
                             .sync_dir(&self.dir)
                             .await
                             .map_err(|e| Error::io(&self.dir, e))?;
+                        blank_base = Some(base);
                         continue;
                     }
                     return Err(Error::corrupt(&path, 0, corruption));
@@ -1631,7 +1878,7 @@ impl<S: Storage> Log<S> {
                     Corruption::Malformed("base offset differs from file name"),
                 ));
             }
-            if header.kind != self.config.kind {
+            if header.kind != self.config.borrow().kind {
                 return Err(Error::corrupt(
                     &path,
                     0,
@@ -1689,21 +1936,63 @@ impl<S: Storage> Log<S> {
             let st = self.state.borrow();
             match st.segments.values().next_back() {
                 Some(s) => (s.sealed, s.end_offset),
-                None => (true, 0),
+                // Retention or DeleteRecords may have deleted every segment
+                // before a blank one: its name still says where the log ends.
+                None => (true, blank_base.unwrap_or(0)),
             }
         };
         if needs_active {
             self.create_active_segment(end_offset, now_ms).await?;
         }
-        let mut st = self.state.borrow_mut();
-        let end = st.active().end_offset;
-        let start = st.segments.values().next().map_or(0, |s| s.base_offset);
-        st.next_offset = end;
-        st.written_offset = end;
-        st.durable_offset = end;
-        st.log_start_offset = start;
-        st.last_sync_ms = now_ms;
+        let checkpoint = self.read_log_start().await?;
+        let (start, clamped) = {
+            let mut st = self.state.borrow_mut();
+            let end = st.active().end_offset;
+            let first_base = st.segments.values().next().map_or(0, |s| s.base_offset);
+            assert!(first_base <= end);
+            let (start, clamped) = match checkpoint {
+                // Only data that was never durable can be missing above a
+                // checkpointed start (a torn tail truncated after
+                // DeleteRecords under an interval flush policy): the log
+                // restarts empty at its end.
+                Some(offset) if offset > end => {
+                    tracing::warn!(log = %self.dir.display(), checkpoint = offset, log_end = end, "log start checkpoint above the log end; clamping it to the end");
+                    (end, true)
+                }
+                Some(offset) => (offset.max(first_base), false),
+                None => (first_base, false),
+            };
+            st.next_offset = end;
+            st.written_offset = end;
+            st.durable_offset = end;
+            st.log_start_offset = start;
+            st.last_sync_ms = now_ms;
+            (start, clamped)
+        };
+        if clamped {
+            // Rewritten before any append: left above the end, the stale
+            // checkpoint would hide the next appends after a later restart.
+            self.write_log_start(start).await?;
+        }
+        if checkpoint.is_some() {
+            // Finish a DeleteRecords that crashed between its checkpoint and
+            // its segment deletions.
+            self.delete_prefix(|segment, _| segment.end_offset <= start)
+                .await?;
+        }
         Ok(())
+    }
+
+    /// The log start checkpoint, if the file exists.
+    async fn read_log_start(&self) -> Result<Option<u64>> {
+        let path = self.dir.join(LOG_START_FILE_NAME);
+        match read_whole_file(&self.storage, &path).await {
+            Ok(bytes) => decode_log_start(&bytes)
+                .map(Some)
+                .map_err(|(at, corruption)| Error::corrupt(&path, at, corruption)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
     }
 
     /// True when a file holds nothing but zeros (or nothing).
@@ -1943,7 +2232,7 @@ impl<S: Storage> Log<S> {
                 return Ok(0);
             }
             let (rel, pos, max_ts) = positions[n - 1];
-            let mut scanner = Scanner::new(file, pos as u64, size, self.config.max_payload_bytes);
+            let mut scanner = Scanner::new(file, pos as u64, size, self.frame_payload_max);
             if let Some(ScanItem::Frame(h)) =
                 scanner.next().await.map_err(|e| Error::io(path, e))?
             {
@@ -2087,7 +2376,12 @@ impl<S: Storage> Log<S> {
             .read_at(tail_start, (data_end - tail_start) as usize)
             .await
             .map_err(|e| Error::io(&path, e))?;
-        let data = Appender::new(&file, self.config.write_buffer_bytes, data_end, &tail);
+        let data = Appender::new(
+            &file,
+            self.config.borrow().write_buffer_bytes,
+            data_end,
+            &tail,
+        );
         Ok(Opened {
             writer: Some(Writer {
                 data,
@@ -2166,9 +2460,9 @@ impl<S: Storage> Log<S> {
             invalid: None,
             footer: None,
         };
-        let interval = self.config.index_interval_bytes;
+        let interval = self.config.borrow().index_interval_bytes;
         let mut first = true;
-        let mut scanner = Scanner::new(file, from, end, self.config.max_payload_bytes);
+        let mut scanner = Scanner::new(file, from, end, self.frame_payload_max);
         let mut position = from;
         while let Some(item) = scanner.next().await.map_err(|e| Error::io(path, e))? {
             match item {
@@ -2253,7 +2547,7 @@ impl<S: Storage> Log<S> {
                 // Cheap filters before reading and checksumming a candidate:
                 // a plausible length and an offset that could follow.
                 let plausible = payload_len > 0
-                    && payload_len as usize <= self.config.max_payload_bytes
+                    && payload_len as usize <= self.frame_payload_max
                     && pos + FRAME_HEADER_BYTES as u64 + payload_len <= end
                     && base_offset >= expected
                     && base_offset - expected <= end - from;
@@ -2265,7 +2559,7 @@ impl<S: Storage> Log<S> {
                     .await
                     .map_err(|e| Error::io(path, e))?;
                 if matches!(
-                    read_frame(&candidate, self.config.max_payload_bytes),
+                    read_frame(&candidate, self.frame_payload_max),
                     FrameRead::Frame(_)
                 ) {
                     return Ok(Some(pos));
@@ -2291,4 +2585,56 @@ struct Scanned {
 struct Opened<F: StorageFile> {
     writer: Option<Writer<F>>,
     segment: Segment<F>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::mem::MemStorage;
+
+    #[test]
+    fn high_watermark_never_decreases_when_the_flush_policy_changes() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let interval = LogConfig {
+                    flush_policy: FlushPolicy::IntervalMs(1 << 40),
+                    segment_bytes: 64 * 1024,
+                    write_buffer_bytes: 64 * 1024,
+                    max_payload_bytes: 1024,
+                    ..LogConfig::default()
+                };
+                let log = Log::open(MemStorage::new(), "/l", interval.clone(), Clock::System)
+                    .await
+                    .unwrap();
+                for ts in 0..4 {
+                    log.append_with(10, 1, ts, |dst, _| dst.fill(7))
+                        .await
+                        .unwrap();
+                }
+                {
+                    // Written without an fdatasync, as a write-behind of
+                    // less than a block does: visible under the interval policy.
+                    let _permit = log.io_permit.acquire_permit(1).await.unwrap();
+                    log.flush_locked(false).await.unwrap();
+                }
+                assert_eq!((log.durable_offset(), log.high_watermark()), (0, 4));
+                log.reconfigure(LogConfig {
+                    flush_policy: FlushPolicy::Always,
+                    ..interval
+                })
+                .unwrap();
+                assert_eq!(log.high_watermark(), 4, "offsets shown stay shown");
+                assert_eq!(log.read(0, 1 << 20).await.unwrap().next_offset(), Some(4));
+                // Under Always, the next append becomes visible once durable.
+                log.append_with(10, 1, 4, |dst, _| dst.fill(7))
+                    .await
+                    .unwrap();
+                assert_eq!(log.high_watermark(), 4);
+                log.sync().await.unwrap();
+                assert_eq!(log.high_watermark(), 5);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 }

@@ -74,7 +74,23 @@ impl<S: Storage> PartitionLog<S> {
         })
     }
 
-    /// The underlying log (reads, sync, retention, stats).
+    /// Changes the settings of the live log (Kafka AlterConfigs); see
+    /// [`Log::reconfigure`]. The kind stays [`SegmentKind::Partition`], as
+    /// in [`PartitionLog::open`].
+    pub fn reconfigure(&self, config: LogConfig) -> Result<()> {
+        self.log.reconfigure(LogConfig {
+            kind: SegmentKind::Partition,
+            ..config
+        })
+    }
+
+    /// Kafka DeleteRecords: makes `offset` the log start, durably, and
+    /// returns the new log start; see [`Log::delete_records_below`].
+    pub async fn delete_records_below(&self, offset: u64) -> Result<u64> {
+        self.log.delete_records_below(offset).await
+    }
+
+    /// The underlying log (reads, sync, retention, stats, sync observer).
     pub fn log(&self) -> &Log<S> {
         &self.log
     }

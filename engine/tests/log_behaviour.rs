@@ -3,6 +3,7 @@
 mod common;
 
 use common::{batch, run};
+use ringlog_engine::format::SegmentKind;
 use ringlog_engine::io::mem::MemStorage;
 use ringlog_engine::partition::PartitionLog;
 use ringlog_engine::{Clock, Error, FlushPolicy, LogConfig};
@@ -321,5 +322,416 @@ fn invalid_configs_are_refused_with_a_reason() {
                 Ok(_) => panic!("invalid config accepted"),
             }
         }
+    });
+}
+
+#[test]
+fn reconfigured_shorter_retention_deletes_at_the_next_enforce_retention() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let clock = Clock::manual(100_000_000);
+        let cfg = LogConfig {
+            retention_ms: Some(3 * 3_600_000),
+            ..config()
+        };
+        let log = open_with(&mem, cfg.clone(), &clock).await;
+        for tag in 0..40 {
+            log.append(&batch(tag, 4, 200, clock.now_ms() - 7_200_000))
+                .await
+                .unwrap();
+        }
+        for tag in 40..80 {
+            log.append(&batch(tag, 4, 200, clock.now_ms()))
+                .await
+                .unwrap();
+        }
+        let before = log.log().segments();
+        log.log().enforce_retention().await.unwrap();
+        assert_eq!(log.log().segments(), before, "two hours is within three");
+        assert_eq!(log.log().log_start_offset(), 0);
+        let shorter = LogConfig {
+            retention_ms: Some(3_600_000),
+            ..cfg
+        };
+        log.reconfigure(shorter.clone()).unwrap();
+        assert_eq!(log.log().config(), shorter);
+        log.log().enforce_retention().await.unwrap();
+        let after = log.log().segments();
+        assert!(after.len() < before.len());
+        assert!(log.log().log_start_offset() > 0);
+        for s in &before {
+            let kept = after.iter().any(|a| a.base_offset == s.base_offset);
+            assert_eq!(
+                kept,
+                s.max_timestamp_ms >= clock.now_ms() - 3_600_000 || !s.sealed,
+                "{s:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn reconfigured_segment_bytes_and_segment_ms_change_rolling() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let clock = Clock::manual(10_000_000);
+        let log = open_with(&mem, config(), &clock).await;
+        // ~20 KiB in the active segment: below 32 KiB, above 16 KiB.
+        for tag in 0..20 {
+            log.append(&batch(tag, 4, 250, 1)).await.unwrap();
+        }
+        assert_eq!(log.log().segments().len(), 1);
+        let active_bytes = log.log().segments()[0].size_bytes;
+        assert!(active_bytes > 16 * 1024 && active_bytes < 32 * 1024);
+        let smaller = LogConfig {
+            segment_bytes: 16 * 1024,
+            ..config()
+        };
+        log.reconfigure(smaller.clone()).unwrap();
+        // The next append rolls the now oversized segment first.
+        let a = log.append(&batch(20, 4, 250, 1)).await.unwrap();
+        let segments = log.log().segments();
+        assert_eq!(segments.len(), 2);
+        assert!(segments[0].sealed);
+        assert_eq!(segments[1].base_offset, a.base_offset);
+        assert_eq!(log.log().stats().rolls, 1);
+        for tag in 21..80 {
+            log.append(&batch(tag, 4, 250, 1)).await.unwrap();
+        }
+        let segments = log.log().segments();
+        assert!(segments.len() >= 5, "{segments:?}");
+        for s in &segments[1..] {
+            assert!(s.size_bytes <= 16 * 1024, "{s:?}");
+        }
+        // Larger again: the active segment grows past the old 32 KiB.
+        log.reconfigure(LogConfig {
+            segment_bytes: 128 * 1024,
+            ..smaller.clone()
+        })
+        .unwrap();
+        let rolls = log.log().stats().rolls;
+        let mut tag = 80;
+        while log.log().segments().last().unwrap().size_bytes < 48 * 1024 {
+            log.append(&batch(tag, 4, 250, 1)).await.unwrap();
+            tag += 1;
+        }
+        assert_eq!(log.log().stats().rolls, rolls, "no roll at 16 or 32 KiB");
+        // A shorter segment.ms seals the idle active segment at the next maintain.
+        clock.advance_ms(60_000);
+        log.log().maintain().await.unwrap();
+        assert!(!log.log().segments().last().unwrap().sealed);
+        log.reconfigure(LogConfig {
+            segment_ms: 60_000,
+            segment_bytes: 128 * 1024,
+            ..smaller
+        })
+        .unwrap();
+        log.log().maintain().await.unwrap();
+        let segments = log.log().segments();
+        assert!(segments[segments.len() - 2].sealed);
+        assert_eq!(
+            segments.last().unwrap().size_bytes,
+            64,
+            "a fresh active segment"
+        );
+    });
+}
+
+#[test]
+fn reconfigure_refuses_changes_that_cannot_apply_live_and_changes_nothing() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let log = open_with(&mem, config(), &Clock::System).await;
+        for tag in 0..3 {
+            log.append(&batch(tag, 4, 200, 1)).await.unwrap();
+        }
+        let refused = [
+            (
+                LogConfig {
+                    kind: SegmentKind::Meta,
+                    ..config()
+                },
+                "kind",
+            ),
+            (
+                LogConfig {
+                    write_buffer_bytes: 64 * 1024,
+                    max_payload_bytes: 16 * 1024,
+                    ..config()
+                },
+                "write_buffer_bytes",
+            ),
+            (
+                // Valid for a new log with a larger buffer, not for this one.
+                LogConfig {
+                    max_payload_bytes: 30 * 1024,
+                    segment_bytes: 64 * 1024,
+                    ..config()
+                },
+                "max_payload_bytes",
+            ),
+            (
+                LogConfig {
+                    index_interval_bytes: 0,
+                    retention_ms: Some(1),
+                    ..config()
+                },
+                "index_interval_bytes",
+            ),
+            (
+                LogConfig {
+                    segment_bytes: 4096,
+                    retention_ms: Some(1),
+                    ..config()
+                },
+                "segment_bytes",
+            ),
+            (
+                LogConfig {
+                    segment_bytes: 1 << 33,
+                    ..config()
+                },
+                "segment_bytes",
+            ),
+        ];
+        for (cfg, field) in refused {
+            match log.log().reconfigure(cfg.clone()) {
+                Err(Error::Config(why)) => assert!(why.contains(field), "{field}: {why}"),
+                Err(e) => panic!("expected Config error for {cfg:?}, got {e}"),
+                Ok(()) => panic!("accepted {cfg:?}"),
+            }
+            assert_eq!(log.log().config(), config(), "unchanged after {field}");
+        }
+        // The partition pass-through keeps the kind, so Meta cannot sneak in there either.
+        log.reconfigure(LogConfig {
+            kind: SegmentKind::Meta,
+            ..config()
+        })
+        .unwrap();
+        assert_eq!(log.log().config().kind, SegmentKind::Partition);
+        // Still the old limits: an 8 KiB payload fits, retention is off.
+        log.append(&batch(3, 1, 8000, 1)).await.unwrap();
+        log.log().enforce_retention().await.unwrap();
+        assert_eq!(log.log().log_start_offset(), 0);
+        assert_eq!(log.log().segments().len(), 1);
+    });
+}
+
+#[test]
+fn lowered_max_payload_refuses_larger_appends_and_keeps_written_batches_readable() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let log = open_with(&mem, config(), &Clock::System).await;
+        log.append(&batch(0, 1, 7000, 1)).await.unwrap();
+        log.append(&batch(1, 1, 100, 1)).await.unwrap();
+        let lowered = LogConfig {
+            max_payload_bytes: 1024,
+            ..config()
+        };
+        log.reconfigure(lowered.clone()).unwrap();
+        assert!(matches!(
+            log.append(&batch(2, 1, 2000, 1)).await,
+            Err(Error::TooLarge {
+                max_bytes: 1024,
+                ..
+            })
+        ));
+        let r = log.log().read(0, 1).await.unwrap();
+        assert!(r.iter().next().unwrap().1.len() > 7000);
+        assert_eq!(read_tags(&log).await, vec![0, 1]);
+        // Reopened with the lowered limit (as a restart after AlterConfigs
+        // would), the large batch is still data, not corruption.
+        log.close().await.unwrap();
+        let log = open_with(&mem, lowered, &Clock::System).await;
+        assert_eq!(read_tags(&log).await, vec![0, 1]);
+        assert_eq!(log.log().offset_for_timestamp(1).await.unwrap(), Some(0));
+    });
+}
+
+async fn read_tags(log: &PartitionLog<MemStorage>) -> Vec<u64> {
+    common::read_all(log)
+        .await
+        .into_iter()
+        .map(|(_, tag)| tag)
+        .collect()
+}
+
+/// Batch i: 4 records, offsets [4i, 4i + 4), timestamp 1000 + 10 i.
+async fn hundred_batches(log: &PartitionLog<MemStorage>) {
+    for i in 0..100u64 {
+        log.append(&batch(i, 4, 200, 1000 + 10 * i as i64))
+            .await
+            .unwrap();
+    }
+}
+
+#[test]
+fn delete_records_below_moves_the_log_start_inside_a_segment() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let log = open_with(&mem, config(), &Clock::System).await;
+        hundred_batches(&log).await;
+        let before = log.log().segments();
+        assert!(before.len() >= 3, "{before:?}");
+        // Inside batch 40 (offsets 160..164), inside a sealed segment.
+        let cut = 162;
+        let holder = before
+            .iter()
+            .find(|s| s.base_offset <= cut && cut < s.end_offset)
+            .unwrap()
+            .clone();
+        assert!(holder.sealed && holder.base_offset > 0 && holder.base_offset < 160);
+        assert_eq!(log.delete_records_below(cut).await.unwrap(), cut);
+        assert_eq!(log.log().log_start_offset(), cut);
+        // Segments wholly below the start are gone, the one holding it stays.
+        let after = log.log().segments();
+        assert_eq!(after[0], holder);
+        for s in &before {
+            let kept = s.end_offset > cut;
+            assert_eq!(after.contains(s), kept, "{s:?}");
+            assert_eq!(mem.file_bytes(&s.path).is_some(), kept, "{s:?}");
+        }
+        let checkpoint = mem
+            .file_bytes(&std::path::Path::new(DIR).join("log-start-offset"))
+            .unwrap();
+        assert_eq!(checkpoint.len(), 32);
+        assert_eq!(&checkpoint[..8], b"RINGLLSO");
+        // Below the start: out of range, even inside the segment still on disk.
+        for below in [0, holder.base_offset, cut - 1] {
+            match log.log().read(below, 1 << 20).await {
+                Err(Error::OffsetOutOfRange { offset, start, end }) => {
+                    assert_eq!((offset, start, end), (below, cut, 400))
+                }
+                other => panic!("read {below}: {:?}", other.map(|r| r.next_offset())),
+            }
+        }
+        // At the start: the whole batch that holds it, as Kafka returns it.
+        let r = log.log().read(cut, 1).await.unwrap();
+        assert_eq!(r.iter().next().unwrap().0.base_offset, 160);
+        let got = common::read_all(&log).await;
+        assert_eq!(got.first(), Some(&(160, 40)));
+        assert_eq!(got.len(), 60);
+        // Timestamp lookups never answer below the start.
+        for (ts, want) in [
+            (0, Some(cut)),
+            (1000, Some(cut)),
+            (1400, Some(cut)), // batch 40 itself straddles the start
+            (1401, Some(164)),
+            (1990, Some(396)),
+            (1991, None),
+        ] {
+            assert_eq!(
+                log.log().offset_for_timestamp(ts).await.unwrap(),
+                want,
+                "timestamp {ts}"
+            );
+        }
+        // At or below the start: nothing to do. Above the high watermark: refused.
+        assert_eq!(log.delete_records_below(cut).await.unwrap(), cut);
+        assert_eq!(log.delete_records_below(5).await.unwrap(), cut);
+        assert!(matches!(
+            log.delete_records_below(401).await,
+            Err(Error::OffsetOutOfRange {
+                offset: 401,
+                start: 162,
+                end: 400
+            })
+        ));
+        assert_eq!(log.log().log_start_offset(), cut);
+        // Up to the high watermark: every sealed segment goes, the active one stays.
+        assert_eq!(log.delete_records_below(400).await.unwrap(), 400);
+        let left = log.log().segments();
+        assert_eq!(left.len(), 1);
+        assert!(!left[0].sealed);
+        assert!(log.log().read(400, 1 << 20).await.unwrap().is_empty());
+        assert_eq!(log.log().offset_for_timestamp(0).await.unwrap(), None);
+        let a = log.append(&batch(100, 4, 200, 5000)).await.unwrap();
+        assert_eq!(a.base_offset, 400);
+        assert_eq!(log.log().offset_for_timestamp(0).await.unwrap(), Some(400));
+        assert_eq!(common::read_all(&log).await, vec![(400, 100)]);
+    });
+}
+
+#[test]
+fn delete_records_below_survives_a_restart_and_retention_keeps_working() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let clock = Clock::manual(100_000_000);
+        let log = open_with(&mem, config(), &clock).await;
+        hundred_batches(&log).await;
+        let cut = 251; // inside batch 62
+        assert_eq!(log.delete_records_below(cut).await.unwrap(), cut);
+        let segments = log.log().segments();
+        log.close().await.unwrap();
+        let log = open_with(&mem, config(), &clock).await;
+        assert_eq!(log.log().log_start_offset(), cut);
+        assert_eq!(log.log().segments(), segments);
+        assert!(matches!(
+            log.log().read(cut - 1, 1).await,
+            Err(Error::OffsetOutOfRange { start: 251, .. })
+        ));
+        assert_eq!(common::read_all(&log).await.first(), Some(&(248, 62)));
+        assert_eq!(log.log().offset_for_timestamp(0).await.unwrap(), Some(cut));
+        // Retention moves the start past the checkpoint; a restart keeps the larger.
+        for tag in 100..140 {
+            log.append(&batch(tag, 4, 200, clock.now_ms()))
+                .await
+                .unwrap();
+        }
+        log.reconfigure(LogConfig {
+            retention_ms: Some(3_600_000),
+            ..config()
+        })
+        .unwrap();
+        log.log().maintain().await.unwrap();
+        let start = log.log().log_start_offset();
+        assert!(start > cut, "old segments deleted: start {start}");
+        assert_eq!(start, log.log().segments()[0].base_offset);
+        log.close().await.unwrap();
+        let log = open_with(&mem, config(), &clock).await;
+        assert_eq!(log.log().log_start_offset(), start);
+    });
+}
+
+#[test]
+fn sync_observer_sees_every_segment_fdatasync() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let clock = Clock::manual(1_000_000);
+        let log = std::rc::Rc::new(open_with(&mem, config(), &clock).await);
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let observer_seen = seen.clone();
+        let observer_log = std::rc::Rc::downgrade(&log);
+        log.log()
+            .set_sync_observer(std::rc::Rc::new(move |elapsed| {
+                // May look at the log: nothing is borrowed while it runs.
+                let fdatasyncs = observer_log.upgrade().unwrap().log().stats().fdatasyncs;
+                observer_seen.borrow_mut().push((elapsed, fdatasyncs));
+            }));
+        // Group-commit syncs from concurrent appenders, and seals at rolls.
+        let tasks: Vec<_> = (0..4u64)
+            .map(|task| {
+                let log = log.clone();
+                glommio::spawn_local(async move {
+                    for i in 0..30 {
+                        log.append(&batch(task * 100 + i, 4, 200, 1)).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await;
+        }
+        clock.advance_ms(7 * 24 * 3600 * 1000);
+        log.log().maintain().await.unwrap(); // seals the idle segment by age
+        let stats = log.log().stats();
+        assert!(stats.rolls >= 3, "{stats:?}");
+        let seen = seen.borrow();
+        assert_eq!(seen.len() as u64, stats.fdatasyncs, "{stats:?}");
+        // Called after each sync was counted, in order.
+        for (i, (_, counted)) in seen.iter().enumerate() {
+            assert_eq!(*counted, i as u64 + 1);
+        }
+        assert!(mem.sync_count() >= stats.fdatasyncs);
     });
 }

@@ -1,8 +1,11 @@
-//! Property: whatever sequence of appends, syncs, rolls, retention and
-//! crashes (at a random point, tearing unsynced writes at a random byte),
-//! the reopened log holds every acknowledged append, in order, with
-//! contiguous offsets — and anything beyond is an in-order prefix of the
-//! unacknowledged appends, never garbage.
+//! Property: whatever sequence of appends, syncs, rolls, retention,
+//! DeleteRecords and crashes (at a random point, tearing unsynced writes at
+//! a random byte), the reopened log holds every acknowledged append still
+//! above the log start, in order, with contiguous offsets — and anything
+//! beyond is an in-order prefix of the unacknowledged appends, never
+//! garbage. The log start never goes below an offset that
+//! `delete_records_below` returned, unless the data up to it was never
+//! durable and the log restarts at its end.
 
 mod common;
 
@@ -29,6 +32,16 @@ enum Op {
     Crash {
         seed: u64,
     },
+    /// DeleteRecords at a point between the log start and the high
+    /// watermark (`pick` scaled into that range).
+    DeleteRecords {
+        pick: u64,
+    },
+    /// Live reconfigure (AlterConfigs) of `segment.bytes`; later reopens
+    /// use the new value, as a broker would.
+    Resize {
+        segment_bytes: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -37,6 +50,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Sync),
         1 => (1i64..40_000).prop_map(|ms| Op::Tick { ms }),
         1 => any::<u64>().prop_map(|seed| Op::Crash { seed }),
+        1 => any::<u64>().prop_map(|pick| Op::DeleteRecords { pick }),
+        1 => (16u64 * 1024..48 * 1024).prop_map(|segment_bytes| Op::Resize { segment_bytes }),
     ]
 }
 
@@ -83,18 +98,21 @@ fn config(case: &Case) -> LogConfig {
 struct Model {
     appended: Vec<(u64, u64, u64)>,
     acked: usize,
+    /// The largest log start `delete_records_below` returned.
+    deleted_below: u64,
 }
 
 async fn check_case(case: Case) -> Result<(), TestCaseError> {
     let clock = Clock::manual(1_700_000_000_000);
     let mut mem = MemStorage::new();
-    let cfg = config(&case);
+    let mut cfg = config(&case);
     let mut log = PartitionLog::open(mem.clone(), DIR, cfg.clone(), clock.clone())
         .await
         .unwrap();
     let mut model = Model {
         appended: Vec::new(),
         acked: 0,
+        deleted_below: 0,
     };
     let mut next_tag = 0u64;
     for op in case.ops {
@@ -130,6 +148,19 @@ async fn check_case(case: Case) -> Result<(), TestCaseError> {
                     model.acked = model.appended.len();
                 }
             }
+            Op::DeleteRecords { pick } => {
+                let start = log.log().log_start_offset();
+                let high_watermark = log.log().high_watermark();
+                let offset = start + pick % (high_watermark - start + 1);
+                let new_start = log.delete_records_below(offset).await.unwrap();
+                prop_assert_eq!(new_start, offset);
+                prop_assert_eq!(log.log().log_start_offset(), offset);
+                model.deleted_below = model.deleted_below.max(new_start);
+            }
+            Op::Resize { segment_bytes } => {
+                cfg.segment_bytes = segment_bytes;
+                log.reconfigure(cfg.clone()).unwrap();
+            }
             Op::Crash { seed } => {
                 drop(log);
                 mem = mem.crash(seed);
@@ -137,12 +168,20 @@ async fn check_case(case: Case) -> Result<(), TestCaseError> {
                     .await
                     .unwrap();
                 let start = log.log().log_start_offset();
+                prop_assert!(
+                    start >= model.deleted_below.min(log.log().next_offset()),
+                    "log start {} below a returned DeleteRecords offset {}",
+                    start,
+                    model.deleted_below
+                );
+                model.deleted_below = start;
                 let got = read_all(&log).await;
+                // A batch straddling the log start is still read whole.
                 let live_entries: Vec<(u64, u64, u64)> = model
                     .appended
                     .iter()
                     .copied()
-                    .filter(|&(base, _, _)| base >= start)
+                    .filter(|&(base, _, count)| base + count > start)
                     .collect();
                 let live: Vec<(u64, u64)> = live_entries
                     .iter()

@@ -241,3 +241,67 @@ fn kill9_mid_load_keeps_every_acknowledged_append() {
         expected_base += 4;
     }
 }
+
+#[test]
+fn delete_records_below_on_disk_survives_a_restart() {
+    run(|| async {
+        let dir = disk_dir("log-delete-records");
+        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System)
+            .await
+            .unwrap();
+        let syncs = Rc::new(std::cell::Cell::new(0u64));
+        let observed = syncs.clone();
+        log.log().set_sync_observer(Rc::new(move |elapsed| {
+            assert!(elapsed > std::time::Duration::ZERO);
+            observed.set(observed.get() + 1);
+        }));
+        // Batch i: offsets [8i, 8i + 8), timestamp i.
+        for tag in 0..600u64 {
+            log.append(&batch(tag, 8, 200, tag as i64)).await.unwrap();
+        }
+        assert_eq!(syncs.get(), log.log().stats().fdatasyncs);
+        let segments = log.log().segments();
+        assert!(segments.len() > 3, "only {} segments", segments.len());
+        let cut = 300 * 8 + 3; // inside batch 300
+        let holder = segments
+            .iter()
+            .position(|s| s.base_offset <= cut && cut < s.end_offset)
+            .unwrap();
+        assert!(holder > 0 && segments[holder].base_offset < 300 * 8);
+        assert_eq!(log.delete_records_below(cut).await.unwrap(), cut);
+        let checkpoint = std::fs::read(dir.join("log-start-offset")).unwrap();
+        assert_eq!(checkpoint.len(), 32);
+        assert_eq!(&checkpoint[..8], b"RINGLLSO");
+        assert_eq!(
+            u64::from_le_bytes(checkpoint[16..24].try_into().unwrap()),
+            cut
+        );
+        for gone in &segments[..holder] {
+            assert!(!gone.path.exists(), "{gone:?}");
+        }
+        assert!(segments[holder].path.exists());
+        assert!(matches!(
+            log.log().read(cut - 1, 1).await,
+            Err(ringlog_engine::Error::OffsetOutOfRange { .. })
+        ));
+        assert_eq!(log.log().offset_for_timestamp(0).await.unwrap(), Some(cut));
+        log.close().await.unwrap();
+        let log = PartitionLog::open(DmaStorage, &dir, small_segments(), Clock::System)
+            .await
+            .unwrap();
+        assert_eq!(log.log().log_start_offset(), cut);
+        assert_eq!(log.log().segments(), segments[holder..].to_vec());
+        assert_eq!(log.log().offset_for_timestamp(0).await.unwrap(), Some(cut));
+        assert_eq!(
+            log.log().offset_for_timestamp(301).await.unwrap(),
+            Some(301 * 8)
+        );
+        let got = read_all(&log).await;
+        assert_eq!(got.first(), Some(&(300 * 8, 300)));
+        assert_eq!(got.len(), 300);
+        assert!(matches!(
+            log.log().read(cut - 1, 1).await,
+            Err(ringlog_engine::Error::OffsetOutOfRange { .. })
+        ));
+    });
+}

@@ -5,7 +5,10 @@ mod common;
 
 use common::{batch, read_all, run};
 use ringlog_engine::batch::BatchError;
-use ringlog_engine::format::{walk_frames, FrameRead, FILE_HEADER_BYTES, FRAME_HEADER_BYTES};
+use ringlog_engine::format::{
+    decode_log_start, encode_log_start, walk_frames, FrameRead, FILE_HEADER_BYTES,
+    FRAME_HEADER_BYTES,
+};
 use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
 use ringlog_engine::partition::PartitionLog;
 use ringlog_engine::{Clock, Corruption, Error, FlushPolicy, LogConfig};
@@ -573,5 +576,244 @@ fn interval_policy_acknowledges_before_sync_and_maintain_syncs() {
         log.log().maintain().await.unwrap();
         assert_eq!(log.log().durable_offset(), 2);
         assert_eq!(mem.sync_count(), syncs + 1);
+    });
+}
+
+fn checkpoint_path() -> PathBuf {
+    Path::new(DIR).join("log-start-offset")
+}
+
+#[test]
+fn corrupt_log_start_checkpoint_fails_open_naming_the_file_and_byte() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let log = open(&mem).await.unwrap();
+        fill(&log, 10, 100).await;
+        assert_eq!(log.delete_records_below(5).await.unwrap(), 5);
+        log.close().await.unwrap();
+        let path = checkpoint_path();
+        let pristine = mem.file_bytes(&path).unwrap();
+        assert_eq!(pristine.len(), 32);
+        let reseal = |bytes: &mut Vec<u8>| {
+            let crc = crc32c::crc32c(&bytes[..28]);
+            bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+        };
+        let mut bad_magic = pristine.clone();
+        bad_magic[2] ^= 0x20;
+        let mut bad_version = pristine.clone();
+        bad_version[8..10].copy_from_slice(&2u16.to_le_bytes());
+        reseal(&mut bad_version);
+        let mut bad_crc = pristine.clone();
+        bad_crc[17] ^= 0x01; // the offset, 5 -> 261: the crc catches it
+        let truncated = pristine[..20].to_vec();
+        for (bytes, at, corruption) in [
+            (bad_magic, 0, Corruption::BadMagic),
+            (bad_version, 8, Corruption::BadVersion(2)),
+            (bad_crc, 0, Corruption::BadHeaderCrc),
+            (truncated, 20, Corruption::LengthPastEnd),
+        ] {
+            mem.set_file_bytes(&path, bytes);
+            expect_corrupt(open(&mem).await, &path, at, corruption);
+        }
+        mem.set_file_bytes(&path, pristine);
+        assert_eq!(open(&mem).await.unwrap().log().log_start_offset(), 5);
+    });
+}
+
+#[test]
+fn log_start_checkpoint_above_the_log_end_is_clamped_and_rewritten() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let log = open(&mem).await.unwrap();
+        fill(&log, 5, 100).await;
+        log.close().await.unwrap();
+        // As if DeleteRecords had moved the start into data a crash then took back.
+        mem.set_file_bytes(&checkpoint_path(), encode_log_start(25).to_vec());
+        let log = open(&mem).await.unwrap();
+        assert_eq!(log.log().log_start_offset(), 10);
+        assert_eq!(log.log().next_offset(), 10);
+        assert_eq!(
+            decode_log_start(&mem.file_bytes(&checkpoint_path()).unwrap()),
+            Ok(10),
+            "rewritten, or it would hide appends after the next restart"
+        );
+        assert_eq!(
+            log.append(&batch(7, 2, 100, 1)).await.unwrap().base_offset,
+            10
+        );
+        log.close().await.unwrap();
+        let log = open(&mem).await.unwrap();
+        assert_eq!(log.log().log_start_offset(), 10);
+        assert_eq!(read_all(&log).await, vec![(10, 7)]);
+    });
+}
+
+#[test]
+fn every_crash_point_of_delete_records_below_recovers_the_old_or_the_new_start() {
+    run(|| async {
+        for seed in 0..4 {
+            let mem = MemStorage::new();
+            let log = open(&mem).await.unwrap();
+            fill(&log, 100, 1000).await; // batch i: offsets 2i, 2i + 1
+            let old = log.delete_records_below(7).await.unwrap();
+            let segments = log.log().segments();
+            assert!(segments.len() >= 4, "{segments:?}");
+            let new = segments[2].base_offset + 3; // the first two segments go
+            mem.record_crash_images(seed);
+            assert_eq!(log.delete_records_below(new).await.unwrap(), new);
+            let images = mem.take_crash_images();
+            // Temp file: create, write, truncate, fdatasync; rename; 2 x 3 segment files removed.
+            assert!(images.len() >= 11, "{} crash points", images.len());
+            let (mut moved, mut kept_old) = (false, 0);
+            for (step, image) in images.into_iter().chain([mem.crash(seed)]).enumerate() {
+                let context = format!("seed {seed}, crash point {step}");
+                let log = PartitionLog::open(image.clone(), DIR, config(), Clock::System)
+                    .await
+                    .unwrap();
+                let start = log.log().log_start_offset();
+                assert!(start == old || start == new, "{context}: start {start}");
+                assert!(!moved || start == new, "{context}: start went back");
+                moved = start == new;
+                kept_old += usize::from(start == old);
+                let got = read_all(&log).await;
+                assert_eq!(
+                    got.first(),
+                    Some(&(start - 1, (start - 1) / 2)),
+                    "{context}"
+                );
+                assert_eq!(got.len() as u64, 100 - start / 2, "{context}");
+                assert_eq!(got.last(), Some(&(198, 99)), "{context}");
+                // Segments wholly below the start are gone (open finishes the deletion).
+                let on_disk = log.log().segments();
+                assert!(on_disk[0].base_offset <= start && start < on_disk[0].end_offset);
+                let files = image.paths();
+                let segment_files = files
+                    .iter()
+                    .filter(|p| p.extension().is_some_and(|e| e == "log"));
+                assert_eq!(segment_files.count(), on_disk.len(), "{context}");
+                assert!(
+                    !files.iter().any(|p| p.to_string_lossy().ends_with(".tmp")),
+                    "{context}: temp file left: {files:?}"
+                );
+            }
+            assert!(
+                moved,
+                "seed {seed}: a crash after the call returned keeps the new start"
+            );
+            assert!(
+                kept_old >= 4,
+                "seed {seed}: crashes before the rename keep the old start"
+            );
+        }
+    });
+}
+
+#[test]
+fn failed_checkpoint_write_poisons_the_log_and_keeps_the_old_start() {
+    run(|| async {
+        for op in [OpKind::Write, OpKind::Sync] {
+            let mem = MemStorage::new();
+            let log = open(&mem).await.unwrap();
+            fill(&log, 10, 100).await;
+            mem.inject(Fault::Eio { op, after: 0 });
+            match log.delete_records_below(9).await {
+                Err(Error::Io { path, .. }) => assert_eq!(path, checkpoint_path()),
+                other => panic!("{op:?}: expected Io, got {other:?}"),
+            }
+            assert_eq!(log.log().log_start_offset(), 0);
+            assert!(matches!(
+                log.delete_records_below(9).await,
+                Err(Error::Poisoned { .. })
+            ));
+            assert!(matches!(
+                log.append(&batch(10, 2, 100, 1)).await,
+                Err(Error::Poisoned { .. })
+            ));
+            drop(log);
+            for seed in 0..4 {
+                let log = open(&mem.crash(seed)).await.unwrap();
+                assert_eq!(log.log().log_start_offset(), 0, "{op:?}, seed {seed}");
+                assert_eq!(read_all(&log).await.len(), 10);
+                assert!(!mem.crash(seed).paths().contains(&checkpoint_path()));
+            }
+        }
+    });
+}
+
+#[test]
+fn deleting_every_sealed_segment_keeps_the_log_end_across_a_crash() {
+    run(|| async {
+        for by_retention in [false, true] {
+            let mem = MemStorage::new();
+            let clock = Clock::manual(1_000_000);
+            let cfg = LogConfig {
+                segment_ms: 1000,
+                retention_ms: by_retention.then_some(60_000),
+                ..config()
+            };
+            let log = PartitionLog::open(mem.clone(), DIR, cfg.clone(), clock.clone())
+                .await
+                .unwrap();
+            fill(&log, 3, 100).await; // timestamps ~1000: far older than the retention
+            clock.advance_ms(1000);
+            log.log().maintain().await.unwrap(); // rolls: segment 6, header only buffered
+            if !by_retention {
+                assert_eq!(log.delete_records_below(6).await.unwrap(), 6);
+            }
+            let segments = log.log().segments();
+            assert_eq!(segments.len(), 1, "{segments:?}");
+            assert_eq!(log.log().log_start_offset(), 6);
+            for seed in 0..4 {
+                let crashed = mem.crash(seed);
+                // The only segment left has a durable header naming its base.
+                let bytes = crashed.file_bytes(&seg_path(6, "log")).unwrap();
+                assert_eq!(&bytes[..8], b"RINGLSEG", "retention {by_retention}");
+                let log = PartitionLog::open(crashed, DIR, cfg.clone(), clock.clone())
+                    .await
+                    .unwrap();
+                assert_eq!(log.log().next_offset(), 6, "retention {by_retention}");
+                assert_eq!(log.log().log_start_offset(), 6);
+                assert_eq!(
+                    log.append(&batch(3, 2, 100, 1)).await.unwrap().base_offset,
+                    6
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn blank_last_segment_with_nothing_before_it_keeps_its_base() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let clock = Clock::manual(1_000_000);
+        let cfg = LogConfig {
+            segment_ms: 1000,
+            ..config()
+        };
+        let log = PartitionLog::open(mem.clone(), DIR, cfg.clone(), clock.clone())
+            .await
+            .unwrap();
+        fill(&log, 3, 100).await;
+        clock.advance_ms(1000);
+        log.log().maintain().await.unwrap(); // segment 6 created, header not yet written
+        drop(log);
+        // What a log written before the header was made durable could hold
+        // after retention deleted everything sealed and a crash followed.
+        use ringlog_engine::io::Storage;
+        for ext in ["log", "index", "timeindex"] {
+            mem.remove(&seg_path(0, ext)).await.unwrap();
+        }
+        mem.set_file_bytes(&seg_path(6, "log"), Vec::new());
+        let log = PartitionLog::open(mem.clone(), DIR, cfg, clock.clone())
+            .await
+            .unwrap();
+        assert_eq!(log.log().next_offset(), 6, "offsets are never reused");
+        assert_eq!(log.log().log_start_offset(), 6);
+        assert_eq!(log.log().segments()[0].base_offset, 6);
+        assert_eq!(
+            log.append(&batch(3, 2, 100, 1)).await.unwrap().base_offset,
+            6
+        );
     });
 }

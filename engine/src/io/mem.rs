@@ -24,6 +24,11 @@
 //! * [`MemStorage::flip_bit`] — flips one bit in both images (bit rot);
 //! * [`MemStorage::set_file_bytes`] — replaces a file's bytes outright
 //!   (hand-made corruption cases).
+//!
+//! [`MemStorage::record_crash_images`] goes further than one random crash:
+//! it captures the crash image before *every* mutating operation, so a test
+//! can reopen the log at each step of a multi-step update (temp file,
+//! fdatasync, rename, ...) and prove that every crash point recovers.
 
 use super::{check_aligned, IoBuf, OpenMode, Storage, StorageFile};
 use std::cell::RefCell;
@@ -76,6 +81,66 @@ struct Fs {
     faults: Vec<(Fault, u64)>,
     capacity_bytes: Option<u64>,
     syncs: u64,
+    recording: Option<Recording>,
+}
+
+/// Crash images captured before mutating operations.
+#[derive(Debug)]
+struct Recording {
+    seed: u64,
+    images: Vec<MemStorage>,
+}
+
+/// Captures the crash image of this moment if recording is on. Called
+/// before an operation changes a file or the directory tree, with no
+/// borrow of `fs` held.
+fn record_crash_point(fs: &Rc<RefCell<Fs>>) {
+    let seed = match &fs.borrow().recording {
+        Some(r) => r.seed.wrapping_add(r.images.len() as u64),
+        None => return,
+    };
+    let image = crash_image(&fs.borrow(), seed);
+    fs.borrow_mut()
+        .recording
+        .as_mut()
+        .expect("still recording")
+        .images
+        .push(image);
+}
+
+/// The file system a power loss would leave now; see [`MemStorage::crash`].
+fn crash_image(fs: &Fs, seed: u64) -> MemStorage {
+    let mut rng = SplitMix(seed);
+    let mut files = BTreeMap::new();
+    for (path, state) in &fs.files {
+        let mut image = state.durable.clone();
+        let applied = rng.below(state.pending.len() as u64 + 1) as usize;
+        for (index, op) in state.pending.iter().take(applied).enumerate() {
+            let keep_bytes = match op {
+                PendingOp::Write { data, .. } if index + 1 == applied => {
+                    rng.below(data.len() as u64 + 1) as usize
+                }
+                PendingOp::Write { data, .. } => data.len(),
+                PendingOp::Truncate { .. } => 0,
+            };
+            apply(&mut image, op, keep_bytes);
+        }
+        files.insert(
+            path.clone(),
+            FileState {
+                current: image.clone(),
+                durable: image,
+                pending: Vec::new(),
+            },
+        );
+    }
+    MemStorage {
+        fs: Rc::new(RefCell::new(Fs {
+            files,
+            dirs: fs.dirs.clone(),
+            ..Fs::default()
+        })),
+    }
 }
 
 impl Fs {
@@ -232,38 +297,29 @@ impl MemStorage {
     /// last one torn at a random byte. Faults and capacity are not carried
     /// over.
     pub fn crash(&self, seed: u64) -> MemStorage {
-        let mut rng = SplitMix(seed);
-        let fs = self.fs.borrow();
-        let mut files = BTreeMap::new();
-        for (path, state) in &fs.files {
-            let mut image = state.durable.clone();
-            let applied = rng.below(state.pending.len() as u64 + 1) as usize;
-            for (index, op) in state.pending.iter().take(applied).enumerate() {
-                let keep_bytes = match op {
-                    PendingOp::Write { data, .. } if index + 1 == applied => {
-                        rng.below(data.len() as u64 + 1) as usize
-                    }
-                    PendingOp::Write { data, .. } => data.len(),
-                    PendingOp::Truncate { .. } => 0,
-                };
-                apply(&mut image, op, keep_bytes);
-            }
-            files.insert(
-                path.clone(),
-                FileState {
-                    current: image.clone(),
-                    durable: image,
-                    pending: Vec::new(),
-                },
-            );
-        }
-        MemStorage {
-            fs: Rc::new(RefCell::new(Fs {
-                files,
-                dirs: fs.dirs.clone(),
-                ..Fs::default()
-            })),
-        }
+        crash_image(&self.fs.borrow(), seed)
+    }
+
+    /// Starts recording crash images: before every operation that changes
+    /// a file or the directory tree (create, write, truncate, fdatasync,
+    /// remove, rename), the file system a crash at that moment would leave,
+    /// built as [`MemStorage::crash`] does with a seed derived from `seed`
+    /// and the operation's index. Restarts an ongoing recording.
+    pub fn record_crash_images(&self, seed: u64) {
+        self.fs.borrow_mut().recording = Some(Recording {
+            seed,
+            images: Vec::new(),
+        });
+    }
+
+    /// Stops recording and returns the crash images, oldest first (empty if
+    /// nothing was recorded).
+    pub fn take_crash_images(&self) -> Vec<MemStorage> {
+        self.fs
+            .borrow_mut()
+            .recording
+            .take()
+            .map_or_else(Vec::new, |r| r.images)
     }
 }
 
@@ -302,6 +358,9 @@ impl Storage for MemStorage {
     }
 
     async fn open(&self, path: &Path, mode: OpenMode) -> io::Result<MemFile> {
+        if mode == OpenMode::CreateNew {
+            record_crash_point(&self.fs);
+        }
         let mut fs = self.fs.borrow_mut();
         let parent = path.parent().unwrap_or(Path::new(""));
         if !fs.dirs.contains(parent) {
@@ -328,6 +387,7 @@ impl Storage for MemStorage {
     }
 
     async fn remove(&self, path: &Path) -> io::Result<()> {
+        record_crash_point(&self.fs);
         match self.fs.borrow_mut().files.remove(path) {
             Some(_) => Ok(()),
             None => Err(not_found(path)),
@@ -335,6 +395,7 @@ impl Storage for MemStorage {
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        record_crash_point(&self.fs);
         let mut fs = self.fs.borrow_mut();
         let state = fs.files.remove(from).ok_or_else(|| not_found(from))?;
         fs.files.insert(to.to_path_buf(), state);
@@ -388,6 +449,7 @@ impl StorageFile for MemFile {
 
     async fn write_at(&self, buf: MemBuf, pos: u64) -> io::Result<()> {
         check_aligned(pos, buf.0.len())?;
+        record_crash_point(&self.fs);
         {
             let mut fs = self.fs.borrow_mut();
             if fs.trip(OpKind::Write) {
@@ -423,6 +485,7 @@ impl StorageFile for MemFile {
     }
 
     async fn fdatasync(&self) -> io::Result<()> {
+        record_crash_point(&self.fs);
         if self.fs.borrow_mut().trip(OpKind::Sync) {
             return Err(eio("fdatasync"));
         }
@@ -435,6 +498,7 @@ impl StorageFile for MemFile {
     }
 
     async fn truncate(&self, len_bytes: u64) -> io::Result<()> {
+        record_crash_point(&self.fs);
         self.with_state(|state| {
             let op = PendingOp::Truncate { len_bytes };
             apply(&mut state.current, &op, 0);

@@ -26,7 +26,7 @@ pub mod dma;
 pub mod mem;
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The unit of direct I/O: positions and lengths of writes are multiples of
 /// it. 4 KiB covers every device logical block size up to 4 KiB (512-byte
@@ -137,4 +137,75 @@ pub(crate) fn check_aligned(pos: u64, len_bytes: usize) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Suffix of a file being written by [`write_file_atomic`]; owners delete
+/// such leftovers when they open a directory.
+pub(crate) const TMP_SUFFIX: &str = ".tmp";
+/// Largest single write of [`write_file_atomic`].
+const WRITE_CHUNK_BYTES: usize = 4 << 20;
+const _: () = assert!(align_up(WRITE_CHUNK_BYTES as u64) == WRITE_CHUNK_BYTES as u64);
+
+/// Replaces `path` (inside `dir`) with `image` atomically: a `<path>.tmp`
+/// file written with aligned direct writes, trimmed to its exact length,
+/// fdatasync'ed, closed, renamed over `path`, and `dir` synced. A crash
+/// leaves either the old file or the complete new one (plus perhaps a
+/// `.tmp` leftover for the owner to delete); when this returns `Ok` the new
+/// file is durable.
+pub(crate) async fn write_file_atomic<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    path: &Path,
+    image: &[u8],
+) -> io::Result<()> {
+    assert_eq!(path.parent(), Some(dir), "the file lies directly in dir");
+    let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", path.display()));
+    // A failed earlier attempt in this process may have left the temp file.
+    match storage.remove(&tmp).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let file = storage.open(&tmp, OpenMode::CreateNew).await?;
+    let written = async {
+        let mut pos = 0usize;
+        while pos < image.len() {
+            let chunk = &image[pos..image.len().min(pos + WRITE_CHUNK_BYTES)];
+            let mut buf = file.alloc(align_up(chunk.len() as u64) as usize);
+            let bytes = buf.as_mut_slice();
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            bytes[chunk.len()..].fill(0);
+            file.write_at(buf, pos as u64).await?;
+            pos += chunk.len();
+        }
+        file.truncate(image.len() as u64).await?;
+        file.fdatasync().await
+    }
+    .await;
+    let closed = file.close().await;
+    written?;
+    closed?;
+    storage.rename(&tmp, path).await?;
+    storage.sync_dir(dir).await
+}
+
+/// Reads a whole file through the storage trait.
+pub(crate) async fn read_whole_file<S: Storage>(storage: &S, path: &Path) -> io::Result<Vec<u8>> {
+    let file = storage.open(path, OpenMode::Existing).await?;
+    let read = async {
+        let size = file.size().await?;
+        let bytes = file.read_at(0, size as usize).await?;
+        if bytes.len() as u64 != size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("short read: {} of {size} bytes", bytes.len()),
+            ));
+        }
+        Ok(bytes.to_vec())
+    }
+    .await;
+    let closed = file.close().await;
+    let bytes = read?;
+    closed?;
+    Ok(bytes)
 }

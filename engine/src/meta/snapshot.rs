@@ -4,7 +4,7 @@
 
 use super::state::MetaState;
 use crate::error::Corruption;
-use crate::io::{align_up, IoBuf, OpenMode, Storage, StorageFile};
+use crate::io::{write_file_atomic, Storage};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -17,10 +17,7 @@ pub const SNAPSHOT_HEADER_BYTES: usize = 64;
 /// Extension of snapshot files: `<applied offset, 20 digits>.snap`.
 pub const SNAPSHOT_EXTENSION: &str = "snap";
 /// Suffix of a snapshot being written; such leftovers are deleted on open.
-pub(crate) const TMP_SUFFIX: &str = ".tmp";
-/// Largest single write of a snapshot file.
-const WRITE_CHUNK_BYTES: usize = 4 << 20;
-const _: () = assert!(align_up(WRITE_CHUNK_BYTES as u64) == WRITE_CHUNK_BYTES as u64);
+pub(crate) use crate::io::TMP_SUFFIX;
 
 fn le_u64(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0u8; 8];
@@ -113,10 +110,9 @@ pub(crate) fn snapshot_path(dir: &Path, applied_offset: u64) -> PathBuf {
     ))
 }
 
-/// Writes a snapshot file image atomically: a `.tmp` file written with
-/// aligned direct writes, trimmed to its exact length, fdatasync'ed, closed,
-/// renamed into place, and the directory synced. A crash leaves either the
-/// complete file or a `.tmp` leftover that open deletes.
+/// Writes a snapshot file image atomically (see
+/// [`crate::io::write_file_atomic`]): a crash leaves either the complete
+/// file or a `.tmp` leftover that open deletes.
 pub(crate) async fn write_snapshot_file<S: Storage>(
     storage: &S,
     dir: &Path,
@@ -124,57 +120,11 @@ pub(crate) async fn write_snapshot_file<S: Storage>(
     image: &[u8],
 ) -> io::Result<PathBuf> {
     let path = snapshot_path(dir, applied_offset);
-    let tmp = PathBuf::from(format!("{}{TMP_SUFFIX}", path.display()));
-    // A failed earlier attempt in this process may have left the temp file.
-    match storage.remove(&tmp).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let file = storage.open(&tmp, OpenMode::CreateNew).await?;
-    let written = async {
-        let mut pos = 0usize;
-        while pos < image.len() {
-            let chunk = &image[pos..image.len().min(pos + WRITE_CHUNK_BYTES)];
-            let mut buf = file.alloc(align_up(chunk.len() as u64) as usize);
-            let bytes = buf.as_mut_slice();
-            bytes[..chunk.len()].copy_from_slice(chunk);
-            bytes[chunk.len()..].fill(0);
-            file.write_at(buf, pos as u64).await?;
-            pos += chunk.len();
-        }
-        file.truncate(image.len() as u64).await?;
-        file.fdatasync().await
-    }
-    .await;
-    let closed = file.close().await;
-    written?;
-    closed?;
-    storage.rename(&tmp, &path).await?;
-    storage.sync_dir(dir).await?;
+    write_file_atomic(storage, dir, &path, image).await?;
     Ok(path)
 }
 
-/// Reads a whole file through the storage trait.
-pub(crate) async fn read_whole_file<S: Storage>(storage: &S, path: &Path) -> io::Result<Vec<u8>> {
-    let file = storage.open(path, OpenMode::Existing).await?;
-    let read = async {
-        let size = file.size().await?;
-        let bytes = file.read_at(0, size as usize).await?;
-        if bytes.len() as u64 != size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("short read: {} of {size} bytes", bytes.len()),
-            ));
-        }
-        Ok(bytes.to_vec())
-    }
-    .await;
-    let closed = file.close().await;
-    let bytes = read?;
-    closed?;
-    Ok(bytes)
-}
+pub(crate) use crate::io::read_whole_file;
 
 #[cfg(test)]
 mod tests {
