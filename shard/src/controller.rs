@@ -507,7 +507,7 @@ impl Controller {
     pub async fn handle(self: Rc<Self>, request: ControllerRequest) -> ControllerReply {
         match request {
             ControllerRequest::Admin { version, body } => {
-                let (body, applied_offset) = crate::handlers::admin(&self, version, body).await;
+                let (body, applied_offset) = crate::handlers::admin(&self, version, *body).await;
                 ControllerReply {
                     body: Some(body),
                     applied_offset,

@@ -18,7 +18,7 @@ pub enum ControllerRequest {
         /// The API version the response must be encodable at.
         version: i16,
         /// The decoded request.
-        body: RequestKind,
+        body: Box<RequestKind>,
     },
     /// Create these topics with the auto-create defaults (Metadata and
     /// Produce with `--auto-create-topics`); existing ones are skipped.

@@ -42,7 +42,7 @@ pub const CLUSTER_ID: &str = "ringlog";
 /// What a request produced.
 pub enum Handled {
     /// Answer with this body.
-    Respond(ResponseKind),
+    Respond(Box<ResponseKind>),
     /// Answer nothing (Produce with acks=0).
     Silent,
 }
@@ -51,7 +51,7 @@ pub enum Handled {
 /// connection (a request this broker cannot answer).
 pub async fn dispatch(client: &Rc<ShardClient>, request: Request) -> Result<Handled, String> {
     let version = request.api_version;
-    let respond = |body| Ok(Handled::Respond(body));
+    let respond = |body| Ok(Handled::Respond(Box::new(body)));
     match request.body {
         RequestKind::ApiVersions(_) => {
             respond(ResponseKind::ApiVersions(api_versions::handle(version)))
@@ -60,7 +60,7 @@ pub async fn dispatch(client: &Rc<ShardClient>, request: Request) -> Result<Hand
             metadata::handle(client, version, body).await,
         )),
         RequestKind::Produce(body) => Ok(match produce::handle(client, version, body).await {
-            Some(body) => Handled::Respond(ResponseKind::Produce(body)),
+            Some(body) => Handled::Respond(Box::new(ResponseKind::Produce(body))),
             None => Handled::Silent,
         }),
         RequestKind::Fetch(body) => respond(ResponseKind::Fetch(
@@ -83,10 +83,11 @@ pub async fn dispatch(client: &Rc<ShardClient>, request: Request) -> Result<Hand
         | RequestKind::CreatePartitions(_)
         | RequestKind::AlterConfigs(_)
         | RequestKind::IncrementalAlterConfigs(_)) => {
+            let body = Box::new(body);
             let reply = call_controller(client, ControllerRequest::Admin { version, body }).await?;
             reply
                 .body
-                .map(Handled::Respond)
+                .map(|body| Handled::Respond(Box::new(body)))
                 .ok_or_else(|| "controller answered an admin request without a body".to_string())
         }
         other => Err(format!(
