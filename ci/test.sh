@@ -5,9 +5,9 @@
 # What the tests need today: a Rust toolchain with rustfmt and clippy, a
 # real (non-tmpfs) filesystem under target/ for the O_DIRECT tests, and
 # enough locked memory for glommio executors (each test binary runs several
-# executors at once). The Kafka client end-to-end suites (kcat,
-# confluent-kafka, kafka-python) are installed here by the Kafka front end
-# work, when the server they test exists.
+# executors at once). The Kafka client end-to-end suite (kcat,
+# confluent-kafka, kafka-python against a release `ringlog serve`) runs
+# last, from ci/e2e.sh, which installs those clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +47,9 @@ PROPTEST_CASES=$RINGLOG_PROPTEST_CASES cargo test --release --locked -p ringlog-
 
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
+
+step "end-to-end suite (Kafka clients against ringlog serve)"
+ci/e2e.sh
 
 echo
 echo "ci/test.sh: all checks passed"

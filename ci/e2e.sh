@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# End-to-end suite: real Kafka clients (kcat, confluent-kafka, kafka-python)
+# against a release `ringlog serve`. Called by ci/test.sh after the cargo
+# tests; runs on its own too (as root, or as a user with sudo for apt).
+#
+# Installs, idempotently and without prompts, only what is missing:
+#   * kcat from Debian 12 (kcat 1.7.1 on librdkafka 2.0.2),
+#   * the pinned Python packages below (pip, current interpreter),
+# then builds target/release/ringlog and runs tools/tests/e2e with pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+# Pinned so a new client release cannot change what CI tests. kafka-python
+# 3.x reads snappy through python-snappy (which needs cramjam), lz4 through
+# lz4.frame and zstd through zstandard; without them it cannot produce or
+# read those codecs.
+PY_PACKAGES=(
+  pytest==9.2.0
+  pytest-timeout==2.4.0
+  confluent-kafka==2.16.1
+  kafka-python==3.0.12
+  python-snappy==0.7.3
+  cramjam==2.14.0
+  lz4==4.4.5
+  zstandard==0.25.0
+)
+
+step "e2e: kcat"
+if ! command -v kcat >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo -n"; fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends kcat </dev/null
+fi
+kcat -V 2>&1 | grep -E '^Version' || { echo "ci/e2e.sh: kcat -V failed" >&2; exit 2; }
+
+step "e2e: python packages"
+python3 --version
+missing=$(python3 - "${PY_PACKAGES[@]}" <<'EOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+for spec in sys.argv[1:]:
+    name, want = spec.split("==")
+    try:
+        have = version(name)
+    except PackageNotFoundError:
+        have = None
+    if have != want:
+        print(spec)
+EOF
+)
+if [ -n "$missing" ]; then
+  pip_flags=(--quiet --disable-pip-version-check --no-input --root-user-action=ignore)
+  # Debian's own python3 is "externally managed" (PEP 668); this is a
+  # throwaway CI machine, so install into it anyway.
+  if python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+    pip_flags+=(--break-system-packages)
+  fi
+  # shellcheck disable=SC2086
+  python3 -m pip install "${pip_flags[@]}" $missing </dev/null
+fi
+python3 - <<'EOF'
+import confluent_kafka, kafka, lz4, pytest, snappy, zstandard
+from kafka.codec import has_lz4, has_snappy, has_zstd
+
+assert has_snappy() and has_lz4() and has_zstd(), "kafka-python lacks a compression codec"
+print(f"confluent-kafka {confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]}), "
+      f"kafka-python {kafka.__version__}, lz4 {lz4.__version__}, zstandard {zstandard.__version__}, "
+      f"pytest {pytest.__version__}")
+EOF
+
+step "e2e: build ringlog (release)"
+cargo build --release -p ringlog-tools --locked
+export RINGLOG_BIN="$PWD/target/release/ringlog"
+
+step "e2e: pytest tools/tests/e2e"
+# glommio locks memory for io_uring; the servers inherit this limit.
+ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
+# Each test bounds its own waits (pytest-timeout is the backstop); this
+# bounds the whole suite (normally a few minutes) within the CI budget.
+timeout --kill-after=30 1200 python3 -m pytest -x -q --durations=10 tools/tests/e2e </dev/null
