@@ -23,6 +23,7 @@
 //! | DescribeConfigs | 1–4 | all versions `kafka-protocol` knows. |
 //! | AlterConfigs | 0–2 | all versions `kafka-protocol` knows. |
 //! | IncrementalAlterConfigs | 0–1 | all versions `kafka-protocol` knows. |
+//! | FindCoordinator | 0–4 | groups only, always this broker. v4 batches keys (KIP-699); v5/v6 add share-group and transaction-version semantics. Advertised before consumer groups because librdkafka enables LZ4 only for brokers that list it. |
 //! | DescribeCluster | 0–1 | v1 adds the endpoint type; v2 adds fenced-broker listing (KRaft controllers only). |
 //! | DeleteRecords | 0–2 | all versions `kafka-protocol` knows. |
 
@@ -50,6 +51,7 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::Fetch, 4, 12),
     api(ApiKey::ListOffsets, 1, 6),
     api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::FindCoordinator, 0, 4),
     api(ApiKey::ApiVersions, 0, 3),
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
@@ -161,6 +163,7 @@ mod tests {
         let expected = [
             (ApiKey::ApiVersions, 0, 3),
             (ApiKey::Metadata, 0, 12),
+            (ApiKey::FindCoordinator, 0, 4),
             (ApiKey::Produce, 3, 10),
             (ApiKey::Fetch, 4, 12),
             (ApiKey::ListOffsets, 1, 6),
@@ -180,7 +183,6 @@ mod tests {
         // Later issues add these with their handlers; until then they are
         // refused like any unknown key.
         for later in [
-            ApiKey::FindCoordinator,
             ApiKey::JoinGroup,
             ApiKey::InitProducerId,
             ApiKey::SaslHandshake,
@@ -211,10 +213,10 @@ mod tests {
     fn check_refuses_unknown_and_unimplemented_keys() {
         assert_eq!(check(-1, 0), Err(VersionError::UnknownApi(-1)));
         assert_eq!(check(i16::MAX, 0), Err(VersionError::UnknownApi(i16::MAX)));
-        let find_coordinator = ApiKey::FindCoordinator as i16;
+        let join_group = ApiKey::JoinGroup as i16;
         assert_eq!(
-            check(find_coordinator, 0),
-            Err(VersionError::UnknownApi(find_coordinator))
+            check(join_group, 0),
+            Err(VersionError::UnknownApi(join_group))
         );
     }
 }

@@ -57,6 +57,20 @@ pub struct PartitionOffsets {
     pub high_watermark: u64,
 }
 
+/// An offset found by ListOffsets and the timestamp Kafka reports with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FoundOffset {
+    /// The offset.
+    pub offset: u64,
+    /// The first timestamp of the batch at `offset` for a timestamp query;
+    /// -1 for earliest and latest, as Kafka answers them.
+    pub timestamp: i64,
+}
+
+/// Result of an offset lookup: the offset (None: no record at or after the
+/// timestamp) and the partition's offsets.
+pub type OffsetsReply = Result<(Option<FoundOffset>, PartitionOffsets), ringlog_engine::Error>;
+
 /// Result of a produce to one partition.
 pub type ProduceReply = Result<(u64, PartitionOffsets), ringlog_engine::Error>;
 
@@ -117,8 +131,8 @@ pub enum ShardRequest {
         partition: u32,
         /// Which offset.
         query: OffsetQuery,
-        /// The offset (None: no record at or after the timestamp) and the partition's offsets.
-        reply: oneshot::Sender<Result<(Option<u64>, PartitionOffsets), ringlog_engine::Error>>,
+        /// What was found.
+        reply: oneshot::Sender<OffsetsReply>,
     },
     /// A meta event the controller made durable, to fold into this
     /// shard's replica of the metadata. Applied in arrival order.

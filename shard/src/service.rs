@@ -2,7 +2,7 @@
 //! partitions this shard owns, on its own executor.
 
 use crate::controller::Controller;
-use crate::message::{FetchReply, OffsetQuery, PartitionOffsets, ShardRequest};
+use crate::message::{FetchReply, FoundOffset, OffsetQuery, PartitionOffsets, ShardRequest};
 use crate::meta_view::MetaView;
 use crate::partitions::{DataGate, Partition, Partitions};
 use crate::server::ServerConfig;
@@ -131,10 +131,14 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                 let _ = reply.send(Err(unknown(&shard, &topic, partition)));
                 return;
             };
+            let at = |offset| FoundOffset {
+                offset,
+                timestamp: -1,
+            };
             let found = match query {
-                OffsetQuery::Earliest => Ok(Some(p.log.log().log_start_offset())),
-                OffsetQuery::Latest => Ok(Some(p.log.log().high_watermark())),
-                OffsetQuery::Timestamp(ts) => p.log.log().offset_for_timestamp(ts).await,
+                OffsetQuery::Earliest => Ok(Some(at(p.log.log().log_start_offset()))),
+                OffsetQuery::Latest => Ok(Some(at(p.log.log().high_watermark()))),
+                OffsetQuery::Timestamp(ts) => offset_for_timestamp(&p, ts).await,
             };
             let _ = reply.send(found.map(|o| (o, offsets(&p))));
         }
@@ -196,6 +200,24 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             shard.wakeup.notify();
         }
     }
+}
+
+/// The first batch at or after `timestamp_ms` and its first timestamp
+/// (read from the batch header; records are not decoded).
+async fn offset_for_timestamp(
+    p: &Partition,
+    timestamp_ms: i64,
+) -> ringlog_engine::Result<Option<FoundOffset>> {
+    let Some(offset) = p.log.log().offset_for_timestamp(timestamp_ms).await? else {
+        return Ok(None);
+    };
+    let batches = p.log.log().read(offset, 1).await?;
+    let timestamp = batches
+        .iter()
+        .next()
+        .and_then(|(_, payload)| BatchView::parse(payload).ok())
+        .map_or(-1, |view| view.base_timestamp());
+    Ok(Some(FoundOffset { offset, timestamp }))
 }
 
 /// Records in a batch, from its header (never decoding records).

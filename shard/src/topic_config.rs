@@ -5,6 +5,7 @@
 //! key the engine ignores would tell the user a setting is in force when
 //! it is not, so unknown keys are INVALID_CONFIG, as Kafka answers them.
 
+use ringlog_engine::format::{FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES, FRAME_HEADER_BYTES};
 use ringlog_engine::LogConfig;
 use std::collections::BTreeMap;
 
@@ -87,6 +88,17 @@ pub fn log_config(
     for (key, value) in overrides {
         apply(&mut config, key, value)?;
     }
+    if !overrides.contains_key(MAX_MESSAGE_BYTES) {
+        // A small `segment.bytes` (Kafka accepts 1 MiB) with the default
+        // `max.message.bytes` would leave no room for the segment header
+        // and footer; lower the batch limit to what one segment holds, as
+        // DescribeConfigs then shows.
+        let overhead = (FILE_HEADER_BYTES + 2 * FRAME_HEADER_BYTES + FOOTER_PAYLOAD_BYTES) as u64;
+        let fits = config.segment_bytes.saturating_sub(overhead);
+        if (config.max_payload_bytes as u64) > fits && fits > 0 {
+            config.max_payload_bytes = fits as usize;
+        }
+    }
     config
         .validate()
         .map_err(|e| format!("topic configs rejected by the log: {e}"))?;
@@ -166,6 +178,24 @@ mod tests {
         assert_eq!(config.segment_bytes, 1 << 20);
         assert_eq!(config.segment_ms, 60_000);
         assert_eq!(config.max_payload_bytes, 4096);
+    }
+
+    #[test]
+    fn a_one_mebibyte_segment_lowers_the_default_batch_limit() {
+        let config = log_config(
+            &LogConfig::default(),
+            &overrides(&[(SEGMENT_BYTES, "1048576")]),
+        )
+        .unwrap();
+        assert_eq!(config.segment_bytes, 1 << 20);
+        assert!(config.max_payload_bytes < 1 << 20);
+        assert!(config.max_payload_bytes > (1 << 20) - 256);
+        // An explicit max.message.bytes is never lowered behind the user's back.
+        let refused = log_config(
+            &LogConfig::default(),
+            &overrides(&[(SEGMENT_BYTES, "1048576"), (MAX_MESSAGE_BYTES, "1048576")]),
+        );
+        assert!(refused.is_err());
     }
 
     #[test]

@@ -126,7 +126,7 @@ fn produce_and_fetch_cross_the_mesh_to_the_owning_shard() {
                 },
             )
             .await;
-        assert_eq!(answer.await.unwrap().unwrap().0, Some(3));
+        assert_eq!(answer.await.unwrap().unwrap().0.map(|f| f.offset), Some(3));
         // Unknown partition: a typed error, not a hang.
         let (reply, answer) = oneshot::channel();
         client

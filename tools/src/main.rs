@@ -82,11 +82,16 @@ fn init_logging(default_filter: &str) {
 fn main() -> ExitCode {
     // Like any Unix filter, end quietly when the reader of stdout goes away
     // (`ringlog inspect ... | head`) instead of panicking on EPIPE.
-    // SAFETY: called before any other thread exists; SIG_DFL is always valid.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // SAFETY: called before any other thread exists; SIG_DFL is always
+        // valid. Never for `serve`: a client that disconnects while its
+        // answer is being written must cost an EPIPE on that connection,
+        // not the broker process.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // The broker reports its life cycle at `info`; the other commands print
     // their own results and stay quiet below `warn`.
     init_logging(match cli.command {

@@ -4,11 +4,11 @@
 //! Timestamp lookups have batch granularity: the answer is the base offset
 //! of the first batch whose max timestamp is at or after the target, so a
 //! consumer may re-read a few earlier records of that batch, never miss
-//! one. The timestamp returned is -1 for that reason (the engine does not
-//! decode records to find the exact one).
+//! one. The timestamp returned is that batch's first timestamp (from its
+//! header; records are not decoded).
 
 use super::topic_name;
-use crate::message::{OffsetQuery, PartitionOffsets, ShardRequest};
+use crate::message::{OffsetQuery, OffsetsReply, ShardRequest};
 use crate::runtime::ShardClient;
 use futures_channel::oneshot;
 use kafka_protocol::messages::list_offsets_response::{
@@ -22,8 +22,6 @@ use std::rc::Rc;
 const LATEST_TIMESTAMP: i64 = -1;
 /// Kafka's "earliest" marker timestamp.
 const EARLIEST_TIMESTAMP: i64 = -2;
-
-type OffsetsReply = Result<(Option<u64>, PartitionOffsets), ringlog_engine::Error>;
 
 /// Answers a ListOffsets request.
 pub async fn handle(
@@ -57,7 +55,10 @@ pub async fn handle(
             let answer = match reply {
                 Err(error) => answer.with_error_code(error.code()),
                 Ok(reply) => match reply.await {
-                    Ok(Ok((offset, _))) => answer.with_offset(offset.map_or(-1, |o| o as i64)),
+                    Ok(Ok((Some(found), _))) => answer
+                        .with_offset(found.offset as i64)
+                        .with_timestamp(found.timestamp),
+                    Ok(Ok((None, _))) => answer,
                     Ok(Err(e)) => answer.with_error_code(ringlog_protocol::error_code(&e)),
                     Err(_) => answer.with_error_code(ResponseError::UnknownServerError.code()),
                 },

@@ -3,7 +3,8 @@
 //! Two kinds, by where they run:
 //! * **Router handlers** run on the core that read the request and use that
 //!   shard's metadata replica: ApiVersions, Metadata, Produce, Fetch,
-//!   ListOffsets, DescribeConfigs, DescribeCluster, DeleteRecords. Partition
+//!   ListOffsets, FindCoordinator, DescribeConfigs, DescribeCluster,
+//!   DeleteRecords. Partition
 //!   work goes to the owning shard over the mesh.
 //! * **Admin handlers** run on the controller (shard 0), the only writer of
 //!   the meta log: CreateTopics, DeleteTopics, CreatePartitions,
@@ -20,6 +21,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod fetch;
+mod find_coordinator;
 mod incremental_alter_configs;
 mod list_offsets;
 mod metadata;
@@ -71,6 +73,9 @@ pub async fn dispatch(client: &Rc<ShardClient>, request: Request) -> Result<Hand
         )),
         RequestKind::DescribeConfigs(body) => respond(ResponseKind::DescribeConfigs(
             describe_configs::handle(client, version, body),
+        )),
+        RequestKind::FindCoordinator(body) => respond(ResponseKind::FindCoordinator(
+            find_coordinator::handle(client, version, body),
         )),
         RequestKind::DescribeCluster(body) => respond(ResponseKind::DescribeCluster(
             describe_cluster::handle(client, version, body),

@@ -214,14 +214,23 @@ def confluent_consume(
     return out
 
 
+_ADMINS: dict[str, AdminClient] = {}
+
+
 def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
+    """One AdminClient per broker address, kept for the whole run: a
+    client that is garbage-collected while its futures are pending fails
+    them with _DESTROY, so callers must not hold the only reference."""
+    if bootstrap not in _ADMINS:
+        _ADMINS[bootstrap] = AdminClient({"bootstrap.servers": bootstrap})
+    return _ADMINS[bootstrap]
 
 
 def create_topic(
     bootstrap: str, topic: str, partitions: int, config: dict[str, str] | None = None
 ) -> None:
-    futures = admin(bootstrap).create_topics(
+    client = admin(bootstrap)
+    futures = client.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})],
         operation_timeout=30,
         request_timeout=30,
@@ -231,7 +240,8 @@ def create_topic(
 
 def describe_configs(bootstrap: str, topic: str) -> dict[str, ConfigEntry]:
     resource = ConfigResource(ResourceType.TOPIC, topic)
-    futures = admin(bootstrap).describe_configs([resource], request_timeout=30)
+    client = admin(bootstrap)
+    futures = client.describe_configs([resource], request_timeout=30)
     return futures[resource].result(timeout=CLIENT_TIMEOUT_S)
 
 

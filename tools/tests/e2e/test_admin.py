@@ -65,7 +65,8 @@ def partition_count(server: RinglogServer, topic: str) -> int:
 
 
 def create_error(server: RinglogServer, new_topic: NewTopic, **kwargs) -> KafkaError:
-    futures = admin(server.bootstrap).create_topics([new_topic], request_timeout=30, **kwargs)
+    client = admin(server.bootstrap)
+    futures = client.create_topics([new_topic], request_timeout=30, **kwargs)
     with pytest.raises(KafkaException) as exc:
         futures[new_topic.topic].result(timeout=CLIENT_TIMEOUT_S)
     return kafka_error(exc.value)
@@ -81,13 +82,15 @@ def incremental_alter(
             ConfigEntry(name, value, incremental_operation=op) for name, value, op in ops
         ],
     )
-    futures = admin(server.bootstrap).incremental_alter_configs([resource], request_timeout=30)
+    client = admin(server.bootstrap)
+    futures = client.incremental_alter_configs([resource], request_timeout=30)
     return futures[resource].result(timeout=CLIENT_TIMEOUT_S)
 
 
 def legacy_alter(server: RinglogServer, topic: str, configs: dict[str, str]):
     resource = ConfigResource(ResourceType.TOPIC, topic, set_config=configs)
-    futures = admin(server.bootstrap).alter_configs([resource], request_timeout=30)
+    client = admin(server.bootstrap)
+    futures = client.alter_configs([resource], request_timeout=30)
     return futures[resource].result(timeout=CLIENT_TIMEOUT_S)
 
 
@@ -128,7 +131,8 @@ def test_create_invalid_topic_name_fails_with_invalid_topic_exception(server, na
 def test_validate_only_create_does_not_create(server):
     """validate_only=True succeeds for a valid request but creates nothing,
     and still reports errors (duplicate name)."""
-    futures = admin(server.bootstrap).create_topics(
+    client = admin(server.bootstrap)
+    futures = client.create_topics(
         [
             NewTopic(
                 "validate-only",
@@ -242,7 +246,8 @@ def test_create_partitions_grows_topic_and_new_partition_works(server):
     """4 -> 6 partitions: metadata shows 6, partition 5 takes a record at
     offset 0 and returns it; shrinking is refused."""
     create_topic(server.bootstrap, "growing", 4)
-    futures = admin(server.bootstrap).create_partitions(
+    client = admin(server.bootstrap)
+    futures = client.create_partitions(
         [NewPartitions("growing", 6)], request_timeout=30
     )
     futures["growing"].result(timeout=CLIENT_TIMEOUT_S)
@@ -255,7 +260,9 @@ def test_create_partitions_grows_topic_and_new_partition_works(server):
         confluent_consume(server.bootstrap, "growing", range(6)), by_partition(records)
     )
 
-    futures = admin(server.bootstrap).create_partitions(
+    client = admin(server.bootstrap)
+
+    futures = client.create_partitions(
         [NewPartitions("growing", 3)], request_timeout=30
     )
     with pytest.raises(KafkaException) as exc:
@@ -269,7 +276,8 @@ def test_delete_topic_then_recreate(server):
     (with another partition count) gives an empty topic."""
     create_topic(server.bootstrap, "doomed", 3)
     confluent_produce(server.bootstrap, "doomed", make_records("doomed", range(3), 5))
-    futures = admin(server.bootstrap).delete_topics(
+    client = admin(server.bootstrap)
+    futures = client.delete_topics(
         ["doomed"], request_timeout=30, operation_timeout=30
     )
     futures["doomed"].result(timeout=CLIENT_TIMEOUT_S)
@@ -296,7 +304,8 @@ def test_delete_topic_then_recreate(server):
 
 
 def test_delete_unknown_topic_fails(server):
-    futures = admin(server.bootstrap).delete_topics(["never-created"], request_timeout=30)
+    client = admin(server.bootstrap)
+    futures = client.delete_topics(["never-created"], request_timeout=30)
     with pytest.raises(KafkaException) as exc:
         futures["never-created"].result(timeout=CLIENT_TIMEOUT_S)
     assert kafka_error(exc.value).code() == KafkaError.UNKNOWN_TOPIC_OR_PART, exc.value
@@ -320,7 +329,8 @@ def test_delete_records_moves_the_low_watermark(server):
     create_topic(server.bootstrap, "trimmed", 2)
     records = make_records("trimmed", [0], 10)
     confluent_produce(server.bootstrap, "trimmed", records)
-    futures = admin(server.bootstrap).delete_records(
+    client = admin(server.bootstrap)
+    futures = client.delete_records(
         [TopicPartition("trimmed", 0, 4)], request_timeout=30, operation_timeout=30
     )
     (deleted,) = [f.result(timeout=CLIENT_TIMEOUT_S) for f in futures.values()]

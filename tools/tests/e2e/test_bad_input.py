@@ -13,6 +13,8 @@ All cases run against one server, which must survive all of them.
 from __future__ import annotations
 
 import random
+import socket
+import struct
 
 import pytest
 
@@ -195,4 +197,24 @@ def test_api_versions_unknown_version_gets_v0_fallback(server):
         assert retry.error_code == wire.NONE
         assert retry.apis == fallback.apis
     assert server.running
+    assert_broker_works(server)
+
+
+def test_client_vanishing_mid_answer_does_not_hurt_the_broker(server):
+    """A client pipelines many Metadata and ApiVersions requests and resets
+    the connection without reading a byte: the broker's writes then fail
+    with EPIPE/ECONNRESET on that socket. The broker must drop that one
+    connection and keep serving (a broker that let SIGPIPE kill it failed
+    exactly this way)."""
+    requests = b"".join(
+        wire.request_frame(wire.API_VERSIONS, 0, n, b"") + wire.request_frame(3, 1, n, wire.metadata_v1_body(None))
+        for n in range(2000)
+    )
+    for _ in range(5):
+        sock = socket.create_connection(server.kafka_addr, timeout=5)
+        sock.sendall(requests)
+        # RST instead of FIN: unread answers are discarded and later
+        # writes by the broker fail.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
     assert_broker_works(server)

@@ -33,6 +33,15 @@ from ringlog_server import RinglogServer, wait_until
 PARTITIONS = 4
 PER_PARTITION = 40
 
+# The codec Debian's kcat (librdkafka 2.0.2) actually sends. Before 2.10,
+# librdkafka compresses with gzip, snappy or lz4 only if the broker lists
+# Produce v0 in ApiVersions (its pre-0.11 heuristic); ringlog, like Kafka
+# 4.0, starts Produce at v3 (kafka-protocol has no v0-2 codecs), so that
+# kcat logs "Broker does not support compression type" and sends those
+# batches uncompressed. zstd is gated on Produce v7 and is compressed.
+# confluent-kafka (librdkafka 2.16) and kafka-python compress every codec.
+KCAT_SENDS = {"none": "none", "gzip": "none", "snappy": "none", "lz4": "none", "zstd": "zstd"}
+
 
 def produced_per_shard(server: RinglogServer, before: list[float], total: int) -> list[float]:
     """Waits until /metrics has counted ``total`` more produced records
@@ -108,7 +117,7 @@ def test_kcat_round_trip(server: RinglogServer, codec: str):
         written += records
 
     assert_same_records(kcat_consume(server.bootstrap, topic), by_partition(written))
-    check_metrics_and_codec(server, topic, before, len(written), codec)
+    check_metrics_and_codec(server, topic, before, len(written), KCAT_SENDS[codec])
 
 
 @pytest.mark.parametrize("codec", CODECS)
