@@ -10,7 +10,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use ringlog_engine::batch::build_batch;
 use ringlog_protocol::versions::supported;
-use ringlog_shard::server::{serve, ServerConfig};
+use ringlog_shard::server::{serve, RouterCores, ServerConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -24,6 +24,10 @@ struct Server {
 
 impl Server {
     fn start(name: &str) -> Server {
+        Server::start_with(name, |_| {})
+    }
+
+    fn start_with(name: &str, adjust: impl FnOnce(&mut ServerConfig)) -> Server {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
         let _ = std::fs::remove_dir_all(&dir);
         let port = TcpListener::bind("127.0.0.1:0")
@@ -34,6 +38,7 @@ impl Server {
         let mut config = ServerConfig::new(dir, 2);
         config.listen = SocketAddr::from(([127, 0, 0, 1], port));
         config.advertised_port = port;
+        adjust(&mut config);
         let addr = config.listen;
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::spawn(move || serve(config, stopped).unwrap());
@@ -365,5 +370,34 @@ fn every_api_answers_at_every_advertised_version() {
             response.responses[0].error_code, 0,
             "DeleteTopics v{version}"
         );
+    }
+}
+
+#[test]
+fn with_a_router_on_every_shard_each_connection_sees_the_others_changes() {
+    let server = Server::start_with("wire-router-cores-all", |config| {
+        config.router_cores = RouterCores::All;
+    });
+    // SO_REUSEPORT spreads connections over both shards' listeners; a
+    // topic created on one connection must be visible on every other at
+    // once (the router waits for its replica before answering).
+    let mut clients: Vec<Client> = (0..8).map(|_| Client::connect(server.addr)).collect();
+    for round in 0..8 {
+        let topic = format!("spread-{round}");
+        let creator = round % clients.len();
+        create_topic(&mut clients[creator], 7, &topic, 2);
+        for (i, client) in clients.iter_mut().enumerate() {
+            let request = MetadataRequest::default().with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default().with_name(Some(name(&topic))),
+            ]));
+            let ResponseKind::Metadata(response) = client.call(12, request) else {
+                panic!("not Metadata");
+            };
+            assert_eq!(
+                response.topics[0].error_code, 0,
+                "connection {i} does not see {topic} created on connection {creator}"
+            );
+            assert_eq!(response.topics[0].partitions.len(), 2);
+        }
     }
 }
