@@ -1,5 +1,6 @@
 //! `ringlog` — the ringlog binary: the broker (`serve`), its admin client
-//! (`topic`), and the host and file checks (`doctor`, `inspect`).
+//! (`topic`), the load generator (`bench`, from the `ringlog-bench`
+//! crate), and the host and file checks (`doctor`, `inspect`).
 //!
 //! Exit codes: 0 success, 1 a check failed (corruption found, doctor
 //! verdict FAIL, a startup check or the broker failed, the broker answered
@@ -29,6 +30,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create, list, describe, alter and delete topics on a running broker.
     Topic(topic::TopicArgs),
+    /// Load generator and disk ceiling: produce, consume, e2e, requests, disk.
+    Bench(Box<ringlog_bench::BenchArgs>),
     /// Print and verify on-disk files.
     Inspect {
         #[command(subcommand)]
@@ -83,11 +86,11 @@ fn main() -> ExitCode {
     // Like any Unix filter, end quietly when the reader of stdout goes away
     // (`ringlog inspect ... | head`) instead of panicking on EPIPE.
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve(_) | Command::Bench(_)) {
         // SAFETY: called before any other thread exists; SIG_DFL is always
-        // valid. Never for `serve`: a client that disconnects while its
-        // answer is being written must cost an EPIPE on that connection,
-        // not the broker process.
+        // valid. Never for `serve` or `bench`: a peer that disconnects
+        // while we write must cost an EPIPE on that connection, not the
+        // process (a bench run against a dying broker still reports).
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         // signals before it starts any, so every thread inherits the mask.
         Command::Serve(args) => return serve::run(args),
         Command::Topic(args) => return topic::run(args),
+        Command::Bench(args) => return ringlog_bench::run(*args),
         Command::Inspect {
             what: InspectCommand::Segment { file, quiet },
         } => inspect::segment(&file, quiet),
