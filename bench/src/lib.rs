@@ -217,6 +217,34 @@ fn offsets(
     })?)
 }
 
+/// How far the high watermarks advanced since `before`, polled until they
+/// cover `acknowledged` records or `timeout` passes. acks=1 records are
+/// acknowledged once the leader has them but become readable (below the
+/// high watermark) only when they are durable, which may take a moment.
+fn readable_after(
+    layout: &Layout,
+    before: &BTreeMap<i32, i64>,
+    acknowledged: u64,
+    timeout: Duration,
+) -> Result<u64, Failure> {
+    let (layout, before) = (layout.clone(), before.clone());
+    Ok(runner::once("bench-verify", move || async move {
+        let deadline = std::time::Instant::now() + timeout;
+        // Bounded by the deadline.
+        loop {
+            let after = cluster::all_offsets(&layout, LATEST, timeout).await?;
+            let readable = advance(&before, &after);
+            if readable >= acknowledged || std::time::Instant::now() >= deadline {
+                return Ok(readable);
+            }
+            glommio::timer::sleep(VERIFY_POLL).await;
+        }
+    })?)
+}
+
+/// Pause between high-watermark polls of the verification.
+const VERIFY_POLL: Duration = Duration::from_millis(50);
+
 fn advance(before: &BTreeMap<i32, i64>, after: &BTreeMap<i32, i64>) -> u64 {
     after
         .iter()
@@ -245,6 +273,15 @@ fn producer_config(
         request_timeout: client.request_timeout(),
         seed: run.seed,
         measured,
+    }
+}
+
+/// `1 connection`, `2 connections`.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 
@@ -292,12 +329,13 @@ fn produce_command(args: ProduceArgs) -> Result<bool, Failure> {
         true,
     ));
     let headline = format!(
-        "ringlog bench produce: {} partitions of {} at {}, {}, {} connections on {threads} threads",
-        layout.partitions.len(),
+        "ringlog bench produce: {} of {} at {}, {}, {} on {}",
+        count(layout.partitions.len(), "partition"),
         layout.topic,
         args.client.bootstrap,
         describe_producer(&args.producer),
-        assignments.len(),
+        count(assignments.len(), "connection"),
+        count(threads, "thread"),
     );
     eprintln!("{headline}");
     let clock = Clock::start_now(args.run.warmup, args.run.duration());
@@ -305,14 +343,20 @@ fn produce_command(args: ProduceArgs) -> Result<bool, Failure> {
         let (config, plans) = (config.clone(), plans.clone());
         async move { produce::thread_body(Rc::new(ctx), config, plans, None).await }
     })?;
+    let mut verified_or_skipped = true;
     let verification = match before {
-        Some(before) => {
-            let after = offsets(&layout, LATEST, timeout)?;
-            Some(Verification::new(
+        Some(before) => match readable_after(&layout, &before, totals.acknowledged_all, timeout) {
+            Ok(readable) => Some(Verification::new(
                 totals.acknowledged_all,
-                advance(&before, &after),
-            ))
-        }
+                readable,
+                report::BY_HIGH_WATERMARKS,
+            )),
+            Err(Failure::Run(why) | Failure::Usage(why)) => {
+                eprintln!("ringlog bench: NOT VERIFIED: cannot read the high watermarks: {why}");
+                verified_or_skipped = false;
+                None
+            }
+        },
         None => {
             eprintln!("ringlog bench: acks=0: nothing is acknowledged, so nothing is verified");
             None
@@ -320,6 +364,7 @@ fn produce_command(args: ProduceArgs) -> Result<bool, Failure> {
     };
     let report = Report {
         command: "produce",
+        unit: "records",
         headline,
         totals: &totals,
         latency_label: "latency from each record's due time to its acknowledgement",
@@ -328,7 +373,7 @@ fn produce_command(args: ProduceArgs) -> Result<bool, Failure> {
         options: options_json(&args),
     };
     outputs(&args.run, &report)?;
-    Ok(clean(&totals, verification.as_ref()))
+    Ok(verified_or_skipped && clean(&totals, verification.as_ref()))
 }
 
 fn consumer_config(
@@ -415,13 +460,14 @@ fn consume_command(args: ConsumeArgs) -> Result<bool, Failure> {
         ..StopRule::default()
     });
     let headline = format!(
-        "ringlog bench consume: {} partitions of {} at {} from {}{}, {} connections on {threads} threads",
-        layout.partitions.len(),
+        "ringlog bench consume: {} of {} at {} from {}{}, {} on {}",
+        count(layout.partitions.len(), "partition"),
         layout.topic,
         args.client.bootstrap,
         format!("{:?}", args.from).to_lowercase(),
         if args.until_end { " until the end" } else { "" },
-        plans.len(),
+        count(plans.len(), "connection"),
+        count(threads, "thread"),
     );
     eprintln!("{headline}");
     let duration = if args.until_end && args.run.duration.is_none() {
@@ -440,6 +486,7 @@ fn consume_command(args: ConsumeArgs) -> Result<bool, Failure> {
     })?;
     let report = Report {
         command: "consume",
+        unit: "records",
         headline,
         totals: &totals,
         latency_label: "Fetch round trip (fetches that returned records)",
@@ -498,12 +545,14 @@ fn e2e_command(args: E2eArgs) -> Result<bool, Failure> {
         ..StopRule::default()
     });
     let headline = format!(
-        "ringlog bench e2e: {} partitions of {} at {}, {}, {} producer and {consumer_count} consumer connections on {threads} threads",
-        layout.partitions.len(),
+        "ringlog bench e2e: {} of {} at {}, {}, {} and {} on {}",
+        count(layout.partitions.len(), "partition"),
         layout.topic,
         args.client.bootstrap,
         describe_producer(&args.producer),
-        producers.len(),
+        count(producers.len(), "producer connection"),
+        count(consumer_count, "consumer connection"),
+        count(threads, "thread"),
     );
     eprintln!("{headline}");
     let clock = Clock::start_now(args.run.warmup, args.run.duration());
@@ -544,9 +593,10 @@ fn e2e_command(args: E2eArgs) -> Result<bool, Failure> {
     })?;
     let acknowledged = stop.acknowledged.load(Ordering::Acquire);
     let consumed = stop.consumed.load(Ordering::Acquire);
-    let verification = Verification::new(acknowledged, consumed);
+    let verification = Verification::new(acknowledged, consumed, report::BY_CONSUMING);
     let report = Report {
         command: "e2e",
+        unit: "records",
         headline,
         totals: &totals,
         latency_label: "produce-to-consume latency from each record's due time",
@@ -608,11 +658,13 @@ fn requests_command(args: RequestsArgs) -> Result<bool, Failure> {
         request_timeout: timeout,
     });
     let headline = format!(
-        "ringlog bench requests: {} at {broker}, {connections} connections on {threads} threads, {}",
+        "ringlog bench requests: {} at {broker}, {} on {}, {}",
         serde_json::to_value(args.api)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
+        count(connections, "connection"),
+        count(threads, "thread"),
         match args.rate {
             Some(r) => format!("{} requests/s", units::thousands(r.round() as u64)),
             None => "back to back".to_string(),
@@ -626,6 +678,7 @@ fn requests_command(args: RequestsArgs) -> Result<bool, Failure> {
     })?;
     let report = Report {
         command: "requests",
+        unit: "requests",
         headline,
         totals: &totals,
         latency_label: "latency from each request's due time to its answer",

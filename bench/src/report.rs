@@ -62,22 +62,30 @@ impl Percentiles {
 pub struct Verification {
     /// Records the broker acknowledged over the whole run.
     pub acknowledged: u64,
-    /// How far the partitions' high watermarks advanced during the run.
-    pub high_watermark_advance: u64,
+    /// Records found readable afterwards.
+    pub readable: u64,
+    /// How `readable` was counted.
+    pub counted_by: &'static str,
     /// Whether every acknowledged record is readable.
     pub ok: bool,
 }
 
+/// [`Verification::counted_by`] of produce runs.
+pub const BY_HIGH_WATERMARKS: &str = "advance of the partitions' high watermarks";
+/// [`Verification::counted_by`] of end-to-end runs.
+pub const BY_CONSUMING: &str = "records consumed";
+
 impl Verification {
-    /// Compares the acknowledged count with the high-watermark advance.
-    /// More records than acknowledged is fine (records whose answer was
-    /// lost to a timeout, or another producer); fewer means acknowledged
+    /// Compares the acknowledged count with what is readable. More
+    /// readable than acknowledged is fine (records whose answer was lost
+    /// to a timeout, or another producer); fewer means acknowledged
     /// records are missing.
-    pub fn new(acknowledged: u64, high_watermark_advance: u64) -> Verification {
+    pub fn new(acknowledged: u64, readable: u64, counted_by: &'static str) -> Verification {
         Verification {
             acknowledged,
-            high_watermark_advance,
-            ok: high_watermark_advance >= acknowledged,
+            readable,
+            counted_by,
+            ok: readable >= acknowledged,
         }
     }
 }
@@ -86,6 +94,8 @@ impl Verification {
 pub struct Report<'a> {
     /// `produce`, `consume`, `e2e`, `requests`.
     pub command: &'static str,
+    /// What is counted: `records` or `requests`.
+    pub unit: &'static str,
     /// One line describing the workload.
     pub headline: String,
     /// The merged measurements.
@@ -126,26 +136,28 @@ impl Report<'_> {
         let t = self.totals;
         let mut out = String::new();
         let _ = writeln!(out, "\n{}", self.headline);
+        let unit = self.unit;
         let _ = writeln!(
             out,
-            "measured {:.2} s after the warm-up ({} records, {} errors during the warm-up)",
+            "measured {:.2} s after the warm-up ({} {unit}, {} errors during the warm-up)",
             t.duration_s,
             thousands(t.warmup_records),
             thousands(t.warmup_errors)
         );
         let _ = writeln!(
             out,
-            "  records {:>16}   {:>14} records/s",
+            "  {unit:<8} {:>16}   {:>14} {unit}/s",
             thousands(t.records),
             thousands(t.records_per_s().round() as u64)
         );
         let _ = writeln!(
             out,
-            "  bytes   {:>16}   {:>14.1} MB/s",
+            "  {:<8} {:>16}   {:>14.1} MB/s",
+            "bytes",
             thousands(t.bytes),
             t.mb_per_s()
         );
-        let _ = writeln!(out, "  errors  {:>16}", thousands(t.errors));
+        let _ = writeln!(out, "  {:<8} {:>16}", "errors", thousands(t.errors));
         percentile_rows(&mut out, self.latency_label, &Percentiles::of(&t.latency));
         if let Some(label) = self.secondary_label {
             percentile_rows(&mut out, label, &Percentiles::of(&t.secondary));
@@ -154,9 +166,10 @@ impl Report<'_> {
             let verdict = if v.ok { "verified" } else { "NOT VERIFIED" };
             let _ = writeln!(
                 out,
-                "{verdict}: {} records acknowledged, high watermarks advanced by {}",
+                "{verdict}: {} records acknowledged, {} readable ({})",
                 thousands(v.acknowledged),
-                thousands(v.high_watermark_advance)
+                thousands(v.readable),
+                v.counted_by
             );
         }
         if !t.error_kinds.is_empty() {
@@ -311,11 +324,12 @@ mod tests {
         let t = totals();
         let report = Report {
             command: "produce",
+            unit: "records",
             headline: "test".into(),
             totals: &t,
             latency_label: "latency",
             secondary_label: Some("request"),
-            verification: Some(Verification::new(1010, 1010)),
+            verification: Some(Verification::new(1010, 1010, BY_HIGH_WATERMARKS)),
             options: json!({"acks": "all"}),
         };
         let v = report.json();
@@ -353,9 +367,9 @@ mod tests {
 
     #[test]
     fn missing_acknowledged_records_fail_verification() {
-        assert!(!Verification::new(100, 99).ok);
-        assert!(Verification::new(100, 100).ok);
-        assert!(Verification::new(100, 130).ok);
+        assert!(!Verification::new(100, 99, BY_CONSUMING).ok);
+        assert!(Verification::new(100, 100, BY_CONSUMING).ok);
+        assert!(Verification::new(100, 130, BY_HIGH_WATERMARKS).ok);
     }
 
     #[test]
