@@ -4,6 +4,14 @@
 //! `produce`, `consume`, `e2e` and `requests` spell the same thing the
 //! same way. Every group is `Serialize`: the `--json` report carries the
 //! exact options a run used.
+//!
+//! Producer defaults follow Kafka's producer (acks=all, linger 5 ms, 5
+//! requests in flight, 32 MiB buffer, 1 MiB requests) except the batch
+//! size: 256 KiB rather than the Java client's 16 KiB (librdkafka's is
+//! ~1 MB). With acks=all a partition's throughput is bounded by the bytes
+//! in flight over the round trip of a durable write; at 16-64 KiB batches
+//! the client's window, not the broker, is what a run measures (measured
+//! here: 64 KiB batches 454 MB/s, 256 KiB 785 MB/s, 1 MiB no better).
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -198,7 +206,7 @@ pub struct ProducerOptions {
     #[arg(long, value_parser = bytes_usize, default_value = "1024", value_name = "BYTES")]
     pub message_bytes: usize,
     /// Batch size per partition, uncompressed (Kafka's batch.size).
-    #[arg(long, value_parser = bytes_usize, default_value = "64KiB", value_name = "BYTES")]
+    #[arg(long, value_parser = bytes_usize, default_value = "256KiB", value_name = "BYTES")]
     pub batch_bytes: usize,
     /// How long a batch may wait for more records (Kafka's linger.ms).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=60_000))]
@@ -419,7 +427,7 @@ mod tests {
         assert_eq!(p.run.duration(), Some(DEFAULT_DURATION));
         assert_eq!(p.producer.acks, Acks::All);
         assert_eq!(p.producer.message_bytes, 1024);
-        assert_eq!(p.producer.batch_bytes, 64 << 10);
+        assert_eq!(p.producer.batch_bytes, 256 << 10);
         assert_eq!(p.producer.compression, Codec::None);
         assert!(p.producer.rate.is_none());
         assert_eq!(p.topic.partitions, 1);
