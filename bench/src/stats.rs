@@ -256,7 +256,7 @@ pub struct Totals {
     pub warmup_errors: u64,
     /// Records completed during the warm-up.
     pub warmup_records: u64,
-    /// Per-second series after the warm-up.
+    /// Per-second series after the warm-up, whole seconds only.
     pub series: Vec<SeriesPoint>,
     /// Measured time, seconds (after the warm-up until the last completion
     /// or the end of generation, whichever is later).
@@ -478,10 +478,10 @@ impl Collector {
         };
         let mut totals = self.totals;
         totals.duration_s = end_ns.saturating_sub(self.warmup_ns) as f64 / 1e9;
-        // Intervals that started after the measured end (a thread closing
-        // its last, empty interval) are not part of the run.
+        // The series holds whole seconds only: the last, partial second
+        // (the run ends between boundaries) would plot as a bogus drop.
         let duration_s = totals.duration_s;
-        totals.series.retain(|p| p.t_s - 1.0 < duration_s);
+        totals.series.retain(|p| p.t_s <= duration_s + 1e-9);
         totals.acknowledged_all = self.ends.iter().map(|e| e.acknowledged_all).sum();
         (totals, lines)
     }
