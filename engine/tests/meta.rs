@@ -9,8 +9,8 @@ use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
 use ringlog_engine::io::Storage;
 use ringlog_engine::meta::{
     encode_event, log_dir, snapshot_dir, GroupDeleted, GroupMemberRecord, GroupStored, MetaConfig,
-    MetaEvent, MetaLog, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted,
-    PartitionPlaced, PartitionsAdded, TopicConfigChanged, TopicCreated, TopicDeleted,
+    MetaEvent, MetaLog, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted, PartitionPlaced,
+    PartitionsAdded, TopicConfigChanged, TopicCreated, TopicDeleted,
 };
 use ringlog_engine::{Clock, Corruption, Error, Log};
 use std::path::{Path, PathBuf};
@@ -664,7 +664,9 @@ fn group_events_follow_their_rules() {
         Err(Error::Rejected(_))
     ));
     assert_eq!(
-        state.committed_offset("g", "orders", 1).map(|o| (o.offset, o.metadata.as_str())),
+        state
+            .committed_offset("g", "orders", 1)
+            .map(|o| (o.offset, o.metadata.as_str())),
         Some((7, "m7"))
     );
     let mut long = commit("g", "orders", 0, 1);
@@ -679,8 +681,14 @@ fn group_events_follow_their_rules() {
         }),
     )
     .expect("delete topic");
-    let group = state.group("g").expect("the stored generation keeps the group");
-    assert_eq!(group.offset_count(), 0, "offsets of the deleted topic are gone");
+    let group = state
+        .group("g")
+        .expect("the stored generation keeps the group");
+    assert_eq!(
+        group.offset_count(),
+        0,
+        "offsets of the deleted topic are gone"
+    );
     apply(
         &mut state,
         MetaEvent::GroupDeleted(GroupDeleted { group: "g".into() }),

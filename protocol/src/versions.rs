@@ -4,7 +4,7 @@
 //! refuses anything outside them, so a client can never negotiate a version
 //! the handlers do not implement, and adding an API is a one-line change
 //! here plus its handler. The table lists only what the server implements —
-//! consumer groups, InitProducerId and SASL join it with their handlers.
+//! InitProducerId and SASL join it with their handlers.
 //!
 //! How each maximum was chosen (highest version `kafka-protocol` 0.18 knows
 //! whose semantics are the classic ones, and not above what librdkafka 2.x,
@@ -26,6 +26,16 @@
 //! | FindCoordinator | 0–4 | groups only, always this broker. v4 batches keys (KIP-699); v5/v6 add share-group and transaction-version semantics. Advertised before consumer groups because librdkafka enables LZ4 only for brokers that list it. |
 //! | DescribeCluster | 0–1 | v1 adds the endpoint type; v2 adds fenced-broker listing (KRaft controllers only). |
 //! | DeleteRecords | 0–2 | all versions `kafka-protocol` knows. |
+//! | OffsetCommit | 2–8 | v0/v1 are ZooKeeper-era (kafka-protocol starts at 2). v9 only adds the KIP-848 member epoch meaning of the generation field, for the new consumer protocol. |
+//! | OffsetFetch | 1–8 | v8 batches groups. v9 adds the KIP-848 member id/epoch. |
+//! | JoinGroup | 0–9 | all versions `kafka-protocol` knows: v4 is KIP-394 (MEMBER_ID_REQUIRED), v5 static membership, v9 `skip_assignment` (always false: the leader assigns). |
+//! | SyncGroup | 0–5 | all versions; v5 names the protocol, checked against the group's. |
+//! | Heartbeat | 0–4 | all versions. |
+//! | LeaveGroup | 0–5 | all versions; v3+ batches members (static members leave by instance id). |
+//! | DescribeGroups | 0–5 | v6 adds error messages and GROUP_ID_NOT_FOUND for unknown groups (KIP-1043); up to v5 an unknown group is answered as `Dead`. |
+//! | ListGroups | 0–5 | all versions; v4 filters by state, v5 by type (`classic`). |
+//! | DeleteGroups | 0–2 | all versions. |
+//! | OffsetDelete | 0 | the only version. |
 
 use kafka_protocol::messages::ApiKey;
 
@@ -51,7 +61,15 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::Fetch, 4, 12),
     api(ApiKey::ListOffsets, 1, 6),
     api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::OffsetCommit, 2, 8),
+    api(ApiKey::OffsetFetch, 1, 8),
     api(ApiKey::FindCoordinator, 0, 4),
+    api(ApiKey::JoinGroup, 0, 9),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 5),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::DescribeGroups, 0, 5),
+    api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::ApiVersions, 0, 3),
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
@@ -59,7 +77,9 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::AlterConfigs, 0, 2),
     api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
+    api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::DescribeCluster, 0, 1),
 ];
 

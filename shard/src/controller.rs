@@ -343,7 +343,7 @@ impl Controller {
         let partitions = partitions as u32;
         self.append(MetaEvent::TopicCreated(TopicCreated {
             name: name.to_string(),
-            topic_id: new_topic_id(),
+            topic_id: random_uuid(),
             partitions,
             configs: configs.into_iter().collect(),
         }))
@@ -510,6 +510,7 @@ impl Controller {
                 let (body, applied_offset) = crate::handlers::admin(&self, version, *body).await;
                 ControllerReply {
                     body: Some(body),
+                    failed: None,
                     applied_offset,
                 }
             }
@@ -529,9 +530,25 @@ impl Controller {
                 }
                 ControllerReply {
                     body: None,
+                    failed: None,
                     applied_offset,
                 }
             }
+            ControllerRequest::Append { event } => match self.append(*event).await {
+                Ok(applied_offset) => ControllerReply {
+                    body: None,
+                    failed: None,
+                    applied_offset,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "metadata append refused");
+                    ControllerReply {
+                        body: None,
+                        failed: Some(e.to_string()),
+                        applied_offset: self.meta.applied_offset(),
+                    }
+                }
+            },
         }
     }
 
@@ -573,12 +590,12 @@ fn unknown_topic(name: &str) -> AdminError {
     )
 }
 
-/// A random (version 4) UUID for a new topic.
-fn new_topic_id() -> [u8; 16] {
+/// A random (version 4) UUID: topic ids, member ids.
+pub(crate) fn random_uuid() -> [u8; 16] {
     let mut id = [0u8; 16];
     // SAFETY: getrandom writes at most `id.len()` bytes into `id`.
     let filled = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
-    assert_eq!(filled, id.len() as isize, "getrandom filled the topic id");
+    assert_eq!(filled, id.len() as isize, "getrandom filled the UUID");
     id[6] = (id[6] & 0x0f) | 0x40;
     id[8] = (id[8] & 0x3f) | 0x80;
     id

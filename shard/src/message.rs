@@ -26,15 +26,32 @@ pub enum ControllerRequest {
         /// Topic names.
         topics: Vec<String>,
     },
+    /// Append one event (offset commits, group membership) as it is; the
+    /// caller validated it against what it owns.
+    Append {
+        /// The event.
+        event: Box<MetaEvent>,
+    },
 }
 
 /// What the controller answers.
 pub struct ControllerReply {
-    /// The response body for `Admin`; `None` for `AutoCreate`.
+    /// The response body for `Admin`; `None` for the others.
     pub body: Option<ResponseKind>,
+    /// Why an `Append` failed; `None` on success.
+    pub failed: Option<String>,
     /// Meta log offset the caller's shard must have applied before it
     /// answers its client, so the client's next request sees the change.
     pub applied_offset: u64,
+}
+
+/// Who sent a request: kept with group members (DescribeGroups).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The request header's client id.
+    pub client_id: String,
+    /// The connection's peer address, as Kafka shows it (`/127.0.0.1`).
+    pub host: String,
 }
 
 /// Which offset a ListOffsets query asks for.
@@ -153,6 +170,17 @@ pub enum ShardRequest {
         request: ControllerRequest,
         /// The answer (dropped if this shard is not the controller).
         reply: oneshot::Sender<ControllerReply>,
+    },
+    /// A consumer group request for the group's coordinator shard.
+    Group {
+        /// The API version the response must be encodable at.
+        version: i16,
+        /// The decoded request (one group).
+        body: Box<RequestKind>,
+        /// Who sent it.
+        client: ClientInfo,
+        /// The response body.
+        reply: oneshot::Sender<ResponseKind>,
     },
     /// Apply changed topic configs to an open partition.
     Reconfigure {

@@ -2,15 +2,17 @@
 //! partitions this shard owns, on its own executor.
 
 use crate::controller::Controller;
+use crate::group::Coordinator;
 use crate::message::{FetchReply, FoundOffset, OffsetQuery, PartitionOffsets, ShardRequest};
 use crate::meta_view::MetaView;
 use crate::partitions::{DataGate, Partition, Partitions};
+use crate::runtime::ShardClient;
 use crate::server::ServerConfig;
 use bytes::{Bytes, BytesMut};
 use ringlog_engine::batch::BatchView;
 use ringlog_engine::Error;
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +37,18 @@ pub struct Shard {
     pub router_requested: Cell<bool>,
     /// Wakes the shard's main task (router start, shutdown).
     pub wakeup: DataGate,
+    /// The consumer groups this shard coordinates.
+    pub groups: Coordinator,
+    /// The shard's way to reach the others, set once the mesh is joined
+    /// (weak: the client owns this shard).
+    pub client: RefCell<Weak<ShardClient>>,
+}
+
+impl Shard {
+    /// The client of this shard, once the pool has started.
+    pub fn client(&self) -> Option<Rc<ShardClient>> {
+        self.client.borrow().upgrade()
+    }
 }
 
 fn offsets(partition: &Partition) -> PartitionOffsets {
@@ -154,6 +168,20 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                 ),
             }
         }
+        ShardRequest::Group {
+            version,
+            body,
+            client: sender,
+            reply,
+        } => match shard.client() {
+            Some(client) => {
+                let _ = reply.send(crate::handlers::group(&client, version, *body, &sender).await);
+            }
+            None => tracing::error!(
+                shard = shard.id,
+                "group request before the shard joined the pool; dropped"
+            ),
+        },
         ShardRequest::Reconfigure {
             topic,
             partition,

@@ -309,7 +309,11 @@ impl fmt::Display for MetaEvent {
                 e.topic, e.partition, e.shard
             ),
             MetaEvent::OffsetsCommitted(e) => {
-                write!(f, "offsets-committed group={:?} at_ms={}", e.group, e.commit_ms)?;
+                write!(
+                    f,
+                    "offsets-committed group={:?} at_ms={}",
+                    e.group, e.commit_ms
+                )?;
                 for o in &e.offsets {
                     write!(
                         f,

@@ -130,7 +130,8 @@ pub(crate) use crate::io::read_whole_file;
 mod tests {
     use super::*;
     use crate::meta::event::{
-        MetaEvent, OffsetCommit, OffsetsCommitted, PartitionPlaced, TopicConfigChanged, TopicCreated,
+        MetaEvent, OffsetCommit, OffsetsCommitted, PartitionPlaced, TopicConfigChanged,
+        TopicCreated,
     };
 
     fn state() -> MetaState {

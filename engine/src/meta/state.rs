@@ -310,7 +310,10 @@ impl MetaState {
             ArchivedMetaEvent::OffsetsCommitted(e) => {
                 check_group_id(e.group.as_str())?;
                 if e.offsets.is_empty() {
-                    return Err(format!("group {:?}: a commit of no offsets", e.group.as_str()));
+                    return Err(format!(
+                        "group {:?}: a commit of no offsets",
+                        e.group.as_str()
+                    ));
                 }
                 for o in e.offsets.iter() {
                     check_topic_name(o.topic.as_str())?;
@@ -341,7 +344,9 @@ impl MetaState {
                 }
                 let leader = e.leader.as_str();
                 if !leader.is_empty() && !e.members.iter().any(|m| m.member_id == *leader) {
-                    return Err(format!("group {group:?}: leader {leader:?} is not a member"));
+                    return Err(format!(
+                        "group {group:?}: leader {leader:?} is not a member"
+                    ));
                 }
                 Ok(())
             }
