@@ -401,3 +401,235 @@ fn with_a_router_on_every_shard_each_connection_sees_the_others_changes() {
         }
     }
 }
+
+fn group(s: &str) -> GroupId {
+    GroupId(StrBytes::from_string(s.to_string()))
+}
+
+fn text(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// JoinGroup at `version` as a new member, following MEMBER_ID_REQUIRED
+/// (v4+); returns the join answer.
+fn join(client: &mut Client, version: i16, group_id: &str) -> JoinGroupResponse {
+    let request = |member: &str| {
+        JoinGroupRequest::default()
+            .with_group_id(group(group_id))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(if version >= 1 { 10_000 } else { -1 })
+            .with_member_id(text(member))
+            .with_protocol_type(text("consumer"))
+            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+            )
+            .with_name(text("range"))
+            .with_metadata(Bytes::from_static(b"subscription"))])
+    };
+    let ResponseKind::JoinGroup(first) = client.call(version, request("")) else {
+        panic!("not JoinGroup");
+    };
+    if version < 4 {
+        return first;
+    }
+    assert_eq!(
+        first.error_code, 79,
+        "JoinGroup v{version}: MEMBER_ID_REQUIRED"
+    );
+    let ResponseKind::JoinGroup(joined) = client.call(version, request(&first.member_id)) else {
+        panic!("not JoinGroup");
+    };
+    joined
+}
+
+/// Joins `group_id` and syncs an assignment at SyncGroup `version`.
+fn join_and_sync(client: &mut Client, version: i16, group_id: &str) -> (String, i32) {
+    let joined = join(client, 5, group_id);
+    assert_eq!(joined.error_code, 0);
+    let member = joined.member_id.to_string();
+    let request = SyncGroupRequest::default()
+        .with_group_id(group(group_id))
+        .with_generation_id(joined.generation_id)
+        .with_member_id(text(&member))
+        .with_protocol_type(Some(text("consumer")).filter(|_| version >= 5))
+        .with_protocol_name(Some(text("range")).filter(|_| version >= 5))
+        .with_assignments(vec![
+            sync_group_request::SyncGroupRequestAssignment::default()
+                .with_member_id(text(&member))
+                .with_assignment(Bytes::from_static(b"assigned")),
+        ]);
+    let ResponseKind::SyncGroup(synced) = client.call(version, request) else {
+        panic!("not SyncGroup");
+    };
+    assert_eq!(synced.error_code, 0, "SyncGroup v{version}");
+    assert_eq!(synced.assignment, Bytes::from_static(b"assigned"));
+    (member, joined.generation_id)
+}
+
+#[test]
+fn every_group_api_answers_at_every_advertised_version() {
+    let server = Server::start_with("wire-groups", |config| {
+        config.coordinator.groups.initial_rebalance_delay_ms = 0;
+    });
+    let mut client = Client::connect(server.addr);
+    let topic = "offsets";
+    create_topic(&mut client, 7, topic, 2);
+
+    for version in versions(ApiKey::JoinGroup) {
+        let joined = join(&mut client, version, &format!("join-v{version}"));
+        assert_eq!(joined.error_code, 0, "JoinGroup v{version}");
+        assert_eq!(joined.generation_id, 1, "JoinGroup v{version}");
+        assert_eq!(joined.leader, joined.member_id, "JoinGroup v{version}");
+        assert_eq!(joined.members.len(), 1, "JoinGroup v{version}");
+    }
+    for version in versions(ApiKey::SyncGroup) {
+        join_and_sync(&mut client, version, &format!("sync-v{version}"));
+    }
+    let (member, generation) = join_and_sync(&mut client, 5, "stable");
+    for version in versions(ApiKey::Heartbeat) {
+        let request = HeartbeatRequest::default()
+            .with_group_id(group("stable"))
+            .with_generation_id(generation)
+            .with_member_id(text(&member));
+        let ResponseKind::Heartbeat(response) = client.call(version, request) else {
+            panic!("not Heartbeat");
+        };
+        assert_eq!(response.error_code, 0, "Heartbeat v{version}");
+    }
+    for version in versions(ApiKey::OffsetCommit) {
+        let request = OffsetCommitRequest::default()
+            .with_group_id(group("stable"))
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(text(&member))
+            .with_retention_time_ms(-1)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(1)
+                            .with_committed_offset(100 + i64::from(version))
+                            .with_committed_leader_epoch(if version >= 6 { 0 } else { -1 })
+                            .with_committed_metadata(Some(text("meta"))),
+                    ]),
+            ]);
+        let ResponseKind::OffsetCommit(response) = client.call(version, request) else {
+            panic!("not OffsetCommit");
+        };
+        assert_eq!(
+            response.topics[0].partitions[0].error_code, 0,
+            "OffsetCommit v{version}"
+        );
+    }
+    let last_commit = 100 + i64::from(*versions(ApiKey::OffsetCommit).end());
+    for version in versions(ApiKey::OffsetFetch) {
+        let (committed, metadata) = if version >= 8 {
+            let request = OffsetFetchRequest::default().with_groups(vec![
+                offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(group("stable"))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopics::default()
+                            .with_name(name(topic))
+                            .with_partition_indexes(vec![1]),
+                    ])),
+            ]);
+            let ResponseKind::OffsetFetch(response) = client.call(version, request) else {
+                panic!("not OffsetFetch");
+            };
+            let partition = &response.groups[0].topics[0].partitions[0];
+            (partition.committed_offset, partition.metadata.clone())
+        } else {
+            let request = OffsetFetchRequest::default()
+                .with_group_id(group("stable"))
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(name(topic))
+                        .with_partition_indexes(vec![1]),
+                ]));
+            let ResponseKind::OffsetFetch(response) = client.call(version, request) else {
+                panic!("not OffsetFetch");
+            };
+            let partition = &response.topics[0].partitions[0];
+            (partition.committed_offset, partition.metadata.clone())
+        };
+        assert_eq!(committed, last_commit, "OffsetFetch v{version}");
+        assert_eq!(metadata.as_deref(), Some("meta"), "OffsetFetch v{version}");
+    }
+    for version in versions(ApiKey::DescribeGroups) {
+        let request = DescribeGroupsRequest::default().with_groups(vec![group("stable")]);
+        let ResponseKind::DescribeGroups(response) = client.call(version, request) else {
+            panic!("not DescribeGroups");
+        };
+        let described = &response.groups[0];
+        assert_eq!(
+            described.group_state.as_str(),
+            "Stable",
+            "DescribeGroups v{version}"
+        );
+        assert_eq!(described.members[0].member_id.as_str(), member);
+        assert_eq!(described.members[0].client_id.as_str(), "wire-test");
+        assert_eq!(described.members[0].client_host.as_str(), "/127.0.0.1");
+    }
+    for version in versions(ApiKey::ListGroups) {
+        let ResponseKind::ListGroups(response) = client.call(version, ListGroupsRequest::default())
+        else {
+            panic!("not ListGroups");
+        };
+        assert_eq!(response.error_code, 0, "ListGroups v{version}");
+        assert!(
+            response
+                .groups
+                .iter()
+                .any(|g| g.group_id.0.as_str() == "stable"),
+            "ListGroups v{version}"
+        );
+    }
+    for version in versions(ApiKey::LeaveGroup) {
+        let group_id = format!("leave-v{version}");
+        let (member, _) = join_and_sync(&mut client, 5, &group_id);
+        let request = if version >= 3 {
+            LeaveGroupRequest::default().with_members(vec![
+                leave_group_request::MemberIdentity::default().with_member_id(text(&member)),
+            ])
+        } else {
+            LeaveGroupRequest::default().with_member_id(text(&member))
+        }
+        .with_group_id(group(&group_id));
+        let ResponseKind::LeaveGroup(response) = client.call(version, request) else {
+            panic!("not LeaveGroup");
+        };
+        assert_eq!(response.error_code, 0, "LeaveGroup v{version}");
+        assert!(response.members.iter().all(|m| m.error_code == 0));
+    }
+    let request = LeaveGroupRequest::default()
+        .with_group_id(group("stable"))
+        .with_member_id(text(&member));
+    client.call(0, request);
+    for version in versions(ApiKey::OffsetDelete) {
+        let request = OffsetDeleteRequest::default()
+            .with_group_id(group("stable"))
+            .with_topics(vec![
+                offset_delete_request::OffsetDeleteRequestTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        offset_delete_request::OffsetDeleteRequestPartition::default()
+                            .with_partition_index(1),
+                    ]),
+            ]);
+        let ResponseKind::OffsetDelete(response) = client.call(version, request) else {
+            panic!("not OffsetDelete");
+        };
+        assert_eq!(response.error_code, 0, "OffsetDelete v{version}");
+        assert_eq!(response.topics[0].partitions[0].error_code, 0);
+    }
+    for version in versions(ApiKey::DeleteGroups) {
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![group("stable")]);
+        let ResponseKind::DeleteGroups(response) = client.call(version, request) else {
+            panic!("not DeleteGroups");
+        };
+        let expected = if version == 0 { 0 } else { 69 };
+        assert_eq!(
+            response.results[0].error_code, expected,
+            "DeleteGroups v{version}: deleted once, then GROUP_ID_NOT_FOUND"
+        );
+    }
+}

@@ -265,8 +265,8 @@ fn pick_version_takes_the_highest_common_version() {
         pick_version(apis, ApiKey::DeleteTopics, DeleteTopicsRequest::VERSIONS),
         Ok(6)
     );
-    let err = pick_version(apis, ApiKey::JoinGroup, MetadataRequest::VERSIONS).unwrap_err();
-    assert_eq!(err, "the broker does not support JoinGroup");
+    let err = pick_version(apis, ApiKey::DescribeAcls, MetadataRequest::VERSIONS).unwrap_err();
+    assert_eq!(err, "the broker does not support DescribeAcls");
     let old = [ApiVersion::default()
         .with_api_key(ApiKey::CreateTopics as i16)
         .with_min_version(0)

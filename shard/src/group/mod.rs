@@ -35,9 +35,9 @@
 //! its commit and the moment the group emptied. A group left with neither
 //! offsets nor members is deleted.
 
-mod group;
+mod membership;
 
-pub use group::{
+pub use membership::{
     Answer, Group, GroupSettings, JoinRequest, JoinResponse, Phase, StoreRequest, SyncResponse,
     MEMBERS_MAX,
 };

@@ -20,6 +20,9 @@ use ringlog_engine::meta::{
 use std::rc::Rc;
 use std::time::Instant;
 
+/// A partition index and its error (`None`: committed).
+type PartitionAnswer = (i32, Option<ResponseError>);
+
 /// Answers an OffsetCommit.
 pub async fn handle(
     client: &Rc<ShardClient>,
@@ -53,7 +56,7 @@ pub async fn handle(
         }
     };
     let mut offsets = Vec::new();
-    let mut answers: Vec<(String, Vec<(i32, Option<ResponseError>)>)> = Vec::new();
+    let mut answers: Vec<(String, Vec<PartitionAnswer>)> = Vec::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
         let count = shard.meta.with(|s| s.partition_count(&name));

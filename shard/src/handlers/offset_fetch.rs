@@ -19,6 +19,8 @@ use std::rc::Rc;
 
 /// One partition's answer.
 type Found = (i32, Option<CommittedOffset>);
+/// Each topic's answers.
+type TopicsFound = Vec<(String, Vec<Found>)>;
 
 /// Router side: v0-7 name one group (forwarded whole); v8+ may name many,
 /// each forwarded to its coordinator and the answers joined in order.
@@ -147,12 +149,11 @@ fn fields(found: Option<CommittedOffset>) -> (i64, i32, String) {
 
 /// The committed offsets asked for (`None`: every partition the group has
 /// committed); partitions without a commit answer offset -1.
-#[allow(clippy::type_complexity)]
 fn lookup(
     client: &Rc<ShardClient>,
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
-) -> (Option<ResponseError>, Vec<(String, Vec<Found>)>) {
+) -> (Option<ResponseError>, TopicsFound) {
     if check_group_id(group).is_err() {
         return (Some(ResponseError::InvalidGroupId), Vec::new());
     }

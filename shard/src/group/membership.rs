@@ -1171,7 +1171,7 @@ mod tests {
         let (answer, store) = group.sync(&a, None, 1, vec![], now, 0);
         group.stored(store.expect("leader").generation, true, &settings(), now, 0);
         ready(&mut later(answer));
-        let (b, mut b_joined) = join_new(&mut group, &["range", "roundrobin"], now);
+        let (_b, mut b_joined) = join_new(&mut group, &["range", "roundrobin"], now);
         assert_eq!(group.phase(), Phase::PreparingRebalance);
         assert!(
             b_joined.try_recv().expect("pending").is_none(),
