@@ -643,6 +643,46 @@ fn concurrent_commits_share_fdatasyncs() {
     });
 }
 
+/// A batch shares one fdatasync; each event is validated against the ones
+/// before it; a rejected event keeps the valid ones before it.
+#[test]
+fn append_all_validates_in_order_with_one_fdatasync() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let meta = open_mem(&mem, small_config(0)).await;
+        let syncs = meta.log_stats().fdatasyncs;
+        let first = meta
+            .append_all(&[
+                create("orders", 0, 2),
+                place("orders", 0, 1),
+                place("orders", 1, 0),
+            ])
+            .await
+            .expect("a valid batch");
+        assert_eq!(first, 0);
+        assert_eq!(meta.log_stats().fdatasyncs - syncs, 1);
+        assert_eq!(meta.with_state(|s| s.placement("orders", 1)), Some(0));
+        let refused = meta
+            .append_all(&[
+                place("orders", 0, 0),
+                create("orders", 1, 1),
+                place("orders", 1, 1),
+            ])
+            .await;
+        assert!(matches!(refused, Err(Error::Rejected(_))), "{refused:?}");
+        assert_eq!(
+            meta.applied_offset(),
+            4,
+            "the valid event before the rejected one stays"
+        );
+        assert_eq!(meta.with_state(|s| s.placement("orders", 0)), Some(0));
+        assert_eq!(meta.with_state(|s| s.placement("orders", 1)), Some(0));
+        let expected = meta.state();
+        meta.close().await.expect("close");
+        assert_eq!(open_mem(&mem, small_config(0)).await.state(), expected);
+    });
+}
+
 /// Group rules: a stored generation never goes back, a deleted topic takes
 /// its offsets along, and a deleted group is gone with its offsets.
 #[test]

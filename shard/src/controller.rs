@@ -115,14 +115,8 @@ impl Controller {
             })
             .collect();
         for (topic, partition) in unplaced {
-            let shard = controller.least_loaded_shard();
-            controller
-                .append(MetaEvent::PartitionPlaced(PartitionPlaced {
-                    topic,
-                    partition,
-                    shard,
-                }))
-                .await?;
+            let placed = controller.placements(&topic, partition..partition + 1);
+            controller.append_all(placed).await?;
         }
         let topics: Vec<String> = controller
             .meta
@@ -187,26 +181,33 @@ impl Controller {
     /// Appends `event` durably and ships it to every shard's replica.
     /// Returns the offset every replica must reach to see it.
     async fn append(&self, event: MetaEvent) -> Result<u64, Error> {
-        let offset = self.meta.append(&event).await?;
-        for shard in 0..self.client.shard_count() {
-            if shard == self.client.local().id {
-                self.client.local().meta.apply(offset, &event);
-            } else {
-                let event = event.clone();
-                self.client
-                    .send(shard, ShardRequest::MetaApplied { offset, event })
-                    .await;
-            }
-        }
-        Ok(offset + 1)
+        self.append_all(vec![event]).await
     }
 
-    /// The shard with the fewest partitions (lowest id on ties): new
-    /// partitions spread evenly, and placement is recorded, never
-    /// recomputed.
-    fn least_loaded_shard(&self) -> u32 {
-        let shards = self.client.shard_count();
-        let mut load = vec![0u64; shards];
+    /// Appends `events` with one fdatasync and ships them to every shard's
+    /// replica. Returns the offset every replica must reach to see them.
+    async fn append_all(&self, events: Vec<MetaEvent>) -> Result<u64, Error> {
+        let first = self.meta.append_all(&events).await?;
+        for (offset, event) in (first..).zip(&events) {
+            for shard in 0..self.client.shard_count() {
+                if shard == self.client.local().id {
+                    self.client.local().meta.apply(offset, event);
+                } else {
+                    let event = event.clone();
+                    self.client
+                        .send(shard, ShardRequest::MetaApplied { offset, event })
+                        .await;
+                }
+            }
+        }
+        Ok(first + events.len() as u64)
+    }
+
+    /// Partitions per shard. New partitions go to the shard with the
+    /// fewest (lowest id on ties), so they spread evenly; placement is
+    /// recorded, never recomputed.
+    fn shard_load(&self) -> Vec<u64> {
+        let mut load = vec![0u64; self.client.shard_count()];
         self.meta.with_state(|s| {
             for (_, topic) in s.topics() {
                 for shard in topic.partitions.iter().flatten() {
@@ -214,12 +215,7 @@ impl Controller {
                 }
             }
         });
-        let (shard, _) = load
-            .iter()
-            .enumerate()
-            .min_by_key(|&(id, &n)| (n, id))
-            .expect("at least one shard");
-        shard as u32
+        load
     }
 
     /// The topic's log settings.
@@ -283,19 +279,41 @@ impl Controller {
         .await
     }
 
-    async fn place(&self, topic: &str, partitions: std::ops::Range<u32>) -> AdminResult<u64> {
-        let mut applied = self.meta.applied_offset();
-        for partition in partitions.clone() {
-            let shard = self.least_loaded_shard();
-            applied = self
-                .append(MetaEvent::PartitionPlaced(PartitionPlaced {
+    /// Placement events for `partitions` of `topic`: each on the shard
+    /// with the fewest partitions, counting the ones placed before it.
+    fn placements(&self, topic: &str, partitions: std::ops::Range<u32>) -> Vec<MetaEvent> {
+        let mut load = self.shard_load();
+        partitions
+            .map(|partition| {
+                let (shard, _) = load
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|&(id, &n)| (n, id))
+                    .expect("at least one shard");
+                load[shard] += 1;
+                MetaEvent::PartitionPlaced(PartitionPlaced {
                     topic: topic.to_string(),
                     partition,
-                    shard,
-                }))
-                .await
-                .map_err(|e| AdminError::engine(&e))?;
-        }
+                    shard: shard as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// Appends `first` and the placement of `partitions` with one
+    /// fdatasync, then opens the partitions on their shards.
+    async fn create_and_place(
+        &self,
+        first: MetaEvent,
+        topic: &str,
+        partitions: std::ops::Range<u32>,
+    ) -> AdminResult<u64> {
+        let mut events = vec![first];
+        events.extend(self.placements(topic, partitions.clone()));
+        let applied = self
+            .append_all(events)
+            .await
+            .map_err(|e| AdminError::engine(&e))?;
         self.open_partitions(topic, partitions).await?;
         Ok(applied)
     }
@@ -341,15 +359,13 @@ impl Controller {
             return Ok(self.meta.applied_offset());
         }
         let partitions = partitions as u32;
-        self.append(MetaEvent::TopicCreated(TopicCreated {
+        let created = MetaEvent::TopicCreated(TopicCreated {
             name: name.to_string(),
             topic_id: random_uuid(),
             partitions,
             configs: configs.into_iter().collect(),
-        }))
-        .await
-        .map_err(|e| AdminError::engine(&e))?;
-        let applied = self.place(name, 0..partitions).await?;
+        });
+        let applied = self.create_and_place(created, name, 0..partitions).await?;
         tracing::info!(topic = name, partitions, "topic created");
         Ok(applied)
     }
@@ -429,13 +445,13 @@ impl Controller {
         if validate_only {
             return Ok(self.meta.applied_offset());
         }
-        self.append(MetaEvent::PartitionsAdded(PartitionsAdded {
+        let added = MetaEvent::PartitionsAdded(PartitionsAdded {
             name: name.to_string(),
             new_total: total as u32,
-        }))
-        .await
-        .map_err(|e| AdminError::engine(&e))?;
-        let applied = self.place(name, current..total as u32).await?;
+        });
+        let applied = self
+            .create_and_place(added, name, current..total as u32)
+            .await?;
         tracing::info!(topic = name, from = current, to = total, "partitions added");
         Ok(applied)
     }

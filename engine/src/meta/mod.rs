@@ -306,46 +306,75 @@ impl<S: Storage> MetaLog<S> {
     /// on any other error the event is not applied (see the module docs
     /// for what a reopen finds).
     pub async fn append(&self, event: &MetaEvent) -> Result<u64> {
-        let bytes = encode_event(event).map_err(Error::Rejected)?;
-        let archived = event::access_event(&bytes)
-            .map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
-        let offset = {
+        self.append_all(std::slice::from_ref(event)).await
+    }
+
+    /// Appends `events` back to back, each validated against the state the
+    /// ones before it leave, with one fdatasync for all of them (a topic
+    /// creation and its placements). Returns the offset of the first. If
+    /// event *k* is rejected, events before it are still made durable and
+    /// applied (each was valid), and the rejection is returned.
+    pub async fn append_all(&self, events: &[MetaEvent]) -> Result<u64> {
+        assert!(!events.is_empty(), "append at least one event");
+        let mut encoded = Vec::with_capacity(events.len());
+        for event in events {
+            let bytes = encode_event(event).map_err(Error::Rejected)?;
+            event::access_event(&bytes)
+                .map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
+            encoded.push(bytes);
+        }
+        let mut first = None;
+        let mut end = 0;
+        let mut rejected = None;
+        {
             let _permit = self
                 .append_permit
                 .acquire_permit(1)
                 .await
                 .expect("append permit never closed");
-            let expected = {
-                let tail = self.tail.borrow();
-                if self.log.next_offset() != tail.applied_offset() {
-                    // An earlier append failed after reaching the log: its
-                    // outcome is unknown until a reopen replays it.
-                    return Err(Error::Poisoned {
-                        path: self.dir.clone(),
-                    });
+            for bytes in encoded {
+                let archived = event::access_event(&bytes).expect("checked above");
+                let expected = {
+                    let tail = self.tail.borrow();
+                    if self.log.next_offset() != tail.applied_offset() {
+                        // An earlier append failed after reaching the log:
+                        // its outcome is unknown until a reopen replays it.
+                        return Err(Error::Poisoned {
+                            path: self.dir.clone(),
+                        });
+                    }
+                    if let Err(why) = tail.check_archived(archived) {
+                        rejected = Some(Error::Rejected(why));
+                        break;
+                    }
+                    tail.applied_offset()
+                };
+                let event_ms = self.clock.now_ms();
+                let offset = self
+                    .log
+                    .append_with(bytes.len(), 1, event_ms, |dst, _| {
+                        dst.copy_from_slice(&bytes)
+                    })
+                    .await?;
+                assert_eq!(offset, expected, "appends are serialized");
+                if let Err(why) = self.tail.borrow_mut().apply_archived(offset, archived) {
+                    panic!(
+                        "metadata event validated under the append permit no longer applies: {why}"
+                    );
                 }
-                tail.check_archived(archived).map_err(Error::Rejected)?;
-                tail.applied_offset()
-            };
-            let event_ms = self.clock.now_ms();
-            let offset = self
-                .log
-                .append_with(bytes.len(), 1, event_ms, |dst, _| {
-                    dst.copy_from_slice(&bytes)
-                })
-                .await?;
-            assert_eq!(offset, expected, "appends are serialized");
-            if let Err(why) = self.tail.borrow_mut().apply_archived(offset, archived) {
-                panic!("metadata event validated under the append permit no longer applies: {why}");
+                self.pending.borrow_mut().push_back((offset, bytes));
+                first.get_or_insert(offset);
+                end = offset + 1;
             }
-            self.pending.borrow_mut().push_back((offset, bytes));
-            offset
+        }
+        let Some(first) = first else {
+            return Err(rejected.expect("no event appended means the first was rejected"));
         };
-        self.log.sync_to(offset + 1).await?;
+        self.log.sync_to(end).await?;
         self.apply_durable();
-        assert!(self.applied_offset() > offset, "a synced event is applied");
-        if self.config.snapshot_interval_events > 0 && offset + 1 >= self.next_snapshot_at.get() {
-            // The event is durable and applied: a failed snapshot does not
+        assert!(self.applied_offset() >= end, "synced events are applied");
+        if self.config.snapshot_interval_events > 0 && end >= self.next_snapshot_at.get() {
+            // The events are durable and applied: a failed snapshot does not
             // fail the append; it is retried one interval later.
             if let Err(e) = self.auto_snapshot().await {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "automatic metadata snapshot failed");
@@ -354,7 +383,10 @@ impl<S: Storage> MetaLog<S> {
                     .set(applied.saturating_add(self.config.snapshot_interval_events));
             }
         }
-        Ok(offset)
+        match rejected {
+            Some(e) => Err(e),
+            None => Ok(first),
+        }
     }
 
     /// Applies every pending event the log has made durable, in order.
