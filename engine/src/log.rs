@@ -540,6 +540,26 @@ impl Drop for SyncInFlight<'_> {
     }
 }
 
+/// Marks a roll under way; dropping it (on success, error or
+/// cancellation) ends it.
+struct Rolling<'a>(&'a Cell<bool>);
+
+impl<'a> Rolling<'a> {
+    fn start(flag: &'a Cell<bool>) -> Self {
+        assert!(
+            !flag.replace(true),
+            "rolls hold the I/O permit: one at a time"
+        );
+        Rolling(flag)
+    }
+}
+
+impl Drop for Rolling<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
 /// A data write handed to the ring, awaited later.
 type InFlightWrite =
     Pin<Box<dyn Future<Output = std::result::Result<(), (PathBuf, std::io::Error)>>>>;
@@ -562,6 +582,9 @@ pub struct Log<S: Storage> {
     frame_payload_max: usize,
     clock: Clock,
     io_permit: Semaphore,
+    /// Set while a roll seals the active segment and creates the next:
+    /// appends wait for it (see `try_append`).
+    rolling: Cell<bool>,
     sync_gate: SyncGate,
     writes_in_flight: RefCell<VecDeque<InFlightWrite>>,
     state: RefCell<State<S::File>>,
@@ -609,6 +632,7 @@ impl<S: Storage> Log<S> {
             frame_payload_max,
             clock,
             io_permit: Semaphore::new(1),
+            rolling: Cell::new(false),
             sync_gate: SyncGate::default(),
             writes_in_flight: RefCell::new(VecDeque::new()),
             state: RefCell::new(State {
@@ -838,7 +862,12 @@ impl<S: Storage> Log<S> {
         fill: &mut Option<G>,
     ) -> Result<u64, NeedIo> {
         let now_ms = self.clock.now_ms();
-        if self.needs_roll(st.active(), frame_bytes, now_ms) {
+        // While a roll is under way the active segment is being sealed: its
+        // footer is already in the write buffer, and a frame reserved after
+        // it would be acknowledged and then cut off with the footer. A
+        // smaller frame than the one that forced the roll still "fits", so
+        // the size check alone does not keep it out.
+        if self.rolling.get() || self.needs_roll(st.active(), frame_bytes, now_ms) {
             return Err(NeedIo::Roll);
         }
         if st.writer().data.room_bytes() < frame_bytes + FOOTER_FRAME_BYTES {
@@ -1134,9 +1163,11 @@ impl<S: Storage> Log<S> {
         if !self.needs_roll(self.state.borrow().active(), frame_bytes, now_ms) {
             return Ok(());
         }
+        let rolling = Rolling::start(&self.rolling);
         self.seal_active_locked().await?;
         let next_offset = self.next_offset();
         self.create_active_segment(next_offset, now_ms).await?;
+        drop(rolling);
         let mut st = self.state.borrow_mut();
         st.stats.rolls += 1;
         Ok(())
