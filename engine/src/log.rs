@@ -567,6 +567,9 @@ type InFlightWrite =
 /// Called with the duration of every successful fdatasync of segment data.
 type SyncObserver = Rc<dyn Fn(Duration)>;
 
+/// Called after every roll with the base offset of the new active segment.
+type RollObserver = Rc<dyn Fn(u64)>;
+
 /// One segmented log. See the module docs for the design.
 pub struct Log<S: Storage> {
     storage: S,
@@ -589,6 +592,7 @@ pub struct Log<S: Storage> {
     writes_in_flight: RefCell<VecDeque<InFlightWrite>>,
     state: RefCell<State<S::File>>,
     sync_observer: RefCell<Option<SyncObserver>>,
+    roll_observer: RefCell<Option<RollObserver>>,
 }
 
 /// The high watermark of `st` under `policy` (see [`Log::high_watermark`]).
@@ -648,6 +652,7 @@ impl<S: Storage> Log<S> {
                 stats: LogStats::default(),
             }),
             sync_observer: RefCell::new(None),
+            roll_observer: RefCell::new(None),
         };
         log.recover().await?;
         Ok(log)
@@ -722,6 +727,19 @@ impl<S: Storage> Log<S> {
     /// be quick. Replaces an earlier observer.
     pub fn set_sync_observer(&self, observer: Rc<dyn Fn(Duration)>) {
         *self.sync_observer.borrow_mut() = Some(observer);
+    }
+
+    /// Calls `observer` after every roll from now on (by size or age, from
+    /// an append or [`Log::maintain`]) with the base offset of the new
+    /// active segment — the log end at that moment: every segment before
+    /// it is sealed and durable, and nothing has been appended to the new
+    /// one yet. It runs synchronously on the log's executor with no borrow
+    /// of the log held, in the same poll that finished the roll, so state
+    /// kept in step with appends describes exactly the offsets below that
+    /// base. It cannot await: it should note what to do and leave the I/O
+    /// to its owner. Replaces an earlier observer.
+    pub fn set_roll_observer(&self, observer: Rc<dyn Fn(u64)>) {
+        *self.roll_observer.borrow_mut() = Some(observer);
     }
 
     /// Offset the next append gets (Kafka's log end offset).
@@ -1168,8 +1186,12 @@ impl<S: Storage> Log<S> {
         let next_offset = self.next_offset();
         self.create_active_segment(next_offset, now_ms).await?;
         drop(rolling);
-        let mut st = self.state.borrow_mut();
-        st.stats.rolls += 1;
+        self.state.borrow_mut().stats.rolls += 1;
+        // Cloned out so the observer runs with no borrow held.
+        let observer = self.roll_observer.borrow().clone();
+        if let Some(observer) = observer {
+            observer(next_offset);
+        }
         Ok(())
     }
 

@@ -9,7 +9,8 @@ use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
 use ringlog_engine::io::Storage;
 use ringlog_engine::meta::{
     encode_event, log_dir, snapshot_dir, MetaConfig, MetaEvent, MetaLog, MetaState,
-    PartitionPlaced, PartitionsAdded, TopicConfigChanged, TopicCreated, TopicDeleted,
+    PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated,
+    TopicDeleted,
 };
 use ringlog_engine::{Clock, Corruption, Error, Log};
 use std::path::{Path, PathBuf};
@@ -77,6 +78,9 @@ fn random_event(rng: &mut SplitMix, state: &MetaState, created: &mut u64) -> Met
             new_total: partitions + 1 + rng.below(3) as u32,
         }),
         27..=29 => MetaEvent::TopicDeleted(TopicDeleted { name }),
+        30..=32 => MetaEvent::ProducerIdBlock(ProducerIdBlock {
+            block_end: state.producer_id_block_end() + 1 + rng.below(5000),
+        }),
         _ => place(
             &name,
             rng.below(partitions as u64) as u32,

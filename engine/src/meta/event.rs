@@ -67,6 +67,18 @@ pub struct PartitionPlaced {
     pub shard: u32,
 }
 
+/// Producer ids below `block_end` are allocated (Kafka InitProducerId).
+/// The controller hands ids out of the block from memory and records the
+/// next block before answering with its first id, so an id answered before
+/// a crash is never answered again: after a restart allocation starts at
+/// the recorded end.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ProducerIdBlock {
+    /// End (exclusive) of the allocated ids: larger than the previous end,
+    /// at most `i64::MAX` (ids are `i64` on the wire, -1 means none).
+    pub block_end: u64,
+}
+
 /// One change to cluster metadata: the unit of the meta log (one event per
 /// offset; the frame carries the event time in ms).
 ///
@@ -88,6 +100,8 @@ pub enum MetaEvent {
     PartitionsAdded(#[rkyv(with = AsBox)] PartitionsAdded),
     /// Tag 4.
     PartitionPlaced(#[rkyv(with = AsBox)] PartitionPlaced),
+    /// Tag 5.
+    ProducerIdBlock(#[rkyv(with = AsBox)] ProducerIdBlock),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -120,14 +134,15 @@ pub fn decode_event(payload: &[u8]) -> Result<MetaEvent, Corruption> {
 }
 
 impl MetaEvent {
-    /// The topic the event is about.
-    pub fn topic(&self) -> &str {
+    /// The topic the event is about, if it is about one.
+    pub fn topic(&self) -> Option<&str> {
         match self {
-            MetaEvent::TopicCreated(e) => &e.name,
-            MetaEvent::TopicDeleted(e) => &e.name,
-            MetaEvent::TopicConfigChanged(e) => &e.name,
-            MetaEvent::PartitionsAdded(e) => &e.name,
-            MetaEvent::PartitionPlaced(e) => &e.topic,
+            MetaEvent::TopicCreated(e) => Some(&e.name),
+            MetaEvent::TopicDeleted(e) => Some(&e.name),
+            MetaEvent::TopicConfigChanged(e) => Some(&e.name),
+            MetaEvent::PartitionsAdded(e) => Some(&e.name),
+            MetaEvent::PartitionPlaced(e) => Some(&e.topic),
+            MetaEvent::ProducerIdBlock(_) => None,
         }
     }
 }
@@ -191,6 +206,9 @@ impl fmt::Display for MetaEvent {
                 "partition-placed topic={:?} partition={} shard={}",
                 e.topic, e.partition, e.shard
             ),
+            MetaEvent::ProducerIdBlock(e) => {
+                write!(f, "producer-id-block block_end={}", e.block_end)
+            }
         }
     }
 }
@@ -224,6 +242,7 @@ mod tests {
                 partition: 2,
                 shard: 1,
             }),
+            MetaEvent::ProducerIdBlock(ProducerIdBlock { block_end: 2000 }),
         ]
     }
 

@@ -1,7 +1,7 @@
 //! The metadata log: an event-sourced record of every cluster metadata
 //! change, the seed of all metadata (topics, partition counts, partition
-//! placement on shards, topic configs; later group offsets, producer ids,
-//! archives).
+//! placement on shards, topic configs, allocated producer id blocks;
+//! later group offsets and archives).
 //!
 //! ## Why event sourcing plus snapshots
 //!
@@ -62,7 +62,8 @@
 //!  36 24  zero
 //!  60  4  crc32c of bytes 0..60
 //! payload: the rkyv archive of MetaState (topics with their ids,
-//!   partition placements and configs, and the applied offset again);
+//!   partition placements and configs, the producer id block end, and
+//!   the applied offset again);
 //!   the file ends exactly at the end of the payload
 //! ```
 //!
@@ -84,13 +85,16 @@ mod state;
 
 pub use event::{
     decode_event, encode_event, format_topic_id, ArchivedMetaEvent, MetaEvent, PartitionPlaced,
-    PartitionsAdded, TopicConfigChanged, TopicCreated, TopicDeleted,
+    PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated, TopicDeleted,
 };
 pub use snapshot::{
     encode_snapshot_file, read_snapshot_file, SNAPSHOT_EXTENSION, SNAPSHOT_HEADER_BYTES,
     SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
 };
-pub use state::{check_topic_name, MetaState, TopicState, PARTITIONS_MAX, TOPIC_NAME_BYTES_MAX};
+pub use state::{
+    check_topic_name, MetaState, TopicState, PARTITIONS_MAX, PRODUCER_ID_BLOCK_END_MAX,
+    TOPIC_NAME_BYTES_MAX,
+};
 
 use crate::clock::Clock;
 use crate::error::{Corruption, Error, Result};
