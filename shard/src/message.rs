@@ -27,11 +27,15 @@ pub enum ControllerRequest {
         /// Topic names.
         topics: Vec<String>,
     },
+    /// Allocate a producer id (InitProducerId without a transactional id);
+    /// the reply body is the InitProducerId response.
+    InitProducerId,
 }
 
 /// What the controller answers.
 pub struct ControllerReply {
-    /// The response body for `Admin`; `None` for `AutoCreate`.
+    /// The response body for `Admin` and `InitProducerId`; `None` for
+    /// `AutoCreate`.
     pub body: Option<ResponseKind>,
     /// Meta log offset the caller's shard must have applied before it
     /// answers its client, so the client's next request sees the change.

@@ -23,6 +23,7 @@ mod describe_configs;
 mod fetch;
 mod find_coordinator;
 mod incremental_alter_configs;
+pub(crate) mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -82,6 +83,9 @@ pub async fn dispatch(client: &Rc<ShardClient>, request: Request) -> Result<Hand
         )),
         RequestKind::DeleteRecords(body) => respond(ResponseKind::DeleteRecords(
             delete_records::handle(client, version, body).await,
+        )),
+        RequestKind::InitProducerId(body) => respond(ResponseKind::InitProducerId(
+            init_producer_id::handle(client, version, body).await,
         )),
         body @ (RequestKind::CreateTopics(_)
         | RequestKind::DeleteTopics(_)
