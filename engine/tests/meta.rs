@@ -10,7 +10,7 @@ use ringlog_engine::io::Storage;
 use ringlog_engine::meta::{
     encode_event, log_dir, snapshot_dir, GroupDeleted, GroupMemberRecord, GroupStored, MetaConfig,
     MetaEvent, MetaLog, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted, PartitionPlaced,
-    PartitionsAdded, TopicConfigChanged, TopicCreated, TopicDeleted,
+    PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated, TopicDeleted,
 };
 use ringlog_engine::{Clock, Corruption, Error, Log};
 use std::path::{Path, PathBuf};
@@ -137,6 +137,9 @@ fn random_event(rng: &mut SplitMix, state: &MetaState, created: &mut u64) -> Met
             }),
             None => MetaEvent::TopicDeleted(TopicDeleted { name }),
         },
+        46..=48 => MetaEvent::ProducerIdBlock(ProducerIdBlock {
+            block_end: state.producer_id_block_end() + 1 + rng.below(5000),
+        }),
         _ => place(
             &name,
             rng.below(partitions as u64) as u32,

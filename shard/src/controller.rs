@@ -67,6 +67,8 @@ pub struct Controller {
     /// (create, then place each partition), and placement reads the load
     /// the previous operation left.
     admin: Semaphore,
+    /// Where InitProducerId hands out the next producer id.
+    producer_ids: crate::handlers::init_producer_id::ProducerIdCursor,
 }
 
 impl Controller {
@@ -93,6 +95,7 @@ impl Controller {
             log_defaults,
             auto_create_partitions,
             admin: Semaphore::new(1),
+            producer_ids: Default::default(),
         });
         controller.remove_orphans()?;
         let state = controller.meta.state();
@@ -565,7 +568,42 @@ impl Controller {
                     }
                 }
             },
+            ControllerRequest::InitProducerId => {
+                let body = crate::handlers::init_producer_id::allocate(&self).await;
+                ControllerReply {
+                    body: Some(body),
+                    failed: None,
+                    applied_offset: self.meta.applied_offset(),
+                }
+            }
         }
+    }
+
+    /// Hands out the next producer id (InitProducerId). When the current
+    /// block is used up (or none was opened since start), the next block of
+    /// `PRODUCER_ID_BLOCK_SIZE` ids is recorded durably first, so no id is
+    /// ever answered twice, across restarts too.
+    pub async fn allocate_producer_id(&self) -> AdminResult<i64> {
+        use crate::handlers::init_producer_id::PRODUCER_ID_BLOCK_SIZE;
+        use ringlog_engine::meta::{ProducerIdBlock, PRODUCER_ID_BLOCK_END_MAX};
+        let cursor = &self.producer_ids;
+        let _permit = cursor.permit.acquire_permit(1).await.expect("never closed");
+        let end = self.meta.with_state(MetaState::producer_id_block_end);
+        let next = cursor.next.get().unwrap_or(end);
+        assert!(next <= end, "the cursor stays inside the recorded block");
+        if next == end {
+            let block_end = end
+                .checked_add(PRODUCER_ID_BLOCK_SIZE)
+                .filter(|&e| e <= PRODUCER_ID_BLOCK_END_MAX)
+                .ok_or_else(|| {
+                    AdminError::new(ResponseError::UnknownServerError, "producer ids exhausted")
+                })?;
+            self.append(MetaEvent::ProducerIdBlock(ProducerIdBlock { block_end }))
+                .await
+                .map_err(|e| AdminError::engine(&e))?;
+        }
+        cursor.next.set(Some(next + 1));
+        Ok(next as i64)
     }
 
     /// A topic's partition count.

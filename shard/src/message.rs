@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use ringlog_engine::meta::{MetaEvent, MetaState};
+use ringlog_engine::partition::AppendError;
 use ringlog_engine::LogConfig;
 use std::time::Duration;
 
@@ -32,11 +33,15 @@ pub enum ControllerRequest {
         /// The event.
         event: Box<MetaEvent>,
     },
+    /// Allocate a producer id (InitProducerId without a transactional id);
+    /// the reply body is the InitProducerId response.
+    InitProducerId,
 }
 
 /// What the controller answers.
 pub struct ControllerReply {
-    /// The response body for `Admin`; `None` for the others.
+    /// The response body for `Admin` and `InitProducerId`; `None` for the
+    /// others.
     pub body: Option<ResponseKind>,
     /// Why an `Append` failed; `None` on success.
     pub failed: Option<String>,
@@ -88,8 +93,11 @@ pub struct FoundOffset {
 /// timestamp) and the partition's offsets.
 pub type OffsetsReply = Result<(Option<FoundOffset>, PartitionOffsets), ringlog_engine::Error>;
 
-/// Result of a produce to one partition.
-pub type ProduceReply = Result<(u64, PartitionOffsets), ringlog_engine::Error>;
+/// Result of a produce to one partition: the base offset of the first
+/// batch (for a retried batch of an idempotent producer, where it was
+/// first written) and the partition's offsets, or why the batches were
+/// refused (an engine failure, or the idempotent producer rules).
+pub type ProduceReply = Result<(u64, PartitionOffsets), AppendError>;
 
 /// Result of a fetch from one partition.
 pub struct FetchReply {

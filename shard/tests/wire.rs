@@ -30,6 +30,11 @@ impl Server {
     fn start_with(name: &str, adjust: impl FnOnce(&mut ServerConfig)) -> Server {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
         let _ = std::fs::remove_dir_all(&dir);
+        Server::start_in(dir, adjust)
+    }
+
+    /// Starts on `dir` as it is (a restart keeps the data).
+    fn start_in(dir: PathBuf, adjust: impl FnOnce(&mut ServerConfig)) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -353,6 +358,23 @@ fn every_api_answers_at_every_advertised_version() {
         assert_eq!(partition.low_watermark, i64::from(version) + 1);
     }
 
+    let mut producer_ids = Vec::new();
+    for version in versions(ApiKey::InitProducerId) {
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000);
+        let ResponseKind::InitProducerId(response) = client.call(version, request) else {
+            panic!("not InitProducerId");
+        };
+        assert_eq!(response.error_code, 0, "InitProducerId v{version}");
+        assert_eq!(response.producer_epoch, 0, "InitProducerId v{version}");
+        producer_ids.push(response.producer_id.0);
+    }
+    assert!(
+        producer_ids.windows(2).all(|w| w[0] < w[1]) && producer_ids[0] >= 0,
+        "fresh ids every time: {producer_ids:?}"
+    );
+
     for version in versions(ApiKey::DeleteTopics) {
         let doomed = format!("created-v{}", version + 1);
         let request = if version >= 6 {
@@ -632,4 +654,97 @@ fn every_group_api_answers_at_every_advertised_version() {
             "DeleteGroups v{version}: deleted once, then GROUP_ID_NOT_FOUND"
         );
     }
+}
+
+fn init_producer_id(client: &mut Client, transactional_id: Option<&str>) -> InitProducerIdResponse {
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(
+            transactional_id.map(|t| TransactionalId(StrBytes::from_string(t.into()))),
+        )
+        .with_transaction_timeout_ms(60_000);
+    let ResponseKind::InitProducerId(response) = client.call(4, request) else {
+        panic!("not InitProducerId");
+    };
+    response
+}
+
+/// Produces one batch to partition 0 of `topic`; (error code, base offset).
+fn produce_batch(client: &mut Client, topic: &str, batch: Vec<u8>) -> (i16, i64) {
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(Bytes::from(batch))),
+            ])]);
+    let ResponseKind::Produce(response) = client.call(9, request) else {
+        panic!("not Produce");
+    };
+    let partition = &response.responses[0].partition_responses[0];
+    (partition.error_code, partition.base_offset)
+}
+
+#[test]
+fn idempotent_produce_over_the_wire() {
+    use ringlog_engine::batch::build_producer_batch;
+    let server = Server::start("wire-idempotent");
+    let mut client = Client::connect(server.addr);
+    create_topic(&mut client, 7, "idem", 1);
+    let refused = init_producer_id(&mut client, Some("txn-1"));
+    assert_eq!(refused.error_code, 53, "transactions are not supported");
+    let granted = init_producer_id(&mut client, None);
+    assert_eq!((granted.error_code, granted.producer_epoch), (0, 0));
+    let pid = granted.producer_id.0;
+    let values = [b"a".as_slice(), b"b".as_slice()];
+    let batch = |epoch, seq| build_producer_batch(1_700_000_000_000, &values, pid, epoch, seq);
+    assert_eq!(produce_batch(&mut client, "idem", batch(0, 0)), (0, 0));
+    assert_eq!(produce_batch(&mut client, "idem", batch(0, 2)), (0, 2));
+    // The same batch again: the original offset, not written twice.
+    assert_eq!(produce_batch(&mut client, "idem", batch(0, 0)), (0, 0));
+    assert_eq!(produce_batch(&mut client, "idem", batch(0, 2)), (0, 2));
+    // A gap: OUT_OF_ORDER_SEQUENCE_NUMBER.
+    assert_eq!(produce_batch(&mut client, "idem", batch(0, 5)), (45, -1));
+    // A new epoch from 0, then the old epoch: INVALID_PRODUCER_EPOCH.
+    assert_eq!(produce_batch(&mut client, "idem", batch(1, 0)), (0, 4));
+    assert_eq!(produce_batch(&mut client, "idem", batch(0, 4)), (47, -1));
+    // A negative sequence with a producer id: INVALID_RECORD.
+    assert_eq!(produce_batch(&mut client, "idem", batch(1, -3)), (87, -1));
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+            .with_name(name("idem"))
+            .with_partitions(vec![
+                list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(-1),
+            ])]);
+    let ResponseKind::ListOffsets(response) = client.call(6, request) else {
+        panic!("not ListOffsets");
+    };
+    assert_eq!(
+        response.topics[0].partitions[0].offset, 6,
+        "three batches of two"
+    );
+}
+
+#[test]
+fn producer_ids_are_never_handed_out_again_after_a_restart() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wire-producer-ids");
+    let first: Vec<i64> = {
+        let server = Server::start_with("wire-producer-ids", |_| {});
+        let mut client = Client::connect(server.addr);
+        (0..3)
+            .map(|_| init_producer_id(&mut client, None).producer_id.0)
+            .collect()
+    };
+    assert_eq!(first, vec![0, 1, 2], "the first block starts at 0");
+    let server = Server::start_in(dir, |_| {});
+    let mut client = Client::connect(server.addr);
+    let after = init_producer_id(&mut client, None);
+    assert_eq!(after.error_code, 0);
+    // The rest of the first block is skipped: the next block starts at its end.
+    assert_eq!(after.producer_id.0, 1000);
 }

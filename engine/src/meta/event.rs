@@ -67,6 +67,18 @@ pub struct PartitionPlaced {
     pub shard: u32,
 }
 
+/// Producer ids below `block_end` are allocated (Kafka InitProducerId).
+/// The controller hands ids out of the block from memory and records the
+/// next block before answering with its first id, so an id answered before
+/// a crash is never answered again: after a restart allocation starts at
+/// the recorded end.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ProducerIdBlock {
+    /// End (exclusive) of the allocated ids: larger than the previous end,
+    /// at most `i64::MAX` (ids are `i64` on the wire, -1 means none).
+    pub block_end: u64,
+}
+
 /// One partition's committed position in an [`OffsetsCommitted`] event.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct OffsetCommit {
@@ -190,6 +202,8 @@ pub enum MetaEvent {
     GroupStored(#[rkyv(with = AsBox)] GroupStored),
     /// Tag 8.
     GroupDeleted(#[rkyv(with = AsBox)] GroupDeleted),
+    /// Tag 9.
+    ProducerIdBlock(#[rkyv(with = AsBox)] ProducerIdBlock),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -233,7 +247,8 @@ impl MetaEvent {
             MetaEvent::OffsetsCommitted(_)
             | MetaEvent::OffsetsDeleted(_)
             | MetaEvent::GroupStored(_)
-            | MetaEvent::GroupDeleted(_) => None,
+            | MetaEvent::GroupDeleted(_)
+            | MetaEvent::ProducerIdBlock(_) => None,
         }
     }
 
@@ -353,6 +368,9 @@ impl fmt::Display for MetaEvent {
                 f.write_str("]")
             }
             MetaEvent::GroupDeleted(e) => write!(f, "group-deleted group={:?}", e.group),
+            MetaEvent::ProducerIdBlock(e) => {
+                write!(f, "producer-id-block block_end={}", e.block_end)
+            }
         }
     }
 }
@@ -420,6 +438,7 @@ mod tests {
                 }],
             }),
             MetaEvent::GroupDeleted(GroupDeleted { group: "g".into() }),
+            MetaEvent::ProducerIdBlock(ProducerIdBlock { block_end: 2000 }),
         ]
     }
 

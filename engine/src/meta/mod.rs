@@ -1,7 +1,7 @@
 //! The metadata log: an event-sourced record of every cluster metadata
 //! change, the seed of all metadata (topics, partition counts, partition
-//! placement on shards, topic configs; later group offsets, producer ids,
-//! archives).
+//! placement on shards, topic configs, consumer group generations and
+//! committed offsets, allocated producer id blocks; later archives).
 //!
 //! ## Why event sourcing plus snapshots
 //!
@@ -70,7 +70,8 @@
 //!  60  4  crc32c of bytes 0..60
 //! payload: the rkyv archive of MetaState (topics with their ids,
 //!   partition placements and configs; groups with their stored generation
-//!   and committed offsets; and the applied offset again);
+//!   and committed offsets; the producer id block end; and the applied
+//!   offset again);
 //!   the file ends exactly at the end of the payload
 //! ```
 //!
@@ -93,8 +94,8 @@ mod state;
 pub use event::{
     decode_event, encode_event, format_topic_id, ArchivedMetaEvent, GroupDeleted,
     GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted, OffsetsDeleted,
-    PartitionPlaced, PartitionsAdded, TopicConfigChanged, TopicCreated, TopicDeleted,
-    GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
+    PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated,
+    TopicDeleted, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
 };
 pub use snapshot::{
     encode_snapshot_file, read_snapshot_file, SNAPSHOT_EXTENSION, SNAPSHOT_HEADER_BYTES,
@@ -102,7 +103,7 @@ pub use snapshot::{
 };
 pub use state::{
     check_group_id, check_topic_name, CommittedOffset, GroupRecord, GroupState, MetaState,
-    TopicState, PARTITIONS_MAX, TOPIC_NAME_BYTES_MAX,
+    TopicState, PARTITIONS_MAX, PRODUCER_ID_BLOCK_END_MAX, TOPIC_NAME_BYTES_MAX,
 };
 
 use crate::clock::Clock;

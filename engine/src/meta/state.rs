@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub const PARTITIONS_MAX: u32 = 1 << 20;
 /// Longest topic name (Kafka's limit).
 pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+/// Largest producer id block end: ids are `i64` on the wire.
+pub const PRODUCER_ID_BLOCK_END_MAX: u64 = i64::MAX as u64;
 
 /// One topic's metadata.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -99,6 +101,8 @@ pub fn check_group_id(group: &str) -> std::result::Result<(), String> {
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct MetaState {
     applied_offset: u64,
+    /// Producer ids below this are allocated ([`MetaEvent::ProducerIdBlock`]).
+    producer_id_block_end: u64,
     topics: BTreeMap<String, TopicState>,
     groups: BTreeMap<String, GroupState>,
     /// Derived index topic id -> name; not snapshotted, rebuilt on load.
@@ -192,6 +196,12 @@ impl MetaState {
     /// [`MetaState::partition_count`]).
     pub fn placement(&self, topic: &str, partition: u32) -> Option<u32> {
         *self.topics.get(topic)?.partitions.get(partition as usize)?
+    }
+
+    /// End (exclusive) of the producer ids allocated so far: the next
+    /// block starts here, and no id below it is handed out again.
+    pub fn producer_id_block_end(&self) -> u64 {
+        self.producer_id_block_end
     }
 
     /// One group by id.
@@ -356,6 +366,16 @@ impl MetaState {
                 }
                 Ok(())
             }
+            ArchivedMetaEvent::ProducerIdBlock(e) => {
+                let end = e.block_end.to_native();
+                if end <= self.producer_id_block_end || end > PRODUCER_ID_BLOCK_END_MAX {
+                    return Err(format!(
+                        "producer id block end {end} must be above the current end {} and at most {PRODUCER_ID_BLOCK_END_MAX}",
+                        self.producer_id_block_end
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -451,6 +471,9 @@ impl MetaState {
                     .partitions
                     .resize(e.new_total.to_native() as usize, None);
             }
+            ArchivedMetaEvent::ProducerIdBlock(e) => {
+                self.producer_id_block_end = e.block_end.to_native();
+            }
             ArchivedMetaEvent::PartitionPlaced(_) => unreachable!("handled above"),
             ArchivedMetaEvent::OffsetsCommitted(e) => {
                 let commit_ms = e.commit_ms.to_native();
@@ -515,6 +538,9 @@ impl MetaState {
     /// invariants events maintain (a snapshot is trusted no more than an
     /// event).
     pub(crate) fn rebuild_and_check(&mut self) -> std::result::Result<(), &'static str> {
+        if self.producer_id_block_end > PRODUCER_ID_BLOCK_END_MAX {
+            return Err("producer id block end out of range");
+        }
         self.topic_ids.clear();
         for (name, topic) in &self.topics {
             check_topic_name(name).map_err(|_| "invalid topic name")?;

@@ -149,6 +149,15 @@ pub fn body(key: ApiKey, version: i16) -> RequestKind {
             OffsetDeleteRequest::default()
                 .with_group_id(GroupId(StrBytes::from_static_str("group-a"))),
         ),
+        // An idempotent producer's first request: no transactional id, and
+        // from v3 no current producer id and epoch (-1) either.
+        ApiKey::InitProducerId => RequestKind::InitProducerId(
+            InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        ),
         other => panic!("no test body for {other:?}"),
     }
 }

@@ -31,6 +31,7 @@ mod fetch;
 mod find_coordinator;
 mod heartbeat;
 mod incremental_alter_configs;
+pub(crate) mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -161,6 +162,9 @@ pub async fn dispatch(
         )),
         RequestKind::DeleteRecords(body) => respond(ResponseKind::DeleteRecords(
             delete_records::handle(client, version, body).await,
+        )),
+        RequestKind::InitProducerId(body) => respond(ResponseKind::InitProducerId(
+            init_producer_id::handle(client, version, body).await,
         )),
         body @ (RequestKind::CreateTopics(_)
         | RequestKind::DeleteTopics(_)
