@@ -6,9 +6,11 @@
 //! Why it is built this way:
 //!
 //! * One broker. Every request goes to `--bootstrap`: ringlog is a single
-//!   broker that coordinates every group and leads every partition. A Kafka
-//!   broker that is not the group's coordinator answers NOT_COORDINATOR,
-//!   which is printed like any other Kafka error.
+//!   broker that coordinates every group and leads every partition. On a
+//!   multi-broker Kafka cluster a broker that is not the group's
+//!   coordinator answers NOT_COORDINATOR (printed like any Kafka error),
+//!   and one that does not lead a partition NOT_LEADER_OR_FOLLOWER (shown
+//!   as that partition's log end).
 //! * `describe` joins three answers: DescribeGroups (state, members and
 //!   their assignments), OffsetFetch with a null topic list (every
 //!   partition the group committed) and ListOffsets latest (the log end),
@@ -1162,6 +1164,28 @@ pub fn check_resettable(group: &str, described: &DescribedGroup) -> Result<(), C
     })
 }
 
+/// The offset ListOffsets (asked for `what`) answered for `key`.
+fn listed_offset(
+    address: &str,
+    answers: &ListedOffsets,
+    key: &(String, i32),
+    what: &str,
+) -> Result<Option<i64>, ClientError> {
+    let subject = partition_subject(&key.0, key.1);
+    match answers.get(key) {
+        Some(Ok(offset)) => Ok(*offset),
+        Some(Err(error)) => Err(ClientError::Kafka {
+            subject,
+            error: *error,
+            message: None,
+        }),
+        None => Err(protocol_error(
+            address,
+            format!("the ListOffsets answer ({what}) does not mention {subject}"),
+        )),
+    }
+}
+
 fn reset_offsets(
     client: &mut Client,
     args: &ResetArgs,
@@ -1196,37 +1220,21 @@ fn reset_offsets(
         _ => BTreeMap::new(),
     };
     let address = client.address().to_string();
-    let offset_of = |answers: &ListedOffsets,
-                     key: &(String, i32),
-                     what: &str|
-     -> Result<Option<i64>, ClientError> {
-        let subject = partition_subject(&key.0, key.1);
-        match answers.get(key) {
-            Some(Ok(offset)) => Ok(*offset),
-            Some(Err(error)) => Err(ClientError::Kafka {
-                subject,
-                error: *error,
-                message: None,
-            }),
-            None => Err(protocol_error(
-                &address,
-                format!("the ListOffsets answer ({what}) does not mention {subject}"),
-            )),
-        }
-    };
     let mut plan = Vec::with_capacity(keys.len());
     for key in &keys {
-        let missing = |what: &str| ClientError::Refused {
-            subject: partition_subject(&key.0, key.1),
-            why: format!("the broker reports no {what} offset"),
+        let bound = |answers: &ListedOffsets, what: &str| {
+            listed_offset(&address, answers, key, what)?.ok_or_else(|| ClientError::Refused {
+                subject: partition_subject(&key.0, key.1),
+                why: format!("the broker reports no {what} offset"),
+            })
         };
         let offsets = PartitionOffsets {
             partition: key.1,
             committed: committed.get(key).copied(),
-            earliest: offset_of(&earliest, key, "earliest")?.ok_or_else(|| missing("earliest"))?,
-            latest: offset_of(&latest, key, "latest")?.ok_or_else(|| missing("latest"))?,
+            earliest: bound(&earliest, "earliest")?,
+            latest: bound(&latest, "latest")?,
             at_time: match target {
-                ResetTarget::Timestamp(_) => offset_of(&at_time, key, "by time")?,
+                ResetTarget::Timestamp(_) => listed_offset(&address, &at_time, key, "by time")?,
                 _ => None,
             },
         };
