@@ -894,9 +894,9 @@ pub fn render_description(
                     Some(index) => {
                         let member = members[*index].0;
                         (
-                            member.member_id.to_string(),
-                            member.client_id.to_string(),
-                            member.client_host.to_string(),
+                            or_dash(member.member_id.to_string()),
+                            or_dash(member.client_id.to_string()),
+                            or_dash(member.client_host.to_string()),
                         )
                     }
                     None => ("-".to_string(), "-".to_string(), "-".to_string()),
@@ -935,12 +935,12 @@ pub fn render_description(
             .iter()
             .map(|(m, assignment)| {
                 vec![
-                    m.member_id.to_string(),
+                    or_dash(m.member_id.to_string()),
                     m.group_instance_id
                         .as_ref()
                         .map_or("-".to_string(), |i| or_dash(i.to_string())),
-                    m.client_id.to_string(),
-                    m.client_host.to_string(),
+                    or_dash(m.client_id.to_string()),
+                    or_dash(m.client_host.to_string()),
                     assignment.render(),
                 ]
             })

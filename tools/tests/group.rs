@@ -536,6 +536,27 @@ fn describe_renders_offsets_lag_and_members() {
          a-1        -            a          /127.0.0.1  orders:0,1\n\
          b-2        static-b     b          /127.0.0.1  orders:2\n"
     );
+    // An empty field shows as "-", so every row has every column.
+    let anonymous = DescribedGroup::default()
+        .with_group_id(group_id("billing"))
+        .with_group_state(s("Stable"))
+        .with_protocol_type(s("consumer"))
+        .with_members(vec![member(
+            "m",
+            "",
+            consumer_assignment(0, &[("orders", &[0])]),
+        )]);
+    let rendered = render_description(&anonymous, &BTreeMap::new(), &BTreeMap::new());
+    assert!(
+        rendered.ends_with("\nm          -            -          /127.0.0.1  orders:0\n"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains(
+            "\norders  0          -          -        -    m          -          /127.0.0.1\n"
+        ),
+        "{rendered}"
+    );
     let empty = DescribedGroup::default()
         .with_group_id(group_id("idle"))
         .with_group_state(s("Empty"));
