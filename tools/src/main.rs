@@ -1,5 +1,5 @@
-//! `ringlog` — the ringlog binary: the broker (`serve`), its admin client
-//! (`topic`), and the host and file checks (`doctor`, `inspect`).
+//! `ringlog` — the ringlog binary: the broker (`serve`), its admin clients
+//! (`topic`, `group`), and the host and file checks (`doctor`, `inspect`).
 //!
 //! Exit codes: 0 success, 1 a check failed (corruption found, doctor
 //! verdict FAIL, a startup check or the broker failed, the broker answered
@@ -7,7 +7,7 @@
 //! an I/O error.
 
 use clap::{Parser, Subcommand};
-use ringlog_tools::{doctor, inspect, serve, topic};
+use ringlog_tools::{doctor, group, inspect, serve, topic};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +29,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create, list, describe, alter and delete topics on a running broker.
     Topic(topic::TopicArgs),
+    /// List, describe and delete consumer groups; reset their offsets.
+    Group(group::GroupArgs),
     /// Print and verify on-disk files.
     Inspect {
         #[command(subcommand)]
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
         // signals before it starts any, so every thread inherits the mask.
         Command::Serve(args) => return serve::run(args),
         Command::Topic(args) => return topic::run(args),
+        Command::Group(args) => return group::run(args),
         Command::Inspect {
             what: InspectCommand::Segment { file, quiet },
         } => inspect::segment(&file, quiet),
