@@ -1,5 +1,6 @@
 //! `ringlog` — the ringlog binary: the broker (`serve`), its admin clients
-//! (`topic`, `group`), and the host and file checks (`doctor`, `inspect`).
+//! (`topic`, `group`), the load generator (`bench`, from the `ringlog-bench`
+//! crate), and the host and file checks (`doctor`, `inspect`).
 //!
 //! Exit codes: 0 success, 1 a check failed (corruption found, doctor
 //! verdict FAIL, a startup check or the broker failed, the broker answered
@@ -31,6 +32,8 @@ enum Command {
     Topic(topic::TopicArgs),
     /// List, describe and delete consumer groups; reset their offsets.
     Group(group::GroupArgs),
+    /// Load generator and disk ceiling: produce, consume, e2e, requests, disk.
+    Bench(Box<ringlog_bench::BenchArgs>),
     /// Print and verify on-disk files.
     Inspect {
         #[command(subcommand)]
@@ -85,11 +88,11 @@ fn main() -> ExitCode {
     // Like any Unix filter, end quietly when the reader of stdout goes away
     // (`ringlog inspect ... | head`) instead of panicking on EPIPE.
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve(_) | Command::Bench(_)) {
         // SAFETY: called before any other thread exists; SIG_DFL is always
-        // valid. Never for `serve`: a client that disconnects while its
-        // answer is being written must cost an EPIPE on that connection,
-        // not the broker process.
+        // valid. Never for `serve` or `bench`: a peer that disconnects
+        // while we write must cost an EPIPE on that connection, not the
+        // process (a bench run against a dying broker still reports).
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => return serve::run(args),
         Command::Topic(args) => return topic::run(args),
         Command::Group(args) => return group::run(args),
+        Command::Bench(args) => return ringlog_bench::run(*args),
         Command::Inspect {
             what: InspectCommand::Segment { file, quiet },
         } => inspect::segment(&file, quiet),

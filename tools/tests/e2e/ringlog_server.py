@@ -267,6 +267,17 @@ class RinglogServer:
         self.proc.kill()
         self.proc.wait(STOP_TIMEOUT_S)
 
+    def pause(self) -> None:
+        """SIGSTOP: the process stops answering, its sockets stay open
+        (the kernel still accepts connections and buffers bytes)."""
+        assert self.proc is not None and self.running
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def restart(self, keep_ports: bool = False) -> "RinglogServer":
         if self.running:
             self.stop()

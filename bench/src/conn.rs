@@ -1,0 +1,293 @@
+//! One Kafka connection on a glommio executor: connect, negotiate
+//! versions, then pipelined requests with deadlines.
+//!
+//! Why a reader task and a writer in the caller: Kafka answers requests on
+//! a connection in order, so pipelining needs no bookkeeping beyond a FIFO
+//! of what is in flight, but reads must not wait for writes (or a full
+//! socket buffer on both sides deadlocks). The reader task cuts response
+//! frames off the socket and queues them; the caller writes requests and
+//! takes answers in order, each with a deadline. Every wait is bounded: a
+//! broker that stops answering (or stops reading) turns into
+//! [`Recv::TimedOut`] or a write error after `--request-timeout-ms`,
+//! never a hang. Dropping a [`Conn`] cancels its reader task and closes
+//! the socket.
+
+use bytes::{Bytes, BytesMut};
+use futures_lite::io::{ReadHalf, WriteHalf};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::TcpStream;
+use glommio::Task;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::ApiVersionsRequest;
+use kafka_protocol::protocol::{Request, StrBytes};
+use kafka_protocol::ResponseError;
+use ringlog_protocol::frame::SIZE_PREFIX_BYTES;
+use ringlog_protocol::next_frame;
+use std::net::ToSocketAddrs;
+use std::time::{Duration, Instant};
+
+use crate::wire;
+
+/// Smallest socket read.
+const READ_CHUNK_BYTES: usize = 256 * 1024;
+
+/// What waiting for the next answer gave.
+#[derive(Debug)]
+pub enum Recv {
+    /// The next response frame (without its size prefix).
+    Frame(Bytes),
+    /// The deadline passed first.
+    TimedOut,
+    /// The connection is gone; why.
+    Closed(String),
+}
+
+/// A negotiated connection to one broker.
+pub struct Conn {
+    address: String,
+    writer: WriteHalf<TcpStream>,
+    responses: LocalReceiver<Result<Bytes, String>>,
+    _reader: Task<()>,
+    correlation_id: i32,
+    apis: Vec<ApiVersion>,
+    timeout: Duration,
+    out: BytesMut,
+}
+
+async fn read_frames(mut reader: ReadHalf<TcpStream>, queue: LocalSender<Result<Bytes, String>>) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        loop {
+            match next_frame(&mut buf, wire::RESPONSE_BYTES_MAX) {
+                Ok(Some(frame)) => {
+                    if queue.send(Ok(frame)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = queue.send(Err(format!("bad response frame: {e}"))).await;
+                    return;
+                }
+            }
+        }
+        let start = buf.len();
+        let missing = buf
+            .get(..SIZE_PREFIX_BYTES)
+            .map(|p| i32::from_be_bytes([p[0], p[1], p[2], p[3]]).max(0) as usize)
+            .map_or(0, |size| (SIZE_PREFIX_BYTES + size).saturating_sub(start));
+        buf.resize(start + missing.max(READ_CHUNK_BYTES), 0);
+        match reader.read(&mut buf[start..]).await {
+            Ok(0) => {
+                let _ = queue
+                    .send(Err("the broker closed the connection".to_string()))
+                    .await;
+                return;
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) => {
+                let _ = queue.send(Err(format!("read failed: {e}"))).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline > now {
+        glommio::timer::sleep(deadline - now).await;
+    }
+}
+
+impl Conn {
+    /// Connects to `address` (`host:port`, trying each address it resolves
+    /// to) and negotiates versions. `timeout` bounds the connect and the
+    /// ApiVersions exchange, and is the default for [`Conn::call`].
+    /// `queue` bounds the answers buffered before the caller takes them
+    /// (at least the requests the caller keeps in flight).
+    ///
+    /// # Errors
+    ///
+    /// No address accepts, or the ApiVersions exchange fails.
+    pub async fn connect(address: &str, timeout: Duration, queue: usize) -> Result<Conn, String> {
+        assert!(!timeout.is_zero() && queue >= 1);
+        let addrs: Vec<_> = address
+            .to_socket_addrs()
+            .map_err(|e| format!("{address}: {e}"))?
+            .collect();
+        let mut last_error = format!("{address}: resolves to no address");
+        let mut stream = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(addr, timeout).await {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last_error = format!("cannot connect to {address}: {e}"),
+            }
+        }
+        let stream = stream.ok_or(last_error)?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("{address}: TCP_NODELAY: {e}"))?;
+        let (reader, writer) = futures_lite::io::split(stream);
+        let (sender, responses) = local_channel::new_bounded(queue);
+        let reader = glommio::spawn_local(read_frames(reader, sender));
+        let mut conn = Conn {
+            address: address.to_string(),
+            writer,
+            responses,
+            _reader: reader,
+            correlation_id: 0,
+            apis: Vec::new(),
+            timeout,
+            out: BytesMut::new(),
+        };
+        conn.negotiate().await?;
+        Ok(conn)
+    }
+
+    /// The broker as given.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The default request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn negotiate(&mut self) -> Result<(), String> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("ringlog-bench"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let mut response = self
+            .call(wire::API_VERSIONS_FIRST_VERSION, &request)
+            .await?;
+        if response.error_code == ResponseError::UnsupportedVersion.code() {
+            response = self.call(0, &request).await?;
+        }
+        if response.error_code != 0 {
+            return Err(format!(
+                "{}: ApiVersions: {}",
+                self.address,
+                wire::error_name(response.error_code)
+            ));
+        }
+        if response.api_keys.is_empty() {
+            return Err(format!(
+                "{}: the ApiVersions answer lists no APIs",
+                self.address
+            ));
+        }
+        self.apis = response.api_keys;
+        Ok(())
+    }
+
+    /// The version to send `R` at.
+    ///
+    /// # Errors
+    ///
+    /// The broker and the bench have none in common.
+    pub fn version<R: Request>(&self) -> Result<i16, String> {
+        wire::pick_version(&self.apis, wire::api_key::<R>(), wire::client_range::<R>())
+            .map_err(|why| format!("{}: {why}", self.address))
+    }
+
+    /// Whether the broker lists `R` at all.
+    pub fn supports<R: Request>(&self) -> bool {
+        self.version::<R>().is_ok()
+    }
+
+    /// Writes `request` at `version`; returns its correlation id. The
+    /// write must finish by `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// The request does not encode, the write failed or timed out; the
+    /// connection is unusable after a write error.
+    pub async fn send<R: Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+        deadline: Instant,
+    ) -> Result<i32, String> {
+        let correlation_id = self.correlation_id;
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let written = match wire::encode_request(&mut out, version, correlation_id, request) {
+            Ok(()) => self.write(&out, deadline).await,
+            Err(e) => Err(e),
+        };
+        self.out = out;
+        written.map(|()| correlation_id)
+    }
+
+    async fn write(&mut self, frame: &[u8], deadline: Instant) -> Result<(), String> {
+        let address = &self.address;
+        let timeout_ms = self.timeout.as_millis();
+        let writer = &mut self.writer;
+        futures_lite::future::or(
+            async {
+                writer
+                    .write_all(frame)
+                    .await
+                    .map_err(|e| format!("{address}: write failed: {e}"))
+            },
+            async {
+                sleep_until(deadline).await;
+                Err(format!(
+                    "{address}: request not written within {timeout_ms} ms (the broker stopped reading)"
+                ))
+            },
+        )
+        .await
+    }
+
+    /// The next answer, or [`Recv::TimedOut`] at `deadline`.
+    pub async fn recv(&self, deadline: Instant) -> Recv {
+        futures_lite::future::or(
+            async {
+                match self.responses.recv().await {
+                    Some(Ok(frame)) => Recv::Frame(frame),
+                    Some(Err(why)) => Recv::Closed(format!("{}: {why}", self.address)),
+                    None => Recv::Closed(format!("{}: connection reader ended", self.address)),
+                }
+            },
+            async {
+                sleep_until(deadline).await;
+                Recv::TimedOut
+            },
+        )
+        .await
+    }
+
+    /// Sends `request` and waits for its answer, within the connection's
+    /// timeout. Only for connections with nothing else in flight.
+    ///
+    /// # Errors
+    ///
+    /// Write or read failure, timeout, or an answer that does not decode.
+    pub async fn call<R: Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+    ) -> Result<R::Response, String> {
+        let deadline = Instant::now() + self.timeout;
+        let correlation_id = self.send(version, request, deadline).await?;
+        match self.recv(deadline).await {
+            Recv::Frame(frame) => wire::decode_response::<R>(version, correlation_id, frame)
+                .map_err(|why| format!("{}: {why}", self.address)),
+            Recv::TimedOut => Err(format!(
+                "{}: no answer to {:?} within {} ms",
+                self.address,
+                wire::api_key::<R>(),
+                self.timeout.as_millis()
+            )),
+            Recv::Closed(why) => Err(why),
+        }
+    }
+}

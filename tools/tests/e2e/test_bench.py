@@ -1,0 +1,133 @@
+"""`ringlog bench` against a real `ringlog serve`: its counters agree with
+the broker's /metrics, a broker that stops answering makes it fail fast
+instead of hanging, and a fixed-rate run charges a broker stall to every
+record it delayed (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from ringlog_server import RinglogServer, ringlog_bin, wait_until
+
+# Every bench run is bounded: a hung bench fails the test, not the suite.
+BENCH_TIMEOUT_S = 120
+
+
+def bench(server: RinglogServer, out: Path, *args: str, timeout: float = BENCH_TIMEOUT_S):
+    """Runs ``ringlog bench <args> --json <out>`` to completion; returns
+    (exit code, parsed JSON report, stderr)."""
+    cmd = [str(ringlog_bin()), "bench", *args, "--bootstrap", server.bootstrap, "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    report = json.loads(out.read_text()) if out.exists() else None
+    return proc.returncode, report, proc.stderr + proc.stdout
+
+
+def start_bench(server: RinglogServer, out: Path, *args: str) -> subprocess.Popen:
+    cmd = [str(ringlog_bin()), "bench", *args, "--bootstrap", server.bootstrap, "--json", str(out)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def produced(server: RinglogServer) -> tuple[float, float]:
+    m = server.metrics()
+    return (
+        sum(m.per_shard("ringlog_produce_records_total", server.shards)),
+        sum(m.per_shard("ringlog_produce_bytes_total", server.shards)),
+    )
+
+
+def test_bench_counts_agree_with_the_broker_metrics(server, tmp_path):
+    records_before, bytes_before = produced(server)
+    runs = [
+        ("plain", ["--records", "30000", "--connections", "2"]),
+        (
+            "keyed-zstd",
+            ["--records", "20000", "--key-cardinality", "1000", "--compression", "zstd",
+             "--message-bytes", "300", "--acks", "1"],
+        ),
+    ]
+    total_records = total_bytes = 0
+    for name, extra in runs:
+        code, report, output = bench(
+            server, tmp_path / f"{name}.json",
+            "produce", "--topic", "counted", "--partitions", "4", "--quiet", *extra,
+        )
+        assert code == 0, output
+        assert report["errors"] == 0, output
+        assert report["warmup_records"] == 0
+        assert report["verified"]["ok"], report["verified"]
+        assert report["verified"]["acknowledged"] == report["records"]
+        total_records += report["records"]
+        total_bytes += report["bytes"]
+    assert total_records == 50000
+
+    def grown():
+        r, b = produced(server)
+        return (r - records_before, b - bytes_before) if r - records_before >= total_records else None
+
+    records_seen, bytes_seen = wait_until(grown, 10, "the broker to count every produced record")
+    assert abs(records_seen - total_records) <= 0.01 * total_records, (records_seen, total_records)
+    assert abs(bytes_seen - total_bytes) <= 0.01 * total_bytes, (bytes_seen, total_bytes)
+
+
+def test_bench_fails_fast_when_the_broker_stops_answering(server, tmp_path):
+    out = tmp_path / "stalled.json"
+    run = start_bench(
+        server, out,
+        "produce", "--topic", "stall", "--partitions", "2", "--rate", "2000",
+        "--duration", "60s", "--request-timeout-ms", "1000",
+    )
+    try:
+        wait_until(lambda: produced(server)[0] >= 1000, 30, "the bench to produce")
+        server.pause()
+        try:
+            # 60 s of schedule, but the broker is gone: the bench must give
+            # up after its 1 s request timeout, not run on or hang.
+            output, _ = run.communicate(timeout=20)
+        finally:
+            server.resume()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 1, output
+    assert "timed out" in output, output
+    report = json.loads(out.read_text())
+    assert report["errors"] > 0, report
+    assert any("timed out" in kind for kind in report["error_kinds"]), report["error_kinds"]
+    assert report["records"] > 0, "it measured the healthy part of the run"
+
+
+def test_bench_charges_a_broker_stall_to_every_delayed_record(server, tmp_path):
+    args = ("produce", "--topic", "co", "--partitions", "2", "--rate", "5000",
+            "--duration", "6s", "--linger-ms", "1")
+    code, calm, output = bench(server, tmp_path / "calm.json", *args)
+    assert code == 0, output
+
+    run = start_bench(server, tmp_path / "stall.json", *args)
+    try:
+        before = produced(server)[0]
+        wait_until(lambda: produced(server)[0] >= before + 10000, 30, "two seconds of records")
+        server.pause()
+        time.sleep(0.2)  # the injected stall itself
+        server.resume()
+        output, _ = run.communicate(timeout=BENCH_TIMEOUT_S)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 0, output
+    stalled = json.loads((tmp_path / "stall.json").read_text())
+    assert stalled["records"] == calm["records"] == 30000
+    # ~1,000 records (200 ms at 5,000/s) were due during the stall; each
+    # waited from its due time to the end of the stall, so the slowest
+    # waited ~200 ms and the top 1% of 30,000 (300 records) at least
+    # ~140 ms. A closed-loop generator would have recorded only the few
+    # requests in flight.
+    assert stalled["max_ms"] >= 190, stalled
+    assert stalled["p999_ms"] >= 150, stalled
+    assert stalled["p99_ms"] >= 100, stalled
+    assert calm["p99_ms"] * 2 < stalled["p99_ms"], (calm["p99_ms"], stalled["p99_ms"])
