@@ -19,6 +19,9 @@
 //! | `RINGLOG_BENCH_EVENTS` | 1000000                                  | events in the log              |
 //! | `RINGLOG_BENCH_RUNS`   | 7                                        | timed replays per backend      |
 
+mod bench_util;
+
+use bench_util::{bench_dir, check_not_tmpfs, env_u64};
 use glommio::LocalExecutorBuilder;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::io::mem::MemStorage;
@@ -29,38 +32,10 @@ use ringlog_engine::meta::{
     TopicCreated,
 };
 use ringlog_engine::{Clock, Log};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-const TMPFS_MAGIC: i64 = 0x0102_1994;
 const PARTITIONS_PER_TOPIC: u32 = 64;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn bench_dir() -> PathBuf {
-    std::env::var_os("RINGLOG_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-meta-replay"))
-}
-
-/// Refuses tmpfs: `O_DIRECT` does not work there, and it is not a disk.
-fn check_not_tmpfs(dir: &Path) {
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).expect("path without NUL");
-    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid C string and `fs` a writable statfs.
-    let rc = unsafe { libc::statfs(c.as_ptr(), &mut fs) };
-    assert_eq!(rc, 0, "statfs {}", dir.display());
-    assert!(
-        fs.f_type as i64 != TMPFS_MAGIC,
-        "{} is on tmpfs; set RINGLOG_BENCH_DIR to a real disk",
-        dir.display()
-    );
-}
 
 fn topic_name(k: u64) -> String {
     format!("bench-topic-{k:06}")
@@ -216,7 +191,7 @@ fn main() {
     }
     let events = env_u64("RINGLOG_BENCH_EVENTS", 1_000_000);
     let runs = env_u64("RINGLOG_BENCH_RUNS", 7).max(1);
-    let dir = bench_dir();
+    let dir = bench_dir("bench-meta-replay");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create bench dir");
     check_not_tmpfs(&dir);

@@ -9,7 +9,10 @@
 //! * [`format`](mod@format) — every on-disk byte layout (magic, version, crc32c).
 //! * [`log`] — the segmented log: write-behind appends, group commit, rolls,
 //!   retention, sparse indexes, reads, recovery.
-//! * [`partition`] — a log of Kafka RecordBatch v2 blocks.
+//! * [`partition`] — a log of Kafka RecordBatch v2 blocks, with its
+//!   idempotent producer state.
+//! * [`producer`] — idempotent producer sequence rules and their snapshot
+//!   file.
 //! * [`meta`] — the event-sourced metadata log with snapshots.
 //! * [`batch`] — the zero-copy RecordBatch v2 header view.
 //!
@@ -26,6 +29,7 @@ pub mod io;
 pub mod log;
 pub mod meta;
 pub mod partition;
+pub mod producer;
 
 pub use clock::Clock;
 pub use error::{Corruption, Error, Result};

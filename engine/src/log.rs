@@ -540,12 +540,35 @@ impl Drop for SyncInFlight<'_> {
     }
 }
 
+/// Marks a roll under way; dropping it (on success, error or
+/// cancellation) ends it.
+struct Rolling<'a>(&'a Cell<bool>);
+
+impl<'a> Rolling<'a> {
+    fn start(flag: &'a Cell<bool>) -> Self {
+        assert!(
+            !flag.replace(true),
+            "rolls hold the I/O permit: one at a time"
+        );
+        Rolling(flag)
+    }
+}
+
+impl Drop for Rolling<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
 /// A data write handed to the ring, awaited later.
 type InFlightWrite =
     Pin<Box<dyn Future<Output = std::result::Result<(), (PathBuf, std::io::Error)>>>>;
 
 /// Called with the duration of every successful fdatasync of segment data.
 type SyncObserver = Rc<dyn Fn(Duration)>;
+
+/// Called after every roll with the base offset of the new active segment.
+type RollObserver = Rc<dyn Fn(u64)>;
 
 /// One segmented log. See the module docs for the design.
 pub struct Log<S: Storage> {
@@ -562,10 +585,14 @@ pub struct Log<S: Storage> {
     frame_payload_max: usize,
     clock: Clock,
     io_permit: Semaphore,
+    /// Set while a roll seals the active segment and creates the next:
+    /// appends wait for it (see `try_append`).
+    rolling: Cell<bool>,
     sync_gate: SyncGate,
     writes_in_flight: RefCell<VecDeque<InFlightWrite>>,
     state: RefCell<State<S::File>>,
     sync_observer: RefCell<Option<SyncObserver>>,
+    roll_observer: RefCell<Option<RollObserver>>,
 }
 
 /// The high watermark of `st` under `policy` (see [`Log::high_watermark`]).
@@ -609,6 +636,7 @@ impl<S: Storage> Log<S> {
             frame_payload_max,
             clock,
             io_permit: Semaphore::new(1),
+            rolling: Cell::new(false),
             sync_gate: SyncGate::default(),
             writes_in_flight: RefCell::new(VecDeque::new()),
             state: RefCell::new(State {
@@ -624,6 +652,7 @@ impl<S: Storage> Log<S> {
                 stats: LogStats::default(),
             }),
             sync_observer: RefCell::new(None),
+            roll_observer: RefCell::new(None),
         };
         log.recover().await?;
         Ok(log)
@@ -698,6 +727,19 @@ impl<S: Storage> Log<S> {
     /// be quick. Replaces an earlier observer.
     pub fn set_sync_observer(&self, observer: Rc<dyn Fn(Duration)>) {
         *self.sync_observer.borrow_mut() = Some(observer);
+    }
+
+    /// Calls `observer` after every roll from now on (by size or age, from
+    /// an append or [`Log::maintain`]) with the base offset of the new
+    /// active segment — the log end at that moment: every segment before
+    /// it is sealed and durable, and nothing has been appended to the new
+    /// one yet. It runs synchronously on the log's executor with no borrow
+    /// of the log held, in the same poll that finished the roll, so state
+    /// kept in step with appends describes exactly the offsets below that
+    /// base. It cannot await: it should note what to do and leave the I/O
+    /// to its owner. Replaces an earlier observer.
+    pub fn set_roll_observer(&self, observer: Rc<dyn Fn(u64)>) {
+        *self.roll_observer.borrow_mut() = Some(observer);
     }
 
     /// Offset the next append gets (Kafka's log end offset).
@@ -838,7 +880,12 @@ impl<S: Storage> Log<S> {
         fill: &mut Option<G>,
     ) -> Result<u64, NeedIo> {
         let now_ms = self.clock.now_ms();
-        if self.needs_roll(st.active(), frame_bytes, now_ms) {
+        // While a roll is under way the active segment is being sealed: its
+        // footer is already in the write buffer, and a frame reserved after
+        // it would be acknowledged and then cut off with the footer. A
+        // smaller frame than the one that forced the roll still "fits", so
+        // the size check alone does not keep it out.
+        if self.rolling.get() || self.needs_roll(st.active(), frame_bytes, now_ms) {
             return Err(NeedIo::Roll);
         }
         if st.writer().data.room_bytes() < frame_bytes + FOOTER_FRAME_BYTES {
@@ -1134,11 +1181,17 @@ impl<S: Storage> Log<S> {
         if !self.needs_roll(self.state.borrow().active(), frame_bytes, now_ms) {
             return Ok(());
         }
+        let rolling = Rolling::start(&self.rolling);
         self.seal_active_locked().await?;
         let next_offset = self.next_offset();
         self.create_active_segment(next_offset, now_ms).await?;
-        let mut st = self.state.borrow_mut();
-        st.stats.rolls += 1;
+        drop(rolling);
+        self.state.borrow_mut().stats.rolls += 1;
+        // Cloned out so the observer runs with no borrow held.
+        let observer = self.roll_observer.borrow().clone();
+        if let Some(observer) = observer {
+            observer(next_offset);
+        }
         Ok(())
     }
 

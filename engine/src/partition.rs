@@ -1,14 +1,73 @@
 //! A partition log: a [`Log`] whose payloads are Kafka RecordBatch v2
 //! blocks, stored exactly as produced (any codec) except for the base
-//! offset, which the log assigns.
+//! offset, which the log assigns — plus the idempotent producer state of
+//! the partition ([`crate::producer`]).
+//!
+//! ## Why the producer state lives here, and how it stays atomic
+//!
+//! The sequence check and the offset assignment must act as one step: two
+//! batches of one producer must not both pass the check against the same
+//! state. Glommio tasks interleave at every `.await`, and an append may
+//! await (a roll, a full write buffer) before it gets its offset, so an
+//! idempotent batch holds a per-partition permit from its check until its
+//! append is recorded in the state. Batches without a producer id never
+//! take it. The record happens in the same poll that assigned the offset
+//! (no `.await` between), so at every suspension point the state covers
+//! exactly the batches below the log end — which is what lets a snapshot
+//! be taken at any roll without stopping appenders.
+//!
+//! ## Producer snapshot files, beside the segments
+//!
+//! `<covered offset, 20 digits>.producers` (format in [`crate::producer`]).
+//! The log calls back right after every roll ([`Log::set_roll_observer`]):
+//! the state is encoded then, covering exactly the segments sealed (and
+//! fdatasynced) so far. The append that caused the roll writes it once its
+//! own batch is in (a roll by [`Log::maintain`] leaves it to the next
+//! append or [`PartitionLog::close`]): temp file, fdatasync, rename,
+//! directory sync, one write at a time, keeping the newest
+//! [`PRODUCER_SNAPSHOTS_KEPT`]. Written inline rather than by a spawned
+//! task so that what reaches the disk does not depend on scheduling, and
+//! the crash tests see the same sequence production does. Close writes
+//! one at the log end after the final sync.
+//!
+//! On open, after the log has recovered: snapshots above the log end are
+//! deleted (they describe data a crash took back; left alone they would be
+//! trusted once new appends reused those offsets); the newest snapshot that
+//! decodes and is not below the log start is loaded (a corrupt one is
+//! skipped with a warning naming the file); then the batch headers from its
+//! offset to the log end are folded in. Without a usable snapshot the scan
+//! starts at the second-to-last segment (or the log start): a producer whose
+//! batches all lie before that is unknown, which is accepted — the outcome
+//! Kafka gives a producer whose state expired. Snapshots below the log
+//! start are never used: batches between them and the start are gone, and
+//! a producer's state from before those batches would reject its next
+//! sequence as out of order.
 
 use crate::batch::{set_base_offset, BatchView};
 use crate::clock::Clock;
-use crate::error::Result;
-use crate::format::SegmentKind;
-use crate::io::Storage;
+use crate::error::{Corruption, Error, Result};
+use crate::format::{parse_segment_file_name, segment_file_name, SegmentKind};
+use crate::io::{read_whole_file, write_file_atomic, Storage};
 use crate::log::{FlushPolicy, Log, LogConfig};
+use crate::producer::{
+    classify, BatchRecord, ProducerError, ProducerStates, Verdict, PRODUCER_EXPIRATION_MS,
+    SNAPSHOT_EXTENSION,
+};
+use glommio::sync::Semaphore;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
+use std::rc::Rc;
+
+/// Producer snapshots kept after writing one: the newest and a fallback
+/// in case it rots.
+pub const PRODUCER_SNAPSHOTS_KEPT: usize = 2;
+/// Segments whose batch headers are scanned when no snapshot is usable.
+const SEGMENTS_SCANNED_WITHOUT_SNAPSHOT: usize = 2;
+/// Bytes asked of [`Log::read`] per step of the scan.
+const SCAN_READ_BYTES: usize = 1 << 20;
+/// How often appends look for expired producers (Kafka checks every 10
+/// minutes too).
+const EXPIRY_CHECK_INTERVAL_MS: i64 = 10 * 60 * 1000;
 
 /// Where an appended batch landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,16 +76,116 @@ pub struct Appended {
     pub base_offset: u64,
     /// Offset of the last record.
     pub last_offset: u64,
+    /// A retry of a batch the log already holds (idempotent producer):
+    /// nothing was written and the offsets are the original ones.
+    pub duplicate: bool,
+}
+
+/// Why an append was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The log refused the batch or failed.
+    #[error(transparent)]
+    Log(#[from] Error),
+    /// The idempotent producer rules refused the batch; nothing was written.
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+}
+
+/// A snapshot image and the offset it covers.
+type PendingSnapshot = (u64, Vec<u8>);
+
+/// The producer snapshot files of one partition directory.
+struct SnapshotFiles<S: Storage> {
+    storage: S,
+    dir: PathBuf,
+    /// One snapshot write (and prune) at a time.
+    permit: Semaphore,
+}
+
+impl<S: Storage> SnapshotFiles<S> {
+    fn path(&self, covered_offset: u64) -> PathBuf {
+        self.dir
+            .join(segment_file_name(covered_offset, SNAPSHOT_EXTENSION))
+    }
+
+    /// Covered offsets of the snapshot files present, newest first.
+    async fn list(&self) -> Result<Vec<u64>> {
+        let names = self
+            .storage
+            .list_dir(&self.dir)
+            .await
+            .map_err(|e| Error::io(&self.dir, e))?;
+        let mut offsets: Vec<u64> = names
+            .iter()
+            .filter_map(|n| parse_segment_file_name(n, SNAPSHOT_EXTENSION))
+            .collect();
+        offsets.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(offsets)
+    }
+
+    async fn remove(&self, covered_offset: u64) -> Result<()> {
+        let path = self.path(covered_offset);
+        match self.storage.remove(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// Writes `image` as the snapshot covering `covered_offset`, durably,
+    /// then deletes all but the newest [`PRODUCER_SNAPSHOTS_KEPT`].
+    async fn write(&self, covered_offset: u64, image: &[u8]) -> Result<()> {
+        let _permit = self
+            .permit
+            .acquire_permit(1)
+            .await
+            .expect("permit never closed");
+        let path = self.path(covered_offset);
+        write_file_atomic(&self.storage, &self.dir, &path, image)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
+        let doomed: Vec<u64> = self
+            .list()
+            .await?
+            .into_iter()
+            .skip(PRODUCER_SNAPSHOTS_KEPT)
+            .collect();
+        for &offset in &doomed {
+            self.remove(offset).await?;
+        }
+        if !doomed.is_empty() {
+            self.storage
+                .sync_dir(&self.dir)
+                .await
+                .map_err(|e| Error::io(&self.dir, e))?;
+        }
+        tracing::debug!(file = %path.display(), producers_bytes = image.len(), "producer snapshot written");
+        Ok(())
+    }
 }
 
 /// One topic-partition's log.
 pub struct PartitionLog<S: Storage> {
     log: Log<S>,
+    clock: Clock,
+    producers: Rc<RefCell<ProducerStates>>,
+    /// Held by an idempotent batch from its check until its append is
+    /// recorded (see the module docs).
+    producer_permit: Semaphore,
+    snapshots: SnapshotFiles<S>,
+    /// The snapshot the last roll encoded, until an append writes it.
+    pending_snapshot: Rc<RefCell<Option<PendingSnapshot>>>,
+    /// When appends next look for expired producers.
+    next_expiry_ms: Cell<i64>,
+    /// Frames whose headers open read to rebuild the producer state.
+    frames_scanned: u64,
 }
 
 impl<S: Storage> PartitionLog<S> {
     /// Opens or creates the partition log in `dir`
-    /// (`<data>/topics/<topic>/<partition>`).
+    /// (`<data>/topics/<topic>/<partition>`), recovering the log and then
+    /// rebuilding the producer state (see the module docs).
     pub async fn open(
         storage: S,
         dir: impl Into<PathBuf>,
@@ -37,16 +196,41 @@ impl<S: Storage> PartitionLog<S> {
             kind: SegmentKind::Partition,
             ..config
         };
+        let dir = dir.into();
+        let log = Log::open(storage.clone(), dir.clone(), config, clock.clone()).await?;
+        let snapshots = SnapshotFiles {
+            storage,
+            dir,
+            permit: Semaphore::new(1),
+        };
+        let now_ms = clock.now_ms();
+        let (producers, frames_scanned) = load_producers(&log, &snapshots, now_ms).await?;
+        let producers = Rc::new(RefCell::new(producers));
+        let pending_snapshot = Rc::new(RefCell::new(None));
+        let (observed, pending) = (producers.clone(), pending_snapshot.clone());
+        log.set_roll_observer(Rc::new(move |covered_offset| {
+            let image = observed.borrow().encode_snapshot(covered_offset);
+            // A newer snapshot supersedes one not yet written.
+            *pending.borrow_mut() = Some((covered_offset, image));
+        }));
         Ok(PartitionLog {
-            log: Log::open(storage, dir, config, clock).await?,
+            log,
+            clock,
+            producers,
+            producer_permit: Semaphore::new(1),
+            snapshots,
+            pending_snapshot,
+            next_expiry_ms: Cell::new(now_ms + EXPIRY_CHECK_INTERVAL_MS),
+            frames_scanned,
         })
     }
 
-    /// Validates the batch (header, length, CRC-32C) and appends it with a
-    /// log-assigned base offset, waiting for durability as the flush policy
-    /// says. A batch that fails validation is rejected with
-    /// [`crate::Error::InvalidBatch`] and nothing is written.
-    pub async fn append(&self, batch: &[u8]) -> Result<Appended> {
+    /// Validates the batch (header, length, CRC-32C, producer rules) and
+    /// appends it with a log-assigned base offset, waiting for durability
+    /// as the flush policy says — for a duplicate, the durability of the
+    /// original. A batch that fails validation is rejected and nothing is
+    /// written.
+    pub async fn append(&self, batch: &[u8]) -> Result<Appended, AppendError> {
         let appended = self.append_buffered(batch).await?;
         if self.log.config().flush_policy == FlushPolicy::Always {
             self.log.sync_to(appended.last_offset + 1).await?;
@@ -57,9 +241,58 @@ impl<S: Storage> PartitionLog<S> {
     /// Validates and appends like [`PartitionLog::append`] but returns as
     /// soon as the batch is in the write buffer, whatever the flush policy
     /// (Kafka acks=0/1: the leader has it, not yet the disk). The caller
-    /// arranges a [`crate::Log::sync`] so readers see it.
-    pub async fn append_buffered(&self, batch: &[u8]) -> Result<Appended> {
-        let view = BatchView::parse(batch)?;
+    /// arranges a [`crate::Log::sync`] (or [`crate::Log::sync_to`] the last
+    /// offset, also for a duplicate) so readers see it.
+    ///
+    /// A batch with a producer id goes through the idempotent producer
+    /// rules ([`crate::producer`]): a retry of one of the producer's last
+    /// batches returns the original offsets with `duplicate` set and
+    /// writes nothing; a stale epoch or a sequence gap is
+    /// [`AppendError::Producer`].
+    pub async fn append_buffered(&self, batch: &[u8]) -> Result<Appended, AppendError> {
+        let view = BatchView::parse(batch).map_err(Error::from)?;
+        let Some(producer) = classify(&view)? else {
+            let appended = self.append_view(&view).await?;
+            self.write_pending_snapshot().await;
+            return Ok(appended);
+        };
+        let _permit = self
+            .producer_permit
+            .acquire_permit(1)
+            .await
+            .expect("permit never closed");
+        self.expire_producers();
+        let verdict = self.producers.borrow().check(&producer)?;
+        if let Verdict::Duplicate(original) = verdict {
+            return Ok(duplicate(original));
+        }
+        let appended = self.append_view(&view).await?;
+        // Same poll as the offset assignment: no task sees the log end
+        // move without the state following it.
+        self.producers.borrow_mut().record(
+            &producer,
+            appended.base_offset,
+            view.offset_count(),
+            self.clock.now_ms(),
+        );
+        self.write_pending_snapshot().await;
+        Ok(appended)
+    }
+
+    /// Writes the snapshot a roll encoded, if any. A failure costs only a
+    /// longer scan at the next open, so it is logged, not returned: the
+    /// append it follows has succeeded.
+    async fn write_pending_snapshot(&self) {
+        let pending = self.pending_snapshot.borrow_mut().take();
+        if let Some((covered_offset, image)) = pending {
+            if let Err(e) = self.snapshots.write(covered_offset, &image).await {
+                tracing::warn!(error = %e, "producer snapshot at roll not written; the next open scans more");
+            }
+        }
+    }
+
+    async fn append_view(&self, view: &BatchView<'_>) -> Result<Appended> {
+        let batch = view.bytes();
         let count = view.offset_count();
         let base_offset = self
             .log
@@ -71,7 +304,58 @@ impl<S: Storage> PartitionLog<S> {
         Ok(Appended {
             base_offset,
             last_offset: base_offset + count as u64 - 1,
+            duplicate: false,
         })
+    }
+
+    fn expire_producers(&self) {
+        let now_ms = self.clock.now_ms();
+        if now_ms < self.next_expiry_ms.get() {
+            return;
+        }
+        self.next_expiry_ms.set(now_ms + EXPIRY_CHECK_INTERVAL_MS);
+        let expired = self
+            .producers
+            .borrow_mut()
+            .expire(now_ms, PRODUCER_EXPIRATION_MS);
+        if expired > 0 {
+            tracing::debug!(log = %self.log.dir().display(), expired, "idle producers forgotten");
+        }
+    }
+
+    /// The producer's current epoch and its retained batches, if the
+    /// partition tracks it.
+    pub fn producer(&self, producer_id: i64) -> Option<(i16, Vec<BatchRecord>)> {
+        self.producers.borrow().producer(producer_id)
+    }
+
+    /// Producers the partition tracks.
+    pub fn producer_count(&self) -> usize {
+        self.producers.borrow().len()
+    }
+
+    /// Frames whose batch headers open read to rebuild the producer state
+    /// after the snapshot it loaded (0 after a clean shutdown).
+    pub fn producer_frames_scanned(&self) -> u64 {
+        self.frames_scanned
+    }
+
+    /// Writes a producer snapshot covering everything appended so far, once
+    /// that is durable; returns the covered offset. Rolls and
+    /// [`PartitionLog::close`] do this on their own.
+    pub async fn snapshot_producers(&self) -> Result<u64> {
+        // Encoded in one synchronous step: the state covers exactly the
+        // offsets below the log end now.
+        let (covered_offset, image) = {
+            let covered_offset = self.log.next_offset();
+            (
+                covered_offset,
+                self.producers.borrow().encode_snapshot(covered_offset),
+            )
+        };
+        self.log.sync_to(covered_offset).await?;
+        self.snapshots.write(covered_offset, &image).await?;
+        Ok(covered_offset)
     }
 
     /// Changes the settings of the live log (Kafka AlterConfigs); see
@@ -95,8 +379,126 @@ impl<S: Storage> PartitionLog<S> {
         &self.log
     }
 
-    /// Closes the log after a final sync.
+    /// Writes a producer snapshot at the log end (after the final sync),
+    /// so a clean restart scans nothing, then closes the log.
     pub async fn close(self) -> Result<()> {
+        if let Err(e) = self.snapshot_producers().await {
+            tracing::warn!(log = %self.log.dir().display(), error = %e, "producer snapshot at close not written; the next open scans the active segment");
+        }
         self.log.close().await
     }
+}
+
+fn duplicate(original: BatchRecord) -> Appended {
+    Appended {
+        base_offset: original.base_offset,
+        last_offset: original.last_offset(),
+        duplicate: true,
+    }
+}
+
+/// Rebuilds the producer state of a freshly recovered log (see the module
+/// docs).
+async fn load_producers<S: Storage>(
+    log: &Log<S>,
+    files: &SnapshotFiles<S>,
+    now_ms: i64,
+) -> Result<(ProducerStates, u64)> {
+    let (start, end) = (log.log_start_offset(), log.next_offset());
+    let mut loaded = None;
+    let mut removed_any = false;
+    for offset in files.list().await? {
+        let path = files.path(offset);
+        if offset > end {
+            tracing::warn!(file = %path.display(), log_end = end, "removing a producer snapshot beyond the log end (its data did not survive a crash)");
+            files.remove(offset).await?;
+            removed_any = true;
+            continue;
+        }
+        if offset < start {
+            break;
+        }
+        let bytes = read_whole_file(&files.storage, &path)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
+        match ProducerStates::decode_snapshot(&bytes) {
+            Ok((covered, states)) if covered == offset => {
+                loaded = Some((offset, states));
+                break;
+            }
+            Ok((covered, _)) => {
+                tracing::warn!(file = %path.display(), covered, "skipping a producer snapshot whose name disagrees with its header");
+            }
+            Err((at, corruption)) => {
+                tracing::warn!(file = %path.display(), at, %corruption, "skipping a corrupt producer snapshot");
+            }
+        }
+    }
+    if removed_any {
+        files
+            .storage
+            .sync_dir(&files.dir)
+            .await
+            .map_err(|e| Error::io(&files.dir, e))?;
+    }
+    let had_snapshot = loaded.is_some();
+    let (from, mut states) = loaded.unwrap_or_else(|| {
+        let segments = log.segments();
+        let first_scanned = segments
+            .len()
+            .saturating_sub(SEGMENTS_SCANNED_WITHOUT_SNAPSHOT);
+        let base = segments.get(first_scanned).map_or(start, |s| s.base_offset);
+        (base.max(start), ProducerStates::new())
+    });
+    let scanned_frames = fold_batches(log, &mut states, from, now_ms).await?;
+    states.expire(now_ms, PRODUCER_EXPIRATION_MS);
+    tracing::debug!(log = %log.dir().display(), from, to = end, scanned_frames, producers = states.len(), had_snapshot, "producer state rebuilt");
+    if scanned_frames > 0 {
+        // The next open starts here instead of scanning the same frames.
+        let image = states.encode_snapshot(end);
+        if let Err(e) = files.write(end, &image).await {
+            tracing::warn!(log = %log.dir().display(), error = %e, "producer snapshot after rebuild not written");
+        }
+    }
+    Ok((states, scanned_frames))
+}
+
+/// Folds the producer fields of every batch from `from` to the log end into
+/// `states`; returns the frames read. Reads only what the log already
+/// verified (frame crc32c), so the batch crc is not checked again.
+async fn fold_batches<S: Storage>(
+    log: &Log<S>,
+    states: &mut ProducerStates,
+    from: u64,
+    now_ms: i64,
+) -> Result<u64> {
+    let end = log.next_offset();
+    let mut offset = from;
+    let mut frames = 0u64;
+    // Each round reads at least one frame and moves `offset` past it.
+    while offset < end {
+        let batches = log.read(offset, SCAN_READ_BYTES).await?;
+        let Some(next) = batches.next_offset() else {
+            return Err(Error::corrupt(
+                log.dir(),
+                0,
+                Corruption::Malformed("partition log ends before its end offset"),
+            ));
+        };
+        assert!(next > offset, "a read moves forward");
+        for (frame, payload) in batches.iter() {
+            frames += 1;
+            if frame.base_offset < from {
+                continue; // straddles the scan start: its producer is unknown or folded
+            }
+            let producer = BatchView::parse_unverified(payload)
+                .ok()
+                .and_then(|view| classify(&view).ok().flatten());
+            if let Some(producer) = producer {
+                states.record(&producer, frame.base_offset, frame.count, now_ms);
+            }
+        }
+        offset = next;
+    }
+    Ok(frames)
 }

@@ -5,7 +5,7 @@ mod common;
 use common::{batch, run};
 use ringlog_engine::format::SegmentKind;
 use ringlog_engine::io::mem::MemStorage;
-use ringlog_engine::partition::PartitionLog;
+use ringlog_engine::partition::{AppendError, PartitionLog};
 use ringlog_engine::{Clock, Error, FlushPolicy, LogConfig};
 
 const DIR: &str = "/data/topics/t/3";
@@ -280,10 +280,10 @@ fn oversized_payloads_are_refused() {
         let big = batch(0, 1, 9000, 1);
         assert!(matches!(
             log.append(&big).await,
-            Err(Error::TooLarge {
+            Err(AppendError::Log(Error::TooLarge {
                 max_bytes: 8192,
                 ..
-            })
+            }))
         ));
         assert_eq!(log.log().next_offset(), 0);
     });
@@ -531,10 +531,10 @@ fn lowered_max_payload_refuses_larger_appends_and_keeps_written_batches_readable
         log.reconfigure(lowered.clone()).unwrap();
         assert!(matches!(
             log.append(&batch(2, 1, 2000, 1)).await,
-            Err(Error::TooLarge {
+            Err(AppendError::Log(Error::TooLarge {
                 max_bytes: 1024,
                 ..
-            })
+            }))
         ));
         let r = log.log().read(0, 1).await.unwrap();
         assert!(r.iter().next().unwrap().1.len() > 7000);

@@ -6,15 +6,27 @@
 //! garbage. The log start never goes below an offset that
 //! `delete_records_below` returned, unless the data up to it was never
 //! durable and the log restarts at its end.
+//!
+//! Some appends come from three idempotent producers (with resends of
+//! earlier batches and epoch bumps): a resend within a producer's retained
+//! batches is answered with the original offsets and not written, and
+//! after every crash the rebuilt producer state never contradicts the
+//! batches the log holds — a producer is unknown, or known with exactly
+//! the last of its batches — so its next sequence is always accepted.
 
 mod common;
 
-use common::{batch, read_all, run};
+use common::{batch, producer_batch, read_all, run};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use ringlog_engine::io::mem::MemStorage;
-use ringlog_engine::partition::PartitionLog;
+use ringlog_engine::partition::{AppendError, PartitionLog};
+use ringlog_engine::producer::{sequence_after, BatchRecord, ProducerError};
 use ringlog_engine::{Clock, FlushPolicy, LogConfig};
+use std::collections::HashMap;
+
+/// Idempotent producers in play (ids 0..PRODUCERS).
+const PRODUCERS: u8 = 3;
 
 const DIR: &str = "/data/topics/p/0";
 
@@ -23,6 +35,19 @@ enum Op {
     Append {
         records: usize,
         value_bytes: usize,
+        /// From this idempotent producer, with its next sequence.
+        producer: Option<u8>,
+    },
+    /// An idempotent producer resends its batch `back` places before its
+    /// last one.
+    Resend {
+        producer: u8,
+        back: u8,
+    },
+    /// An idempotent producer moves to its next epoch (sequences restart
+    /// at 0 with its next batch).
+    Bump {
+        producer: u8,
     },
     Sync,
     /// Advance the clock and run maintenance (age rolls, retention).
@@ -46,7 +71,10 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        8 => (1usize..6, 1usize..1500).prop_map(|(records, value_bytes)| Op::Append { records, value_bytes }),
+        8 => (1usize..6, 1usize..1500, prop::option::of(0..PRODUCERS))
+            .prop_map(|(records, value_bytes, producer)| Op::Append { records, value_bytes, producer }),
+        2 => (0..PRODUCERS, 0u8..7).prop_map(|(producer, back)| Op::Resend { producer, back }),
+        1 => (0..PRODUCERS).prop_map(|producer| Op::Bump { producer }),
         2 => Just(Op::Sync),
         1 => (1i64..40_000).prop_map(|ms| Op::Tick { ms }),
         1 => any::<u64>().prop_map(|seed| Op::Crash { seed }),
@@ -100,6 +128,86 @@ struct Model {
     acked: usize,
     /// The largest log start `delete_records_below` returned.
     deleted_below: u64,
+    /// Producer fields and bytes of the idempotent appends, by tag.
+    produced: HashMap<u64, (u8, i16, BatchRecord, Vec<u8>)>,
+    /// Each producer's epoch and next sequence.
+    producers: Vec<(i16, i32)>,
+}
+
+impl Model {
+    /// A producer's appends still in the model (also those below the log
+    /// start) in the epoch of its last one, oldest first, with their bytes.
+    fn batches_of(&self, producer: u8) -> Vec<(BatchRecord, &[u8])> {
+        let mine: Vec<_> = self
+            .appended
+            .iter()
+            .filter_map(|(_, tag, _)| self.produced.get(tag))
+            .filter(|(p, ..)| *p == producer)
+            .collect();
+        let Some(&&(_, last_epoch, ..)) = mine.last() else {
+            return Vec::new();
+        };
+        mine.into_iter()
+            .filter(|(_, epoch, ..)| *epoch == last_epoch)
+            .map(|(_, _, record, bytes)| (*record, bytes.as_slice()))
+            .collect()
+    }
+
+    /// After a crash: each producer continues after its last surviving
+    /// batch (a bumped epoch whose batches were all lost starts over at 0).
+    fn resume_producers(&mut self) {
+        for producer in 0..PRODUCERS {
+            let last = self
+                .appended
+                .iter()
+                .rev()
+                .find_map(|(_, tag, _)| self.produced.get(tag).filter(|p| p.0 == producer))
+                .map(|(_, epoch, record, _)| (*epoch, record.last_seq));
+            let (epoch, next_seq) = &mut self.producers[producer as usize];
+            match last {
+                Some((e, last_seq)) if e == *epoch => *next_seq = sequence_after(last_seq, 1),
+                Some(_) => *next_seq = 0,
+                None => {}
+            }
+        }
+    }
+}
+
+/// The producer state never contradicts the model: unknown, or in the
+/// epoch of the producer's last batch holding a run of its last batches.
+fn check_producers(log: &PartitionLog<MemStorage>, model: &Model) -> Result<(), TestCaseError> {
+    for producer in 0..PRODUCERS {
+        let batches = model.batches_of(producer);
+        let Some((epoch, retained)) = log.producer(producer as i64) else {
+            continue;
+        };
+        let Some(&&(_, last_epoch, ..)) = model
+            .appended
+            .iter()
+            .filter_map(|(_, tag, _)| model.produced.get(tag))
+            .filter(|(p, ..)| *p == producer)
+            .collect::<Vec<_>>()
+            .last()
+        else {
+            return Err(TestCaseError::fail(format!(
+                "producer {producer} known as {retained:?} without a batch in the log"
+            )));
+        };
+        prop_assert_eq!(epoch, last_epoch, "producer {}", producer);
+        prop_assert!(
+            !retained.is_empty() && retained.len() <= batches.len().min(5),
+            "producer {}: {:?} of {:?}",
+            producer,
+            retained,
+            batches
+        );
+        let tail: Vec<BatchRecord> = batches[batches.len() - retained.len()..]
+            .iter()
+            .map(|(r, _)| *r)
+            .collect();
+        prop_assert_eq!(&retained, &tail, "producer {}", producer);
+    }
+    Ok(())
 }
 
 async fn check_case(case: Case) -> Result<(), TestCaseError> {
@@ -113,6 +221,8 @@ async fn check_case(case: Case) -> Result<(), TestCaseError> {
         appended: Vec::new(),
         acked: 0,
         deleted_below: 0,
+        produced: HashMap::new(),
+        producers: vec![(0, 0); PRODUCERS as usize],
     };
     let mut next_tag = 0u64;
     for op in case.ops {
@@ -120,13 +230,32 @@ async fn check_case(case: Case) -> Result<(), TestCaseError> {
             Op::Append {
                 records,
                 value_bytes,
+                producer,
             } => {
                 let expected_base = log.log().next_offset();
-                let appended = log
-                    .append(&batch(next_tag, records, value_bytes, clock.now_ms()))
-                    .await
-                    .unwrap();
+                let bytes = match producer {
+                    None => batch(next_tag, records, value_bytes, clock.now_ms()),
+                    Some(p) => {
+                        let (epoch, seq) = model.producers[p as usize];
+                        let ids = (p as i64, epoch, seq);
+                        producer_batch(next_tag, records, value_bytes, clock.now_ms(), ids)
+                    }
+                };
+                let appended = log.append(&bytes).await.unwrap();
+                prop_assert!(!appended.duplicate, "a new sequence is new data");
                 prop_assert_eq!(appended.base_offset, expected_base);
+                if let Some(p) = producer {
+                    let (epoch, seq) = &mut model.producers[p as usize];
+                    let last_seq = sequence_after(*seq, records as i32 - 1);
+                    let record = BatchRecord {
+                        first_seq: *seq,
+                        last_seq,
+                        base_offset: expected_base,
+                        offset_count: records as u32,
+                    };
+                    model.produced.insert(next_tag, (p, *epoch, record, bytes));
+                    *seq = sequence_after(last_seq, 1);
+                }
                 prop_assert_eq!(appended.last_offset, expected_base + records as u64 - 1);
                 model
                     .appended
@@ -139,6 +268,43 @@ async fn check_case(case: Case) -> Result<(), TestCaseError> {
             Op::Sync => {
                 log.log().sync().await.unwrap();
                 model.acked = model.appended.len();
+            }
+            Op::Resend { producer, back } => {
+                let batches = model.batches_of(producer);
+                let Some((_, retained)) = log.producer(producer as i64) else {
+                    continue; // unknown: a resend would be new data
+                };
+                let Some(k) = batches.len().checked_sub(1 + back as usize) else {
+                    continue;
+                };
+                let (record, bytes) = batches[k];
+                let end = log.log().next_offset();
+                let got = log.append(bytes).await;
+                if k + retained.len() >= batches.len() {
+                    let got = got.unwrap();
+                    prop_assert!(got.duplicate, "resend of {:?}: {:?}", record, got);
+                    prop_assert_eq!(got.base_offset, record.base_offset);
+                    prop_assert_eq!(got.last_offset, record.last_offset());
+                } else {
+                    let refused = matches!(
+                        got,
+                        Err(AppendError::Producer(
+                            ProducerError::OutOfOrderSequence { .. }
+                        ))
+                    );
+                    prop_assert!(
+                        refused,
+                        "resend of {:?} beyond the window: {:?}",
+                        record,
+                        got
+                    );
+                }
+                prop_assert_eq!(log.log().next_offset(), end, "a resend writes nothing");
+            }
+            Op::Bump { producer } => {
+                let (epoch, seq) = &mut model.producers[producer as usize];
+                *epoch += 1;
+                *seq = 0;
             }
             Op::Tick { ms } => {
                 clock.advance_ms(ms);
@@ -209,6 +375,8 @@ async fn check_case(case: Case) -> Result<(), TestCaseError> {
                 let kept = model.appended.len() - live.len() + got.len();
                 model.appended.truncate(kept);
                 model.acked = kept;
+                model.resume_producers();
+                check_producers(&log, &model)?;
             }
         }
     }

@@ -10,7 +10,7 @@ use ringlog_engine::format::{
     FRAME_HEADER_BYTES,
 };
 use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
-use ringlog_engine::partition::PartitionLog;
+use ringlog_engine::partition::{AppendError, PartitionLog};
 use ringlog_engine::{Clock, Corruption, Error, FlushPolicy, LogConfig};
 use std::path::{Path, PathBuf};
 
@@ -172,7 +172,7 @@ fn bad_batch_crc_is_rejected_and_nothing_is_written() {
         let last = bad.len() - 1;
         bad[last] ^= 0xFF;
         match log.append(&bad).await {
-            Err(Error::InvalidBatch(BatchError::CrcMismatch { .. })) => {}
+            Err(AppendError::Log(Error::InvalidBatch(BatchError::CrcMismatch { .. }))) => {}
             other => panic!("expected CrcMismatch, got {other:?}"),
         }
         log.log().sync().await.unwrap();
@@ -469,11 +469,11 @@ fn eio_on_fdatasync_fails_the_append_and_poisons_the_log() {
         });
         assert!(matches!(
             log.append(&batch(3, 2, 100, 1)).await,
-            Err(Error::Io { .. })
+            Err(AppendError::Log(Error::Io { .. }))
         ));
         assert!(matches!(
             log.append(&batch(4, 2, 100, 1)).await,
-            Err(Error::Poisoned { .. })
+            Err(AppendError::Log(Error::Poisoned { .. }))
         ));
         assert!(matches!(
             log.log().sync().await,
@@ -507,11 +507,11 @@ fn eio_on_write_fails_the_append_and_poisons_the_log() {
         });
         assert!(matches!(
             log.append(&batch(2, 2, 100, 1)).await,
-            Err(Error::Io { .. })
+            Err(AppendError::Log(Error::Io { .. }))
         ));
         assert!(matches!(
             log.append(&batch(3, 2, 100, 1)).await,
-            Err(Error::Poisoned { .. })
+            Err(AppendError::Log(Error::Poisoned { .. }))
         ));
         drop(log);
         let log = open(&mem).await.unwrap();
@@ -540,7 +540,9 @@ fn enospc_fails_appends_and_keeps_every_acknowledged_batch() {
             assert!(acked < 100, "capacity never ran out");
         };
         match err {
-            Error::Io { source, .. } => assert_eq!(source.raw_os_error(), Some(libc::ENOSPC)),
+            AppendError::Log(Error::Io { source, .. }) => {
+                assert_eq!(source.raw_os_error(), Some(libc::ENOSPC))
+            }
             other => panic!("expected ENOSPC, got {other}"),
         }
         drop(log);
@@ -727,7 +729,7 @@ fn failed_checkpoint_write_poisons_the_log_and_keeps_the_old_start() {
             ));
             assert!(matches!(
                 log.append(&batch(10, 2, 100, 1)).await,
-                Err(Error::Poisoned { .. })
+                Err(AppendError::Log(Error::Poisoned { .. }))
             ));
             drop(log);
             for seed in 0..4 {

@@ -8,8 +8,9 @@ use ringlog_engine::io::mem::SplitMix;
 use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
 use ringlog_engine::io::Storage;
 use ringlog_engine::meta::{
-    encode_event, log_dir, snapshot_dir, MetaConfig, MetaEvent, MetaLog, MetaState,
-    PartitionPlaced, PartitionsAdded, TopicConfigChanged, TopicCreated, TopicDeleted,
+    encode_event, log_dir, snapshot_dir, GroupDeleted, GroupMemberRecord, GroupStored, MetaConfig,
+    MetaEvent, MetaLog, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted, PartitionPlaced,
+    PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated, TopicDeleted,
 };
 use ringlog_engine::{Clock, Corruption, Error, Log};
 use std::path::{Path, PathBuf};
@@ -51,6 +52,41 @@ fn place(topic: &str, partition: u32, shard: u32) -> MetaEvent {
     })
 }
 
+fn commit(group: &str, topic: &str, partition: u32, offset: i64) -> MetaEvent {
+    MetaEvent::OffsetsCommitted(OffsetsCommitted {
+        group: group.into(),
+        commit_ms: 1_700_000_000_000 + offset,
+        offsets: vec![OffsetCommit {
+            topic: topic.into(),
+            partition,
+            offset,
+            leader_epoch: -1,
+            metadata: format!("m{offset}"),
+        }],
+    })
+}
+
+fn stored_group(group: &str, generation: i32) -> MetaEvent {
+    MetaEvent::GroupStored(GroupStored {
+        group: group.into(),
+        generation,
+        protocol_type: "consumer".into(),
+        protocol: "range".into(),
+        leader: "member-1".into(),
+        state_ms: 1_700_000_000_000,
+        members: vec![GroupMemberRecord {
+            member_id: "member-1".into(),
+            instance_id: None,
+            client_id: "client".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            subscription: vec![0, 1, 2],
+            assignment: vec![3, 4],
+        }],
+    })
+}
+
 /// A random event that is valid against `state`; `created` numbers new
 /// topics.
 fn random_event(rng: &mut SplitMix, state: &MetaState, created: &mut u64) -> MetaEvent {
@@ -77,6 +113,33 @@ fn random_event(rng: &mut SplitMix, state: &MetaState, created: &mut u64) -> Met
             new_total: partitions + 1 + rng.below(3) as u32,
         }),
         27..=29 => MetaEvent::TopicDeleted(TopicDeleted { name }),
+        30..=39 => commit(
+            &format!("group-{}", rng.below(3)),
+            &name,
+            rng.below(partitions as u64) as u32,
+            rng.below(1 << 20) as i64,
+        ),
+        40..=41 => MetaEvent::OffsetsDeleted(OffsetsDeleted {
+            group: format!("group-{}", rng.below(3)),
+            partitions: vec![(name, rng.below(partitions as u64) as u32)],
+        }),
+        42..=44 => {
+            let group = format!("group-{}", rng.below(3));
+            let stored = state
+                .group(&group)
+                .and_then(|g| g.record.as_ref())
+                .map_or(0, |r| r.generation);
+            stored_group(&group, stored + rng.below(2) as i32)
+        }
+        45 => match state.groups().next() {
+            Some((group, _)) => MetaEvent::GroupDeleted(GroupDeleted {
+                group: group.to_string(),
+            }),
+            None => MetaEvent::TopicDeleted(TopicDeleted { name }),
+        },
+        46..=48 => MetaEvent::ProducerIdBlock(ProducerIdBlock {
+            block_end: state.producer_id_block_end() + 1 + rng.below(5000),
+        }),
         _ => place(
             &name,
             rng.below(partitions as u64) as u32,
@@ -531,6 +594,157 @@ fn concurrent_appends_from_many_tasks() {
         meta.close().await.expect("close");
         assert_eq!(open_mem(&mem, small_config(10)).await.state(), expected);
     });
+}
+
+/// Offset commits that arrive while a fdatasync runs share the next one,
+/// and the durable state still applies them in log order.
+#[test]
+fn concurrent_commits_share_fdatasyncs() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let meta = Rc::new(open_mem(&mem, small_config(0)).await);
+        meta.append(&create("orders", 0, 64)).await.expect("create");
+        let syncs_before = meta.log_stats().fdatasyncs;
+        const TASKS: u64 = 64;
+        const ROUNDS: u64 = 10;
+        let mut tasks = Vec::new();
+        for task in 0..TASKS {
+            let meta = meta.clone();
+            tasks.push(glommio::spawn_local(async move {
+                for round in 0..ROUNDS {
+                    let offset = meta
+                        .append(&commit("g", "orders", task as u32, round as i64))
+                        .await
+                        .expect("commit");
+                    assert!(meta.applied_offset() > offset, "acknowledged means applied");
+                    let seen = meta.with_state(|s| {
+                        s.committed_offset("g", "orders", task as u32)
+                            .map(|o| o.offset)
+                    });
+                    assert!(seen >= Some(round as i64), "a commit is visible once acked");
+                }
+            }));
+        }
+        for task in tasks {
+            task.await;
+        }
+        let syncs = meta.log_stats().fdatasyncs - syncs_before;
+        assert!(
+            syncs < TASKS * ROUNDS / 4,
+            "{syncs} fdatasyncs for {} commits: no group commit",
+            TASKS * ROUNDS
+        );
+        let expected = meta.state();
+        assert_eq!(expected.applied_offset(), 1 + TASKS * ROUNDS);
+        for partition in 0..TASKS as u32 {
+            let committed = expected.committed_offset("g", "orders", partition);
+            assert_eq!(committed.map(|o| o.offset), Some(ROUNDS as i64 - 1));
+        }
+        let meta = Rc::try_unwrap(meta).ok().expect("tasks done");
+        meta.close().await.expect("close");
+        assert_eq!(open_mem(&mem, small_config(0)).await.state(), expected);
+    });
+}
+
+/// A batch shares one fdatasync; each event is validated against the ones
+/// before it; a rejected event keeps the valid ones before it.
+#[test]
+fn append_all_validates_in_order_with_one_fdatasync() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let meta = open_mem(&mem, small_config(0)).await;
+        let syncs = meta.log_stats().fdatasyncs;
+        let first = meta
+            .append_all(&[
+                create("orders", 0, 2),
+                place("orders", 0, 1),
+                place("orders", 1, 0),
+            ])
+            .await
+            .expect("a valid batch");
+        assert_eq!(first, 0);
+        assert_eq!(meta.log_stats().fdatasyncs - syncs, 1);
+        assert_eq!(meta.with_state(|s| s.placement("orders", 1)), Some(0));
+        let refused = meta
+            .append_all(&[
+                place("orders", 0, 0),
+                create("orders", 1, 1),
+                place("orders", 1, 1),
+            ])
+            .await;
+        assert!(matches!(refused, Err(Error::Rejected(_))), "{refused:?}");
+        assert_eq!(
+            meta.applied_offset(),
+            4,
+            "the valid event before the rejected one stays"
+        );
+        assert_eq!(meta.with_state(|s| s.placement("orders", 0)), Some(0));
+        assert_eq!(meta.with_state(|s| s.placement("orders", 1)), Some(0));
+        let expected = meta.state();
+        meta.close().await.expect("close");
+        assert_eq!(open_mem(&mem, small_config(0)).await.state(), expected);
+    });
+}
+
+/// Group rules: a stored generation never goes back, a deleted topic takes
+/// its offsets along, and a deleted group is gone with its offsets.
+#[test]
+fn group_events_follow_their_rules() {
+    let mut state = MetaState::new();
+    let mut offset = 0;
+    let mut apply = |state: &mut MetaState, event: MetaEvent| {
+        let applied = state.apply_event(offset, &event);
+        if applied.is_ok() {
+            offset += 1;
+        }
+        applied
+    };
+    apply(&mut state, create("orders", 0, 2)).expect("create");
+    apply(&mut state, commit("g", "orders", 1, 7)).expect("commit");
+    apply(&mut state, stored_group("g", 5)).expect("store");
+    assert!(matches!(
+        apply(&mut state, stored_group("g", 4)),
+        Err(Error::Rejected(_))
+    ));
+    assert_eq!(
+        state
+            .committed_offset("g", "orders", 1)
+            .map(|o| (o.offset, o.metadata.as_str())),
+        Some((7, "m7"))
+    );
+    let mut long = commit("g", "orders", 0, 1);
+    if let MetaEvent::OffsetsCommitted(c) = &mut long {
+        c.offsets[0].metadata = "x".repeat(4097);
+    }
+    assert!(matches!(apply(&mut state, long), Err(Error::Rejected(_))));
+    apply(
+        &mut state,
+        MetaEvent::TopicDeleted(TopicDeleted {
+            name: "orders".into(),
+        }),
+    )
+    .expect("delete topic");
+    let group = state
+        .group("g")
+        .expect("the stored generation keeps the group");
+    assert_eq!(
+        group.offset_count(),
+        0,
+        "offsets of the deleted topic are gone"
+    );
+    apply(
+        &mut state,
+        MetaEvent::GroupDeleted(GroupDeleted { group: "g".into() }),
+    )
+    .expect("delete group");
+    assert!(state.group("g").is_none());
+    assert!(matches!(
+        apply(
+            &mut state,
+            MetaEvent::GroupDeleted(GroupDeleted { group: "g".into() })
+        ),
+        Err(Error::Rejected(_))
+    ));
 }
 
 /// A frame with a valid crc but a payload that is not an event: replay

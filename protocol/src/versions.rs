@@ -4,7 +4,7 @@
 //! refuses anything outside them, so a client can never negotiate a version
 //! the handlers do not implement, and adding an API is a one-line change
 //! here plus its handler. The table lists only what the server implements —
-//! consumer groups, InitProducerId and SASL join it with their handlers.
+//! SASL joins it with its handlers.
 //!
 //! How each maximum was chosen (highest version `kafka-protocol` 0.18 knows
 //! whose semantics are the classic ones, and not above what librdkafka 2.x,
@@ -26,6 +26,17 @@
 //! | FindCoordinator | 0–4 | groups only, always this broker. v4 batches keys (KIP-699); v5/v6 add share-group and transaction-version semantics. Advertised before consumer groups because librdkafka enables LZ4 only for brokers that list it. |
 //! | DescribeCluster | 0–1 | v1 adds the endpoint type; v2 adds fenced-broker listing (KRaft controllers only). |
 //! | DeleteRecords | 0–2 | all versions `kafka-protocol` knows. |
+//! | OffsetCommit | 2–8 | v0/v1 are ZooKeeper-era (kafka-protocol starts at 2). v9 only adds the KIP-848 member epoch meaning of the generation field, for the new consumer protocol. |
+//! | OffsetFetch | 1–8 | v8 batches groups. v9 adds the KIP-848 member id/epoch. |
+//! | JoinGroup | 0–9 | all versions `kafka-protocol` knows: v4 is KIP-394 (MEMBER_ID_REQUIRED), v5 static membership, v9 `skip_assignment` (always false: the leader assigns). |
+//! | SyncGroup | 0–5 | all versions; v5 names the protocol, checked against the group's. |
+//! | Heartbeat | 0–4 | all versions. |
+//! | LeaveGroup | 0–5 | all versions; v3+ batches members (static members leave by instance id). |
+//! | DescribeGroups | 0–5 | v6 adds error messages and GROUP_ID_NOT_FOUND for unknown groups (KIP-1043); up to v5 an unknown group is answered as `Dead`. |
+//! | ListGroups | 0–5 | all versions; v4 filters by state, v5 by type (`classic`). |
+//! | DeleteGroups | 0–2 | all versions. |
+//! | OffsetDelete | 0 | the only version. |
+//! | InitProducerId | 0–5 | idempotent producers only (no transactional id). v3 adds the producer's current id and epoch (KIP-360; without a transactional id the answer is a new id, epoch 0, at every version); v4 and v5 only let the broker answer PRODUCER_FENCED / TRANSACTION_ABORTABLE, transactional errors it never gives. v6 adds two-phase-commit fields `kafka-protocol` cannot encode in requests. |
 
 use kafka_protocol::messages::ApiKey;
 
@@ -51,15 +62,26 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::Fetch, 4, 12),
     api(ApiKey::ListOffsets, 1, 6),
     api(ApiKey::Metadata, 0, 12),
+    api(ApiKey::OffsetCommit, 2, 8),
+    api(ApiKey::OffsetFetch, 1, 8),
     api(ApiKey::FindCoordinator, 0, 4),
+    api(ApiKey::JoinGroup, 0, 9),
+    api(ApiKey::Heartbeat, 0, 4),
+    api(ApiKey::LeaveGroup, 0, 5),
+    api(ApiKey::SyncGroup, 0, 5),
+    api(ApiKey::DescribeGroups, 0, 5),
+    api(ApiKey::ListGroups, 0, 5),
     api(ApiKey::ApiVersions, 0, 3),
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::DeleteRecords, 0, 2),
+    api(ApiKey::InitProducerId, 0, 5),
     api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::AlterConfigs, 0, 2),
     api(ApiKey::CreatePartitions, 0, 3),
+    api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
+    api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::DescribeCluster, 0, 1),
 ];
 
@@ -164,6 +186,16 @@ mod tests {
             (ApiKey::ApiVersions, 0, 3),
             (ApiKey::Metadata, 0, 12),
             (ApiKey::FindCoordinator, 0, 4),
+            (ApiKey::OffsetCommit, 2, 8),
+            (ApiKey::OffsetFetch, 1, 8),
+            (ApiKey::JoinGroup, 0, 9),
+            (ApiKey::Heartbeat, 0, 4),
+            (ApiKey::LeaveGroup, 0, 5),
+            (ApiKey::SyncGroup, 0, 5),
+            (ApiKey::DescribeGroups, 0, 5),
+            (ApiKey::ListGroups, 0, 5),
+            (ApiKey::DeleteGroups, 0, 2),
+            (ApiKey::OffsetDelete, 0, 0),
             (ApiKey::Produce, 3, 10),
             (ApiKey::Fetch, 4, 12),
             (ApiKey::ListOffsets, 1, 6),
@@ -175,6 +207,7 @@ mod tests {
             (ApiKey::IncrementalAlterConfigs, 0, 1),
             (ApiKey::DescribeCluster, 0, 1),
             (ApiKey::DeleteRecords, 0, 2),
+            (ApiKey::InitProducerId, 0, 5),
         ];
         assert_eq!(SUPPORTED_APIS.len(), expected.len());
         for (key, min, max) in expected {
@@ -182,13 +215,7 @@ mod tests {
         }
         // Later issues add these with their handlers; until then they are
         // refused like any unknown key.
-        for later in [
-            ApiKey::JoinGroup,
-            ApiKey::InitProducerId,
-            ApiKey::SaslHandshake,
-        ] {
-            assert_eq!(supported(later), None);
-        }
+        assert_eq!(supported(ApiKey::SaslHandshake), None);
     }
 
     #[test]
@@ -213,10 +240,11 @@ mod tests {
     fn check_refuses_unknown_and_unimplemented_keys() {
         assert_eq!(check(-1, 0), Err(VersionError::UnknownApi(-1)));
         assert_eq!(check(i16::MAX, 0), Err(VersionError::UnknownApi(i16::MAX)));
-        let join_group = ApiKey::JoinGroup as i16;
+        // ACLs are not implemented (a single-tenant broker).
+        let describe_acls = ApiKey::DescribeAcls as i16;
         assert_eq!(
-            check(join_group, 0),
-            Err(VersionError::UnknownApi(join_group))
+            check(describe_acls, 0),
+            Err(VersionError::UnknownApi(describe_acls))
         );
     }
 }

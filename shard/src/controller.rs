@@ -67,6 +67,8 @@ pub struct Controller {
     /// (create, then place each partition), and placement reads the load
     /// the previous operation left.
     admin: Semaphore,
+    /// Where InitProducerId hands out the next producer id.
+    producer_ids: crate::handlers::init_producer_id::ProducerIdCursor,
 }
 
 impl Controller {
@@ -93,6 +95,7 @@ impl Controller {
             log_defaults,
             auto_create_partitions,
             admin: Semaphore::new(1),
+            producer_ids: Default::default(),
         });
         controller.remove_orphans()?;
         let state = controller.meta.state();
@@ -115,14 +118,8 @@ impl Controller {
             })
             .collect();
         for (topic, partition) in unplaced {
-            let shard = controller.least_loaded_shard();
-            controller
-                .append(MetaEvent::PartitionPlaced(PartitionPlaced {
-                    topic,
-                    partition,
-                    shard,
-                }))
-                .await?;
+            let placed = controller.placements(&topic, partition..partition + 1);
+            controller.append_all(placed).await?;
         }
         let topics: Vec<String> = controller
             .meta
@@ -187,26 +184,33 @@ impl Controller {
     /// Appends `event` durably and ships it to every shard's replica.
     /// Returns the offset every replica must reach to see it.
     async fn append(&self, event: MetaEvent) -> Result<u64, Error> {
-        let offset = self.meta.append(&event).await?;
-        for shard in 0..self.client.shard_count() {
-            if shard == self.client.local().id {
-                self.client.local().meta.apply(offset, &event);
-            } else {
-                let event = event.clone();
-                self.client
-                    .send(shard, ShardRequest::MetaApplied { offset, event })
-                    .await;
-            }
-        }
-        Ok(offset + 1)
+        self.append_all(vec![event]).await
     }
 
-    /// The shard with the fewest partitions (lowest id on ties): new
-    /// partitions spread evenly, and placement is recorded, never
-    /// recomputed.
-    fn least_loaded_shard(&self) -> u32 {
-        let shards = self.client.shard_count();
-        let mut load = vec![0u64; shards];
+    /// Appends `events` with one fdatasync and ships them to every shard's
+    /// replica. Returns the offset every replica must reach to see them.
+    async fn append_all(&self, events: Vec<MetaEvent>) -> Result<u64, Error> {
+        let first = self.meta.append_all(&events).await?;
+        for (offset, event) in (first..).zip(&events) {
+            for shard in 0..self.client.shard_count() {
+                if shard == self.client.local().id {
+                    self.client.local().meta.apply(offset, event);
+                } else {
+                    let event = event.clone();
+                    self.client
+                        .send(shard, ShardRequest::MetaApplied { offset, event })
+                        .await;
+                }
+            }
+        }
+        Ok(first + events.len() as u64)
+    }
+
+    /// Partitions per shard. New partitions go to the shard with the
+    /// fewest (lowest id on ties), so they spread evenly; placement is
+    /// recorded, never recomputed.
+    fn shard_load(&self) -> Vec<u64> {
+        let mut load = vec![0u64; self.client.shard_count()];
         self.meta.with_state(|s| {
             for (_, topic) in s.topics() {
                 for shard in topic.partitions.iter().flatten() {
@@ -214,12 +218,7 @@ impl Controller {
                 }
             }
         });
-        let (shard, _) = load
-            .iter()
-            .enumerate()
-            .min_by_key(|&(id, &n)| (n, id))
-            .expect("at least one shard");
-        shard as u32
+        load
     }
 
     /// The topic's log settings.
@@ -283,19 +282,41 @@ impl Controller {
         .await
     }
 
-    async fn place(&self, topic: &str, partitions: std::ops::Range<u32>) -> AdminResult<u64> {
-        let mut applied = self.meta.applied_offset();
-        for partition in partitions.clone() {
-            let shard = self.least_loaded_shard();
-            applied = self
-                .append(MetaEvent::PartitionPlaced(PartitionPlaced {
+    /// Placement events for `partitions` of `topic`: each on the shard
+    /// with the fewest partitions, counting the ones placed before it.
+    fn placements(&self, topic: &str, partitions: std::ops::Range<u32>) -> Vec<MetaEvent> {
+        let mut load = self.shard_load();
+        partitions
+            .map(|partition| {
+                let (shard, _) = load
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|&(id, &n)| (n, id))
+                    .expect("at least one shard");
+                load[shard] += 1;
+                MetaEvent::PartitionPlaced(PartitionPlaced {
                     topic: topic.to_string(),
                     partition,
-                    shard,
-                }))
-                .await
-                .map_err(|e| AdminError::engine(&e))?;
-        }
+                    shard: shard as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// Appends `first` and the placement of `partitions` with one
+    /// fdatasync, then opens the partitions on their shards.
+    async fn create_and_place(
+        &self,
+        first: MetaEvent,
+        topic: &str,
+        partitions: std::ops::Range<u32>,
+    ) -> AdminResult<u64> {
+        let mut events = vec![first];
+        events.extend(self.placements(topic, partitions.clone()));
+        let applied = self
+            .append_all(events)
+            .await
+            .map_err(|e| AdminError::engine(&e))?;
         self.open_partitions(topic, partitions).await?;
         Ok(applied)
     }
@@ -341,15 +362,13 @@ impl Controller {
             return Ok(self.meta.applied_offset());
         }
         let partitions = partitions as u32;
-        self.append(MetaEvent::TopicCreated(TopicCreated {
+        let created = MetaEvent::TopicCreated(TopicCreated {
             name: name.to_string(),
-            topic_id: new_topic_id(),
+            topic_id: random_uuid(),
             partitions,
             configs: configs.into_iter().collect(),
-        }))
-        .await
-        .map_err(|e| AdminError::engine(&e))?;
-        let applied = self.place(name, 0..partitions).await?;
+        });
+        let applied = self.create_and_place(created, name, 0..partitions).await?;
         tracing::info!(topic = name, partitions, "topic created");
         Ok(applied)
     }
@@ -429,13 +448,13 @@ impl Controller {
         if validate_only {
             return Ok(self.meta.applied_offset());
         }
-        self.append(MetaEvent::PartitionsAdded(PartitionsAdded {
+        let added = MetaEvent::PartitionsAdded(PartitionsAdded {
             name: name.to_string(),
             new_total: total as u32,
-        }))
-        .await
-        .map_err(|e| AdminError::engine(&e))?;
-        let applied = self.place(name, current..total as u32).await?;
+        });
+        let applied = self
+            .create_and_place(added, name, current..total as u32)
+            .await?;
         tracing::info!(topic = name, from = current, to = total, "partitions added");
         Ok(applied)
     }
@@ -510,6 +529,7 @@ impl Controller {
                 let (body, applied_offset) = crate::handlers::admin(&self, version, *body).await;
                 ControllerReply {
                     body: Some(body),
+                    failed: None,
                     applied_offset,
                 }
             }
@@ -529,10 +549,61 @@ impl Controller {
                 }
                 ControllerReply {
                     body: None,
+                    failed: None,
                     applied_offset,
                 }
             }
+            ControllerRequest::Append { event } => match self.append(*event).await {
+                Ok(applied_offset) => ControllerReply {
+                    body: None,
+                    failed: None,
+                    applied_offset,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "metadata append refused");
+                    ControllerReply {
+                        body: None,
+                        failed: Some(e.to_string()),
+                        applied_offset: self.meta.applied_offset(),
+                    }
+                }
+            },
+            ControllerRequest::InitProducerId => {
+                let body = crate::handlers::init_producer_id::allocate(&self).await;
+                ControllerReply {
+                    body: Some(body),
+                    failed: None,
+                    applied_offset: self.meta.applied_offset(),
+                }
+            }
         }
+    }
+
+    /// Hands out the next producer id (InitProducerId). When the current
+    /// block is used up (or none was opened since start), the next block of
+    /// `PRODUCER_ID_BLOCK_SIZE` ids is recorded durably first, so no id is
+    /// ever answered twice, across restarts too.
+    pub async fn allocate_producer_id(&self) -> AdminResult<i64> {
+        use crate::handlers::init_producer_id::PRODUCER_ID_BLOCK_SIZE;
+        use ringlog_engine::meta::{ProducerIdBlock, PRODUCER_ID_BLOCK_END_MAX};
+        let cursor = &self.producer_ids;
+        let _permit = cursor.permit.acquire_permit(1).await.expect("never closed");
+        let end = self.meta.with_state(MetaState::producer_id_block_end);
+        let next = cursor.next.get().unwrap_or(end);
+        assert!(next <= end, "the cursor stays inside the recorded block");
+        if next == end {
+            let block_end = end
+                .checked_add(PRODUCER_ID_BLOCK_SIZE)
+                .filter(|&e| e <= PRODUCER_ID_BLOCK_END_MAX)
+                .ok_or_else(|| {
+                    AdminError::new(ResponseError::UnknownServerError, "producer ids exhausted")
+                })?;
+            self.append(MetaEvent::ProducerIdBlock(ProducerIdBlock { block_end }))
+                .await
+                .map_err(|e| AdminError::engine(&e))?;
+        }
+        cursor.next.set(Some(next + 1));
+        Ok(next as i64)
     }
 
     /// A topic's partition count.
@@ -573,12 +644,12 @@ fn unknown_topic(name: &str) -> AdminError {
     )
 }
 
-/// A random (version 4) UUID for a new topic.
-fn new_topic_id() -> [u8; 16] {
+/// A random (version 4) UUID: topic ids, member ids.
+pub(crate) fn random_uuid() -> [u8; 16] {
     let mut id = [0u8; 16];
     // SAFETY: getrandom writes at most `id.len()` bytes into `id`.
     let filled = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
-    assert_eq!(filled, id.len() as isize, "getrandom filled the topic id");
+    assert_eq!(filled, id.len() as isize, "getrandom filled the UUID");
     id[6] = (id[6] & 0x0f) | 0x40;
     id[8] = (id[8] & 0x3f) | 0x80;
     id

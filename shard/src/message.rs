@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use ringlog_engine::meta::{MetaEvent, MetaState};
+use ringlog_engine::partition::AppendError;
 use ringlog_engine::LogConfig;
 use std::time::Duration;
 
@@ -26,15 +27,36 @@ pub enum ControllerRequest {
         /// Topic names.
         topics: Vec<String>,
     },
+    /// Append one event (offset commits, group membership) as it is; the
+    /// caller validated it against what it owns.
+    Append {
+        /// The event.
+        event: Box<MetaEvent>,
+    },
+    /// Allocate a producer id (InitProducerId without a transactional id);
+    /// the reply body is the InitProducerId response.
+    InitProducerId,
 }
 
 /// What the controller answers.
 pub struct ControllerReply {
-    /// The response body for `Admin`; `None` for `AutoCreate`.
+    /// The response body for `Admin` and `InitProducerId`; `None` for the
+    /// others.
     pub body: Option<ResponseKind>,
+    /// Why an `Append` failed; `None` on success.
+    pub failed: Option<String>,
     /// Meta log offset the caller's shard must have applied before it
     /// answers its client, so the client's next request sees the change.
     pub applied_offset: u64,
+}
+
+/// Who sent a request: kept with group members (DescribeGroups).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The request header's client id.
+    pub client_id: String,
+    /// The connection's peer address, as Kafka shows it (`/127.0.0.1`).
+    pub host: String,
 }
 
 /// Which offset a ListOffsets query asks for.
@@ -71,8 +93,11 @@ pub struct FoundOffset {
 /// timestamp) and the partition's offsets.
 pub type OffsetsReply = Result<(Option<FoundOffset>, PartitionOffsets), ringlog_engine::Error>;
 
-/// Result of a produce to one partition.
-pub type ProduceReply = Result<(u64, PartitionOffsets), ringlog_engine::Error>;
+/// Result of a produce to one partition: the base offset of the first
+/// batch (for a retried batch of an idempotent producer, where it was
+/// first written) and the partition's offsets, or why the batches were
+/// refused (an engine failure, or the idempotent producer rules).
+pub type ProduceReply = Result<(u64, PartitionOffsets), AppendError>;
 
 /// Result of a fetch from one partition.
 pub struct FetchReply {
@@ -153,6 +178,17 @@ pub enum ShardRequest {
         request: ControllerRequest,
         /// The answer (dropped if this shard is not the controller).
         reply: oneshot::Sender<ControllerReply>,
+    },
+    /// A consumer group request for the group's coordinator shard.
+    Group {
+        /// The API version the response must be encodable at.
+        version: i16,
+        /// The decoded request (one group).
+        body: Box<RequestKind>,
+        /// Who sent it.
+        client: ClientInfo,
+        /// The response body.
+        reply: oneshot::Sender<ResponseKind>,
     },
     /// Apply changed topic configs to an open partition.
     Reconfigure {

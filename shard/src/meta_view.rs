@@ -8,22 +8,36 @@
 //! events in meta log order with the same code replay uses
 //! ([`MetaState::apply_event`]), so every replica equals the controller's
 //! state at some offset.
+//!
+//! Events can arrive out of order: the controller appends concurrently
+//! (offset commits share fdatasyncs) and each append's task sends its own
+//! event. The replica parks an early event until the ones before it
+//! arrive, so it still applies the log in order.
 
 use crate::partitions::DataGate;
 use ringlog_engine::meta::{MetaEvent, MetaState};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How long a router waits for its replica to catch up with a change the
 /// controller acknowledged. The event is already in flight on the mesh, so
 /// this only bounds a stuck shard.
 pub const CATCH_UP_WAIT_MS: u64 = 10_000;
+/// Early events a replica holds. The controller has at most this many
+/// appends in flight per shard's worth of requests; more means a lost
+/// event, which is logged.
+pub const EARLY_EVENTS_MAX: usize = 1 << 16;
 
 /// The replica.
 #[derive(Default)]
 pub struct MetaView {
     state: RefCell<MetaState>,
     applied: DataGate,
+    /// Events that arrived before the ones below them, by offset.
+    early: RefCell<BTreeMap<u64, MetaEvent>>,
+    /// Resets so far (the group coordinator restores groups after each).
+    resets: Cell<u64>,
 }
 
 impl MetaView {
@@ -34,18 +48,65 @@ impl MetaView {
 
     /// Replaces the replica with the controller's state.
     pub fn reset(&self, state: MetaState) {
+        let applied = state.applied_offset();
         *self.state.borrow_mut() = state;
+        self.early
+            .borrow_mut()
+            .retain(|&offset, _| offset >= applied);
+        self.resets.set(self.resets.get() + 1);
+        self.drain_early();
         self.applied.notify();
     }
 
-    /// Folds the event at `offset`. An event out of order means a replica
-    /// bug; it is logged and skipped rather than corrupting the replica.
+    /// How many times the replica was reset.
+    pub fn resets(&self) -> u64 {
+        self.resets.get()
+    }
+
+    /// Folds the event at `offset`, or parks it until the events before it
+    /// arrive. An event that does not apply means a replica bug; it is
+    /// logged and skipped rather than corrupting the replica.
     pub fn apply(&self, offset: u64, event: &MetaEvent) {
+        let next = self.applied_offset();
+        if offset < next {
+            return; // already in the state (sent before a reset)
+        }
+        if offset > next {
+            let mut early = self.early.borrow_mut();
+            if early.len() >= EARLY_EVENTS_MAX {
+                tracing::error!(
+                    offset,
+                    expected = next,
+                    "metadata replica is missing an event"
+                );
+                return;
+            }
+            early.insert(offset, event.clone());
+            return;
+        }
+        self.fold(offset, event);
+        self.drain_early();
+        self.applied.notify();
+    }
+
+    fn fold(&self, offset: u64, event: &MetaEvent) {
         let applied = self.state.borrow_mut().apply_event(offset, event);
         if let Err(e) = applied {
             tracing::error!(offset, error = %e, "metadata replica rejected an event");
         }
-        self.applied.notify();
+    }
+
+    fn drain_early(&self) {
+        loop {
+            let next = self.applied_offset();
+            let Some(event) = self.early.borrow_mut().remove(&next) else {
+                return;
+            };
+            self.fold(next, &event);
+            if self.applied_offset() == next {
+                return; // rejected; logged by fold
+            }
+        }
     }
 
     /// Offset of the next event this replica expects.

@@ -93,16 +93,18 @@ async fn accept(client: Rc<ShardClient>, listener: TcpListener) {
 }
 
 async fn connection(client: Rc<ShardClient>, stream: TcpStream) {
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| "unknown".to_string(), |a| a.to_string());
+    let peer_addr = stream.peer_addr().ok();
+    let peer = peer_addr.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+    // Kafka shows a member's host as "/<ip>" (DescribeGroups).
+    let host: Rc<str> =
+        peer_addr.map_or_else(|| "/unknown".into(), |a| format!("/{}", a.ip()).into());
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
     }
     let (reader, writer) = futures_lite::io::split(stream);
     let (queue, answers) = local_channel::new_bounded(IN_FLIGHT_REQUESTS_MAX);
     let read = async {
-        read_requests(&client, reader, queue, &peer).await;
+        read_requests(&client, reader, queue, &peer, &host).await;
         // Let the writer drain what is queued; it ends the connection.
         std::future::pending::<()>().await;
     };
@@ -129,6 +131,7 @@ async fn read_requests(
     mut reader: futures_lite::io::ReadHalf<TcpStream>,
     queue: LocalSender<Task<Reply>>,
     peer: &str,
+    host: &Rc<str>,
 ) {
     let max_request_bytes = client.local().config.max_request_bytes;
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -136,7 +139,8 @@ async fn read_requests(
         loop {
             match next_frame(&mut buf, max_request_bytes) {
                 Ok(Some(frame)) => {
-                    let task = glommio::spawn_local(handle_frame(client.clone(), frame));
+                    let task =
+                        glommio::spawn_local(handle_frame(client.clone(), frame, host.clone()));
                     if queue.send(task).await.is_err() {
                         return;
                     }
@@ -196,7 +200,7 @@ async fn write_responses(
     let _ = writer.flush().await;
 }
 
-async fn handle_frame(client: Rc<ShardClient>, frame: Bytes) -> Reply {
+async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>) -> Reply {
     let started = Instant::now();
     let request = match parse_request(frame) {
         Ok(request) => request,
@@ -220,7 +224,7 @@ async fn handle_frame(client: Rc<ShardClient>, frame: Bytes) -> Reply {
         request.api_version,
         request.correlation_id(),
     );
-    let reply = match handlers::dispatch(&client, request).await {
+    let reply = match handlers::dispatch(&client, request, &host).await {
         Ok(Handled::Respond(body)) => encode(correlation_id, key, version, &body),
         Ok(Handled::Silent) => Reply::Nothing,
         Err(reason) => Reply::Close(reason),

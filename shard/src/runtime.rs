@@ -7,6 +7,7 @@
 //! core is a message (a few pointers and `Bytes`), not a cache line
 //! bouncing between writers.
 
+use crate::group::{Coordinator, GROUP_TICK_MS};
 use crate::message::ShardRequest;
 use crate::meta_view::MetaView;
 use crate::partitions::{DataGate, Partitions};
@@ -120,6 +121,8 @@ async fn start_shard(
         controller: RefCell::new(None),
         router_requested: Cell::new(false),
         wakeup: DataGate::default(),
+        groups: Coordinator::default(),
+        client: RefCell::new(std::rc::Weak::new()),
         config,
     });
     for (_, mut stream) in receivers.streams() {
@@ -173,6 +176,35 @@ async fn start_shard(
     }
 }
 
+/// Joins the mesh and starts the shard's background tasks; the client is
+/// shared by the shard's tasks.
+async fn start(
+    id: usize,
+    config: Arc<ServerConfig>,
+    mesh: MeshBuilder<ShardRequest, Full>,
+    peers: PeerTable,
+) -> Rc<ShardClient> {
+    let client = Rc::new(start_shard(id, config, mesh, peers).await);
+    client.local().client.replace(Rc::downgrade(&client));
+    let ticker = client.clone();
+    glommio::spawn_local(async move {
+        let shard = ticker.local().clone();
+        loop {
+            let seen = shard.stopping.generation();
+            if shard
+                .stopping
+                .wait_after(seen, Duration::from_millis(GROUP_TICK_MS))
+                .await
+            {
+                return;
+            }
+            shard.groups.tick(&ticker).await;
+        }
+    })
+    .detach();
+    client
+}
+
 impl ShardClient {
     /// Asks every other shard to close its logs and stop, waits until they
     /// have, then closes this shard's logs.
@@ -223,7 +255,7 @@ where
         let peers = peers.clone();
         let shard_config = config.clone();
         let handle = builder(id).spawn(move || async move {
-            let client = Rc::new(start_shard(id, shard_config, mesh, peers).await);
+            let client = start(id, shard_config, mesh, peers).await;
             let shard = client.local().clone();
             // Serve until a shutdown request arrives.
             while shard.stopped_reply.borrow().is_none() {
@@ -247,7 +279,7 @@ where
         others.push(handle);
     }
     let first = builder(0).spawn(move || async move {
-        let client = Rc::new(start_shard(0, config.clone(), mesh, peers).await);
+        let client = start(0, config.clone(), mesh, peers).await;
         let out = main(client.clone()).await;
         client.shutdown_all().await;
         out

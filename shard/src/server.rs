@@ -2,6 +2,7 @@
 //! routers, started from one [`ServerConfig`].
 
 use crate::controller::Controller;
+use crate::group::CoordinatorConfig;
 use crate::message::ShardRequest;
 use crate::metrics::Metrics;
 use crate::router;
@@ -53,6 +54,8 @@ pub struct ServerConfig {
     pub auto_create_topics: bool,
     /// Partitions of an auto-created topic.
     pub auto_create_partitions: u32,
+    /// Consumer group and offset settings.
+    pub coordinator: CoordinatorConfig,
     /// Shared metrics, exported by the HTTP endpoint.
     pub metrics: Arc<Metrics>,
 }
@@ -76,6 +79,7 @@ impl ServerConfig {
             max_request_bytes: 100 << 20,
             auto_create_topics: false,
             auto_create_partitions: 1,
+            coordinator: CoordinatorConfig::default(),
             metrics: Arc::new(Metrics::new(shards)),
         }
     }

@@ -2,15 +2,18 @@
 //! partitions this shard owns, on its own executor.
 
 use crate::controller::Controller;
+use crate::group::Coordinator;
 use crate::message::{FetchReply, FoundOffset, OffsetQuery, PartitionOffsets, ShardRequest};
 use crate::meta_view::MetaView;
 use crate::partitions::{DataGate, Partition, Partitions};
+use crate::runtime::ShardClient;
 use crate::server::ServerConfig;
 use bytes::{Bytes, BytesMut};
 use ringlog_engine::batch::BatchView;
+use ringlog_engine::partition::AppendError;
 use ringlog_engine::Error;
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +38,18 @@ pub struct Shard {
     pub router_requested: Cell<bool>,
     /// Wakes the shard's main task (router start, shutdown).
     pub wakeup: DataGate,
+    /// The consumer groups this shard coordinates.
+    pub groups: Coordinator,
+    /// The shard's way to reach the others, set once the mesh is joined
+    /// (weak: the client owns this shard).
+    pub client: RefCell<Weak<ShardClient>>,
+}
+
+impl Shard {
+    /// The client of this shard, once the pool has started.
+    pub fn client(&self) -> Option<Rc<ShardClient>> {
+        self.client.borrow().upgrade()
+    }
 }
 
 fn offsets(partition: &Partition) -> PartitionOffsets {
@@ -76,16 +91,15 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             reply,
         } => {
             let Some(p) = shard.partitions.get(&topic, partition) else {
-                let _ = reply.send(Err(unknown(&shard, &topic, partition)));
+                let _ = reply.send(Err(unknown(&shard, &topic, partition).into()));
                 return;
             };
             let produced = produce(&p, &batches, durable).await;
-            if produced.is_ok() {
-                let records = batches.iter().map(|b| record_count(b)).sum();
-                let bytes = batches.iter().map(|b| b.len() as u64).sum();
+            if let Ok(produced) = &produced {
+                let (records, bytes) = (produced.records_written, produced.bytes_written);
                 shard.config.metrics.produced(shard.id, records, bytes);
             }
-            let _ = reply.send(produced.map(|base| (base, offsets(&p))));
+            let _ = reply.send(produced.map(|done| (done.base_offset, offsets(&p))));
         }
         ShardRequest::Fetch {
             topic,
@@ -154,6 +168,20 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                 ),
             }
         }
+        ShardRequest::Group {
+            version,
+            body,
+            client: sender,
+            reply,
+        } => match shard.client() {
+            Some(client) => {
+                let _ = reply.send(crate::handlers::group(&client, version, *body, &sender).await);
+            }
+            None => tracing::error!(
+                shard = shard.id,
+                "group request before the shard joined the pool; dropped"
+            ),
+        },
         ShardRequest::Reconfigure {
             topic,
             partition,
@@ -225,20 +253,37 @@ fn record_count(batch: &[u8]) -> u64 {
     BatchView::parse(batch).map_or(0, |view| view.record_count().max(0) as u64)
 }
 
+/// What a produce to one partition did.
+struct Produced {
+    /// Base offset of the first batch.
+    base_offset: u64,
+    /// Records and bytes newly written (retries of an idempotent
+    /// producer's batches are not written again).
+    records_written: u64,
+    bytes_written: u64,
+}
+
 /// Appends the batches in order; returns the first base offset. With
 /// `durable`, waits for the fdatasync covering the last one (group
-/// commit); otherwise a background sync makes them readable soon.
+/// commit) — for a retried idempotent batch, covering where it was first
+/// written, so a retry is never acknowledged before the original is
+/// durable; otherwise a background sync makes them readable soon.
 async fn produce(
     p: &Rc<Partition>,
     batches: &[Bytes],
     durable: bool,
-) -> ringlog_engine::Result<u64> {
+) -> Result<Produced, AppendError> {
     let mut first = None;
     let mut end = 0;
+    let (mut records_written, mut bytes_written) = (0, 0);
     for batch in batches {
         let appended = p.log.append_buffered(batch).await?;
         first.get_or_insert(appended.base_offset);
-        end = appended.last_offset + 1;
+        end = end.max(appended.last_offset + 1);
+        if !appended.duplicate {
+            records_written += record_count(batch);
+            bytes_written += batch.len() as u64;
+        }
     }
     let base = first.ok_or_else(|| Error::Rejected("produce without record batches".into()))?;
     if durable {
@@ -254,7 +299,11 @@ async fn produce(
         })
         .detach();
     }
-    Ok(base)
+    Ok(Produced {
+        base_offset: base,
+        records_written,
+        bytes_written,
+    })
 }
 
 /// Reads from `offset`; at the end of the log waits up to `max_wait` for

@@ -3,7 +3,9 @@
 //! building, response rendering) without a running broker.
 
 pub mod doctor;
+pub mod group;
 pub mod http;
 pub mod inspect;
+pub mod kafka_client;
 pub mod serve;
 pub mod topic;

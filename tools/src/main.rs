@@ -1,5 +1,5 @@
-//! `ringlog` — the ringlog binary: the broker (`serve`), its admin client
-//! (`topic`), the load generator (`bench`, from the `ringlog-bench`
+//! `ringlog` — the ringlog binary: the broker (`serve`), its admin clients
+//! (`topic`, `group`), the load generator (`bench`, from the `ringlog-bench`
 //! crate), and the host and file checks (`doctor`, `inspect`).
 //!
 //! Exit codes: 0 success, 1 a check failed (corruption found, doctor
@@ -8,7 +8,7 @@
 //! an I/O error.
 
 use clap::{Parser, Subcommand};
-use ringlog_tools::{doctor, inspect, serve, topic};
+use ringlog_tools::{doctor, group, inspect, serve, topic};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +30,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Create, list, describe, alter and delete topics on a running broker.
     Topic(topic::TopicArgs),
+    /// List, describe and delete consumer groups; reset their offsets.
+    Group(group::GroupArgs),
     /// Load generator and disk ceiling: produce, consume, e2e, requests, disk.
     Bench(Box<ringlog_bench::BenchArgs>),
     /// Print and verify on-disk files.
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
         // signals before it starts any, so every thread inherits the mask.
         Command::Serve(args) => return serve::run(args),
         Command::Topic(args) => return topic::run(args),
+        Command::Group(args) => return group::run(args),
         Command::Bench(args) => return ringlog_bench::run(*args),
         Command::Inspect {
             what: InspectCommand::Segment { file, quiet },

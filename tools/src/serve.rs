@@ -18,6 +18,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches};
 use ringlog_engine::meta::PARTITIONS_MAX;
 use ringlog_engine::{FlushPolicy, LogConfig};
+use ringlog_shard::group::{CoordinatorConfig, GroupSettings};
 use ringlog_shard::metrics::Metrics;
 use ringlog_shard::server::{RouterCores, ServerConfig};
 use std::collections::BTreeMap;
@@ -52,6 +53,10 @@ pub const MAX_REQUEST_BYTES_MAX: usize = i32::MAX as usize;
 /// Longest `--flush-policy interval:<ms>`: a crash loses up to this much
 /// acknowledged data, so a longer window is taken for a unit mistake.
 pub const FLUSH_INTERVAL_MS_MAX: u64 = 3_600_000;
+
+/// Longest group timeout (session, rebalance delay): Kafka's timeouts are
+/// `i32` milliseconds.
+pub const GROUP_TIMEOUT_MS_MAX: u64 = i32::MAX as u64;
 
 /// One option of `ringlog serve`. Its name is the long flag, the config
 /// file key, and (upper case, `-` as `_`, after [`ENV_PREFIX`]) the
@@ -171,6 +176,30 @@ const SETTINGS: &[Setting] = &[
         "N",
         Some("1"),
         "Partitions of an auto-created topic",
+    ),
+    setting(
+        "group-initial-rebalance-delay-ms",
+        "MS",
+        Some("3000"),
+        "How long the first rebalance of an empty consumer group waits for more members (Kafka's group.initial.rebalance.delay.ms)",
+    ),
+    setting(
+        "group-min-session-timeout-ms",
+        "MS",
+        Some("6000"),
+        "Smallest session timeout a group member may ask for (group.min.session.timeout.ms)",
+    ),
+    setting(
+        "group-max-session-timeout-ms",
+        "MS",
+        Some("1800000"),
+        "Largest session timeout a group member may ask for (group.max.session.timeout.ms)",
+    ),
+    setting(
+        "offsets-retention-ms",
+        "MS",
+        Some("604800000"),
+        "Committed offsets of a group without members expire this long after the later of their commit and the group emptying (offsets.retention.minutes x 60000)",
     ),
     setting(
         "http",
@@ -487,6 +516,24 @@ pub fn resolve(
     let auto_create_partitions = sources.required("auto-create-partitions", |text| {
         parse_number(text, 1, u64::from(PARTITIONS_MAX)).map(|n| n as u32)
     })?;
+    let initial_rebalance_delay_ms = sources
+        .required("group-initial-rebalance-delay-ms", |text| {
+            parse_number(text, 0, GROUP_TIMEOUT_MS_MAX)
+        })?;
+    let min_session_timeout_ms = sources.required("group-min-session-timeout-ms", |text| {
+        parse_number(text, 1, GROUP_TIMEOUT_MS_MAX).map(|n| n as i32)
+    })?;
+    let max_session_timeout_ms = sources.required("group-max-session-timeout-ms", |text| {
+        parse_number(text, 1, GROUP_TIMEOUT_MS_MAX).map(|n| n as i32)
+    })?;
+    if min_session_timeout_ms > max_session_timeout_ms {
+        return Err(ConfigError(format!(
+            "--group-min-session-timeout-ms {min_session_timeout_ms} is above --group-max-session-timeout-ms {max_session_timeout_ms}"
+        )));
+    }
+    let offsets_retention_ms = sources.required("offsets-retention-ms", |text| {
+        parse_number(text, 1, i64::MAX as u64)
+    })?;
     let http = sources.value("http", parse_socket_addr)?;
 
     Ok(Settings {
@@ -504,6 +551,14 @@ pub fn resolve(
             max_request_bytes,
             auto_create_topics,
             auto_create_partitions,
+            coordinator: CoordinatorConfig {
+                groups: GroupSettings {
+                    min_session_timeout_ms,
+                    max_session_timeout_ms,
+                    initial_rebalance_delay_ms,
+                },
+                offsets_retention_ms,
+            },
             metrics: Arc::new(Metrics::new(shards)),
         },
         http,

@@ -3,7 +3,11 @@
 //! and the command end to end against a fake broker built from the same
 //! broker-side codecs (`ringlog_protocol`), which records what it was sent.
 
-use bytes::{Bytes, BytesMut};
+mod common;
+
+use common::{
+    bodies, broker_answer, broker_parse, fake_broker, metadata_with, name, ringlog, s, text,
+};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
@@ -21,52 +25,29 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsResponse, MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
     TopicName,
 };
-use kafka_protocol::protocol::{Message, StrBytes};
+use kafka_protocol::protocol::Message;
 use kafka_protocol::ResponseError;
 use ringlog_protocol::api_versions::api_versions_response;
-use ringlog_protocol::frame::next_frame;
-use ringlog_protocol::{encode_response, parse_request, Request};
-use ringlog_tools::topic::{
-    check_created, create_partitions_request, create_topics_request, decode_response,
-    delete_topics_request, describe_configs_request, encode_request, error_name,
-    incremental_alter_configs_request, metadata_request, pick_version, render_description,
-    render_topic_list, ClientError, CLIENT_ID, CONFIG_OPERATION_DELETE, CONFIG_OPERATION_SET,
-    CONFIG_SOURCE_TOPIC, RESOURCE_TYPE_TOPIC,
+use ringlog_tools::kafka_client::{
+    decode_response, encode_request, error_name, pick_version, ClientError,
 };
-use std::io::{Read, Write};
+use ringlog_tools::topic::{
+    check_created, create_partitions_request, create_topics_request, delete_topics_request,
+    describe_configs_request, incremental_alter_configs_request, metadata_request,
+    render_description, render_topic_list, CLIENT_ID, CONFIG_OPERATION_DELETE,
+    CONFIG_OPERATION_SET, CONFIG_SOURCE_TOPIC, RESOURCE_TYPE_TOPIC,
+};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Output};
-use std::thread::JoinHandle;
+use std::process::Output;
 use std::time::Duration;
-
-fn s(text: &str) -> StrBytes {
-    StrBytes::from_string(text.to_string())
-}
-
-fn name(text: &str) -> TopicName {
-    TopicName(s(text))
-}
-
-/// A client request frame, as the broker's router parses it.
-fn broker_parse(frame: Bytes) -> Request {
-    let mut buf = BytesMut::from(&frame[..]);
-    let body = next_frame(&mut buf, usize::MAX).unwrap().unwrap();
-    assert!(buf.is_empty(), "exactly one frame");
-    parse_request(body).expect("the broker parses the client's request")
-}
-
-/// A broker response frame without its size prefix, as the client reads it.
-fn broker_answer(correlation_id: i32, key: ApiKey, version: i16, body: ResponseKind) -> Bytes {
-    let frame = encode_response(correlation_id, key, version, &body).unwrap();
-    frame.slice(4..)
-}
 
 #[test]
 fn requests_decode_with_the_broker_parser() {
     let configs = vec![("retention.ms".to_string(), "1000".to_string())];
     for version in [2, 4, 7] {
         let built = create_topics_request(version, "orders", 3, &configs, true, 5000);
-        let parsed = broker_parse(encode_request(version, 41, &built).unwrap());
+        let parsed = broker_parse(encode_request(CLIENT_ID, version, 41, &built).unwrap());
         assert_eq!(parsed.api_key, ApiKey::CreateTopics);
         assert_eq!(parsed.api_version, version);
         assert_eq!(parsed.correlation_id(), 41);
@@ -88,7 +69,7 @@ fn requests_decode_with_the_broker_parser() {
     for version in [0, 1, 4, 12] {
         let all = metadata_request(version, None);
         let RequestKind::Metadata(body) =
-            broker_parse(encode_request(version, 1, &all).unwrap()).body
+            broker_parse(encode_request(CLIENT_ID, version, 1, &all).unwrap()).body
         else {
             panic!()
         };
@@ -101,7 +82,7 @@ fn requests_decode_with_the_broker_parser() {
         assert!(every_topic, "v{version}: {body:?}");
         let one = metadata_request(version, Some("orders"));
         let RequestKind::Metadata(body) =
-            broker_parse(encode_request(version, 2, &one).unwrap()).body
+            broker_parse(encode_request(CLIENT_ID, version, 2, &one).unwrap()).body
         else {
             panic!()
         };
@@ -114,7 +95,7 @@ fn requests_decode_with_the_broker_parser() {
     for version in [1, 5, 6] {
         let built = delete_topics_request(version, "orders", 3000);
         let RequestKind::DeleteTopics(body) =
-            broker_parse(encode_request(version, 3, &built).unwrap()).body
+            broker_parse(encode_request(CLIENT_ID, version, 3, &built).unwrap()).body
         else {
             panic!()
         };
@@ -130,7 +111,7 @@ fn requests_decode_with_the_broker_parser() {
     let built = describe_configs_request("orders");
     for version in [1, 4] {
         let RequestKind::DescribeConfigs(body) =
-            broker_parse(encode_request(version, 4, &built).unwrap()).body
+            broker_parse(encode_request(CLIENT_ID, version, 4, &built).unwrap()).body
         else {
             panic!()
         };
@@ -147,7 +128,7 @@ fn requests_decode_with_the_broker_parser() {
     );
     for version in [0, 1] {
         let RequestKind::IncrementalAlterConfigs(body) =
-            broker_parse(encode_request(version, 5, &built).unwrap()).body
+            broker_parse(encode_request(CLIENT_ID, version, 5, &built).unwrap()).body
         else {
             panic!()
         };
@@ -168,7 +149,7 @@ fn requests_decode_with_the_broker_parser() {
     let built = create_partitions_request("orders", 6, 2000);
     for version in [0, 3] {
         let RequestKind::CreatePartitions(body) =
-            broker_parse(encode_request(version, 6, &built).unwrap()).body
+            broker_parse(encode_request(CLIENT_ID, version, 6, &built).unwrap()).body
         else {
             panic!()
         };
@@ -265,8 +246,8 @@ fn pick_version_takes_the_highest_common_version() {
         pick_version(apis, ApiKey::DeleteTopics, DeleteTopicsRequest::VERSIONS),
         Ok(6)
     );
-    let err = pick_version(apis, ApiKey::JoinGroup, MetadataRequest::VERSIONS).unwrap_err();
-    assert_eq!(err, "the broker does not support JoinGroup");
+    let err = pick_version(apis, ApiKey::DescribeAcls, MetadataRequest::VERSIONS).unwrap_err();
+    assert_eq!(err, "the broker does not support DescribeAcls");
     let old = [ApiVersion::default()
         .with_api_key(ApiKey::CreateTopics as i16)
         .with_min_version(0)
@@ -308,33 +289,6 @@ fn kafka_errors_print_with_their_kafka_names() {
     assert_eq!(err.to_string(), "orders: TOPIC_ALREADY_EXISTS (36)");
     let err = check_created("b:9092", "other", 1, &without_message).unwrap_err();
     assert!(matches!(err, ClientError::Protocol { .. }), "{err}");
-}
-
-fn metadata_with(topics: &[(&str, usize)]) -> MetadataResponse {
-    MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(0))
-            .with_host(s("127.0.0.1"))
-            .with_port(9092)])
-        .with_topics(
-            topics
-                .iter()
-                .map(|(topic, partitions)| {
-                    MetadataResponseTopic::default()
-                        .with_name(Some(name(topic)))
-                        .with_partitions(
-                            (0..*partitions as i32)
-                                .rev()
-                                .map(|index| {
-                                    MetadataResponsePartition::default()
-                                        .with_partition_index(index)
-                                        .with_leader_id(BrokerId(0))
-                                })
-                                .collect(),
-                        )
-                })
-                .collect(),
-        )
 }
 
 fn configs_of(topic: &str) -> DescribeConfigsResponse {
@@ -386,68 +340,8 @@ fn list_and_describe_render_readable_text() {
 
 // ---------------------------------------------------------------- end to end
 
-/// A broker that answers with `answer` (ApiVersions from the real table
-/// unless `answer` handles it) on one connection, and returns every
-/// request it parsed once the client hangs up.
-fn fake_broker(
-    answer: impl Fn(&Request) -> Option<(i16, ResponseKind)> + Send + 'static,
-) -> (SocketAddr, JoinHandle<Vec<Request>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut seen = Vec::new();
-        loop {
-            let mut prefix = [0u8; 4];
-            if stream.read_exact(&mut prefix).is_err() {
-                return seen;
-            }
-            let mut body = vec![0u8; i32::from_be_bytes(prefix) as usize];
-            stream.read_exact(&mut body).unwrap();
-            let request = parse_request(Bytes::from(body)).unwrap();
-            let (version, response) = answer(&request).unwrap_or_else(|| {
-                assert_eq!(
-                    request.api_key,
-                    ApiKey::ApiVersions,
-                    "unexpected {request:?}"
-                );
-                let (version, response) = api_versions_response(request.api_version);
-                (version, ResponseKind::ApiVersions(response))
-            });
-            let frame = encode_response(
-                request.correlation_id(),
-                request.api_key,
-                version,
-                &response,
-            )
-            .unwrap();
-            stream.write_all(&frame).unwrap();
-            seen.push(request);
-        }
-    });
-    (addr, handle)
-}
-
 fn ringlog_topic(addr: SocketAddr, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ringlog"))
-        .arg("topic")
-        .args(args)
-        .args(["--bootstrap", &addr.to_string()])
-        .env_remove("RINGLOG_BOOTSTRAP")
-        .output()
-        .expect("run ringlog topic")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn bodies(requests: &[Request]) -> Vec<&RequestKind> {
-    requests
-        .iter()
-        .filter(|r| r.api_key != ApiKey::ApiVersions)
-        .map(|r| &r.body)
-        .collect()
+    ringlog("topic", addr, args)
 }
 
 #[test]

@@ -67,6 +67,112 @@ pub struct PartitionPlaced {
     pub shard: u32,
 }
 
+/// Producer ids below `block_end` are allocated (Kafka InitProducerId).
+/// The controller hands ids out of the block from memory and records the
+/// next block before answering with its first id, so an id answered before
+/// a crash is never answered again: after a restart allocation starts at
+/// the recorded end.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ProducerIdBlock {
+    /// End (exclusive) of the allocated ids: larger than the previous end,
+    /// at most `i64::MAX` (ids are `i64` on the wire, -1 means none).
+    pub block_end: u64,
+}
+
+/// One partition's committed position in an [`OffsetsCommitted`] event.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct OffsetCommit {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: u32,
+    /// The next offset the group will consume.
+    pub offset: i64,
+    /// Leader epoch the client saw (-1 when unknown).
+    pub leader_epoch: i32,
+    /// The client's metadata string (at most [`OFFSET_METADATA_BYTES_MAX`]).
+    pub metadata: String,
+}
+
+/// Longest metadata string of one committed offset (Kafka's
+/// `offset.metadata.max.bytes` default).
+pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
+/// Longest group id this broker accepts. Kafka sets no limit; ids become
+/// map keys in every shard's replica, so one is set.
+pub const GROUP_ID_BYTES_MAX: usize = 1024;
+
+/// A group committed offsets (Kafka OffsetCommit).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct OffsetsCommitted {
+    /// Group id.
+    pub group: String,
+    /// When the coordinator accepted the commit (ms since the epoch); the
+    /// base of offset retention for groups without members.
+    pub commit_ms: i64,
+    /// At least one partition; a partition named twice keeps the last.
+    pub offsets: Vec<OffsetCommit>,
+}
+
+/// Committed offsets removed (Kafka OffsetDelete, or retention expiry).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct OffsetsDeleted {
+    /// Group id.
+    pub group: String,
+    /// Topic and partition of each removed offset; absent ones are no-ops.
+    pub partitions: Vec<(String, u32)>,
+}
+
+/// One member of a stored group generation.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GroupMemberRecord {
+    /// Member id the coordinator issued.
+    pub member_id: String,
+    /// `group.instance.id` of a static member.
+    pub instance_id: Option<String>,
+    /// Client id of the member's connection.
+    pub client_id: String,
+    /// Client host (peer address) of the member's connection.
+    pub client_host: String,
+    /// Session timeout the member asked for.
+    pub session_timeout_ms: i32,
+    /// Rebalance timeout the member asked for.
+    pub rebalance_timeout_ms: i32,
+    /// The member's metadata for the chosen protocol (opaque).
+    pub subscription: Vec<u8>,
+    /// The assignment the leader gave the member (opaque).
+    pub assignment: Vec<u8>,
+}
+
+/// A group's membership at a generation: written when a generation
+/// becomes stable and when the group empties, so a restarted coordinator
+/// resumes the generation instead of forcing every member to rejoin.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GroupStored {
+    /// Group id.
+    pub group: String,
+    /// Generation id; never lower than the stored one.
+    pub generation: i32,
+    /// Protocol type (`consumer` for consumer groups); empty if none yet.
+    pub protocol_type: String,
+    /// The protocol every member supports that was chosen (e.g. `range`);
+    /// empty for an empty group.
+    pub protocol: String,
+    /// Leader member id; empty for an empty group.
+    pub leader: String,
+    /// When the group reached this state (ms since the epoch); for an
+    /// empty group, the base of offset retention.
+    pub state_ms: i64,
+    /// Members with their assignments; empty when the group emptied.
+    pub members: Vec<GroupMemberRecord>,
+}
+
+/// A group and all its offsets were removed (Kafka DeleteGroups).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GroupDeleted {
+    /// Group id.
+    pub group: String,
+}
+
 /// One change to cluster metadata: the unit of the meta log (one event per
 /// offset; the frame carries the event time in ms).
 ///
@@ -88,6 +194,16 @@ pub enum MetaEvent {
     PartitionsAdded(#[rkyv(with = AsBox)] PartitionsAdded),
     /// Tag 4.
     PartitionPlaced(#[rkyv(with = AsBox)] PartitionPlaced),
+    /// Tag 5.
+    OffsetsCommitted(#[rkyv(with = AsBox)] OffsetsCommitted),
+    /// Tag 6.
+    OffsetsDeleted(#[rkyv(with = AsBox)] OffsetsDeleted),
+    /// Tag 7.
+    GroupStored(#[rkyv(with = AsBox)] GroupStored),
+    /// Tag 8.
+    GroupDeleted(#[rkyv(with = AsBox)] GroupDeleted),
+    /// Tag 9.
+    ProducerIdBlock(#[rkyv(with = AsBox)] ProducerIdBlock),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -120,14 +236,30 @@ pub fn decode_event(payload: &[u8]) -> Result<MetaEvent, Corruption> {
 }
 
 impl MetaEvent {
-    /// The topic the event is about.
-    pub fn topic(&self) -> &str {
+    /// The topic the event is about; `None` for group events.
+    pub fn topic(&self) -> Option<&str> {
         match self {
-            MetaEvent::TopicCreated(e) => &e.name,
-            MetaEvent::TopicDeleted(e) => &e.name,
-            MetaEvent::TopicConfigChanged(e) => &e.name,
-            MetaEvent::PartitionsAdded(e) => &e.name,
-            MetaEvent::PartitionPlaced(e) => &e.topic,
+            MetaEvent::TopicCreated(e) => Some(&e.name),
+            MetaEvent::TopicDeleted(e) => Some(&e.name),
+            MetaEvent::TopicConfigChanged(e) => Some(&e.name),
+            MetaEvent::PartitionsAdded(e) => Some(&e.name),
+            MetaEvent::PartitionPlaced(e) => Some(&e.topic),
+            MetaEvent::OffsetsCommitted(_)
+            | MetaEvent::OffsetsDeleted(_)
+            | MetaEvent::GroupStored(_)
+            | MetaEvent::GroupDeleted(_)
+            | MetaEvent::ProducerIdBlock(_) => None,
+        }
+    }
+
+    /// The group the event is about; `None` for topic events.
+    pub fn group(&self) -> Option<&str> {
+        match self {
+            MetaEvent::OffsetsCommitted(e) => Some(&e.group),
+            MetaEvent::OffsetsDeleted(e) => Some(&e.group),
+            MetaEvent::GroupStored(e) => Some(&e.group),
+            MetaEvent::GroupDeleted(e) => Some(&e.group),
+            _ => None,
         }
     }
 }
@@ -191,6 +323,54 @@ impl fmt::Display for MetaEvent {
                 "partition-placed topic={:?} partition={} shard={}",
                 e.topic, e.partition, e.shard
             ),
+            MetaEvent::OffsetsCommitted(e) => {
+                write!(
+                    f,
+                    "offsets-committed group={:?} at_ms={}",
+                    e.group, e.commit_ms
+                )?;
+                for o in &e.offsets {
+                    write!(
+                        f,
+                        " {:?}/{}={} epoch={} metadata={:?}",
+                        o.topic, o.partition, o.offset, o.leader_epoch, o.metadata
+                    )?;
+                }
+                Ok(())
+            }
+            MetaEvent::OffsetsDeleted(e) => {
+                write!(f, "offsets-deleted group={:?}", e.group)?;
+                for (topic, partition) in &e.partitions {
+                    write!(f, " {topic:?}/{partition}")?;
+                }
+                Ok(())
+            }
+            MetaEvent::GroupStored(e) => {
+                write!(
+                    f,
+                    "group-stored group={:?} generation={} protocol_type={:?} protocol={:?} leader={:?} at_ms={} members=[",
+                    e.group, e.generation, e.protocol_type, e.protocol, e.leader, e.state_ms
+                )?;
+                for (i, m) in e.members.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(
+                        f,
+                        "{:?} instance={:?} client={:?}@{:?} assignment_bytes={}",
+                        m.member_id,
+                        m.instance_id,
+                        m.client_id,
+                        m.client_host,
+                        m.assignment.len()
+                    )?;
+                }
+                f.write_str("]")
+            }
+            MetaEvent::GroupDeleted(e) => write!(f, "group-deleted group={:?}", e.group),
+            MetaEvent::ProducerIdBlock(e) => {
+                write!(f, "producer-id-block block_end={}", e.block_end)
+            }
         }
     }
 }
@@ -224,6 +404,41 @@ mod tests {
                 partition: 2,
                 shard: 1,
             }),
+            MetaEvent::OffsetsCommitted(OffsetsCommitted {
+                group: "g".into(),
+                commit_ms: 5,
+                offsets: vec![OffsetCommit {
+                    topic: "orders".into(),
+                    partition: 1,
+                    offset: 42,
+                    leader_epoch: -1,
+                    metadata: "m".into(),
+                }],
+            }),
+            MetaEvent::OffsetsDeleted(OffsetsDeleted {
+                group: "g".into(),
+                partitions: vec![("orders".into(), 1)],
+            }),
+            MetaEvent::GroupStored(GroupStored {
+                group: "g".into(),
+                generation: 3,
+                protocol_type: "consumer".into(),
+                protocol: "range".into(),
+                leader: "m-1".into(),
+                state_ms: 9,
+                members: vec![GroupMemberRecord {
+                    member_id: "m-1".into(),
+                    instance_id: Some("i".into()),
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    session_timeout_ms: 10_000,
+                    rebalance_timeout_ms: 30_000,
+                    subscription: vec![1, 2],
+                    assignment: vec![3],
+                }],
+            }),
+            MetaEvent::GroupDeleted(GroupDeleted { group: "g".into() }),
+            MetaEvent::ProducerIdBlock(ProducerIdBlock { block_end: 2000 }),
         ]
     }
 

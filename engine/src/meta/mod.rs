@@ -1,7 +1,7 @@
 //! The metadata log: an event-sourced record of every cluster metadata
 //! change, the seed of all metadata (topics, partition counts, partition
-//! placement on shards, topic configs; later group offsets, producer ids,
-//! archives).
+//! placement on shards, topic configs, consumer group generations and
+//! committed offsets, allocated producer id blocks; later archives).
 //!
 //! ## Why event sourcing plus snapshots
 //!
@@ -31,16 +31,23 @@
 //! fully there (its bytes reached the disk) or absent — never half there,
 //! and never anything that was not validated.
 //!
-//! Appends are serialized by a one-permit semaphore held from validation
-//! to apply, so the log order is exactly the validation order and every
-//! logged event is valid against the state before it (replay relies on
-//! that). The alternative — validate, append concurrently, re-validate
-//! before applying — is wrong: two tasks could both validate "create
-//! topic X", both get logged, and the second could then be neither applied
-//! nor removed from the log. The price is one fdatasync per metadata
-//! change, with no group commit; metadata changes are rare. (High-rate
-//! events such as group offset commits will want validation against state
-//! plus the not-yet-durable events, so they can share fdatasyncs.)
+//! Appends are validated in order under a one-permit semaphore, so the log
+//! order is exactly the validation order and every logged event is valid
+//! against the state before it (replay relies on that). Validation runs
+//! against the *tail* state: the durable state plus every event appended
+//! but not yet synced. The permit is released once the event is in the
+//! write buffer, so appends that arrive while a fdatasync runs share the
+//! next one (group commit: 64 concurrent offset commits cost one or two
+//! fdatasyncs, not 64). After its sync, an append applies every event the
+//! sync covered to the durable state, in log order, whichever task gets
+//! there first. So readers ([`MetaLog::with_state`]) see only durable
+//! events, always a prefix of the log.
+//!
+//! The alternative — validate against the durable state only and append
+//! concurrently — is wrong: two tasks could both validate "create topic
+//! X", both get logged, and replay would then meet an event that does not
+//! apply. The price of the tail state is a second copy of the state in
+//! memory on the controller.
 //!
 //! ## Directory layout
 //!
@@ -54,7 +61,7 @@
 //! ```text
 //! header (64 bytes), integers little-endian
 //!   0  8  magic "RINGLSNP"
-//!   8  2  format version (1)
+//!   8  2  format version (2; 2 added groups and offsets)
 //!  10  6  zero
 //!  16  8  applied offset: the state holds events 0..applied offset
 //!  24  8  payload length in bytes
@@ -62,7 +69,9 @@
 //!  36 24  zero
 //!  60  4  crc32c of bytes 0..60
 //! payload: the rkyv archive of MetaState (topics with their ids,
-//!   partition placements and configs, and the applied offset again);
+//!   partition placements and configs; groups with their stored generation
+//!   and committed offsets; the producer id block end; and the applied
+//!   offset again);
 //!   the file ends exactly at the end of the payload
 //! ```
 //!
@@ -83,14 +92,19 @@ mod snapshot;
 mod state;
 
 pub use event::{
-    decode_event, encode_event, format_topic_id, ArchivedMetaEvent, MetaEvent, PartitionPlaced,
-    PartitionsAdded, TopicConfigChanged, TopicCreated, TopicDeleted,
+    decode_event, encode_event, format_topic_id, ArchivedMetaEvent, GroupDeleted,
+    GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted, OffsetsDeleted,
+    PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated,
+    TopicDeleted, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
 };
 pub use snapshot::{
     encode_snapshot_file, read_snapshot_file, SNAPSHOT_EXTENSION, SNAPSHOT_HEADER_BYTES,
     SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
 };
-pub use state::{check_topic_name, MetaState, TopicState, PARTITIONS_MAX, TOPIC_NAME_BYTES_MAX};
+pub use state::{
+    check_group_id, check_topic_name, CommittedOffset, GroupRecord, GroupState, MetaState,
+    TopicState, PARTITIONS_MAX, PRODUCER_ID_BLOCK_END_MAX, TOPIC_NAME_BYTES_MAX,
+};
 
 use crate::clock::Clock;
 use crate::error::{Corruption, Error, Result};
@@ -102,6 +116,7 @@ use crate::io::{align_up, Storage, BLOCK_BYTES};
 use crate::log::{FlushPolicy, Log, LogConfig, LogStats, ReadBatches};
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 /// Bytes asked of [`Log::read`] per step of replay.
@@ -190,8 +205,16 @@ pub struct MetaLog<S: Storage> {
     config: MetaConfig,
     clock: Clock,
     log: Log<S>,
+    /// The durable state: every event below the log's durable offset.
     state: RefCell<MetaState>,
-    /// Held from validation to apply: see the module docs.
+    /// The durable state plus the appended, not yet durable events; what
+    /// new events are validated against.
+    tail: RefCell<MetaState>,
+    /// Appended events not yet applied to `state`, in offset order, as
+    /// encoded payloads. Bounded by the appends in flight.
+    pending: RefCell<VecDeque<(u64, Vec<u8>)>>,
+    /// Held from validation until the event is in the write buffer: see
+    /// the module docs.
     append_permit: Semaphore,
     /// One snapshot write at a time.
     snapshot_permit: Semaphore,
@@ -267,7 +290,9 @@ impl<S: Storage> MetaLog<S> {
             config,
             clock,
             log,
+            tail: RefCell::new(state.clone()),
             state: RefCell::new(state),
+            pending: RefCell::new(VecDeque::new()),
             append_permit: Semaphore::new(1),
             snapshot_permit: Semaphore::new(1),
             snapshot_offset: Cell::new(snapshot_offset),
@@ -275,48 +300,82 @@ impl<S: Storage> MetaLog<S> {
         })
     }
 
-    /// Validates `event` against the current state, appends it, waits until
-    /// it is durable and then applies it. Returns its offset. A conflicting
-    /// event fails with [`Error::Rejected`] and changes nothing; on any
-    /// other error the event is not applied (see the module docs for what a
-    /// reopen finds).
+    /// Validates `event` against the state plus the events appended before
+    /// it, appends it, waits until it is durable (sharing the fdatasync
+    /// with concurrent appends) and applies it. Returns its offset. A
+    /// conflicting event fails with [`Error::Rejected`] and changes nothing;
+    /// on any other error the event is not applied (see the module docs
+    /// for what a reopen finds).
     pub async fn append(&self, event: &MetaEvent) -> Result<u64> {
-        let bytes = encode_event(event).map_err(Error::Rejected)?;
-        let archived = event::access_event(&bytes)
-            .map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
-        let offset = {
+        self.append_all(std::slice::from_ref(event)).await
+    }
+
+    /// Appends `events` back to back, each validated against the state the
+    /// ones before it leave, with one fdatasync for all of them (a topic
+    /// creation and its placements). Returns the offset of the first. If
+    /// event *k* is rejected, events before it are still made durable and
+    /// applied (each was valid), and the rejection is returned.
+    pub async fn append_all(&self, events: &[MetaEvent]) -> Result<u64> {
+        assert!(!events.is_empty(), "append at least one event");
+        let mut encoded = Vec::with_capacity(events.len());
+        for event in events {
+            let bytes = encode_event(event).map_err(Error::Rejected)?;
+            event::access_event(&bytes)
+                .map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
+            encoded.push(bytes);
+        }
+        let mut first = None;
+        let mut end = 0;
+        let mut rejected = None;
+        {
             let _permit = self
                 .append_permit
                 .acquire_permit(1)
                 .await
                 .expect("append permit never closed");
-            let expected = {
-                let state = self.state.borrow();
-                if self.log.next_offset() != state.applied_offset() {
-                    // An earlier append reached the log but not the state:
-                    // its outcome is unknown until a reopen replays it.
-                    return Err(Error::Poisoned {
-                        path: self.dir.clone(),
-                    });
+            for bytes in encoded {
+                let archived = event::access_event(&bytes).expect("checked above");
+                let expected = {
+                    let tail = self.tail.borrow();
+                    if self.log.next_offset() != tail.applied_offset() {
+                        // An earlier append failed after reaching the log:
+                        // its outcome is unknown until a reopen replays it.
+                        return Err(Error::Poisoned {
+                            path: self.dir.clone(),
+                        });
+                    }
+                    if let Err(why) = tail.check_archived(archived) {
+                        rejected = Some(Error::Rejected(why));
+                        break;
+                    }
+                    tail.applied_offset()
+                };
+                let event_ms = self.clock.now_ms();
+                let offset = self
+                    .log
+                    .append_with(bytes.len(), 1, event_ms, |dst, _| {
+                        dst.copy_from_slice(&bytes)
+                    })
+                    .await?;
+                assert_eq!(offset, expected, "appends are serialized");
+                if let Err(why) = self.tail.borrow_mut().apply_archived(offset, archived) {
+                    panic!(
+                        "metadata event validated under the append permit no longer applies: {why}"
+                    );
                 }
-                state.check_archived(archived).map_err(Error::Rejected)?;
-                state.applied_offset()
-            };
-            let event_ms = self.clock.now_ms();
-            let offset = self
-                .log
-                .append_acked(bytes.len(), 1, event_ms, |dst, _| {
-                    dst.copy_from_slice(&bytes)
-                })
-                .await?;
-            assert_eq!(offset, expected, "appends are serialized");
-            if let Err(why) = self.state.borrow_mut().apply_archived(offset, archived) {
-                panic!("metadata event validated under the append permit no longer applies: {why}");
+                self.pending.borrow_mut().push_back((offset, bytes));
+                first.get_or_insert(offset);
+                end = offset + 1;
             }
-            offset
+        }
+        let Some(first) = first else {
+            return Err(rejected.expect("no event appended means the first was rejected"));
         };
-        if self.config.snapshot_interval_events > 0 && offset + 1 >= self.next_snapshot_at.get() {
-            // The event is durable and applied: a failed snapshot does not
+        self.log.sync_to(end).await?;
+        self.apply_durable();
+        assert!(self.applied_offset() >= end, "synced events are applied");
+        if self.config.snapshot_interval_events > 0 && end >= self.next_snapshot_at.get() {
+            // The events are durable and applied: a failed snapshot does not
             // fail the append; it is retried one interval later.
             if let Err(e) = self.auto_snapshot().await {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "automatic metadata snapshot failed");
@@ -325,7 +384,27 @@ impl<S: Storage> MetaLog<S> {
                     .set(applied.saturating_add(self.config.snapshot_interval_events));
             }
         }
-        Ok(offset)
+        match rejected {
+            Some(e) => Err(e),
+            None => Ok(first),
+        }
+    }
+
+    /// Applies every pending event the log has made durable, in order.
+    fn apply_durable(&self) {
+        let durable = self.log.durable_offset();
+        let mut pending = self.pending.borrow_mut();
+        let mut state = self.state.borrow_mut();
+        while let Some((offset, bytes)) = pending.front() {
+            if *offset >= durable {
+                break;
+            }
+            let archived = event::access_event(bytes).expect("pending events were validated");
+            if let Err(why) = state.apply_archived(*offset, archived) {
+                panic!("a durable metadata event does not apply in log order: {why}");
+            }
+            pending.pop_front();
+        }
     }
 
     async fn auto_snapshot(&self) -> Result<()> {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Snapshot file magic.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"RINGLSNP";
 /// The only snapshot format version this build writes and reads.
-pub const SNAPSHOT_VERSION: u16 = 1;
+pub const SNAPSHOT_VERSION: u16 = 2;
 /// Bytes in a snapshot file header.
 pub const SNAPSHOT_HEADER_BYTES: usize = 64;
 /// Extension of snapshot files: `<applied offset, 20 digits>.snap`.
@@ -129,7 +129,10 @@ pub(crate) use crate::io::read_whole_file;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::event::{MetaEvent, PartitionPlaced, TopicConfigChanged, TopicCreated};
+    use crate::meta::event::{
+        MetaEvent, OffsetCommit, OffsetsCommitted, PartitionPlaced, TopicConfigChanged,
+        TopicCreated,
+    };
 
     fn state() -> MetaState {
         let mut state = MetaState::new();
@@ -156,6 +159,17 @@ mod tests {
                 set: vec![("cleanup.policy".into(), "delete".into())],
                 remove: vec![],
             }),
+            MetaEvent::OffsetsCommitted(OffsetsCommitted {
+                group: "billing".into(),
+                commit_ms: 1_700_000_000_000,
+                offsets: vec![OffsetCommit {
+                    topic: "orders".into(),
+                    partition: 3,
+                    offset: 99,
+                    leader_epoch: 0,
+                    metadata: "checkpoint".into(),
+                }],
+            }),
         ];
         for (offset, event) in events.iter().enumerate() {
             state
@@ -175,13 +189,13 @@ mod tests {
         let state = state();
         let bytes = encode_snapshot_file(&state).expect("encode");
         assert_eq!(&bytes[0..8], b"RINGLSNP");
-        assert_eq!(le_u64(&bytes, 16), 4);
+        assert_eq!(le_u64(&bytes, 16), 5);
         assert_eq!(
             le_u64(&bytes, 24),
             (bytes.len() - SNAPSHOT_HEADER_BYTES) as u64
         );
         let (offset, decoded) = read_snapshot_file(&bytes).expect("valid");
-        assert_eq!(offset, 4);
+        assert_eq!(offset, 5);
         assert_eq!(decoded, state);
         assert_eq!(decoded.topic_by_id(&[2; 16]).map(|(n, _)| n), Some("logs"));
         let empty = encode_snapshot_file(&MetaState::new()).expect("encode");
@@ -198,9 +212,14 @@ mod tests {
     #[test]
     fn snapshot_bad_version() {
         let mut bytes = encode_snapshot_file(&state()).expect("encode");
-        bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
-        reseal_header(&mut bytes);
-        assert_eq!(read_snapshot_file(&bytes), Err(Corruption::BadVersion(2)));
+        for version in [SNAPSHOT_VERSION - 1, SNAPSHOT_VERSION + 1] {
+            bytes[8..10].copy_from_slice(&version.to_le_bytes());
+            reseal_header(&mut bytes);
+            assert_eq!(
+                read_snapshot_file(&bytes),
+                Err(Corruption::BadVersion(version))
+            );
+        }
     }
 
     #[test]
@@ -258,7 +277,7 @@ mod tests {
     #[test]
     fn snapshot_offset_disagreement() {
         let mut bytes = encode_snapshot_file(&state()).expect("encode");
-        bytes[16..24].copy_from_slice(&5u64.to_le_bytes());
+        bytes[16..24].copy_from_slice(&6u64.to_le_bytes());
         reseal_header(&mut bytes);
         assert!(matches!(
             read_snapshot_file(&bytes),

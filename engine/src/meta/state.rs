@@ -5,7 +5,10 @@
 //! append path, replay from disk and (later) followers on other shards run
 //! the same code, and replay allocates only for the strings it keeps.
 
-use super::event::{encode_event, ArchivedMetaEvent, MetaEvent};
+use super::event::{
+    encode_event, ArchivedMetaEvent, GroupMemberRecord, MetaEvent, GROUP_ID_BYTES_MAX,
+    OFFSET_METADATA_BYTES_MAX,
+};
 use crate::error::{Error, Result};
 use rkyv::with::Skip;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -16,6 +19,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub const PARTITIONS_MAX: u32 = 1 << 20;
 /// Longest topic name (Kafka's limit).
 pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+/// Largest producer id block end: ids are `i64` on the wire.
+pub const PRODUCER_ID_BLOCK_END_MAX: u64 = i64::MAX as u64;
 
 /// One topic's metadata.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -29,12 +34,77 @@ pub struct TopicState {
     pub configs: BTreeMap<String, String>,
 }
 
+/// A committed offset as the state keeps it.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CommittedOffset {
+    /// The next offset the group will consume.
+    pub offset: i64,
+    /// Leader epoch the client saw (-1 when unknown).
+    pub leader_epoch: i32,
+    /// The client's metadata string.
+    pub metadata: String,
+    /// When it was committed (ms since the epoch).
+    pub commit_ms: i64,
+}
+
+/// A group's stored membership (see [`super::GroupStored`]).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GroupRecord {
+    /// Generation id.
+    pub generation: i32,
+    /// Protocol type; empty if none yet.
+    pub protocol_type: String,
+    /// Chosen protocol; empty for an empty group.
+    pub protocol: String,
+    /// Leader member id; empty for an empty group.
+    pub leader: String,
+    /// When the group reached this state (ms since the epoch).
+    pub state_ms: i64,
+    /// Members and their assignments.
+    pub members: Vec<GroupMemberRecord>,
+}
+
+/// What the meta log knows of one consumer group: its last stored
+/// generation and its committed offsets (topic -> partition -> offset).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupState {
+    /// The last stored generation; `None` for a group that only committed
+    /// offsets (a "simple" consumer or an admin tool).
+    pub record: Option<GroupRecord>,
+    /// Committed offsets.
+    pub offsets: BTreeMap<String, BTreeMap<u32, CommittedOffset>>,
+}
+
+impl GroupState {
+    /// Number of committed offsets.
+    pub fn offset_count(&self) -> usize {
+        self.offsets.values().map(BTreeMap::len).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.record.is_none() && self.offsets.is_empty()
+    }
+}
+
+/// Kafka's group id rule (non-empty) plus this broker's length bound.
+pub fn check_group_id(group: &str) -> std::result::Result<(), String> {
+    if group.is_empty() || group.len() > GROUP_ID_BYTES_MAX {
+        return Err(format!(
+            "invalid group id {group:?}: 1-{GROUP_ID_BYTES_MAX} bytes"
+        ));
+    }
+    Ok(())
+}
+
 /// Everything the meta log has applied: the fold of events
 /// `0..applied_offset`.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct MetaState {
     applied_offset: u64,
+    /// Producer ids below this are allocated ([`MetaEvent::ProducerIdBlock`]).
+    producer_id_block_end: u64,
     topics: BTreeMap<String, TopicState>,
+    groups: BTreeMap<String, GroupState>,
     /// Derived index topic id -> name; not snapshotted, rebuilt on load.
     #[rkyv(with = Skip)]
     topic_ids: HashMap<[u8; 16], String>,
@@ -126,6 +196,32 @@ impl MetaState {
     /// [`MetaState::partition_count`]).
     pub fn placement(&self, topic: &str, partition: u32) -> Option<u32> {
         *self.topics.get(topic)?.partitions.get(partition as usize)?
+    }
+
+    /// End (exclusive) of the producer ids allocated so far: the next
+    /// block starts here, and no id below it is handed out again.
+    pub fn producer_id_block_end(&self) -> u64 {
+        self.producer_id_block_end
+    }
+
+    /// One group by id.
+    pub fn group(&self, group: &str) -> Option<&GroupState> {
+        self.groups.get(group)
+    }
+
+    /// Every group, in id order.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, &GroupState)> + '_ {
+        self.groups.iter().map(|(n, g)| (n.as_str(), g))
+    }
+
+    /// A group's committed offset for a partition.
+    pub fn committed_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Option<&CommittedOffset> {
+        self.groups.get(group)?.offsets.get(topic)?.get(&partition)
     }
 
     /// Whether `event` may be applied to this state; the reason as
@@ -221,6 +317,65 @@ impl MetaState {
                 }
                 Ok(())
             }
+            ArchivedMetaEvent::OffsetsCommitted(e) => {
+                check_group_id(e.group.as_str())?;
+                if e.offsets.is_empty() {
+                    return Err(format!(
+                        "group {:?}: a commit of no offsets",
+                        e.group.as_str()
+                    ));
+                }
+                for o in e.offsets.iter() {
+                    check_topic_name(o.topic.as_str())?;
+                    if o.metadata.len() > OFFSET_METADATA_BYTES_MAX {
+                        return Err(format!(
+                            "group {:?}: offset metadata of {} bytes, at most {OFFSET_METADATA_BYTES_MAX}",
+                            e.group.as_str(),
+                            o.metadata.len()
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            ArchivedMetaEvent::OffsetsDeleted(e) => check_group_id(e.group.as_str()),
+            ArchivedMetaEvent::GroupStored(e) => {
+                let group = e.group.as_str();
+                check_group_id(group)?;
+                let generation = e.generation.to_native();
+                let stored = self
+                    .groups
+                    .get(group)
+                    .and_then(|g| g.record.as_ref())
+                    .map(|r| r.generation);
+                if generation < 0 || stored.is_some_and(|s| generation < s) {
+                    return Err(format!(
+                        "group {group:?}: generation {generation} is below the stored {stored:?}"
+                    ));
+                }
+                let leader = e.leader.as_str();
+                if !leader.is_empty() && !e.members.iter().any(|m| m.member_id == *leader) {
+                    return Err(format!(
+                        "group {group:?}: leader {leader:?} is not a member"
+                    ));
+                }
+                Ok(())
+            }
+            ArchivedMetaEvent::GroupDeleted(e) => {
+                if !self.groups.contains_key(e.group.as_str()) {
+                    return Err(format!("group {:?} does not exist", e.group.as_str()));
+                }
+                Ok(())
+            }
+            ArchivedMetaEvent::ProducerIdBlock(e) => {
+                let end = e.block_end.to_native();
+                if end <= self.producer_id_block_end || end > PRODUCER_ID_BLOCK_END_MAX {
+                    return Err(format!(
+                        "producer id block end {end} must be above the current end {} and at most {PRODUCER_ID_BLOCK_END_MAX}",
+                        self.producer_id_block_end
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -274,6 +429,12 @@ impl MetaState {
                     .topics
                     .remove(e.name.as_str())
                     .expect("checked: the topic exists");
+                // Kafka drops the offsets of a deleted topic: a topic
+                // created later under the same name starts fresh.
+                for group in self.groups.values_mut() {
+                    group.offsets.remove(e.name.as_str());
+                }
+                self.groups.retain(|_, g| !g.is_empty());
                 let name = self.topic_ids.remove(&removed.topic_id);
                 assert_eq!(
                     name.as_deref(),
@@ -310,7 +471,64 @@ impl MetaState {
                     .partitions
                     .resize(e.new_total.to_native() as usize, None);
             }
+            ArchivedMetaEvent::ProducerIdBlock(e) => {
+                self.producer_id_block_end = e.block_end.to_native();
+            }
             ArchivedMetaEvent::PartitionPlaced(_) => unreachable!("handled above"),
+            ArchivedMetaEvent::OffsetsCommitted(e) => {
+                let commit_ms = e.commit_ms.to_native();
+                let group = self.groups.entry(e.group.to_string()).or_default();
+                for o in e.offsets.iter() {
+                    let value = CommittedOffset {
+                        offset: o.offset.to_native(),
+                        leader_epoch: o.leader_epoch.to_native(),
+                        metadata: o.metadata.to_string(),
+                        commit_ms,
+                    };
+                    let partitions = match group.offsets.get_mut(o.topic.as_str()) {
+                        Some(partitions) => partitions,
+                        None => group.offsets.entry(o.topic.to_string()).or_default(),
+                    };
+                    partitions.insert(o.partition.to_native(), value);
+                }
+            }
+            ArchivedMetaEvent::OffsetsDeleted(e) => {
+                if let Some(group) = self.groups.get_mut(e.group.as_str()) {
+                    for pair in e.partitions.iter() {
+                        let topic = pair.0.as_str();
+                        if let Some(partitions) = group.offsets.get_mut(topic) {
+                            partitions.remove(&pair.1.to_native());
+                            if partitions.is_empty() {
+                                group.offsets.remove(topic);
+                            }
+                        }
+                    }
+                    if group.is_empty() {
+                        self.groups.remove(e.group.as_str());
+                    }
+                }
+            }
+            ArchivedMetaEvent::GroupStored(e) => {
+                let record = GroupRecord {
+                    generation: e.generation.to_native(),
+                    protocol_type: e.protocol_type.to_string(),
+                    protocol: e.protocol.to_string(),
+                    leader: e.leader.to_string(),
+                    state_ms: e.state_ms.to_native(),
+                    members: e
+                        .members
+                        .iter()
+                        .map(|m| {
+                            rkyv::deserialize::<GroupMemberRecord, rkyv::rancor::Failure>(m)
+                                .expect("validated archive deserializes")
+                        })
+                        .collect(),
+                };
+                self.groups.entry(e.group.to_string()).or_default().record = Some(record);
+            }
+            ArchivedMetaEvent::GroupDeleted(e) => {
+                self.groups.remove(e.group.as_str());
+            }
         }
         self.applied_offset += 1;
         Ok(())
@@ -320,6 +538,9 @@ impl MetaState {
     /// invariants events maintain (a snapshot is trusted no more than an
     /// event).
     pub(crate) fn rebuild_and_check(&mut self) -> std::result::Result<(), &'static str> {
+        if self.producer_id_block_end > PRODUCER_ID_BLOCK_END_MAX {
+            return Err("producer id block end out of range");
+        }
         self.topic_ids.clear();
         for (name, topic) in &self.topics {
             check_topic_name(name).map_err(|_| "invalid topic name")?;
@@ -337,6 +558,20 @@ impl MetaState {
                 .is_some()
             {
                 return Err("topic id used twice");
+            }
+        }
+        for (id, group) in &self.groups {
+            check_group_id(id).map_err(|_| "invalid group id")?;
+            if group.is_empty() {
+                return Err("group with neither membership nor offsets");
+            }
+            let metadata_too_long = group
+                .offsets
+                .values()
+                .flat_map(BTreeMap::values)
+                .any(|o| o.metadata.len() > OFFSET_METADATA_BYTES_MAX);
+            if metadata_too_long {
+                return Err("offset metadata too long");
             }
         }
         Ok(())

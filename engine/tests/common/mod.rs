@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use glommio::LocalExecutorBuilder;
-use ringlog_engine::batch::build_batch;
+use ringlog_engine::batch::{build_batch, build_producer_batch};
 use ringlog_engine::io::Storage;
 use ringlog_engine::partition::PartitionLog;
 use std::future::Future;
@@ -37,6 +37,20 @@ pub fn batch(tag: u64, records: usize, value_bytes: usize, timestamp_ms: i64) ->
     value[..8].copy_from_slice(&tag.to_be_bytes());
     let values: Vec<&[u8]> = (0..records).map(|_| value.as_slice()).collect();
     build_batch(timestamp_ms, &values)
+}
+
+/// [`batch`] from an idempotent producer: `seq` numbers the first record.
+pub fn producer_batch(
+    tag: u64,
+    records: usize,
+    value_bytes: usize,
+    timestamp_ms: i64,
+    (producer_id, epoch, seq): (i64, i16, i32),
+) -> Vec<u8> {
+    let mut value = vec![b'v'; value_bytes.max(8)];
+    value[..8].copy_from_slice(&tag.to_be_bytes());
+    let values: Vec<&[u8]> = (0..records).map(|_| value.as_slice()).collect();
+    build_producer_batch(timestamp_ms, &values, producer_id, epoch, seq)
 }
 
 /// The tag `batch` wrote into the first value of a stored batch.

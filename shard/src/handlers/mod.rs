@@ -11,27 +11,44 @@
 //!   AlterConfigs, IncrementalAlterConfigs. The router forwards the decoded
 //!   request and, before answering, waits until its own replica has applied
 //!   the change, so the client's next request sees it.
+//! * **Group handlers** run on the group's coordinator shard
+//!   ([`crate::group`]): JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+//!   OffsetCommit, OffsetFetch, DescribeGroups, DeleteGroups, OffsetDelete,
+//!   ListGroups. The router forwards each group's part of a request there
+//!   (ListGroups asks every shard) and joins the answers.
 
 mod alter_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
 mod find_coordinator;
+mod heartbeat;
 mod incremental_alter_configs;
+pub(crate) mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 use crate::controller::Controller;
-use crate::message::{ControllerReply, ControllerRequest, ShardRequest};
+use crate::group::coordinator_shard;
+use crate::message::{ClientInfo, ControllerReply, ControllerRequest, ShardRequest};
 use crate::runtime::ShardClient;
 use futures_channel::oneshot;
-use kafka_protocol::messages::{RequestKind, ResponseKind, TopicName};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use ringlog_protocol::Request;
 use std::rc::Rc;
@@ -51,10 +68,73 @@ pub enum Handled {
 
 /// Runs the handler of a decoded request. `Err` is a reason to close the
 /// connection (a request this broker cannot answer).
-pub async fn dispatch(client: &Rc<ShardClient>, request: Request) -> Result<Handled, String> {
+pub async fn dispatch(
+    client: &Rc<ShardClient>,
+    request: Request,
+    host: &str,
+) -> Result<Handled, String> {
     let version = request.api_version;
+    // Group members keep who they are; other requests skip the copies.
+    let sender = &match request.api_key {
+        ApiKey::JoinGroup
+        | ApiKey::SyncGroup
+        | ApiKey::Heartbeat
+        | ApiKey::LeaveGroup
+        | ApiKey::OffsetCommit
+        | ApiKey::OffsetFetch
+        | ApiKey::OffsetDelete
+        | ApiKey::DescribeGroups
+        | ApiKey::DeleteGroups
+        | ApiKey::ListGroups => ClientInfo {
+            client_id: request.client_id().unwrap_or_default().to_string(),
+            host: host.to_string(),
+        },
+        _ => ClientInfo::default(),
+    };
     let respond = |body| Ok(Handled::Respond(Box::new(body)));
     match request.body {
+        RequestKind::JoinGroup(body) => {
+            let group = body.group_id.0.to_string();
+            let body = RequestKind::JoinGroup(body);
+            respond(forward_group(client, &group, version, body, sender).await?)
+        }
+        RequestKind::SyncGroup(body) => {
+            let group = body.group_id.0.to_string();
+            let body = RequestKind::SyncGroup(body);
+            respond(forward_group(client, &group, version, body, sender).await?)
+        }
+        RequestKind::Heartbeat(body) => {
+            let group = body.group_id.0.to_string();
+            let body = RequestKind::Heartbeat(body);
+            respond(forward_group(client, &group, version, body, sender).await?)
+        }
+        RequestKind::LeaveGroup(body) => {
+            let group = body.group_id.0.to_string();
+            let body = RequestKind::LeaveGroup(body);
+            respond(forward_group(client, &group, version, body, sender).await?)
+        }
+        RequestKind::OffsetCommit(body) => {
+            let group = body.group_id.0.to_string();
+            let body = RequestKind::OffsetCommit(body);
+            respond(forward_group(client, &group, version, body, sender).await?)
+        }
+        RequestKind::OffsetDelete(body) => {
+            let group = body.group_id.0.to_string();
+            let body = RequestKind::OffsetDelete(body);
+            respond(forward_group(client, &group, version, body, sender).await?)
+        }
+        RequestKind::OffsetFetch(body) => respond(ResponseKind::OffsetFetch(
+            offset_fetch::route(client, version, body, sender).await?,
+        )),
+        RequestKind::DescribeGroups(body) => respond(ResponseKind::DescribeGroups(
+            describe_groups::route(client, version, body, sender).await?,
+        )),
+        RequestKind::DeleteGroups(body) => respond(ResponseKind::DeleteGroups(
+            delete_groups::route(client, version, body, sender).await?,
+        )),
+        RequestKind::ListGroups(body) => respond(ResponseKind::ListGroups(
+            list_groups::route(client, version, body, sender).await?,
+        )),
         RequestKind::ApiVersions(_) => {
             respond(ResponseKind::ApiVersions(api_versions::handle(version)))
         }
@@ -82,6 +162,9 @@ pub async fn dispatch(client: &Rc<ShardClient>, request: Request) -> Result<Hand
         )),
         RequestKind::DeleteRecords(body) => respond(ResponseKind::DeleteRecords(
             delete_records::handle(client, version, body).await,
+        )),
+        RequestKind::InitProducerId(body) => respond(ResponseKind::InitProducerId(
+            init_producer_id::handle(client, version, body).await,
         )),
         body @ (RequestKind::CreateTopics(_)
         | RequestKind::DeleteTopics(_)
@@ -130,6 +213,81 @@ pub async fn admin(
         other => unreachable!("not an admin request: {other:?}"),
     };
     (body, applied)
+}
+
+/// Runs a group request on this shard, its coordinator (the group's part
+/// of a multi-group request).
+pub async fn group(
+    client: &Rc<ShardClient>,
+    version: i16,
+    body: RequestKind,
+    sender: &ClientInfo,
+) -> ResponseKind {
+    match body {
+        RequestKind::JoinGroup(body) => {
+            ResponseKind::JoinGroup(join_group::handle(client, version, body, sender).await)
+        }
+        RequestKind::SyncGroup(body) => {
+            ResponseKind::SyncGroup(sync_group::handle(client, version, body).await)
+        }
+        RequestKind::Heartbeat(body) => ResponseKind::Heartbeat(heartbeat::handle(client, body)),
+        RequestKind::LeaveGroup(body) => {
+            ResponseKind::LeaveGroup(leave_group::handle(client, version, body).await)
+        }
+        RequestKind::OffsetCommit(body) => {
+            ResponseKind::OffsetCommit(offset_commit::handle(client, body).await)
+        }
+        RequestKind::OffsetFetch(body) => {
+            ResponseKind::OffsetFetch(offset_fetch::handle(client, version, body))
+        }
+        RequestKind::OffsetDelete(body) => {
+            ResponseKind::OffsetDelete(offset_delete::handle(client, body).await)
+        }
+        RequestKind::DescribeGroups(body) => {
+            ResponseKind::DescribeGroups(describe_groups::handle(client, body))
+        }
+        RequestKind::DeleteGroups(body) => {
+            ResponseKind::DeleteGroups(delete_groups::handle(client, body).await)
+        }
+        RequestKind::ListGroups(body) => {
+            ResponseKind::ListGroups(list_groups::handle(client, version, body))
+        }
+        other => unreachable!("not a group request: {other:?}"),
+    }
+}
+
+/// Sends a group request to the group's coordinator shard and waits for
+/// the response body.
+pub async fn forward_group(
+    client: &Rc<ShardClient>,
+    group: &str,
+    version: i16,
+    body: RequestKind,
+    sender: &ClientInfo,
+) -> Result<ResponseKind, String> {
+    let shard = coordinator_shard(group, client.shard_count());
+    forward_to(client, shard, version, body, sender).await
+}
+
+/// Sends a group request to shard `shard`'s coordinator.
+pub async fn forward_to(
+    client: &Rc<ShardClient>,
+    shard: usize,
+    version: i16,
+    body: RequestKind,
+    sender: &ClientInfo,
+) -> Result<ResponseKind, String> {
+    let (reply, answer) = oneshot::channel();
+    let request = ShardRequest::Group {
+        version,
+        body: Box::new(body),
+        client: sender.clone(),
+        reply,
+    };
+    client.send(shard, request).await;
+    answer
+        .await
+        .map_err(|_| format!("group coordinator on shard {shard} dropped the request"))
 }
 
 /// Sends work to the controller and waits until this shard's replica has

@@ -7,6 +7,21 @@
 //! mesh without a copy. The shard copies it exactly once, into its aligned
 //! write buffer. No record is decoded, so compressed batches are stored
 //! exactly as produced.
+//!
+//! Idempotent producers: the owning shard checks each batch's producer id,
+//! epoch and sequence against the partition's producer state
+//! (`ringlog_engine::producer`). A retry of a batch already written is
+//! answered like the first time — no error, the original base offset —
+//! and not written again. Refusals map to the codes Kafka answers on
+//! Produce: a sequence gap or a new epoch not starting at 0 is
+//! OUT_OF_ORDER_SEQUENCE_NUMBER (45); an epoch older than the producer's
+//! current one is INVALID_PRODUCER_EPOCH (47) — Kafka's answer on Produce
+//! since 2.7, which clients treat as "this instance is stale", while
+//! PRODUCER_FENCED is the transaction coordinator's; a negative sequence
+//! or epoch with a producer id, or a control batch, is INVALID_RECORD
+//! (87); a transactional batch is TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+//! (53), as for a request with a transactional id, because transactions
+//! are not supported.
 
 use super::{call_controller, topic_name};
 use crate::message::{ControllerRequest, ProduceReply, ShardRequest};
@@ -18,6 +33,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use ringlog_engine::meta::check_topic_name;
+use ringlog_engine::partition::AppendError;
+use ringlog_engine::producer::ProducerError;
 use ringlog_protocol::errors::batch_error;
 use std::rc::Rc;
 
@@ -107,7 +124,7 @@ pub async fn handle(
                         tracing::debug!(topic = %name, partition = index, error = %e, "produce refused");
                         let message = (version >= 8).then(|| StrBytes::from_string(e.to_string()));
                         response
-                            .with_error_code(ringlog_protocol::error_code(&e))
+                            .with_error_code(append_error(&e).code())
                             .with_base_offset(-1)
                             .with_error_message(message)
                     }
@@ -125,6 +142,21 @@ pub async fn handle(
         );
     }
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+/// The Kafka error for a refused append (see the module docs).
+fn append_error(err: &AppendError) -> ResponseError {
+    match err {
+        AppendError::Log(e) => ringlog_protocol::response_error(e),
+        AppendError::Producer(e) => match e {
+            ProducerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+            ProducerError::InvalidEpoch { .. } => ResponseError::InvalidProducerEpoch,
+            ProducerError::InvalidFields { .. } | ProducerError::ControlBatch => {
+                ResponseError::InvalidRecord
+            }
+            ProducerError::Transactional => ResponseError::TransactionalIdAuthorizationFailed,
+        },
+    }
 }
 
 /// Validates one partition's records and sends them to the owning shard.

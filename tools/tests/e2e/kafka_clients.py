@@ -2,8 +2,8 @@
 confluent-kafka, kafka-python), topic admin through confluent-kafka, and
 comparing what was read with what was written.
 
-The broker has no consumer groups: every consumer here uses manual
-assignment and never commits.
+Consumers here use manual assignment and never commit (consumer groups
+have their own tests in test_groups.py).
 """
 
 from __future__ import annotations
@@ -266,8 +266,8 @@ def kafka_python_produce(
         client_id="ringlog-e2e-kafka-python",
         acks="all",
         compression_type=None if codec == "none" else codec,
-        # The broker has no InitProducerId yet; kafka-python 3 defaults to
-        # idempotence.
+        # Plain producers here; idempotence has its own tests
+        # (test_idempotence.py). kafka-python 3 defaults to idempotence.
         enable_idempotence=False,
         linger_ms=20,
         request_timeout_ms=20000,

@@ -1,6 +1,7 @@
 """Raw Kafka wire protocol, just enough for the tests that must control the
-bytes on the socket: malformed frames, ApiVersions fallback, and Fetch
-requests whose timing is measured.
+bytes on the socket: malformed frames, ApiVersions fallback, Fetch
+requests whose timing is measured, and idempotent produce (InitProducerId
+v0, Produce v3 with hand-stamped producer ids and sequences).
 
 Layouts (all integers big-endian):
 
@@ -25,10 +26,14 @@ FETCH = 1
 LIST_OFFSETS = 2
 METADATA = 3
 API_VERSIONS = 18
+INIT_PRODUCER_ID = 22
 
 # Error codes.
 NONE = 0
 UNSUPPORTED_VERSION = 35
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+INVALID_PRODUCER_EPOCH = 47
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 
 # RecordBatch attribute bits 0-2.
 CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -419,6 +424,9 @@ class Batch:
     attributes: int
     record_count: int
     payload: bytes = field(repr=False)
+    producer_id: int = -1
+    producer_epoch: int = -1
+    base_sequence: int = -1
 
     @property
     def codec(self) -> int:
@@ -476,10 +484,22 @@ def parse_batches(records: bytes) -> list[Batch]:
         attributes = body.i16()
         last_offset_delta = body.i32()
         body.i64(), body.i64()  # first / max timestamp
-        body.i64(), body.i16(), body.i32()  # producer id, epoch, base sequence
+        producer_id, producer_epoch, base_sequence = body.i64(), body.i16(), body.i32()
         count = body.i32()
         payload = body.raw(body.remaining())
-        batches.append(Batch(base_offset, last_offset_delta, magic, attributes, count, payload))
+        batches.append(
+            Batch(
+                base_offset,
+                last_offset_delta,
+                magic,
+                attributes,
+                count,
+                payload,
+                producer_id=producer_id,
+                producer_epoch=producer_epoch,
+                base_sequence=base_sequence,
+            )
+        )
     return batches
 
 
@@ -504,3 +524,87 @@ def fetch_all_batches(
             f"{topic}/{partition}: stuck at offset {offset} below high watermark "
             f"{part.high_watermark}"
         )
+
+
+# ---------------------------------------------------------------- idempotent produce
+
+
+@dataclass
+class InitProducerIdV0:
+    error_code: int
+    producer_id: int
+    producer_epoch: int
+
+
+def init_producer_id_v0(
+    addr: tuple[str, int], transactional_id: str | None = None
+) -> InitProducerIdV0:
+    """InitProducerId v0: request ``transactional_id (nullable string),
+    transaction_timeout_ms (i32)``; response ``throttle_time_ms, error_code
+    (i16), producer_id (i64), producer_epoch (i16)``."""
+    with KafkaConn(addr) as conn:
+        corr = conn.send_request(INIT_PRODUCER_ID, 0, string(transactional_id) + i32(60_000))
+        r = conn.recv_response(corr)
+    r.i32()  # throttle_time_ms
+    out = InitProducerIdV0(r.i16(), r.i64(), r.i16())
+    assert r.remaining() == 0, f"{r.remaining()} unexpected bytes after InitProducerId v0"
+    return out
+
+
+def producer_batch(
+    producer_id: int, epoch: int, base_sequence: int, values: list[bytes], timestamp_ms: int
+) -> bytes:
+    """An uncompressed RecordBatch v2 stamped with an idempotent producer's
+    id, epoch and first sequence (kafka-python's builder computes the
+    CRC-32C)."""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=0,
+        is_transactional=False,
+        producer_id=producer_id,
+        producer_epoch=epoch,
+        base_sequence=base_sequence,
+        batch_size=1 << 20,
+    )
+    for i, value in enumerate(values):
+        assert builder.append(i, timestamp_ms, None, value, []) is not None
+    return bytes(builder.build())
+
+
+@dataclass
+class ProducedPartition:
+    topic: str
+    partition: int
+    error_code: int
+    base_offset: int
+
+
+def produce_v3(
+    conn: KafkaConn, topic: str, partition: int, batch: bytes, timeout: float = 30.0
+) -> ProducedPartition:
+    """One Produce v3 round trip (acks=all) of one batch to one partition.
+    Request: ``transactional_id, acks (i16), timeout_ms (i32), [topic,
+    [partition, records (bytes)]]``; response: ``[topic, [partition,
+    error_code, base_offset, log_append_time]], throttle_time_ms``."""
+    body = (
+        string(None)
+        + i16(-1)
+        + i32(int(timeout * 1000))
+        + array([string(topic) + array([i32(partition) + i32(len(batch)) + batch])])
+    )
+    corr = conn.send_request(PRODUCE, 3, body)
+    r = conn.recv_response(corr, timeout=timeout)
+    results = []
+    for _ in range(r.i32()):
+        name = r.string()
+        for _ in range(r.i32()):
+            index, error_code, base_offset = r.i32(), r.i16(), r.i64()
+            r.i64()  # log_append_time
+            results.append(ProducedPartition(name, index, error_code, base_offset))
+    r.i32()  # throttle_time_ms
+    assert r.remaining() == 0, f"{r.remaining()} unexpected bytes after Produce v3"
+    (got,) = results
+    assert (got.topic, got.partition) == (topic, partition), got
+    return got

@@ -184,11 +184,19 @@ class RinglogServer:
             *self.extra_args,
         ]
 
-    def start(self, timeout: float = READY_TIMEOUT_S) -> "RinglogServer":
+    def start(self, timeout: float = READY_TIMEOUT_S, keep_ports: bool = False) -> "RinglogServer":
+        """Starts the server on fresh ports, or (``keep_ports``) on the
+        ports of the previous start, so connected clients reconnect to it
+        (the listener sets SO_REUSEPORT, so old connections in TIME_WAIT do
+        not block the bind)."""
         assert not self.running, "server already running"
         binary = ringlog_bin()
         assert binary.is_file(), f"no ringlog binary at {binary} (set RINGLOG_BIN)"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if keep_ports:
+            assert self.kafka_port, "keep_ports needs an earlier start"
+            assert self._spawn_and_await(timeout, retry_on_port_clash=False)
+            return self
         for attempt in range(3):
             self.kafka_port, self.http_port = free_port(), free_port()
             if self._spawn_and_await(timeout, retry_on_port_clash=attempt < 2):
@@ -270,10 +278,10 @@ class RinglogServer:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGCONT)
 
-    def restart(self) -> "RinglogServer":
+    def restart(self, keep_ports: bool = False) -> "RinglogServer":
         if self.running:
             self.stop()
-        return self.start()
+        return self.start(keep_ports=keep_ports)
 
     # -- log
 

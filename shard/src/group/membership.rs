@@ -1,0 +1,1445 @@
+//! One consumer group's membership state machine (Kafka's classic group
+//! protocol), free of I/O so every transition is unit-tested.
+//!
+//! ```text
+//!            join                 all joined / timeout          leader syncs (stored)
+//!   Empty ----------> Preparing ----------------------> Completing -----------------> Stable
+//!     ^               Rebalance <----------------------  Rebalance  <---------------    |
+//!     |                  |   ^        join, leave, expiry                join, leave,   |
+//!     +--- last member --+   +------------------------------------------ expiry --------+
+//!          left (generation bumped, stored)
+//! ```
+//!
+//! Why the broker never looks inside assignments: the classic protocol
+//! lets the *leader* member compute them from every member's metadata with
+//! a client-side assignor (range, roundrobin, cooperative-sticky...). The
+//! coordinator only chooses a protocol all members support, collects the
+//! metadata for the leader, and hands each member the bytes the leader
+//! gave it. That keeps the broker compatible with assignors it has never
+//! heard of.
+//!
+//! Requests that must wait (JoinGroup until the rebalance completes,
+//! SyncGroup until the leader's assignment is stored) park a oneshot
+//! sender in their member; the transition that completes them sends the
+//! answer. Time is passed in (`now`), so tests drive timeouts without
+//! sleeping.
+
+use bytes::Bytes;
+use futures_channel::oneshot;
+use kafka_protocol::ResponseError;
+use ringlog_engine::meta::{GroupMemberRecord, GroupRecord};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// Members one group admits (Kafka's `group.max.size` is unbounded by
+/// default; a bound keeps one group from exhausting the coordinator).
+pub const MEMBERS_MAX: usize = 1000;
+/// Protocols one member may offer.
+pub const PROTOCOLS_MAX: usize = 32;
+
+/// Coordinator settings that shape every group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSettings {
+    /// Smallest session timeout a member may ask for
+    /// (`group.min.session.timeout.ms`).
+    pub min_session_timeout_ms: i32,
+    /// Largest session timeout (`group.max.session.timeout.ms`).
+    pub max_session_timeout_ms: i32,
+    /// How long the first rebalance of an empty group waits for more
+    /// members (`group.initial.rebalance.delay.ms`).
+    pub initial_rebalance_delay_ms: u64,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings {
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 3_000,
+        }
+    }
+}
+
+/// Where a group is in the rebalance protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No members (offsets may exist).
+    Empty,
+    /// Waiting for members to (re)join.
+    PreparingRebalance,
+    /// Joined; waiting for the leader's assignment.
+    CompletingRebalance,
+    /// Every member has its assignment.
+    Stable,
+}
+
+impl Phase {
+    /// Kafka's name for the state (DescribeGroups, ListGroups).
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Empty => "Empty",
+            Phase::PreparingRebalance => "PreparingRebalance",
+            Phase::CompletingRebalance => "CompletingRebalance",
+            Phase::Stable => "Stable",
+        }
+    }
+}
+
+/// A JoinGroup request as the state machine sees it.
+#[derive(Clone, Debug)]
+pub struct JoinRequest {
+    /// Empty for a member joining for the first time.
+    pub member_id: String,
+    /// `group.instance.id` (static membership).
+    pub instance_id: Option<String>,
+    /// The connection's client id.
+    pub client_id: String,
+    /// The connection's peer host.
+    pub client_host: String,
+    /// Session timeout asked for.
+    pub session_timeout_ms: i32,
+    /// Rebalance timeout asked for.
+    pub rebalance_timeout_ms: i32,
+    /// Protocol type (`consumer`).
+    pub protocol_type: String,
+    /// Protocols in preference order, with this member's metadata.
+    pub protocols: Vec<(String, Bytes)>,
+    /// JoinGroup v4+: a new member first gets MEMBER_ID_REQUIRED (KIP-394).
+    pub require_known_member_id: bool,
+}
+
+/// A JoinGroup answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinResponse {
+    /// `None` on success.
+    pub error: Option<ResponseError>,
+    /// The generation joined (-1 on error).
+    pub generation: i32,
+    /// The group's protocol type.
+    pub protocol_type: Option<String>,
+    /// The chosen protocol.
+    pub protocol: Option<String>,
+    /// The leader's member id.
+    pub leader: String,
+    /// The member id of the requester (also on MEMBER_ID_REQUIRED).
+    pub member_id: String,
+    /// For the leader: every member with its instance id and metadata for
+    /// the chosen protocol. Empty for followers.
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+impl JoinResponse {
+    fn error(error: ResponseError, member_id: &str) -> Self {
+        JoinResponse {
+            error: Some(error),
+            generation: -1,
+            protocol_type: None,
+            protocol: None,
+            leader: String::new(),
+            member_id: member_id.to_string(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// A SyncGroup answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncResponse {
+    /// `None` on success.
+    pub error: Option<ResponseError>,
+    /// The group's protocol type.
+    pub protocol_type: Option<String>,
+    /// The chosen protocol.
+    pub protocol: Option<String>,
+    /// This member's assignment.
+    pub assignment: Bytes,
+}
+
+impl SyncResponse {
+    fn error(error: ResponseError) -> Self {
+        SyncResponse {
+            error: Some(error),
+            protocol_type: None,
+            protocol: None,
+            assignment: Bytes::new(),
+        }
+    }
+}
+
+/// What a request gets: an answer now, or later through the receiver.
+pub enum Answer<T> {
+    /// Answer now.
+    Now(T),
+    /// Answer when the group moves on.
+    Later(oneshot::Receiver<T>),
+}
+
+/// A member of the group.
+#[derive(Debug)]
+pub struct Member {
+    /// Member id issued by the coordinator.
+    pub id: String,
+    /// `group.instance.id` of a static member.
+    pub instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Session timeout.
+    pub session_timeout_ms: i32,
+    /// Rebalance timeout.
+    pub rebalance_timeout_ms: i32,
+    /// Protocols in preference order with metadata.
+    pub protocols: Vec<(String, Bytes)>,
+    /// The assignment from the last completed sync.
+    pub assignment: Bytes,
+    join_waiter: Option<oneshot::Sender<JoinResponse>>,
+    sync_waiter: Option<oneshot::Sender<SyncResponse>>,
+    session_deadline: Instant,
+}
+
+impl Member {
+    /// This member's metadata for `protocol`.
+    pub fn metadata(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(name, _)| name == protocol)
+            .map(|(_, metadata)| metadata.clone())
+            .unwrap_or_default()
+    }
+
+    fn refresh(&mut self, now: Instant) {
+        self.session_deadline = now + timeout(self.session_timeout_ms);
+    }
+}
+
+fn timeout(ms: i32) -> Duration {
+    Duration::from_millis(ms.max(0) as u64)
+}
+
+/// A membership to write to the meta log before going on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreRequest {
+    /// The generation being stored.
+    pub generation: i32,
+    /// The record.
+    pub record: GroupRecord,
+}
+
+/// One consumer group on its coordinator shard.
+pub struct Group {
+    id: String,
+    phase: Phase,
+    /// When the group entered its phase (ms since the epoch).
+    phase_since_ms: i64,
+    generation: i32,
+    protocol_type: Option<String>,
+    protocol: Option<String>,
+    leader: Option<String>,
+    members: BTreeMap<String, Member>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, until they join or
+    /// their session timeout passes. Bounded by [`MEMBERS_MAX`].
+    pending_members: HashMap<String, Instant>,
+    /// Static members: instance id -> member id.
+    static_members: HashMap<String, String>,
+    /// The rebalance gives up on members that have not rejoined by then.
+    rebalance_deadline: Option<Instant>,
+    /// The first rebalance of an empty group completes no earlier.
+    join_not_before: Option<Instant>,
+    /// When the initial delay started (it never stretches past the
+    /// rebalance timeout from here).
+    initial_join_started: Option<Instant>,
+    /// A leader's assignment waiting to be stored: generation and
+    /// assignments by member id.
+    pending_assignment: Option<(i32, HashMap<String, Bytes>)>,
+}
+
+impl Group {
+    /// A new, empty group.
+    pub fn new(id: &str, now_ms: i64) -> Self {
+        Group {
+            id: id.to_string(),
+            phase: Phase::Empty,
+            phase_since_ms: now_ms,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            pending_members: HashMap::new(),
+            static_members: HashMap::new(),
+            rebalance_deadline: None,
+            join_not_before: None,
+            initial_join_started: None,
+            pending_assignment: None,
+        }
+    }
+
+    /// A group restored from its stored record after a restart: stable at
+    /// the stored generation if it had members (their sessions start
+    /// again now), empty otherwise.
+    pub fn restore(id: &str, record: &GroupRecord, now: Instant) -> Self {
+        let mut group = Group::new(id, record.state_ms);
+        group.generation = record.generation;
+        group.protocol_type =
+            Some(record.protocol_type.clone()).filter(|t| !t.is_empty() || record.generation > 0);
+        if record.members.is_empty() {
+            return group;
+        }
+        group.phase = Phase::Stable;
+        group.protocol = Some(record.protocol.clone());
+        group.leader = Some(record.leader.clone());
+        for m in &record.members {
+            let protocols = vec![(record.protocol.clone(), Bytes::from(m.subscription.clone()))];
+            let mut member = Member {
+                id: m.member_id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                session_timeout_ms: m.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                protocols,
+                assignment: Bytes::from(m.assignment.clone()),
+                join_waiter: None,
+                sync_waiter: None,
+                session_deadline: now,
+            };
+            member.refresh(now);
+            if let Some(instance) = &m.instance_id {
+                group
+                    .static_members
+                    .insert(instance.clone(), m.member_id.clone());
+            }
+            group.members.insert(m.member_id.clone(), member);
+        }
+        group
+    }
+
+    /// The group id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The generation id.
+    pub fn generation(&self) -> i32 {
+        self.generation
+    }
+
+    /// The protocol type, if any member ever joined.
+    pub fn protocol_type(&self) -> Option<&str> {
+        self.protocol_type.as_deref()
+    }
+
+    /// The chosen protocol.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The members, by member id.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    /// When the group entered its phase (ms since the epoch).
+    pub fn phase_since_ms(&self) -> i64 {
+        self.phase_since_ms
+    }
+
+    /// Kafka's member id shape: the client (or instance) id and a UUID.
+    fn new_member_id(client_id: &str, instance_id: Option<&str>) -> String {
+        let prefix = instance_id.unwrap_or(client_id);
+        let id = uuid::Uuid::from_bytes(crate::controller::random_uuid());
+        format!("{prefix}-{id}")
+    }
+
+    fn set_phase(&mut self, phase: Phase, now_ms: i64) {
+        self.phase = phase;
+        self.phase_since_ms = now_ms;
+    }
+
+    /// Protocols every member (and the candidate `protocols`, if given)
+    /// supports.
+    fn supports(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
+        if self.members.is_empty() {
+            return true;
+        }
+        if self.protocol_type.as_deref() != Some(protocol_type) {
+            return false;
+        }
+        protocols.iter().any(|(name, _)| {
+            self.members
+                .values()
+                .all(|m| m.protocols.iter().any(|(n, _)| n == name))
+        })
+    }
+
+    /// Checks the fields every JoinGroup must get right.
+    fn check_join(&self, request: &JoinRequest, settings: &GroupSettings) -> Option<ResponseError> {
+        if !(settings.min_session_timeout_ms..=settings.max_session_timeout_ms)
+            .contains(&request.session_timeout_ms)
+        {
+            return Some(ResponseError::InvalidSessionTimeout);
+        }
+        if request.protocol_type.is_empty()
+            || request.protocols.is_empty()
+            || request.protocols.len() > PROTOCOLS_MAX
+        {
+            return Some(ResponseError::InconsistentGroupProtocol);
+        }
+        None
+    }
+
+    /// Handles a JoinGroup. May start a rebalance or complete one.
+    pub fn join(
+        &mut self,
+        request: JoinRequest,
+        settings: &GroupSettings,
+        now: Instant,
+        now_ms: i64,
+    ) -> Answer<JoinResponse> {
+        if let Some(error) = self.check_join(&request, settings) {
+            return Answer::Now(JoinResponse::error(error, &request.member_id));
+        }
+        if request.member_id.is_empty() {
+            return self.join_unknown(request, settings, now, now_ms);
+        }
+        let id = request.member_id.clone();
+        if let Some(instance) = &request.instance_id {
+            match self.static_members.get(instance) {
+                Some(known) if *known != id => {
+                    return Answer::Now(JoinResponse::error(ResponseError::FencedInstanceId, &id))
+                }
+                _ => {}
+            }
+        }
+        if self.pending_members.remove(&id).is_some() {
+            return self.add_member(id, request, now, now_ms, settings);
+        }
+        let Some(member) = self.members.get(&id) else {
+            return Answer::Now(JoinResponse::error(ResponseError::UnknownMemberId, &id));
+        };
+        if !self.supports(&request.protocol_type, &request.protocols) {
+            return Answer::Now(JoinResponse::error(
+                ResponseError::InconsistentGroupProtocol,
+                &id,
+            ));
+        }
+        let unchanged = member.protocols == request.protocols;
+        let is_leader = self.leader.as_deref() == Some(id.as_str());
+        match self.phase {
+            Phase::CompletingRebalance | Phase::Stable if unchanged && !is_leader => {
+                // A retried or repeated join with the same metadata: the
+                // current generation stands.
+                let member = self.members.get_mut(&id).expect("checked above");
+                member.refresh(now);
+                Answer::Now(self.join_answer(&id))
+            }
+            Phase::CompletingRebalance if unchanged => {
+                let member = self.members.get_mut(&id).expect("checked above");
+                member.refresh(now);
+                Answer::Now(self.join_answer(&id))
+            }
+            _ => {
+                let (tx, rx) = oneshot::channel();
+                let member = self.members.get_mut(&id).expect("checked above");
+                member.protocols = request.protocols;
+                member.session_timeout_ms = request.session_timeout_ms;
+                member.rebalance_timeout_ms = request.rebalance_timeout_ms;
+                member.join_waiter = Some(tx);
+                if self.phase != Phase::PreparingRebalance {
+                    self.prepare_rebalance(now, now_ms, settings);
+                }
+                self.try_complete_join(now, now_ms);
+                Answer::Later(rx)
+            }
+        }
+    }
+
+    fn join_unknown(
+        &mut self,
+        request: JoinRequest,
+        settings: &GroupSettings,
+        now: Instant,
+        now_ms: i64,
+    ) -> Answer<JoinResponse> {
+        if !self.supports(&request.protocol_type, &request.protocols) {
+            return Answer::Now(JoinResponse::error(
+                ResponseError::InconsistentGroupProtocol,
+                "",
+            ));
+        }
+        if let Some(instance) = request.instance_id.clone() {
+            if let Some(old_id) = self.static_members.get(&instance).cloned() {
+                return self.replace_static_member(&old_id, request, settings, now, now_ms);
+            }
+            let id = Self::new_member_id(&request.client_id, Some(&instance));
+            return self.add_member(id, request, now, now_ms, settings);
+        }
+        if self.members.len() + self.pending_members.len() >= MEMBERS_MAX {
+            return Answer::Now(JoinResponse::error(ResponseError::GroupMaxSizeReached, ""));
+        }
+        let id = Self::new_member_id(&request.client_id, None);
+        if request.require_known_member_id {
+            self.pending_members
+                .insert(id.clone(), now + timeout(request.session_timeout_ms));
+            return Answer::Now(JoinResponse::error(ResponseError::MemberIdRequired, &id));
+        }
+        self.add_member(id, request, now, now_ms, settings)
+    }
+
+    /// A static member came back with a new connection (and no member id):
+    /// it takes over its old membership under a new id; the old id is
+    /// fenced. In a stable group with unchanged metadata no rebalance
+    /// happens — the point of static membership.
+    fn replace_static_member(
+        &mut self,
+        old_id: &str,
+        request: JoinRequest,
+        settings: &GroupSettings,
+        now: Instant,
+        now_ms: i64,
+    ) -> Answer<JoinResponse> {
+        let instance = request.instance_id.clone().expect("static member");
+        let new_id = Self::new_member_id(&request.client_id, Some(&instance));
+        let mut member = self
+            .members
+            .remove(old_id)
+            .expect("static member is a member");
+        if let Some(waiter) = member.join_waiter.take() {
+            let _ = waiter.send(JoinResponse::error(ResponseError::FencedInstanceId, old_id));
+        }
+        if let Some(waiter) = member.sync_waiter.take() {
+            let _ = waiter.send(SyncResponse::error(ResponseError::FencedInstanceId));
+        }
+        let unchanged = member.protocols == request.protocols;
+        member.id = new_id.clone();
+        member.client_id = request.client_id.clone();
+        member.client_host = request.client_host.clone();
+        member.session_timeout_ms = request.session_timeout_ms;
+        member.rebalance_timeout_ms = request.rebalance_timeout_ms;
+        member.protocols = request.protocols;
+        member.refresh(now);
+        self.members.insert(new_id.clone(), member);
+        self.static_members.insert(instance, new_id.clone());
+        if self.leader.as_deref() == Some(old_id) {
+            self.leader = Some(new_id.clone());
+        }
+        if let Some((_, assignments)) = &mut self.pending_assignment {
+            if let Some(a) = assignments.remove(old_id) {
+                assignments.insert(new_id.clone(), a);
+            }
+        }
+        if self.phase == Phase::Stable && unchanged {
+            return Answer::Now(self.join_answer(&new_id));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.members.get_mut(&new_id).expect("inserted").join_waiter = Some(tx);
+        if self.phase != Phase::PreparingRebalance {
+            self.prepare_rebalance(now, now_ms, settings);
+        }
+        self.try_complete_join(now, now_ms);
+        Answer::Later(rx)
+    }
+
+    fn add_member(
+        &mut self,
+        id: String,
+        request: JoinRequest,
+        now: Instant,
+        now_ms: i64,
+        settings: &GroupSettings,
+    ) -> Answer<JoinResponse> {
+        if self.members.len() >= MEMBERS_MAX {
+            return Answer::Now(JoinResponse::error(ResponseError::GroupMaxSizeReached, &id));
+        }
+        let (tx, rx) = oneshot::channel();
+        let mut member = Member {
+            id: id.clone(),
+            instance_id: request.instance_id.clone(),
+            client_id: request.client_id,
+            client_host: request.client_host,
+            session_timeout_ms: request.session_timeout_ms,
+            rebalance_timeout_ms: request.rebalance_timeout_ms,
+            protocols: request.protocols,
+            assignment: Bytes::new(),
+            join_waiter: Some(tx),
+            sync_waiter: None,
+            session_deadline: now,
+        };
+        member.refresh(now);
+        if self.members.is_empty() {
+            self.protocol_type = Some(request.protocol_type);
+        }
+        if let Some(instance) = request.instance_id {
+            self.static_members.insert(instance, id.clone());
+        }
+        self.members.insert(id, member);
+        match self.phase {
+            Phase::PreparingRebalance => self.extend_initial_delay(now, settings),
+            _ => self.prepare_rebalance(now, now_ms, settings),
+        }
+        self.try_complete_join(now, now_ms);
+        Answer::Later(rx)
+    }
+
+    /// A member joining during the initial delay pushes completion back
+    /// by the delay again, up to the rebalance timeout.
+    fn extend_initial_delay(&mut self, now: Instant, settings: &GroupSettings) {
+        if let (Some(_), Some(started)) = (self.join_not_before, self.initial_join_started) {
+            let limit = started + self.max_rebalance_timeout();
+            let wanted = now + Duration::from_millis(settings.initial_rebalance_delay_ms);
+            self.join_not_before = Some(wanted.min(limit));
+        }
+    }
+
+    fn max_rebalance_timeout(&self) -> Duration {
+        self.members
+            .values()
+            .map(|m| timeout(m.rebalance_timeout_ms))
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Starts a rebalance: members must rejoin by the rebalance timeout.
+    fn prepare_rebalance(&mut self, now: Instant, now_ms: i64, settings: &GroupSettings) {
+        if self.phase == Phase::CompletingRebalance {
+            // The generation being synced is abandoned.
+            self.pending_assignment = None;
+            for member in self.members.values_mut() {
+                if let Some(waiter) = member.sync_waiter.take() {
+                    let _ = waiter.send(SyncResponse::error(ResponseError::RebalanceInProgress));
+                }
+            }
+        }
+        let was_empty = self.phase == Phase::Empty;
+        self.set_phase(Phase::PreparingRebalance, now_ms);
+        self.rebalance_deadline = Some(now + self.max_rebalance_timeout());
+        if was_empty && settings.initial_rebalance_delay_ms > 0 {
+            self.initial_join_started = Some(now);
+            let delay = Duration::from_millis(settings.initial_rebalance_delay_ms);
+            self.join_not_before = Some((now + delay).min(now + self.max_rebalance_timeout()));
+        } else {
+            self.join_not_before = None;
+            self.initial_join_started = None;
+        }
+    }
+
+    /// Completes the join phase if every member rejoined (and the initial
+    /// delay passed), or the rebalance timeout expired. Returns a record to
+    /// store when the group became empty.
+    pub fn try_complete_join(&mut self, now: Instant, now_ms: i64) -> Option<StoreRequest> {
+        if self.phase != Phase::PreparingRebalance {
+            return None;
+        }
+        let deadline_passed = self.rebalance_deadline.is_some_and(|d| now >= d);
+        let delay_passed = self.join_not_before.is_none_or(|t| now >= t);
+        let all_joined = self.members.values().all(|m| m.join_waiter.is_some());
+        if !(deadline_passed || (delay_passed && all_joined)) {
+            return None;
+        }
+        if deadline_passed {
+            let gone: Vec<String> = self
+                .members
+                .values()
+                .filter(|m| m.join_waiter.is_none())
+                .map(|m| m.id.clone())
+                .collect();
+            for id in gone {
+                self.remove_member_only(&id);
+            }
+        }
+        self.rebalance_deadline = None;
+        self.join_not_before = None;
+        self.initial_join_started = None;
+        self.generation += 1;
+        if self.members.is_empty() {
+            self.set_phase(Phase::Empty, now_ms);
+            self.protocol = None;
+            self.leader = None;
+            return Some(self.store_request(now_ms));
+        }
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
+            self.leader = self.members.keys().next().cloned();
+        }
+        self.protocol = self.select_protocol();
+        self.set_phase(Phase::CompletingRebalance, now_ms);
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let answer = self.join_answer(&id);
+            let member = self.members.get_mut(&id).expect("listed");
+            member.refresh(now);
+            if let Some(waiter) = member.join_waiter.take() {
+                let _ = waiter.send(answer);
+            }
+        }
+        None
+    }
+
+    /// Kafka's vote: among protocols every member supports, each member
+    /// votes for the first it lists; most votes wins (ties: the first
+    /// candidate in the leader's order).
+    fn select_protocol(&self) -> Option<String> {
+        let leader = self.members.get(self.leader.as_ref()?)?;
+        let candidates: Vec<&String> = leader
+            .protocols
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(n, _)| n == *name))
+            })
+            .collect();
+        let mut votes: Vec<(usize, &String)> = candidates.iter().map(|c| (0, *c)).collect();
+        for member in self.members.values() {
+            let choice = member
+                .protocols
+                .iter()
+                .find(|(n, _)| candidates.contains(&n));
+            if let Some((name, _)) = choice {
+                if let Some(entry) = votes.iter_mut().find(|(_, c)| *c == name) {
+                    entry.0 += 1;
+                }
+            }
+        }
+        let best = votes.iter().map(|(n, _)| *n).max()?;
+        votes
+            .into_iter()
+            .find(|(n, _)| *n == best)
+            .map(|(_, name)| name.clone())
+    }
+
+    fn join_answer(&self, id: &str) -> JoinResponse {
+        let leader = self.leader.clone().unwrap_or_default();
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let members = if leader == id {
+            self.members
+                .values()
+                .map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata(&protocol)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        JoinResponse {
+            error: None,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol: self.protocol.clone(),
+            leader,
+            member_id: id.to_string(),
+            members,
+        }
+    }
+
+    /// Checks a request from a member of a generation: member known, not
+    /// fenced, generation current.
+    pub fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Option<ResponseError> {
+        if let Some(instance) = instance_id {
+            if let Some(known) = self.static_members.get(instance) {
+                if known != member_id {
+                    return Some(ResponseError::FencedInstanceId);
+                }
+            }
+        }
+        if !self.members.contains_key(member_id) {
+            return Some(ResponseError::UnknownMemberId);
+        }
+        if generation != self.generation {
+            return Some(ResponseError::IllegalGeneration);
+        }
+        None
+    }
+
+    /// Handles a SyncGroup. A leader's sync during CompletingRebalance
+    /// returns the record to store; the coordinator stores it and calls
+    /// [`Group::stored`].
+    pub fn sync(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+        now: Instant,
+        now_ms: i64,
+    ) -> (Answer<SyncResponse>, Option<StoreRequest>) {
+        if let Some(error) = self.check_member(member_id, instance_id, generation) {
+            return (Answer::Now(SyncResponse::error(error)), None);
+        }
+        let member = self.members.get_mut(member_id).expect("checked");
+        member.refresh(now);
+        match self.phase {
+            Phase::Empty | Phase::PreparingRebalance => (
+                Answer::Now(SyncResponse::error(ResponseError::RebalanceInProgress)),
+                None,
+            ),
+            Phase::Stable => (Answer::Now(self.sync_answer(member_id)), None),
+            Phase::CompletingRebalance => {
+                let (tx, rx) = oneshot::channel();
+                member.sync_waiter = Some(tx);
+                let is_leader = self.leader.as_deref() == Some(member_id);
+                if !is_leader || self.pending_assignment.is_some() {
+                    return (Answer::Later(rx), None);
+                }
+                let assignments: HashMap<String, Bytes> = assignments
+                    .into_iter()
+                    .filter(|(id, _)| self.members.contains_key(id))
+                    .collect();
+                self.pending_assignment = Some((self.generation, assignments));
+                let mut store = self.store_request(now_ms);
+                let pending = &self.pending_assignment.as_ref().expect("set").1;
+                for member in &mut store.record.members {
+                    member.assignment = pending
+                        .get(&member.member_id)
+                        .map(|a| a.to_vec())
+                        .unwrap_or_default();
+                }
+                (Answer::Later(rx), Some(store))
+            }
+        }
+    }
+
+    /// The leader's assignment for `generation` is durable (`ok`) or could
+    /// not be stored: the group becomes stable and every waiting member
+    /// gets its assignment, or every waiter gets the error and the group
+    /// rebalances.
+    pub fn stored(
+        &mut self,
+        generation: i32,
+        ok: bool,
+        settings: &GroupSettings,
+        now: Instant,
+        now_ms: i64,
+    ) {
+        let Some((pending_generation, assignments)) = self.pending_assignment.take() else {
+            return;
+        };
+        if pending_generation != generation
+            || self.generation != generation
+            || self.phase != Phase::CompletingRebalance
+        {
+            return; // a rebalance began meanwhile
+        }
+        if !ok {
+            for member in self.members.values_mut() {
+                if let Some(waiter) = member.sync_waiter.take() {
+                    let _ =
+                        waiter.send(SyncResponse::error(ResponseError::CoordinatorNotAvailable));
+                }
+            }
+            self.prepare_rebalance(now, now_ms, settings);
+            return;
+        }
+        for member in self.members.values_mut() {
+            member.assignment = assignments.get(&member.id).cloned().unwrap_or_default();
+        }
+        self.set_phase(Phase::Stable, now_ms);
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let answer = self.sync_answer(&id);
+            if let Some(waiter) = self.members.get_mut(&id).and_then(|m| m.sync_waiter.take()) {
+                let _ = waiter.send(answer);
+            }
+        }
+    }
+
+    fn sync_answer(&self, id: &str) -> SyncResponse {
+        SyncResponse {
+            error: None,
+            protocol_type: self.protocol_type.clone(),
+            protocol: self.protocol.clone(),
+            assignment: self
+                .members
+                .get(id)
+                .map(|m| m.assignment.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Handles a Heartbeat: keeps the session alive, and tells the member
+    /// to rejoin while a rebalance is under way.
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Instant,
+    ) -> Option<ResponseError> {
+        if let Some(instance) = instance_id {
+            if self
+                .static_members
+                .get(instance)
+                .is_some_and(|known| known != member_id)
+            {
+                return Some(ResponseError::FencedInstanceId);
+            }
+        }
+        let Some(member) = self.members.get_mut(member_id) else {
+            return Some(ResponseError::UnknownMemberId);
+        };
+        member.refresh(now);
+        match self.phase {
+            Phase::Empty => Some(ResponseError::UnknownMemberId),
+            Phase::PreparingRebalance => Some(ResponseError::RebalanceInProgress),
+            Phase::CompletingRebalance | Phase::Stable if generation != self.generation => {
+                Some(ResponseError::IllegalGeneration)
+            }
+            Phase::CompletingRebalance | Phase::Stable => None,
+        }
+    }
+
+    /// Handles one member of a LeaveGroup; returns the error for it, and a
+    /// record to store if the group became empty.
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        settings: &GroupSettings,
+        now: Instant,
+        now_ms: i64,
+    ) -> (Option<ResponseError>, Option<StoreRequest>) {
+        let id = match instance_id {
+            Some(instance) => match self.static_members.get(instance) {
+                Some(known) if !member_id.is_empty() && known != member_id => {
+                    return (Some(ResponseError::FencedInstanceId), None)
+                }
+                Some(known) => known.clone(),
+                None => return (Some(ResponseError::UnknownMemberId), None),
+            },
+            None => member_id.to_string(),
+        };
+        if self.pending_members.remove(&id).is_some() {
+            return (None, None);
+        }
+        if !self.members.contains_key(&id) {
+            return (Some(ResponseError::UnknownMemberId), None);
+        }
+        (None, self.remove_member(&id, settings, now, now_ms))
+    }
+
+    /// Removes members whose session expired and pending member ids nobody
+    /// used, and completes a rebalance whose time is up. Returns records
+    /// to store.
+    pub fn expire(
+        &mut self,
+        settings: &GroupSettings,
+        now: Instant,
+        now_ms: i64,
+    ) -> Vec<StoreRequest> {
+        self.pending_members.retain(|_, deadline| *deadline > now);
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| {
+                // A member parked in JoinGroup is covered by the rebalance
+                // timeout, not its session.
+                m.join_waiter.is_none() && m.session_deadline <= now
+            })
+            .map(|m| m.id.clone())
+            .collect();
+        let mut stores = Vec::new();
+        for id in expired {
+            tracing::info!(group = %self.id, member = %id, "member session expired");
+            stores.extend(self.remove_member(&id, settings, now, now_ms));
+        }
+        stores.extend(self.try_complete_join(now, now_ms));
+        stores
+    }
+
+    fn remove_member_only(&mut self, id: &str) {
+        if let Some(mut member) = self.members.remove(id) {
+            if let Some(instance) = &member.instance_id {
+                if self.static_members.get(instance).map(String::as_str) == Some(id) {
+                    self.static_members.remove(instance);
+                }
+            }
+            if let Some(waiter) = member.join_waiter.take() {
+                let _ = waiter.send(JoinResponse::error(ResponseError::UnknownMemberId, id));
+            }
+            if let Some(waiter) = member.sync_waiter.take() {
+                let _ = waiter.send(SyncResponse::error(ResponseError::UnknownMemberId));
+            }
+        }
+    }
+
+    fn remove_member(
+        &mut self,
+        id: &str,
+        settings: &GroupSettings,
+        now: Instant,
+        now_ms: i64,
+    ) -> Option<StoreRequest> {
+        self.remove_member_only(id);
+        match self.phase {
+            Phase::Stable | Phase::CompletingRebalance => {
+                self.prepare_rebalance(now, now_ms, settings);
+                self.try_complete_join(now, now_ms)
+            }
+            Phase::PreparingRebalance => self.try_complete_join(now, now_ms),
+            Phase::Empty => None,
+        }
+    }
+
+    /// The membership as the meta log stores it.
+    pub fn store_request(&self, now_ms: i64) -> StoreRequest {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        let members = self
+            .members
+            .values()
+            .map(|m| GroupMemberRecord {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                session_timeout_ms: m.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                subscription: m.metadata(&protocol).to_vec(),
+                assignment: m.assignment.to_vec(),
+            })
+            .collect();
+        StoreRequest {
+            generation: self.generation,
+            record: GroupRecord {
+                generation: self.generation,
+                protocol_type: self.protocol_type.clone().unwrap_or_default(),
+                protocol,
+                leader: self.leader.clone().unwrap_or_default(),
+                state_ms: now_ms,
+                members,
+            },
+        }
+    }
+
+    /// Whether a commit from this member at this generation is allowed
+    /// (Kafka's rules); `None` means commit.
+    pub fn check_commit(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Instant,
+    ) -> Option<ResponseError> {
+        if generation < 0 && member_id.is_empty() && self.phase == Phase::Empty {
+            return None; // a "simple" commit (admin tool, assign() consumer)
+        }
+        if self.phase == Phase::CompletingRebalance {
+            return Some(ResponseError::RebalanceInProgress);
+        }
+        if let Some(error) = self.check_member(member_id, instance_id, generation) {
+            return Some(error);
+        }
+        if let Some(member) = self.members.get_mut(member_id) {
+            member.refresh(now);
+        }
+        None
+    }
+
+    /// Whether the group has no members and no rebalance in flight.
+    pub fn is_empty(&self) -> bool {
+        self.phase == Phase::Empty && self.members.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SESSION_MS: i32 = 10_000;
+    const REBALANCE_MS: i32 = 30_000;
+
+    fn settings() -> GroupSettings {
+        GroupSettings {
+            initial_rebalance_delay_ms: 0,
+            ..GroupSettings::default()
+        }
+    }
+
+    fn join_request(member_id: &str, protocols: &[&str]) -> JoinRequest {
+        JoinRequest {
+            member_id: member_id.to_string(),
+            instance_id: None,
+            client_id: "client".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: SESSION_MS,
+            rebalance_timeout_ms: REBALANCE_MS,
+            protocol_type: "consumer".into(),
+            protocols: protocols
+                .iter()
+                .map(|p| (p.to_string(), Bytes::from(format!("{member_id}:{p}"))))
+                .collect(),
+            require_known_member_id: true,
+        }
+    }
+
+    fn now_answer<T>(answer: Answer<T>) -> T {
+        match answer {
+            Answer::Now(t) => t,
+            Answer::Later(_) => panic!("expected an immediate answer"),
+        }
+    }
+
+    fn later<T>(answer: Answer<T>) -> oneshot::Receiver<T> {
+        match answer {
+            Answer::Later(rx) => rx,
+            Answer::Now(_) => panic!("expected a parked request"),
+        }
+    }
+
+    fn ready<T>(rx: &mut oneshot::Receiver<T>) -> T {
+        rx.try_recv()
+            .expect("not cancelled")
+            .expect("answered by now")
+    }
+
+    /// KIP-394: an unknown member gets an id first, then joins with it.
+    fn join_new(
+        group: &mut Group,
+        protocols: &[&str],
+        now: Instant,
+    ) -> (String, oneshot::Receiver<JoinResponse>) {
+        let first = now_answer(group.join(join_request("", protocols), &settings(), now, 0));
+        assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
+        let id = first.member_id;
+        assert!(!id.is_empty());
+        let rx = later(group.join(join_request(&id, protocols), &settings(), now, 0));
+        (id, rx)
+    }
+
+    /// One member: join, lead, sync its own assignment, stable.
+    #[test]
+    fn single_member_joins_leads_and_syncs() {
+        let now = Instant::now();
+        let mut group = Group::new("g", 0);
+        let (id, mut joined) = join_new(&mut group, &["range"], now);
+        let answer = ready(&mut joined);
+        assert_eq!(answer.error, None);
+        assert_eq!(answer.generation, 1);
+        assert_eq!(answer.leader, id);
+        assert_eq!(answer.protocol.as_deref(), Some("range"));
+        assert_eq!(answer.members.len(), 1, "the leader gets the member list");
+        assert_eq!(group.phase(), Phase::CompletingRebalance);
+        let (answer, store) = group.sync(
+            &id,
+            None,
+            1,
+            vec![(id.clone(), Bytes::from_static(b"a"))],
+            now,
+            5,
+        );
+        let mut synced = later(answer);
+        let store = store.expect("the leader's assignment is stored first");
+        assert_eq!(store.record.members[0].assignment, b"a");
+        assert!(
+            synced.try_recv().expect("pending").is_none(),
+            "answered only once stored"
+        );
+        group.stored(store.generation, true, &settings(), now, 6);
+        assert_eq!(ready(&mut synced).assignment, Bytes::from_static(b"a"));
+        assert_eq!(group.phase(), Phase::Stable);
+        assert_eq!(group.heartbeat(&id, None, 1, now), None);
+        assert_eq!(
+            group.heartbeat(&id, None, 0, now),
+            Some(ResponseError::IllegalGeneration)
+        );
+        assert_eq!(
+            group.heartbeat("nobody", None, 1, now),
+            Some(ResponseError::UnknownMemberId)
+        );
+    }
+
+    /// A second member triggers a rebalance: the first learns it from its
+    /// heartbeat, rejoins, and both get the next generation.
+    #[test]
+    fn second_member_rebalances_and_protocol_is_voted() {
+        let now = Instant::now();
+        let mut group = Group::new("g", 0);
+        let (a, mut a_joined) = join_new(&mut group, &["roundrobin", "range"], now);
+        ready(&mut a_joined);
+        let (answer, store) = group.sync(&a, None, 1, vec![], now, 0);
+        group.stored(store.expect("leader").generation, true, &settings(), now, 0);
+        ready(&mut later(answer));
+        let (_b, mut b_joined) = join_new(&mut group, &["range", "roundrobin"], now);
+        assert_eq!(group.phase(), Phase::PreparingRebalance);
+        assert!(
+            b_joined.try_recv().expect("pending").is_none(),
+            "waits for a to rejoin"
+        );
+        assert_eq!(
+            group.heartbeat(&a, None, 1, now),
+            Some(ResponseError::RebalanceInProgress)
+        );
+        let mut a_rejoined = later(group.join(
+            join_request(&a, &["roundrobin", "range"]),
+            &settings(),
+            now,
+            0,
+        ));
+        let (a_answer, b_answer) = (ready(&mut a_rejoined), ready(&mut b_joined));
+        assert_eq!((a_answer.generation, b_answer.generation), (2, 2));
+        assert_eq!(a_answer.leader, a, "the leader stays");
+        assert_eq!(a_answer.members.len(), 2);
+        assert!(b_answer.members.is_empty(), "followers get no member list");
+        // One vote each: the tie goes to the first candidate in the
+        // leader's order.
+        assert_eq!(a_answer.protocol.as_deref(), Some("roundrobin"));
+        // A member with nothing in common is refused.
+        let odd = group.join(join_request("", &["sticky"]), &settings(), now, 0);
+        assert_eq!(
+            now_answer(odd).error,
+            Some(ResponseError::InconsistentGroupProtocol)
+        );
+    }
+
+    /// Stable one-member group: join, lead, sync, stored.
+    fn stable_one(now: Instant) -> (Group, String) {
+        let mut group = Group::new("g", 0);
+        let (a, mut a_joined) = join_new(&mut group, &["range"], now);
+        ready(&mut a_joined);
+        let (answer, store) = group.sync(&a, None, 1, vec![], now, 0);
+        group.stored(store.expect("leader").generation, true, &settings(), now, 0);
+        ready(&mut later(answer));
+        (group, a)
+    }
+
+    /// A member that stops heartbeating is dropped after its session,
+    /// even while a rebalance waits for it.
+    #[test]
+    fn silent_member_expires_after_its_session() {
+        let start = Instant::now();
+        let (mut group, _a) = stable_one(start);
+        let (b, mut b_joined) = join_new(&mut group, &["range"], start);
+        let before = start + timeout(SESSION_MS) - Duration::from_millis(1);
+        assert!(group.expire(&settings(), before, 0).is_empty());
+        assert!(b_joined.try_recv().expect("pending").is_none());
+        group.expire(&settings(), start + timeout(SESSION_MS), 0);
+        let answer = ready(&mut b_joined);
+        assert_eq!((answer.generation, answer.leader.as_str()), (2, b.as_str()));
+        assert_eq!(group.members().count(), 1);
+        let (answer, store) = group.sync(&b, None, 2, vec![], start, 0);
+        group.stored(
+            store.expect("leader").generation,
+            true,
+            &settings(),
+            start,
+            0,
+        );
+        ready(&mut later(answer));
+        // b goes silent too: the group empties and asks to be stored.
+        let late = start + timeout(SESSION_MS) * 2;
+        let stores = group.expire(&settings(), late, 9);
+        assert_eq!(group.phase(), Phase::Empty);
+        assert_eq!(stores.len(), 1);
+        assert!(stores[0].record.members.is_empty());
+        assert_eq!(stores[0].generation, 3, "emptying bumps the generation");
+    }
+
+    /// A member that heartbeats but never rejoins is dropped at the
+    /// rebalance timeout.
+    #[test]
+    fn member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
+        let start = Instant::now();
+        let (mut group, a) = stable_one(start);
+        let (b, mut b_joined) = join_new(&mut group, &["range"], start);
+        let mut now = start;
+        while now < start + timeout(REBALANCE_MS) - Duration::from_secs(1) {
+            now += Duration::from_secs(1);
+            assert_eq!(
+                group.heartbeat(&a, None, 1, now),
+                Some(ResponseError::RebalanceInProgress)
+            );
+            assert!(group.expire(&settings(), now, 0).is_empty());
+        }
+        assert!(b_joined.try_recv().expect("pending").is_none());
+        group.expire(&settings(), start + timeout(REBALANCE_MS), 0);
+        assert_eq!(ready(&mut b_joined).leader, b);
+        assert_eq!(
+            group.heartbeat(&a, None, 1, now),
+            Some(ResponseError::UnknownMemberId)
+        );
+    }
+
+    #[test]
+    fn leave_rebalances_and_last_leave_empties() {
+        let now = Instant::now();
+        let mut group = Group::new("g", 0);
+        let (a, mut a_joined) = join_new(&mut group, &["range"], now);
+        ready(&mut a_joined);
+        let (b, mut b_joined) = join_new(&mut group, &["range"], now);
+        let mut a_rejoined = later(group.join(join_request(&a, &["range"]), &settings(), now, 0));
+        assert_eq!(ready(&mut a_rejoined).generation, 2);
+        assert_eq!(ready(&mut b_joined).generation, 2);
+        assert_eq!(
+            group.leave("nobody", None, &settings(), now, 0).0,
+            Some(ResponseError::UnknownMemberId)
+        );
+        let (error, store) = group.leave(&a, None, &settings(), now, 0);
+        assert_eq!((error, store), (None, None));
+        assert_eq!(group.phase(), Phase::PreparingRebalance);
+        let mut b_rejoined = later(group.join(join_request(&b, &["range"]), &settings(), now, 0));
+        assert_eq!(
+            ready(&mut b_rejoined).leader,
+            b,
+            "the leader moves to a remaining member"
+        );
+        let (error, store) = group.leave(&b, None, &settings(), now, 0);
+        assert_eq!(error, None);
+        assert!(store.expect("emptied").record.members.is_empty());
+        assert!(group.is_empty());
+    }
+
+    /// Static members: rejoining with a new connection keeps the
+    /// assignment without a rebalance; the old member id is fenced.
+    #[test]
+    fn static_member_rejoins_without_rebalance_and_fences_the_old_id() {
+        let now = Instant::now();
+        let mut group = Group::new("g", 0);
+        let static_join = |id: &str| JoinRequest {
+            instance_id: Some("instance-1".into()),
+            ..join_request(id, &["range"])
+        };
+        let first = later(group.join(static_join(""), &settings(), now, 0));
+        let mut first = first;
+        let joined = ready(&mut first);
+        let old = joined.member_id.clone();
+        assert!(
+            old.starts_with("instance-1-"),
+            "no MEMBER_ID_REQUIRED for static members"
+        );
+        let (answer, store) = group.sync(
+            &old,
+            Some("instance-1"),
+            1,
+            vec![(old.clone(), Bytes::from_static(b"p0"))],
+            now,
+            0,
+        );
+        group.stored(store.expect("leader").generation, true, &settings(), now, 0);
+        ready(&mut later(answer));
+        let again = now_answer(group.join(static_join(""), &settings(), now, 0));
+        assert_eq!(again.error, None);
+        assert_eq!(again.generation, 1, "no rebalance");
+        assert_ne!(again.member_id, old);
+        assert_eq!(group.phase(), Phase::Stable);
+        let (answer, _) = group.sync(&again.member_id, Some("instance-1"), 1, vec![], now, 0);
+        assert_eq!(now_answer(answer).assignment, Bytes::from_static(b"p0"));
+        assert_eq!(
+            group.heartbeat(&old, Some("instance-1"), 1, now),
+            Some(ResponseError::FencedInstanceId)
+        );
+        assert_eq!(
+            group.check_commit(&old, Some("instance-1"), 1, now),
+            Some(ResponseError::FencedInstanceId)
+        );
+    }
+
+    #[test]
+    fn commit_rules() {
+        let now = Instant::now();
+        let mut group = Group::new("g", 0);
+        assert_eq!(
+            group.check_commit("", None, -1, now),
+            None,
+            "simple commit to an empty group"
+        );
+        let (a, mut a_joined) = join_new(&mut group, &["range"], now);
+        ready(&mut a_joined);
+        assert_eq!(
+            group.check_commit(&a, None, 1, now),
+            Some(ResponseError::RebalanceInProgress)
+        );
+        let (answer, store) = group.sync(&a, None, 1, vec![], now, 0);
+        group.stored(store.expect("leader").generation, true, &settings(), now, 0);
+        ready(&mut later(answer));
+        assert_eq!(group.check_commit(&a, None, 1, now), None);
+        assert_eq!(
+            group.check_commit(&a, None, 0, now),
+            Some(ResponseError::IllegalGeneration)
+        );
+        assert_eq!(
+            group.check_commit("", None, -1, now),
+            Some(ResponseError::UnknownMemberId)
+        );
+    }
+
+    #[test]
+    fn bad_joins_are_refused() {
+        let now = Instant::now();
+        let mut group = Group::new("g", 0);
+        let mut short = join_request("", &["range"]);
+        short.session_timeout_ms = 1;
+        assert_eq!(
+            now_answer(group.join(short, &settings(), now, 0)).error,
+            Some(ResponseError::InvalidSessionTimeout)
+        );
+        assert_eq!(
+            now_answer(group.join(join_request("", &[]), &settings(), now, 0)).error,
+            Some(ResponseError::InconsistentGroupProtocol)
+        );
+        assert_eq!(
+            now_answer(group.join(join_request("made-up", &["range"]), &settings(), now, 0)).error,
+            Some(ResponseError::UnknownMemberId)
+        );
+    }
+
+    /// The initial delay holds the first rebalance of an empty group so
+    /// members starting together land in one generation.
+    #[test]
+    fn initial_delay_holds_the_first_rebalance() {
+        let now = Instant::now();
+        let delayed = GroupSettings {
+            initial_rebalance_delay_ms: 3_000,
+            ..GroupSettings::default()
+        };
+        let mut group = Group::new("g", 0);
+        let mut request = join_request("", &["range"]);
+        request.require_known_member_id = false;
+        let mut a = later(group.join(request.clone(), &delayed, now, 0));
+        assert!(a.try_recv().expect("pending").is_none());
+        let mut b = later(group.join(request, &delayed, now + Duration::from_secs(1), 0));
+        assert!(group
+            .expire(&delayed, now + Duration::from_millis(3_500), 0)
+            .is_empty());
+        assert!(
+            a.try_recv().expect("pending").is_none(),
+            "b's join extended the delay"
+        );
+        group.expire(&delayed, now + Duration::from_secs(4), 0);
+        assert_eq!((ready(&mut a).generation, ready(&mut b).generation), (1, 1));
+    }
+
+    #[test]
+    fn restore_resumes_the_stored_generation() {
+        let now = Instant::now();
+        let mut group = Group::new("g", 0);
+        let (a, mut a_joined) = join_new(&mut group, &["range"], now);
+        ready(&mut a_joined);
+        let (_, store) = group.sync(
+            &a,
+            None,
+            1,
+            vec![(a.clone(), Bytes::from_static(b"x"))],
+            now,
+            0,
+        );
+        let record = store.expect("leader").record;
+        let mut restored = Group::restore("g", &record, now);
+        assert_eq!(restored.phase(), Phase::Stable);
+        assert_eq!(restored.generation(), 1);
+        assert_eq!(restored.heartbeat(&a, None, 1, now), None);
+        let (answer, _) = restored.sync(&a, None, 1, vec![], now, 0);
+        assert_eq!(now_answer(answer).assignment, Bytes::from_static(b"x"));
+    }
+}

@@ -1,0 +1,73 @@
+//! ListGroups: every group, gathered from every shard's coordinator (a
+//! group lives on exactly one shard, so the union has no duplicates).
+
+use super::{forward_to, text};
+use crate::message::ClientInfo;
+use crate::runtime::ShardClient;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{
+    GroupId, ListGroupsRequest, ListGroupsResponse, RequestKind, ResponseKind,
+};
+use std::rc::Rc;
+
+/// Kafka's name for the classic group protocol (ListGroups v5 types).
+const GROUP_TYPE: &str = "classic";
+
+/// Router side: asks every shard and joins the answers.
+pub async fn route(
+    client: &Rc<ShardClient>,
+    version: i16,
+    request: ListGroupsRequest,
+    sender: &ClientInfo,
+) -> Result<ListGroupsResponse, String> {
+    let mut groups = Vec::new();
+    for shard in 0..client.shard_count() {
+        let body = RequestKind::ListGroups(request.clone());
+        match forward_to(client, shard, version, body, sender).await? {
+            ResponseKind::ListGroups(response) => groups.extend(response.groups),
+            other => return Err(format!("coordinator answered ListGroups with {other:?}")),
+        }
+    }
+    Ok(ListGroupsResponse::default().with_groups(groups))
+}
+
+/// Coordinator side: this shard's groups, filtered by state (v4) and type
+/// (v5).
+pub fn handle(
+    client: &Rc<ShardClient>,
+    version: i16,
+    request: ListGroupsRequest,
+) -> ListGroupsResponse {
+    let states: Vec<String> = request
+        .states_filter
+        .iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let type_ok = request.types_filter.is_empty()
+        || request
+            .types_filter
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(GROUP_TYPE));
+    let groups = super::describe_groups::summaries(client)
+        .into_iter()
+        .filter(|g| {
+            type_ok && (states.is_empty() || states.contains(&g.state.to_ascii_lowercase()))
+        })
+        .map(|g| {
+            let listed = ListedGroup::default()
+                .with_group_id(GroupId(text(g.id)))
+                .with_protocol_type(text(g.protocol_type));
+            let listed = if version >= 4 {
+                listed.with_group_state(text(g.state))
+            } else {
+                listed
+            };
+            if version >= 5 {
+                listed.with_group_type(text(GROUP_TYPE))
+            } else {
+                listed
+            }
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}

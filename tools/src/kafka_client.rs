@@ -1,0 +1,517 @@
+//! The Kafka client under the admin commands (`ringlog topic`,
+//! `ringlog group`): one blocking connection, version negotiation, request
+//! framing, error rendering and the shared `--bootstrap` / `--timeout-ms`
+//! options, so every admin command behaves the same way.
+//!
+//! It is a blocking `std::net` client on purpose: one request at a time
+//! over one connection, with a connect, read and write timeout, is all an
+//! admin command needs. Messages are encoded and decoded by
+//! `kafka-protocol`; this module only frames them and picks versions:
+//! every connection starts with ApiVersions (v3, or v0 when the broker
+//! answers UNSUPPORTED_VERSION, per KIP-511), then each request goes out at
+//! the highest version both sides know.
+//!
+//! Everything except [`Client`] is a pure function, so the tests check it
+//! with bytes made by the broker-side codecs, without a broker.
+
+use bytes::{Bytes, BytesMut};
+use clap::Args;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+use ringlog_protocol::frame::{begin_frame, finish_frame, SIZE_PREFIX_BYTES};
+use ringlog_protocol::response::response_header_version;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// ApiVersions version sent first: the highest ringlog's broker answers.
+pub const API_VERSIONS_FIRST_VERSION: i16 = 3;
+/// Largest response accepted. A Metadata answer listing every topic is the
+/// biggest an admin command sees; tens of thousands of partitions fit.
+pub const RESPONSE_BYTES_MAX: usize = 100 << 20;
+
+/// Why an admin command failed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// No TCP connection to the broker.
+    Connect {
+        /// The broker as given.
+        address: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The connection failed or timed out mid-request.
+    Io {
+        /// The broker as given.
+        address: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The broker's bytes make no sense, or no API version is common.
+    Protocol {
+        /// The broker as given.
+        address: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The command will not do what was asked, and says why.
+    Refused {
+        /// What it is about: a group, a topic, a partition.
+        subject: String,
+        /// Why.
+        why: String,
+    },
+    /// The broker answered with a Kafka error.
+    Kafka {
+        /// What it is about: a topic, a group, or for cluster-wide
+        /// requests the broker address.
+        subject: String,
+        /// The error code.
+        error: ResponseError,
+        /// The broker's explanation, when it sent one.
+        message: Option<String>,
+    },
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Connect { address, source } => {
+                write!(f, "cannot connect to {address}: {source}")
+            }
+            ClientError::Io { address, source } => write!(f, "{address}: {source}"),
+            ClientError::Protocol { address, why } => write!(f, "{address}: {why}"),
+            ClientError::Refused { subject, why } => write!(f, "{subject}: {why}"),
+            ClientError::Kafka {
+                subject,
+                error,
+                message,
+            } => {
+                write!(f, "{subject}: {} ({})", error_name(*error), error.code())?;
+                match message {
+                    Some(message) if !message.is_empty() => write!(f, ": {message}"),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// Kafka's name of an error code, `TOPIC_ALREADY_EXISTS` for 36.
+pub fn error_name(error: ResponseError) -> String {
+    if let ResponseError::Unknown(_) = error {
+        return "UNKNOWN".to_string();
+    }
+    // `kafka-protocol` displays the variant name, `TopicAlreadyExists`.
+    let camel = error.to_string();
+    let mut name = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+/// `Ok` for error code 0, else the Kafka error about `subject`.
+pub fn check_error(
+    subject: &str,
+    error_code: i16,
+    message: Option<&StrBytes>,
+) -> Result<(), ClientError> {
+    match ResponseError::try_from_code(error_code) {
+        None => Ok(()),
+        Some(error) => Err(ClientError::Kafka {
+            subject: subject.to_string(),
+            error,
+            message: message.map(|m| m.to_string()),
+        }),
+    }
+}
+
+fn api_key<R: Request>() -> ApiKey {
+    ApiKey::try_from(R::KEY).expect("kafka-protocol knows the keys of its own requests")
+}
+
+/// One complete request frame: size prefix, request header of the version
+/// `version` calls for (naming `client_id`), body.
+///
+/// # Errors
+///
+/// The body does not fit `version` (a field set that it cannot carry).
+pub fn encode_request<R: Request>(
+    client_id: &str,
+    version: i16,
+    correlation_id: i32,
+    request: &R,
+) -> Result<Bytes, String> {
+    let key = api_key::<R>();
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(str_bytes(client_id)));
+    let mut out = BytesMut::new();
+    let start = begin_frame(&mut out);
+    header
+        .encode(&mut out, key.request_header_version(version))
+        .and_then(|()| request.encode(&mut out, version))
+        .map_err(|err| format!("cannot encode {key:?} v{version} request: {err:#}"))?;
+    finish_frame(&mut out, start).map_err(|err| err.to_string())?;
+    Ok(out.freeze())
+}
+
+/// Decodes a response frame (without its size prefix) to a request of
+/// `version` sent with `correlation_id`.
+///
+/// An ApiVersions answer with UNSUPPORTED_VERSION is decoded at v0 whatever
+/// was asked: that is how brokers answer a version they do not know
+/// (KIP-511), and every version starts with the error code, so it can be
+/// read before choosing the layout.
+///
+/// # Errors
+///
+/// Bytes that are not such a response, or the answer to another request.
+pub fn decode_response<R: Request>(
+    version: i16,
+    correlation_id: i32,
+    mut frame: Bytes,
+) -> Result<R::Response, String> {
+    let key = api_key::<R>();
+    let header = ResponseHeader::decode(&mut frame, response_header_version(key, version))
+        .map_err(|err| format!("cannot decode {key:?} v{version} response header: {err:#}"))?;
+    if header.correlation_id != correlation_id {
+        return Err(format!(
+            "answer to request {} arrived while waiting for request {correlation_id}",
+            header.correlation_id
+        ));
+    }
+    let unsupported = ResponseError::UnsupportedVersion.code().to_be_bytes();
+    let body_version = if key == ApiKey::ApiVersions && frame.starts_with(&unsupported) {
+        0
+    } else {
+        version
+    };
+    R::Response::decode(&mut frame, body_version)
+        .map_err(|err| format!("cannot decode {key:?} v{body_version} response: {err:#}"))
+}
+
+/// The highest version of `key` in both the broker's ApiVersions list and
+/// `client` (what `kafka-protocol` can encode).
+///
+/// # Errors
+///
+/// The broker does not list `key`, or the ranges do not meet.
+pub fn pick_version(
+    broker: &[ApiVersion],
+    key: ApiKey,
+    client: VersionRange,
+) -> Result<i16, String> {
+    let entry = broker
+        .iter()
+        .find(|entry| entry.api_key == key as i16)
+        .ok_or_else(|| format!("the broker does not support {key:?}"))?;
+    let min = entry.min_version.max(client.min);
+    let max = entry.max_version.min(client.max);
+    if min > max {
+        return Err(format!(
+            "no {key:?} version in common: the broker speaks {}..={}, ringlog {}..={}",
+            entry.min_version, entry.max_version, client.min, client.max
+        ));
+    }
+    Ok(max)
+}
+
+/// A connection to one broker, after version negotiation.
+pub struct Client {
+    address: String,
+    client_id: &'static str,
+    stream: TcpStream,
+    timeout: Duration,
+    correlation_id: i32,
+    broker_apis: Vec<ApiVersion>,
+}
+
+impl Client {
+    /// Connects to `address` (`host:port`, trying every address the host
+    /// resolves to) and negotiates versions. `timeout` bounds the connect
+    /// and every read and write; `client_id` goes in every request header.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Connect`] when no address accepts; any error of the
+    /// ApiVersions exchange.
+    pub fn connect(
+        address: &str,
+        timeout: Duration,
+        client_id: &'static str,
+    ) -> Result<Client, ClientError> {
+        assert!(!timeout.is_zero(), "a zero timeout means none to std::net");
+        let connect_error = |source| ClientError::Connect {
+            address: address.to_string(),
+            source,
+        };
+        let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+        let mut connected = None;
+        for addr in address.to_socket_addrs().map_err(connect_error)? {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(stream) => {
+                    connected = Some(stream);
+                    break;
+                }
+                Err(err) => last_error = err,
+            }
+        }
+        let stream = connected.ok_or_else(|| connect_error(last_error))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| stream.set_write_timeout(Some(timeout)))
+            .and_then(|()| stream.set_nodelay(true))
+            .map_err(connect_error)?;
+        let mut client = Client {
+            address: address.to_string(),
+            client_id,
+            stream,
+            timeout,
+            correlation_id: 0,
+            broker_apis: Vec::new(),
+        };
+        client.negotiate()?;
+        Ok(client)
+    }
+
+    /// The broker as given to [`Client::connect`].
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn negotiate(&mut self) -> Result<(), ClientError> {
+        let mut response = self.api_versions(API_VERSIONS_FIRST_VERSION)?;
+        if response.error_code == ResponseError::UnsupportedVersion.code() {
+            response = self.api_versions(0)?;
+        }
+        check_error(&self.address, response.error_code, None)?;
+        if response.api_keys.is_empty() {
+            return Err(self.protocol("the broker's ApiVersions answer lists no APIs".into()));
+        }
+        self.broker_apis = response.api_keys;
+        Ok(())
+    }
+
+    fn api_versions(&mut self, version: i16) -> Result<ApiVersionsResponse, ClientError> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("ringlog"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        self.call(version, &request)
+    }
+
+    /// The version to send `R` at; see [`pick_version`].
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Protocol`] when there is none.
+    pub fn version<R: Request>(&self) -> Result<i16, ClientError> {
+        self.version_from::<R>(R::VERSIONS.min)
+    }
+
+    /// Like [`Client::version`], never below `min` (for requests whose
+    /// older versions cannot say what the command needs).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Protocol`] when there is none.
+    pub fn version_from<R: Request>(&self, min: i16) -> Result<i16, ClientError> {
+        assert!(min <= R::VERSIONS.max);
+        let client = VersionRange {
+            min: min.max(R::VERSIONS.min),
+            max: R::VERSIONS.max,
+        };
+        pick_version(&self.broker_apis, api_key::<R>(), client).map_err(|why| self.protocol(why))
+    }
+
+    /// Sends `request` at `version` and waits for its answer.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors and timeouts, and undecodable answers.
+    pub fn call<R: Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+    ) -> Result<R::Response, ClientError> {
+        let correlation_id = self.correlation_id;
+        self.correlation_id = self.correlation_id.wrapping_add(1);
+        let frame = encode_request(self.client_id, version, correlation_id, request)
+            .map_err(|why| self.protocol(why))?;
+        self.stream
+            .write_all(&frame)
+            .map_err(|err| self.io_error(err))?;
+        let body = self.read_frame()?;
+        decode_response::<R>(version, correlation_id, body).map_err(|why| self.protocol(why))
+    }
+
+    fn read_frame(&mut self) -> Result<Bytes, ClientError> {
+        let mut prefix = [0u8; SIZE_PREFIX_BYTES];
+        self.stream
+            .read_exact(&mut prefix)
+            .map_err(|err| self.io_error(err))?;
+        let declared = i32::from_be_bytes(prefix);
+        let size = match usize::try_from(declared) {
+            Ok(size) if (1..=RESPONSE_BYTES_MAX).contains(&size) => size,
+            _ => {
+                return Err(self.protocol(format!(
+                    "response frame size {declared} is outside 1..={RESPONSE_BYTES_MAX}"
+                )))
+            }
+        };
+        // Grows with what arrives, so a lying size prefix costs nothing.
+        let mut body = Vec::new();
+        (&mut self.stream)
+            .take(size as u64)
+            .read_to_end(&mut body)
+            .map_err(|err| self.io_error(err))?;
+        if body.len() != size {
+            return Err(self.io_error(io::ErrorKind::UnexpectedEof.into()));
+        }
+        Ok(Bytes::from(body))
+    }
+
+    fn protocol(&self, why: String) -> ClientError {
+        ClientError::Protocol {
+            address: self.address.clone(),
+            why,
+        }
+    }
+
+    fn io_error(&self, err: io::Error) -> ClientError {
+        // A read timeout surfaces as WouldBlock on Linux; say what it means.
+        let source = match err.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {} ms", self.timeout.as_millis()),
+            ),
+            io::ErrorKind::UnexpectedEof => io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the broker closed the connection",
+            ),
+            _ => err,
+        };
+        ClientError::Io {
+            address: self.address.clone(),
+            source,
+        }
+    }
+}
+
+/// A topic name for a request.
+pub fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// A string for a request.
+pub fn str_bytes(text: &str) -> StrBytes {
+    StrBytes::from_string(text.to_string())
+}
+
+/// The options every admin command takes, in any position.
+#[derive(Args)]
+pub struct BrokerArgs {
+    /// Broker to connect to.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:9092",
+        env = "RINGLOG_BOOTSTRAP"
+    )]
+    pub bootstrap: String,
+    /// Connect, read and write timeout; also the time the broker may take
+    /// for requests that carry a timeout (creating, altering, deleting topics).
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX))
+    )]
+    pub timeout_ms: u32,
+}
+
+impl BrokerArgs {
+    /// Connects to `--bootstrap` within `--timeout-ms`, naming itself
+    /// `client_id` in every request.
+    ///
+    /// # Errors
+    ///
+    /// See [`Client::connect`].
+    pub fn connect(&self, client_id: &'static str) -> Result<Client, ClientError> {
+        Client::connect(
+            &self.bootstrap,
+            Duration::from_millis(u64::from(self.timeout_ms)),
+            client_id,
+        )
+    }
+
+    /// `--timeout-ms` as the requests carry it.
+    pub fn timeout_ms_i32(&self) -> i32 {
+        i32::try_from(self.timeout_ms).expect("clap bounds --timeout-ms to i32")
+    }
+}
+
+/// Prints every failure as `ringlog <command>: <error>` on stderr; the
+/// exit code is 1 if there was any, else 0.
+pub fn exit_code(command: &str, failures: impl IntoIterator<Item = ClientError>) -> ExitCode {
+    let mut failed = false;
+    for failure in failures {
+        eprintln!("ringlog {command}: {failure}");
+        failed = true;
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// A text table: a header line and one line per row, columns two spaces
+/// apart and padded to their widest cell, the last one not padded (no
+/// trailing blanks).
+pub fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    assert!(!header.is_empty());
+    assert!(rows.iter().all(|row| row.len() == header.len()));
+    let widths: Vec<usize> = (0..header.len())
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(header[column].chars().count())
+        })
+        .collect();
+    let mut out = String::new();
+    let lines = std::iter::once(header.iter().map(|h| h.to_string()).collect::<Vec<_>>())
+        .chain(rows.iter().cloned());
+    for line in lines {
+        let last = line.len() - 1;
+        for (column, cell) in line.iter().enumerate() {
+            if column == last {
+                out.push_str(cell);
+            } else {
+                let pad = widths[column] - cell.chars().count();
+                out.push_str(cell);
+                out.extend(std::iter::repeat_n(' ', pad + 2));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
