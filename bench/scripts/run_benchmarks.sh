@@ -5,7 +5,8 @@
 #   bench/scripts/run_benchmarks.sh            # ~12 minutes
 #
 # Starts `ringlog serve` (1 and 2 shards, default settings, data under
-# target/benchmarks/, which must be on the disk being measured) on free
+# target/benchmarks/, which must be on the disk being measured and have
+# ~20 GB free; each server's data is deleted when it stops) on free
 # ports, runs `ringlog bench disk` at the start and the end of the session,
 # then the workloads below, one at a time, each against a fresh server.
 # Every run's JSON report is kept in target/benchmarks/; the tables are
@@ -44,6 +45,8 @@ start_server() { # shards
 stop_server() {
   kill "$SERVER_PID"
   wait "$SERVER_PID" || true
+  # A maximum-rate run writes ~15 GB: free it before the next one.
+  rm -rf "$OUT/data"
 }
 
 # run NAME SHARDS bench-args...: one bench run against a fresh server.
@@ -112,7 +115,9 @@ run scale-half-rate 2 produce --topic scale-half --partitions 8 --message-bytes 
 run e2e-50k 2 e2e --topic e2e --partitions 8 --message-bytes 1024 --acks all --rate 50000 \
   --connections 8 --consumers 2
 run requests-metadata 2 requests --api metadata --connections 64 --threads 1
-run requests-create-topics 2 requests --api create-topics --connections 8 --threads 1 --records 500
+run requests-create-topics 2 requests --api create-topics --connections 8 --threads 1 --records 1500
+run requests-offset-commit 2 requests --api offset-commit --connections 64 --threads 1 --partitions 8
+run requests-offset-fetch 2 requests --api offset-fetch --connections 64 --threads 1 --partitions 8
 
 # Consume: fill 8 partitions with 4 GiB, then read them back from the start.
 start_server 2

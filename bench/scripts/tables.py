@@ -18,24 +18,41 @@ def fmt_ms(v: float) -> str:
     return f"{v:.2f}" if v < 100 else f"{v:.0f}"
 
 
-def row(r: dict, disk_mb: float) -> str:
+LOADS: dict[str, str] = {}
+
+
+def read_loads(out: Path) -> None:
+    """The 1-minute load average at the start of each run, from
+    commands.txt (other work on the host shows up there)."""
+    path = out / "commands.txt"
+    if not path.exists():
+        return
+    for line in path.read_text().splitlines():
+        if line.startswith("== ") and "load " in line:
+            name = line[3:].split(" ", 1)[0]
+            LOADS[name] = line.split("load ", 1)[1].split(")", 1)[0]
+
+
+def row(r: dict, disk_mb: float, name: str) -> str:
     verified = r.get("verified") or {}
     ok = "yes" if verified.get("ok") else ("n/a" if not verified else "NO")
     return (
         f"{r['throughput_records_s']:,.0f} | {r['throughput_mb_s']:.1f} | "
         f"{r['throughput_mb_s'] / disk_mb:.2f} | {fmt_ms(r['p50_ms'])} | {fmt_ms(r['p99_ms'])} | "
-        f"{fmt_ms(r['p999_ms'])} | {fmt_ms(r['max_ms'])} | {r['errors']} | {ok}"
+        f"{fmt_ms(r['p999_ms'])} | {fmt_ms(r['max_ms'])} | {r['errors']} | {ok} | "
+        f"{LOADS.get(name, '?')}"
     )
 
 
 HEADER = (
-    "| records/s | MB/s | ÷ disk | p50 ms | p99 ms | p99.9 ms | max ms | errors | verified |\n"
-    "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"
+    "| records/s | MB/s | ÷ disk | p50 ms | p99 ms | p99.9 ms | max ms | errors | verified | load |\n"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"
 )
 
 
 def main() -> None:
     out = Path(sys.argv[1])
+    read_loads(out)
     d0, d1 = load(out, "disk-start"), load(out, "disk-end")
     disks = [d for d in (d0, d1) if d]
     disk_mb = min(d["write_mb_s"] for d in disks)
@@ -58,7 +75,7 @@ def main() -> None:
             for s in (1, 2):
                 r = load(out, f"omb-p{p}-{mode}-s{s}")
                 if r:
-                    print(f"| {p} | {label} | {s} | {row(r, disk_mb)} |")
+                    print(f"| {p} | {label} | {s} | {row(r, disk_mb, f'omb-p{p}-{mode}-s{s}')} |")
 
     print("\n### The target command\n")
     print("| run | " + HEADER.splitlines()[0][2:] + "\n|---|" + HEADER.splitlines()[1][1:])
@@ -72,7 +89,7 @@ def main() -> None:
     ):
         r = load(out, name)
         if r:
-            print(f"| {name} | {row(r, disk_mb)} |")
+            print(f"| {name} | {row(r, disk_mb, name)} |")
     print(f"\n3 x fsync p99 = {3 * fsync_p99:.3f} ms\n")
 
     print("### Scaling (2 shards, max rate)\n")
@@ -80,12 +97,12 @@ def main() -> None:
     for p in (1, 2, 8, 32, 100, 300, 1000):
         r = load(out, f"scale-partitions-{p}")
         if r:
-            print(f"| {p} | {row(r, disk_mb)} |")
+            print(f"| {p} | {row(r, disk_mb, f'scale-partitions-{p}')} |")
     print("\n| record bytes " + HEADER.splitlines()[0] + "\n|---:" + HEADER.splitlines()[1])
     for b in (100, 1024, 4096, 16384, 65536):
         r = load(out, f"scale-bytes-{b}")
         if r:
-            print(f"| {b} | {row(r, disk_mb)} |")
+            print(f"| {b} | {row(r, disk_mb, f'scale-bytes-{b}')} |")
     r = load(out, "scale-half-rate")
     if r:
         print("\nAt half the 8-partition maximum:\n")
@@ -98,7 +115,14 @@ def main() -> None:
     print("\n### Other workloads (2 shards)\n")
     print("| run | records/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name in ("e2e-50k", "consume", "requests-metadata", "requests-create-topics"):
+    for name in (
+        "e2e-50k",
+        "consume",
+        "requests-metadata",
+        "requests-offset-commit",
+        "requests-offset-fetch",
+        "requests-create-topics",
+    ):
         r = load(out, name)
         if r:
             print(
