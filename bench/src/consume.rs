@@ -17,6 +17,7 @@
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest};
 use kafka_protocol::ResponseError;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -177,10 +178,59 @@ async fn consume(
     plan: &ConsumerPlan,
     stop: &StopRule,
 ) -> Result<(), String> {
+    let state = FetchState {
+        positions: RefCell::new(plan.start.clone()),
+        end: plan.end.clone(),
+        revoked: Cell::new(false),
+    };
+    fetch_loop(ctx, config, &plan.assignment.leader, &state, stop).await
+}
+
+/// What one fetch loop reads: where each of its partitions is (the next
+/// offset to fetch; group members commit these), where each ends
+/// (`--until-end`), and whether a rebalance took the partitions away.
+#[derive(Debug, Default)]
+pub struct FetchState {
+    /// Partition -> next offset to fetch.
+    pub positions: RefCell<BTreeMap<i32, i64>>,
+    /// Partition -> offset to stop at.
+    pub end: Option<BTreeMap<i32, i64>>,
+    /// Set to end the loop after its current Fetch.
+    pub revoked: Cell<bool>,
+}
+
+impl FetchState {
+    /// The partitions still to fetch, at their positions.
+    fn wanted(&self) -> BTreeMap<i32, i64> {
+        let positions = self.positions.borrow();
+        positions
+            .iter()
+            .filter(|(p, &offset)| {
+                self.end
+                    .as_ref()
+                    .is_none_or(|end| end.get(p).is_some_and(|&e| offset < e))
+            })
+            .map(|(&p, &offset)| (p, offset))
+            .collect()
+    }
+}
+
+/// Fetches `state`'s partitions from `leader` until they are all read to
+/// their end, the stop rule says so, or they are revoked.
+///
+/// # Errors
+///
+/// The connection fails, times out, or returns corrupt batches.
+pub async fn fetch_loop(
+    ctx: &ThreadContext,
+    config: &ConsumerConfig,
+    leader: &str,
+    state: &FetchState,
+    stop: &StopRule,
+) -> Result<(), String> {
     let clock = ctx.clock;
-    let mut conn = Conn::connect(&plan.assignment.leader, config.request_timeout, 2).await?;
+    let mut conn = Conn::connect(leader, config.request_timeout, 2).await?;
     let version = conn.version::<FetchRequest>()?;
-    let mut offsets = plan.start.clone();
     let max_wait_ms = if config.end_to_end {
         config.max_wait_ms.min(E2E_MAX_WAIT_MS)
     } else {
@@ -189,11 +239,9 @@ async fn consume(
     let max_wait = Duration::from_millis(u64::try_from(max_wait_ms).unwrap_or(0));
     // One Fetch per round; every round is bounded by the request deadline.
     loop {
-        if let Some(end) = &plan.end {
-            offsets.retain(|p, offset| end.get(p).is_some_and(|&e| *offset < e));
-            if offsets.is_empty() {
-                return Ok(());
-            }
+        let offsets = state.wanted();
+        if offsets.is_empty() || state.revoked.get() {
+            return Ok(());
         }
         let now = clock.now_ns();
         if stop.should_stop(now, clock.end_ns, config.end_to_end) {
@@ -238,7 +286,10 @@ async fn consume(
                     if p.error_code == ResponseError::OffsetOutOfRange.code()
                         && p.log_start_offset >= 0
                     {
-                        offsets.insert(partition, p.log_start_offset);
+                        state
+                            .positions
+                            .borrow_mut()
+                            .insert(partition, p.log_start_offset);
                     }
                     continue;
                 }
@@ -247,7 +298,7 @@ async fn consume(
                 };
                 let counted = count_fetched(data)?;
                 if let Some(next) = counted.next_offset {
-                    offsets.insert(partition, next);
+                    state.positions.borrow_mut().insert(partition, next);
                 }
                 records += counted.records;
                 bytes += counted.bytes;

@@ -5,7 +5,7 @@
 //!
 //! What makes its numbers trustworthy, and where each rule lives:
 //!
-//! * **It speaks Kafka itself** ([`wire`], [`conn`]): requests encoded by
+//! * **It speaks Kafka itself** ([`wire`], [`conn`], [`group`]): requests encoded by
 //!   `kafka-protocol`, versions negotiated with ApiVersions, partition
 //!   leaders from Metadata — so it runs unchanged against ringlog or any
 //!   Kafka broker, and what it sends is what Kafka clients send
@@ -43,6 +43,7 @@ pub mod cluster;
 pub mod conn;
 pub mod consume;
 pub mod disk;
+pub mod group;
 pub mod options;
 pub mod plot;
 pub mod produce;
@@ -415,11 +416,6 @@ fn consumer_plans(
 
 fn consume_command(args: ConsumeArgs) -> Result<bool, Failure> {
     check_client(&args.client)?;
-    if let Some(group) = &args.group {
-        return Err(Failure::Usage(format!(
-            "--group {group}: consumer-group membership (JoinGroup/SyncGroup) is not implemented yet; leave --group out to read assigned partitions"
-        )));
-    }
     let bootstrap = args.client.bootstrap.clone();
     let timeout = args.client.request_timeout();
     let topic = args.topic.clone();
@@ -428,48 +424,75 @@ fn consume_command(args: ConsumeArgs) -> Result<bool, Failure> {
         cluster::layout(&mut conn, &topic).await
     })?
     .ok_or_else(|| Failure::Run(format!("topic {} does not exist", args.topic)))?;
-    let start = offsets(
-        &layout,
-        match args.from {
-            StartFrom::Earliest => EARLIEST,
-            StartFrom::Latest => LATEST,
-        },
-        timeout,
-    )?;
+    let from = match args.from {
+        StartFrom::Earliest => EARLIEST,
+        StartFrom::Latest => LATEST,
+    };
     let end = if args.until_end {
         Some(offsets(&layout, LATEST, timeout)?)
     } else {
         None
     };
     let threads = usize::from(args.client.threads);
-    // Consumers never share a partition: extra ones would read it twice.
+    // Consumers never share a partition: extra ones would read it twice
+    // (or, in a group, sit idle).
     let connections = args.client.connections().min(layout.partitions.len());
-    let plans = Arc::new(consumer_plans(
-        cluster::assign(&layout, connections, threads),
-        &start,
-        end.as_ref(),
-    ));
     let config = Arc::new(consumer_config(
         &args.topic,
         &args.client,
         &args.consumer,
         false,
     ));
-    let stop = Arc::new(StopRule {
+    let mut stop = StopRule {
         target: args.run.records,
         ..StopRule::default()
-    });
+    };
+    let work = match &args.group {
+        None => {
+            let start = offsets(&layout, from, timeout)?;
+            ConsumeWork::Assigned(Arc::new(consumer_plans(
+                cluster::assign(&layout, connections, threads),
+                &start,
+                end.as_ref(),
+            )))
+        }
+        Some(group) => {
+            let group_config = group_config(&args, group, &layout)?;
+            if let Some(end) = &end {
+                // A group member has no fixed partitions to end; the run
+                // ends once the group consumed everything from where it
+                // started to where the partitions ended.
+                let config = group_config.clone();
+                let start = runner::once("bench-setup", move || async move {
+                    group::start_offsets(&config, timeout).await
+                })?;
+                let remaining = advance(&start, end);
+                stop.target = Some(stop.target.map_or(remaining, |t| t.min(remaining)));
+            }
+            ConsumeWork::Group(Arc::new(group_config))
+        }
+    };
+    let stop = Arc::new(stop);
     let headline = format!(
-        "ringlog bench consume: {} of {} at {} from {}{}, {} on {}",
+        "ringlog bench consume: {} of {} at {} from {}{}{}, {} on {}",
         count(layout.partitions.len(), "partition"),
         layout.topic,
         args.client.bootstrap,
         format!("{:?}", args.from).to_lowercase(),
         if args.until_end { " until the end" } else { "" },
-        count(plans.len(), "connection"),
+        args.group
+            .as_ref()
+            .map(|g| format!(" as group {g}"))
+            .unwrap_or_default(),
+        count(connections, "connection"),
         count(threads, "thread"),
     );
     eprintln!("{headline}");
+    if stop.target == Some(0) {
+        eprintln!(
+            "ringlog bench: nothing to consume: the partitions hold no records past the start"
+        );
+    }
     let duration = if args.until_end && args.run.duration.is_none() {
         None
     } else {
@@ -477,10 +500,31 @@ fn consume_command(args: ConsumeArgs) -> Result<bool, Failure> {
     };
     let clock = Clock::start_now(args.run.warmup, duration);
     let totals = runner::run(threads, clock, args.run.quiet, move |ctx| {
-        let (config, plans, stop) = (config.clone(), plans.clone(), stop.clone());
+        let (config, work, stop) = (config.clone(), work.clone(), stop.clone());
         async move {
             let ctx = Rc::new(ctx);
-            consume::thread_body(ctx.clone(), config, plans, stop).await;
+            match work {
+                ConsumeWork::Assigned(plans) => {
+                    consume::thread_body(ctx.clone(), config, plans, stop).await;
+                }
+                ConsumeWork::Group(group) => {
+                    let members: Vec<_> = (0..connections)
+                        .filter(|i| i % threads == ctx.thread)
+                        .map(|i| {
+                            glommio::spawn_local(group::member(
+                                ctx.clone(),
+                                config.clone(),
+                                group.clone(),
+                                stop.clone(),
+                                i,
+                            ))
+                        })
+                        .collect();
+                    for member in members {
+                        member.await;
+                    }
+                }
+            }
             ctx.clock.now_ns()
         }
     })?;
@@ -496,6 +540,40 @@ fn consume_command(args: ConsumeArgs) -> Result<bool, Failure> {
     };
     outputs(&args.run, &report)?;
     Ok(clean(&totals, None))
+}
+
+/// What the consumer threads run.
+#[derive(Clone)]
+enum ConsumeWork {
+    /// Fixed partitions per connection.
+    Assigned(Arc<Vec<ConsumerPlan>>),
+    /// One group member per connection.
+    Group(Arc<group::GroupConfig>),
+}
+
+fn group_config(
+    args: &ConsumeArgs,
+    group: &str,
+    layout: &Layout,
+) -> Result<group::GroupConfig, Failure> {
+    let bootstrap = args.client.bootstrap.clone();
+    let timeout = args.client.request_timeout();
+    let name = group.to_string();
+    let coordinator = runner::once("bench-setup", move || async move {
+        let mut conn = Conn::connect(&bootstrap, timeout, 1).await?;
+        cluster::find_coordinator(&mut conn, &name).await
+    })?;
+    Ok(group::GroupConfig {
+        group: group.to_string(),
+        coordinator,
+        topic: args.topic.clone(),
+        leaders: layout
+            .partitions
+            .iter()
+            .map(|p| (p.partition, p.leader.clone()))
+            .collect(),
+        from: args.from,
+    })
 }
 
 fn e2e_command(args: E2eArgs) -> Result<bool, Failure> {

@@ -302,7 +302,8 @@ pub struct ConsumeArgs {
     /// Stop once every partition is read up to where it ended at the start.
     #[arg(long)]
     pub until_end: bool,
-    /// Consumer group; group membership (JoinGroup/SyncGroup) is not implemented yet.
+    /// Consume as members of this consumer group (one per connection): partitions
+    /// assigned by the group, starting at its committed offsets, committed every second.
     #[arg(long)]
     pub group: Option<String>,
     /// Consumer settings.

@@ -11,6 +11,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+from kafka_clients import CLIENT_TIMEOUT_S, admin
 from ringlog_server import RinglogServer, ringlog_bin, wait_until
 
 # Every bench run is bounded: a hung bench fails the test, not the suite.
@@ -131,3 +134,35 @@ def test_bench_charges_a_broker_stall_to_every_delayed_record(server, tmp_path):
     assert stalled["p999_ms"] >= 150, stalled
     assert stalled["p99_ms"] >= 100, stalled
     assert calm["p99_ms"] * 2 < stalled["p99_ms"], (calm["p99_ms"], stalled["p99_ms"])
+
+
+def test_bench_consumes_as_a_group_and_commits_what_it_read(server, tmp_path):
+    code, _, output = bench(
+        server, tmp_path / "produce.json",
+        "produce", "--topic", "grouped", "--partitions", "4", "--records", "20000", "--quiet",
+    )
+    assert code == 0, output
+    code, report, output = bench(
+        server, tmp_path / "group.json",
+        "consume", "--topic", "grouped", "--group", "bench-group", "--connections", "2",
+        "--until-end", "--quiet",
+    )
+    assert code == 0, output
+    assert report["records"] + report["warmup_records"] == 20000, output
+    assert report["errors"] == 0, output
+    # Each record was read once, and the group committed where it stopped.
+    request = ConsumerGroupTopicPartitions(
+        "bench-group", [TopicPartition("grouped", p) for p in range(4)]
+    )
+    offsets = admin(server.bootstrap).list_consumer_group_offsets([request])
+    result = offsets["bench-group"].result(CLIENT_TIMEOUT_S)
+    committed = {tp.partition: tp.offset for tp in result.topic_partitions}
+    assert sum(committed.values()) == 20000, committed
+    assert all(offset > 0 for offset in committed.values()), committed
+    # The same group again has nothing left to read.
+    code, again, output = bench(
+        server, tmp_path / "again.json",
+        "consume", "--topic", "grouped", "--group", "bench-group", "--until-end", "--quiet",
+    )
+    assert code == 0, output
+    assert again["records"] + again["warmup_records"] == 0, output
