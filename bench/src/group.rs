@@ -77,6 +77,10 @@ pub struct GroupConfig {
     pub leaders: BTreeMap<i32, String>,
     /// Where partitions without a committed offset start.
     pub from: StartFrom,
+    /// `--until-end`: where each partition ends. A member whose partitions
+    /// are all read to there leaves the group (the others take over what
+    /// remains after the rebalance that follows).
+    pub end: Option<BTreeMap<i32, i64>>,
 }
 
 fn str_bytes(text: &str) -> StrBytes {
@@ -440,21 +444,6 @@ async fn start_positions(
     Ok(positions)
 }
 
-/// Where every partition of the topic would start for this group now: the
-/// committed offset, else `--from` (for `--until-end`).
-///
-/// # Errors
-///
-/// The coordinator or a leader cannot be asked.
-pub async fn start_offsets(
-    config: &GroupConfig,
-    timeout: Duration,
-) -> Result<BTreeMap<i32, i64>, String> {
-    let mut coordinator = Conn::connect(&config.coordinator, timeout, 1).await?;
-    let partitions: Vec<i32> = config.leaders.keys().copied().collect();
-    start_positions(&mut coordinator, config, &partitions, timeout).await
-}
-
 /// One generation: fetch the assigned partitions while heartbeating and
 /// committing, until the run ends or a rebalance starts.
 async fn generation(
@@ -477,9 +466,15 @@ async fn generation(
     let mut states = Vec::with_capacity(by_leader.len());
     let mut tasks = Vec::with_capacity(by_leader.len());
     for (leader, positions) in by_leader {
+        let end = config.end.as_ref().map(|end| {
+            end.iter()
+                .filter(|(p, _)| positions.contains_key(p))
+                .map(|(&p, &e)| (p, e))
+                .collect()
+        });
         let state = Rc::new(FetchState {
             positions: RefCell::new(positions),
-            end: None,
+            end,
             revoked: Cell::new(false),
         });
         let (ctx, consumer, stop, running, task_state) = (
@@ -505,9 +500,11 @@ async fn generation(
     };
     let finished = || {
         if states.is_empty() {
-            // A member without partitions stays in the group until the
-            // run ends (leaving would make the others rebalance).
-            stop.should_stop(ctx.clock.now_ns(), ctx.clock.end_ns, consumer.end_to_end)
+            // A member without partitions stays in the group until the run
+            // ends (leaving would make the others rebalance), unless the
+            // run ends with the partitions: then it has nothing to wait for.
+            config.end.is_some()
+                || stop.should_stop(ctx.clock.now_ns(), ctx.clock.end_ns, consumer.end_to_end)
         } else {
             running.get() == 0
         }

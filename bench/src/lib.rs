@@ -443,7 +443,7 @@ fn consume_command(args: ConsumeArgs) -> Result<bool, Failure> {
         &args.consumer,
         false,
     ));
-    let mut stop = StopRule {
+    let stop = StopRule {
         target: args.run.records,
         ..StopRule::default()
     };
@@ -456,21 +456,7 @@ fn consume_command(args: ConsumeArgs) -> Result<bool, Failure> {
                 end.as_ref(),
             )))
         }
-        Some(group) => {
-            let group_config = group_config(&args, group, &layout)?;
-            if let Some(end) = &end {
-                // A group member has no fixed partitions to end; the run
-                // ends once the group consumed everything from where it
-                // started to where the partitions ended.
-                let config = group_config.clone();
-                let start = runner::once("bench-setup", move || async move {
-                    group::start_offsets(&config, timeout).await
-                })?;
-                let remaining = advance(&start, end);
-                stop.target = Some(stop.target.map_or(remaining, |t| t.min(remaining)));
-            }
-            ConsumeWork::Group(Arc::new(group_config))
-        }
+        Some(group) => ConsumeWork::Group(Arc::new(group_config(&args, group, &layout, end)?)),
     };
     let stop = Arc::new(stop);
     let headline = format!(
@@ -488,11 +474,6 @@ fn consume_command(args: ConsumeArgs) -> Result<bool, Failure> {
         count(threads, "thread"),
     );
     eprintln!("{headline}");
-    if stop.target == Some(0) {
-        eprintln!(
-            "ringlog bench: nothing to consume: the partitions hold no records past the start"
-        );
-    }
     let duration = if args.until_end && args.run.duration.is_none() {
         None
     } else {
@@ -555,6 +536,7 @@ fn group_config(
     args: &ConsumeArgs,
     group: &str,
     layout: &Layout,
+    end: Option<BTreeMap<i32, i64>>,
 ) -> Result<group::GroupConfig, Failure> {
     let bootstrap = args.client.bootstrap.clone();
     let timeout = args.client.request_timeout();
@@ -573,6 +555,7 @@ fn group_config(
             .map(|p| (p.partition, p.leader.clone()))
             .collect(),
         from: args.from,
+        end,
     })
 }
 

@@ -166,3 +166,50 @@ def test_bench_consumes_as_a_group_and_commits_what_it_read(server, tmp_path):
     )
     assert code == 0, output
     assert again["records"] + again["warmup_records"] == 0, output
+
+
+def group_committed(server: RinglogServer, group: str, topic: str, partitions: int) -> dict[int, int]:
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])
+    result = admin(server.bootstrap).list_consumer_group_offsets([request])[group]
+    return {tp.partition: tp.offset for tp in result.result(CLIENT_TIMEOUT_S).topic_partitions}
+
+
+def test_bench_group_members_rebalance_without_losing_or_repeating_records(server, tmp_path):
+    total = 100_000
+    code, _, output = bench(
+        server, tmp_path / "produce.json",
+        "produce", "--topic", "shared", "--partitions", "4", "--records", str(total),
+        "--batch-bytes", "4KiB", "--quiet",
+    )
+    assert code == 0, output
+    # One 4 KiB batch per Fetch, so reading takes seconds and a second
+    # bench can join the group while the first is still at it.
+    slow = ("--partition-max-bytes", "4KiB", "--fetch-max-bytes", "4KiB")
+    first = start_bench(
+        server, tmp_path / "first.json",
+        "consume", "--topic", "shared", "--group", "shared-group", "--connections", "2",
+        "--until-end", "--quiet", *slow,
+    )
+    try:
+        wait_until(
+            lambda: sum(o for o in group_committed(server, "shared-group", "shared", 4).values() if o > 0),
+            30, "the first bench to commit progress",
+        )
+        code, second, output = bench(
+            server, tmp_path / "second.json",
+            "consume", "--topic", "shared", "--group", "shared-group", "--until-end", "--quiet",
+            *slow,
+        )
+        first_output, _ = first.communicate(timeout=BENCH_TIMEOUT_S)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert code == 0, output
+    assert first.returncode == 0, first_output
+    first_report = json.loads((tmp_path / "first.json").read_text())
+    read = [r["records"] + r["warmup_records"] for r in (first_report, second)]
+    assert read[1] > 0, f"the second member got no partitions: {read}"
+    # Rebalanced twice (join, then leave), still each record exactly once.
+    assert sum(read) == total, read
+    assert sum(group_committed(server, "shared-group", "shared", 4).values()) == total
