@@ -366,6 +366,24 @@ mod tests {
     }
 
     #[test]
+    fn partitions_read_to_their_end_are_not_fetched_again() {
+        let state = FetchState {
+            positions: RefCell::new(BTreeMap::from([(0, 10), (1, 5), (2, 0)])),
+            end: Some(BTreeMap::from([(0, 10), (1, 7)])),
+            revoked: Cell::new(false),
+        };
+        // 0 is at its end, 1 is not, 2 has no end offset: nothing to read.
+        assert_eq!(state.wanted(), BTreeMap::from([(1, 5)]));
+        state.positions.borrow_mut().insert(1, 7);
+        assert!(state.wanted().is_empty());
+        let open = FetchState {
+            positions: RefCell::new(BTreeMap::from([(0, 10)])),
+            ..FetchState::default()
+        };
+        assert_eq!(open.wanted(), BTreeMap::from([(0, 10)]));
+    }
+
+    #[test]
     fn fetch_requests_name_every_partition_at_its_offset() {
         let config = ConsumerConfig {
             topic: "t".into(),
