@@ -140,7 +140,7 @@ impl Default for LogConfig {
             retention_bytes: None,
             retention_ms: Some(7 * 24 * 3600 * 1000),
             index_interval_bytes: 16 * 1024,
-            write_buffer_bytes: 2 << 20,
+            write_buffer_bytes: Self::DEFAULT_WRITE_BUFFER_BYTES,
             max_payload_bytes: 1 << 20,
             flush_policy: FlushPolicy::Always,
         }
@@ -148,6 +148,10 @@ impl Default for LogConfig {
 }
 
 impl LogConfig {
+    /// The default `write_buffer_bytes`: 2 MiB, large enough that one
+    /// O_DIRECT write per sync reaches the disk's sequential bandwidth.
+    pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 2 << 20;
+
     /// Checks the relationships the log relies on.
     pub fn validate(&self) -> Result<()> {
         let frame_max = (FRAME_HEADER_BYTES + self.max_payload_bytes) as u64;

@@ -13,6 +13,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Default DMA buffer memory per shard: 64 MiB.
+///
+/// A log being written fills a 2 MiB write buffer (the default
+/// `write_buffer_bytes`); every sync hands it to the disk and takes a fresh
+/// one, so a partition under load holds two or three (4-6 MiB) at a time.
+/// 64 MiB covers about ten busy partitions per shard from the arena.
+/// Measured on the 8-partition produce benchmark (2 shards, 4 partitions
+/// each, needing 16-24 MiB): the former 10 MiB default sent most buffers
+/// to `malloc` and ran 30% slower with 1.5-2.5x the p99 (BENCHMARKS.md).
+pub const IO_MEMORY_BYTES_DEFAULT: usize = 64 << 20;
+const _: () = assert!(IO_MEMORY_BYTES_DEFAULT >= 4 * 3 * LogConfig::DEFAULT_WRITE_BUFFER_BYTES);
+
 /// Where Kafka connections are accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouterCores {
@@ -43,7 +55,11 @@ pub struct ServerConfig {
     pub router_cores: RouterCores,
     /// io_uring submission queue depth per shard.
     pub ring_depth: usize,
-    /// Registered DMA buffer memory per shard.
+    /// DMA buffer memory per shard (glommio's arena, registered with
+    /// io_uring when memlock allows). Every log's write-behind buffers come
+    /// from it while it has room; past that they come from `malloc`, which
+    /// maps and unmaps 2 MiB per flush and page-faults on every 4 KiB
+    /// written (BENCHMARKS.md, "What was changed").
     pub io_memory_bytes: usize,
     /// Settings of a new partition's log before topic overrides
     /// (`--segment-bytes`, `--segment-ms`, `--flush-policy`).
@@ -74,7 +90,7 @@ impl ServerConfig {
             cpus: None,
             router_cores: RouterCores::One,
             ring_depth: 128,
-            io_memory_bytes: 10 << 20,
+            io_memory_bytes: IO_MEMORY_BYTES_DEFAULT,
             log_defaults: LogConfig::default(),
             max_request_bytes: 100 << 20,
             auto_create_topics: false,

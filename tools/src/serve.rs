@@ -137,8 +137,8 @@ const SETTINGS: &[Setting] = &[
     setting(
         "io-memory-bytes",
         "BYTES",
-        Some("10485760"),
-        "Registered DMA buffer memory per shard",
+        Some("67108864"),
+        "DMA buffer memory per shard (the logs' write buffers; ~6 MiB per busy partition)",
     ),
     setting(
         "segment-bytes",

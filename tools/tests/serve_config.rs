@@ -63,7 +63,11 @@ fn defaults_without_any_source() {
     assert_eq!(c.cpus, None);
     assert_eq!(c.router_cores, RouterCores::One);
     assert_eq!(c.ring_depth, 128);
-    assert_eq!(c.io_memory_bytes, 10_485_760);
+    assert_eq!(c.io_memory_bytes, 67_108_864);
+    assert_eq!(
+        c.io_memory_bytes,
+        ringlog_shard::server::IO_MEMORY_BYTES_DEFAULT
+    );
     assert_eq!(c.max_request_bytes, 104_857_600);
     assert!(!c.auto_create_topics);
     assert_eq!(c.auto_create_partitions, 1);
