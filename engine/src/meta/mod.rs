@@ -43,6 +43,13 @@
 //! there first. So readers ([`MetaLog::with_state`]) see only durable
 //! events, always a prefix of the log.
 //!
+//! [`MetaLog::append_built`] goes one step further for events computed
+//! from the state (a new topic's placement by shard load): the events are
+//! built from the tail state under the append permit, so concurrent
+//! builders each see the ones before them. [`MetaLog::with_tail_state`]
+//! lets a caller precheck against the same state the append validates
+//! against (a create of a name whose create is still syncing).
+//!
 //! The alternative — validate against the durable state only and append
 //! concurrently — is wrong: two tasks could both validate "create topic
 //! X", both get logged, and replay would then meet an event that does not
