@@ -596,6 +596,56 @@ fn concurrent_appends_from_many_tasks() {
     });
 }
 
+/// Events built from the tail state under the append permit: concurrent
+/// builders each see the placements of the ones before them (so a
+/// least-loaded choice stays balanced), and a refused build appends
+/// nothing.
+#[test]
+fn built_appends_see_the_tail_state_of_the_appends_before_them() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let meta = Rc::new(open_mem(&mem, small_config(0)).await);
+        let mut tasks = Vec::new();
+        for task in 0..16u64 {
+            let meta = meta.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let name = format!("built-{task}");
+                let (first, events) = meta
+                    .append_built(|tail| {
+                        let mut load = [0u32; 2];
+                        for (_, t) in tail.topics() {
+                            for shard in t.partitions.iter().flatten() {
+                                load[*shard as usize] += 1;
+                            }
+                        }
+                        let shard = if load[0] <= load[1] { 0 } else { 1 };
+                        vec![create(&name, task, 1), place(&name, 0, shard)]
+                    })
+                    .await
+                    .expect("built append");
+                assert_eq!(events.len(), 2);
+                assert!(meta.applied_offset() >= first + 2, "durable when answered");
+            }));
+        }
+        for task in tasks {
+            task.await;
+        }
+        let state = meta.state();
+        let mut load = [0u32; 2];
+        for (_, t) in state.topics() {
+            for shard in t.partitions.iter().flatten() {
+                load[*shard as usize] += 1;
+            }
+        }
+        assert_eq!(load, [8, 8], "each builder saw the placements before it");
+        // A create of an existing name is refused and appends nothing.
+        let refused = meta.append_built(|_| vec![create("built-0", 99, 1)]).await;
+        assert!(matches!(refused, Err(Error::Rejected(_))), "{refused:?}");
+        assert_eq!(meta.applied_offset(), 32);
+        assert_eq!(meta.with_tail_state(MetaState::applied_offset), 32);
+    });
+}
+
 /// Offset commits that arrive while a fdatasync runs share the next one,
 /// and the durable state still applies them in log order.
 #[test]

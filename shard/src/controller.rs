@@ -13,8 +13,36 @@
 //! the action is repaired at start-up: partitions of existing topics are
 //! opened (and unplaced ones placed), directories of deleted topics are
 //! removed.
+//!
+//! ## Fast topic creation
+//!
+//! * **Answer when the metadata is durable; open asynchronously.** The
+//!   owner registers each new partition as opening the moment the open
+//!   request arrives and creates the log in a task of its own
+//!   ([`crate::partitions`]); the controller waits only for those
+//!   registrations (one mesh round trip) before it ships the events to the
+//!   replicas. So any router that can see the placement reaches an owner
+//!   that already knows the partition, and a request there waits for the
+//!   open instead of failing. Durability is unchanged: the event is the
+//!   truth, and start-up opens every partition of every topic.
+//! * **Creates run concurrently and share fdatasyncs.** Admin operations
+//!   follow a reader/writer rule on one semaphore of
+//!   [`ADMIN_CREATES_CONCURRENT_MAX`] permits: a create takes one, every
+//!   other admin operation (delete, create partitions, config changes)
+//!   takes all of them. Creates validate and place against the meta log's
+//!   *tail* state (durable plus appended, not yet synced), and placement
+//!   is computed under the meta log's append permit
+//!   ([`MetaLog::append_built`]), so concurrent creates stay balanced and
+//!   of two creates of one name exactly one is logged; the other answers
+//!   TOPIC_ALREADY_EXISTS. The semaphore is FIFO, so a waiting exclusive
+//!   operation is not starved by later creates.
+//! * **Why deletes are exclusive.** A delete racing a create of the same
+//!   name must never remove the new topic's directory: the delete starts
+//!   only after every create before it has registered its opens, and the
+//!   owner's remove waits for an open in flight; a create after it starts
+//!   only once every remove is done.
 
-use crate::message::{ControllerReply, ControllerRequest, ShardRequest};
+use crate::message::{ControllerReply, ControllerRequest, OpenReply, ShardRequest};
 use crate::runtime::ShardClient;
 use crate::topic_config;
 use futures_channel::oneshot;
@@ -26,6 +54,7 @@ use ringlog_engine::meta::{
     TopicConfigChanged, TopicCreated, TopicDeleted, PARTITIONS_MAX,
 };
 use ringlog_engine::{Clock, Error, LogConfig};
+use ringlog_protocol::errors::{response_error_with, Rejection};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -53,6 +82,10 @@ impl AdminError {
     }
 }
 
+/// Topic creations that run at once. Each holds one admin permit; the
+/// other admin operations take all of them (see the module docs).
+pub const ADMIN_CREATES_CONCURRENT_MAX: u64 = 256;
+
 /// The result of an admin step.
 pub type AdminResult<T = ()> = Result<T, AdminError>;
 
@@ -63,9 +96,8 @@ pub struct Controller {
     data_dir: PathBuf,
     log_defaults: LogConfig,
     auto_create_partitions: u32,
-    /// Admin operations one at a time: an operation is several events
-    /// (create, then place each partition), and placement reads the load
-    /// the previous operation left.
+    /// The reader/writer rule of admin operations: a create holds one
+    /// permit, anything else all [`ADMIN_CREATES_CONCURRENT_MAX`].
     admin: Semaphore,
     /// Where InitProducerId hands out the next producer id.
     producer_ids: crate::handlers::init_producer_id::ProducerIdCursor,
@@ -94,11 +126,16 @@ impl Controller {
             data_dir: data_dir.to_path_buf(),
             log_defaults,
             auto_create_partitions,
-            admin: Semaphore::new(1),
+            admin: Semaphore::new(ADMIN_CREATES_CONCURRENT_MAX),
             producer_ids: Default::default(),
         });
         controller.remove_orphans()?;
         let state = controller.meta.state();
+        controller
+            .client
+            .local()
+            .meta
+            .publish(state.applied_offset());
         for shard in 0..controller.client.shard_count() {
             let state = Box::new(state.clone());
             controller
@@ -117,9 +154,13 @@ impl Controller {
                     .map(move |(p, _)| (name.to_string(), p as u32))
             })
             .collect();
+        let shards = controller.client.shard_count();
         for (topic, partition) in unplaced {
-            let placed = controller.placements(&topic, partition..partition + 1);
-            controller.append_all(placed).await?;
+            let (first, placed) = controller
+                .meta
+                .append_built(|tail| placements(tail, shards, &topic, partition..partition + 1))
+                .await?;
+            controller.ship(first, &placed).await;
         }
         let topics: Vec<String> = controller
             .meta
@@ -128,7 +169,7 @@ impl Controller {
             let count = controller.meta.with_state(|s| s.partition_count(&topic));
             let count = count.expect("topic listed above");
             controller
-                .open_partitions(&topic, 0..count)
+                .open_partitions(&topic, 0..count, OpenReply::Opened)
                 .await
                 .map_err(|e| Error::Rejected(format!("opening topic {topic}: {}", e.message)))?;
         }
@@ -191,7 +232,16 @@ impl Controller {
     /// replica. Returns the offset every replica must reach to see them.
     async fn append_all(&self, events: Vec<MetaEvent>) -> Result<u64, Error> {
         let first = self.meta.append_all(&events).await?;
-        for (offset, event) in (first..).zip(&events) {
+        Ok(self.ship(first, &events).await)
+    }
+
+    /// Publishes durable `events` (the first at offset `first`) for
+    /// routers' catch-up and sends them to every shard's replica. Returns
+    /// the offset every replica must reach to see them.
+    async fn ship(&self, first: u64, events: &[MetaEvent]) -> u64 {
+        let end = first + events.len() as u64;
+        self.client.local().meta.publish(end);
+        for (offset, event) in (first..).zip(events) {
             for shard in 0..self.client.shard_count() {
                 if shard == self.client.local().id {
                     self.client.local().meta.apply(offset, event);
@@ -203,22 +253,7 @@ impl Controller {
                 }
             }
         }
-        Ok(first + events.len() as u64)
-    }
-
-    /// Partitions per shard. New partitions go to the shard with the
-    /// fewest (lowest id on ties), so they spread evenly; placement is
-    /// recorded, never recomputed.
-    fn shard_load(&self) -> Vec<u64> {
-        let mut load = vec![0u64; self.client.shard_count()];
-        self.meta.with_state(|s| {
-            for (_, topic) in s.topics() {
-                for shard in topic.partitions.iter().flatten() {
-                    load[*shard as usize] += 1;
-                }
-            }
-        });
-        load
+        end
     }
 
     /// The topic's log settings.
@@ -231,25 +266,35 @@ impl Controller {
             .map_err(|m| AdminError::new(ResponseError::InvalidConfig, m))
     }
 
-    /// Sends one request per partition to its owner and waits for every
-    /// reply; the first failure is returned.
-    async fn on_owners<T>(
+    /// The owner of each of `partitions` in the durable state.
+    fn owners(
         &self,
         topic: &str,
-        partitions: impl Iterator<Item = u32>,
-        request: impl Fn(u32, oneshot::Sender<Result<T, Error>>) -> ShardRequest,
-    ) -> AdminResult {
-        let mut replies = Vec::new();
-        for partition in partitions {
-            let owner = self
-                .meta
-                .with_state(|s| s.placement(topic, partition))
-                .ok_or_else(|| {
+        partitions: std::ops::Range<u32>,
+    ) -> AdminResult<Vec<(u32, u32)>> {
+        partitions
+            .map(|partition| {
+                let owner = self.meta.with_state(|s| s.placement(topic, partition));
+                owner.map(|owner| (partition, owner)).ok_or_else(|| {
                     AdminError::new(
                         ResponseError::UnknownServerError,
                         format!("partition {topic}-{partition} is not placed"),
                     )
-                })?;
+                })
+            })
+            .collect()
+    }
+
+    /// Sends one request per (partition, owner) and waits for every reply;
+    /// the first failure is returned.
+    async fn on_owners<T>(
+        &self,
+        topic: &str,
+        owners: Vec<(u32, u32)>,
+        request: impl Fn(u32, oneshot::Sender<Result<T, Error>>) -> ShardRequest,
+    ) -> AdminResult {
+        let mut replies = Vec::with_capacity(owners.len());
+        for (partition, owner) in owners {
             let (reply, done) = oneshot::channel();
             self.client
                 .send(owner as usize, request(partition, reply))
@@ -271,54 +316,73 @@ impl Controller {
         first_error.map_or(Ok(()), Err)
     }
 
-    async fn open_partitions(&self, topic: &str, partitions: std::ops::Range<u32>) -> AdminResult {
+    /// Opens `partitions` of `topic` on their owners (placed in the
+    /// durable state), answered as `answer` says.
+    async fn open_partitions(
+        &self,
+        topic: &str,
+        partitions: std::ops::Range<u32>,
+        answer: OpenReply,
+    ) -> AdminResult {
         let config = self.topic_log_config(topic)?;
-        self.on_owners(topic, partitions, |partition, reply| ShardRequest::Open {
+        let owners = self.owners(topic, partitions)?;
+        self.open_on(topic, owners, config, answer).await
+    }
+
+    async fn open_on(
+        &self,
+        topic: &str,
+        owners: Vec<(u32, u32)>,
+        config: LogConfig,
+        answer: OpenReply,
+    ) -> AdminResult {
+        self.on_owners(topic, owners, |partition, reply| ShardRequest::Open {
             topic: topic.to_string(),
             partition,
             config: config.clone(),
+            answer,
             reply,
         })
         .await
     }
 
-    /// Placement events for `partitions` of `topic`: each on the shard
-    /// with the fewest partitions, counting the ones placed before it.
-    fn placements(&self, topic: &str, partitions: std::ops::Range<u32>) -> Vec<MetaEvent> {
-        let mut load = self.shard_load();
-        partitions
-            .map(|partition| {
-                let (shard, _) = load
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|&(id, &n)| (n, id))
-                    .expect("at least one shard");
-                load[shard] += 1;
-                MetaEvent::PartitionPlaced(PartitionPlaced {
-                    topic: topic.to_string(),
-                    partition,
-                    shard: shard as u32,
-                })
-            })
-            .collect()
-    }
-
-    /// Appends `first` and the placement of `partitions` with one
-    /// fdatasync, then opens the partitions on their shards.
+    /// Appends `first` and the placement of `partitions` (computed from
+    /// the tail state under the append permit) with one fdatasync, has the
+    /// owners register the partitions as opening, then ships the events
+    /// to the replicas: a router that sees a placement reaches an owner
+    /// that knows the partition. A refused `first` maps to `rejected`.
     async fn create_and_place(
         &self,
         first: MetaEvent,
         topic: &str,
         partitions: std::ops::Range<u32>,
+        config: LogConfig,
+        rejected: Rejection,
     ) -> AdminResult<u64> {
-        let mut events = vec![first];
-        events.extend(self.placements(topic, partitions.clone()));
-        let applied = self
-            .append_all(events)
+        let shards = self.client.shard_count();
+        let (offset, events) = self
+            .meta
+            .append_built(|tail| {
+                let mut events = vec![first];
+                events.extend(placements(tail, shards, topic, partitions));
+                events
+            })
             .await
-            .map_err(|e| AdminError::engine(&e))?;
-        self.open_partitions(topic, partitions).await?;
-        Ok(applied)
+            .map_err(|e| AdminError::new(response_error_with(&e, rejected), e.to_string()))?;
+        let owners = events
+            .iter()
+            .filter_map(|event| match event {
+                MetaEvent::PartitionPlaced(placed) => Some((placed.partition, placed.shard)),
+                _ => None,
+            })
+            .collect();
+        // Shipped whatever the registrations say: the events are durable,
+        // and every replica must see them.
+        let registered = self
+            .open_on(topic, owners, config, OpenReply::Registered)
+            .await;
+        let applied = self.ship(offset, &events).await;
+        registered.map(|()| applied)
     }
 
     /// Creates a topic and opens its partitions. With `validate_only`,
@@ -334,7 +398,9 @@ impl Controller {
         let _permit = self.admin.acquire_permit(1).await.expect("never closed");
         check_topic_name(name)
             .map_err(|m| AdminError::new(ResponseError::InvalidTopicException, m))?;
-        if self.meta.with_state(|s| s.topic(name).is_some()) {
+        // The tail state, so a create of a name whose create is still
+        // syncing is refused here, the normal path.
+        if self.meta.with_tail_state(|s| s.topic(name).is_some()) {
             return Err(AdminError::new(
                 ResponseError::TopicAlreadyExists,
                 format!("topic {name:?} already exists"),
@@ -356,7 +422,7 @@ impl Controller {
                 format!("replication factor {replication_factor}: a single broker stores one replica (use 1 or -1)"),
             ));
         }
-        topic_config::log_config(&self.log_defaults, &configs)
+        let config = topic_config::log_config(&self.log_defaults, &configs)
             .map_err(|m| AdminError::new(ResponseError::InvalidConfig, m))?;
         if validate_only {
             return Ok(self.meta.applied_offset());
@@ -368,14 +434,16 @@ impl Controller {
             partitions,
             configs: configs.into_iter().collect(),
         });
-        let applied = self.create_and_place(created, name, 0..partitions).await?;
+        let applied = self
+            .create_and_place(created, name, 0..partitions, config, Rejection::TopicExists)
+            .await?;
         tracing::info!(topic = name, partitions, "topic created");
         Ok(applied)
     }
 
     /// Deletes a topic: the event first, then each partition's directory.
     pub async fn delete_topic(&self, name: &str) -> AdminResult<u64> {
-        let _permit = self.admin.acquire_permit(1).await.expect("never closed");
+        let _permit = self.exclusive().await;
         let owners: Vec<(u32, Option<u32>)> = self
             .meta
             .with_state(|s| {
@@ -434,7 +502,7 @@ impl Controller {
         total: i32,
         validate_only: bool,
     ) -> AdminResult<u64> {
-        let _permit = self.admin.acquire_permit(1).await.expect("never closed");
+        let _permit = self.exclusive().await;
         let current = self
             .meta
             .with_state(|s| s.partition_count(name))
@@ -452,8 +520,15 @@ impl Controller {
             name: name.to_string(),
             new_total: total as u32,
         });
+        let config = self.topic_log_config(name)?;
         let applied = self
-            .create_and_place(added, name, current..total as u32)
+            .create_and_place(
+                added,
+                name,
+                current..total as u32,
+                config,
+                Rejection::InvalidPartitions,
+            )
             .await?;
         tracing::info!(topic = name, from = current, to = total, "partitions added");
         Ok(applied)
@@ -468,7 +543,7 @@ impl Controller {
         remove: Vec<String>,
         validate_only: bool,
     ) -> AdminResult<u64> {
-        let _permit = self.admin.acquire_permit(1).await.expect("never closed");
+        let _permit = self.exclusive().await;
         let mut overrides = self
             .meta
             .with_state(|s| s.topic(name).map(|t| t.configs.clone()))
@@ -509,17 +584,24 @@ impl Controller {
             .meta
             .with_state(|s| s.partition_count(name))
             .unwrap_or(0);
-        self.on_owners(name, 0..count, |partition, reply| {
-            ShardRequest::Reconfigure {
-                topic: name.to_string(),
-                partition,
-                config: config.clone(),
-                reply,
-            }
+        let owners = self.owners(name, 0..count)?;
+        self.on_owners(name, owners, |partition, reply| ShardRequest::Reconfigure {
+            topic: name.to_string(),
+            partition,
+            config: config.clone(),
+            reply,
         })
         .await?;
         tracing::info!(topic = name, "topic configs changed");
         Ok(applied)
+    }
+
+    /// Every admin permit: no create runs meanwhile (see the module docs).
+    async fn exclusive(&self) -> glommio::sync::Permit<'_> {
+        self.admin
+            .acquire_permit(ADMIN_CREATES_CONCURRENT_MAX)
+            .await
+            .expect("never closed")
     }
 
     /// Executes a request routed to the controller.
@@ -635,6 +717,39 @@ impl Controller {
     pub fn applied_offset(&self) -> u64 {
         self.meta.applied_offset()
     }
+}
+
+/// Placement events for `partitions` of `topic` against `state` (the
+/// tail state): each on the shard with the fewest partitions (lowest id on
+/// ties), counting the ones placed before it, so partitions spread evenly;
+/// placement is recorded, never recomputed.
+fn placements(
+    state: &MetaState,
+    shards: usize,
+    topic: &str,
+    partitions: std::ops::Range<u32>,
+) -> Vec<MetaEvent> {
+    let mut load = vec![0u64; shards];
+    for (_, t) in state.topics() {
+        for shard in t.partitions.iter().flatten() {
+            load[*shard as usize] += 1;
+        }
+    }
+    partitions
+        .map(|partition| {
+            let (shard, _) = load
+                .iter()
+                .enumerate()
+                .min_by_key(|&(id, &n)| (n, id))
+                .expect("at least one shard");
+            load[shard] += 1;
+            MetaEvent::PartitionPlaced(PartitionPlaced {
+                topic: topic.to_string(),
+                partition,
+                shard: shard as u32,
+            })
+        })
+        .collect()
 }
 
 fn unknown_topic(name: &str) -> AdminError {

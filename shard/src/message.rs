@@ -59,6 +59,17 @@ pub struct ClientInfo {
     pub host: String,
 }
 
+/// When the owner answers an open request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenReply {
+    /// Once the partition is registered as opening: every request that
+    /// reaches the owner after this answer waits for the open
+    /// (CreateTopics, CreatePartitions).
+    Registered,
+    /// Once the log is open, with the outcome (start-up).
+    Opened,
+}
+
 /// Which offset a ListOffsets query asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OffsetQuery {
@@ -109,7 +120,9 @@ pub struct FetchReply {
 
 /// A request for the shard that owns `topic`/`partition`.
 pub enum ShardRequest {
-    /// Open (or create) the partition's log with this configuration.
+    /// Open (or create) the partition's log with this configuration. The
+    /// owner registers the partition as opening when the request arrives
+    /// (inline in its receive loop) and opens it in a task of its own.
     Open {
         /// Topic name.
         topic: String,
@@ -117,7 +130,9 @@ pub enum ShardRequest {
         partition: u32,
         /// Log settings from the topic's configs.
         config: LogConfig,
-        /// Done, or why not.
+        /// When to answer.
+        answer: OpenReply,
+        /// Registered or opened (as `answer` says), or why the open failed.
         reply: oneshot::Sender<Result<(), ringlog_engine::Error>>,
     },
     /// Append whole record batches.

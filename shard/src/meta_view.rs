@@ -13,11 +13,26 @@
 //! (offset commits share fdatasyncs) and each append's task sends its own
 //! event. The replica parks an early event until the ones before it
 //! arrive, so it still applies the log in order.
+//!
+//! ## Read-your-writes across routers
+//!
+//! A replica lags the controller by the events in flight on the mesh. The
+//! router that forwarded an admin request waits for its own replica before
+//! answering, but a client's next request may arrive on another connection
+//! served by another shard's router (SO_REUSEPORT spreads them). So the
+//! controller also publishes its offset in one shared atomic
+//! ([`MetaView::publish`]) before it ships the events, and a router that
+//! does not know a topic or partition first waits (bounded) for its replica
+//! to reach that offset ([`MetaView::catch_up`]) before answering
+//! UNKNOWN_TOPIC_OR_PARTITION. A name that really does not exist costs one
+//! atomic load: the replica is almost always caught up.
 
 use crate::partitions::DataGate;
 use ringlog_engine::meta::{MetaEvent, MetaState};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a router waits for its replica to catch up with a change the
@@ -30,7 +45,6 @@ pub const CATCH_UP_WAIT_MS: u64 = 10_000;
 pub const EARLY_EVENTS_MAX: usize = 1 << 16;
 
 /// The replica.
-#[derive(Default)]
 pub struct MetaView {
     state: RefCell<MetaState>,
     applied: DataGate,
@@ -38,9 +52,43 @@ pub struct MetaView {
     early: RefCell<BTreeMap<u64, MetaEvent>>,
     /// Resets so far (the group coordinator restores groups after each).
     resets: Cell<u64>,
+    /// The controller's published offset, shared by every shard: each event
+    /// below it is durable and on its way to every replica.
+    published: Arc<AtomicU64>,
 }
 
 impl MetaView {
+    /// An empty replica; `published` is shared by every shard of the pool.
+    pub fn new(published: Arc<AtomicU64>) -> Self {
+        MetaView {
+            state: RefCell::default(),
+            applied: DataGate::default(),
+            early: RefCell::default(),
+            resets: Cell::new(0),
+            published,
+        }
+    }
+
+    /// The controller: every event below `offset` is durable and about to
+    /// be shipped to every replica.
+    pub fn publish(&self, offset: u64) {
+        self.published.fetch_max(offset, Ordering::Release);
+    }
+
+    /// Waits (bounded) until this replica has applied everything the
+    /// controller published. Call before answering that a topic or
+    /// partition does not exist.
+    pub async fn catch_up(&self) {
+        let published = self.published.load(Ordering::Acquire);
+        if self.applied_offset() < published && !self.wait_applied(published).await {
+            tracing::warn!(
+                published,
+                applied = self.applied_offset(),
+                "metadata replica did not catch up in time"
+            );
+        }
+    }
+
     /// Reads the replica (never across an `.await`).
     pub fn with<T>(&self, f: impl FnOnce(&MetaState) -> T) -> T {
         f(&self.state.borrow())

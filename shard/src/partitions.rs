@@ -4,6 +4,25 @@
 //! Everything here lives on the owning shard's executor and nowhere else;
 //! other shards and the router reach it only through messages. That is what
 //! lets the data path run without locks.
+//!
+//! ## Why a partition can be "opening"
+//!
+//! Creating a partition's log costs directories, a segment and two index
+//! files and their fsyncs — milliseconds, most of a CreateTopics. The
+//! controller answers CreateTopics once the metadata event is durable (as
+//! Kafka does) and does not wait for the logs: [`Partitions::register`]
+//! records the partition as [`Entry::Opening`] synchronously when the
+//! open request arrives, and the open finishes in a task of its own. The
+//! meta log is the truth: a crash before the log exists is repaired at
+//! start-up, which opens every partition of every topic.
+//!
+//! Every request for a partition goes through [`Partitions::ready`], which
+//! waits while the partition is opening, so a Produce, Fetch or ListOffsets
+//! that arrives right after CreateTopics answered is served, not refused. A
+//! failed open is remembered with its error: requests get
+//! KAFKA_STORAGE_ERROR naming it until an open is requested again (the next
+//! start-up). At most one open runs per partition, and a remove waits for it,
+//! so a delete never races the creation of the directory it removes.
 
 use crate::metrics::Metrics;
 use ringlog_engine::io::dma::DmaStorage;
@@ -16,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Wakes fetches waiting for a partition's high watermark to move.
 /// Waiters are bounded by the fetch requests in flight for the partition.
@@ -77,12 +96,26 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: u32) -> PathBuf {
 /// Topic name and partition index.
 type PartitionKey = (Rc<str>, u32);
 
+/// How long a request waits for a partition that is opening. An open is a
+/// few file creations and fsyncs; this only bounds a stuck disk.
+pub const OPEN_WAIT_MS: u64 = 30_000;
+
+/// What a shard knows of one of its partitions.
+enum Entry {
+    /// The log is being opened or created; notified when that ends.
+    Opening(Rc<DataGate>),
+    /// Ready for requests.
+    Open(Rc<Partition>),
+    /// The open failed with this message (logged when it happened).
+    Failed(Rc<str>),
+}
+
 /// The partitions of one shard.
 pub struct Partitions {
     data_dir: PathBuf,
     shard: usize,
     metrics: Arc<Metrics>,
-    by_name: RefCell<HashMap<PartitionKey, Rc<Partition>>>,
+    by_name: RefCell<HashMap<PartitionKey, Entry>>,
 }
 
 impl Partitions {
@@ -96,47 +129,136 @@ impl Partitions {
         }
     }
 
-    /// The partition, if this shard owns it.
-    pub fn get(&self, topic: &str, partition: u32) -> Option<Rc<Partition>> {
-        self.by_name
-            .borrow()
-            .get(&(Rc::from(topic), partition))
-            .cloned()
+    fn key(topic: &str, partition: u32) -> PartitionKey {
+        (Rc::from(topic), partition)
     }
 
-    /// Opens (recovering) or creates a partition's log.
-    pub async fn open(
+    /// Records that the partition is opening, unless it is open or opening
+    /// already (a failed open is tried again). Returns true if the caller
+    /// must now run [`Partitions::open_registered`]: so at most one open
+    /// runs per partition. Synchronous, so a request that arrives after
+    /// this one finds the entry.
+    pub fn register(&self, topic: &str, partition: u32) -> bool {
+        let mut by_name = self.by_name.borrow_mut();
+        let key = Self::key(topic, partition);
+        if matches!(by_name.get(&key), Some(Entry::Opening(_) | Entry::Open(_))) {
+            return false;
+        }
+        by_name.insert(key, Entry::Opening(Rc::new(DataGate::default())));
+        true
+    }
+
+    /// Opens (recovering) or creates the log of a partition
+    /// [`Partitions::register`] returned true for, and wakes the requests
+    /// waiting for it. A failure is remembered for later requests.
+    pub async fn open_registered(
         &self,
         topic: &str,
         partition: u32,
         config: LogConfig,
-    ) -> ringlog_engine::Result<Rc<Partition>> {
-        if let Some(existing) = self.get(topic, partition) {
-            return Ok(existing);
-        }
+    ) -> ringlog_engine::Result<()> {
         let dir = partition_dir(&self.data_dir, topic, partition);
-        let log = PartitionLog::open(DmaStorage, dir, config, Clock::System).await?;
-        let (metrics, shard) = (self.metrics.clone(), self.shard);
-        log.log()
-            .set_sync_observer(Rc::new(move |elapsed| metrics.fsync_done(shard, elapsed)));
-        let opened = Rc::new(Partition {
-            log,
-            gate: DataGate::default(),
-        });
-        self.by_name
-            .borrow_mut()
-            .insert((Rc::from(topic), partition), opened.clone());
-        Ok(opened)
+        let opened = PartitionLog::open(DmaStorage, dir, config, Clock::System).await;
+        let key = Self::key(topic, partition);
+        let (entry, outcome) = match opened {
+            Ok(log) => {
+                let (metrics, shard) = (self.metrics.clone(), self.shard);
+                log.log()
+                    .set_sync_observer(Rc::new(move |elapsed| metrics.fsync_done(shard, elapsed)));
+                let opened = Rc::new(Partition {
+                    log,
+                    gate: DataGate::default(),
+                });
+                (Entry::Open(opened), Ok(()))
+            }
+            Err(e) => {
+                tracing::error!(%topic, partition, error = %e, "opening partition failed");
+                (Entry::Failed(Rc::from(e.to_string())), Err(e))
+            }
+        };
+        let left = {
+            let mut by_name = self.by_name.borrow_mut();
+            match by_name.get_mut(&key) {
+                Some(slot @ Entry::Opening(_)) => {
+                    if let Entry::Opening(gate) = std::mem::replace(slot, entry) {
+                        gate.notify();
+                    }
+                    None
+                }
+                // Only `close_all` takes an opening entry away.
+                _ => Some(entry),
+            }
+        };
+        if let Some(Entry::Open(p)) = left {
+            if let Ok(p) = Rc::try_unwrap(p) {
+                if let Err(e) = p.log.close().await {
+                    tracing::warn!(%topic, partition, error = %e, "closing a log opened during shutdown failed");
+                }
+            }
+        }
+        outcome
     }
 
-    /// Closes a deleted partition's log and removes its directory. Reads
-    /// still holding the log finish on the unlinked files.
+    /// The partition once it is open: waits (at most [`OPEN_WAIT_MS`])
+    /// while it is opening. Fails if this shard does not own it or its
+    /// open failed.
+    pub async fn ready(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> ringlog_engine::Result<Rc<Partition>> {
+        let key = Self::key(topic, partition);
+        let deadline = Instant::now() + Duration::from_millis(OPEN_WAIT_MS);
+        // Bounded: each round ends in an answer or waits for the open to
+        // end or the deadline.
+        loop {
+            let gate = match self.by_name.borrow().get(&key) {
+                Some(Entry::Open(p)) => return Ok(p.clone()),
+                Some(Entry::Failed(why)) => {
+                    return Err(self.storage_error(
+                        topic,
+                        partition,
+                        format!("opening the log failed: {why}"),
+                    ))
+                }
+                Some(Entry::Opening(gate)) => gate.clone(),
+                None => {
+                    return Err(ringlog_engine::Error::Rejected(format!(
+                        "partition {topic}-{partition} is not on shard {}",
+                        self.shard
+                    )))
+                }
+            };
+            let seen = gate.generation();
+            let now = Instant::now();
+            if now >= deadline || !gate.wait_after(seen, deadline - now).await {
+                return Err(self.storage_error(
+                    topic,
+                    partition,
+                    format!("the log is still opening after {OPEN_WAIT_MS} ms"),
+                ));
+            }
+        }
+    }
+
+    fn storage_error(&self, topic: &str, partition: u32, why: String) -> ringlog_engine::Error {
+        ringlog_engine::Error::io(
+            partition_dir(&self.data_dir, topic, partition),
+            std::io::Error::other(why),
+        )
+    }
+
+    /// Closes a deleted partition's log and removes its directory, after
+    /// an open in flight ends (so the open cannot recreate what is
+    /// removed). Reads still holding the log finish on the unlinked files.
     pub async fn remove(&self, topic: &str, partition: u32) -> ringlog_engine::Result<()> {
+        // Its outcome does not matter, only that no open is running.
+        let _ = self.ready(topic, partition).await;
         let removed = self
             .by_name
             .borrow_mut()
-            .remove(&(Rc::from(topic), partition));
-        if let Some(p) = removed {
+            .remove(&Self::key(topic, partition));
+        if let Some(Entry::Open(p)) = removed {
             if let Ok(p) = Rc::try_unwrap(p) {
                 p.gate.notify();
                 if let Err(e) = p.log.close().await {
@@ -155,16 +277,46 @@ impl Partitions {
             })
     }
 
-    /// Every partition, for maintenance.
+    /// Every open partition, for maintenance.
     pub fn all(&self) -> Vec<Rc<Partition>> {
-        self.by_name.borrow().values().cloned().collect()
+        self.by_name
+            .borrow()
+            .values()
+            .filter_map(|entry| match entry {
+                Entry::Open(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
-    /// Closes every log (final flush and fdatasync). Logs still referenced
-    /// by a request in flight are synced instead and closed when dropped.
+    /// Partitions opening now (tests make an open in flight observable).
+    pub fn opening_count(&self) -> usize {
+        self.by_name
+            .borrow()
+            .values()
+            .filter(|entry| matches!(entry, Entry::Opening(_)))
+            .count()
+    }
+
+    /// Waits for the opens in flight, then closes every log (final flush
+    /// and fdatasync). Logs still referenced by a request in flight are
+    /// synced instead and closed when dropped.
     pub async fn close_all(&self) {
+        let opening: Vec<PartitionKey> = self
+            .by_name
+            .borrow()
+            .iter()
+            .filter(|(_, entry)| matches!(entry, Entry::Opening(_)))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for (topic, partition) in opening {
+            let _ = self.ready(&topic, partition).await;
+        }
         let partitions: Vec<_> = self.by_name.borrow_mut().drain().collect();
-        for ((topic, index), partition) in partitions {
+        for ((topic, index), entry) in partitions {
+            let Entry::Open(partition) = entry else {
+                continue;
+            };
             let closed = match Rc::try_unwrap(partition) {
                 Ok(p) => p.log.close().await,
                 Err(shared) => shared.log.log().sync().await,

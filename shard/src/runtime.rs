@@ -21,6 +21,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,6 +67,13 @@ impl ShardClient {
                     self.local.meta.apply(offset, &event);
                 }
                 ShardRequest::MetaReset { state } => self.local.meta.reset(*state),
+                ShardRequest::Open {
+                    topic,
+                    partition,
+                    config,
+                    answer,
+                    reply,
+                } => crate::service::open(&self.local, topic, partition, config, answer, reply),
                 request => {
                     glommio::spawn_local(handle(self.local.clone(), request)).detach();
                 }
@@ -88,6 +96,7 @@ async fn start_shard(
     config: Arc<ServerConfig>,
     mesh: MeshBuilder<ShardRequest, Full>,
     peers: PeerTable,
+    published: Arc<AtomicU64>,
 ) -> ShardClient {
     let executor_id = glommio::executor().id();
     peers.lock().expect("peer table").push((id, executor_id));
@@ -117,7 +126,7 @@ async fn start_shard(
         partitions: Partitions::new(config.data_dir.clone(), id, config.metrics.clone()),
         stopping: DataGate::default(),
         stopped_reply: RefCell::new(None),
-        meta: MetaView::default(),
+        meta: MetaView::new(published),
         controller: RefCell::new(None),
         router_requested: Cell::new(false),
         wakeup: DataGate::default(),
@@ -135,6 +144,15 @@ async fn start_shard(
                         shard.meta.apply(offset, &event);
                     }
                     ShardRequest::MetaReset { state } => shard.meta.reset(*state),
+                    // Registered inline too, so a request sent after an
+                    // open finds the partition (and waits for the open).
+                    ShardRequest::Open {
+                        topic,
+                        partition,
+                        config,
+                        answer,
+                        reply,
+                    } => crate::service::open(&shard, topic, partition, config, answer, reply),
                     // Every other request runs as its own task so appends
                     // from many producers can share one fdatasync (group
                     // commit).
@@ -183,8 +201,9 @@ async fn start(
     config: Arc<ServerConfig>,
     mesh: MeshBuilder<ShardRequest, Full>,
     peers: PeerTable,
+    published: Arc<AtomicU64>,
 ) -> Rc<ShardClient> {
-    let client = Rc::new(start_shard(id, config, mesh, peers).await);
+    let client = Rc::new(start_shard(id, config, mesh, peers, published).await);
     client.local().client.replace(Rc::downgrade(&client));
     let ticker = client.clone();
     glommio::spawn_local(async move {
@@ -249,13 +268,16 @@ where
             .io_memory(config.io_memory_bytes)
     };
     let peers: PeerTable = Arc::new(Mutex::new(Vec::with_capacity(config.shards)));
+    // The controller's published meta offset (see `MetaView::catch_up`).
+    let published = Arc::new(AtomicU64::new(0));
     let mut others = Vec::new();
     for id in 1..config.shards {
         let mesh = mesh.clone();
         let peers = peers.clone();
+        let published = published.clone();
         let shard_config = config.clone();
         let handle = builder(id).spawn(move || async move {
-            let client = start(id, shard_config, mesh, peers).await;
+            let client = start(id, shard_config, mesh, peers, published).await;
             let shard = client.local().clone();
             // Serve until a shutdown request arrives.
             while shard.stopped_reply.borrow().is_none() {
@@ -279,7 +301,7 @@ where
         others.push(handle);
     }
     let first = builder(0).spawn(move || async move {
-        let client = start(0, config.clone(), mesh, peers).await;
+        let client = start(0, config.clone(), mesh, peers, published).await;
         let out = main(client.clone()).await;
         client.shutdown_all().await;
         out

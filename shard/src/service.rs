@@ -3,15 +3,18 @@
 
 use crate::controller::Controller;
 use crate::group::Coordinator;
-use crate::message::{FetchReply, FoundOffset, OffsetQuery, PartitionOffsets, ShardRequest};
+use crate::message::{
+    FetchReply, FoundOffset, OffsetQuery, OpenReply, PartitionOffsets, ShardRequest,
+};
 use crate::meta_view::MetaView;
 use crate::partitions::{DataGate, Partition, Partitions};
 use crate::runtime::ShardClient;
 use crate::server::ServerConfig;
 use bytes::{Bytes, BytesMut};
+use futures_channel::oneshot;
 use ringlog_engine::batch::BatchView;
 use ringlog_engine::partition::AppendError;
-use ringlog_engine::Error;
+use ringlog_engine::{Error, LogConfig};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -59,11 +62,46 @@ fn offsets(partition: &Partition) -> PartitionOffsets {
     }
 }
 
-fn unknown(shard: &Shard, topic: &str, partition: u32) -> Error {
-    Error::Rejected(format!(
-        "partition {topic}-{partition} is not on shard {}",
-        shard.id
-    ))
+/// Registers a partition as opening on this shard and starts its open in
+/// a task of its own (unless it is open or opening already). Synchronous,
+/// so the mesh receive loop runs it inline: any request that arrives after
+/// the open request finds the partition and waits for it
+/// ([`Partitions::ready`]). Answers at once or when the log is open,
+/// as `answer` says.
+pub fn open(
+    shard: &Rc<Shard>,
+    topic: String,
+    partition: u32,
+    config: LogConfig,
+    answer: OpenReply,
+    reply: oneshot::Sender<Result<(), Error>>,
+) {
+    let start = shard.partitions.register(&topic, partition);
+    let reply = match answer {
+        OpenReply::Registered => {
+            let _ = reply.send(Ok(()));
+            None
+        }
+        OpenReply::Opened => Some(reply),
+    };
+    if !start && reply.is_none() {
+        return;
+    }
+    let shard = shard.clone();
+    glommio::spawn_local(async move {
+        let outcome = if start {
+            shard
+                .partitions
+                .open_registered(&topic, partition, config)
+                .await
+        } else {
+            shard.partitions.ready(&topic, partition).await.map(|_| ())
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(outcome);
+        }
+    })
+    .detach();
 }
 
 /// Executes one request; replies through its oneshot. A dropped receiver
@@ -74,15 +112,9 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             topic,
             partition,
             config,
+            answer,
             reply,
-        } => {
-            let opened = shard
-                .partitions
-                .open(&topic, partition, config)
-                .await
-                .map(|_| ());
-            let _ = reply.send(opened);
-        }
+        } => open(&shard, topic, partition, config, answer, reply),
         ShardRequest::Produce {
             topic,
             partition,
@@ -90,9 +122,12 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             durable,
             reply,
         } => {
-            let Some(p) = shard.partitions.get(&topic, partition) else {
-                let _ = reply.send(Err(unknown(&shard, &topic, partition).into()));
-                return;
+            let p = match shard.partitions.ready(&topic, partition).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                    return;
+                }
             };
             let produced = produce(&p, &batches, durable).await;
             if let Ok(produced) = &produced {
@@ -109,15 +144,18 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             max_wait,
             reply,
         } => {
-            let Some(p) = shard.partitions.get(&topic, partition) else {
-                let _ = reply.send(FetchReply {
-                    records: Err(unknown(&shard, &topic, partition)),
-                    offsets: PartitionOffsets {
-                        log_start: 0,
-                        high_watermark: 0,
-                    },
-                });
-                return;
+            let p = match shard.partitions.ready(&topic, partition).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = reply.send(FetchReply {
+                        records: Err(e),
+                        offsets: PartitionOffsets {
+                            log_start: 0,
+                            high_watermark: 0,
+                        },
+                    });
+                    return;
+                }
             };
             let records = fetch(&p, offset, max_bytes, max_wait).await;
             if let Ok(bytes) = &records {
@@ -141,9 +179,12 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             query,
             reply,
         } => {
-            let Some(p) = shard.partitions.get(&topic, partition) else {
-                let _ = reply.send(Err(unknown(&shard, &topic, partition)));
-                return;
+            let p = match shard.partitions.ready(&topic, partition).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
             };
             let at = |offset| FoundOffset {
                 offset,
@@ -188,9 +229,9 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             config,
             reply,
         } => {
-            let done = match shard.partitions.get(&topic, partition) {
-                Some(p) => p.log.log().reconfigure(config),
-                None => Err(unknown(&shard, &topic, partition)),
+            let done = match shard.partitions.ready(&topic, partition).await {
+                Ok(p) => p.log.log().reconfigure(config),
+                Err(e) => Err(e),
             };
             let _ = reply.send(done);
         }
@@ -207,12 +248,12 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             offset,
             reply,
         } => {
-            let deleted = match shard.partitions.get(&topic, partition) {
-                Some(p) => {
+            let deleted = match shard.partitions.ready(&topic, partition).await {
+                Ok(p) => {
                     let offset = offset.unwrap_or_else(|| p.log.log().high_watermark());
                     p.log.log().delete_records_below(offset).await
                 }
-                None => Err(unknown(&shard, &topic, partition)),
+                Err(e) => Err(e),
             };
             let _ = reply.send(deleted);
         }

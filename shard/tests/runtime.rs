@@ -5,7 +5,7 @@ use bytes::Bytes;
 use futures_channel::oneshot;
 use ringlog_engine::batch::build_batch;
 use ringlog_engine::LogConfig;
-use ringlog_shard::message::{OffsetQuery, ShardRequest};
+use ringlog_shard::message::{OffsetQuery, OpenReply, ShardRequest};
 use ringlog_shard::runtime::{run_pool, ShardClient};
 use ringlog_shard::server::ServerConfig;
 use std::path::PathBuf;
@@ -21,6 +21,16 @@ fn data_dir(name: &str) -> PathBuf {
 }
 
 async fn produce(client: &ShardClient, to: usize, value: &[u8], durable: bool) -> u64 {
+    produce_to(client, to, 0, value, durable).await
+}
+
+async fn produce_to(
+    client: &ShardClient,
+    to: usize,
+    partition: u32,
+    value: &[u8],
+    durable: bool,
+) -> u64 {
     let (reply, answer) = oneshot::channel();
     let batch = Bytes::from(build_batch(1_000, &[value]));
     client
@@ -28,7 +38,7 @@ async fn produce(client: &ShardClient, to: usize, value: &[u8], durable: bool) -
             to,
             ShardRequest::Produce {
                 topic: "t".into(),
-                partition: 0,
+                partition,
                 batches: vec![batch],
                 durable,
                 reply,
@@ -70,6 +80,7 @@ fn produce_and_fetch_cross_the_mesh_to_the_owning_shard() {
                     topic: "t".into(),
                     partition: 0,
                     config: LogConfig::default(),
+                    answer: OpenReply::Opened,
                     reply,
                 },
             )
@@ -146,4 +157,76 @@ fn produce_and_fetch_cross_the_mesh_to_the_owning_shard() {
     // Shutdown closed the logs: the data is on disk in the owner's partition directory.
     let segment = dir.join("topics/t/0").join(format!("{:020}.log", 0));
     assert!(std::fs::metadata(&segment).unwrap().len() > 64);
+}
+
+/// Asks shard `to` to open partition `partition` of "t", answered once it
+/// is registered (as CreateTopics does).
+async fn register(client: &ShardClient, to: usize, partition: u32) {
+    let (reply, answer) = oneshot::channel();
+    let request = ShardRequest::Open {
+        topic: "t".into(),
+        partition,
+        config: LogConfig::default(),
+        answer: OpenReply::Registered,
+        reply,
+    };
+    client.send(to, request).await;
+    answer.await.unwrap().unwrap();
+}
+
+#[test]
+fn requests_wait_for_a_partition_that_is_still_opening() {
+    let dir = data_dir("runtime-opening");
+    let config = Arc::new(ServerConfig::new(dir.clone(), 2));
+    run_pool(config, |client: Rc<ShardClient>| async move {
+        let partitions = &client.local().partitions;
+        // On this shard: registered inline, the open task has not run yet.
+        register(&client, 0, 0).await;
+        assert_eq!(partitions.opening_count(), 1, "the open is in flight");
+        assert_eq!(produce_to(&client, 0, 0, b"early", true).await, 0);
+        assert_eq!(partitions.opening_count(), 0, "the produce waited for it");
+
+        // On the other shard: produce and offsets right after registration.
+        register(&client, 1, 1).await;
+        assert_eq!(produce_to(&client, 1, 1, b"remote", true).await, 0);
+        let (reply, answer) = oneshot::channel();
+        let query = ShardRequest::Offsets {
+            topic: "t".into(),
+            partition: 1,
+            query: OffsetQuery::Latest,
+            reply,
+        };
+        client.send(1, query).await;
+        assert_eq!(answer.await.unwrap().unwrap().0.map(|f| f.offset), Some(1));
+
+        // Remove right after registration: waits for the open, then the
+        // directory is gone (the open cannot recreate it afterwards).
+        register(&client, 0, 2).await;
+        assert_eq!(partitions.opening_count(), 1);
+        let (reply, answer) = oneshot::channel();
+        let remove = ShardRequest::Remove {
+            topic: "t".into(),
+            partition: 2,
+            reply,
+        };
+        client.send(0, remove).await;
+        answer.await.unwrap().unwrap();
+        assert_eq!(partitions.opening_count(), 0);
+        let (reply, answer) = oneshot::channel();
+        let query = ShardRequest::Offsets {
+            topic: "t".into(),
+            partition: 2,
+            query: OffsetQuery::Latest,
+            reply,
+        };
+        client.send(0, query).await;
+        assert!(
+            answer.await.unwrap().is_err(),
+            "a removed partition is unknown"
+        );
+    })
+    .unwrap();
+    assert!(dir.join("topics/t/0").is_dir());
+    assert!(dir.join("topics/t/1").is_dir());
+    assert!(!dir.join("topics/t/2").exists(), "removed after its open");
 }

@@ -43,6 +43,13 @@
 //! there first. So readers ([`MetaLog::with_state`]) see only durable
 //! events, always a prefix of the log.
 //!
+//! [`MetaLog::append_built`] goes one step further for events computed
+//! from the state (a new topic's placement by shard load): the events are
+//! built from the tail state under the append permit, so concurrent
+//! builders each see the ones before them. [`MetaLog::with_tail_state`]
+//! lets a caller precheck against the same state the append validates
+//! against (a create of a name whose create is still syncing).
+//!
 //! The alternative — validate against the durable state only and append
 //! concurrently — is wrong: two tasks could both validate "create topic
 //! X", both get logged, and replay would then meet an event that does not
@@ -317,22 +324,49 @@ impl<S: Storage> MetaLog<S> {
     /// applied (each was valid), and the rejection is returned.
     pub async fn append_all(&self, events: &[MetaEvent]) -> Result<u64> {
         assert!(!events.is_empty(), "append at least one event");
-        let mut encoded = Vec::with_capacity(events.len());
-        for event in events {
-            let bytes = encode_event(event).map_err(Error::Rejected)?;
-            event::access_event(&bytes)
-                .map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
-            encoded.push(bytes);
-        }
+        let encoded = encode_checked(events)?;
+        let permit = self
+            .append_permit
+            .acquire_permit(1)
+            .await
+            .expect("append permit never closed");
+        self.append_encoded(permit, encoded).await
+    }
+
+    /// Builds events from the tail state and appends them like
+    /// [`MetaLog::append_all`]; returns the offset of the first and the
+    /// events. `build` runs under the append permit, so nothing is appended
+    /// between the state it sees and its events: what it computes from that
+    /// state (a topic's partition placement by shard load) holds in the log,
+    /// however many appends run concurrently.
+    pub async fn append_built(
+        &self,
+        build: impl FnOnce(&MetaState) -> Vec<MetaEvent>,
+    ) -> Result<(u64, Vec<MetaEvent>)> {
+        let permit = self
+            .append_permit
+            .acquire_permit(1)
+            .await
+            .expect("append permit never closed");
+        let events = build(&self.tail.borrow());
+        assert!(!events.is_empty(), "append at least one event");
+        let encoded = encode_checked(&events)?;
+        let first = self.append_encoded(permit, encoded).await?;
+        Ok((first, events))
+    }
+
+    /// Validates and appends encoded events under `permit`, releases it
+    /// once they are buffered, waits for their fdatasync and applies them.
+    async fn append_encoded(
+        &self,
+        permit: glommio::sync::Permit<'_>,
+        encoded: Vec<Vec<u8>>,
+    ) -> Result<u64> {
         let mut first = None;
         let mut end = 0;
         let mut rejected = None;
         {
-            let _permit = self
-                .append_permit
-                .acquire_permit(1)
-                .await
-                .expect("append permit never closed");
+            let _permit = permit;
             for bytes in encoded {
                 let archived = event::access_event(&bytes).expect("checked above");
                 let expected = {
@@ -497,6 +531,15 @@ impl<S: Storage> MetaLog<S> {
         f(&self.state.borrow())
     }
 
+    /// Runs `f` on the tail state: the durable state plus the events
+    /// appended but not yet durable — what the next append is validated
+    /// against. For prechecks that should agree with that validation (a
+    /// second create of a name whose first create is still syncing); never
+    /// for answers, which must show only durable events.
+    pub fn with_tail_state<T>(&self, f: impl FnOnce(&MetaState) -> T) -> T {
+        f(&self.tail.borrow())
+    }
+
     /// A copy of the current state.
     pub fn state(&self) -> MetaState {
         self.state.borrow().clone()
@@ -533,6 +576,18 @@ impl<S: Storage> MetaLog<S> {
     pub async fn close(self) -> Result<()> {
         self.log.close().await
     }
+}
+
+/// Encodes each event and checks that the encoding reads back.
+fn encode_checked(events: &[MetaEvent]) -> Result<Vec<Vec<u8>>> {
+    let mut encoded = Vec::with_capacity(events.len());
+    for event in events {
+        let bytes = encode_event(event).map_err(Error::Rejected)?;
+        event::access_event(&bytes)
+            .map_err(|c| Error::Rejected(format!("event fails its own encoding: {c}")))?;
+        encoded.push(bytes);
+    }
+    Ok(encoded)
 }
 
 /// The newest snapshot that validates, with its offset. Corrupt snapshots

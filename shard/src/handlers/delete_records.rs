@@ -24,6 +24,17 @@ pub async fn handle(
     _version: i16,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
+    super::catch_up_unless(client, |state| {
+        super::all_placed(
+            state,
+            request.topics.iter().flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (t.name.0.as_str(), p.partition_index))
+            }),
+        )
+    })
+    .await;
     let mut sent = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let name = topic.name.0.to_string();

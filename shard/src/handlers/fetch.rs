@@ -78,6 +78,18 @@ pub async fn handle(
         .iter()
         .map(|t| t.topic.0.to_string())
         .collect();
+    let topics_ref = &topics;
+    super::catch_up_unless(client, |state| {
+        super::all_placed(
+            state,
+            request.topics.iter().enumerate().flat_map(|(i, t)| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (topics_ref[i].as_str(), p.partition))
+            }),
+        )
+    })
+    .await;
     let mut wanted = Vec::new();
     client.local().meta.with(|state| {
         for (topic, t) in request.topics.iter().enumerate() {

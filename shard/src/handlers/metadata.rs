@@ -42,6 +42,18 @@ pub async fn handle(
             })
             .collect()
     });
+    // Listing every topic, or naming one this replica does not know: first
+    // catch up with the controller, so a topic created through another
+    // router is listed.
+    super::catch_up_unless(client, |state| {
+        wanted.as_ref().is_some_and(|wanted| {
+            wanted.iter().all(|w| match w {
+                Wanted::Name(name) => state.topic(name).is_some(),
+                Wanted::Id(id) => state.topic_by_id(id.as_bytes()).is_some(),
+            })
+        })
+    })
+    .await;
     // v0-v3 have no allow_auto_topic_creation field and always allowed it.
     let allowed = version < 4 || request.allow_auto_topic_creation;
     if let (Some(wanted), true, true) = (&wanted, config.auto_create_topics, allowed) {

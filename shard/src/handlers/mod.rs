@@ -50,6 +50,7 @@ use crate::runtime::ShardClient;
 use futures_channel::oneshot;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use ringlog_engine::meta::MetaState;
 use ringlog_protocol::Request;
 use std::rc::Rc;
 
@@ -315,6 +316,27 @@ pub async fn call_controller(
         );
     }
     Ok(answer)
+}
+
+/// Waits for this shard's replica to catch up with the controller when
+/// `known` says the request names something it does not know, so a topic
+/// created through another router is found (see
+/// [`crate::meta_view::MetaView::catch_up`]).
+pub async fn catch_up_unless(client: &ShardClient, known: impl FnOnce(&MetaState) -> bool) {
+    let meta = &client.local().meta;
+    if !meta.with(known) {
+        meta.catch_up().await;
+    }
+}
+
+/// Whether every (topic, partition) is placed in `state`.
+pub fn all_placed<'a>(
+    state: &MetaState,
+    mut partitions: impl Iterator<Item = (&'a str, i32)>,
+) -> bool {
+    partitions.all(|(topic, partition)| {
+        u32::try_from(partition).is_ok_and(|p| state.placement(topic, p).is_some())
+    })
 }
 
 /// The shard owning `topic`/`partition` in this shard's replica.

@@ -69,6 +69,17 @@ pub async fn handle(
     } else {
         None
     };
+    super::catch_up_unless(client, |state| {
+        super::all_placed(
+            state,
+            request.topic_data.iter().flat_map(|t| {
+                t.partition_data
+                    .iter()
+                    .map(|p| (t.name.0.as_str(), p.index))
+            }),
+        )
+    })
+    .await;
     if shard.config.auto_create_topics && refused.is_none() {
         let missing: Vec<String> = shard.meta.with(|state| {
             request

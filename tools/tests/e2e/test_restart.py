@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+from confluent_kafka.admin import NewTopic
+
 from kafka_clients import (
     CLIENT_TIMEOUT_S,
     FILLER,
@@ -191,3 +193,32 @@ def test_kill_9_during_acks_all_produce_loses_no_acknowledged_record(server_fact
     # The recovered partitions keep appending after their last record.
     more = confluent_produce(server.bootstrap, topic, make_records("after-crash", range(4), 1))
     assert [(r.partition, r.offset) for r in more] == [(p, len(consumed[p])) for p in range(4)]
+
+
+def test_kill_9_right_after_create_topics_keeps_every_partition(server_factory):
+    """CreateTopics answers once the metadata is durable, while the owners
+    may still be creating the partition logs: a kill -9 right after the
+    answer must leave topics whose every partition is back after the
+    restart, empty and writable."""
+    server = server_factory()
+    client = admin(server.bootstrap)
+    topics = {f"fresh-{i}": 8 for i in range(4)}
+    futures = client.create_topics(
+        [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in topics.items()]
+    )
+    for future in futures.values():
+        future.result(CLIENT_TIMEOUT_S)
+    server.kill()
+
+    server.start()
+    described = admin(server.bootstrap).list_topics(timeout=CLIENT_TIMEOUT_S).topics
+    for name, partitions in topics.items():
+        assert name in described, f"{name} is gone after kill -9 right after its CreateTopics"
+        assert sorted(described[name].partitions) == list(range(partitions))
+        records = make_records(f"after-kill-{name}", range(partitions), 2)
+        produced = confluent_produce(server.bootstrap, name, records)
+        assert sorted((r.partition, r.offset) for r in produced) == [
+            (p, o) for p in range(partitions) for o in range(2)
+        ], f"{name}: the restarted partitions start empty"
+        consumed = confluent_consume(server.bootstrap, name, range(partitions))
+        assert_same_records(consumed, by_partition(produced))

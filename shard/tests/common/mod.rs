@@ -1,0 +1,155 @@
+//! What the wire-level tests share: a real server on 127.0.0.1 (two
+//! shards, data under the cargo target dir on the real disk) and a
+//! blocking client speaking the Kafka protocol with `kafka-protocol`'s
+//! client-side codecs.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_channel::oneshot;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use ringlog_shard::server::{serve, ServerConfig};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A running server, stopped when dropped.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Two shards on a fresh data dir named `name`.
+    pub fn start(name: &str) -> Server {
+        Server::start_with(name, |_| {})
+    }
+
+    /// Like [`Server::start`], with `adjust` applied to the config.
+    pub fn start_with(name: &str, adjust: impl FnOnce(&mut ServerConfig)) -> Server {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        Server::start_in(dir, adjust)
+    }
+
+    /// Starts on `dir` as it is (a restart keeps the data).
+    pub fn start_in(dir: PathBuf, adjust: impl FnOnce(&mut ServerConfig)) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut config = ServerConfig::new(dir, 2);
+        config.listen = SocketAddr::from(([127, 0, 0, 1], port));
+        config.advertised_port = port;
+        adjust(&mut config);
+        let addr = config.listen;
+        let (stop, stopped) = oneshot::channel();
+        let thread = std::thread::spawn(move || serve(config, stopped).unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "server did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A blocking Kafka client, one request at a time.
+pub struct Client {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Client {
+    /// Connects to `addr`.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Client {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    /// Sends `request` at `version` and decodes the response.
+    pub fn call<Req>(&mut self, version: i16, request: Req) -> ResponseKind
+    where
+        Req: Request,
+    {
+        self.correlation_id += 1;
+        let key = ApiKey::try_from(Req::KEY).unwrap();
+        let header = RequestHeader::default()
+            .with_request_api_key(Req::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("wire-test")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, key.request_header_version(version))
+            .unwrap();
+        request.encode(&mut body, version).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        self.stream.write_all(&frame).unwrap();
+        let mut size = [0u8; 4];
+        self.stream
+            .read_exact(&mut size)
+            .unwrap_or_else(|e| panic!("{key:?} v{version}: no response ({e})"));
+        let mut response = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut response).unwrap();
+        let mut response = Bytes::from(response);
+        let header_version = if key == ApiKey::ApiVersions {
+            0
+        } else {
+            key.response_header_version(version)
+        };
+        let header = ResponseHeader::decode(&mut response, header_version).unwrap();
+        assert_eq!(header.correlation_id, self.correlation_id);
+        let body = ResponseKind::decode(key, &mut response, version)
+            .unwrap_or_else(|e| panic!("{key:?} v{version} response does not decode: {e}"));
+        assert!(
+            !response.has_remaining(),
+            "{key:?} v{version}: {} bytes after the body",
+            response.remaining()
+        );
+        body
+    }
+}
+
+/// A topic name for a request.
+pub fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+/// Creates `topic`, which must succeed.
+pub fn create_topic(client: &mut Client, version: i16, topic: &str, partitions: i32) {
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)])
+        .with_timeout_ms(10_000);
+    let ResponseKind::CreateTopics(response) = client.call(version, request) else {
+        panic!("not a CreateTopics response");
+    };
+    assert_eq!(response.topics[0].error_code, 0, "CreateTopics v{version}");
+}
