@@ -16,14 +16,14 @@
 //!
 //! ## Fast topic creation
 //!
-//! * **Answer when the metadata is durable; open asynchronously.** The
-//!   owner registers each new partition as opening the moment the open
-//!   request arrives and creates the log in a task of its own
+//! * **Answer when the metadata is durable; create logs on first use.**
+//!   The owner registers each new partition the moment the open request
+//!   arrives, and the first request that needs its log creates it
 //!   ([`crate::partitions`]); the controller waits only for those
 //!   registrations (one mesh round trip) before it ships the events to the
 //!   replicas. So any router that can see the placement reaches an owner
-//!   that already knows the partition, and a request there waits for the
-//!   open instead of failing. Durability is unchanged: the event is the
+//!   that already knows the partition, and a request there gets the log
+//!   created or waits for it instead of failing. Durability is unchanged: the event is the
 //!   truth, and start-up opens every partition of every topic.
 //! * **Creates run concurrently and share fdatasyncs.** Admin operations
 //!   follow a reader/writer rule on one semaphore of
@@ -348,7 +348,7 @@ impl Controller {
 
     /// Appends `first` and the placement of `partitions` (computed from
     /// the tail state under the append permit) with one fdatasync, has the
-    /// owners register the partitions as opening, then ships the events
+    /// owners register the partitions, then ships the events
     /// to the replicas: a router that sees a placement reaches an owner
     /// that knows the partition. A refused `first` maps to `rejected`.
     async fn create_and_place(

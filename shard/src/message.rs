@@ -62,8 +62,8 @@ pub struct ClientInfo {
 /// When the owner answers an open request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenReply {
-    /// Once the partition is registered as opening: every request that
-    /// reaches the owner after this answer waits for the open
+    /// Once the partition is registered: its log is created by the first
+    /// request that reaches the owner after this answer and needs it
     /// (CreateTopics, CreatePartitions).
     Registered,
     /// Once the log is open, with the outcome (start-up).
@@ -121,8 +121,8 @@ pub struct FetchReply {
 /// A request for the shard that owns `topic`/`partition`.
 pub enum ShardRequest {
     /// Open (or create) the partition's log with this configuration. The
-    /// owner registers the partition as opening when the request arrives
-    /// (inline in its receive loop) and opens it in a task of its own.
+    /// owner registers the partition when the request arrives (inline in
+    /// its receive loop); see [`OpenReply`] for when the log is opened.
     Open {
         /// Topic name.
         topic: String,

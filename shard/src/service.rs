@@ -62,12 +62,13 @@ fn offsets(partition: &Partition) -> PartitionOffsets {
     }
 }
 
-/// Registers a partition as opening on this shard and starts its open in
-/// a task of its own (unless it is open or opening already). Synchronous,
-/// so the mesh receive loop runs it inline: any request that arrives after
-/// the open request finds the partition and waits for it
-/// ([`Partitions::ready`]). Answers at once or when the log is open,
-/// as `answer` says.
+/// Registers a partition on this shard. Synchronous, so the mesh receive
+/// loop runs it inline: any request that arrives after the open request
+/// finds the partition ([`Partitions::ready`] creates or waits for its
+/// log). With [`OpenReply::Registered`] (a new partition) the log is left
+/// to the first request that needs it and the answer is immediate; with
+/// [`OpenReply::Opened`] (start-up) the open starts now in a task of its
+/// own and the answer carries its outcome.
 pub fn open(
     shard: &Rc<Shard>,
     topic: String,
@@ -76,32 +77,28 @@ pub fn open(
     answer: OpenReply,
     reply: oneshot::Sender<Result<(), Error>>,
 ) {
-    let start = shard.partitions.register(&topic, partition);
-    let reply = match answer {
+    match answer {
         OpenReply::Registered => {
+            shard.partitions.register(&topic, partition, config);
             let _ = reply.send(Ok(()));
-            None
         }
-        OpenReply::Opened => Some(reply),
-    };
-    if !start && reply.is_none() {
-        return;
+        OpenReply::Opened => {
+            let start = shard.partitions.start_open(&topic, partition);
+            let shard = shard.clone();
+            glommio::spawn_local(async move {
+                let outcome = if start {
+                    shard
+                        .partitions
+                        .open_registered(&topic, partition, config)
+                        .await
+                } else {
+                    shard.partitions.ready(&topic, partition).await.map(|_| ())
+                };
+                let _ = reply.send(outcome);
+            })
+            .detach();
+        }
     }
-    let shard = shard.clone();
-    glommio::spawn_local(async move {
-        let outcome = if start {
-            shard
-                .partitions
-                .open_registered(&topic, partition, config)
-                .await
-        } else {
-            shard.partitions.ready(&topic, partition).await.map(|_| ())
-        };
-        if let Some(reply) = reply {
-            let _ = reply.send(outcome);
-        }
-    })
-    .detach();
 }
 
 /// Executes one request; replies through its oneshot. A dropped receiver
@@ -229,9 +226,15 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             config,
             reply,
         } => {
-            let done = match shard.partitions.ready(&topic, partition).await {
-                Ok(p) => p.log.log().reconfigure(config),
-                Err(e) => Err(e),
+            let unopened = shard
+                .partitions
+                .configure_unopened(&topic, partition, &config);
+            let done = match unopened {
+                Some(done) => done,
+                None => match shard.partitions.ready(&topic, partition).await {
+                    Ok(p) => p.log.log().reconfigure(config),
+                    Err(e) => Err(e),
+                },
             };
             let _ = reply.send(done);
         }

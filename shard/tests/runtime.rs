@@ -175,16 +175,32 @@ async fn register(client: &ShardClient, to: usize, partition: u32) {
 }
 
 #[test]
-fn requests_wait_for_a_partition_that_is_still_opening() {
-    let dir = data_dir("runtime-opening");
+fn a_registered_partition_gets_its_log_from_the_first_request_that_needs_it() {
+    let dir = data_dir("runtime-unopened");
     let config = Arc::new(ServerConfig::new(dir.clone(), 2));
+    let (data, checked) = (dir.clone(), dir.clone());
     run_pool(config, |client: Rc<ShardClient>| async move {
         let partitions = &client.local().partitions;
-        // On this shard: registered inline, the open task has not run yet.
+        // On this shard: registered inline, no files yet.
         register(&client, 0, 0).await;
-        assert_eq!(partitions.opening_count(), 1, "the open is in flight");
-        assert_eq!(produce_to(&client, 0, 0, b"early", true).await, 0);
-        assert_eq!(partitions.opening_count(), 0, "the produce waited for it");
+        assert_eq!(partitions.unopened_count(), 1);
+        assert!(
+            !data.join("topics/t/0").exists(),
+            "registering creates no files"
+        );
+        // Two produces at once: one creates the log, the other waits for it.
+        let (a, b) = futures_lite::future::zip(
+            produce_to(&client, 0, 0, b"first", true),
+            produce_to(&client, 0, 0, b"second", true),
+        )
+        .await;
+        assert_eq!((a.min(b), a.max(b)), (0, 1));
+        assert_eq!(
+            partitions.unopened_count(),
+            0,
+            "the produce created the log"
+        );
+        assert!(data.join("topics/t/0").is_dir());
 
         // On the other shard: produce and offsets right after registration.
         register(&client, 1, 1).await;
@@ -199,10 +215,44 @@ fn requests_wait_for_a_partition_that_is_still_opening() {
         client.send(1, query).await;
         assert_eq!(answer.await.unwrap().unwrap().0.map(|f| f.offset), Some(1));
 
-        // Remove right after registration: waits for the open, then the
-        // directory is gone (the open cannot recreate it afterwards).
+        // A reconfigured unopened partition gets the new settings when its
+        // log is created.
+        register(&client, 0, 3).await;
+        let reconfigure = |segment_bytes| {
+            let (reply, answer) = oneshot::channel();
+            let request = ShardRequest::Reconfigure {
+                topic: "t".into(),
+                partition: 3,
+                config: LogConfig {
+                    segment_bytes,
+                    ..LogConfig::default()
+                },
+                reply,
+            };
+            (request, answer)
+        };
+        let (request, answer) = reconfigure(1024);
+        client.send(0, request).await;
+        assert!(
+            answer.await.unwrap().is_err(),
+            "an invalid configuration is refused before any log exists"
+        );
+        let segment_bytes = 4 << 20;
+        let (request, answer) = reconfigure(segment_bytes);
+        client.send(0, request).await;
+        answer.await.unwrap().unwrap();
+        assert_eq!(
+            partitions.unopened_count(),
+            1,
+            "reconfiguring opens nothing"
+        );
+        assert_eq!(produce_to(&client, 0, 3, b"configured", true).await, 0);
+        let log = partitions.ready("t", 3).await.unwrap();
+        assert_eq!(log.log.log().config().segment_bytes, segment_bytes);
+
+        // Remove right after registration: nothing was created, nothing
+        // is left, and the partition is unknown afterwards.
         register(&client, 0, 2).await;
-        assert_eq!(partitions.opening_count(), 1);
         let (reply, answer) = oneshot::channel();
         let remove = ShardRequest::Remove {
             topic: "t".into(),
@@ -211,7 +261,7 @@ fn requests_wait_for_a_partition_that_is_still_opening() {
         };
         client.send(0, remove).await;
         answer.await.unwrap().unwrap();
-        assert_eq!(partitions.opening_count(), 0);
+        assert_eq!(partitions.unopened_count(), 0);
         let (reply, answer) = oneshot::channel();
         let query = ShardRequest::Offsets {
             topic: "t".into(),
@@ -226,7 +276,7 @@ fn requests_wait_for_a_partition_that_is_still_opening() {
         );
     })
     .unwrap();
-    assert!(dir.join("topics/t/0").is_dir());
-    assert!(dir.join("topics/t/1").is_dir());
-    assert!(!dir.join("topics/t/2").exists(), "removed after its open");
+    assert!(checked.join("topics/t/0").is_dir());
+    assert!(checked.join("topics/t/1").is_dir());
+    assert!(!checked.join("topics/t/2").exists(), "never created");
 }
