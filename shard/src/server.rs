@@ -1,14 +1,5 @@
 //! `ringlog serve`: the pool of shards, the controller and the Kafka
 //! routers, started from one [`ServerConfig`].
-//!
-//! Why the listen address is probed before any shard starts: glommio's
-//! `TcpListener` sets SO_REUSEPORT (which `--router-cores all` relies on to
-//! share the port between shards), so a second broker on the same address
-//! would bind without complaint and silently take half the connections of
-//! the first. One plain bind without SO_REUSEPORT ([`claim_listen`]) fails
-//! while anyone listens there, and start-up stops with an error naming the
-//! address. With port 0 the probe's ephemeral port is the one every shard
-//! then binds, and the one advertised.
 
 use crate::controller::Controller;
 use crate::group::CoordinatorConfig;
@@ -119,12 +110,6 @@ pub enum ServeError {
     /// The metadata log or a partition log could not be opened or closed.
     #[error("{0}")]
     Storage(#[from] ringlog_engine::Error),
-    /// Something already listens on the Kafka address.
-    #[error("{addr} is already in use (another ringlog or Kafka broker?)")]
-    AddressInUse {
-        /// The address.
-        addr: SocketAddr,
-    },
     /// The Kafka listener could not bind.
     #[error("cannot listen on {addr}: {error}")]
     Listen {
@@ -142,7 +127,6 @@ pub enum ServeError {
 pub fn serve(config: ServerConfig, shutdown: oneshot::Receiver<()>) -> Result<(), ServeError> {
     assert!(config.shards >= 1, "at least one shard");
     let mut config = config;
-    claim_listen(&mut config)?;
     // Absolute from here on: io_uring opens relative to the executor
     // thread's view, and log messages should name the full path.
     std::fs::create_dir_all(&config.data_dir)
@@ -184,103 +168,4 @@ pub fn serve(config: ServerConfig, shutdown: oneshot::Receiver<()>) -> Result<()
         Ok(())
     })
     .map_err(ServeError::Runtime)?
-}
-
-/// Checks that nothing listens on `config.listen` with one bind that,
-/// unlike the shards' listeners, does not set SO_REUSEPORT; the probe is
-/// closed again at once. For port 0 it fixes the port to the ephemeral one
-/// the probe got, in `listen` and (when that is 0 too) `advertised_port`.
-///
-/// # Errors
-///
-/// [`ServeError::AddressInUse`] when something listens there, else
-/// [`ServeError::Listen`] when the address cannot be bound.
-pub fn claim_listen(config: &mut ServerConfig) -> Result<(), ServeError> {
-    let probe = std::net::TcpListener::bind(config.listen).map_err(|error| {
-        if error.kind() == std::io::ErrorKind::AddrInUse {
-            ServeError::AddressInUse {
-                addr: config.listen,
-            }
-        } else {
-            ServeError::Listen {
-                addr: config.listen,
-                error,
-            }
-        }
-    })?;
-    if config.listen.port() == 0 {
-        let bound = probe.local_addr().map_err(|error| ServeError::Listen {
-            addr: config.listen,
-            error,
-        })?;
-        assert_ne!(bound.port(), 0, "the kernel picks a port for port 0");
-        config.listen = bound;
-        if config.advertised_port == 0 {
-            config.advertised_port = bound.port();
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(listen: SocketAddr) -> ServerConfig {
-        let mut config = ServerConfig::new("unused", 1);
-        config.listen = listen;
-        config.advertised_port = listen.port();
-        config
-    }
-
-    #[test]
-    fn a_taken_address_is_refused_by_name() {
-        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = taken.local_addr().unwrap();
-        let err = claim_listen(&mut config(addr)).unwrap_err();
-        assert!(matches!(err, ServeError::AddressInUse { addr: a } if a == addr));
-        assert_eq!(
-            err.to_string(),
-            format!("{addr} is already in use (another ringlog or Kafka broker?)")
-        );
-    }
-
-    #[test]
-    fn a_free_address_is_kept_and_left_free() {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let mut config = config(addr);
-        claim_listen(&mut config).unwrap();
-        assert_eq!(config.listen, addr);
-        assert_eq!(config.advertised_port, addr.port());
-        // The probe is closed: the address can be bound again.
-        std::net::TcpListener::bind(addr).unwrap();
-    }
-
-    #[test]
-    fn port_zero_becomes_the_ephemeral_port() {
-        let mut config = config(SocketAddr::from(([127, 0, 0, 1], 0)));
-        claim_listen(&mut config).unwrap();
-        assert_ne!(config.listen.port(), 0);
-        assert_eq!(config.listen.ip(), std::net::Ipv4Addr::LOCALHOST);
-        assert_eq!(config.advertised_port, config.listen.port());
-        let mut explicit = config.clone();
-        explicit.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        explicit.advertised_port = 9092;
-        claim_listen(&mut explicit).unwrap();
-        assert_eq!(
-            explicit.advertised_port, 9092,
-            "a set advertised port stays"
-        );
-    }
-
-    #[test]
-    fn an_address_that_is_not_local_is_a_listen_error() {
-        // TEST-NET-1 (RFC 5737) is never assigned to this host.
-        let addr = SocketAddr::from(([192, 0, 2, 1], 9092));
-        let err = claim_listen(&mut config(addr)).unwrap_err();
-        assert!(matches!(err, ServeError::Listen { addr: a, .. } if a == addr));
-    }
 }
