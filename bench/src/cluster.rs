@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::conn::Conn;
-use crate::wire::error_name;
+use ringlog_protocol::client::error_code_name;
 
 /// ListOffsets timestamp of the next offset to be written.
 pub const LATEST: i64 = -1;
@@ -90,7 +90,7 @@ pub async fn layout(conn: &mut Conn, topic: &str) -> Result<Option<Layout>, Stri
     if found.error_code != 0 {
         return Err(format!(
             "Metadata for topic {topic}: {}",
-            error_name(found.error_code)
+            error_code_name(found.error_code)
         ));
     }
     let mut partitions = Vec::with_capacity(found.partitions.len());
@@ -100,7 +100,7 @@ pub async fn layout(conn: &mut Conn, topic: &str) -> Result<Option<Layout>, Stri
                 "topic {topic} partition {} has no known leader (leader id {}, error {})",
                 p.partition_index,
                 p.leader_id.0,
-                error_name(p.error_code)
+                error_code_name(p.error_code)
             )
         })?;
         partitions.push(PartitionLeader {
@@ -202,7 +202,7 @@ pub fn check_created(
     }
     Err(format!(
         "CreateTopics {topic}: {}{}",
-        error_name(result.error_code),
+        error_code_name(result.error_code),
         result
             .error_message
             .as_ref()
@@ -260,7 +260,7 @@ pub async fn list_offsets(
                     return Err(format!(
                         "ListOffsets {topic}-{}: {}",
                         p.partition_index,
-                        error_name(p.error_code)
+                        error_code_name(p.error_code)
                     ));
                 }
                 offsets.insert(p.partition_index, p.offset);
@@ -330,7 +330,7 @@ pub async fn find_coordinator(conn: &mut Conn, group: &str) -> Result<String, St
     if error_code != 0 {
         return Err(format!(
             "FindCoordinator for group {group}: {}",
-            error_name(error_code)
+            error_code_name(error_code)
         ));
     }
     Ok(format!("{host}:{port}"))

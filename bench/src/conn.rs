@@ -28,6 +28,7 @@ use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use crate::wire;
+use ringlog_protocol::client;
 
 /// Smallest socket read.
 const READ_CHUNK_BYTES: usize = 256 * 1024;
@@ -164,7 +165,7 @@ impl Conn {
             .with_client_software_name(StrBytes::from_static_str("ringlog-bench"))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
         let mut response = self
-            .call(wire::API_VERSIONS_FIRST_VERSION, &request)
+            .call(client::API_VERSIONS_FIRST_VERSION, &request)
             .await?;
         if response.error_code == ResponseError::UnsupportedVersion.code() {
             response = self.call(0, &request).await?;
@@ -173,7 +174,7 @@ impl Conn {
             return Err(format!(
                 "{}: ApiVersions: {}",
                 self.address,
-                wire::error_name(response.error_code)
+                client::error_code_name(response.error_code)
             ));
         }
         if response.api_keys.is_empty() {
@@ -192,8 +193,13 @@ impl Conn {
     ///
     /// The broker and the bench have none in common.
     pub fn version<R: Request>(&self) -> Result<i16, String> {
-        wire::pick_version(&self.apis, wire::api_key::<R>(), wire::client_range::<R>())
-            .map_err(|why| format!("{}: {why}", self.address))
+        client::pick_version(
+            &self.apis,
+            client::api_key::<R>(),
+            wire::client_range::<R>(),
+            wire::WHO,
+        )
+        .map_err(|why| format!("{}: {why}", self.address))
     }
 
     /// Whether the broker lists `R` at all.
@@ -218,7 +224,13 @@ impl Conn {
         self.correlation_id = self.correlation_id.wrapping_add(1);
         let mut out = std::mem::take(&mut self.out);
         out.clear();
-        let written = match wire::encode_request(&mut out, version, correlation_id, request) {
+        let written = match client::encode_request(
+            &mut out,
+            wire::CLIENT_ID,
+            version,
+            correlation_id,
+            request,
+        ) {
             Ok(()) => self.write(&out, deadline).await,
             Err(e) => Err(e),
         };
@@ -279,12 +291,12 @@ impl Conn {
         let deadline = Instant::now() + self.timeout;
         let correlation_id = self.send(version, request, deadline).await?;
         match self.recv(deadline).await {
-            Recv::Frame(frame) => wire::decode_response::<R>(version, correlation_id, frame)
+            Recv::Frame(frame) => client::decode_response::<R>(version, correlation_id, frame)
                 .map_err(|why| format!("{}: {why}", self.address)),
             Recv::TimedOut => Err(format!(
                 "{}: no answer to {:?} within {} ms",
                 self.address,
-                wire::api_key::<R>(),
+                client::api_key::<R>(),
                 self.timeout.as_millis()
             )),
             Recv::Closed(why) => Err(why),

@@ -28,7 +28,7 @@ use crate::cluster::{topic_name, Assignment};
 use crate::conn::{Conn, Recv};
 use crate::records::{count_fetched, value_stamps};
 use crate::runner::{stopping, ThreadContext};
-use crate::wire::{decode_response, error_name};
+use ringlog_protocol::client::{decode_response, error_code_name};
 
 /// Longest Fetch long-poll in end-to-end runs: the consumers must notice
 /// the end of the run promptly.
@@ -267,7 +267,7 @@ pub async fn fetch_loop(
             ctx.recorder.borrow_mut().failed(
                 done_ns,
                 1,
-                &format!("Fetch: {}", error_name(response.error_code)),
+                &format!("Fetch: {}", error_code_name(response.error_code)),
             );
             continue;
         }
@@ -281,7 +281,7 @@ pub async fn fetch_loop(
                     ctx.recorder.borrow_mut().failed(
                         done_ns,
                         1,
-                        &format!("Fetch: {}", error_name(p.error_code)),
+                        &format!("Fetch: {}", error_code_name(p.error_code)),
                     );
                     if p.error_code == ResponseError::OffsetOutOfRange.code()
                         && p.log_start_offset >= 0

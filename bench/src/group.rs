@@ -45,7 +45,7 @@ use crate::conn::Conn;
 use crate::consume::{fetch_loop, ConsumerConfig, FetchState, StopRule};
 use crate::options::StartFrom;
 use crate::runner::ThreadContext;
-use crate::wire::error_name;
+use ringlog_protocol::client::error_code_name;
 
 /// The assignor the bench's members announce and its leader applies.
 pub const ASSIGNOR: &str = "roundrobin";
@@ -217,7 +217,7 @@ async fn join(
             return Err(format!(
                 "JoinGroup {}: {}",
                 config.group,
-                error_name(joined.error_code)
+                error_code_name(joined.error_code)
             ));
         }
         *member_id = joined.member_id.to_string();
@@ -257,7 +257,7 @@ async fn join(
             return Err(format!(
                 "SyncGroup {}: {}",
                 config.group,
-                error_name(synced.error_code)
+                error_code_name(synced.error_code)
             ));
         }
         let partitions = assigned(&config.topic, &synced.assignment)?;
@@ -304,7 +304,7 @@ async fn committed(
             return Err(format!(
                 "OffsetFetch {}: {}",
                 config.group,
-                error_name(code)
+                error_code_name(code)
             ));
         }
         if offset >= 0 {
@@ -318,7 +318,7 @@ async fn committed(
                 return Err(format!(
                     "OffsetFetch {}: {}",
                     config.group,
-                    error_name(g.error_code)
+                    error_code_name(g.error_code)
                 ));
             }
             for p in g.topics.iter().flat_map(|t| &t.partitions) {
@@ -330,7 +330,7 @@ async fn committed(
             return Err(format!(
                 "OffsetFetch {}: {}",
                 config.group,
-                error_name(response.error_code)
+                error_code_name(response.error_code)
             ));
         }
         for p in response.topics.iter().flat_map(|t| &t.partitions) {
@@ -412,7 +412,11 @@ async fn leave(
     let response = coordinator.call(version, &request).await?;
     match response.error_code {
         0 => Ok(()),
-        code => Err(format!("LeaveGroup {}: {}", config.group, error_name(code))),
+        code => Err(format!(
+            "LeaveGroup {}: {}",
+            config.group,
+            error_code_name(code)
+        )),
     }
 }
 
@@ -531,7 +535,7 @@ async fn generation(
             break;
         }
         if code != 0 {
-            return Err(format!("group {}: {}", config.group, error_name(code)));
+            return Err(format!("group {}: {}", config.group, error_code_name(code)));
         }
     }
     for state in &states {
@@ -552,7 +556,7 @@ async fn generation(
         return Err(format!(
             "group {}: final commit: {}",
             config.group,
-            error_name(code)
+            error_code_name(code)
         ));
     }
     match failure {

@@ -6,7 +6,8 @@
 //! What makes its numbers trustworthy, and where each rule lives:
 //!
 //! * **It speaks Kafka itself** ([`wire`], [`conn`], [`group`]): requests encoded by
-//!   `kafka-protocol`, versions negotiated with ApiVersions, partition
+//!   `kafka-protocol` and framed by `ringlog_protocol::client` (the same
+//!   code as the admin commands), versions negotiated with ApiVersions, partition
 //!   leaders from Metadata — so it runs unchanged against ringlog or any
 //!   Kafka broker, and what it sends is what Kafka clients send
 //!   ([`records`]: RecordBatch v2, all five codecs, Kafka's batching and

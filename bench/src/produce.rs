@@ -48,7 +48,7 @@ use crate::records::{partition_of_key, write_key, BatchBuilder, Codec, Payload};
 use crate::rng::Rng;
 use crate::runner::{stopping, ThreadContext};
 use crate::schedule::{Due, Schedule};
-use crate::wire::{correlation_id, decode_response, error_name};
+use ringlog_protocol::client::{correlation_id, decode_response, error_code_name};
 
 /// Shortest wait of the connection loop: bounds how often an idle
 /// connection wakes (at most 20,000 times a second).
@@ -553,7 +553,9 @@ impl Producer {
                         acked.fetch_add(u64::from(batch.records), Ordering::Relaxed);
                     }
                 }
-                Some(code) => recorder.failed(now, u64::from(batch.records), &error_name(code)),
+                Some(code) => {
+                    recorder.failed(now, u64::from(batch.records), &error_code_name(code))
+                }
                 None => recorder.failed(
                     now,
                     u64::from(batch.records),

@@ -35,7 +35,7 @@ use crate::cluster::{check_created, create_topics_request, topic_name};
 use crate::conn::{Conn, Recv};
 use crate::runner::{stopping, ThreadContext};
 use crate::schedule::{Due, Schedule};
-use crate::wire::{decode_response, error_name};
+use ringlog_protocol::client::{decode_response, error_code_name};
 
 /// The request type of `bench requests --api`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -175,7 +175,7 @@ pub fn check_metadata(topic: &str, response: &MetadataResponse) -> Result<(), St
         .ok_or_else(|| format!("Metadata answer does not mention topic {topic}"))?;
     match found.error_code {
         0 => Ok(()),
-        code => Err(format!("Metadata: {}", error_name(code))),
+        code => Err(format!("Metadata: {}", error_code_name(code))),
     }
 }
 
@@ -186,7 +186,7 @@ pub fn check_offset_commit(response: &OffsetCommitResponse) -> Result<(), String
     for p in partitions {
         count += 1;
         if p.error_code != 0 {
-            return Err(format!("OffsetCommit: {}", error_name(p.error_code)));
+            return Err(format!("OffsetCommit: {}", error_code_name(p.error_code)));
         }
     }
     if count == 0 {
@@ -197,7 +197,7 @@ pub fn check_offset_commit(response: &OffsetCommitResponse) -> Result<(), String
 
 /// Checks an OffsetFetch answer at `version`: no group or partition error.
 pub fn check_offset_fetch(version: i16, response: &OffsetFetchResponse) -> Result<(), String> {
-    let fail = |code: i16| Err(format!("OffsetFetch: {}", error_name(code)));
+    let fail = |code: i16| Err(format!("OffsetFetch: {}", error_code_name(code)));
     if version >= 8 {
         let group = response
             .groups

@@ -21,7 +21,7 @@
 
 mod bench_util;
 
-use bench_util::{bench_dir, check_not_tmpfs, env_u64};
+use bench_util::{env_u64, fresh_bench_dir, selected, Spread};
 use glommio::LocalExecutorBuilder;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::io::mem::MemStorage;
@@ -75,17 +75,22 @@ fn event(i: u64, topics: &mut u64, rng: &mut SplitMix) -> MetaEvent {
     }
 }
 
-/// Writes the log once with buffered appends and one final sync (a real
-/// meta log syncs every event; only the resulting bytes matter here).
-async fn build(meta_dir: &Path, events: u64, config: &MetaConfig) -> u64 {
-    let log = Log::open(
-        DmaStorage,
+/// The meta log's event log alone (no state), as `MetaLog` lays it out.
+async fn open_log<S: Storage>(storage: S, meta_dir: &Path, config: &MetaConfig) -> Log<S> {
+    Log::open(
+        storage,
         log_dir(meta_dir),
         config.log_config(),
         Clock::System,
     )
     .await
-    .expect("open log");
+    .expect("open log")
+}
+
+/// Writes the log once with buffered appends and one final sync (a real
+/// meta log syncs every event; only the resulting bytes matter here).
+async fn build(meta_dir: &Path, events: u64, config: &MetaConfig) -> u64 {
+    let log = open_log(DmaStorage, meta_dir, config).await;
     let mut rng = SplitMix(42);
     let mut topics = 0;
     let start_ms = 1_700_000_000_000i64;
@@ -128,18 +133,17 @@ async fn replay_once<S: Storage>(
     elapsed
 }
 
-fn report(label: &str, events: u64, log_bytes: u64, mut runs: Vec<Duration>) {
-    runs.sort();
+fn report(label: &str, events: u64, log_bytes: u64, runs: Vec<Duration>) {
+    let spread = Spread::of(runs);
     let rate = |d: Duration| events as f64 / d.as_secs_f64();
-    let median = runs[runs.len() / 2];
     println!(
         "{label}: median {:.0} events/s ({:.1} ms, {:.0} MB/s of log), min {:.0}, max {:.0} events/s over {} runs",
-        rate(median),
-        median.as_secs_f64() * 1e3,
-        log_bytes as f64 / median.as_secs_f64() / 1e6,
-        rate(runs[runs.len() - 1]),
-        rate(runs[0]),
-        runs.len()
+        rate(spread.median),
+        spread.median.as_secs_f64() * 1e3,
+        log_bytes as f64 / spread.median.as_secs_f64() / 1e6,
+        rate(spread.max),
+        rate(spread.min),
+        spread.runs
     );
 }
 
@@ -152,14 +156,7 @@ async fn read_only_once<S: Storage>(
     events: u64,
 ) -> Duration {
     let started = Instant::now();
-    let log = Log::open(
-        storage,
-        log_dir(meta_dir),
-        config.log_config(),
-        Clock::System,
-    )
-    .await
-    .expect("open log");
+    let log = open_log(storage, meta_dir, config).await;
     let mut offset = 0;
     while offset < events {
         let batches = log.read(offset, 1 << 20).await.expect("read");
@@ -182,20 +179,12 @@ fn load_into_mem(meta_dir: &Path) -> MemStorage {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument may follow.
-    if std::env::args()
-        .skip(1)
-        .any(|a| a != "--bench" && !a.starts_with('-') && !"meta_replay".contains(&a))
-    {
+    if !selected("meta_replay") {
         return;
     }
     let events = env_u64("RINGLOG_BENCH_EVENTS", 1_000_000);
     let runs = env_u64("RINGLOG_BENCH_RUNS", 7).max(1);
-    let dir = bench_dir("bench-meta-replay");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create bench dir");
-    check_not_tmpfs(&dir);
-    let meta_dir = dir.join("meta");
+    let meta_dir = fresh_bench_dir("bench-meta-replay").join("meta");
     LocalExecutorBuilder::default()
         .spawn(move || async move {
             let config = MetaConfig::default();

@@ -23,7 +23,7 @@
 
 mod bench_util;
 
-use bench_util::{bench_dir, check_not_tmpfs, env_u64};
+use bench_util::{env_u64, fresh_bench_dir, selected, Spread};
 use glommio::LocalExecutorBuilder;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::meta::{MetaConfig, MetaEvent, MetaLog, OffsetCommit, OffsetsCommitted};
@@ -87,20 +87,12 @@ async fn build(meta_dir: &Path, commits: u64) -> (Duration, u64) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument may follow.
-    if std::env::args()
-        .skip(1)
-        .any(|a| a != "--bench" && !a.starts_with('-') && !"meta_restart".contains(&a))
-    {
+    if !selected("meta_restart") {
         return;
     }
     let commits = env_u64("RINGLOG_BENCH_COMMITS", 1_000_000);
     let runs = env_u64("RINGLOG_BENCH_RUNS", 7).max(1);
-    let dir = bench_dir("bench-meta-restart");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create bench dir");
-    check_not_tmpfs(&dir);
-    let meta_dir = dir.join("meta");
+    let meta_dir = fresh_bench_dir("bench-meta-restart").join("meta");
     LocalExecutorBuilder::default()
         .spawn(move || async move {
             let (took, syncs) = build(&meta_dir, commits).await;
@@ -129,12 +121,13 @@ fn main() {
                 meta.close().await.expect("close");
                 opens.push(took);
             }
-            opens.sort();
+            let spread = Spread::of(opens);
             println!(
-                "meta_restart open: median {:.1} ms, min {:.1} ms, max {:.1} ms over {runs} runs",
-                opens[opens.len() / 2].as_secs_f64() * 1e3,
-                opens[0].as_secs_f64() * 1e3,
-                opens[opens.len() - 1].as_secs_f64() * 1e3,
+                "meta_restart open: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} runs",
+                spread.median.as_secs_f64() * 1e3,
+                spread.min.as_secs_f64() * 1e3,
+                spread.max.as_secs_f64() * 1e3,
+                spread.runs,
             );
         })
         .expect("spawn executor")

@@ -18,6 +18,9 @@
 //! * [`batch`] — splitting a Produce `records` blob into RecordBatch v2
 //!   slices without copying or decoding records.
 //! * [`errors`] — engine failures as Kafka error codes.
+//! * `client` (cargo feature `client`) — the other side of the same wire for
+//!   ringlog's own clients (`ringlog bench`, the admin commands): request
+//!   frames, response decoding, version choice, error names.
 //!
 //! Message codecs are never hand-written: bodies and headers come from
 //! `kafka-protocol`, which is generated from Kafka's own JSON schemas.
@@ -25,6 +28,8 @@
 
 pub mod api_versions;
 pub mod batch;
+#[cfg(any(test, feature = "client"))]
+pub mod client;
 pub mod errors;
 pub mod frame;
 pub mod request;

@@ -36,8 +36,7 @@
 //! codecs, without a broker.
 
 use crate::kafka_client::{
-    check_error, error_name, exit_code, render_table, str_bytes, topic_name, BrokerArgs, Client,
-    ClientError,
+    check_error, exit_code, render_table, str_bytes, topic_name, BrokerArgs, Client, ClientError,
 };
 use crate::topic::metadata_request;
 use bytes::Bytes;
@@ -58,6 +57,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Message};
 use kafka_protocol::ResponseError;
+use ringlog_protocol::client::error_name;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 

@@ -6,10 +6,11 @@
 //! It is a blocking `std::net` client on purpose: one request at a time
 //! over one connection, with a connect, read and write timeout, is all an
 //! admin command needs. Messages are encoded and decoded by
-//! `kafka-protocol`; this module only frames them and picks versions:
-//! every connection starts with ApiVersions (v3, or v0 when the broker
-//! answers UNSUPPORTED_VERSION, per KIP-511), then each request goes out at
-//! the highest version both sides know.
+//! `kafka-protocol` and framed by `ringlog_protocol::client` (shared with
+//! `ringlog bench`, and tested there): every connection starts with
+//! ApiVersions (v3, or v0 when the broker answers UNSUPPORTED_VERSION, per
+//! KIP-511), then each request goes out at the highest version both sides
+//! know.
 //!
 //! Everything except [`Client`] is a pure function, so the tests check it
 //! with bytes made by the broker-side codecs, without a broker.
@@ -17,21 +18,21 @@
 use bytes::{Bytes, BytesMut};
 use clap::Args;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes, VersionRange};
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, TopicName};
+use kafka_protocol::protocol::{Request, StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
-use ringlog_protocol::frame::{begin_frame, finish_frame, SIZE_PREFIX_BYTES};
-use ringlog_protocol::response::response_header_version;
+use ringlog_protocol::client::{
+    api_key, decode_response, encode_request, error_name, pick_version, API_VERSIONS_FIRST_VERSION,
+};
+use ringlog_protocol::frame::SIZE_PREFIX_BYTES;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// ApiVersions version sent first: the highest ringlog's broker answers.
-pub const API_VERSIONS_FIRST_VERSION: i16 = 3;
+/// How the admin commands name themselves when no version is in common.
+pub const WHO: &str = "ringlog";
 /// Largest response accepted. A Metadata answer listing every topic is the
 /// biggest an admin command sees; tens of thousands of partitions fit.
 pub const RESPONSE_BYTES_MAX: usize = 100 << 20;
@@ -105,23 +106,6 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// Kafka's name of an error code, `TOPIC_ALREADY_EXISTS` for 36.
-pub fn error_name(error: ResponseError) -> String {
-    if let ResponseError::Unknown(_) = error {
-        return "UNKNOWN".to_string();
-    }
-    // `kafka-protocol` displays the variant name, `TopicAlreadyExists`.
-    let camel = error.to_string();
-    let mut name = String::with_capacity(camel.len() + 8);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            name.push('_');
-        }
-        name.push(c.to_ascii_uppercase());
-    }
-    name
-}
-
 /// `Ok` for error code 0, else the Kafka error about `subject`.
 pub fn check_error(
     subject: &str,
@@ -136,99 +120,6 @@ pub fn check_error(
             message: message.map(|m| m.to_string()),
         }),
     }
-}
-
-fn api_key<R: Request>() -> ApiKey {
-    ApiKey::try_from(R::KEY).expect("kafka-protocol knows the keys of its own requests")
-}
-
-/// One complete request frame: size prefix, request header of the version
-/// `version` calls for (naming `client_id`), body.
-///
-/// # Errors
-///
-/// The body does not fit `version` (a field set that it cannot carry).
-pub fn encode_request<R: Request>(
-    client_id: &str,
-    version: i16,
-    correlation_id: i32,
-    request: &R,
-) -> Result<Bytes, String> {
-    let key = api_key::<R>();
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(str_bytes(client_id)));
-    let mut out = BytesMut::new();
-    let start = begin_frame(&mut out);
-    header
-        .encode(&mut out, key.request_header_version(version))
-        .and_then(|()| request.encode(&mut out, version))
-        .map_err(|err| format!("cannot encode {key:?} v{version} request: {err:#}"))?;
-    finish_frame(&mut out, start).map_err(|err| err.to_string())?;
-    Ok(out.freeze())
-}
-
-/// Decodes a response frame (without its size prefix) to a request of
-/// `version` sent with `correlation_id`.
-///
-/// An ApiVersions answer with UNSUPPORTED_VERSION is decoded at v0 whatever
-/// was asked: that is how brokers answer a version they do not know
-/// (KIP-511), and every version starts with the error code, so it can be
-/// read before choosing the layout.
-///
-/// # Errors
-///
-/// Bytes that are not such a response, or the answer to another request.
-pub fn decode_response<R: Request>(
-    version: i16,
-    correlation_id: i32,
-    mut frame: Bytes,
-) -> Result<R::Response, String> {
-    let key = api_key::<R>();
-    let header = ResponseHeader::decode(&mut frame, response_header_version(key, version))
-        .map_err(|err| format!("cannot decode {key:?} v{version} response header: {err:#}"))?;
-    if header.correlation_id != correlation_id {
-        return Err(format!(
-            "answer to request {} arrived while waiting for request {correlation_id}",
-            header.correlation_id
-        ));
-    }
-    let unsupported = ResponseError::UnsupportedVersion.code().to_be_bytes();
-    let body_version = if key == ApiKey::ApiVersions && frame.starts_with(&unsupported) {
-        0
-    } else {
-        version
-    };
-    R::Response::decode(&mut frame, body_version)
-        .map_err(|err| format!("cannot decode {key:?} v{body_version} response: {err:#}"))
-}
-
-/// The highest version of `key` in both the broker's ApiVersions list and
-/// `client` (what `kafka-protocol` can encode).
-///
-/// # Errors
-///
-/// The broker does not list `key`, or the ranges do not meet.
-pub fn pick_version(
-    broker: &[ApiVersion],
-    key: ApiKey,
-    client: VersionRange,
-) -> Result<i16, String> {
-    let entry = broker
-        .iter()
-        .find(|entry| entry.api_key == key as i16)
-        .ok_or_else(|| format!("the broker does not support {key:?}"))?;
-    let min = entry.min_version.max(client.min);
-    let max = entry.max_version.min(client.max);
-    if min > max {
-        return Err(format!(
-            "no {key:?} version in common: the broker speaks {}..={}, ringlog {}..={}",
-            entry.min_version, entry.max_version, client.min, client.max
-        ));
-    }
-    Ok(max)
 }
 
 /// A connection to one broker, after version negotiation.
@@ -335,7 +226,8 @@ impl Client {
             min: min.max(R::VERSIONS.min),
             max: R::VERSIONS.max,
         };
-        pick_version(&self.broker_apis, api_key::<R>(), client).map_err(|why| self.protocol(why))
+        pick_version(&self.broker_apis, api_key::<R>(), client, WHO)
+            .map_err(|why| self.protocol(why))
     }
 
     /// Sends `request` at `version` and waits for its answer.
@@ -350,7 +242,8 @@ impl Client {
     ) -> Result<R::Response, ClientError> {
         let correlation_id = self.correlation_id;
         self.correlation_id = self.correlation_id.wrapping_add(1);
-        let frame = encode_request(self.client_id, version, correlation_id, request)
+        let mut frame = BytesMut::new();
+        encode_request(&mut frame, self.client_id, version, correlation_id, request)
             .map_err(|why| self.protocol(why))?;
         self.stream
             .write_all(&frame)

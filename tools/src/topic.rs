@@ -7,8 +7,7 @@
 //! check them with bytes made by the broker-side codecs, without a broker.
 
 use crate::kafka_client::{
-    check_error, error_name, exit_code, render_table, str_bytes, topic_name, BrokerArgs,
-    ClientError,
+    check_error, exit_code, render_table, str_bytes, topic_name, BrokerArgs, ClientError,
 };
 use clap::{ArgGroup, Args, Subcommand};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -26,6 +25,7 @@ use kafka_protocol::messages::{
     MetadataResponse,
 };
 use kafka_protocol::ResponseError;
+use ringlog_protocol::client::error_name;
 use std::process::ExitCode;
 
 /// The client id in every request header.

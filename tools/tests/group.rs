@@ -7,9 +7,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use common::{
-    bodies, broker_answer, broker_parse, fake_broker, metadata_with, name, ringlog, s, text,
-};
+use common::{bodies, broker_parse, fake_broker, metadata_with, name, ringlog, s, text};
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -32,6 +30,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::ResponseError;
 use ringlog_protocol::api_versions::api_versions_response;
+use ringlog_protocol::client::decode_response;
 use ringlog_protocol::versions::supported;
 use ringlog_protocol::Request;
 use ringlog_tools::group::{
@@ -41,11 +40,17 @@ use ringlog_tools::group::{
     render_description, render_group_list, render_reset, Assignment, ListedGroup, PartitionOffsets,
     ResetTarget, CLIENT_ID, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP,
 };
-use ringlog_tools::kafka_client::{decode_response, encode_request, ClientError};
+use ringlog_tools::kafka_client::ClientError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::process::Output;
 use std::thread::JoinHandle;
+
+/// A broker response frame without its size prefix, as the client reads it.
+fn broker_answer(correlation_id: i32, key: ApiKey, version: i16, body: ResponseKind) -> Bytes {
+    let frame = ringlog_protocol::encode_response(correlation_id, key, version, &body).unwrap();
+    frame.slice(4..)
+}
 
 fn group_id(text: &str) -> GroupId {
     GroupId(s(text))
@@ -61,7 +66,7 @@ fn parse<T>(version: i16, request: &T) -> Request
 where
     T: kafka_protocol::protocol::Request,
 {
-    let parsed = broker_parse(encode_request(CLIENT_ID, version, 7, request).unwrap());
+    let parsed = broker_parse(CLIENT_ID, version, 7, request);
     assert_eq!(parsed.api_version, version);
     assert_eq!(parsed.client_id(), Some(CLIENT_ID));
     parsed

@@ -1,14 +1,11 @@
-//! `ringlog topic`: the client's requests decoded by the broker's own
-//! request parser, the broker's encoded responses decoded by the client,
-//! and the command end to end against a fake broker built from the same
+//! `ringlog topic`: the requests it builds, decoded by the broker's own
+//! request parser (framing and response decoding are tested with
+//! `ringlog_protocol::client`), and the command end to end against a fake broker built from the same
 //! broker-side codecs (`ringlog_protocol`), which records what it was sent.
 
 mod common;
 
-use common::{
-    bodies, broker_answer, broker_parse, fake_broker, metadata_with, name, ringlog, s, text,
-};
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use common::{bodies, broker_parse, fake_broker, metadata_with, name, ringlog, s, text};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -16,21 +13,14 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
-use kafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, BrokerId, CreatePartitionsResponse, CreateTopicsRequest,
-    CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsResponse,
-    IncrementalAlterConfigsResponse, MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
-    TopicName,
+    ApiKey, CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
+    DescribeConfigsResponse, IncrementalAlterConfigsResponse, MetadataResponse, RequestKind,
+    ResponseKind, TopicName,
 };
-use kafka_protocol::protocol::Message;
 use kafka_protocol::ResponseError;
 use ringlog_protocol::api_versions::api_versions_response;
-use ringlog_tools::kafka_client::{
-    decode_response, encode_request, error_name, pick_version, ClientError,
-};
+use ringlog_tools::kafka_client::ClientError;
 use ringlog_tools::topic::{
     check_created, create_partitions_request, create_topics_request, delete_topics_request,
     describe_configs_request, incremental_alter_configs_request, metadata_request,
@@ -47,7 +37,7 @@ fn requests_decode_with_the_broker_parser() {
     let configs = vec![("retention.ms".to_string(), "1000".to_string())];
     for version in [2, 4, 7] {
         let built = create_topics_request(version, "orders", 3, &configs, true, 5000);
-        let parsed = broker_parse(encode_request(CLIENT_ID, version, 41, &built).unwrap());
+        let parsed = broker_parse(CLIENT_ID, version, 41, &built);
         assert_eq!(parsed.api_key, ApiKey::CreateTopics);
         assert_eq!(parsed.api_version, version);
         assert_eq!(parsed.correlation_id(), 41);
@@ -68,9 +58,7 @@ fn requests_decode_with_the_broker_parser() {
 
     for version in [0, 1, 4, 12] {
         let all = metadata_request(version, None);
-        let RequestKind::Metadata(body) =
-            broker_parse(encode_request(CLIENT_ID, version, 1, &all).unwrap()).body
-        else {
+        let RequestKind::Metadata(body) = broker_parse(CLIENT_ID, version, 1, &all).body else {
             panic!()
         };
         // v0 asks for every topic with an empty list, later versions with null.
@@ -81,9 +69,7 @@ fn requests_decode_with_the_broker_parser() {
         };
         assert!(every_topic, "v{version}: {body:?}");
         let one = metadata_request(version, Some("orders"));
-        let RequestKind::Metadata(body) =
-            broker_parse(encode_request(CLIENT_ID, version, 2, &one).unwrap()).body
-        else {
+        let RequestKind::Metadata(body) = broker_parse(CLIENT_ID, version, 2, &one).body else {
             panic!()
         };
         assert_eq!(body.topics.unwrap()[0].name, Some(name("orders")));
@@ -94,8 +80,7 @@ fn requests_decode_with_the_broker_parser() {
 
     for version in [1, 5, 6] {
         let built = delete_topics_request(version, "orders", 3000);
-        let RequestKind::DeleteTopics(body) =
-            broker_parse(encode_request(CLIENT_ID, version, 3, &built).unwrap()).body
+        let RequestKind::DeleteTopics(body) = broker_parse(CLIENT_ID, version, 3, &built).body
         else {
             panic!()
         };
@@ -110,8 +95,7 @@ fn requests_decode_with_the_broker_parser() {
 
     let built = describe_configs_request("orders");
     for version in [1, 4] {
-        let RequestKind::DescribeConfigs(body) =
-            broker_parse(encode_request(CLIENT_ID, version, 4, &built).unwrap()).body
+        let RequestKind::DescribeConfigs(body) = broker_parse(CLIENT_ID, version, 4, &built).body
         else {
             panic!()
         };
@@ -128,7 +112,7 @@ fn requests_decode_with_the_broker_parser() {
     );
     for version in [0, 1] {
         let RequestKind::IncrementalAlterConfigs(body) =
-            broker_parse(encode_request(CLIENT_ID, version, 5, &built).unwrap()).body
+            broker_parse(CLIENT_ID, version, 5, &built).body
         else {
             panic!()
         };
@@ -148,8 +132,7 @@ fn requests_decode_with_the_broker_parser() {
 
     let built = create_partitions_request("orders", 6, 2000);
     for version in [0, 3] {
-        let RequestKind::CreatePartitions(body) =
-            broker_parse(encode_request(CLIENT_ID, version, 6, &built).unwrap()).body
+        let RequestKind::CreatePartitions(body) = broker_parse(CLIENT_ID, version, 6, &built).body
         else {
             panic!()
         };
@@ -160,117 +143,7 @@ fn requests_decode_with_the_broker_parser() {
 }
 
 #[test]
-fn responses_decode_from_the_broker_encoder() {
-    let metadata = MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(0))
-            .with_host(s("127.0.0.1"))
-            .with_port(9092)])
-        .with_topics(vec![MetadataResponseTopic::default()
-            .with_name(Some(name("orders")))
-            .with_partitions(vec![MetadataResponsePartition::default()])]);
-    for version in [1, 9, 12] {
-        let frame = broker_answer(
-            9,
-            ApiKey::Metadata,
-            version,
-            ResponseKind::Metadata(metadata.clone()),
-        );
-        let decoded = decode_response::<MetadataRequest>(version, 9, frame).unwrap();
-        assert_eq!(decoded, metadata, "v{version}");
-    }
-    let created =
-        CreateTopicsResponse::default().with_topics(vec![CreatableTopicResult::default()
-            .with_name(name("orders"))
-            .with_error_code(ResponseError::TopicAlreadyExists.code())
-            .with_error_message(Some(s("exists")))]);
-    let frame = broker_answer(
-        1,
-        ApiKey::CreateTopics,
-        7,
-        ResponseKind::CreateTopics(created.clone()),
-    );
-    assert_eq!(
-        decode_response::<CreateTopicsRequest>(7, 1, frame.clone()).unwrap(),
-        created
-    );
-    let err = decode_response::<CreateTopicsRequest>(7, 2, frame).unwrap_err();
-    assert!(
-        err.contains("answer to request 1 arrived while waiting for request 2"),
-        "{err}"
-    );
-}
-
-#[test]
-fn api_versions_unsupported_answer_is_read_at_v0() {
-    // What a broker answers to an ApiVersions version it does not know.
-    let (answer_version, answer) = api_versions_response(i16::MAX);
-    assert_eq!(answer_version, 0);
-    let frame = broker_answer(
-        0,
-        ApiKey::ApiVersions,
-        answer_version,
-        ResponseKind::ApiVersions(answer.clone()),
-    );
-    let decoded = decode_response::<ApiVersionsRequest>(3, 0, frame).unwrap();
-    assert_eq!(decoded.error_code, ResponseError::UnsupportedVersion.code());
-    assert_eq!(decoded.api_keys, answer.api_keys);
-    // A normal v3 answer decodes at v3.
-    let (version, answer) = api_versions_response(3);
-    let frame = broker_answer(
-        0,
-        ApiKey::ApiVersions,
-        version,
-        ResponseKind::ApiVersions(answer.clone()),
-    );
-    assert_eq!(
-        decode_response::<ApiVersionsRequest>(3, 0, frame).unwrap(),
-        answer
-    );
-}
-
-#[test]
-fn pick_version_takes_the_highest_common_version() {
-    let (_, ringlog) = api_versions_response(3);
-    let apis = &ringlog.api_keys;
-    // ringlog stops Metadata at 12; kafka-protocol knows 13.
-    assert_eq!(
-        pick_version(apis, ApiKey::Metadata, MetadataRequest::VERSIONS),
-        Ok(12)
-    );
-    assert_eq!(
-        pick_version(apis, ApiKey::CreateTopics, CreateTopicsRequest::VERSIONS),
-        Ok(7)
-    );
-    assert_eq!(
-        pick_version(apis, ApiKey::DeleteTopics, DeleteTopicsRequest::VERSIONS),
-        Ok(6)
-    );
-    let err = pick_version(apis, ApiKey::DescribeAcls, MetadataRequest::VERSIONS).unwrap_err();
-    assert_eq!(err, "the broker does not support DescribeAcls");
-    let old = [ApiVersion::default()
-        .with_api_key(ApiKey::CreateTopics as i16)
-        .with_min_version(0)
-        .with_max_version(1)];
-    let err = pick_version(&old, ApiKey::CreateTopics, CreateTopicsRequest::VERSIONS).unwrap_err();
-    assert!(err.contains("no CreateTopics version in common"), "{err}");
-}
-
-#[test]
 fn kafka_errors_print_with_their_kafka_names() {
-    assert_eq!(
-        error_name(ResponseError::TopicAlreadyExists),
-        "TOPIC_ALREADY_EXISTS"
-    );
-    assert_eq!(
-        error_name(ResponseError::UnknownTopicOrPartition),
-        "UNKNOWN_TOPIC_OR_PARTITION"
-    );
-    assert_eq!(
-        error_name(ResponseError::InvalidTopicException),
-        "INVALID_TOPIC_EXCEPTION"
-    );
-    assert_eq!(error_name(ResponseError::Unknown(999)), "UNKNOWN");
     let response =
         CreateTopicsResponse::default().with_topics(vec![CreatableTopicResult::default()
             .with_name(name("orders"))

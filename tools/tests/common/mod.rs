@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use ringlog_protocol::api_versions::api_versions_response;
+use ringlog_protocol::client::encode_request;
 use ringlog_protocol::frame::next_frame;
 use ringlog_protocol::{encode_response, parse_request, Request};
 use std::io::{Read, Write};
@@ -28,18 +29,20 @@ pub fn name(text: &str) -> TopicName {
     TopicName(s(text))
 }
 
-/// A client request frame, as the broker's router parses it.
-pub fn broker_parse(frame: Bytes) -> Request {
-    let mut buf = BytesMut::from(&frame[..]);
+/// A client request, framed as the admin commands frame it and parsed as
+/// the broker's router parses it.
+pub fn broker_parse<R: kafka_protocol::protocol::Request>(
+    client_id: &str,
+    version: i16,
+    correlation_id: i32,
+    request: &R,
+) -> Request {
+    let mut buf = BytesMut::new();
+    encode_request(&mut buf, client_id, version, correlation_id, request)
+        .expect("the request fits its version");
     let body = next_frame(&mut buf, usize::MAX).unwrap().unwrap();
     assert!(buf.is_empty(), "exactly one frame");
     parse_request(body).expect("the broker parses the client's request")
-}
-
-/// A broker response frame without its size prefix, as the client reads it.
-pub fn broker_answer(correlation_id: i32, key: ApiKey, version: i16, body: ResponseKind) -> Bytes {
-    let frame = encode_response(correlation_id, key, version, &body).unwrap();
-    frame.slice(4..)
 }
 
 /// A Metadata answer: one broker (node 0) leading every partition of

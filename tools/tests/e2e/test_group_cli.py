@@ -11,9 +11,7 @@ from datetime import datetime, timezone
 
 import confluent_kafka
 
-from kafka_clients import CLIENT_TIMEOUT_S, confluent_producer, create_topic
-from ringlog_server import RinglogServer, ringlog_bin, wait_until
-from test_groups import (
+from group_helpers import (
     PARTITIONS,
     SERVER_ARGS,
     await_partitioned,
@@ -23,6 +21,8 @@ from test_groups import (
     member,
     produce_tagged,
 )
+from kafka_clients import CLIENT_TIMEOUT_S, confluent_producer, create_topic
+from ringlog_server import RinglogServer, ringlog_bin, wait_until
 
 FIRST_BATCH = 10
 
