@@ -8,11 +8,12 @@ mod common;
 
 use bytes::Bytes;
 use common::{create_topic, name, Client, Server};
+use futures_channel::oneshot;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use ringlog_engine::batch::build_batch;
 use ringlog_protocol::versions::supported;
-use ringlog_shard::server::RouterCores;
+use ringlog_shard::server::{serve, RouterCores, ServerConfig};
 use std::path::PathBuf;
 
 fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
@@ -289,6 +290,36 @@ fn with_a_router_on_every_shard_each_connection_sees_the_others_changes() {
             assert_eq!(response.topics[0].partitions.len(), 2);
         }
     }
+}
+
+#[test]
+fn a_second_server_on_the_same_address_refuses_to_start() {
+    // The first listens on every shard with SO_REUSEPORT, which would let
+    // a second listener share the port unless start-up checks first.
+    let first = Server::start_with("wire-address-taken", |config| {
+        config.router_cores = RouterCores::All;
+    });
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wire-address-taken-second");
+    let mut config = ServerConfig::new(dir, 1);
+    config.listen = first.addr;
+    config.advertised_port = first.addr.port();
+    // Stopped before it starts: were the bind to succeed, serve would
+    // return Ok at once instead of hanging the test.
+    let (stop, stopped) = oneshot::channel::<()>();
+    drop(stop);
+    let err = serve(config, stopped).expect_err("the address is taken");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is already in use (another ringlog or Kafka broker?)",
+            first.addr
+        )
+    );
+    let mut client = Client::connect(first.addr);
+    let ResponseKind::ApiVersions(response) = client.call(3, ApiVersionsRequest::default()) else {
+        panic!("not ApiVersions");
+    };
+    assert_eq!(response.error_code, 0, "the first server still answers");
 }
 
 fn group(s: &str) -> GroupId {

@@ -7,6 +7,10 @@ does a real client afterwards. ApiVersions at an unknown version is the
 exception: Kafka answers it (v0 layout, UNSUPPORTED_VERSION, full API
 list) so that clients can retry at a version both sides know.
 
+A second `ringlog serve` on the addresses of the running one refuses to
+start (its Kafka listener would otherwise share the port through
+SO_REUSEPORT and take half the connections).
+
 All cases run against one server, which must survive all of them.
 """
 
@@ -15,14 +19,16 @@ from __future__ import annotations
 import random
 import socket
 import struct
+import subprocess
 
 import pytest
 
 import kafka_wire as wire
 from kafka_clients import CLIENT_TIMEOUT_S, Record, admin, confluent_produce, create_topic
-from ringlog_server import RinglogServer, wait_until
+from ringlog_server import RinglogServer, free_port, ringlog_bin, wait_until
 
 MAX_REQUEST_BYTES = 100 << 20  # the server's default limit
+SECOND_SERVER_TIMEOUT_S = 60  # start-up checks, then the refusal
 HEALTH_TOPIC = "health"
 
 
@@ -217,4 +223,45 @@ def test_client_vanishing_mid_answer_does_not_hurt_the_broker(server):
         # writes by the broker fail.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
+    assert_broker_works(server)
+
+
+def second_serve(server_factory, listen: str, http: str) -> subprocess.CompletedProcess:
+    """Runs a second ``ringlog serve`` on its own data dir to completion."""
+    cmd = [
+        str(ringlog_bin()),
+        "serve",
+        "--data-dir",
+        str(server_factory.root / "second-data"),
+        "--listen",
+        listen,
+        "--http",
+        http,
+        "--shards",
+        "1",
+    ]
+    # A second server that starts serves until killed: the timeout fails the test.
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=SECOND_SERVER_TIMEOUT_S)
+
+
+def test_a_second_server_on_the_kafka_port_refuses_to_start(server, server_factory):
+    second = second_serve(server_factory, server.bootstrap, f"127.0.0.1:{free_port()}")
+    assert second.returncode == 1, (second.returncode, second.stderr)
+    assert (
+        f"ringlog serve: {server.bootstrap} is already in use (another ringlog or Kafka broker?)"
+        in second.stderr
+    ), second.stderr
+    # Every connection still reaches the first server.
+    for _ in range(4):
+        assert_broker_works(server)
+
+
+def test_a_second_server_on_the_metrics_port_refuses_to_start(server, server_factory):
+    http = f"127.0.0.1:{server.http_port}"
+    second = second_serve(server_factory, f"127.0.0.1:{free_port()}", http)
+    assert second.returncode == 1, (second.returncode, second.stderr)
+    assert f"cannot serve metrics on {http}" in second.stderr, second.stderr
+    assert "in use" in second.stderr, second.stderr
+    # /metrics still answers from the first server (two shards, not one).
+    assert len(server.metrics().find("ringlog_produce_records_total")) == server.shards
     assert_broker_works(server)
