@@ -8,7 +8,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{create_topic, name, Client, Server};
+use common::{create_topic, fetch_from_start, name, try_create_topic, Client, Server};
 use kafka_protocol::messages::*;
 use ringlog_engine::batch::build_batch;
 use ringlog_engine::meta::{MetaConfig, MetaLog};
@@ -27,16 +27,7 @@ const LIST_OFFSETS_VERSION: i16 = 6;
 const METADATA_VERSION: i16 = 12;
 
 fn try_create(client: &mut Client, topic: &str, partitions: i32) -> i16 {
-    let request = CreateTopicsRequest::default()
-        .with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)])
-        .with_timeout_ms(10_000);
-    let ResponseKind::CreateTopics(response) = client.call(CREATE_TOPICS_VERSION, request) else {
-        panic!("not CreateTopics");
-    };
-    response.topics[0].error_code
+    try_create_topic(client, CREATE_TOPICS_VERSION, topic, partitions)
 }
 
 fn delete(client: &mut Client, topic: &str) -> i16 {
@@ -98,17 +89,7 @@ fn latest(client: &mut Client, topic: &str, partitions: i32) -> Vec<(i16, i64)> 
 
 /// Fetches from offset 0 without waiting: (error code, record batches).
 fn fetch(client: &mut Client, topic: &str, partition: i32) -> (i16, Bytes) {
-    let request = FetchRequest::default()
-        .with_max_wait_ms(0)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![fetch_request::FetchTopic::default()
-            .with_topic(name(topic))
-            .with_partitions(vec![fetch_request::FetchPartition::default()
-                .with_partition(partition)
-                .with_fetch_offset(0)
-                .with_partition_max_bytes(1 << 20)])]);
+    let request = fetch_from_start(topic, partition);
     let ResponseKind::Fetch(response) = client.call(FETCH_VERSION, request) else {
         panic!("not Fetch");
     };

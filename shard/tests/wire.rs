@@ -7,7 +7,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{create_topic, name, Client, Server};
+use common::{create_topic, fetch_from_start, name, Client, Server};
 use futures_channel::oneshot;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -81,17 +81,7 @@ fn every_api_answers_at_every_advertised_version() {
     }
 
     for version in versions(ApiKey::Fetch) {
-        let request = FetchRequest::default()
-            .with_max_wait_ms(0)
-            .with_min_bytes(1)
-            .with_max_bytes(1 << 20)
-            .with_session_epoch(-1)
-            .with_topics(vec![fetch_request::FetchTopic::default()
-                .with_topic(name(topic))
-                .with_partitions(vec![fetch_request::FetchPartition::default()
-                    .with_partition(1)
-                    .with_fetch_offset(0)
-                    .with_partition_max_bytes(1 << 20)])]);
+        let request = fetch_from_start(topic, 1);
         let ResponseKind::Fetch(response) = client.call(version, request) else {
             panic!("not Fetch");
         };

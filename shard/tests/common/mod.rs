@@ -140,8 +140,8 @@ pub fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
-/// Creates `topic`, which must succeed.
-pub fn create_topic(client: &mut Client, version: i16, topic: &str, partitions: i32) {
+/// Creates `topic`; answers its error code.
+pub fn try_create_topic(client: &mut Client, version: i16, topic: &str, partitions: i32) -> i16 {
     let request = CreateTopicsRequest::default()
         .with_topics(vec![create_topics_request::CreatableTopic::default()
             .with_name(name(topic))
@@ -151,5 +151,26 @@ pub fn create_topic(client: &mut Client, version: i16, topic: &str, partitions: 
     let ResponseKind::CreateTopics(response) = client.call(version, request) else {
         panic!("not a CreateTopics response");
     };
-    assert_eq!(response.topics[0].error_code, 0, "CreateTopics v{version}");
+    response.topics[0].error_code
+}
+
+/// Creates `topic`, which must succeed.
+pub fn create_topic(client: &mut Client, version: i16, topic: &str, partitions: i32) {
+    let error_code = try_create_topic(client, version, topic, partitions);
+    assert_eq!(error_code, 0, "CreateTopics v{version}");
+}
+
+/// A Fetch of `partition` of `topic` from offset 0 that does not wait.
+pub fn fetch_from_start(topic: &str, partition: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)])])
 }
