@@ -145,7 +145,7 @@ def test_kafka_python_group_consumes_once_takes_over_and_resumes(server_factory)
     create_topic(server.bootstrap, topic, PARTITIONS)
 
     def kp_member(name: str) -> kafka.KafkaConsumer:
-        return kafka.KafkaConsumer(
+        consumer = kafka.KafkaConsumer(
             topic,
             bootstrap_servers=server.bootstrap,
             group_id=group,
@@ -156,6 +156,16 @@ def test_kafka_python_group_consumes_once_takes_over_and_resumes(server_factory)
             heartbeat_interval_ms=500,
             fetch_max_wait_ms=100,
         )
+        # Load the topic's metadata before the first poll joins the group.
+        # Otherwise a leader can assign before its metadata arrives (the
+        # join is immediate with no initial rebalance delay), assign
+        # nothing, and rejoin once the metadata lands; kafka-python 3.0
+        # drops the result of such a metadata-triggered rejoin when it
+        # completes after a short poll() timed out (its poll() then sees no
+        # rejoin needed, never finishes the join and stops heartbeating), so
+        # the member sits with no partitions until the test times out.
+        assert consumer.partitions_for_topic(topic) == set(range(PARTITIONS))
+        return consumer
 
     def read(consumers, expected: set[bytes], what: str) -> None:
         seen: Counter = Counter()
