@@ -39,6 +39,9 @@ pub const IN_FLIGHT_REQUESTS_MAX: usize = 256;
 pub const CONNECTIONS_MAX: usize = 8192;
 /// Smallest read from a socket.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Answers gathered into one write stop growing at this size (a single
+/// larger answer is written as it is).
+pub const WRITE_COALESCE_BYTES_MAX: usize = 64 * 1024;
 /// Pause after a failed accept (e.g. out of file descriptors).
 const ACCEPT_RETRY_MS: u64 = 100;
 
@@ -176,28 +179,112 @@ async fn read_requests(
     }
 }
 
+/// Writes the answers in request order. Answers already finished behind
+/// the one just awaited go out in the same write (up to
+/// [`WRITE_COALESCE_BYTES_MAX`]): a pipelining client then costs one send
+/// per burst of answers instead of one per answer, and on loopback the
+/// kernel's TCP path per send, not the handlers, is where a small
+/// request's time goes.
 async fn write_responses(
     mut writer: futures_lite::io::WriteHalf<TcpStream>,
     answers: LocalReceiver<Task<Reply>>,
     peer: &str,
 ) {
-    while let Some(task) = answers.recv().await {
-        match task.await {
-            Reply::Respond(bytes) => {
-                if let Err(e) = writer.write_all(&bytes).await {
-                    tracing::debug!(%peer, error = %e, "write failed");
-                    return;
+    let mut ready = ReadyAnswers::default();
+    let mut waiting: Option<Task<Reply>> = None;
+    loop {
+        let task = match waiting.take() {
+            Some(task) => task,
+            None => match answers.recv().await {
+                Some(task) => task,
+                None => break,
+            },
+        };
+        let mut reply = task.await;
+        let close = loop {
+            match reply {
+                Reply::Respond(bytes) => ready.push(bytes),
+                Reply::Nothing => {}
+                Reply::Close(reason) => break Some(reason),
+            }
+            // At most one queue's worth: the loop does not yield, so the
+            // reader cannot add to the queue meanwhile.
+            if ready.bytes >= WRITE_COALESCE_BYTES_MAX
+                || ready.answers.len() >= IN_FLIGHT_REQUESTS_MAX
+            {
+                break None;
+            }
+            // The next answer joins this write only if it is already
+            // queued and finished; otherwise it is awaited after the write.
+            let Some(Some(mut next)) = futures_lite::future::poll_once(answers.recv()).await else {
+                break None;
+            };
+            match futures_lite::future::poll_once(&mut next).await {
+                Some(next_reply) => reply = next_reply,
+                None => {
+                    waiting = Some(next);
+                    break None;
                 }
             }
-            Reply::Nothing => {}
-            Reply::Close(reason) => {
-                let _ = writer.flush().await;
-                tracing::warn!(%peer, %reason, "closing connection");
-                return;
-            }
+        };
+        if let Err(e) = ready.write(&mut writer).await {
+            tracing::debug!(%peer, error = %e, "write failed");
+            return;
+        }
+        if let Some(reason) = close {
+            let _ = writer.flush().await;
+            tracing::warn!(%peer, %reason, "closing connection");
+            return;
         }
     }
     let _ = writer.flush().await;
+}
+
+/// Encoded answers waiting for one write.
+#[derive(Default)]
+struct ReadyAnswers {
+    answers: Vec<Bytes>,
+    bytes: usize,
+    /// Where several answers are joined; kept between writes.
+    joined: Vec<u8>,
+}
+
+impl ReadyAnswers {
+    fn push(&mut self, answer: Bytes) {
+        self.bytes += answer.len();
+        self.answers.push(answer);
+    }
+
+    /// Writes what is ready: small answers joined into one write, an
+    /// answer of [`WRITE_COALESCE_BYTES_MAX`] or more (a large Fetch) as it
+    /// is, not copied. `joined` stays below twice the bound: answers are
+    /// added only while the total is under it, each smaller than it.
+    async fn write(
+        &mut self,
+        writer: &mut futures_lite::io::WriteHalf<TcpStream>,
+    ) -> std::io::Result<()> {
+        let answers = std::mem::take(&mut self.answers);
+        self.bytes = 0;
+        self.joined.clear();
+        for answer in &answers {
+            if answer.len() < WRITE_COALESCE_BYTES_MAX {
+                self.joined.extend_from_slice(answer);
+                continue;
+            }
+            if !self.joined.is_empty() {
+                writer.write_all(&self.joined).await?;
+                self.joined.clear();
+            }
+            writer.write_all(answer).await?;
+        }
+        debug_assert!(self.joined.len() < 2 * WRITE_COALESCE_BYTES_MAX);
+        if !self.joined.is_empty() {
+            writer.write_all(&self.joined).await?;
+        }
+        self.answers = answers;
+        self.answers.clear();
+        Ok(())
+    }
 }
 
 async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>) -> Reply {

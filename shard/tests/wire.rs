@@ -283,6 +283,52 @@ fn with_a_router_on_every_shard_each_connection_sees_the_others_changes() {
 }
 
 #[test]
+fn with_a_router_on_every_shard_each_connection_reads_every_acknowledged_commit() {
+    let server = Server::start_with("wire-router-cores-all-offsets", |config| {
+        config.router_cores = RouterCores::All;
+    });
+    let mut clients: Vec<Client> = (0..8).map(|_| Client::connect(server.addr)).collect();
+    create_topic(&mut clients[0], 7, "committed", 1);
+    // OffsetFetch is answered by whichever router got the connection, from
+    // its own replica: each commit, acknowledged through one router, must
+    // be what every other connection reads right after.
+    for round in 0..32_i64 {
+        let committer = round as usize % clients.len();
+        let commit = OffsetCommitRequest::default()
+            .with_group_id(group("spread-group"))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(name("committed"))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(round),
+                    ]),
+            ]);
+        let ResponseKind::OffsetCommit(response) = clients[committer].call(8, commit) else {
+            panic!("not OffsetCommit");
+        };
+        assert_eq!(response.topics[0].partitions[0].error_code, 0);
+        for (i, client) in clients.iter_mut().enumerate() {
+            let fetch = OffsetFetchRequest::default().with_groups(vec![
+                offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(group("spread-group"))
+                    .with_topics(None),
+            ]);
+            let ResponseKind::OffsetFetch(response) = client.call(8, fetch) else {
+                panic!("not OffsetFetch");
+            };
+            let partitions = &response.groups[0].topics[0].partitions;
+            assert_eq!(
+                partitions[0].committed_offset, round,
+                "connection {i} does not read commit {round} made on connection {committer}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_second_server_on_the_same_address_refuses_to_start() {
     // The first listens on every shard with SO_REUSEPORT, which would let
     // a second listener share the port unless start-up checks first.
@@ -635,4 +681,65 @@ fn producer_ids_are_never_handed_out_again_after_a_restart() {
     assert_eq!(after.error_code, 0);
     // The rest of the first block is skipped: the next block starts at its end.
     assert_eq!(after.producer_id.0, 1000);
+}
+
+#[test]
+fn pipelined_answers_come_back_in_request_order_whatever_their_size() {
+    let server = Server::start("wire-pipelined");
+    let mut client = Client::connect(server.addr);
+    create_topic(&mut client, 7, "piped", 1);
+    // 256 KiB of records: a Fetch from the start answers with more than
+    // the router gathers into one write.
+    let value = vec![b'x'; 16 * 1024];
+    let values: Vec<&[u8]> = (0..16).map(|_| value.as_slice()).collect();
+    let batch = build_batch(1_700_000_000_000, &values);
+    assert_eq!(produce_batch(&mut client, "piped", batch), (0, 0));
+    // A Fetch at the end of the log waits its 50 ms: the answers behind it
+    // are ready first and must wait for it.
+    let mut waiting_fetch = fetch_from_start("piped", 0).with_max_wait_ms(50);
+    waiting_fetch.topics[0].partitions[0].fetch_offset = 16;
+    let metadata = MetadataRequest::default().with_topics(Some(vec![
+        metadata_request::MetadataRequestTopic::default().with_name(Some(name("piped"))),
+    ]));
+    let mut wire = Vec::new();
+    let mut sent = Vec::new();
+    for i in 0..120 {
+        let (key, (correlation_id, frame)) = match i % 6 {
+            0 => (
+                ApiKey::Fetch,
+                client.frame(12, fetch_from_start("piped", 0)),
+            ),
+            3 => (ApiKey::Fetch, client.frame(12, waiting_fetch.clone())),
+            1 | 4 => (
+                ApiKey::ApiVersions,
+                client.frame(0, ApiVersionsRequest::default()),
+            ),
+            _ => (ApiKey::Metadata, client.frame(12, metadata.clone())),
+        };
+        wire.extend_from_slice(&frame);
+        sent.push((i, key, correlation_id));
+    }
+    client.write_raw(&wire);
+    for (i, key, correlation_id) in sent {
+        let version = if key == ApiKey::ApiVersions { 0 } else { 12 };
+        match client.receive(key, version, correlation_id) {
+            ResponseKind::Fetch(response) => {
+                let partition = &response.responses[0].partitions[0];
+                assert_eq!(partition.error_code, 0, "request {i}");
+                let records = partition.records.as_ref().map_or(0, |r| r.len());
+                if i % 6 == 0 {
+                    assert!(records > 256 * 1024, "request {i}: {records} bytes");
+                } else {
+                    assert_eq!(records, 0, "request {i}: records past the end");
+                }
+            }
+            ResponseKind::ApiVersions(response) => {
+                assert_eq!(response.error_code, 0, "request {i}");
+            }
+            ResponseKind::Metadata(response) => {
+                assert_eq!(response.topics[0].error_code, 0, "request {i}");
+            }
+            other => panic!("request {i}: unexpected {other:?}"),
+        }
+    }
 }

@@ -14,8 +14,10 @@
 //!   coordinator checks the member and generation, the controller appends
 //!   the event (sharing fdatasyncs with concurrent commits: see
 //!   `ringlog_engine::meta`) and broadcasts it; the commit is answered once
-//!   the coordinator shard's replica has applied it, so an OffsetFetch that
-//!   follows reads it. OffsetFetch reads the replica: no meta-log I/O.
+//!   the coordinator shard's replica has applied it. OffsetFetch is not a
+//!   coordinator request: any router answers it from its own replica,
+//!   caught up first with everything the controller published, so it
+//!   reads every acknowledged commit, with no meta-log I/O.
 //! * **Membership** (generation, protocol, leader, members, assignments) is
 //!   stored ([`ringlog_engine::meta::GroupStored`]) when a generation
 //!   becomes stable and when the group empties. After a restart the

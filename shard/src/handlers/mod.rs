@@ -4,8 +4,8 @@
 //! * **Router handlers** run on the core that read the request and use that
 //!   shard's metadata replica: ApiVersions, Metadata, Produce, Fetch,
 //!   ListOffsets, FindCoordinator, DescribeConfigs, DescribeCluster,
-//!   DeleteRecords. Partition
-//!   work goes to the owning shard over the mesh.
+//!   DeleteRecords, OffsetFetch (committed offsets are replicated meta
+//!   state). Partition work goes to the owning shard over the mesh.
 //! * **Admin handlers** run on the controller (shard 0), the only writer of
 //!   the meta log: CreateTopics, DeleteTopics, CreatePartitions,
 //!   AlterConfigs, IncrementalAlterConfigs. The router forwards the decoded
@@ -13,8 +13,7 @@
 //!   the change, so the client's next request sees it.
 //! * **Group handlers** run on the group's coordinator shard
 //!   ([`crate::group`]): JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-//!   OffsetCommit, OffsetFetch, DescribeGroups, DeleteGroups, OffsetDelete,
-//!   ListGroups. The router forwards each group's part of a request there
+//!   OffsetCommit, DescribeGroups, DeleteGroups, OffsetDelete, ListGroups. The router forwards each group's part of a request there
 //!   (ListGroups asks every shard) and joins the answers.
 
 mod alter_configs;
@@ -82,7 +81,6 @@ pub async fn dispatch(
         | ApiKey::Heartbeat
         | ApiKey::LeaveGroup
         | ApiKey::OffsetCommit
-        | ApiKey::OffsetFetch
         | ApiKey::OffsetDelete
         | ApiKey::DescribeGroups
         | ApiKey::DeleteGroups
@@ -125,7 +123,7 @@ pub async fn dispatch(
             respond(forward_group(client, &group, version, body, sender).await?)
         }
         RequestKind::OffsetFetch(body) => respond(ResponseKind::OffsetFetch(
-            offset_fetch::route(client, version, body, sender).await?,
+            offset_fetch::handle(client, version, body).await,
         )),
         RequestKind::DescribeGroups(body) => respond(ResponseKind::DescribeGroups(
             describe_groups::route(client, version, body, sender).await?,
@@ -237,9 +235,6 @@ pub async fn group(
         }
         RequestKind::OffsetCommit(body) => {
             ResponseKind::OffsetCommit(offset_commit::handle(client, body).await)
-        }
-        RequestKind::OffsetFetch(body) => {
-            ResponseKind::OffsetFetch(offset_fetch::handle(client, version, body))
         }
         RequestKind::OffsetDelete(body) => {
             ResponseKind::OffsetDelete(offset_delete::handle(client, body).await)

@@ -1,18 +1,23 @@
-//! OffsetFetch: a group's committed positions, read from the coordinator
-//! shard's metadata replica (no meta-log I/O). v8+ asks for several
-//! groups at once: the router splits them by coordinator shard.
+//! OffsetFetch: a group's committed positions, answered by the router from
+//! its own metadata replica (no meta-log I/O, no hop to the coordinator).
+//!
+//! Why the router and not the coordinator: committed offsets are meta-log
+//! state, which every shard replicates, and nothing else the coordinator
+//! holds (members, generations) changes the answer. Reading locally saves
+//! two cross-core hops per request. Read-your-writes still holds: a commit
+//! is acknowledged only after the controller published its event, and the
+//! router first catches its replica up with everything published
+//! ([`crate::meta_view::MetaView::catch_up`]), so an OffsetFetch after an
+//! acknowledged commit (through any router) sees it.
 
-use super::{forward_group, text, topic_name};
-use crate::message::ClientInfo;
+use super::{text, topic_name};
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use kafka_protocol::messages::{
-    OffsetFetchRequest, OffsetFetchResponse, RequestKind, ResponseKind,
-};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 use kafka_protocol::ResponseError;
 use ringlog_engine::meta::{check_group_id, CommittedOffset};
 use std::rc::Rc;
@@ -22,43 +27,13 @@ type Found = (i32, Option<CommittedOffset>);
 /// Each topic's answers.
 type TopicsFound = Vec<(String, Vec<Found>)>;
 
-/// Router side: v0-7 name one group (forwarded whole); v8+ may name many,
-/// each forwarded to its coordinator and the answers joined in order.
-pub async fn route(
-    client: &Rc<ShardClient>,
-    version: i16,
-    request: OffsetFetchRequest,
-    sender: &ClientInfo,
-) -> Result<OffsetFetchResponse, String> {
-    if version < 8 {
-        let group = request.group_id.0.to_string();
-        let body = RequestKind::OffsetFetch(request);
-        return match forward_group(client, &group, version, body, sender).await? {
-            ResponseKind::OffsetFetch(response) => Ok(response),
-            other => Err(format!("coordinator answered OffsetFetch with {other:?}")),
-        };
-    }
-    let mut groups = Vec::with_capacity(request.groups.len());
-    for group in request.groups {
-        let id = group.group_id.0.to_string();
-        let single = OffsetFetchRequest::default()
-            .with_groups(vec![group])
-            .with_require_stable(request.require_stable);
-        let body = RequestKind::OffsetFetch(single);
-        match forward_group(client, &id, version, body, sender).await? {
-            ResponseKind::OffsetFetch(response) => groups.extend(response.groups),
-            other => return Err(format!("coordinator answered OffsetFetch with {other:?}")),
-        }
-    }
-    Ok(OffsetFetchResponse::default().with_groups(groups))
-}
-
-/// Coordinator side.
-pub fn handle(
+/// Answers an OffsetFetch (v0-7: one group; v8+: any number of groups).
+pub async fn handle(
     client: &Rc<ShardClient>,
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
+    client.local().meta.catch_up().await;
     if version < 8 {
         let group = request.group_id.0.to_string();
         let wanted = request.topics.map(|topics| {

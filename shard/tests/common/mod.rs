@@ -94,6 +94,18 @@ impl Client {
     where
         Req: Request,
     {
+        let (correlation_id, frame) = self.frame(version, request);
+        self.write_raw(&frame);
+        self.receive(ApiKey::try_from(Req::KEY).unwrap(), version, correlation_id)
+    }
+
+    /// `request` at `version` as a frame ready for the wire, and its
+    /// correlation id (for pipelining: write several, then
+    /// [`Client::receive`] each).
+    pub fn frame<Req>(&mut self, version: i16, request: Req) -> (i32, BytesMut)
+    where
+        Req: Request,
+    {
         self.correlation_id += 1;
         let key = ApiKey::try_from(Req::KEY).unwrap();
         let header = RequestHeader::default()
@@ -109,7 +121,17 @@ impl Client {
         let mut frame = BytesMut::new();
         frame.put_i32(body.len() as i32);
         frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).unwrap();
+        (self.correlation_id, frame)
+    }
+
+    /// Writes bytes as they are.
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads the next response, which must answer `correlation_id`, a
+    /// `key` request at `version`, and decodes it.
+    pub fn receive(&mut self, key: ApiKey, version: i16, correlation_id: i32) -> ResponseKind {
         let mut size = [0u8; 4];
         self.stream
             .read_exact(&mut size)
@@ -123,7 +145,10 @@ impl Client {
             key.response_header_version(version)
         };
         let header = ResponseHeader::decode(&mut response, header_version).unwrap();
-        assert_eq!(header.correlation_id, self.correlation_id);
+        assert_eq!(
+            header.correlation_id, correlation_id,
+            "{key:?} v{version}: the answer to another request"
+        );
         let body = ResponseKind::decode(key, &mut response, version)
             .unwrap_or_else(|e| panic!("{key:?} v{version} response does not decode: {e}"));
         assert!(
