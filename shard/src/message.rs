@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use futures_channel::oneshot;
-use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::messages::{OffsetCommitResponse, RequestKind, ResponseKind};
 use ringlog_engine::meta::{MetaEvent, MetaState};
 use ringlog_engine::partition::AppendError;
 use ringlog_engine::LogConfig;
@@ -48,6 +48,25 @@ pub struct ControllerReply {
     /// Meta log offset the caller's shard must have applied before it
     /// answers its client, so the client's next request sees the change.
     pub applied_offset: u64,
+}
+
+/// What a group's coordinator shard answers the router.
+pub enum GroupAnswer {
+    /// The response body.
+    Done(ResponseKind),
+    /// An OffsetCommit's response, true once the controller reports its
+    /// event durable on `durable`; if it does not, the partitions answered
+    /// without an error fail with COORDINATOR_NOT_AVAILABLE. Why the router
+    /// waits and not the coordinator: the controller's verdict then goes
+    /// straight to the router (on shard 0 by default, the controller's own
+    /// core) instead of back through the coordinator shard, two cross-core
+    /// hops fewer per commit.
+    OnceDurable {
+        /// The response if the event is durable.
+        response: OffsetCommitResponse,
+        /// The controller's verdict on the event.
+        durable: oneshot::Receiver<ControllerReply>,
+    },
 }
 
 /// Who sent a request: kept with group members (DescribeGroups).
@@ -202,8 +221,8 @@ pub enum ShardRequest {
         body: Box<RequestKind>,
         /// Who sent it.
         client: ClientInfo,
-        /// The response body.
-        reply: oneshot::Sender<ResponseKind>,
+        /// The answer.
+        reply: oneshot::Sender<GroupAnswer>,
     },
     /// Apply changed topic configs to an open partition.
     Reconfigure {

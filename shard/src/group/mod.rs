@@ -13,11 +13,13 @@
 //! * **Committed offsets** are meta-log events ([`OffsetsCommitted`]). The
 //!   coordinator checks the member and generation, the controller appends
 //!   the event (sharing fdatasyncs with concurrent commits: see
-//!   `ringlog_engine::meta`) and broadcasts it; the commit is answered once
-//!   the coordinator shard's replica has applied it. OffsetFetch is not a
-//!   coordinator request: any router answers it from its own replica,
-//!   caught up first with everything the controller published, so it
-//!   reads every acknowledged commit, with no meta-log I/O.
+//!   `ringlog_engine::meta`) and broadcasts it; the router answers the
+//!   commit as soon as the controller reports the event durable (the
+//!   verdict goes to the router directly, not back through the
+//!   coordinator). OffsetFetch is not a coordinator request: any router
+//!   answers it from its own replica, caught up first with everything the
+//!   controller published, so it reads every acknowledged commit, with no
+//!   meta-log I/O.
 //! * **Membership** (generation, protocol, leader, members, assignments) is
 //!   stored ([`ringlog_engine::meta::GroupStored`]) when a generation
 //!   becomes stable and when the group empties. After a restart the

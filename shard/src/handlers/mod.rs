@@ -44,7 +44,7 @@ mod sync_group;
 
 use crate::controller::Controller;
 use crate::group::coordinator_shard;
-use crate::message::{ClientInfo, ControllerReply, ControllerRequest, ShardRequest};
+use crate::message::{ClientInfo, ControllerReply, ControllerRequest, GroupAnswer, ShardRequest};
 use crate::runtime::ShardClient;
 use futures_channel::oneshot;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
@@ -221,8 +221,8 @@ pub async fn group(
     version: i16,
     body: RequestKind,
     sender: &ClientInfo,
-) -> ResponseKind {
-    match body {
+) -> GroupAnswer {
+    let body = match body {
         RequestKind::JoinGroup(body) => {
             ResponseKind::JoinGroup(join_group::handle(client, version, body, sender).await)
         }
@@ -233,9 +233,7 @@ pub async fn group(
         RequestKind::LeaveGroup(body) => {
             ResponseKind::LeaveGroup(leave_group::handle(client, version, body).await)
         }
-        RequestKind::OffsetCommit(body) => {
-            ResponseKind::OffsetCommit(offset_commit::handle(client, body).await)
-        }
+        RequestKind::OffsetCommit(body) => return offset_commit::handle(client, body).await,
         RequestKind::OffsetDelete(body) => {
             ResponseKind::OffsetDelete(offset_delete::handle(client, body).await)
         }
@@ -249,7 +247,8 @@ pub async fn group(
             ResponseKind::ListGroups(list_groups::handle(client, version, body))
         }
         other => unreachable!("not a group request: {other:?}"),
-    }
+    };
+    GroupAnswer::Done(body)
 }
 
 /// Sends a group request to the group's coordinator shard and waits for
@@ -281,9 +280,15 @@ pub async fn forward_to(
         reply,
     };
     client.send(shard, request).await;
-    answer
+    let answer = answer
         .await
-        .map_err(|_| format!("group coordinator on shard {shard} dropped the request"))
+        .map_err(|_| format!("group coordinator on shard {shard} dropped the request"))?;
+    Ok(match answer {
+        GroupAnswer::Done(body) => body,
+        GroupAnswer::OnceDurable { response, durable } => {
+            ResponseKind::OffsetCommit(offset_commit::once_durable(response, durable).await)
+        }
+    })
 }
 
 /// Sends work to the controller and waits until this shard's replica has

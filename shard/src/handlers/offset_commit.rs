@@ -1,18 +1,29 @@
-//! OffsetCommit: stores a group's positions as one meta-log event (runs on
-//! the group's coordinator shard).
+//! OffsetCommit: stores a group's positions as one meta-log event. The
+//! group's coordinator shard checks the member and generation and sends
+//! the event to the controller; the router answers once the controller
+//! reports it durable ([`GroupAnswer::OnceDurable`]).
 //!
 //! Why one event per request: a request is what the client waits for, and
 //! the meta log shares one fdatasync among all commits that arrive while
 //! the previous one runs, so many groups committing at once cost a few
 //! fdatasyncs, not one each.
+//!
+//! Why the router waits for the controller, not the coordinator: the
+//! verdict then crosses from the controller to the router directly (the
+//! same core by default) instead of back through the coordinator shard.
+//! Nothing on the coordinator needs the commit applied first: OffsetFetch
+//! is answered by routers from their replicas, caught up with everything
+//! the controller published, so a fetch after the answer reads the commit.
 
 use super::topic_name;
-use crate::group::{append, now_ms};
+use crate::group::now_ms;
+use crate::message::{ControllerReply, ControllerRequest, GroupAnswer, ShardRequest};
 use crate::runtime::ShardClient;
+use futures_channel::oneshot;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, ResponseKind};
 use kafka_protocol::ResponseError;
 use ringlog_engine::meta::{
     check_group_id, MetaEvent, OffsetCommit, OffsetsCommitted, OFFSET_METADATA_BYTES_MAX,
@@ -23,11 +34,9 @@ use std::time::Instant;
 /// A partition index and its error (`None`: committed).
 type PartitionAnswer = (i32, Option<ResponseError>);
 
-/// Answers an OffsetCommit.
-pub async fn handle(
-    client: &Rc<ShardClient>,
-    request: OffsetCommitRequest,
-) -> OffsetCommitResponse {
+/// Coordinator side: checks the commit and sends its event to the
+/// controller; the router waits for the verdict ([`once_durable`]).
+pub async fn handle(client: &Rc<ShardClient>, request: OffsetCommitRequest) -> GroupAnswer {
     let group = request.group_id.0.to_string();
     let member_id = request.member_id.to_string();
     let instance_id = request.group_instance_id.as_ref().map(|i| i.to_string());
@@ -88,21 +97,6 @@ pub async fn handle(
         }
         answers.push((name, partitions));
     }
-    if !offsets.is_empty() {
-        let event = MetaEvent::OffsetsCommitted(OffsetsCommitted {
-            group: group.clone(),
-            commit_ms: now_ms(),
-            offsets,
-        });
-        if let Err(e) = append(client, event).await {
-            tracing::warn!(%group, error = %e, "offset commit not stored");
-            for (_, partitions) in &mut answers {
-                for (_, error) in partitions.iter_mut().filter(|(_, e)| e.is_none()) {
-                    *error = Some(ResponseError::CoordinatorNotAvailable);
-                }
-            }
-        }
-    }
     let topics = answers
         .into_iter()
         .map(|(name, partitions)| {
@@ -120,5 +114,116 @@ pub async fn handle(
                 )
         })
         .collect();
-    OffsetCommitResponse::default().with_topics(topics)
+    let response = OffsetCommitResponse::default().with_topics(topics);
+    if offsets.is_empty() {
+        return GroupAnswer::Done(ResponseKind::OffsetCommit(response));
+    }
+    let event = MetaEvent::OffsetsCommitted(OffsetsCommitted {
+        group,
+        commit_ms: now_ms(),
+        offsets,
+    });
+    let (reply, durable) = oneshot::channel();
+    let request = ControllerRequest::Append {
+        event: Box::new(event),
+    };
+    client
+        .send(0, ShardRequest::Controller { request, reply })
+        .await;
+    GroupAnswer::OnceDurable { response, durable }
+}
+
+/// Router side: `response` once the controller reports the commit's event
+/// durable; if it refuses it or drops it, the partitions that were to be
+/// committed answer COORDINATOR_NOT_AVAILABLE (the client retries).
+pub async fn once_durable(
+    mut response: OffsetCommitResponse,
+    durable: oneshot::Receiver<ControllerReply>,
+) -> OffsetCommitResponse {
+    let failed = match durable.await {
+        Ok(reply) => reply.failed,
+        Err(_) => Some("the controller dropped the request".to_string()),
+    };
+    if let Some(why) = failed {
+        tracing::warn!(error = %why, "offset commit not stored");
+        let unavailable = ResponseError::CoordinatorNotAvailable.code();
+        for partition in response
+            .topics
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+            .filter(|p| p.error_code == 0)
+        {
+            partition.error_code = unavailable;
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(errors: &[i16]) -> OffsetCommitResponse {
+        let partitions = errors
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| {
+                OffsetCommitResponsePartition::default()
+                    .with_partition_index(i as i32)
+                    .with_error_code(e)
+            })
+            .collect();
+        OffsetCommitResponse::default().with_topics(vec![OffsetCommitResponseTopic::default()
+            .with_name(topic_name("t"))
+            .with_partitions(partitions)])
+    }
+
+    fn codes(response: &OffsetCommitResponse) -> Vec<i16> {
+        response.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.error_code)
+            .collect()
+    }
+
+    const UNKNOWN: i16 = 3;
+    const UNAVAILABLE: i16 = 15;
+
+    #[test]
+    fn a_durable_commit_keeps_its_answers() {
+        let (reply, durable) = oneshot::channel();
+        reply
+            .send(ControllerReply {
+                body: None,
+                failed: None,
+                applied_offset: 7,
+            })
+            .unwrap_or_else(|_| panic!("receiver dropped"));
+        let answered =
+            futures_lite::future::block_on(once_durable(response(&[0, UNKNOWN]), durable));
+        assert_eq!(codes(&answered), [0, UNKNOWN]);
+    }
+
+    #[test]
+    fn a_refused_commit_fails_only_the_partitions_it_was_storing() {
+        let (reply, durable) = oneshot::channel();
+        reply
+            .send(ControllerReply {
+                body: None,
+                failed: Some("meta log poisoned".into()),
+                applied_offset: 0,
+            })
+            .unwrap_or_else(|_| panic!("receiver dropped"));
+        let answered =
+            futures_lite::future::block_on(once_durable(response(&[0, UNKNOWN, 0]), durable));
+        assert_eq!(codes(&answered), [UNAVAILABLE, UNKNOWN, UNAVAILABLE]);
+    }
+
+    #[test]
+    fn a_dropped_commit_fails_like_a_refused_one() {
+        let (reply, durable) = oneshot::channel::<ControllerReply>();
+        drop(reply);
+        let answered = futures_lite::future::block_on(once_durable(response(&[0]), durable));
+        assert_eq!(codes(&answered), [UNAVAILABLE]);
+    }
 }
