@@ -245,8 +245,6 @@ async fn write_responses(
 struct ReadyAnswers {
     answers: Vec<Bytes>,
     bytes: usize,
-    /// Where several answers are joined; kept between writes.
-    joined: Vec<u8>,
 }
 
 impl ReadyAnswers {
@@ -255,31 +253,32 @@ impl ReadyAnswers {
         self.answers.push(answer);
     }
 
-    /// Writes what is ready: small answers joined into one write, an
-    /// answer of [`WRITE_COALESCE_BYTES_MAX`] or more (a large Fetch) as it
-    /// is, not copied. `joined` stays below twice the bound: answers are
-    /// added only while the total is under it, each smaller than it.
+    /// Writes what is ready: each run of two or more answers smaller than
+    /// [`WRITE_COALESCE_BYTES_MAX`] joined into one write; a lone answer,
+    /// or one of the bound or more (a large Fetch), as it is, not copied.
+    /// A joined run stays below twice the bound: answers are added only
+    /// while the total is under it, each smaller than it.
     async fn write(
         &mut self,
         writer: &mut futures_lite::io::WriteHalf<TcpStream>,
     ) -> std::io::Result<()> {
         let answers = std::mem::take(&mut self.answers);
         self.bytes = 0;
-        self.joined.clear();
-        for answer in &answers {
-            if answer.len() < WRITE_COALESCE_BYTES_MAX {
-                self.joined.extend_from_slice(answer);
+        let mut next = 0;
+        while next < answers.len() {
+            let run = answers[next..]
+                .iter()
+                .take_while(|a| a.len() < WRITE_COALESCE_BYTES_MAX)
+                .count();
+            if run < 2 {
+                writer.write_all(&answers[next]).await?;
+                next += 1;
                 continue;
             }
-            if !self.joined.is_empty() {
-                writer.write_all(&self.joined).await?;
-                self.joined.clear();
-            }
-            writer.write_all(answer).await?;
-        }
-        debug_assert!(self.joined.len() < 2 * WRITE_COALESCE_BYTES_MAX);
-        if !self.joined.is_empty() {
-            writer.write_all(&self.joined).await?;
+            let joined = answers[next..next + run].concat();
+            debug_assert!(joined.len() < 2 * WRITE_COALESCE_BYTES_MAX);
+            writer.write_all(&joined).await?;
+            next += run;
         }
         self.answers = answers;
         self.answers.clear();

@@ -17,7 +17,7 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
 use kafka_protocol::ResponseError;
 use ringlog_engine::meta::{check_group_id, CommittedOffset};
 use std::rc::Rc;
@@ -34,85 +34,93 @@ pub async fn handle(
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
     client.local().meta.catch_up().await;
-    if version < 8 {
-        let group = request.group_id.0.to_string();
-        let wanted = request.topics.map(|topics| {
-            topics
-                .into_iter()
-                .map(|t| (t.name.0.to_string(), t.partition_indexes))
-                .collect()
-        });
-        let (error, found) = lookup(client, &group, wanted);
-        let topics = found
+    if version >= 8 {
+        let groups = request
+            .groups
             .into_iter()
-            .map(|(name, partitions)| {
-                OffsetFetchResponseTopic::default()
-                    .with_name(topic_name(&name))
-                    .with_partitions(
-                        partitions
-                            .into_iter()
-                            .map(|(index, o)| {
-                                let (offset, epoch, metadata) = fields(o);
-                                OffsetFetchResponsePartition::default()
-                                    .with_partition_index(index)
-                                    .with_committed_offset(offset)
-                                    .with_committed_leader_epoch(if version >= 5 {
-                                        epoch
-                                    } else {
-                                        -1
-                                    })
-                                    .with_metadata(Some(text(metadata)))
-                            })
-                            .collect(),
-                    )
+            .map(|group: OffsetFetchRequestGroup| {
+                let wanted = group.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                        .collect()
+                });
+                answer_group(client, group.group_id, wanted)
             })
             .collect();
-        let response = OffsetFetchResponse::default().with_topics(topics);
-        return if version >= 2 {
-            response.with_error_code(error.map_or(0, |e| e.code()))
-        } else {
-            response
-        };
+        return OffsetFetchResponse::default().with_groups(groups);
     }
-    let groups = request
-        .groups
+    let wanted = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+            .collect()
+    });
+    // v0-7 carry the one group's answer at the top level, in their own
+    // types; leader epochs exist from v5.
+    let answer = answer_group(client, request.group_id, wanted);
+    let topics = answer
+        .topics
         .into_iter()
-        .map(|group: OffsetFetchRequestGroup| {
-            let id = group.group_id.0.to_string();
-            let wanted = group.topics.map(|topics| {
-                topics
-                    .into_iter()
-                    .map(|t| (t.name.0.to_string(), t.partition_indexes))
-                    .collect()
-            });
-            let (error, found) = lookup(client, &id, wanted);
-            let topics = found
+        .map(|t| {
+            let partitions = t
+                .partitions
                 .into_iter()
-                .map(|(name, partitions)| {
-                    OffsetFetchResponseTopics::default()
-                        .with_name(topic_name(&name))
-                        .with_partitions(
-                            partitions
-                                .into_iter()
-                                .map(|(index, o)| {
-                                    let (offset, epoch, metadata) = fields(o);
-                                    OffsetFetchResponsePartitions::default()
-                                        .with_partition_index(index)
-                                        .with_committed_offset(offset)
-                                        .with_committed_leader_epoch(epoch)
-                                        .with_metadata(Some(text(metadata)))
-                                })
-                                .collect(),
-                        )
+                .map(|p| {
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_committed_offset(p.committed_offset)
+                        .with_committed_leader_epoch(if version >= 5 {
+                            p.committed_leader_epoch
+                        } else {
+                            -1
+                        })
+                        .with_metadata(p.metadata)
                 })
                 .collect();
-            OffsetFetchResponseGroup::default()
-                .with_group_id(group.group_id)
-                .with_topics(topics)
-                .with_error_code(error.map_or(0, |e| e.code()))
+            OffsetFetchResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
         })
         .collect();
-    OffsetFetchResponse::default().with_groups(groups)
+    let response = OffsetFetchResponse::default().with_topics(topics);
+    if version >= 2 {
+        response.with_error_code(answer.error_code)
+    } else {
+        response
+    }
+}
+
+/// One group's answer, in the v8+ layout.
+fn answer_group(
+    client: &Rc<ShardClient>,
+    group_id: GroupId,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> OffsetFetchResponseGroup {
+    let (error, found) = lookup(client, &group_id.0, wanted);
+    let topics = found
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|(index, o)| {
+                    let (offset, epoch, metadata) = fields(o);
+                    OffsetFetchResponsePartitions::default()
+                        .with_partition_index(index)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(epoch)
+                        .with_metadata(Some(text(metadata)))
+                })
+                .collect();
+            OffsetFetchResponseTopics::default()
+                .with_name(topic_name(&name))
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponseGroup::default()
+        .with_group_id(group_id)
+        .with_topics(topics)
+        .with_error_code(error.map_or(0, |e| e.code()))
 }
 
 fn fields(found: Option<CommittedOffset>) -> (i64, i32, String) {
