@@ -22,15 +22,14 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::ApiVersionsRequest;
 use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::ResponseError;
-use ringlog_protocol::frame::SIZE_PREFIX_BYTES;
-use ringlog_protocol::next_frame;
+use ringlog_protocol::frame::FrameBuffer;
 use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use crate::wire;
 use ringlog_protocol::client;
 
-/// Smallest socket read.
+/// Read buffer growth step (reads get at least half of it).
 const READ_CHUNK_BYTES: usize = 256 * 1024;
 
 /// What waiting for the next answer gave.
@@ -57,10 +56,10 @@ pub struct Conn {
 }
 
 async fn read_frames(mut reader: ReadHalf<TcpStream>, queue: LocalSender<Result<Bytes, String>>) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut frames = FrameBuffer::new(wire::RESPONSE_BYTES_MAX, READ_CHUNK_BYTES);
     loop {
         loop {
-            match next_frame(&mut buf, wire::RESPONSE_BYTES_MAX) {
+            match frames.next_frame() {
                 Ok(Some(frame)) => {
                     if queue.send(Ok(frame)).await.is_err() {
                         return;
@@ -73,20 +72,14 @@ async fn read_frames(mut reader: ReadHalf<TcpStream>, queue: LocalSender<Result<
                 }
             }
         }
-        let start = buf.len();
-        let missing = buf
-            .get(..SIZE_PREFIX_BYTES)
-            .map(|p| i32::from_be_bytes([p[0], p[1], p[2], p[3]]).max(0) as usize)
-            .map_or(0, |size| (SIZE_PREFIX_BYTES + size).saturating_sub(start));
-        buf.resize(start + missing.max(READ_CHUNK_BYTES), 0);
-        match reader.read(&mut buf[start..]).await {
+        match reader.read(frames.room()).await {
             Ok(0) => {
                 let _ = queue
                     .send(Err("the broker closed the connection".to_string()))
                     .await;
                 return;
             }
-            Ok(n) => buf.truncate(start + n),
+            Ok(n) => frames.filled(n),
             Err(e) => {
                 let _ = queue.send(Err(format!("read failed: {e}"))).await;
                 return;

@@ -45,7 +45,7 @@ pub use kafka_protocol::ResponseError;
 pub use api_versions::api_versions_response;
 pub use batch::{batches, Batches};
 pub use errors::{error_code, response_error, response_error_with, Rejection};
-pub use frame::{next_frame, FrameError};
+pub use frame::{next_frame, FrameBuffer, FrameError};
 pub use request::{parse_request, Request, RequestError};
 pub use response::{encode_response, encode_response_into, EncodeError};
 pub use versions::{check, ApiSupport, VersionError, SUPPORTED_APIS};

@@ -21,14 +21,14 @@
 
 use crate::handlers::{self, Handled};
 use crate::runtime::ShardClient;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::Task;
 use kafka_protocol::messages::ResponseKind;
-use ringlog_protocol::frame::SIZE_PREFIX_BYTES;
-use ringlog_protocol::{encode_response, next_frame, parse_request, ApiKey, RequestError};
+use ringlog_protocol::frame::FrameBuffer;
+use ringlog_protocol::{encode_response, parse_request, ApiKey, RequestError};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 pub const IN_FLIGHT_REQUESTS_MAX: usize = 256;
 /// Connections one router accepts at once; more are closed at accept.
 pub const CONNECTIONS_MAX: usize = 8192;
-/// Smallest read from a socket.
+/// Read buffer growth step (reads get at least half of it).
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Answers gathered into one write stop growing at this size (a single
 /// larger answer is written as it is).
@@ -114,21 +114,6 @@ async fn connection(client: Rc<ShardClient>, stream: TcpStream) {
     futures_lite::future::or(write_responses(writer, answers, &peer), read).await;
 }
 
-/// Bytes still missing from the frame at the front of `buf`, when its size
-/// prefix is in and acceptable.
-fn frame_remaining(buf: &[u8], max_request_bytes: usize) -> usize {
-    let Some(prefix) = buf.get(..SIZE_PREFIX_BYTES) else {
-        return 0;
-    };
-    let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-    match usize::try_from(size) {
-        Ok(size) if size <= max_request_bytes => {
-            (SIZE_PREFIX_BYTES + size).saturating_sub(buf.len())
-        }
-        _ => 0,
-    }
-}
-
 async fn read_requests(
     client: &Rc<ShardClient>,
     mut reader: futures_lite::io::ReadHalf<TcpStream>,
@@ -137,10 +122,10 @@ async fn read_requests(
     host: &Rc<str>,
 ) {
     let max_request_bytes = client.local().config.max_request_bytes;
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut frames = FrameBuffer::new(max_request_bytes, READ_CHUNK_BYTES);
     loop {
         loop {
-            match next_frame(&mut buf, max_request_bytes) {
+            match frames.next_frame() {
                 Ok(Some(frame)) => {
                     let task =
                         glommio::spawn_local(handle_frame(client.clone(), frame, host.clone()));
@@ -158,19 +143,14 @@ async fn read_requests(
                 }
             }
         }
-        // Zero only what this read may fill: the rest of the current
-        // frame, or one chunk. Each byte of a large frame is zeroed once.
-        let start = buf.len();
-        let want = frame_remaining(&buf, max_request_bytes).max(READ_CHUNK_BYTES);
-        buf.resize(start + want, 0);
-        match reader.read(&mut buf[start..]).await {
+        match reader.read(frames.room()).await {
             Ok(0) => {
-                if start > 0 {
-                    tracing::debug!(%peer, buffered = start, "client closed mid-request");
+                if frames.buffered() > 0 {
+                    tracing::debug!(%peer, buffered = frames.buffered(), "client closed mid-request");
                 }
                 return;
             }
-            Ok(n) => buf.truncate(start + n),
+            Ok(n) => frames.filled(n),
             Err(e) => {
                 tracing::debug!(%peer, error = %e, "read failed");
                 return;
