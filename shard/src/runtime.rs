@@ -262,10 +262,14 @@ where
             Some(cpus) => Placement::Fixed(cpus[id]),
             None => Placement::Unbound,
         };
-        LocalExecutorBuilder::new(placement)
+        let builder = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .ring_depth(config.ring_depth)
-            .io_memory(config.io_memory_bytes)
+            .io_memory(config.io_memory_bytes);
+        match config.spin_before_park_us {
+            0 => builder,
+            us => builder.spin_before_park(Duration::from_micros(us)),
+        }
     };
     let peers: PeerTable = Arc::new(Mutex::new(Vec::with_capacity(config.shards)));
     // The controller's published meta offset (see `MetaView::catch_up`).

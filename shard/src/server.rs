@@ -63,6 +63,10 @@ pub struct ServerConfig {
     pub cpus: Option<Vec<usize>>,
     /// Which shards accept connections.
     pub router_cores: RouterCores,
+    /// How long an idle shard polls before it parks (sleeps in the
+    /// kernel until woken); 0 parks at once. Only pinned shards (`cpus`)
+    /// spin: glommio ignores it otherwise.
+    pub spin_before_park_us: u64,
     /// io_uring submission queue depth per shard.
     pub ring_depth: usize,
     /// DMA buffer memory per shard (glommio's arena, registered with
@@ -99,6 +103,7 @@ impl ServerConfig {
             shards,
             cpus: None,
             router_cores: RouterCores::One,
+            spin_before_park_us: 0,
             ring_depth: 128,
             io_memory_bytes: IO_MEMORY_BYTES_DEFAULT,
             log_defaults: LogConfig::default(),

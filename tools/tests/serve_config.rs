@@ -62,6 +62,7 @@ fn defaults_without_any_source() {
     assert_eq!(c.shards, cpus.clamp(1, SHARDS_MAX));
     assert_eq!(c.cpus, None);
     assert_eq!(c.router_cores, RouterCores::One);
+    assert_eq!(c.spin_before_park_us, 0);
     assert_eq!(c.ring_depth, 128);
     assert_eq!(c.io_memory_bytes, 67_108_864);
     assert_eq!(
@@ -289,6 +290,31 @@ fn bad_values_name_their_origin() {
     assert!(err.contains("outside 1024..=2147483647"), "{err}");
     let err = error(&["--http", "nowhere"], &[], None);
     assert!(err.starts_with("--http:"), "{err}");
+}
+
+#[test]
+fn spinning_before_parking_needs_pinned_shards() {
+    let s = settings(
+        &["--cpuset", "0", "--spin-before-park-us", "100"],
+        &[],
+        None,
+    );
+    assert_eq!(s.server.spin_before_park_us, 100);
+    assert_eq!(s.server.cpus, Some(vec![0]));
+    let err = error(&["--spin-before-park-us", "100"], &[], None);
+    assert!(
+        err.starts_with("--spin-before-park-us 100 needs --cpuset"),
+        "{err}"
+    );
+    // Zero is parking at once, which needs no pinning.
+    let s = settings(&["--spin-before-park-us", "0"], &[], None);
+    assert_eq!(s.server.spin_before_park_us, 0);
+    let err = error(
+        &["--cpuset", "0", "--spin-before-park-us", "10001"],
+        &[],
+        None,
+    );
+    assert!(err.contains("outside 0..=10000"), "{err}");
 }
 
 #[test]
