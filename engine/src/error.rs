@@ -93,6 +93,17 @@ pub enum Error {
         /// The log directory.
         path: PathBuf,
     },
+    /// An internal invariant broke at run time: a bug in ringlog, not bad
+    /// input and not a failed disk. The log that found it stops (later
+    /// calls answer [`Error::Poisoned`]); the process and every other log
+    /// go on.
+    #[error("internal invariant broken in {path}: {what}")]
+    Invariant {
+        /// The log directory.
+        path: PathBuf,
+        /// What broke.
+        what: String,
+    },
     /// The requested offset is outside `[log start, log end)`.
     #[error("offset {offset} out of range [{start}, {end})")]
     OffsetOutOfRange {

@@ -84,9 +84,13 @@ const SCAN_CHUNK_BYTES: usize = 1 << 20;
 /// How many index entries recovery tries to verify (newest first) before
 /// giving up on the index and scanning the whole segment.
 const INDEX_VERIFY_TRIES_MAX: usize = 16;
-/// Upper bound of attempts of one append (a roll, then a flush, then the
-/// copy): more means a bug, not load.
-const APPEND_ATTEMPTS_MAX: usize = 4;
+/// Upper bound of I/O steps of one append at the head of the
+/// `AppendLine`, which holds the I/O permit throughout: a roll leaves an
+/// empty buffer in a new segment; a flush leaves less than one block
+/// buffered, and [`LogConfig::validate`] makes the buffer hold a largest
+/// frame plus a footer plus two blocks; a roll may follow a flush when
+/// `segment.ms` passes meanwhile. More means a broken invariant, not load.
+const APPEND_IO_STEPS_MAX: usize = 3;
 /// Upper bound of rounds in [`Log::sync_to`] (see there).
 const SYNC_ATTEMPTS_MAX: usize = 5;
 /// Data writes handed to the disk and not yet awaited, besides the buffer
@@ -494,6 +498,84 @@ enum NeedIo {
     Flush,
 }
 
+/// The appenders waiting for I/O before they can append, first come first
+/// served.
+///
+/// Why a line and not a retry loop: an append that finds the write buffer
+/// full (or the segment due to roll) must wait for the disk, and while it
+/// waits other tasks of the shard run. If they could append whenever the
+/// buffer had room, a large frame could wait behind an endless stream of
+/// small ones, and — worse for a log — a request that arrived later would
+/// get the lower offset. So once anyone is in line the fast path closes:
+/// every later append joins the line behind it. The head of the line holds
+/// the I/O permit from its first I/O step to its append, so nobody fills
+/// the room its roll or flush made; that bounds its steps (see
+/// [`APPEND_IO_STEPS_MAX`]). The line is bounded by the tasks appending to
+/// this log, each of which stands in it at most once.
+#[derive(Default)]
+struct AppendLine {
+    next_ticket: Cell<u64>,
+    /// Tickets of the appenders in line, in arrival order, with the waker
+    /// of each one waiting for its turn.
+    waiting: RefCell<VecDeque<(u64, Option<Waker>)>>,
+}
+
+impl AppendLine {
+    fn is_empty(&self) -> bool {
+        self.waiting.borrow().is_empty()
+    }
+
+    /// Joins the end of the line.
+    fn join(&self) -> PlaceInLine<'_> {
+        let ticket = self.next_ticket.get();
+        self.next_ticket.set(ticket + 1);
+        self.waiting.borrow_mut().push_back((ticket, None));
+        PlaceInLine { line: self, ticket }
+    }
+}
+
+/// One appender's place in the [`AppendLine`]. Dropping it (after the
+/// append, on error, or when the appending task is cancelled) leaves the
+/// line and wakes the next appender.
+struct PlaceInLine<'a> {
+    line: &'a AppendLine,
+    ticket: u64,
+}
+
+impl PlaceInLine<'_> {
+    /// Resolves when every appender that joined earlier has left.
+    async fn turn(&self) {
+        poll_fn(|cx| {
+            let mut waiting = self.line.waiting.borrow_mut();
+            match waiting.iter_mut().position(|(t, _)| *t == self.ticket) {
+                Some(0) => Poll::Ready(()),
+                Some(at) => {
+                    waiting[at].1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+                None => unreachable!("a place is in its line until dropped"),
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for PlaceInLine<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.line.waiting.borrow_mut();
+        let at = waiting
+            .iter()
+            .position(|(t, _)| *t == self.ticket)
+            .expect("a place is in its line until dropped");
+        waiting.remove(at);
+        if at == 0 {
+            if let Some((_, Some(waker))) = waiting.front_mut().map(|(t, w)| (*t, w.take())) {
+                waker.wake();
+            }
+        }
+    }
+}
+
 /// Group commit bookkeeping: whether a sync is in flight, and the tasks
 /// waiting for it to finish. Waiters are bounded by the number of tasks
 /// appending to this log (each waits at most once at a time).
@@ -592,6 +674,7 @@ pub struct Log<S: Storage> {
     /// Set while a roll seals the active segment and creates the next:
     /// appends wait for it (see `try_append`).
     rolling: Cell<bool>,
+    append_line: AppendLine,
     sync_gate: SyncGate,
     writes_in_flight: RefCell<VecDeque<InFlightWrite>>,
     state: RefCell<State<S::File>>,
@@ -641,6 +724,7 @@ impl<S: Storage> Log<S> {
             clock,
             io_permit: Semaphore::new(1),
             rolling: Cell::new(false),
+            append_line: AppendLine::default(),
             sync_gate: SyncGate::default(),
             writes_in_flight: RefCell::new(VecDeque::new()),
             state: RefCell::new(State {
@@ -810,7 +894,23 @@ impl<S: Storage> Log<S> {
         assert!(count > 0, "a payload covers at least one offset");
         let frame_bytes = FRAME_HEADER_BYTES + payload_len;
         let mut fill = Some(fill);
-        for _ in 0..APPEND_ATTEMPTS_MAX {
+        if self.append_line.is_empty() {
+            let mut st = self.state.borrow_mut();
+            self.check_poisoned(&st)?;
+            if let Ok(base_offset) =
+                self.try_append(&mut st, frame_bytes, count, max_timestamp_ms, &mut fill)
+            {
+                return Ok(base_offset);
+            }
+        }
+        // The slow path: wait for our turn. Nobody appends while we are at
+        // the head of the line, so room only grows: take the I/O permit
+        // only if we still need a step, and keep it until we have appended.
+        let place = self.append_line.join();
+        place.turn().await;
+        let mut permit = None;
+        let mut steps = 0;
+        loop {
             let need = {
                 let mut st = self.state.borrow_mut();
                 self.check_poisoned(&st)?;
@@ -819,17 +919,28 @@ impl<S: Storage> Log<S> {
                     Err(need) => need,
                 }
             };
-            let _permit = self
-                .io_permit
-                .acquire_permit(1)
-                .await
-                .expect("permit never closed");
+            if permit.is_none() {
+                // Its holder may have made the room meanwhile: look again.
+                permit = Some(
+                    self.io_permit
+                        .acquire_permit(1)
+                        .await
+                        .expect("permit never closed"),
+                );
+                continue;
+            }
+            if steps == APPEND_IO_STEPS_MAX {
+                break;
+            }
+            steps += 1;
             match need {
                 NeedIo::Roll => self.roll_locked(frame_bytes).await?,
                 NeedIo::Flush => self.write_behind_locked().await?,
             }
         }
-        unreachable!("append needed more than {APPEND_ATTEMPTS_MAX} I/O steps")
+        self.broken_invariant(format!(
+            "an append of {frame_bytes} bytes found no room after {APPEND_IO_STEPS_MAX} I/O steps with the I/O permit held"
+        ))
     }
 
     /// Appends and, under [`FlushPolicy::Always`], waits until the append is
@@ -857,6 +968,32 @@ impl<S: Storage> Log<S> {
             });
         }
         Ok(())
+    }
+
+    /// Stops the log after an internal invariant broke (see
+    /// [`Error::Invariant`]): the ERROR line carries a backtrace, and every
+    /// later call answers [`Error::Poisoned`] until the log is reopened.
+    fn broken_invariant<T>(&self, what: String) -> Result<T> {
+        self.stop();
+        tracing::error!(
+            log = %self.dir.display(),
+            what = %what,
+            backtrace = %std::backtrace::Backtrace::force_capture(),
+            "internal invariant broken; log stopped until reopened"
+        );
+        Err(Error::Invariant {
+            path: self.dir.clone(),
+            what,
+        })
+    }
+
+    /// Stops the log: every later call answers [`Error::Poisoned`] until
+    /// it is reopened (and recovered). For the owner, after a panic inside
+    /// one of this log's calls left its state unknown.
+    pub fn stop(&self) {
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            st.poisoned = true;
+        }
     }
 
     fn poison<T>(&self, path: &Path, err: std::io::Error) -> Result<T> {
@@ -963,8 +1100,9 @@ impl<S: Storage> Log<S> {
     /// ack could otherwise sync alone again and again while waiters whose
     /// data is already durable starve behind it.
     pub async fn sync_to(&self, offset: u64) -> Result<()> {
-        // A sync that started before `offset` was appended, then one that
-        // started after it: at most two waits, one yield, and our own sync.
+        // Normally a sync that started before `offset` was appended, then
+        // one that started after it: at most two waits, one yield, and our
+        // own sync; past the rounds, a sync of our own.
         let mut yielded = false;
         for _ in 0..SYNC_ATTEMPTS_MAX {
             if self.durable_offset() >= offset {
@@ -995,7 +1133,18 @@ impl<S: Storage> Log<S> {
             }
             return self.flush_locked(true).await;
         }
-        unreachable!("offset {offset} not durable after {SYNC_ATTEMPTS_MAX} sync rounds")
+        // The syncs waited for kept missing `offset` (one was cancelled,
+        // or cut short because a roll made its own appends durable): sync
+        // under the permit without the gate, which is always correct.
+        let _permit = self
+            .io_permit
+            .acquire_permit(1)
+            .await
+            .expect("permit never closed");
+        if self.durable_offset() >= offset {
+            return Ok(());
+        }
+        self.flush_locked(true).await
     }
 
     /// Writes the buffered tail; with `sync`, fdatasyncs it and then writes

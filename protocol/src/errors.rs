@@ -12,7 +12,7 @@
 //! | `InvalidBatch(BadCounts)` | INVALID_RECORD (87) | Kafka's log validator refuses a record count that disagrees with the offset delta |
 //! | `TooLarge` | MESSAGE_TOO_LARGE (10) | batch above the topic's `max.message.bytes` |
 //! | `OffsetOutOfRange` | OFFSET_OUT_OF_RANGE (1) | consumers reset by their `auto.offset.reset` |
-//! | `Io`, `Poisoned` | KAFKA_STORAGE_ERROR (56) | the broker's disk failed; retriable after metadata refresh |
+//! | `Io`, `Poisoned`, `Invariant` | KAFKA_STORAGE_ERROR (56) | the broker's disk failed; retriable after metadata refresh |
 //! | `Corrupt` | KAFKA_STORAGE_ERROR (56) | bytes on the *broker's* disk fail validation: the request was fine, so CORRUPT_MESSAGE (which tells a producer its batch is bad, and makes it resend the same bytes) would blame the client; Kafka reports a failed log directory this way too |
 //! | `Config` | INVALID_CONFIG (40) | a configuration value the engine cannot use |
 //! | `Rejected` | refined by the handler ([`Rejection`]), else UNKNOWN_SERVER_ERROR (-1) | the engine only says "conflicts with current state"; which conflict is known to the handler that checked for it |
@@ -86,9 +86,10 @@ pub fn response_error(err: &Error) -> ResponseError {
         Error::InvalidBatch(batch) => batch_error(batch),
         Error::TooLarge { .. } => ResponseError::MessageTooLarge,
         Error::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-        Error::Io { .. } | Error::Poisoned { .. } | Error::Corrupt { .. } => {
-            ResponseError::KafkaStorageError
-        }
+        Error::Io { .. }
+        | Error::Poisoned { .. }
+        | Error::Invariant { .. }
+        | Error::Corrupt { .. } => ResponseError::KafkaStorageError,
         Error::Config(_) => ResponseError::InvalidConfig,
         Error::Rejected(_) => ResponseError::UnknownServerError,
     }

@@ -82,6 +82,9 @@ struct Fs {
     capacity_bytes: Option<u64>,
     syncs: u64,
     recording: Option<Recording>,
+    /// Times each write, read and fdatasync yields to other tasks before
+    /// it completes (see [`MemStorage::set_io_yields`]).
+    io_yields: u32,
 }
 
 /// Crash images captured before mutating operations.
@@ -89,6 +92,14 @@ struct Fs {
 struct Recording {
     seed: u64,
     images: Vec<MemStorage>,
+}
+
+/// Yields to the executor as [`MemStorage::set_io_yields`] says.
+async fn io_pause(fs: &Rc<RefCell<Fs>>) {
+    let yields = fs.borrow().io_yields;
+    for _ in 0..yields {
+        futures_lite::future::yield_now().await;
+    }
 }
 
 /// Captures the crash image of this moment if recording is on. Called
@@ -241,6 +252,15 @@ impl MemStorage {
     /// Arms a one-shot fault.
     pub fn inject(&self, fault: Fault) {
         self.fs.borrow_mut().faults.push((fault, 0));
+    }
+
+    /// Makes every write, read and fdatasync yield `yields` times to the
+    /// executor before completing, as real I/O does while the ring works:
+    /// other tasks then run in the middle of the log's I/O steps, so tests
+    /// of concurrent appenders and readers see the interleavings a disk
+    /// causes (0, the default, completes at once).
+    pub fn set_io_yields(&self, yields: u32) {
+        self.fs.borrow_mut().io_yields = yields;
     }
 
     /// Writes that would grow the total size of all files past
@@ -449,6 +469,7 @@ impl StorageFile for MemFile {
 
     async fn write_at(&self, buf: MemBuf, pos: u64) -> io::Result<()> {
         check_aligned(pos, buf.0.len())?;
+        io_pause(&self.fs).await;
         record_crash_point(&self.fs);
         {
             let mut fs = self.fs.borrow_mut();
@@ -474,6 +495,7 @@ impl StorageFile for MemFile {
     }
 
     async fn read_at(&self, pos: u64, len_bytes: usize) -> io::Result<Vec<u8>> {
+        io_pause(&self.fs).await;
         if self.fs.borrow_mut().trip(OpKind::Read) {
             return Err(eio("read"));
         }
@@ -485,6 +507,7 @@ impl StorageFile for MemFile {
     }
 
     async fn fdatasync(&self) -> io::Result<()> {
+        io_pause(&self.fs).await;
         record_crash_point(&self.fs);
         if self.fs.borrow_mut().trip(OpKind::Sync) {
             return Err(eio("fdatasync"));
