@@ -45,6 +45,9 @@ cargo test --workspace --locked
 step "crash property test, release, ${RINGLOG_PROPTEST_CASES:=2000} cases"
 PROPTEST_CASES=$RINGLOG_PROPTEST_CASES cargo test --release --locked -p ringlog-engine --test log_crash_prop
 
+step "a broken invariant stops one partition (engine fault points)"
+cargo test --locked -p ringlog-shard --features failpoints --test partition_stop
+
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
 

@@ -883,6 +883,16 @@ impl<S: Storage> Log<S> {
         max_timestamp_ms: i64,
         fill: impl FnOnce(&mut [u8], u64),
     ) -> Result<u64> {
+        #[cfg(feature = "failpoints")]
+        if fail::eval("log-append", |victim| victim)
+            .flatten()
+            .is_some_and(|victim| self.dir.ends_with(victim))
+        {
+            panic!(
+                "failpoint log-append: an internal invariant broken on purpose in {}",
+                self.dir.display()
+            );
+        }
         let max_bytes = self.config.borrow().max_payload_bytes;
         if payload_len > max_bytes {
             return Err(Error::TooLarge {

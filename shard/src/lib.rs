@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod message;
 pub mod meta_view;
 pub mod metrics;
+pub mod panics;
 pub mod partitions;
 pub mod router;
 pub mod runtime;

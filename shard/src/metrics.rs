@@ -30,6 +30,7 @@ struct ShardMetrics {
     fetch_bytes: Counter,
     fsync_seconds: Histogram,
     segments: Gauge,
+    partitions_stopped: Counter,
 }
 
 /// Every metric the broker exports. Shared by all shards (`Send + Sync`).
@@ -92,6 +93,11 @@ impl Metrics {
             "Segments of the partitions a shard owns",
             segments.clone(),
         );
+        let partitions_stopped = counter(
+            &mut registry,
+            "ringlog_partitions_stopped",
+            "Partitions stopped because an internal invariant broke (a panic in their work), per shard",
+        );
         let shards = (0..shards)
             .map(|shard| {
                 let labels = vec![("shard", shard.to_string())];
@@ -102,6 +108,7 @@ impl Metrics {
                     fetch_bytes: fetch_bytes.get_or_create(&labels).clone(),
                     fsync_seconds: fsync.get_or_create(&labels).clone(),
                     segments: segments.get_or_create(&labels).clone(),
+                    partitions_stopped: partitions_stopped.get_or_create(&labels).clone(),
                 }
             })
             .collect();
@@ -169,6 +176,11 @@ impl Metrics {
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
+    /// A partition on `shard` stopped after an internal invariant broke.
+    pub fn partition_stopped(&self, shard: usize) {
+        self.shard(shard).partitions_stopped.inc();
+    }
+
     /// Records accepted on `shard` so far.
     pub fn produce_records(&self, shard: usize) -> u64 {
         self.shard(shard).produce_records.get()
@@ -194,6 +206,7 @@ mod tests {
         metrics.request_done(ApiKey::Produce, Duration::from_micros(120));
         metrics.fsync_done(0, Duration::from_micros(200));
         metrics.set_segments(1, 4);
+        metrics.partition_stopped(0);
         let text = metrics.encode();
         assert!(
             text.contains("ringlog_produce_records_total{shard=\"1\"} 3"),
@@ -212,6 +225,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ringlog_segments{shard=\"1\"} 4"), "{text}");
+        assert!(
+            text.contains("ringlog_partitions_stopped_total{shard=\"0\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("ringlog_request_duration_seconds_count{api=\"Produce\"} 1"),
             "{text}"

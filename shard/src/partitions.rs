@@ -328,16 +328,70 @@ impl Partitions {
             })
     }
 
-    /// Every open partition, for maintenance.
-    pub fn all(&self) -> Vec<Rc<Partition>> {
+    /// Every open partition with its topic and index, for maintenance.
+    pub fn all(&self) -> Vec<(Rc<str>, u32, Rc<Partition>)> {
         self.by_name
             .borrow()
-            .values()
-            .filter_map(|entry| match entry {
-                Entry::Open(p) => Some(p.clone()),
+            .iter()
+            .filter_map(|((topic, index), entry)| match entry {
+                Entry::Open(p) => Some((topic.clone(), *index, p.clone())),
                 _ => None,
             })
             .collect()
+    }
+
+    /// Runs `work` on partition `p` (`topic`-`partition`). A panic inside
+    /// it stops this partition only (see [`crate::panics`]): its log
+    /// refuses further work, the entry becomes failed, so every later
+    /// request answers KAFKA_STORAGE_ERROR until the next start-up
+    /// recovers the log; an ERROR line carries the backtrace, and the
+    /// `ringlog_partitions_stopped` metric counts it. Every other
+    /// partition of the shard goes on.
+    pub async fn guarded<T>(
+        &self,
+        topic: &str,
+        partition: u32,
+        p: &Rc<Partition>,
+        work: impl std::future::Future<Output = T>,
+    ) -> ringlog_engine::Result<T> {
+        crate::panics::catch(work)
+            .await
+            .map_err(|caught| self.stop(topic, partition, p, caught))
+    }
+
+    fn stop(
+        &self,
+        topic: &str,
+        partition: u32,
+        p: &Rc<Partition>,
+        caught: crate::panics::Caught,
+    ) -> ringlog_engine::Error {
+        p.log.log().stop();
+        let what = format!("{} at {}", caught.message, caught.location);
+        tracing::error!(
+            shard = self.shard,
+            %topic,
+            partition,
+            panic = %what,
+            backtrace = %caught.backtrace,
+            "internal invariant broken: partition stopped until restart; the shard's other partitions go on"
+        );
+        self.metrics.partition_stopped(self.shard);
+        if let Some(entry) = self
+            .by_name
+            .borrow_mut()
+            .get_mut(&Self::key(topic, partition))
+        {
+            if matches!(entry, Entry::Open(open) if Rc::ptr_eq(open, p)) {
+                *entry = Entry::Failed(Rc::from(format!("internal invariant broken: {what}")));
+            }
+        }
+        // Fetches parked on the partition see the stopped log now.
+        p.gate.notify();
+        ringlog_engine::Error::Invariant {
+            path: partition_dir(&self.data_dir, topic, partition),
+            what,
+        }
     }
 
     /// Waits until no open of the partition is running (its outcome does

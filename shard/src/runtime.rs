@@ -98,6 +98,7 @@ async fn start_shard(
     peers: PeerTable,
     published: Arc<AtomicU64>,
 ) -> ShardClient {
+    crate::panics::install_hook();
     let executor_id = glommio::executor().id();
     peers.lock().expect("peer table").push((id, executor_id));
     let (senders, mut receivers) = mesh.join().await.expect("join shard mesh");
@@ -176,9 +177,14 @@ async fn start_shard(
                 return;
             }
             let mut segments = 0;
-            for partition in shard.partitions.all() {
-                if let Err(e) = partition.log.log().maintain().await {
-                    tracing::error!(shard = shard.id, error = %e, "log maintenance failed");
+            for (topic, index, partition) in shard.partitions.all() {
+                let maintained = shard
+                    .partitions
+                    .guarded(&topic, index, &partition, partition.log.log().maintain())
+                    .await
+                    .and_then(|maintained| maintained);
+                if let Err(e) = maintained {
+                    tracing::error!(shard = shard.id, %topic, partition = index, error = %e, "log maintenance failed");
                 }
                 partition.gate.notify();
                 segments += partition.log.log().segments().len() as u64;

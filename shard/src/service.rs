@@ -126,7 +126,16 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                     return;
                 }
             };
-            let produced = produce(&p, &batches, durable).await;
+            let produced = shard
+                .partitions
+                .guarded(
+                    &topic,
+                    partition,
+                    &p,
+                    produce(&shard, &topic, partition, &p, &batches, durable),
+                )
+                .await
+                .unwrap_or_else(|e| Err(e.into()));
             if let Ok(produced) = &produced {
                 let (records, bytes) = (produced.records_written, produced.bytes_written);
                 shard.config.metrics.produced(shard.id, records, bytes);
@@ -154,7 +163,16 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                     return;
                 }
             };
-            let records = fetch(&p, offset, max_bytes, max_wait).await;
+            let records = shard
+                .partitions
+                .guarded(
+                    &topic,
+                    partition,
+                    &p,
+                    fetch(&p, offset, max_bytes, max_wait),
+                )
+                .await
+                .and_then(|read| read);
             if let Ok(bytes) = &records {
                 let count = ringlog_protocol::batches(bytes)
                     .filter_map(Result::ok)
@@ -190,7 +208,11 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             let found = match query {
                 OffsetQuery::Earliest => Ok(Some(at(p.log.log().log_start_offset()))),
                 OffsetQuery::Latest => Ok(Some(at(p.log.log().high_watermark()))),
-                OffsetQuery::Timestamp(ts) => offset_for_timestamp(&p, ts).await,
+                OffsetQuery::Timestamp(ts) => shard
+                    .partitions
+                    .guarded(&topic, partition, &p, offset_for_timestamp(&p, ts))
+                    .await
+                    .and_then(|found| found),
             };
             let _ = reply.send(found.map(|o| (o, offsets(&p))));
         }
@@ -232,7 +254,13 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             let done = match unopened {
                 Some(done) => done,
                 None => match shard.partitions.ready(&topic, partition).await {
-                    Ok(p) => p.log.log().reconfigure(config),
+                    Ok(p) => shard
+                        .partitions
+                        .guarded(&topic, partition, &p, async {
+                            p.log.log().reconfigure(config)
+                        })
+                        .await
+                        .and_then(|done| done),
                     Err(e) => Err(e),
                 },
             };
@@ -254,7 +282,16 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             let deleted = match shard.partitions.ready(&topic, partition).await {
                 Ok(p) => {
                     let offset = offset.unwrap_or_else(|| p.log.log().high_watermark());
-                    p.log.log().delete_records_below(offset).await
+                    shard
+                        .partitions
+                        .guarded(
+                            &topic,
+                            partition,
+                            &p,
+                            p.log.log().delete_records_below(offset),
+                        )
+                        .await
+                        .and_then(|deleted| deleted)
                 }
                 Err(e) => Err(e),
             };
@@ -313,6 +350,9 @@ struct Produced {
 /// written, so a retry is never acknowledged before the original is
 /// durable; otherwise a background sync makes them readable soon.
 async fn produce(
+    shard: &Rc<Shard>,
+    topic: &str,
+    partition: u32,
     p: &Rc<Partition>,
     batches: &[Bytes],
     durable: bool,
@@ -334,10 +374,15 @@ async fn produce(
         p.log.log().sync_to(end).await?;
         p.gate.notify();
     } else {
-        let background = p.clone();
+        let (shard, topic, background) = (shard.clone(), topic.to_string(), p.clone());
         glommio::spawn_local(async move {
-            if let Err(e) = background.log.log().sync_to(end).await {
-                tracing::error!(error = %e, "background sync after acks=0/1 produce failed");
+            let synced = shard
+                .partitions
+                .guarded(&topic, partition, &background, background.log.log().sync_to(end))
+                .await
+                .and_then(|synced| synced);
+            if let Err(e) = synced {
+                tracing::error!(%topic, partition, error = %e, "background sync after acks=0/1 produce failed");
             }
             background.gate.notify();
         })

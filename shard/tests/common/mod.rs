@@ -2,6 +2,7 @@
 //! shards, data under the cargo target dir on the real disk) and a
 //! blocking client speaking the Kafka protocol with `kafka-protocol`'s
 //! client-side codecs.
+#![allow(dead_code)] // each test binary uses a different subset
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_channel::oneshot;
