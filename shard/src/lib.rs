@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod controller;
+pub mod dispatch_order;
 pub mod group;
 pub mod handlers;
 pub mod message;

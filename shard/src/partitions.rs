@@ -28,6 +28,7 @@
 //! partition, and a remove waits for it, so a delete never races the
 //! creation of the directory it removes.
 
+use crate::dispatch_order::{DispatchOrder, Turn};
 use crate::metrics::Metrics;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::partition::PartitionLog;
@@ -123,6 +124,9 @@ pub struct Partitions {
     shard: usize,
     metrics: Arc<Metrics>,
     by_name: RefCell<HashMap<PartitionKey, Entry>>,
+    /// The order Produce requests arrived in, per partition (see
+    /// [`Partitions::arrival_turn`]).
+    arrivals: RefCell<HashMap<PartitionKey, Rc<DispatchOrder>>>,
 }
 
 impl Partitions {
@@ -133,6 +137,7 @@ impl Partitions {
             shard,
             metrics,
             by_name: RefCell::new(HashMap::new()),
+            arrivals: RefCell::new(HashMap::new()),
         }
     }
 
@@ -309,6 +314,9 @@ impl Partitions {
             .by_name
             .borrow_mut()
             .remove(&Self::key(topic, partition));
+        self.arrivals
+            .borrow_mut()
+            .remove(&Self::key(topic, partition));
         if let Some(Entry::Open(p)) = removed {
             if let Ok(p) = Rc::try_unwrap(p) {
                 p.gate.notify();
@@ -326,6 +334,26 @@ impl Partitions {
                 std::io::ErrorKind::NotFound => Ok(()),
                 _ => Err(ringlog_engine::Error::io(&dir, e)),
             })
+    }
+
+    /// A Produce request's place among the requests for the partition, in
+    /// the order they reached this shard; `None` for a partition the shard
+    /// does not have ([`Partitions::ready`] refuses it).
+    ///
+    /// Why: a request that arrives while the log is opening waits in
+    /// [`Partitions::ready`]; when the open ends, a request that arrived
+    /// later but had not run yet found the log open and appended ahead of
+    /// the waiters (seen as a producer's records stored out of the order it
+    /// sent them). Taken before the request's first await — tasks start in
+    /// arrival order — and held until its batches are appended, the turn
+    /// keeps appends in arrival order through opens and any other wait.
+    pub fn arrival_turn(&self, topic: &str, partition: u32) -> Option<Turn> {
+        let key = Self::key(topic, partition);
+        if !self.by_name.borrow().contains_key(&key) {
+            return None;
+        }
+        let order = self.arrivals.borrow_mut().entry(key).or_default().clone();
+        Some(order.take())
     }
 
     /// Every open partition with its topic and index, for maintenance.

@@ -19,6 +19,7 @@
 //! or body that does not decode. Answers to earlier requests on the
 //! connection are written first.
 
+use crate::dispatch_order::{DispatchOrder, Turn};
 use crate::handlers::{self, Handled};
 use crate::runtime::ShardClient;
 use bytes::Bytes;
@@ -123,12 +124,18 @@ async fn read_requests(
 ) {
     let max_request_bytes = client.local().config.max_request_bytes;
     let mut frames = FrameBuffer::new(max_request_bytes, READ_CHUNK_BYTES);
+    let order = Rc::new(DispatchOrder::default());
     loop {
         loop {
             match frames.next_frame() {
                 Ok(Some(frame)) => {
-                    let task =
-                        glommio::spawn_local(handle_frame(client.clone(), frame, host.clone()));
+                    let turn = order.take();
+                    let task = glommio::spawn_local(handle_frame(
+                        client.clone(),
+                        frame,
+                        host.clone(),
+                        turn,
+                    ));
                     if queue.send(task).await.is_err() {
                         return;
                     }
@@ -266,7 +273,7 @@ impl ReadyAnswers {
     }
 }
 
-async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>) -> Reply {
+async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn: Turn) -> Reply {
     let started = Instant::now();
     let request = match parse_request(frame) {
         Ok(request) => request,
@@ -290,7 +297,7 @@ async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>) -> R
         request.api_version,
         request.correlation_id(),
     );
-    let reply = match handlers::dispatch(&client, request, &host).await {
+    let reply = match handlers::dispatch(&client, request, &host, turn).await {
         Ok(Handled::Respond(body)) => encode(correlation_id, key, version, &body),
         Ok(Handled::Silent) => Reply::Nothing,
         Err(reason) => Reply::Close(reason),

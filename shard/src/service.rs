@@ -2,6 +2,7 @@
 //! partitions this shard owns, on its own executor.
 
 use crate::controller::Controller;
+use crate::dispatch_order::Turn;
 use crate::group::Coordinator;
 use crate::message::{
     FetchReply, FoundOffset, OffsetQuery, OpenReply, PartitionOffsets, ShardRequest,
@@ -119,6 +120,8 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             durable,
             reply,
         } => {
+            // Before the first await: tasks start in arrival order.
+            let turn = shard.partitions.arrival_turn(&topic, partition);
             let p = match shard.partitions.ready(&topic, partition).await {
                 Ok(p) => p,
                 Err(e) => {
@@ -132,7 +135,7 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                     &topic,
                     partition,
                     &p,
-                    produce(&shard, &topic, partition, &p, &batches, durable),
+                    produce(&shard, &topic, partition, &p, &batches, durable, turn),
                 )
                 .await
                 .unwrap_or_else(|e| Err(e.into()));
@@ -356,7 +359,11 @@ async fn produce(
     p: &Rc<Partition>,
     batches: &[Bytes],
     durable: bool,
+    turn: Option<Turn>,
 ) -> Result<Produced, AppendError> {
+    if let Some(turn) = &turn {
+        turn.wait().await;
+    }
     let mut first = None;
     let mut end = 0;
     let (mut records_written, mut bytes_written) = (0, 0);
@@ -369,6 +376,8 @@ async fn produce(
             bytes_written += batch.len() as u64;
         }
     }
+    // Appended: the next request for the partition may append.
+    drop(turn);
     let base = first.ok_or_else(|| Error::Rejected("produce without record batches".into()))?;
     if durable {
         p.log.log().sync_to(end).await?;

@@ -43,6 +43,7 @@ mod produce;
 mod sync_group;
 
 use crate::controller::Controller;
+use crate::dispatch_order::Turn;
 use crate::group::coordinator_shard;
 use crate::message::{ClientInfo, ControllerReply, ControllerRequest, GroupAnswer, ShardRequest};
 use crate::runtime::ShardClient;
@@ -72,8 +73,12 @@ pub async fn dispatch(
     client: &Rc<ShardClient>,
     request: Request,
     host: &str,
+    turn: Turn,
 ) -> Result<Handled, String> {
     let version = request.api_version;
+    // Only Produce dispatches in arrival order; every other request gives
+    // its turn up here.
+    let produce_turn = (request.api_key == ApiKey::Produce).then_some(turn);
     // Group members keep who they are; other requests skip the copies.
     let sender = &match request.api_key {
         ApiKey::JoinGroup
@@ -140,10 +145,12 @@ pub async fn dispatch(
         RequestKind::Metadata(body) => respond(ResponseKind::Metadata(
             metadata::handle(client, version, body).await,
         )),
-        RequestKind::Produce(body) => Ok(match produce::handle(client, version, body).await {
-            Some(body) => Handled::Respond(Box::new(ResponseKind::Produce(body))),
-            None => Handled::Silent,
-        }),
+        RequestKind::Produce(body) => Ok(
+            match produce::handle(client, version, body, produce_turn).await {
+                Some(body) => Handled::Respond(Box::new(ResponseKind::Produce(body))),
+                None => Handled::Silent,
+            },
+        ),
         RequestKind::Fetch(body) => respond(ResponseKind::Fetch(
             fetch::handle(client, version, body).await,
         )),

@@ -24,6 +24,7 @@
 //! are not supported.
 
 use super::{call_controller, topic_name};
+use crate::dispatch_order::Turn;
 use crate::message::{ControllerRequest, ProduceReply, ShardRequest};
 use crate::runtime::ShardClient;
 use bytes::Bytes;
@@ -48,12 +49,18 @@ enum Outcome {
 }
 
 /// Answers a Produce request; `None` for acks=0 (no response is sent).
+/// With a `turn`, the batches are routed only after every earlier request
+/// of the connection has routed its own (see [`crate::dispatch_order`]).
 pub async fn handle(
     client: &Rc<ShardClient>,
     version: i16,
     request: ProduceRequest,
+    turn: Option<Turn>,
 ) -> Option<ProduceResponse> {
     debug_assert!(version >= 3, "the version table starts Produce at v3");
+    if let Some(turn) = &turn {
+        turn.wait().await;
+    }
     let shard = client.local();
     let acks = request.acks;
     let refused = if !matches!(acks, -1..=1) {
@@ -110,6 +117,8 @@ pub async fn handle(
         }
         sent.push((name, partitions));
     }
+    // Every batch is on its way to its shard: the next request may route.
+    drop(turn);
     let mut responses = Vec::with_capacity(sent.len());
     for (name, partitions) in sent {
         let mut partition_responses = Vec::with_capacity(partitions.len());
