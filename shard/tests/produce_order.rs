@@ -21,7 +21,7 @@ fn produce_request(topic: &str, partition: i32, tag: usize) -> ProduceRequest {
     // Sizes vary so some appends take the slow path of the write buffer.
     let value = vec![b'v'; 100 + (tag * 7919) % 60_000];
     ProduceRequest::default()
-        .with_acks(if tag % 2 == 0 { -1 } else { 1 })
+        .with_acks(if tag.is_multiple_of(2) { -1 } else { 1 })
         .with_timeout_ms(10_000)
         .with_topic_data(vec![produce_request::TopicProduceData::default()
             .with_name(name(topic))
