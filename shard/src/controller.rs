@@ -89,6 +89,15 @@ pub const ADMIN_CREATES_CONCURRENT_MAX: u64 = 256;
 /// The result of an admin step.
 pub type AdminResult<T = ()> = Result<T, AdminError>;
 
+/// A created (or, validating only, creatable) topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Created {
+    /// The meta offset replicas must reach.
+    pub applied: u64,
+    /// Its partition count.
+    pub partitions: u32,
+}
+
 /// The controller of the pool. Lives on shard 0.
 pub struct Controller {
     meta: MetaLog<DmaStorage>,
@@ -386,15 +395,19 @@ impl Controller {
     }
 
     /// Creates a topic and opens its partitions. With `validate_only`,
-    /// only checks. Returns the offset replicas must reach.
+    /// only checks. The checks run in Kafka's order: name, existence,
+    /// configs, then the layout: `partitions` and `replication_factor`
+    /// (-1: the defaults), or a manual replica assignment (`assignments`,
+    /// the brokers of each partition; both counts then -1).
     pub async fn create_topic(
         &self,
         name: &str,
         partitions: i32,
         replication_factor: i16,
+        assignments: &[(i32, Vec<i32>)],
         configs: BTreeMap<String, String>,
         validate_only: bool,
-    ) -> AdminResult<u64> {
+    ) -> AdminResult<Created> {
         let _permit = self.admin.acquire_permit(1).await.expect("never closed");
         check_topic_name(name)
             .map_err(|m| AdminError::new(ResponseError::InvalidTopicException, m))?;
@@ -406,28 +419,20 @@ impl Controller {
                 format!("topic {name:?} already exists"),
             ));
         }
-        let partitions = match partitions {
-            -1 => self.auto_create_partitions as i32,
-            n => n,
-        };
-        if partitions < 1 || partitions as u32 > PARTITIONS_MAX {
-            return Err(AdminError::new(
-                ResponseError::InvalidPartitions,
-                format!("partition count {partitions} outside 1..={PARTITIONS_MAX}"),
-            ));
-        }
-        if !matches!(replication_factor, -1 | 1) {
-            return Err(AdminError::new(
-                ResponseError::InvalidReplicationFactor,
-                format!("replication factor {replication_factor}: a single broker stores one replica (use 1 or -1)"),
-            ));
-        }
         let config = topic_config::log_config(&self.log_defaults, &configs)
             .map_err(|m| AdminError::new(ResponseError::InvalidConfig, m))?;
+        let partitions = crate::handlers::create_topics::requested_partitions(
+            partitions,
+            replication_factor,
+            assignments,
+            self.auto_create_partitions,
+        )?;
         if validate_only {
-            return Ok(self.meta.applied_offset());
+            return Ok(Created {
+                applied: self.meta.applied_offset(),
+                partitions,
+            });
         }
-        let partitions = partitions as u32;
         let created = MetaEvent::TopicCreated(TopicCreated {
             name: name.to_string(),
             topic_id: random_uuid(),
@@ -438,7 +443,10 @@ impl Controller {
             .create_and_place(created, name, 0..partitions, config, Rejection::TopicExists)
             .await?;
         tracing::info!(topic = name, partitions, "topic created");
-        Ok(applied)
+        Ok(Created {
+            applied,
+            partitions,
+        })
     }
 
     /// Deletes a topic: the event first, then each partition's directory.
@@ -534,40 +542,34 @@ impl Controller {
         Ok(applied)
     }
 
-    /// Sets and removes topic config overrides, then applies the result to
-    /// every open partition.
+    /// Changes a topic's config overrides (with `replace`, the keys that
+    /// `changes` does not name go back to their defaults: legacy
+    /// AlterConfigs), then applies the result to every open partition.
+    /// The whole result is checked before anything is logged.
     pub async fn change_configs(
         &self,
         name: &str,
-        set: BTreeMap<String, String>,
-        remove: Vec<String>,
+        changes: &[(String, topic_config::Change)],
+        replace: bool,
         validate_only: bool,
     ) -> AdminResult<u64> {
         let _permit = self.exclusive().await;
-        let mut overrides = self
-            .meta
-            .with_state(|s| s.topic(name).map(|t| t.configs.clone()))
-            .ok_or_else(|| unknown_topic(name))?;
-        for key in &remove {
-            if !topic_config::TOPIC_CONFIG_KEYS.contains(&key.as_str()) {
-                return Err(AdminError::new(
-                    ResponseError::InvalidConfig,
-                    format!("unknown topic config {key:?}"),
-                ));
-            }
-            overrides.remove(key);
-        }
-        overrides.extend(set.clone());
-        let config = topic_config::log_config(&self.log_defaults, &overrides)
-            .map_err(|m| AdminError::new(ResponseError::InvalidConfig, m))?;
-        // Only keys that are set can be removed from the stored overrides.
         let stored = self
             .meta
             .with_state(|s| s.topic(name).map(|t| t.configs.clone()))
-            .unwrap_or_default();
-        let remove: Vec<String> = remove
-            .into_iter()
-            .filter(|k| stored.contains_key(k) && !set.contains_key(k))
+            .ok_or_else(|| unknown_topic(name))?;
+        let invalid = |m| AdminError::new(ResponseError::InvalidConfig, m);
+        let wanted = topic_config::altered(&stored, changes, replace).map_err(invalid)?;
+        let config = topic_config::log_config(&self.log_defaults, &wanted).map_err(invalid)?;
+        let set: Vec<(String, String)> = wanted
+            .iter()
+            .filter(|(key, value)| stored.get(*key) != Some(*value))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let remove: Vec<String> = stored
+            .keys()
+            .filter(|key| !wanted.contains_key(*key))
+            .cloned()
             .collect();
         if validate_only || (set.is_empty() && remove.is_empty()) {
             return Ok(self.meta.applied_offset());
@@ -575,7 +577,7 @@ impl Controller {
         let applied = self
             .append(MetaEvent::TopicConfigChanged(TopicConfigChanged {
                 name: name.to_string(),
-                set: set.into_iter().collect(),
+                set,
                 remove,
             }))
             .await
@@ -619,10 +621,10 @@ impl Controller {
                 let mut applied_offset = self.meta.applied_offset();
                 for topic in topics {
                     match self
-                        .create_topic(&topic, -1, -1, BTreeMap::new(), false)
+                        .create_topic(&topic, -1, -1, &[], BTreeMap::new(), false)
                         .await
                     {
-                        Ok(applied) => applied_offset = applied,
+                        Ok(created) => applied_offset = created.applied,
                         Err(e) if e.error == ResponseError::TopicAlreadyExists => {}
                         Err(e) => {
                             tracing::warn!(%topic, error = %e.message, "auto-create failed")
@@ -704,13 +706,9 @@ impl Controller {
             .with_state(|s| s.topic_by_id(id).map(|(name, _)| name.to_string()))
     }
 
-    /// The keys a topic overrides (empty if it does not exist).
-    pub fn topic_overrides(&self, topic: &str) -> Vec<String> {
-        self.meta.with_state(|s| {
-            s.topic(topic)
-                .map(|t| t.configs.keys().cloned().collect())
-                .unwrap_or_default()
-        })
+    /// The server's log settings, under every topic's overrides.
+    pub fn log_defaults(&self) -> &LogConfig {
+        &self.log_defaults
     }
 
     /// The applied offset of the meta log.

@@ -1,9 +1,31 @@
-//! Kafka topic configs (`retention.ms`, `segment.bytes`, ...) and how they
-//! become a partition's [`LogConfig`].
+//! Kafka topic configs (`retention.ms`, `segment.bytes`, ...): every key
+//! Apache Kafka 3.9 defines for a topic, how each is checked and
+//! described, and how the ones that act on a partition's log become its
+//! [`LogConfig`].
 //!
-//! Why only these keys: each one changes what the engine does. Accepting a
-//! key the engine ignores would tell the user a setting is in force when
-//! it is not, so unknown keys are INVALID_CONFIG, as Kafka answers them.
+//! Why every Kafka key is accepted: tools create topics with configs
+//! copied from a Kafka cluster or with their house defaults
+//! (`min.insync.replicas=2`, `unclean.leader.election.enable=false`, ...),
+//! and a broker that refuses a key Kafka accepts breaks them. Why unknown
+//! keys are still INVALID_CONFIG (as Kafka answers them): a misspelt key
+//! would otherwise be stored and silently do nothing.
+//!
+//! A value is checked as Kafka's `LogConfig` checks it (type, range,
+//! allowed strings) and refused with Kafka's message shape ("Invalid value
+//! V for configuration K: why"). The meta log stores the value as given;
+//! DescribeConfigs prints it the way Kafka does after parsing (trimmed,
+//! `true`/`false`, list elements joined by commas), with Kafka's sources
+//! and synonyms ([`describe`]).
+//!
+//! Keys that change what ringlog does are applied to the partition's
+//! [`LogConfig`] by [`apply`] (and `cleanup.policy` by [`log_config`]).
+//! The rest are stored and described: on one node without compaction,
+//! replication or tiered storage they have nothing to act on (the README's
+//! table says why, key by key). Two values Kafka can accept are refused
+//! because accepting them would claim a behaviour ringlog lacks:
+//! `cleanup.policy` with `compact` (no compaction yet) and
+//! `remote.storage.enable=true` (no tiered storage; Kafka refuses it too on
+//! a broker without tiered storage).
 
 use ringlog_engine::format::{FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES, FRAME_HEADER_BYTES};
 use ringlog_engine::LogConfig;
@@ -11,26 +33,430 @@ use std::collections::BTreeMap;
 
 /// `retention.ms`: delete segments whose newest record is older (-1: never).
 pub const RETENTION_MS: &str = "retention.ms";
-/// `retention.bytes`: delete old segments above this size (-1: no limit).
+/// `retention.bytes`: delete old segments above this size (negative: no limit).
 pub const RETENTION_BYTES: &str = "retention.bytes";
 /// `segment.bytes`: roll the active segment at this size.
 pub const SEGMENT_BYTES: &str = "segment.bytes";
 /// `segment.ms`: roll the active segment at this age.
 pub const SEGMENT_MS: &str = "segment.ms";
-/// `cleanup.policy`: only `delete` (compaction is not implemented).
+/// `cleanup.policy`: `delete` or nothing (compaction is not implemented).
 pub const CLEANUP_POLICY: &str = "cleanup.policy";
 /// `max.message.bytes`: the largest record batch accepted.
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+/// `index.interval.bytes`: bytes of batches between two index entries.
+pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
+const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
+const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
+const REMOTE_STORAGE_ENABLE: &str = "remote.storage.enable";
 
-/// Every supported key, in the order DescribeConfigs lists them.
-pub const TOPIC_CONFIG_KEYS: [&str; 6] = [
-    CLEANUP_POLICY,
-    MAX_MESSAGE_BYTES,
-    RETENTION_BYTES,
-    RETENTION_MS,
-    SEGMENT_BYTES,
-    SEGMENT_MS,
+/// Kafka's `Long.MAX_VALUE`: the default of the limits Kafka leaves open.
+const LONG_MAX: &str = "9223372036854775807";
+
+/// A config's type, as Kafka's `ConfigDef` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `true` or `false` (any case).
+    Boolean,
+    /// Free text, possibly limited to some values.
+    String,
+    /// A 32-bit integer.
+    Int,
+    /// A 64-bit integer.
+    Long,
+    /// A floating-point number.
+    Double,
+    /// Comma-separated elements.
+    List,
+}
+
+impl Kind {
+    /// DescribeConfigs' `config_type` code (v3+).
+    pub fn code(self) -> i8 {
+        match self {
+            Kind::Boolean => 1,
+            Kind::String => 2,
+            Kind::Int => 3,
+            Kind::Long => 5,
+            Kind::Double => 6,
+            Kind::List => 7,
+        }
+    }
+
+    /// The name in Kafka's "Not a number of type ..." message.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Boolean => "BOOLEAN",
+            Kind::String => "STRING",
+            Kind::Int => "INT",
+            Kind::Long => "LONG",
+            Kind::Double => "DOUBLE",
+            Kind::List => "LIST",
+        }
+    }
+}
+
+/// What a value must satisfy beyond its type.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    /// Any value of the type.
+    Any,
+    /// A number at least this.
+    AtLeast(i64),
+    /// A number in this inclusive range.
+    Between(i64, i64),
+    /// Kafka's gzip level: 1..=9, or -1 for the codec's default.
+    GzipLevel,
+    /// One of these strings (case-sensitive, as Kafka compares them).
+    OneOf(&'static [&'static str]),
+    /// `delete` and `compact` elements; `compact` refused (no compaction).
+    CleanupPolicy,
+    /// `*` or `partition:broker` elements.
+    ThrottledReplicas,
+    /// A Kafka metadata version such as `3.0-IV1` or `2.8`.
+    MetadataVersion,
+    /// A boolean that must be false (`remote.storage.enable`).
+    False,
+}
+
+/// One topic config key as Kafka 3.9 defines it.
+#[derive(Debug)]
+pub struct Spec {
+    /// The key.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: Kind,
+    rule: Rule,
+    /// Kafka's default, as DescribeConfigs prints it. For keys ringlog
+    /// honours, the default in force comes from the server's log defaults
+    /// instead (see [`describe`]).
+    kafka_default: &'static str,
+    /// The broker config Kafka reports as this key's synonym, and whether
+    /// Kafka gives that broker config a default (then DescribeConfigs lists
+    /// it as a DEFAULT_CONFIG synonym).
+    broker: Option<(&'static str, bool)>,
+    /// What the key means (DescribeConfigs' documentation).
+    pub doc: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    kind: Kind,
+    rule: Rule,
+    kafka_default: &'static str,
+    broker: Option<(&'static str, bool)>,
+    doc: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        kind,
+        rule,
+        kafka_default,
+        broker,
+        doc,
+    }
+}
+
+/// Every topic config of Kafka 3.9 (its `LogConfig`), sorted by name,
+/// which is the order DescribeConfigs lists them in.
+pub const SPECS: [Spec; 36] = [
+    spec(CLEANUP_POLICY, Kind::List, Rule::CleanupPolicy, "delete", Some(("log.cleanup.policy", true)),
+        "How old segments are discarded: \"delete\" removes them by retention.ms and retention.bytes; an empty list keeps them. \"compact\" is refused: ringlog does not compact logs yet."),
+    spec("compression.gzip.level", Kind::Int, Rule::GzipLevel, "-1", Some(("compression.gzip.level", true)),
+        "The gzip level (1-9, or -1 for the codec's default) when the broker recompresses batches for compression.type=gzip."),
+    spec("compression.lz4.level", Kind::Int, Rule::Between(1, 17), "9", Some(("compression.lz4.level", true)),
+        "The lz4 level when the broker recompresses batches for compression.type=lz4."),
+    spec("compression.type", Kind::String, Rule::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), "producer", Some(("compression.type", true)),
+        "The codec of stored batches: \"producer\" keeps the producer's; uncompressed, gzip, snappy, lz4 or zstd make the broker recompress each batch on append."),
+    spec("compression.zstd.level", Kind::Int, Rule::Between(-131_072, 22), "3", Some(("compression.zstd.level", true)),
+        "The zstd level when the broker recompresses batches for compression.type=zstd."),
+    spec("delete.retention.ms", Kind::Long, Rule::AtLeast(0), "86400000", Some(("log.cleaner.delete.retention.ms", true)),
+        "How long delete tombstones stay in a compacted topic. No effect in ringlog: it does not compact."),
+    spec("file.delete.delay.ms", Kind::Long, Rule::AtLeast(0), "60000", Some(("log.segment.delete.delay.ms", true)),
+        "How long Kafka keeps a segment's files after retention removed it. No effect in ringlog: it deletes them at once (a reader still holding one keeps its open file)."),
+    spec("flush.messages", Kind::Long, Rule::AtLeast(1), LONG_MAX, Some(("log.flush.interval.messages", true)),
+        "Kafka forces an fsync after this many messages. No effect in ringlog: acks=all always waits for an fdatasync (group commit), acks=0/1 are synced right after."),
+    spec("flush.ms", Kind::Long, Rule::AtLeast(0), LONG_MAX, Some(("log.flush.interval.ms", false)),
+        "Kafka forces an fsync when unsynced data is this old. No effect in ringlog: acks=all always waits for an fdatasync (group commit), acks=0/1 are synced right after."),
+    spec("follower.replication.throttled.replicas", Kind::List, Rule::ThrottledReplicas, "", None,
+        "Replicas (partition:broker, or *) whose follower fetches are throttled. No effect on one node: there are no followers."),
+    spec(INDEX_INTERVAL_BYTES, Kind::Int, Rule::AtLeast(0), "4096", Some(("log.index.interval.bytes", true)),
+        "Bytes of batches between two entries of a segment's offset and time indexes (0: an entry for every batch). Smaller means shorter scans per lookup and larger indexes."),
+    spec("leader.replication.throttled.replicas", Kind::List, Rule::ThrottledReplicas, "", None,
+        "Replicas (partition:broker, or *) whose fetches from the leader are throttled. No effect on one node: there are no followers."),
+    spec("local.retention.bytes", Kind::Long, Rule::AtLeast(-2), "-2", Some(("log.local.retention.bytes", true)),
+        "The local size bound of a partition with remote storage (-2: retention.bytes). No effect in ringlog: no tiered storage."),
+    spec("local.retention.ms", Kind::Long, Rule::AtLeast(-2), "-2", Some(("log.local.retention.ms", true)),
+        "The local age bound of a partition with remote storage (-2: retention.ms). No effect in ringlog: no tiered storage."),
+    spec(MAX_COMPACTION_LAG_MS, Kind::Long, Rule::AtLeast(1), LONG_MAX, Some(("log.cleaner.max.compaction.lag.ms", true)),
+        "The longest a record stays ineligible for compaction. No effect in ringlog: it does not compact."),
+    spec(MAX_MESSAGE_BYTES, Kind::Int, Rule::AtLeast(0), "1048588", Some(("message.max.bytes", true)),
+        "The largest record batch accepted, as sent (compressed); a larger batch answers MESSAGE_TOO_LARGE."),
+    spec("message.downconversion.enable", Kind::Boolean, Rule::Any, "true", Some(("log.message.downconversion.enable", true)),
+        "Whether Kafka converts batches for fetch requests of old versions. No effect in ringlog: it serves Fetch v4 and later, which never need it."),
+    spec("message.format.version", Kind::String, Rule::MetadataVersion, "3.0-IV1", Some(("log.message.format.version", true)),
+        "Deprecated record format version. No effect: ringlog, like Kafka 3.x, stores RecordBatch v2."),
+    spec("message.timestamp.after.max.ms", Kind::Long, Rule::AtLeast(0), LONG_MAX, Some(("log.message.timestamp.after.max.ms", true)),
+        "How far a record's CreateTime may be ahead of the broker's clock; a batch with a record beyond answers INVALID_TIMESTAMP."),
+    spec("message.timestamp.before.max.ms", Kind::Long, Rule::AtLeast(0), LONG_MAX, Some(("log.message.timestamp.before.max.ms", true)),
+        "How far a record's CreateTime may be behind the broker's clock; a batch with a record beyond answers INVALID_TIMESTAMP."),
+    spec("message.timestamp.difference.max.ms", Kind::Long, Rule::AtLeast(0), LONG_MAX, Some(("log.message.timestamp.difference.max.ms", true)),
+        "Deprecated bound on the distance between a record's CreateTime and the broker's clock, replaced by message.timestamp.before.max.ms and message.timestamp.after.max.ms."),
+    spec("message.timestamp.type", Kind::String, Rule::OneOf(&["CreateTime", "LogAppendTime"]), "CreateTime", Some(("log.message.timestamp.type", true)),
+        "CreateTime keeps the producer's timestamps; LogAppendTime makes the broker stamp each batch with its clock on append."),
+    spec("min.cleanable.dirty.ratio", Kind::Double, Rule::Between(0, 1), "0.5", Some(("log.cleaner.min.cleanable.ratio", true)),
+        "The share of a compacted log that must be uncompacted before it is cleaned. No effect in ringlog: it does not compact."),
+    spec(MIN_COMPACTION_LAG_MS, Kind::Long, Rule::AtLeast(0), "0", Some(("log.cleaner.min.compaction.lag.ms", true)),
+        "The shortest a record stays uncompacted. No effect in ringlog: it does not compact."),
+    spec("min.insync.replicas", Kind::Int, Rule::AtLeast(1), "1", Some(("min.insync.replicas", true)),
+        "Replicas that must have a batch before acks=all is answered. Kafka uses at most the replication factor; with one replica, acks=all waits for this broker's fdatasync."),
+    spec("preallocate", Kind::Boolean, Rule::Any, "false", Some(("log.preallocate", true)),
+        "Whether Kafka preallocates a new segment's file. No effect in ringlog: segments grow as written."),
+    spec("remote.log.copy.disable", Kind::Boolean, Rule::Any, "false", None,
+        "Stops copying segments to remote storage. No effect in ringlog: no tiered storage."),
+    spec("remote.log.delete.on.disable", Kind::Boolean, Rule::Any, "false", None,
+        "Deletes the remote data when remote storage is turned off. No effect in ringlog: no tiered storage."),
+    spec(REMOTE_STORAGE_ENABLE, Kind::Boolean, Rule::False, "false", None,
+        "Tiered storage for the topic. Only false: ringlog has no remote log storage yet."),
+    spec(RETENTION_BYTES, Kind::Long, Rule::Any, "-1", Some(("log.retention.bytes", true)),
+        "Delete the oldest segments while the partition is larger than this (negative: no limit). The active segment stays."),
+    spec(RETENTION_MS, Kind::Long, Rule::AtLeast(-1), "604800000", Some(("log.retention.ms", false)),
+        "Delete segments whose newest record is older than this (-1: keep them). The active segment stays."),
+    spec(SEGMENT_BYTES, Kind::Int, Rule::AtLeast(14), "1073741824", Some(("log.segment.bytes", true)),
+        "Roll the active segment at this size. It must hold one batch of max.message.bytes; without max.message.bytes, a small segment lowers the batch limit to what it holds."),
+    spec("segment.index.bytes", Kind::Int, Rule::AtLeast(4), "10485760", Some(("log.index.size.max.bytes", true)),
+        "The size Kafka preallocates for a segment's offset index. No effect in ringlog: its indexes grow with their segment."),
+    spec("segment.jitter.ms", Kind::Long, Rule::AtLeast(0), "0", Some(("log.roll.jitter.ms", false)),
+        "Random amount taken off segment.ms to spread segment rolls. No effect in ringlog: it rolls at segment.ms."),
+    spec(SEGMENT_MS, Kind::Long, Rule::AtLeast(1), "604800000", Some(("log.roll.ms", false)),
+        "Roll the active segment at this age, so that retention can remove it."),
+    spec("unclean.leader.election.enable", Kind::Boolean, Rule::Any, "false", Some(("unclean.leader.election.enable", true)),
+        "Whether a replica out of sync may become leader. No effect on one node: its only replica is always in sync."),
 ];
+
+/// The definition of `key`, if Kafka 3.9 has such a topic config.
+fn find(key: &str) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.name == key)
+}
+
+/// Kafka's refusal of a key it does not define.
+fn unknown_key(key: &str) -> String {
+    format!("Unknown topic config name: {key}")
+}
+
+/// Kafka's `ConfigException` message.
+fn invalid(key: &str, value: &str, why: impl std::fmt::Display) -> String {
+    format!("Invalid value {value} for configuration {key}: {why}")
+}
+
+/// A list value's elements, split as Kafka splits them.
+fn elements(value: &str) -> Vec<&str> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Vec::new();
+    }
+    value.split(',').map(str::trim).collect()
+}
+
+/// Whether `version` is a Kafka metadata version, as Kafka 3.9's
+/// `MetadataVersion.fromVersionString` reads it: a release (`2.8`,
+/// `0.10.2`) or one of its internal versions (`3.0-IV1`), with segments
+/// past the release ignored (`2.8.1` is `2.8`).
+fn is_metadata_version(version: &str) -> bool {
+    // Each release with its count of internal versions (IV0, IV1, ...),
+    // and whether the bare release is accepted: 4.0 is not released in
+    // 3.9, which knows only its internal versions.
+    const RELEASES: &[(&str, u8, bool)] = &[
+        ("0.8.0", 0, true),
+        ("0.8.1", 0, true),
+        ("0.8.2", 0, true),
+        ("0.9.0", 0, true),
+        ("0.10.0", 2, true),
+        ("0.10.1", 3, true),
+        ("0.10.2", 1, true),
+        ("0.11.0", 3, true),
+        ("1.0", 1, true),
+        ("1.1", 1, true),
+        ("2.0", 2, true),
+        ("2.1", 3, true),
+        ("2.2", 2, true),
+        ("2.3", 2, true),
+        ("2.4", 2, true),
+        ("2.5", 1, true),
+        ("2.6", 1, true),
+        ("2.7", 3, true),
+        ("2.8", 2, true),
+        ("3.0", 2, true),
+        ("3.1", 1, true),
+        ("3.2", 1, true),
+        ("3.3", 4, true),
+        ("3.4", 1, true),
+        ("3.5", 3, true),
+        ("3.6", 3, true),
+        ("3.7", 5, true),
+        ("3.8", 1, true),
+        ("3.9", 1, true),
+        ("4.0", 2, false),
+    ];
+    let segments = if version.starts_with("0.") { 3 } else { 2 };
+    let key = version
+        .split('.')
+        .take(segments)
+        .collect::<Vec<_>>()
+        .join(".");
+    RELEASES.iter().any(|&(release, internal, bare)| {
+        let internal_version = key
+            .strip_prefix(release)
+            .and_then(|rest| rest.strip_prefix("-IV"))
+            .and_then(|iv| iv.parse::<u8>().ok().filter(|n| n.to_string() == iv));
+        (bare && key == release) || internal_version.is_some_and(|iv| iv < internal)
+    })
+}
+
+/// Java's `Double.toString`, which DescribeConfigs prints doubles with.
+fn java_double(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude == 0.0 || (1e-3..1e7).contains(&magnitude) {
+        let text = value.to_string();
+        if text.contains('.') {
+            text
+        } else {
+            format!("{text}.0")
+        }
+    } else {
+        let text = format!("{value:E}");
+        match text.split_once('E') {
+            Some((mantissa, exponent)) if !mantissa.contains('.') => {
+                format!("{mantissa}.0E{exponent}")
+            }
+            _ => text,
+        }
+    }
+}
+
+/// `value` checked as Kafka checks `key`, in the form DescribeConfigs
+/// prints it; the reason (naming the key) if it is not acceptable.
+pub fn canonical(key: &str, value: &str) -> Result<String, String> {
+    let spec = find(key).ok_or_else(|| unknown_key(key))?;
+    let trimmed = value.trim();
+    let refuse = |why: String| Err(invalid(key, value, why));
+    let not_a_number = || {
+        invalid(
+            key,
+            value,
+            format!("Not a number of type {}", spec.kind.name()),
+        )
+    };
+    let out_of_range = |n: f64| match spec.rule {
+        Rule::AtLeast(min) | Rule::Between(min, _) if n < min as f64 => {
+            Some(format!("Value must be at least {min}"))
+        }
+        Rule::Between(_, max) if n > max as f64 => {
+            Some(format!("Value must be no more than {max}"))
+        }
+        Rule::GzipLevel if n != -1.0 && !(1.0..=9.0).contains(&n) => {
+            Some("Value must be between 1 and 9 or equal to -1".to_string())
+        }
+        _ => None,
+    };
+    match spec.kind {
+        Kind::Int | Kind::Long => {
+            let parsed = match spec.kind {
+                Kind::Int => trimmed.parse::<i32>().map(i64::from),
+                _ => trimmed.parse::<i64>(),
+            };
+            let n = parsed.map_err(|_| not_a_number())?;
+            match out_of_range(n as f64) {
+                Some(why) => refuse(why),
+                None => Ok(n.to_string()),
+            }
+        }
+        Kind::Double => {
+            let n: f64 = trimmed
+                .parse()
+                .ok()
+                .filter(|n: &f64| n.is_finite())
+                .ok_or_else(not_a_number)?;
+            match out_of_range(n) {
+                Some(why) => refuse(why),
+                None => Ok(java_double(n)),
+            }
+        }
+        Kind::Boolean => {
+            let parsed = if trimmed.eq_ignore_ascii_case("true") {
+                true
+            } else if trimmed.eq_ignore_ascii_case("false") {
+                false
+            } else {
+                return refuse("Expected value to be either true or false".to_string());
+            };
+            if parsed && matches!(spec.rule, Rule::False) {
+                return Err(format!(
+                    "{key}={value} is not supported: tiered storage is disabled in this broker (ringlog has no remote log storage yet), so a topic cannot be configured with remote log storage"
+                ));
+            }
+            Ok(parsed.to_string())
+        }
+        Kind::String => match spec.rule {
+            Rule::OneOf(allowed) if !allowed.contains(&trimmed) => {
+                refuse(format!("String must be one of: {}", allowed.join(", ")))
+            }
+            Rule::MetadataVersion if !is_metadata_version(trimmed) => {
+                refuse(format!("Version {trimmed} is not a valid version"))
+            }
+            _ => Ok(trimmed.to_string()),
+        },
+        Kind::List => {
+            let parts = elements(value);
+            match spec.rule {
+                Rule::CleanupPolicy => {
+                    if let Some(bad) = parts.iter().find(|p| !["compact", "delete"].contains(p)) {
+                        return Err(invalid(key, bad, "String must be one of: compact, delete"));
+                    }
+                    if parts.contains(&"compact") {
+                        return Err(format!(
+                            "{key}={value} is not supported: ringlog does not compact logs yet; use {key}=delete (the default)"
+                        ));
+                    }
+                }
+                Rule::ThrottledReplicas => {
+                    let digits = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+                    let replica = |p: &&str| {
+                        p.is_empty()
+                            || p.split_once(':').is_some_and(|(partition, broker)| {
+                                digits(partition) && digits(broker)
+                            })
+                    };
+                    if !(parts.iter().all(replica) || parts.concat() == "*") {
+                        return refuse(format!(
+                            "{key} must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+                        ));
+                    }
+                }
+                other => unreachable!("{key}: list key with rule {other:?}"),
+            }
+            Ok(parts.join(","))
+        }
+    }
+}
+
+/// Kafka's checks across keys (`LogConfig.validateValues`), on the
+/// overrides over Kafka's defaults.
+fn check_together(overrides: &BTreeMap<String, String>) -> Result<(), String> {
+    let long = |key: &str| -> i64 {
+        let value = overrides.get(key).map_or_else(
+            || find(key).expect("a known key").kafka_default,
+            String::as_str,
+        );
+        value.trim().parse().expect("checked by canonical")
+    };
+    let (min_lag, max_lag) = (long(MIN_COMPACTION_LAG_MS), long(MAX_COMPACTION_LAG_MS));
+    if min_lag > max_lag {
+        return Err(format!(
+            "conflict topic config setting {MIN_COMPACTION_LAG_MS} ({min_lag}) > {MAX_COMPACTION_LAG_MS} ({max_lag})"
+        ));
+    }
+    Ok(())
+}
 
 fn parse_i64(key: &str, value: &str, min: i64) -> Result<i64, String> {
     let parsed: i64 = value
@@ -43,7 +469,8 @@ fn parse_i64(key: &str, value: &str, min: i64) -> Result<i64, String> {
     Ok(parsed)
 }
 
-/// Applies one `key=value` to `config`.
+/// Applies one `key=value` to `config`. Keys that ringlog only stores
+/// change nothing here; every value has passed [`canonical`].
 fn apply(config: &mut LogConfig, key: &str, value: &str) -> Result<(), String> {
     match key {
         RETENTION_MS => {
@@ -51,39 +478,39 @@ fn apply(config: &mut LogConfig, key: &str, value: &str) -> Result<(), String> {
             config.retention_ms = (ms >= 0).then_some(ms);
         }
         RETENTION_BYTES => {
-            let bytes = parse_i64(key, value, -1)?;
-            config.retention_bytes = (bytes >= 0).then_some(bytes as u64);
+            // Kafka accepts any long; every negative one is "no limit".
+            let bytes = parse_i64(key, value, i64::MIN)?;
+            config.retention_bytes = u64::try_from(bytes).ok();
         }
         SEGMENT_BYTES => config.segment_bytes = parse_i64(key, value, 1)? as u64,
         SEGMENT_MS => config.segment_ms = parse_i64(key, value, 1)?,
         MAX_MESSAGE_BYTES => {
-            let bytes = parse_i64(key, value, 1)?;
+            let bytes = parse_i64(key, value, 0)?;
             config.max_payload_bytes = usize::try_from(bytes)
                 .map_err(|_| format!("{key}={bytes} does not fit this platform"))?;
         }
-        CLEANUP_POLICY => {
-            if value.trim() != "delete" {
-                return Err(format!(
-                    "{key}={value:?} is not supported: only \"delete\" (no compaction)"
-                ));
-            }
+        INDEX_INTERVAL_BYTES => {
+            // Kafka's 0 (an entry for every batch) is the engine's 1.
+            config.index_interval_bytes = parse_i64(key, value, 0)?.max(1) as u64;
         }
-        other => {
-            return Err(format!(
-                "unknown topic config {other:?}; supported: {}",
-                TOPIC_CONFIG_KEYS.join(", ")
-            ))
-        }
+        // Stored and described only (`cleanup.policy` acts in `log_config`).
+        _ => {}
     }
     Ok(())
 }
 
-/// The log settings of a topic with these overrides on top of the
-/// server's defaults; the reason if a key or value is not acceptable.
-pub fn log_config(
+/// `defaults` with the topic's honoured overrides applied and, unless the
+/// topic sets `max.message.bytes`, the batch limit fitted to a small
+/// segment: every value DescribeConfigs reports. The reason if a key or
+/// value is not acceptable.
+fn configured(
     defaults: &LogConfig,
     overrides: &BTreeMap<String, String>,
 ) -> Result<LogConfig, String> {
+    for (key, value) in overrides {
+        canonical(key, value)?;
+    }
+    check_together(overrides)?;
     let mut config = defaults.clone();
     for (key, value) in overrides {
         apply(&mut config, key, value)?;
@@ -99,15 +526,38 @@ pub fn log_config(
             config.max_payload_bytes = fits as usize;
         }
     }
-    config
-        .validate()
-        .map_err(|e| format!("topic configs rejected by the log: {e}"))?;
     Ok(config)
 }
 
-/// The value of `key` in effect under `config`, as Kafka prints it.
-fn effective_value(config: &LogConfig, key: &str) -> String {
-    match key {
+/// The log settings of a topic with these overrides on top of the
+/// server's defaults; the reason if a key or value is not acceptable.
+pub fn log_config(
+    defaults: &LogConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Result<LogConfig, String> {
+    let mut config = configured(defaults, overrides)?;
+    let deletes = overrides
+        .get(CLEANUP_POLICY)
+        .is_none_or(|policy| elements(policy).contains(&"delete"));
+    if !deletes {
+        // An empty cleanup.policy: Kafka keeps every segment, whatever the
+        // retention settings (which it still describes).
+        config.retention_ms = None;
+        config.retention_bytes = None;
+    }
+    config.validate().map_err(|e| {
+        format!(
+            "segment.bytes={} with max.message.bytes={} is not accepted by the log: {e}",
+            config.segment_bytes, config.max_payload_bytes
+        )
+    })?;
+    Ok(config)
+}
+
+/// The value of honoured `key` under `config`, as Kafka prints it; None for
+/// keys that ringlog only stores.
+fn engine_value(config: &LogConfig, key: &str) -> Option<String> {
+    Some(match key {
         RETENTION_MS => config.retention_ms.unwrap_or(-1).to_string(),
         RETENTION_BYTES => config
             .retention_bytes
@@ -116,9 +566,47 @@ fn effective_value(config: &LogConfig, key: &str) -> String {
         SEGMENT_BYTES => config.segment_bytes.to_string(),
         SEGMENT_MS => config.segment_ms.to_string(),
         MAX_MESSAGE_BYTES => config.max_payload_bytes.to_string(),
-        CLEANUP_POLICY => "delete".to_string(),
-        other => unreachable!("not a supported key: {other}"),
+        INDEX_INTERVAL_BYTES => config.index_interval_bytes.to_string(),
+        _ => return None,
+    })
+}
+
+/// What `spec` is under `config` when the topic does not set it.
+fn default_value(config: &LogConfig, spec: &Spec) -> String {
+    engine_value(config, spec.name).unwrap_or_else(|| spec.kafka_default.to_string())
+}
+
+/// Where a described value comes from (Kafka's `ConfigSource`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Set on the topic (DYNAMIC_TOPIC_CONFIG).
+    Topic,
+    /// The server's own setting (`--segment-bytes`, ...; STATIC_BROKER_CONFIG).
+    StaticBroker,
+    /// The built-in default (DEFAULT_CONFIG).
+    Default,
+}
+
+impl Source {
+    /// The wire code.
+    pub fn code(self) -> i8 {
+        match self {
+            Source::Topic => 1,
+            Source::StaticBroker => 4,
+            Source::Default => 5,
+        }
     }
+}
+
+/// One place a value is or could be set, highest precedence first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Synonym {
+    /// The topic key, or Kafka's name of the broker config.
+    pub name: &'static str,
+    /// The value set there.
+    pub value: String,
+    /// Which kind of place.
+    pub source: Source,
 }
 
 /// One row of DescribeConfigs.
@@ -126,25 +614,148 @@ fn effective_value(config: &LogConfig, key: &str) -> String {
 pub struct ConfigEntry {
     /// The key.
     pub name: &'static str,
-    /// The value in effect.
+    /// The value in effect (for a key ringlog only stores: the one stored).
     pub value: String,
-    /// True when the topic does not override the server default.
-    pub is_default: bool,
+    /// Where the value comes from.
+    pub source: Source,
+    /// Every place that sets it, the one in effect first.
+    pub synonyms: Vec<Synonym>,
+    /// Its type.
+    pub kind: Kind,
+    /// What it means.
+    pub doc: &'static str,
 }
 
-/// Every supported key with its effective value.
+/// Every topic config with its value and sources, as Kafka's broker
+/// describes them: a topic override first (TOPIC_CONFIG), then the broker
+/// config Kafka names as its synonym when the server sets it
+/// (STATIC_BROKER_CONFIG), then that broker config's built-in default
+/// (DEFAULT_CONFIG). The value's source is the first synonym's, or
+/// DEFAULT_CONFIG when there is none.
 pub fn describe(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
-    // Stored overrides were validated when set; a server default change
-    // can still make them invalid, and then the defaults are shown.
-    let config = log_config(defaults, overrides).unwrap_or_else(|_| defaults.clone());
-    TOPIC_CONFIG_KEYS
+    // Stored overrides were checked when set; a change of the server's
+    // defaults can still make them unacceptable, and then the server's
+    // defaults are shown.
+    let config = configured(defaults, overrides).unwrap_or_else(|_| defaults.clone());
+    let built_in = LogConfig::default();
+    SPECS
         .iter()
-        .map(|&name| ConfigEntry {
-            name,
-            value: effective_value(&config, name),
-            is_default: !overrides.contains_key(name),
+        .map(|spec| {
+            let mut synonyms = Vec::new();
+            if let Some(value) = overrides.get(spec.name) {
+                synonyms.push(Synonym {
+                    name: spec.name,
+                    value: canonical(spec.name, value).unwrap_or_else(|_| value.clone()),
+                    source: Source::Topic,
+                });
+            }
+            if let Some((broker, has_default)) = spec.broker {
+                let (server, default) = (
+                    default_value(defaults, spec),
+                    default_value(&built_in, spec),
+                );
+                if server != default {
+                    synonyms.push(Synonym {
+                        name: broker,
+                        value: server,
+                        source: Source::StaticBroker,
+                    });
+                }
+                if has_default {
+                    synonyms.push(Synonym {
+                        name: broker,
+                        value: default,
+                        source: Source::Default,
+                    });
+                }
+            }
+            let (value, source) = match synonyms.first() {
+                Some(first) if first.source == Source::Topic => {
+                    (first.value.clone(), Source::Topic)
+                }
+                first => (
+                    default_value(&config, spec),
+                    first.map_or(Source::Default, |s| s.source),
+                ),
+            };
+            ConfigEntry {
+                name: spec.name,
+                value,
+                source,
+                synonyms,
+                kind: spec.kind,
+                doc: spec.doc,
+            }
         })
         .collect()
+}
+
+/// One change an alter request asks for of a key: IncrementalAlterConfigs'
+/// operations (legacy AlterConfigs only sets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Set the value.
+    Set(String),
+    /// Remove the override (back to the default).
+    Delete,
+    /// Add list elements that are not there yet.
+    Append(String),
+    /// Remove list elements.
+    Subtract(String),
+}
+
+/// The overrides after `changes`, computed as Kafka's controller does:
+/// APPEND and SUBTRACT take the stored value (or Kafka's default) of a
+/// LIST key apart at commas and add or remove the given elements. With
+/// `replace` (legacy AlterConfigs), keys that `changes` does not name go
+/// back to their defaults. Unknown keys and list operations on other types
+/// are refused; values are checked by [`log_config`] afterwards.
+pub fn altered(
+    stored: &BTreeMap<String, String>,
+    changes: &[(String, Change)],
+    replace: bool,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut wanted = if replace {
+        BTreeMap::new()
+    } else {
+        stored.clone()
+    };
+    for (key, change) in changes {
+        let spec = find(key).ok_or_else(|| unknown_key(key))?;
+        let (operation, given) = match change {
+            Change::Set(value) => {
+                wanted.insert(key.clone(), value.clone());
+                continue;
+            }
+            Change::Delete => {
+                wanted.remove(key);
+                continue;
+            }
+            Change::Append(given) => ("APPEND", given),
+            Change::Subtract(given) => ("SUBTRACT", given),
+        };
+        if spec.kind != Kind::List {
+            return Err(format!(
+                "Can't {operation} to key {key} because its type is not LIST."
+            ));
+        }
+        let current = wanted.get(key).map_or(spec.kafka_default, String::as_str);
+        let mut parts: Vec<&str> = current.split(',').filter(|p| !p.is_empty()).collect();
+        for element in given.split(',') {
+            match change {
+                Change::Append(_) if !parts.contains(&element) => parts.push(element),
+                Change::Subtract(_) => {
+                    if let Some(at) = parts.iter().position(|p| *p == element) {
+                        parts.remove(at);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let joined = parts.join(",");
+        wanted.insert(key.clone(), joined);
+    }
+    Ok(wanted)
 }
 
 #[cfg(test)]
@@ -156,6 +767,261 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    fn entry<'a>(rows: &'a [ConfigEntry], name: &str) -> &'a ConfigEntry {
+        rows.iter().find(|r| r.name == name).unwrap()
+    }
+
+    #[test]
+    fn the_table_is_sorted_complete_and_its_defaults_pass_their_own_checks() {
+        let names: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted, "sorted, no duplicates");
+        for spec in &SPECS {
+            assert_eq!(
+                canonical(spec.name, spec.kafka_default).as_deref(),
+                Ok(spec.kafka_default),
+                "{}",
+                spec.name
+            );
+            assert!(!spec.doc.is_empty());
+        }
+        // Every key Kafka 3.9's TopicConfig documents.
+        for key in [
+            "cleanup.policy",
+            "compression.type",
+            "compression.gzip.level",
+            "compression.lz4.level",
+            "compression.zstd.level",
+            "delete.retention.ms",
+            "file.delete.delay.ms",
+            "flush.messages",
+            "flush.ms",
+            "follower.replication.throttled.replicas",
+            "index.interval.bytes",
+            "leader.replication.throttled.replicas",
+            "local.retention.bytes",
+            "local.retention.ms",
+            "max.compaction.lag.ms",
+            "max.message.bytes",
+            "message.downconversion.enable",
+            "message.format.version",
+            "message.timestamp.after.max.ms",
+            "message.timestamp.before.max.ms",
+            "message.timestamp.difference.max.ms",
+            "message.timestamp.type",
+            "min.cleanable.dirty.ratio",
+            "min.compaction.lag.ms",
+            "min.insync.replicas",
+            "preallocate",
+            "remote.log.copy.disable",
+            "remote.log.delete.on.disable",
+            "remote.storage.enable",
+            "retention.bytes",
+            "retention.ms",
+            "segment.bytes",
+            "segment.index.bytes",
+            "segment.jitter.ms",
+            "segment.ms",
+            "unclean.leader.election.enable",
+        ] {
+            assert!(find(key).is_some(), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_readme_table_lists_every_key() {
+        let readme = include_str!("../../README.md");
+        for spec in &SPECS {
+            assert!(
+                readme.contains(&format!("| `{}` |", spec.name)),
+                "README.md has no row for {}",
+                spec.name
+            );
+        }
+    }
+
+    #[test]
+    fn values_are_checked_and_printed_as_kafka_does() {
+        for (key, value, printed) in [
+            // Integers: trimmed, signs and leading zeros dropped.
+            ("retention.ms", " 3600000 ", "3600000"),
+            ("retention.ms", "-1", "-1"),
+            ("retention.bytes", "-5", "-5"),
+            ("segment.bytes", "+01048576", "1048576"),
+            ("index.interval.bytes", "0", "0"),
+            ("compression.gzip.level", "-1", "-1"),
+            ("compression.gzip.level", "9", "9"),
+            ("compression.zstd.level", "-131072", "-131072"),
+            ("min.insync.replicas", "2", "2"),
+            ("flush.messages", LONG_MAX, LONG_MAX),
+            // Booleans in any case.
+            ("preallocate", "TRUE", "true"),
+            ("unclean.leader.election.enable", " False", "false"),
+            ("remote.storage.enable", "false", "false"),
+            // Doubles as Java prints them.
+            ("min.cleanable.dirty.ratio", "1", "1.0"),
+            ("min.cleanable.dirty.ratio", "0.25", "0.25"),
+            ("min.cleanable.dirty.ratio", "0.0001", "1.0E-4"),
+            // Strings trimmed, from their allowed set.
+            ("compression.type", " zstd ", "zstd"),
+            ("message.timestamp.type", "LogAppendTime", "LogAppendTime"),
+            ("message.format.version", "2.8", "2.8"),
+            ("message.format.version", "0.10.2-IV0", "0.10.2-IV0"),
+            ("message.format.version", "2.8.1", "2.8.1"),
+            ("message.format.version", "4.0-IV1", "4.0-IV1"),
+            // Lists: elements trimmed, joined by commas.
+            ("cleanup.policy", " delete ", "delete"),
+            ("cleanup.policy", "", ""),
+            ("cleanup.policy", "delete , delete", "delete,delete"),
+            (
+                "leader.replication.throttled.replicas",
+                "0:0, 1:0",
+                "0:0,1:0",
+            ),
+            ("follower.replication.throttled.replicas", "*", "*"),
+        ] {
+            assert_eq!(
+                canonical(key, value).as_deref(),
+                Ok(printed),
+                "{key}={value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key_and_the_reason() {
+        for (key, value, reason) in [
+            ("retention.ms", "soon", "Not a number of type LONG"),
+            ("retention.ms", "-2", "Value must be at least -1"),
+            ("segment.bytes", "4294967296", "Not a number of type INT"),
+            ("segment.bytes", "13", "Value must be at least 14"),
+            ("segment.ms", "0", "Value must be at least 1"),
+            ("max.message.bytes", "-1", "Value must be at least 0"),
+            ("min.insync.replicas", "0", "Value must be at least 1"),
+            ("flush.messages", "0", "Value must be at least 1"),
+            ("local.retention.ms", "-3", "Value must be at least -2"),
+            (
+                "compression.lz4.level",
+                "18",
+                "Value must be no more than 17",
+            ),
+            (
+                "compression.zstd.level",
+                "23",
+                "Value must be no more than 22",
+            ),
+            (
+                "compression.gzip.level",
+                "0",
+                "between 1 and 9 or equal to -1",
+            ),
+            (
+                "compression.gzip.level",
+                "10",
+                "between 1 and 9 or equal to -1",
+            ),
+            (
+                "preallocate",
+                "yes",
+                "Expected value to be either true or false",
+            ),
+            (
+                "min.cleanable.dirty.ratio",
+                "1.5",
+                "Value must be no more than 1",
+            ),
+            (
+                "min.cleanable.dirty.ratio",
+                "-0.1",
+                "Value must be at least 0",
+            ),
+            (
+                "min.cleanable.dirty.ratio",
+                "NaN",
+                "Not a number of type DOUBLE",
+            ),
+            (
+                "compression.type",
+                "LZ4",
+                "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer",
+            ),
+            (
+                "message.timestamp.type",
+                "createtime",
+                "String must be one of: CreateTime, LogAppendTime",
+            ),
+            ("message.format.version", "4.0", "is not a valid version"),
+            (
+                "message.format.version",
+                "3.9-IV1",
+                "is not a valid version",
+            ),
+            ("message.format.version", "banana", "is not a valid version"),
+            (
+                "cleanup.policy",
+                "remove",
+                "String must be one of: compact, delete",
+            ),
+            (
+                "cleanup.policy",
+                "compact",
+                "ringlog does not compact logs yet",
+            ),
+            (
+                "cleanup.policy",
+                "delete,compact",
+                "ringlog does not compact logs yet",
+            ),
+            (
+                "remote.storage.enable",
+                "true",
+                "tiered storage is disabled",
+            ),
+            (
+                "leader.replication.throttled.replicas",
+                "0-0",
+                "must be the literal '*'",
+            ),
+            (
+                "follower.replication.throttled.replicas",
+                "*,0:1",
+                "must be the literal '*'",
+            ),
+        ] {
+            let err = canonical(key, value).unwrap_err();
+            assert!(err.contains(key), "{key}={value:?}: {err}");
+            assert!(err.contains(reason), "{key}={value:?}: {err}");
+        }
+        assert_eq!(
+            canonical("compression", "lz4").unwrap_err(),
+            "Unknown topic config name: compression"
+        );
+    }
+
+    #[test]
+    fn compaction_lags_are_checked_together() {
+        let lags = |min: &str, max: &str| {
+            log_config(
+                &LogConfig::default(),
+                &overrides(&[(MIN_COMPACTION_LAG_MS, min), (MAX_COMPACTION_LAG_MS, max)]),
+            )
+        };
+        assert!(lags("100", "100").is_ok());
+        let err = lags("101", "100").unwrap_err();
+        assert_eq!(
+            err,
+            "conflict topic config setting min.compaction.lag.ms (101) > max.compaction.lag.ms (100)"
+        );
+        let err = log_config(
+            &LogConfig::default(),
+            &overrides(&[(MAX_COMPACTION_LAG_MS, "0")]),
+        )
+        .unwrap_err();
+        assert!(err.contains("Value must be at least 1"), "{err}");
     }
 
     #[test]
@@ -170,6 +1036,7 @@ mod tests {
                 (SEGMENT_MS, "60000"),
                 (CLEANUP_POLICY, "delete"),
                 (MAX_MESSAGE_BYTES, "4096"),
+                (INDEX_INTERVAL_BYTES, "4096"),
             ]),
         )
         .unwrap();
@@ -178,6 +1045,59 @@ mod tests {
         assert_eq!(config.segment_bytes, 1 << 20);
         assert_eq!(config.segment_ms, 60_000);
         assert_eq!(config.max_payload_bytes, 4096);
+        assert_eq!(config.index_interval_bytes, 4096);
+        // Kafka's 0 indexes every batch; any negative size is no limit.
+        let config = log_config(
+            &defaults,
+            &overrides(&[(INDEX_INTERVAL_BYTES, "0"), (RETENTION_BYTES, "-7")]),
+        )
+        .unwrap();
+        assert_eq!(config.index_interval_bytes, 1);
+        assert_eq!(config.retention_bytes, None);
+    }
+
+    #[test]
+    fn keys_that_are_only_stored_leave_the_log_config_alone() {
+        let defaults = LogConfig::default();
+        let stored = overrides(&[
+            ("min.insync.replicas", "3"),
+            ("unclean.leader.election.enable", "true"),
+            ("flush.messages", "1"),
+            ("flush.ms", "1000"),
+            ("preallocate", "true"),
+            ("segment.index.bytes", "4096"),
+            ("segment.jitter.ms", "1000"),
+            ("file.delete.delay.ms", "0"),
+            ("message.downconversion.enable", "false"),
+            ("message.format.version", "2.8"),
+            ("min.cleanable.dirty.ratio", "0.9"),
+            ("delete.retention.ms", "0"),
+            ("local.retention.ms", "-1"),
+            ("remote.log.copy.disable", "true"),
+        ]);
+        assert_eq!(log_config(&defaults, &stored).unwrap(), defaults);
+    }
+
+    #[test]
+    fn an_empty_cleanup_policy_keeps_every_segment() {
+        let defaults = LogConfig::default();
+        let config = log_config(
+            &defaults,
+            &overrides(&[
+                (CLEANUP_POLICY, ""),
+                (RETENTION_MS, "1000"),
+                (RETENTION_BYTES, "10"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((config.retention_ms, config.retention_bytes), (None, None));
+        // Described as set, as Kafka describes them.
+        let rows = describe(
+            &defaults,
+            &overrides(&[(CLEANUP_POLICY, ""), (RETENTION_MS, "1000")]),
+        );
+        assert_eq!(entry(&rows, RETENTION_MS).value, "1000");
+        assert_eq!(entry(&rows, CLEANUP_POLICY).value, "");
     }
 
     #[test]
@@ -194,39 +1114,203 @@ mod tests {
         let refused = log_config(
             &LogConfig::default(),
             &overrides(&[(SEGMENT_BYTES, "1048576"), (MAX_MESSAGE_BYTES, "1048576")]),
+        )
+        .unwrap_err();
+        assert!(
+            refused.contains("segment.bytes=1048576 with max.message.bytes=1048576"),
+            "{refused}"
         );
-        assert!(refused.is_err());
+        // Kafka accepts 14 bytes; a segment must hold its header and footer.
+        let refused = log_config(&LogConfig::default(), &overrides(&[(SEGMENT_BYTES, "14")]));
+        assert!(refused.unwrap_err().contains("segment.bytes=14"));
     }
 
     #[test]
-    fn bad_keys_and_values_are_refused() {
+    fn describe_reports_values_sources_and_synonyms_as_kafka_does() {
         let defaults = LogConfig::default();
-        for (key, value) in [
-            ("compression.type", "lz4"),
-            (RETENTION_MS, "soon"),
-            (RETENTION_MS, "-2"),
-            (SEGMENT_BYTES, "0"),
-            (CLEANUP_POLICY, "compact"),
-            (MAX_MESSAGE_BYTES, "999999999999"),
-        ] {
-            let err = log_config(&defaults, &overrides(&[(key, value)])).unwrap_err();
-            assert!(
-                err.contains(key) || err.contains("rejected"),
-                "{key}: {err}"
-            );
-        }
-    }
+        let rows = describe(
+            &defaults,
+            &overrides(&[
+                (RETENTION_MS, "1000"),
+                ("preallocate", "TRUE"),
+                (CLEANUP_POLICY, "delete, delete"),
+            ]),
+        );
+        assert_eq!(rows.len(), SPECS.len());
 
-    #[test]
-    fn describe_marks_overrides() {
-        let defaults = LogConfig::default();
-        let rows = describe(&defaults, &overrides(&[(RETENTION_MS, "1000")]));
-        assert_eq!(rows.len(), TOPIC_CONFIG_KEYS.len());
-        let retention = rows.iter().find(|r| r.name == RETENTION_MS).unwrap();
-        assert_eq!(retention.value, "1000");
-        assert!(!retention.is_default);
-        let segment = rows.iter().find(|r| r.name == SEGMENT_BYTES).unwrap();
+        // A topic override: its canonical value, first synonym.
+        let retention = entry(&rows, RETENTION_MS);
+        assert_eq!(
+            (retention.value.as_str(), retention.source),
+            ("1000", Source::Topic)
+        );
+                // log.retention.ms has no built-in default in Kafka: no other synonym.
+        assert_eq!(
+            retention.synonyms,
+            vec![Synonym {
+                name: RETENTION_MS,
+                value: "1000".into(),
+                source: Source::Topic
+            }]
+        );
+        let preallocate = entry(&rows, "preallocate");
+        assert_eq!(preallocate.value, "true");
+        assert_eq!(preallocate.kind, Kind::Boolean);
+        assert_eq!(
+            preallocate.synonyms,
+            vec![
+                Synonym {
+                    name: "preallocate",
+                    value: "true".into(),
+                    source: Source::Topic
+                },
+                Synonym {
+                    name: "log.preallocate",
+                    value: "false".into(),
+                    source: Source::Default
+                },
+            ]
+        );
+        assert_eq!(entry(&rows, CLEANUP_POLICY).value, "delete,delete");
+
+        // Defaults: the engine's for honoured keys, Kafka's for the rest.
+        let segment = entry(&rows, SEGMENT_BYTES);
         assert_eq!(segment.value, defaults.segment_bytes.to_string());
-        assert!(segment.is_default);
+        assert_eq!(segment.source, Source::Default);
+        assert_eq!(
+            segment.synonyms,
+            vec![Synonym {
+                name: "log.segment.bytes",
+                value: defaults.segment_bytes.to_string(),
+                source: Source::Default
+            }]
+        );
+        assert_eq!(
+            entry(&rows, INDEX_INTERVAL_BYTES).value,
+            defaults.index_interval_bytes.to_string()
+        );
+        assert_eq!(
+            entry(&rows, MAX_MESSAGE_BYTES).value,
+            defaults.max_payload_bytes.to_string()
+        );
+        assert_eq!(entry(&rows, "compression.type").value, "producer");
+        assert_eq!(entry(&rows, "min.insync.replicas").kind, Kind::Int);
+        // No broker synonym at all: DEFAULT_CONFIG, no synonyms.
+        let remote = entry(&rows, REMOTE_STORAGE_ENABLE);
+        assert_eq!(
+            (remote.value.as_str(), remote.source),
+            ("false", Source::Default)
+        );
+        assert!(remote.synonyms.is_empty());
+    }
+
+    #[test]
+    fn server_settings_are_static_broker_configs() {
+        let server = LogConfig {
+            segment_bytes: 64 << 20,
+            segment_ms: 60_000,
+            ..LogConfig::default()
+        };
+        let rows = describe(&server, &overrides(&[(SEGMENT_MS, "1000")]));
+        let segment = entry(&rows, SEGMENT_BYTES);
+        assert_eq!(
+            (segment.value.as_str(), segment.source),
+            ("67108864", Source::StaticBroker)
+        );
+                assert_eq!(
+            segment.synonyms,
+            vec![
+                Synonym {
+                    name: "log.segment.bytes",
+                    value: "67108864".into(),
+                    source: Source::StaticBroker
+                },
+                Synonym {
+                    name: "log.segment.bytes",
+                    value: (1u64 << 30).to_string(),
+                    source: Source::Default
+                },
+            ]
+        );
+        // The topic's own setting still comes first.
+        let roll = entry(&rows, SEGMENT_MS);
+        assert_eq!((roll.value.as_str(), roll.source), ("1000", Source::Topic));
+        assert_eq!(
+            roll.synonyms,
+            vec![
+                Synonym {
+                    name: SEGMENT_MS,
+                    value: "1000".into(),
+                    source: Source::Topic
+                },
+                Synonym {
+                    name: "log.roll.ms",
+                    value: "60000".into(),
+                    source: Source::StaticBroker
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn alter_operations_follow_kafka() {
+        let stored = overrides(&[(RETENTION_MS, "1000"), (SEGMENT_MS, "2000")]);
+        let set = |k: &str, v: &str| (k.to_string(), Change::Set(v.to_string()));
+        // Incremental: named keys change, others stay.
+        let wanted = altered(
+            &stored,
+            &[
+                set(RETENTION_MS, "5"),
+                (SEGMENT_MS.to_string(), Change::Delete),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(wanted, overrides(&[(RETENTION_MS, "5")]));
+        // Legacy: everything not named goes back to its default.
+        let wanted = altered(&stored, &[set("preallocate", "true")], true).unwrap();
+        assert_eq!(wanted, overrides(&[("preallocate", "true")]));
+        // APPEND starts from Kafka's default, skips present elements;
+        // SUBTRACT removes them (an empty list stays set).
+        let key = "leader.replication.throttled.replicas";
+        let append = |v: &str| (key.to_string(), Change::Append(v.to_string()));
+        let subtract = |v: &str| (key.to_string(), Change::Subtract(v.to_string()));
+        let wanted = altered(&stored, &[append("0:0,1:0")], false).unwrap();
+        assert_eq!(wanted[key], "0:0,1:0");
+        let wanted = altered(&wanted, &[append("1:0,2:0")], false).unwrap();
+        assert_eq!(wanted[key], "0:0,1:0,2:0");
+        let wanted = altered(&wanted, &[subtract("0:0,2:0,9:9")], false).unwrap();
+        assert_eq!(wanted[key], "1:0");
+        let wanted = altered(&wanted, &[subtract("1:0")], false).unwrap();
+        assert_eq!(wanted[key], "");
+        let policy = altered(
+            &stored,
+            &[(
+                CLEANUP_POLICY.to_string(),
+                Change::Subtract("delete".into()),
+            )],
+            false,
+        )
+        .unwrap();
+        assert_eq!(policy[CLEANUP_POLICY], "");
+        // Refusals.
+        assert_eq!(
+            altered(
+                &stored,
+                &[(RETENTION_MS.to_string(), Change::Append("1".into()))],
+                false
+            )
+            .unwrap_err(),
+            "Can't APPEND to key retention.ms because its type is not LIST."
+        );
+        assert_eq!(
+            altered(
+                &stored,
+                &[("no.such.key".to_string(), Change::Delete)],
+                false
+            )
+            .unwrap_err(),
+            "Unknown topic config name: no.such.key"
+        );
     }
 }

@@ -37,8 +37,11 @@ pub const CONFIG_OPERATION_SET: i8 = 0;
 /// See [`CONFIG_OPERATION_SET`].
 pub const CONFIG_OPERATION_DELETE: i8 = 1;
 /// DescribeConfigs source of a value set on the topic itself
-/// (DYNAMIC_TOPIC_CONFIG); every other source is a default.
+/// (DYNAMIC_TOPIC_CONFIG); every source but this and
+/// [`CONFIG_SOURCE_STATIC_BROKER`] is shown as a default.
 pub const CONFIG_SOURCE_TOPIC: i8 = 1;
+/// DescribeConfigs' source of a value the broker's own settings give.
+pub const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
 
 /// `ringlog topic` and its options.
 #[derive(Args)]
@@ -417,10 +420,10 @@ pub fn render_description(
                 (Some(value), false) => value.to_string(),
                 (None, false) => "(none)".to_string(),
             };
-            let origin = if c.config_source == CONFIG_SOURCE_TOPIC {
-                "set on topic"
-            } else {
-                "default"
+            let origin = match c.config_source {
+                CONFIG_SOURCE_TOPIC => "set on topic",
+                CONFIG_SOURCE_STATIC_BROKER => "server setting",
+                _ => "default",
             };
             (c.name.as_str(), value, origin)
         })

@@ -25,7 +25,7 @@ use ringlog_tools::topic::{
     check_created, create_partitions_request, create_topics_request, delete_topics_request,
     describe_configs_request, incremental_alter_configs_request, metadata_request,
     render_description, render_topic_list, CLIENT_ID, CONFIG_OPERATION_DELETE,
-    CONFIG_OPERATION_SET, CONFIG_SOURCE_TOPIC, RESOURCE_TYPE_TOPIC,
+    CONFIG_OPERATION_SET, CONFIG_SOURCE_STATIC_BROKER, CONFIG_SOURCE_TOPIC, RESOURCE_TYPE_TOPIC,
 };
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
@@ -174,6 +174,10 @@ fn configs_of(topic: &str) -> DescribeConfigsResponse {
                 .with_value(Some(s("1073741824")))
                 .with_config_source(5),
             DescribeConfigsResourceResult::default()
+                .with_name(s("segment.ms"))
+                .with_value(Some(s("60000")))
+                .with_config_source(CONFIG_SOURCE_STATIC_BROKER),
+            DescribeConfigsResourceResult::default()
                 .with_name(s("retention.ms"))
                 .with_value(Some(s("60000")))
                 .with_config_source(CONFIG_SOURCE_TOPIC),
@@ -203,7 +207,8 @@ fn list_and_describe_render_readable_text() {
          \x20 partition 1  leader 0 (127.0.0.1:9092)\n\
          configs\n\
          \x20 retention.ms   60000       (set on topic)\n\
-         \x20 segment.bytes  1073741824  (default)\n"
+         \x20 segment.bytes  1073741824  (default)\n\
+         \x20 segment.ms     60000       (server setting)\n"
     );
     let mut unknown = metadata_with(&[("orders", 0)]);
     unknown.topics[0].error_code = ResponseError::UnknownTopicOrPartition.code();

@@ -5,11 +5,12 @@
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::text;
 use crate::controller::{AdminError, AdminResult, Controller};
+use crate::topic_config::Change;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Answers an AlterConfigs request; `applied` becomes the meta offset the
 /// changes reached.
@@ -24,31 +25,17 @@ pub async fn handle(
         let name = resource.resource_name.to_string();
         let outcome: AdminResult<u64> = match resource.resource_type {
             RESOURCE_TOPIC => {
-                let mut set = BTreeMap::new();
-                let mut refused = None;
-                for config in &resource.configs {
-                    match &config.value {
-                        Some(value) => {
-                            set.insert(config.name.to_string(), value.to_string());
-                        }
-                        None => refused = Some(config.name.to_string()),
-                    }
-                }
-                match refused {
-                    Some(key) => Err(AdminError::new(
-                        ResponseError::InvalidConfig,
-                        format!("config {key:?} has no value"),
-                    )),
-                    None => {
-                        let remove = controller
-                            .topic_overrides(&name)
-                            .into_iter()
-                            .filter(|k| !set.contains_key(k))
-                            .collect();
+                let given = resource
+                    .configs
+                    .iter()
+                    .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())));
+                match checked_changes(given) {
+                    Ok(changes) => {
                         controller
-                            .change_configs(&name, set, remove, request.validate_only)
+                            .change_configs(&name, &changes, true, request.validate_only)
                             .await
                     }
+                    Err(e) => Err(e),
                 }
             }
             other => Err(unsupported_resource(other)),
@@ -63,6 +50,49 @@ pub async fn handle(
         );
     }
     AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// The SETs of a legacy request, refused as Kafka's broker refuses them
+/// before they reach the controller: a key given twice, a missing value.
+fn checked_changes(
+    given: impl Iterator<Item = (String, Option<String>)>,
+) -> AdminResult<Vec<(String, Change)>> {
+    let given: Vec<_> = given.collect();
+    refuse_duplicates(given.iter().map(|(key, _)| key.as_str()))?;
+    let without_value: Vec<&str> = given
+        .iter()
+        .filter(|(_, value)| value.is_none())
+        .map(|(key, _)| key.as_str())
+        .collect();
+    refuse_null_values(&without_value)?;
+    Ok(given
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|v| (key, Change::Set(v))))
+        .collect())
+}
+
+/// INVALID_REQUEST if a key appears twice in one resource (Kafka's check).
+pub fn refuse_duplicates<'a>(keys: impl Iterator<Item = &'a str>) -> AdminResult {
+    let mut seen = BTreeSet::new();
+    if keys.into_iter().all(|key| seen.insert(key)) {
+        Ok(())
+    } else {
+        Err(AdminError::new(
+            ResponseError::InvalidRequest,
+            "Error due to duplicate config keys",
+        ))
+    }
+}
+
+/// INVALID_REQUEST naming the keys given without a value (Kafka's check).
+pub fn refuse_null_values(keys: &[&str]) -> AdminResult {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    Err(AdminError::new(
+        ResponseError::InvalidRequest,
+        format!("Null value not supported for : {}", keys.join(", ")),
+    ))
 }
 
 /// The error for altering a resource that is not a topic.

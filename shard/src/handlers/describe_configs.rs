@@ -1,11 +1,12 @@
-//! DescribeConfigs: a topic's supported configs with their effective
-//! values, from this shard's metadata replica.
+//! DescribeConfigs: every topic config with its value, source and (when
+//! asked) synonyms and documentation, from this shard's metadata replica
+//! (see [`crate::topic_config::describe`]).
 
 use super::text;
 use crate::runtime::ShardClient;
 use crate::topic_config::{self, ConfigEntry};
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::ResponseError;
@@ -15,22 +16,6 @@ use std::rc::Rc;
 pub const RESOURCE_TOPIC: i8 = 2;
 /// Kafka's ConfigResource type of a broker.
 pub const RESOURCE_BROKER: i8 = 4;
-/// Config source: set on the topic.
-const SOURCE_TOPIC: i8 = 1;
-/// Config source: the server's default.
-const SOURCE_DEFAULT: i8 = 5;
-/// Kafka ConfigType codes (DescribeConfigs v3+).
-const TYPE_INT: i8 = 3;
-const TYPE_LONG: i8 = 5;
-const TYPE_LIST: i8 = 7;
-
-fn config_type(name: &str) -> i8 {
-    match name {
-        topic_config::CLEANUP_POLICY => TYPE_LIST,
-        topic_config::MAX_MESSAGE_BYTES | topic_config::SEGMENT_BYTES => TYPE_INT,
-        _ => TYPE_LONG,
-    }
-}
 
 /// Answers a DescribeConfigs request.
 pub fn handle(
@@ -40,6 +25,7 @@ pub fn handle(
 ) -> DescribeConfigsResponse {
     let shard = client.local();
     let defaults = &shard.config.log_defaults;
+    let (synonyms, documentation) = (request.include_synonyms, request.include_documentation);
     let results = request
         .resources
         .into_iter()
@@ -60,7 +46,8 @@ pub fn handle(
                                 "topic {name:?} does not exist"
                             ))));
                     };
-                    // Null or empty: every key (as Kafka's broker reads it).
+                    // Null or empty: every key (as Kafka's broker reads it);
+                    // keys Kafka does not define are left out, as there.
                     let keys = resource.configuration_keys.filter(|k| !k.is_empty());
                     let configs = topic_config::describe(defaults, &overrides)
                         .into_iter()
@@ -68,7 +55,7 @@ pub fn handle(
                             keys.as_ref()
                                 .is_none_or(|keys| keys.iter().any(|k| k.as_str() == entry.name))
                         })
-                        .map(|entry| row(version, entry))
+                        .map(|entry| row(version, entry, synonyms, documentation))
                         .collect();
                     result.with_configs(configs)
                 }
@@ -86,18 +73,39 @@ pub fn handle(
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn row(version: i16, entry: ConfigEntry) -> DescribeConfigsResourceResult {
-    let source = if entry.is_default {
-        SOURCE_DEFAULT
-    } else {
-        SOURCE_TOPIC
-    };
+/// One config as Kafka's broker answers it: never read-only or sensitive
+/// (topic configs are neither), synonyms only when asked, the type and
+/// documentation from v3 (documentation only when asked).
+fn row(
+    version: i16,
+    entry: ConfigEntry,
+    synonyms: bool,
+    documentation: bool,
+) -> DescribeConfigsResourceResult {
     let mut row = DescribeConfigsResourceResult::default()
         .with_name(text(entry.name))
         .with_value(Some(text(entry.value)))
-        .with_config_source(source);
+        .with_read_only(false)
+        .with_is_sensitive(false)
+        .with_config_source(entry.source.code());
+    if synonyms {
+        row = row.with_synonyms(
+            entry
+                .synonyms
+                .into_iter()
+                .map(|s| {
+                    DescribeConfigsSynonym::default()
+                        .with_name(text(s.name))
+                        .with_value(Some(text(s.value)))
+                        .with_source(s.source.code())
+                })
+                .collect(),
+        );
+    }
     if version >= 3 {
-        row = row.with_config_type(config_type(entry.name));
+        row = row
+            .with_config_type(entry.kind.code())
+            .with_documentation(documentation.then(|| text(entry.doc)));
     }
     row
 }

@@ -1,17 +1,23 @@
-//! IncrementalAlterConfigs (on the controller): SET and DELETE of single
-//! topic configs; other keys keep their values.
+//! IncrementalAlterConfigs (on the controller): SET, DELETE, and for list
+//! keys APPEND and SUBTRACT of single topic configs; other keys keep their
+//! values.
 
-use super::alter_configs::{outcome_fields, unsupported_resource};
+use super::alter_configs::{
+    outcome_fields, refuse_duplicates, refuse_null_values, unsupported_resource,
+};
 use super::describe_configs::RESOURCE_TOPIC;
 use crate::controller::{AdminError, AdminResult, Controller};
+use crate::topic_config::Change;
+use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::ResponseError;
-use std::collections::BTreeMap;
 
 /// Kafka's config operation codes.
 const OP_SET: i8 = 0;
 const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
 
 /// Answers an IncrementalAlterConfigs request; `applied` becomes the meta
 /// offset the changes reached.
@@ -25,33 +31,14 @@ pub async fn handle(
     for resource in request.resources {
         let name = resource.resource_name.to_string();
         let outcome: AdminResult<u64> = match resource.resource_type {
-            RESOURCE_TOPIC => {
-                let mut set = BTreeMap::new();
-                let mut remove = Vec::new();
-                let mut refused = None;
-                for config in &resource.configs {
-                    let key = config.name.to_string();
-                    match (config.config_operation, &config.value) {
-                        (OP_SET, Some(value)) => {
-                            set.insert(key, value.to_string());
-                        }
-                        (OP_DELETE, _) => remove.push(key),
-                        (op, _) => {
-                            refused = Some(format!(
-                                "operation {op} on {key:?} is not supported (SET 0 with a value, DELETE 1)"
-                            ))
-                        }
-                    }
+            RESOURCE_TOPIC => match changes(&resource.configs) {
+                Ok(changes) => {
+                    controller
+                        .change_configs(&name, &changes, false, request.validate_only)
+                        .await
                 }
-                match refused {
-                    Some(message) => Err(AdminError::new(ResponseError::InvalidConfig, message)),
-                    None => {
-                        controller
-                            .change_configs(&name, set, remove, request.validate_only)
-                            .await
-                    }
-                }
-            }
+                Err(e) => Err(e),
+            },
             other => Err(unsupported_resource(other)),
         };
         let (error_code, error_message) = outcome_fields(outcome, applied);
@@ -64,4 +51,40 @@ pub async fn handle(
         );
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// The operations of one resource, refused as Kafka's broker refuses them
+/// before they reach the controller: a key given twice, a missing value
+/// for anything but DELETE, an operation code Kafka does not define.
+fn changes(configs: &[AlterableConfig]) -> AdminResult<Vec<(String, Change)>> {
+    refuse_duplicates(configs.iter().map(|c| c.name.as_str()))?;
+    let without_value: Vec<&str> = configs
+        .iter()
+        .filter(|c| c.config_operation != OP_DELETE && c.value.is_none())
+        .map(|c| c.name.as_str())
+        .collect();
+    refuse_null_values(&without_value)?;
+    configs
+        .iter()
+        .map(|c| {
+            let key = c.name.to_string();
+            let value = || {
+                let value = c.value.as_ref().expect("a missing value is refused above");
+                value.to_string()
+            };
+            let change = match c.config_operation {
+                OP_SET => Change::Set(value()),
+                OP_DELETE => Change::Delete,
+                OP_APPEND => Change::Append(value()),
+                OP_SUBTRACT => Change::Subtract(value()),
+                op => {
+                    return Err(AdminError::new(
+                        ResponseError::InvalidRequest,
+                        format!("unknown config operation {op} on {key:?} (SET 0, DELETE 1, APPEND 2, SUBTRACT 3)"),
+                    ))
+                }
+            };
+            Ok((key, change))
+        })
+        .collect()
 }

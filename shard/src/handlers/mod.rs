@@ -19,7 +19,7 @@
 mod alter_configs;
 mod api_versions;
 mod create_partitions;
-mod create_topics;
+pub(crate) mod create_topics;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
