@@ -6,6 +6,11 @@
 //! `base_offset` (and `partition_leader_epoch`) keeps it valid — which is
 //! exactly why Kafka put those two fields before the CRC.
 //!
+//! Where a topic's configs make the broker change a batch (LogAppendTime,
+//! a `compression.type` other than the batch's own, a timestamp window),
+//! [`crate::records::prepare`] decides how, and [`HeaderPatch`] rewrites
+//! the header fields it may change in place, with the CRC recomputed.
+//!
 //! ```text
 //! offset size field
 //!  0      8   base_offset            (rewritten by the log)
@@ -24,11 +29,19 @@
 //! 61      ..  records
 //! ```
 
+use crate::codec::{Codec, CodecError};
+use crate::records::RecordsError;
 use std::fmt;
 
 /// Bytes in a RecordBatch v2 header, before the first record.
 pub const BATCH_HEADER_BYTES: usize = 61;
 const CRC_START: usize = 21;
+/// Attribute bits 0-2: the compression codec.
+pub const ATTRIBUTE_CODEC_MASK: i16 = 0x7;
+/// Attribute bit 3: timestamps are the broker's append time.
+pub const ATTRIBUTE_LOG_APPEND_TIME: i16 = 1 << 3;
+/// Kafka's "no timestamp" (`RecordBatch.NO_TIMESTAMP`).
+pub const NO_TIMESTAMP: i64 = -1;
 
 /// Why a byte block is not an acceptable RecordBatch v2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +67,34 @@ pub enum BatchError {
     /// Negative last offset delta or record count, or a delta that does
     /// not fit the record count.
     BadCounts,
+    /// Compression codec id 5, 6 or 7 (Kafka defines 0-4).
+    UnknownCodec(u8),
+    /// The records inside the batch do not decode (only batches the
+    /// broker must decode are checked; see [`crate::records::prepare`]).
+    Records(RecordsError),
+    /// Recompressed into the topic's `compression.type`, the batch is
+    /// larger than `max.message.bytes`.
+    RecompressedTooLarge {
+        /// The codec the topic asks for.
+        codec: Codec,
+        /// The topic's limit.
+        max_bytes: usize,
+    },
+    /// A record's timestamp lies outside the topic's
+    /// `message.timestamp.before.max.ms` / `after.max.ms` window.
+    TimestampOutOfRange {
+        /// Position of the first such record in the batch.
+        record_index: u32,
+        /// Its timestamp.
+        timestamp_ms: i64,
+        /// The window at the append time.
+        earliest_ms: i64,
+        /// See `earliest_ms`.
+        latest_ms: i64,
+    },
+    /// The producer set the LogAppendTime attribute, which only the broker
+    /// may set (Kafka refuses it in the same cases).
+    LogAppendTimeFromProducer,
 }
 
 impl fmt::Display for BatchError {
@@ -71,11 +112,41 @@ impl fmt::Display for BatchError {
                 )
             }
             BatchError::BadCounts => write!(f, "inconsistent record count / last offset delta"),
+            BatchError::UnknownCodec(id) => write!(f, "unknown compression codec id {id}"),
+            BatchError::Records(e) => write!(f, "records do not decode: {e}"),
+            BatchError::RecompressedTooLarge { codec, max_bytes } => write!(
+                f,
+                "recompressed with {codec} the batch exceeds max.message.bytes {max_bytes}"
+            ),
+            BatchError::TimestampOutOfRange {
+                record_index,
+                timestamp_ms,
+                earliest_ms,
+                latest_ms,
+            } => write!(
+                f,
+                "timestamp {timestamp_ms} of record {record_index} is out of range: it must be within [{earliest_ms}, {latest_ms}]"
+            ),
+            BatchError::LogAppendTimeFromProducer => {
+                write!(f, "the producer must not set the LogAppendTime timestamp type")
+            }
         }
     }
 }
 
 impl std::error::Error for BatchError {}
+
+impl From<RecordsError> for BatchError {
+    fn from(e: RecordsError) -> Self {
+        BatchError::Records(e)
+    }
+}
+
+impl From<CodecError> for BatchError {
+    fn from(e: CodecError) -> Self {
+        BatchError::Records(RecordsError::Codec(e))
+    }
+}
 
 /// A validated RecordBatch v2 header over borrowed bytes.
 #[derive(Clone, Copy, Debug)]
@@ -117,6 +188,9 @@ impl<'a> BatchView<'a> {
         }
         let view = BatchView { bytes };
         view.check_counts()?;
+        if Codec::from_id(view.codec()).is_none() {
+            return Err(BatchError::UnknownCodec(view.codec()));
+        }
         Ok(view)
     }
 
@@ -164,7 +238,12 @@ impl<'a> BatchView<'a> {
     }
     /// Compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
     pub fn codec(&self) -> u8 {
-        (self.attributes() & 0x7) as u8
+        (self.attributes() & ATTRIBUTE_CODEC_MASK) as u8
+    }
+    /// Whether the timestamps are the broker's append time (then every
+    /// record's timestamp is [`BatchView::max_timestamp`]).
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes() & ATTRIBUTE_LOG_APPEND_TIME != 0
     }
     /// First record timestamp.
     pub fn base_timestamp(&self) -> i64 {
@@ -194,6 +273,61 @@ impl<'a> BatchView<'a> {
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
+}
+
+/// New attributes and max timestamp for a batch, with the CRC the batch has
+/// once they are written: the broker's in-place change of a batch (Kafka's
+/// `setMaxTimestamp`), applied while the batch is copied into the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderPatch {
+    /// Attributes after the change.
+    pub attributes: i16,
+    /// Max timestamp after the change.
+    pub max_timestamp: i64,
+    crc: u32,
+}
+
+impl HeaderPatch {
+    /// The patch giving `view`'s batch these fields; computes the new CRC
+    /// in one pass over the batch, without copying it.
+    pub fn new(view: &BatchView<'_>, attributes: i16, max_timestamp: i64) -> Self {
+        let bytes = view.bytes();
+        let mut head = [0u8; MAX_TIMESTAMP_END - CRC_START];
+        head.copy_from_slice(&bytes[CRC_START..MAX_TIMESTAMP_END]);
+        head[..2].copy_from_slice(&attributes.to_be_bytes());
+        head[MAX_TIMESTAMP_AT - CRC_START..].copy_from_slice(&max_timestamp.to_be_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&head), &bytes[MAX_TIMESTAMP_END..]);
+        HeaderPatch {
+            attributes,
+            max_timestamp,
+            crc,
+        }
+    }
+
+    /// Writes the fields into a copy of the batch it was made for.
+    pub fn apply(&self, batch: &mut [u8]) {
+        assert!(batch.len() >= BATCH_HEADER_BYTES);
+        batch[17..21].copy_from_slice(&self.crc.to_be_bytes());
+        batch[21..23].copy_from_slice(&self.attributes.to_be_bytes());
+        batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_END]
+            .copy_from_slice(&self.max_timestamp.to_be_bytes());
+    }
+}
+
+const MAX_TIMESTAMP_AT: usize = 35;
+const MAX_TIMESTAMP_END: usize = 43;
+
+/// Completes a header copied from another batch for new records: sets the
+/// batch length, attributes and max timestamp, then the CRC over it all.
+/// `batch` is the whole new batch (header and records).
+pub fn finish_header(batch: &mut [u8], attributes: i16, max_timestamp: i64) {
+    assert!(batch.len() >= BATCH_HEADER_BYTES);
+    let length = i32::try_from(batch.len() - 12).expect("a batch is bounded by max.message.bytes");
+    batch[8..12].copy_from_slice(&length.to_be_bytes());
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_END].copy_from_slice(&max_timestamp.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Rewrites the base offset of a batch in place. The CRC stays valid

@@ -4,6 +4,7 @@
 //! input".
 
 use crate::batch::BatchError;
+use crate::records::RecordsError;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -32,6 +33,9 @@ pub enum Corruption {
     },
     /// An unreadable rkyv payload (meta log event or snapshot).
     BadPayload,
+    /// A stored RecordBatch whose header or records do not decode (the
+    /// frame is intact: the batch was stored as produced, undecoded).
+    BadBatch(RecordsError),
 }
 
 impl fmt::Display for Corruption {
@@ -50,6 +54,7 @@ impl fmt::Display for Corruption {
                 )
             }
             Corruption::BadPayload => write!(f, "payload fails validation"),
+            Corruption::BadBatch(e) => write!(f, "stored record batch: {e}"),
         }
     }
 }

@@ -15,6 +15,9 @@
 //!   file.
 //! * [`meta`] — the event-sourced metadata log with snapshots.
 //! * [`batch`] — the zero-copy RecordBatch v2 header view.
+//! * [`records`] — the records inside a batch, decoded only for
+//!   ListOffsets by time and for topic configs that change batches.
+//! * [`codec`] — the four Kafka codecs, streaming and bounded.
 //!
 //! Everything here runs on one glommio executor per shard; types are
 //! `!Send` on purpose (see ARCHITECTURE.md, "thread-per-core").
@@ -23,6 +26,7 @@
 mod appender;
 pub mod batch;
 pub mod clock;
+pub mod codec;
 pub mod error;
 pub mod format;
 pub mod io;
@@ -30,6 +34,7 @@ pub mod log;
 pub mod meta;
 pub mod partition;
 pub mod producer;
+pub mod records;
 
 pub use clock::Clock;
 pub use error::{Corruption, Error, Result};

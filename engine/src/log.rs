@@ -63,6 +63,7 @@ use crate::io::{
     align_down, align_up, read_whole_file, write_file_atomic, OpenMode, Storage, StorageFile,
     BLOCK_BYTES, TMP_SUFFIX,
 };
+use crate::records::BatchPolicy;
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -133,6 +134,12 @@ pub struct LogConfig {
     pub max_payload_bytes: usize,
     /// Durability of acknowledged appends.
     pub flush_policy: FlushPolicy,
+    /// What a partition log does to produced batches before storing them
+    /// (`compression.type`, `message.timestamp.type`,
+    /// `message.timestamp.before.max.ms`, `message.timestamp.after.max.ms`;
+    /// see [`crate::records::prepare`]). The log itself stores payloads as
+    /// given; [`crate::partition::PartitionLog`] applies it.
+    pub batch_policy: BatchPolicy,
 }
 
 impl Default for LogConfig {
@@ -147,6 +154,7 @@ impl Default for LogConfig {
             write_buffer_bytes: Self::DEFAULT_WRITE_BUFFER_BYTES,
             max_payload_bytes: 1 << 20,
             flush_policy: FlushPolicy::Always,
+            batch_policy: BatchPolicy::default(),
         }
     }
 }
@@ -1810,14 +1818,34 @@ impl<S: Storage> Log<S> {
         Ok(ReadBatches::empty())
     }
 
-    /// The first offset at or after the log start whose batch's max
-    /// timestamp is >= `timestamp_ms` (Kafka's ListOffsets by timestamp, at
-    /// batch granularity), or `None` when every readable record is older.
-    /// A batch that straddles the log start answers with the log start.
+    /// The first offset at or after the log start whose frame's max
+    /// timestamp is >= `timestamp_ms` (frame granularity: the log does not
+    /// look inside payloads), or `None` when every readable frame is older.
+    /// A frame that straddles the log start answers with the log start.
+    /// [`crate::partition::PartitionLog::offset_for_timestamp`] is the
+    /// exact, per-record answer for Kafka batches.
     pub async fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
+        self.search_by_timestamp(timestamp_ms, |frame, _, start| {
+            Ok(Some(frame.base_offset.max(start)))
+        })
+        .await
+    }
+
+    /// Offers `inspect` the readable frames that end above the log start
+    /// and whose max timestamp is >= `timestamp_ms`, in offset order, with
+    /// their payload and the log start, starting at the first frame that
+    /// can qualify (time index); returns the first answer it gives, or
+    /// `None` when it declines every frame. Its [`Corruption`] becomes an
+    /// [`Error::Corrupt`] naming the segment and frame position.
+    pub async fn search_by_timestamp<T>(
+        &self,
+        timestamp_ms: i64,
+        mut inspect: impl FnMut(&FrameHeader, &[u8], u64) -> Result<Option<T>, Corruption>,
+    ) -> Result<Option<T>> {
         // Normally one segment is scanned. The segment holding the log start
-        // can match only below the start; then a later segment answers.
-        // Each round moves to a later segment, so this ends.
+        // can match only below the start, and `inspect` may decline every
+        // candidate of a segment; then a later segment answers. Each round
+        // moves to a later segment, so this ends.
         let mut after_base: Option<u64> = None;
         loop {
             let (file, path, mut position, end_bytes, high_watermark, start, base) = {
@@ -1856,7 +1884,13 @@ impl<S: Storage> Log<S> {
                     ScanItem::Frame(h)
                         if h.end_offset() > start && h.max_timestamp_ms >= timestamp_ms =>
                     {
-                        return Ok(Some(h.base_offset.max(start)))
+                        match inspect(&h, scanner.last_payload(&h), start) {
+                            Ok(Some(found)) => return Ok(Some(found)),
+                            Ok(None) => position += h.frame_bytes() as u64,
+                            Err(corruption) => {
+                                return Err(Error::corrupt(&path, position, corruption))
+                            }
+                        }
                     }
                     ScanItem::Frame(h) => position += h.frame_bytes() as u64,
                     ScanItem::End => break,

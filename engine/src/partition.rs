@@ -1,7 +1,21 @@
 //! A partition log: a [`Log`] whose payloads are Kafka RecordBatch v2
-//! blocks, stored exactly as produced (any codec) except for the base
-//! offset, which the log assigns — plus the idempotent producer state of
-//! the partition ([`crate::producer`]).
+//! blocks, stored as produced (any codec) except for the base offset,
+//! which the log assigns, and what the topic's
+//! [`BatchPolicy`](crate::records::BatchPolicy) changes
+//! (`compression.type`, LogAppendTime; [`crate::records::prepare`]) —
+//! plus the idempotent producer state of the partition
+//! ([`crate::producer`]).
+//!
+//! ## Copy once on the fast path
+//!
+//! With the default policy a batch is checked (header, CRC-32C), then
+//! copied once, straight from the request buffer into the log's write
+//! buffer, with its base offset written there. A LogAppendTime patch is
+//! written into that same copy (its CRC computed beforehand, without a
+//! copy). Only a recompression builds a new batch, which is then copied
+//! into the write buffer like a produced one. Producer id, epoch and
+//! sequence survive every rewrite, so the idempotent producer rules apply
+//! to rewritten batches unchanged.
 //!
 //! ## Why the producer state lives here, and how it stays atomic
 //!
@@ -53,6 +67,7 @@ use crate::producer::{
     classify, BatchRecord, ProducerError, ProducerStates, Verdict, PRODUCER_EXPIRATION_MS,
     SNAPSHOT_EXTENSION,
 };
+use crate::records::{find_record, prepare, FoundRecord, Prepared, TimestampType};
 use glommio::sync::Semaphore;
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
@@ -79,6 +94,10 @@ pub struct Appended {
     /// A retry of a batch the log already holds (idempotent producer):
     /// nothing was written and the offsets are the original ones.
     pub duplicate: bool,
+    /// The append time the batch carries, for a LogAppendTime topic (Kafka
+    /// answers it in the Produce response); `None` with CreateTime and for
+    /// a duplicate.
+    pub log_append_time_ms: Option<i64>,
 }
 
 /// Why an append was refused or failed.
@@ -249,10 +268,30 @@ impl<S: Storage> PartitionLog<S> {
     /// batches returns the original offsets with `duplicate` set and
     /// writes nothing; a stale epoch or a sequence gap is
     /// [`AppendError::Producer`].
+    ///
+    /// The topic's [`BatchPolicy`](crate::records::BatchPolicy) applies
+    /// first ([`prepare`]): a record outside the timestamp window refuses
+    /// the batch before the producer rules see it, as in Kafka.
     pub async fn append_buffered(&self, batch: &[u8]) -> Result<Appended, AppendError> {
         let view = BatchView::parse(batch).map_err(Error::from)?;
-        let Some(producer) = classify(&view)? else {
-            let appended = self.append_view(&view).await?;
+        let producer = classify(&view)?;
+        let (policy, max_bytes) = {
+            let config = self.log.config();
+            (config.batch_policy, config.max_payload_bytes)
+        };
+        let mut now_ms = None;
+        let prepared = prepare(&view, &policy, max_bytes, || {
+            *now_ms.insert(self.clock.now_ms())
+        })
+        .map_err(Error::from)?;
+        let log_append_time_ms = match policy.timestamp_type {
+            TimestampType::LogAppendTime => now_ms,
+            TimestampType::CreateTime => None,
+        };
+        let Some(producer) = producer else {
+            let appended = self
+                .append_prepared(&view, &prepared, log_append_time_ms)
+                .await?;
             self.write_pending_snapshot().await;
             return Ok(appended);
         };
@@ -266,7 +305,9 @@ impl<S: Storage> PartitionLog<S> {
         if let Verdict::Duplicate(original) = verdict {
             return Ok(duplicate(original));
         }
-        let appended = self.append_view(&view).await?;
+        let appended = self
+            .append_prepared(&view, &prepared, log_append_time_ms)
+            .await?;
         // Same poll as the offset assignment: no task sees the log end
         // move without the state following it.
         self.producers.borrow_mut().record(
@@ -291,21 +332,54 @@ impl<S: Storage> PartitionLog<S> {
         }
     }
 
-    async fn append_view(&self, view: &BatchView<'_>) -> Result<Appended> {
-        let batch = view.bytes();
+    /// Copies the batch as [`prepare`] decided into the log, once.
+    async fn append_prepared(
+        &self,
+        view: &BatchView<'_>,
+        prepared: &Prepared,
+        log_append_time_ms: Option<i64>,
+    ) -> Result<Appended> {
+        let (batch, patch) = match prepared {
+            Prepared::AsIs => (view.bytes(), None),
+            Prepared::Patched(patch) => (view.bytes(), Some(patch)),
+            Prepared::Rewritten { batch, .. } => (&batch[..], None),
+        };
         let count = view.offset_count();
+        let max_timestamp = prepared.max_timestamp(view);
         let base_offset = self
             .log
-            .append_with(batch.len(), count, view.max_timestamp(), |dst, base| {
+            .append_with(batch.len(), count, max_timestamp, |dst, base| {
                 dst.copy_from_slice(batch);
                 set_base_offset(dst, base);
+                if let Some(patch) = patch {
+                    patch.apply(dst);
+                }
             })
             .await?;
         Ok(Appended {
             base_offset,
             last_offset: base_offset + count as u64 - 1,
             duplicate: false,
+            log_append_time_ms,
         })
+    }
+
+    /// Kafka's ListOffsets by timestamp: the first record, in offset order,
+    /// at or above the log start whose timestamp is at or after
+    /// `timestamp_ms`, with that timestamp; `None` when there is none. The
+    /// log's time index finds the first batch whose max timestamp reaches
+    /// the target; only that batch is decoded ([`find_record`]), and the
+    /// next one if none of its records qualifies. A stored batch that does
+    /// not decode is [`Error::Corrupt`].
+    pub async fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<FoundRecord>> {
+        self.log
+            .search_by_timestamp(timestamp_ms, |frame, payload, start| {
+                let view = BatchView::parse_unverified(payload)
+                    .map_err(|_| Corruption::Malformed("stored record batch header"))?;
+                find_record(&view, frame.base_offset, start, timestamp_ms)
+                    .map_err(Corruption::BadBatch)
+            })
+            .await
     }
 
     fn expire_producers(&self) {
@@ -394,6 +468,7 @@ fn duplicate(original: BatchRecord) -> Appended {
         base_offset: original.base_offset,
         last_offset: original.last_offset(),
         duplicate: true,
+        log_append_time_ms: None,
     }
 }
 

@@ -10,6 +10,9 @@
 //! | `InvalidBatch(TooShort \| LengthMismatch)` | CORRUPT_MESSAGE (2) | Kafka's batch reader reports a truncated or mis-sized batch as corrupt |
 //! | `InvalidBatch(BadMagic)` | INVALID_RECORD (87) | Kafka: "Produce requests with version N are only allowed to contain record batches with magic version 2" |
 //! | `InvalidBatch(BadCounts)` | INVALID_RECORD (87) | Kafka's log validator refuses a record count that disagrees with the offset delta |
+//! | `InvalidBatch(UnknownCodec \| Records(Malformed \| Codec(Corrupt)))` | INVALID_RECORD (87) | a codec id Kafka does not define, or records that do not decode where the topic's configs make the broker decode them (Kafka's `InvalidRecordException`); the CRC matched, so resending the same bytes cannot help |
+//! | `InvalidBatch(Records(Codec(DecompressedTooLarge)) \| RecompressedTooLarge)` | MESSAGE_TOO_LARGE (10) | the batch expands past the decompression bound, or recompressed into the topic's `compression.type` it exceeds `max.message.bytes` (Kafka re-checks the size after recompressing) |
+//! | `InvalidBatch(TimestampOutOfRange \| LogAppendTimeFromProducer)` | INVALID_TIMESTAMP (32) | Kafka's `LogValidator` answers both |
 //! | `TooLarge` | MESSAGE_TOO_LARGE (10) | batch above the topic's `max.message.bytes` |
 //! | `OffsetOutOfRange` | OFFSET_OUT_OF_RANGE (1) | consumers reset by their `auto.offset.reset` |
 //! | `Io`, `Poisoned`, `Invariant` | KAFKA_STORAGE_ERROR (56) | the broker's disk failed; retriable after metadata refresh |
@@ -22,6 +25,8 @@
 
 use kafka_protocol::ResponseError;
 use ringlog_engine::batch::BatchError;
+use ringlog_engine::codec::CodecError;
+use ringlog_engine::records::RecordsError;
 use ringlog_engine::Error;
 
 /// Which metadata conflict a handler was guarding against when the engine
@@ -74,7 +79,20 @@ pub const fn batch_error(err: &BatchError) -> ResponseError {
         BatchError::CrcMismatch { .. }
         | BatchError::TooShort(_)
         | BatchError::LengthMismatch { .. } => ResponseError::CorruptMessage,
-        BatchError::BadMagic(_) | BatchError::BadCounts => ResponseError::InvalidRecord,
+        BatchError::BadMagic(_)
+        | BatchError::BadCounts
+        | BatchError::UnknownCodec(_)
+        | BatchError::Records(RecordsError::Malformed(_))
+        | BatchError::Records(RecordsError::Codec(CodecError::Corrupt { .. })) => {
+            ResponseError::InvalidRecord
+        }
+        BatchError::Records(RecordsError::Codec(
+            CodecError::DecompressedTooLarge { .. } | CodecError::CompressedTooLarge { .. },
+        ))
+        | BatchError::RecompressedTooLarge { .. } => ResponseError::MessageTooLarge,
+        BatchError::TimestampOutOfRange { .. } | BatchError::LogAppendTimeFromProducer => {
+            ResponseError::InvalidTimestamp
+        }
     }
 }
 
@@ -149,6 +167,57 @@ mod tests {
     #[test]
     fn bad_counts_is_invalid_record() {
         assert_eq!(error_code(&invalid(BatchError::BadCounts)), 87);
+    }
+
+    #[test]
+    fn batch_policy_refusals() {
+        let table = [
+            (BatchError::UnknownCodec(5), 87),
+            (BatchError::Records(RecordsError::Malformed("x")), 87),
+            (
+                BatchError::Records(RecordsError::Codec(CodecError::Corrupt {
+                    codec: ringlog_engine::codec::Codec::Zstd,
+                    reason: "x".into(),
+                })),
+                87,
+            ),
+            (
+                BatchError::Records(RecordsError::Codec(CodecError::DecompressedTooLarge {
+                    limit: 1,
+                })),
+                10,
+            ),
+            (
+                BatchError::RecompressedTooLarge {
+                    codec: ringlog_engine::codec::Codec::None,
+                    max_bytes: 1,
+                },
+                10,
+            ),
+            (
+                BatchError::TimestampOutOfRange {
+                    record_index: 0,
+                    timestamp_ms: 0,
+                    earliest_ms: 1,
+                    latest_ms: 2,
+                },
+                32,
+            ),
+            (BatchError::LogAppendTimeFromProducer, 32),
+        ];
+        for (batch, code) in table {
+            assert_eq!(error_code(&invalid(batch.clone())), code, "{batch:?}");
+        }
+    }
+
+    #[test]
+    fn a_stored_batch_that_does_not_decode_is_a_storage_error() {
+        let e = Error::Corrupt {
+            path: PathBuf::from("/data/seg.log"),
+            offset: 64,
+            corruption: Corruption::BadBatch(RecordsError::Malformed("x")),
+        };
+        assert_eq!(error_code(&e), 56);
     }
 
     #[test]
