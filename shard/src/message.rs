@@ -96,7 +96,7 @@ pub enum OffsetQuery {
     Earliest,
     /// The high watermark (next offset a consumer would see).
     Latest,
-    /// The first offset whose batch max timestamp is >= this.
+    /// The first record, in offset order, whose timestamp is >= this.
     Timestamp(i64),
 }
 
@@ -114,8 +114,8 @@ pub struct PartitionOffsets {
 pub struct FoundOffset {
     /// The offset.
     pub offset: u64,
-    /// The first timestamp of the batch at `offset` for a timestamp query;
-    /// -1 for earliest and latest, as Kafka answers them.
+    /// The timestamp of the record at `offset` for a timestamp query; -1
+    /// for earliest and latest, as Kafka answers them.
     pub timestamp: i64,
 }
 
@@ -123,11 +123,23 @@ pub struct FoundOffset {
 /// timestamp) and the partition's offsets.
 pub type OffsetsReply = Result<(Option<FoundOffset>, PartitionOffsets), ringlog_engine::Error>;
 
-/// Result of a produce to one partition: the base offset of the first
-/// batch (for a retried batch of an idempotent producer, where it was
-/// first written) and the partition's offsets, or why the batches were
-/// refused (an engine failure, or the idempotent producer rules).
-pub type ProduceReply = Result<(u64, PartitionOffsets), AppendError>;
+/// What a produce to one partition answers when it succeeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProduceAck {
+    /// Base offset of the first batch (for a retried batch of an
+    /// idempotent producer, where it was first written).
+    pub base_offset: u64,
+    /// The append time stamped on the batches of a LogAppendTime topic
+    /// (the Produce response's `log_append_time_ms`); `None` otherwise.
+    pub log_append_time_ms: Option<i64>,
+    /// The partition's offsets after the append.
+    pub offsets: PartitionOffsets,
+}
+
+/// Result of a produce to one partition, or why the batches were refused
+/// (an engine failure, the topic's batch policy, or the idempotent
+/// producer rules).
+pub type ProduceReply = Result<ProduceAck, AppendError>;
 
 /// Result of a fetch from one partition.
 pub struct FetchReply {

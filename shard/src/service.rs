@@ -5,7 +5,7 @@ use crate::controller::Controller;
 use crate::dispatch_order::Turn;
 use crate::group::Coordinator;
 use crate::message::{
-    FetchReply, FoundOffset, OffsetQuery, OpenReply, PartitionOffsets, ShardRequest,
+    FetchReply, FoundOffset, OffsetQuery, OpenReply, PartitionOffsets, ProduceAck, ShardRequest,
 };
 use crate::meta_view::MetaView;
 use crate::partitions::{DataGate, Partition, Partitions};
@@ -143,7 +143,11 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                 let (records, bytes) = (produced.records_written, produced.bytes_written);
                 shard.config.metrics.produced(shard.id, records, bytes);
             }
-            let _ = reply.send(produced.map(|done| (done.base_offset, offsets(&p))));
+            let _ = reply.send(produced.map(|done| ProduceAck {
+                base_offset: done.base_offset,
+                log_append_time_ms: done.log_append_time_ms,
+                offsets: offsets(&p),
+            }));
         }
         ShardRequest::Fetch {
             topic,
@@ -314,22 +318,17 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
     }
 }
 
-/// The first batch at or after `timestamp_ms` and its first timestamp
-/// (read from the batch header; records are not decoded).
+/// The first record at or after `timestamp_ms` and its timestamp, exact
+/// per record (the engine decodes the one batch it lands in).
 async fn offset_for_timestamp(
     p: &Partition,
     timestamp_ms: i64,
 ) -> ringlog_engine::Result<Option<FoundOffset>> {
-    let Some(offset) = p.log.log().offset_for_timestamp(timestamp_ms).await? else {
-        return Ok(None);
-    };
-    let batches = p.log.log().read(offset, 1).await?;
-    let timestamp = batches
-        .iter()
-        .next()
-        .and_then(|(_, payload)| BatchView::parse(payload).ok())
-        .map_or(-1, |view| view.base_timestamp());
-    Ok(Some(FoundOffset { offset, timestamp }))
+    let found = p.log.offset_for_timestamp(timestamp_ms).await?;
+    Ok(found.map(|record| FoundOffset {
+        offset: record.offset,
+        timestamp: record.timestamp_ms,
+    }))
 }
 
 /// Records in a batch, from its header (never decoding records).
@@ -341,6 +340,8 @@ fn record_count(batch: &[u8]) -> u64 {
 struct Produced {
     /// Base offset of the first batch.
     base_offset: u64,
+    /// The append time of the first batch, for a LogAppendTime topic.
+    log_append_time_ms: Option<i64>,
     /// Records and bytes newly written (retries of an idempotent
     /// producer's batches are not written again).
     records_written: u64,
@@ -369,7 +370,7 @@ async fn produce(
     let (mut records_written, mut bytes_written) = (0, 0);
     for batch in batches {
         let appended = p.log.append_buffered(batch).await?;
-        first.get_or_insert(appended.base_offset);
+        first.get_or_insert((appended.base_offset, appended.log_append_time_ms));
         end = end.max(appended.last_offset + 1);
         if !appended.duplicate {
             records_written += record_count(batch);
@@ -378,7 +379,8 @@ async fn produce(
     }
     // Appended: the next request for the partition may append.
     drop(turn);
-    let base = first.ok_or_else(|| Error::Rejected("produce without record batches".into()))?;
+    let (base, log_append_time_ms) =
+        first.ok_or_else(|| Error::Rejected("produce without record batches".into()))?;
     if durable {
         p.log.log().sync_to(end).await?;
         p.gate.notify();
@@ -399,6 +401,7 @@ async fn produce(
     }
     Ok(Produced {
         base_offset: base,
+        log_append_time_ms,
         records_written,
         bytes_written,
     })

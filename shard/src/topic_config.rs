@@ -27,7 +27,9 @@
 //! `remote.storage.enable=true` (no tiered storage; Kafka refuses it too on
 //! a broker without tiered storage).
 
+use ringlog_engine::codec::Codec;
 use ringlog_engine::format::{FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES, FRAME_HEADER_BYTES};
+use ringlog_engine::records::TimestampType;
 use ringlog_engine::LogConfig;
 use std::collections::BTreeMap;
 
@@ -45,6 +47,20 @@ pub const CLEANUP_POLICY: &str = "cleanup.policy";
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 /// `index.interval.bytes`: bytes of batches between two index entries.
 pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
+// ---- Batch policy keys: what the broker does to produced batches
+// (`ringlog_engine::records::BatchPolicy`), applied in `apply`.
+/// `compression.type`: `producer` (store as produced), `uncompressed`,
+/// `gzip`, `snappy`, `lz4` or `zstd` (recompress into that codec).
+pub const COMPRESSION_TYPE: &str = "compression.type";
+/// `message.timestamp.type`: `CreateTime` or `LogAppendTime`.
+pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
+/// `message.timestamp.before.max.ms`: with CreateTime, how old a record's
+/// timestamp may be.
+pub const MESSAGE_TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
+/// `message.timestamp.after.max.ms`: with CreateTime, how far in the future
+/// a record's timestamp may be.
+pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
+// ---- end of batch policy keys
 const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
 const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
 const REMOTE_STORAGE_ENABLE: &str = "remote.storage.enable";
@@ -493,6 +509,32 @@ fn apply(config: &mut LogConfig, key: &str, value: &str) -> Result<(), String> {
             // Kafka's 0 (an entry for every batch) is the engine's 1.
             config.index_interval_bytes = parse_i64(key, value, 0)?.max(1) as u64;
         }
+        // ---- Batch policy keys (see their constants).
+        COMPRESSION_TYPE => {
+            config.batch_policy.compression = match value.trim() {
+                "producer" => None,
+                "uncompressed" => Some(Codec::None),
+                "gzip" => Some(Codec::Gzip),
+                "snappy" => Some(Codec::Snappy),
+                "lz4" => Some(Codec::Lz4),
+                "zstd" => Some(Codec::Zstd),
+                _ => return Err(format!("{key}={value:?} is not a codec")),
+            }
+        }
+        MESSAGE_TIMESTAMP_TYPE => {
+            config.batch_policy.timestamp_type = match value.trim() {
+                "CreateTime" => TimestampType::CreateTime,
+                "LogAppendTime" => TimestampType::LogAppendTime,
+                _ => return Err(format!("{key}={value:?} is not a timestamp type")),
+            }
+        }
+        MESSAGE_TIMESTAMP_BEFORE_MAX_MS => {
+            config.batch_policy.timestamp_before_max_ms = parse_i64(key, value, 0)?;
+        }
+        MESSAGE_TIMESTAMP_AFTER_MAX_MS => {
+            config.batch_policy.timestamp_after_max_ms = parse_i64(key, value, 0)?;
+        }
+        // ---- end of batch policy keys
         // Stored and described only (`cleanup.policy` acts in `log_config`).
         _ => {}
     }
@@ -1144,7 +1186,7 @@ mod tests {
             (retention.value.as_str(), retention.source),
             ("1000", Source::Topic)
         );
-                // log.retention.ms has no built-in default in Kafka: no other synonym.
+        // log.retention.ms has no built-in default in Kafka: no other synonym.
         assert_eq!(
             retention.synonyms,
             vec![Synonym {
@@ -1217,7 +1259,7 @@ mod tests {
             (segment.value.as_str(), segment.source),
             ("67108864", Source::StaticBroker)
         );
-                assert_eq!(
+        assert_eq!(
             segment.synonyms,
             vec![
                 Synonym {
@@ -1312,5 +1354,50 @@ mod tests {
             .unwrap_err(),
             "Unknown topic config name: no.such.key"
         );
+    }
+
+    #[test]
+    fn batch_policy_keys_set_the_batch_policy() {
+        let defaults = LogConfig::default();
+        assert_eq!(
+            log_config(&defaults, &BTreeMap::new())
+                .unwrap()
+                .batch_policy,
+            ringlog_engine::records::BatchPolicy::default()
+        );
+        for (value, codec) in [
+            ("producer", None),
+            ("uncompressed", Some(Codec::None)),
+            ("gzip", Some(Codec::Gzip)),
+            ("snappy", Some(Codec::Snappy)),
+            ("lz4", Some(Codec::Lz4)),
+            (" zstd ", Some(Codec::Zstd)),
+        ] {
+            let config = log_config(&defaults, &overrides(&[(COMPRESSION_TYPE, value)])).unwrap();
+            assert_eq!(config.batch_policy.compression, codec, "{value}");
+        }
+        let policy = log_config(
+            &defaults,
+            &overrides(&[
+                (MESSAGE_TIMESTAMP_TYPE, "LogAppendTime"),
+                (MESSAGE_TIMESTAMP_BEFORE_MAX_MS, "3600000"),
+                (MESSAGE_TIMESTAMP_AFTER_MAX_MS, "0"),
+            ]),
+        )
+        .unwrap()
+        .batch_policy;
+        assert_eq!(policy.timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(policy.timestamp_before_max_ms, 3_600_000);
+        assert_eq!(policy.timestamp_after_max_ms, 0);
+        for (key, value) in [
+            (COMPRESSION_TYPE, "brotli"),
+            (MESSAGE_TIMESTAMP_TYPE, "createtime"),
+            (MESSAGE_TIMESTAMP_BEFORE_MAX_MS, "-1"),
+        ] {
+            assert!(
+                log_config(&defaults, &overrides(&[(key, value)])).is_err(),
+                "{key}={value}"
+            );
+        }
     }
 }

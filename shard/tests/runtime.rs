@@ -45,7 +45,7 @@ async fn produce_to(
             },
         )
         .await;
-    answer.await.unwrap().unwrap().0
+    answer.await.unwrap().unwrap().base_offset
 }
 
 async fn fetch(client: &ShardClient, to: usize, offset: u64, max_wait: Duration) -> Bytes {

@@ -1,11 +1,12 @@
 //! ListOffsets: earliest (-2), latest (-1) or the first offset at or after
 //! a timestamp, from the owning shard.
 //!
-//! Timestamp lookups have batch granularity: the answer is the base offset
-//! of the first batch whose max timestamp is at or after the target, so a
-//! consumer may re-read a few earlier records of that batch, never miss
-//! one. The timestamp returned is that batch's first timestamp (from its
-//! header; records are not decoded).
+//! Timestamp lookups are exact per record, as in Kafka: the answer is the
+//! offset and timestamp of the first record, in offset order, at or above
+//! the log start whose timestamp is at or after the target. The owning
+//! shard's engine finds the batch by its time index and decodes only that
+//! batch (decompressing it where needed); a stored batch that does not
+//! decode answers KAFKA_STORAGE_ERROR.
 
 use super::topic_name;
 use crate::message::{OffsetQuery, OffsetsReply, ShardRequest};

@@ -5,8 +5,14 @@
 //! Why batches travel as `Bytes`: the request frame is read once into one
 //! buffer; each batch is a reference-counted slice of it that crosses the
 //! mesh without a copy. The shard copies it exactly once, into its aligned
-//! write buffer. No record is decoded, so compressed batches are stored
-//! exactly as produced.
+//! write buffer. With the default topic configs no record is decoded, so
+//! compressed batches are stored exactly as produced; the configs that
+//! change batches (`compression.type`, `message.timestamp.type`, the
+//! timestamp window) are applied by the engine
+//! (`ringlog_engine::records::prepare`). A LogAppendTime topic answers the
+//! append time in `log_append_time_ms` (-1 otherwise, as Kafka does); a
+//! record outside the timestamp window refuses the partition's batch with
+//! INVALID_TIMESTAMP (32), naming the record in `record_errors` (v8+).
 //!
 //! Idempotent producers: the owning shard checks each batch's producer id,
 //! epoch and sequence against the partition's producer state
@@ -29,10 +35,13 @@ use crate::message::{ControllerRequest, ProduceReply, ShardRequest};
 use crate::runtime::ShardClient;
 use bytes::Bytes;
 use futures_channel::oneshot;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+use ringlog_engine::batch::BatchError;
 use ringlog_engine::meta::check_topic_name;
 use ringlog_engine::partition::AppendError;
 use ringlog_engine::producer::ProducerError;
@@ -132,10 +141,12 @@ pub async fn handle(
                         message.filter(|_| version >= 8).map(StrBytes::from_string),
                     ),
                 Outcome::Sent(reply) => match reply.await {
-                    Ok(Ok((base, offsets))) => {
-                        let response = response.with_base_offset(base as i64);
+                    Ok(Ok(ack)) => {
+                        let response = response
+                            .with_base_offset(ack.base_offset as i64)
+                            .with_log_append_time_ms(ack.log_append_time_ms.unwrap_or(-1));
                         if version >= 5 {
-                            response.with_log_start_offset(offsets.log_start as i64)
+                            response.with_log_start_offset(ack.offsets.log_start as i64)
                         } else {
                             response
                         }
@@ -143,9 +154,18 @@ pub async fn handle(
                     Ok(Err(e)) => {
                         tracing::debug!(topic = %name, partition = index, error = %e, "produce refused");
                         let message = (version >= 8).then(|| StrBytes::from_string(e.to_string()));
+                        let record_errors = match &e {
+                            AppendError::Log(ringlog_engine::Error::InvalidBatch(
+                                BatchError::TimestampOutOfRange { record_index, .. },
+                            )) if version >= 8 => vec![BatchIndexAndErrorMessage::default()
+                                .with_batch_index(*record_index as i32)
+                                .with_batch_index_error_message(message.clone())],
+                            _ => Vec::new(),
+                        };
                         response
                             .with_error_code(append_error(&e).code())
                             .with_base_offset(-1)
+                            .with_record_errors(record_errors)
                             .with_error_message(message)
                     }
                     Err(_) => response
