@@ -364,6 +364,28 @@ fn check_window(policy: &BatchPolicy, now_ms: i64, record: &RecordHead) -> Resul
     Ok(())
 }
 
+/// Walks every record of a produced batch, checking its framing and (when
+/// the policy has one) its timestamp against the window, copying the
+/// decompressed records into `compressor` if given; returns the largest
+/// record timestamp.
+fn walk(
+    view: &BatchView<'_>,
+    policy: &BatchPolicy,
+    now_ms: i64,
+    compressor: Option<&mut Compressor>,
+) -> Result<i64, BatchError> {
+    let mut records = Records::new(view, compressor)?;
+    let mut max_timestamp = NO_TIMESTAMP;
+    while let Some(record) = records.next()? {
+        if policy.checks_window() {
+            check_window(policy, now_ms, &record)?;
+        }
+        max_timestamp = max_timestamp.max(record.timestamp_ms);
+    }
+    records.finish()?;
+    Ok(max_timestamp)
+}
+
 /// Applies `policy` to a produced batch (validated by [`BatchView::parse`])
 /// as Kafka's `LogValidator` does, doing only the work the policy needs
 /// (see the module docs). `now_ms` is asked for only when the policy
@@ -393,8 +415,8 @@ pub fn prepare(
     {
         return Err(BatchError::LogAppendTimeFromProducer);
     }
-    let walk = target != source || policy.checks_window();
-    if !walk && !append_time {
+    let decode = target != source || policy.checks_window();
+    if !decode && !append_time {
         return Ok(Prepared::AsIs);
     }
     let now_ms = now_ms();
@@ -405,7 +427,7 @@ pub fn prepare(
         0
     };
     let attributes = other_attributes | timestamp_bit | i16::from(target.id());
-    if !walk {
+    if !decode {
         return Ok(Prepared::Patched(HeaderPatch::new(
             view, attributes, now_ms,
         )));
@@ -425,23 +447,13 @@ pub fn prepare(
     } else {
         None
     };
-    let mut max_record_timestamp = NO_TIMESTAMP;
-    let walked = (|| {
-        let mut records = Records::new(view, compressor.as_mut())?;
-        while let Some(record) = records.next()? {
-            if policy.checks_window() {
-                check_window(policy, now_ms, &record)?;
-            }
-            max_record_timestamp = max_record_timestamp.max(record.timestamp_ms);
-        }
-        records.finish().map_err(BatchError::from)
-    })();
-    match walked {
+    let walked = walk(view, policy, now_ms, compressor.as_mut());
+    let max_record_timestamp = match walked {
         Err(BatchError::Records(RecordsError::Codec(CodecError::CompressedTooLarge {
             ..
         }))) => return Err(too_large),
         other => other?,
-    }
+    };
     let max_timestamp = if append_time {
         now_ms
     } else {

@@ -76,6 +76,34 @@ def produce_timed(
     return [reports[i] for i in range(index)]
 
 
+def produce_timed_kafka_python(
+    bootstrap: str, topic: str, codec: str, timestamps: list[list[int]]
+) -> None:
+    """:func:`produce_timed` through kafka-python."""
+    producer = kafka.KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        compression_type=None if codec == "none" else codec,
+        enable_idempotence=False,
+        linger_ms=1000,
+        batch_size=1 << 20,
+        request_timeout_ms=20000,
+    )
+    try:
+        index = 0
+        for batch in timestamps:
+            futures = []
+            for ts in batch:
+                value = f"value.{index:05d}.{FILLER}".encode()
+                futures.append(producer.send(topic, value=value, partition=0, timestamp_ms=ts))
+                index += 1
+            producer.flush(timeout=CLIENT_TIMEOUT_S)
+            for future in futures:
+                future.get(timeout=CLIENT_TIMEOUT_S)
+    finally:
+        producer.close(timeout=10)
+
+
 def batch_timestamps(base: int) -> list[list[int]]:
     """BATCHES batches of PER_BATCH records STEP_MS apart; in every batch
     the 10th record is 25 ms older than the 9th (out of order)."""
@@ -97,18 +125,24 @@ def first_at_or_after(all_ts: list[int], target: int) -> tuple[int, int]:
     return -1, -1
 
 
+@pytest.mark.parametrize("producer", ["confluent-kafka", "kafka-python"])
 @pytest.mark.parametrize("codec", CODECS)
-def test_offsets_for_times_inside_a_compressed_batch(module_server: RinglogServer, codec: str):
-    """confluent-kafka produces batches of 50 records with distinct
-    timestamps in each codec; confluent-kafka's and kafka-python's
+def test_offsets_for_times_inside_a_compressed_batch(
+    module_server: RinglogServer, codec: str, producer: str
+):
+    """confluent-kafka or kafka-python produces batches of 50 records with
+    distinct timestamps in each codec; confluent-kafka's and kafka-python's
     offsets_for_times find the exact record for a time in the middle of a
     batch, not the batch's first record."""
     server = module_server
-    topic = f"times-{codec}"
+    topic = f"times-{codec}-{producer}"
     create_topic(server.bootstrap, topic, 1)
     base = int(time.time() * 1000) - 3_600_000
     stamps = batch_timestamps(base)
-    produce_timed(server.bootstrap, topic, codec, stamps)
+    if producer == "confluent-kafka":
+        produce_timed(server.bootstrap, topic, codec, stamps)
+    else:
+        produce_timed_kafka_python(server.bootstrap, topic, codec, stamps)
     all_ts = [ts for batch in stamps for ts in batch]
 
     batches = wire.fetch_all_batches(server.kafka_addr, topic, 0)
@@ -253,14 +287,15 @@ def test_records_outside_the_timestamp_window_are_refused(module_server: Ringlog
 
         return on_delivery
 
-    for name, ts in [("old", now - 3_600_000), ("future", now + 3_600_000)]:
-        producer.produce(topic, value=name.encode(), partition=0, timestamp=ts, on_delivery=report(name))
+    for name, ts in [("old", now - 3_600_000), ("future", now + 3_600_000), ("fresh", now)]:
+        producer.produce(
+            topic, value=name.encode(), partition=0, timestamp=ts, on_delivery=report(name)
+        )
         assert producer.flush(CLIENT_TIMEOUT_S) == 0
-    producer.produce(topic, value=b"fresh", partition=0, timestamp=now, on_delivery=report("fresh"))
-    assert producer.flush(CLIENT_TIMEOUT_S) == 0
     for name in ("old", "future"):
         err = outcomes[name]
-        assert isinstance(err, KafkaError) and err.code() == KafkaError.INVALID_TIMESTAMP, (name, err)
+        assert isinstance(err, KafkaError), (name, err)
+        assert err.code() == KafkaError.INVALID_TIMESTAMP, (name, err)
     assert outcomes["fresh"] == 0, "the refused batches appended nothing"
 
     kp = kafka.KafkaProducer(
