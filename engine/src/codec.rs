@@ -29,8 +29,11 @@
 //!   checksums.
 //! * zstd: zstd frames (several are read in sequence).
 //!
-//! Levels are Kafka's defaults for `compression.gzip.level` (6),
-//! `compression.lz4.level` (9) and `compression.zstd.level` (3).
+//! Levels are what Kafka's defaults do: gzip 6 (`compression.gzip.level`
+//! -1 is zlib's default), zstd 3, and lz4's fast compressor (Kafka's
+//! default `compression.lz4.level` 9 selects lz4-java's fast compressor,
+//! not high-compression level 9, for backward compatibility; LZ4F level 0
+//! here).
 //!
 //! Why these crates (flate2, snap, lz4, zstd) and not `kafka-protocol`'s
 //! codec features: the engine must not depend on the protocol crate (it
@@ -62,7 +65,7 @@ const XERIAL_BLOCK_BYTES: usize = 32 << 10;
 /// claiming more is refused before its buffer is allocated.
 const SNAPPY_RATIO_MAX: usize = 22;
 const GZIP_LEVEL: u32 = 6;
-const LZ4_LEVEL: u32 = 9;
+const LZ4_LEVEL: u32 = 0;
 const ZSTD_LEVEL: i32 = 3;
 
 /// A RecordBatch compression codec (the low three attribute bits).
