@@ -6,7 +6,6 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::{create_topic, fetch_from_start, name, Client, Server};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -53,20 +52,7 @@ fn produce(
     topic: &str,
     batch: Vec<u8>,
 ) -> produce_response::PartitionProduceResponse {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(Bytes::from(batch))),
-            ])]);
-    let ResponseKind::Produce(response) = client.call(9, request) else {
-        panic!("not Produce");
-    };
-    response.responses[0].partition_responses[0].clone()
+    common::produce_batch(client, 9, topic, 0, batch)
 }
 
 /// Every stored batch of partition 0, as fetched.

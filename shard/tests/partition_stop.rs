@@ -11,8 +11,7 @@
 
 mod common;
 
-use bytes::Bytes;
-use common::{create_topic, fetch_from_start, name, Client, Server};
+use common::{create_topic, fetch_from_start, Client, Server};
 use kafka_protocol::messages::*;
 use ringlog_engine::batch::{build_batch, BatchView};
 use ringlog_protocol::batches;
@@ -22,20 +21,7 @@ use std::sync::Arc;
 const KAFKA_STORAGE_ERROR: i16 = 56;
 
 fn produce(client: &mut Client, topic: &str, partition: i32, value: &[u8]) -> i16 {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(Bytes::from(build_batch(1, &[value])))),
-            ])]);
-    let ResponseKind::Produce(response) = client.call(9, request) else {
-        panic!("not Produce");
-    };
-    response.responses[0].partition_responses[0].error_code
+    common::produce_batch(client, 9, topic, partition, build_batch(1, &[value])).error_code
 }
 
 /// The error code and the record count of a fetch from offset 0.

@@ -5,8 +5,7 @@
 
 mod common;
 
-use bytes::Bytes;
-use common::{create_topic, name, Client, Server};
+use common::{create_topic, produce_request, Client, Server};
 use kafka_protocol::messages::*;
 use ringlog_engine::batch::build_batch;
 
@@ -17,19 +16,11 @@ const PARTITIONS: i32 = 3;
 /// Fresh topics per run: each one's first requests race its opens.
 const TOPICS: usize = 24;
 
-fn produce_request(topic: &str, partition: i32, tag: usize) -> ProduceRequest {
+fn tagged_request(topic: &str, partition: i32, tag: usize) -> ProduceRequest {
     // Sizes vary so some appends take the slow path of the write buffer.
     let value = vec![b'v'; 100 + (tag * 7919) % 60_000];
-    ProduceRequest::default()
-        .with_acks(if tag.is_multiple_of(2) { -1 } else { 1 })
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(Bytes::from(build_batch(1, &[value.as_slice()])))),
-            ])])
+    let acks = if tag.is_multiple_of(2) { -1 } else { 1 };
+    produce_request(topic, partition, acks, build_batch(1, &[value.as_slice()]))
 }
 
 #[test]
@@ -42,7 +33,7 @@ fn pipelined_produces_are_appended_in_request_order_from_the_first_one() {
         let mut sent = Vec::with_capacity(REQUESTS);
         for tag in 0..REQUESTS {
             let partition = (tag % PARTITIONS as usize) as i32;
-            let (correlation_id, frame) = client.frame(9, produce_request(&topic, partition, tag));
+            let (correlation_id, frame) = client.frame(9, tagged_request(&topic, partition, tag));
             client.write_raw(&frame);
             sent.push((correlation_id, partition));
         }

@@ -7,7 +7,6 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::{create_topic, fetch_from_start, name, Client, Server};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -253,21 +252,8 @@ fn set(client: &mut Client, topic: &str, key: &str, value: &str) {
 /// the error code.
 fn produce(client: &mut Client, topic: &str, partition: i32, value_bytes: usize) -> i16 {
     let value = vec![b'v'; value_bytes];
-    let batch = Bytes::from(build_batch(1_700_000_000_000, &[value.as_slice()]));
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(batch)),
-            ])]);
-    let ResponseKind::Produce(response) = client.call(PRODUCE_VERSION, request) else {
-        panic!("not Produce");
-    };
-    response.responses[0].partition_responses[0].error_code
+    let batch = build_batch(1_700_000_000_000, &[value.as_slice()]);
+    common::produce_batch(client, PRODUCE_VERSION, topic, partition, batch).error_code
 }
 
 /// The earliest offset of partition 0 of `topic`.

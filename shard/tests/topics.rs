@@ -44,21 +44,8 @@ fn delete(client: &mut Client, topic: &str) -> i16 {
 
 /// Produces one batch with `value`; (error code, base offset).
 fn produce(client: &mut Client, topic: &str, partition: i32, value: &[u8]) -> (i16, i64) {
-    let batch = Bytes::from(build_batch(1_700_000_000_000, &[value]));
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(batch)),
-            ])]);
-    let ResponseKind::Produce(response) = client.call(PRODUCE_VERSION, request) else {
-        panic!("not Produce");
-    };
-    let answer = &response.responses[0].partition_responses[0];
+    let batch = build_batch(1_700_000_000_000, &[value]);
+    let answer = common::produce_batch(client, PRODUCE_VERSION, topic, partition, batch);
     (answer.error_code, answer.base_offset)
 }
 

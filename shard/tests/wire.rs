@@ -608,21 +608,8 @@ fn init_producer_id(client: &mut Client, transactional_id: Option<&str>) -> Init
 
 /// Produces one batch to partition 0 of `topic`; (error code, base offset).
 fn produce_batch(client: &mut Client, topic: &str, batch: Vec<u8>) -> (i16, i64) {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(Bytes::from(batch))),
-            ])]);
-    let ResponseKind::Produce(response) = client.call(9, request) else {
-        panic!("not Produce");
-    };
-    let partition = &response.responses[0].partition_responses[0];
-    (partition.error_code, partition.base_offset)
+    let answer = common::produce_batch(client, 9, topic, 0, batch);
+    (answer.error_code, answer.base_offset)
 }
 
 #[test]

@@ -186,6 +186,35 @@ pub fn create_topic(client: &mut Client, version: i16, topic: &str, partitions: 
     assert_eq!(error_code, 0, "CreateTopics v{version}");
 }
 
+/// A Produce request of one `batch` for `partition` of `topic`.
+pub fn produce_request(topic: &str, partition: i32, acks: i16, batch: Vec<u8>) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![produce_request::TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(Bytes::from(batch))),
+            ])])
+}
+
+/// Produces one `batch` with acks=all at `version`; the partition's answer.
+pub fn produce_batch(
+    client: &mut Client,
+    version: i16,
+    topic: &str,
+    partition: i32,
+    batch: Vec<u8>,
+) -> produce_response::PartitionProduceResponse {
+    let request = produce_request(topic, partition, -1, batch);
+    let ResponseKind::Produce(response) = client.call(version, request) else {
+        panic!("not a Produce response");
+    };
+    response.responses[0].partition_responses[0].clone()
+}
+
 /// A Fetch of `partition` of `topic` from offset 0 that does not wait.
 pub fn fetch_from_start(topic: &str, partition: i32) -> FetchRequest {
     FetchRequest::default()
