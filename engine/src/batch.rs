@@ -401,7 +401,8 @@ pub fn build_producer_batch(
     batch
 }
 
-fn put_varint(out: &mut Vec<u8>, value: i64) {
+/// Appends `value` as a zigzag varint (Kafka's record field encoding).
+pub(crate) fn put_varint(out: &mut Vec<u8>, value: i64) {
     let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
     while zigzag >= 0x80 {
         out.push((zigzag as u8) | 0x80);

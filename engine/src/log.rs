@@ -1141,19 +1141,17 @@ impl<S: Storage> Log<S> {
                 continue;
             }
             let _syncing = SyncInFlight::start(&self.sync_gate);
-            let _permit = self
-                .io_permit
-                .acquire_permit(1)
-                .await
-                .expect("permit never closed");
-            if self.durable_offset() >= offset {
-                return Ok(());
-            }
-            return self.flush_locked(true).await;
+            return self.sync_under_permit(offset).await;
         }
         // The syncs waited for kept missing `offset` (one was cancelled,
         // or cut short because a roll made its own appends durable): sync
         // under the permit without the gate, which is always correct.
+        self.sync_under_permit(offset).await
+    }
+
+    /// Takes the I/O permit, then flushes and fdatasyncs unless `offset`
+    /// became durable while waiting for it.
+    async fn sync_under_permit(&self, offset: u64) -> Result<()> {
         let _permit = self
             .io_permit
             .acquire_permit(1)

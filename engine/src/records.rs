@@ -32,7 +32,7 @@
 //! inconsistency is a [`RecordsError`], never a panic.
 
 use crate::batch::{
-    finish_header, BatchError, BatchView, HeaderPatch, ATTRIBUTE_CODEC_MASK,
+    finish_header, put_varint, BatchError, BatchView, HeaderPatch, ATTRIBUTE_CODEC_MASK,
     ATTRIBUTE_LOG_APPEND_TIME, BATCH_HEADER_BYTES, NO_TIMESTAMP,
 };
 use crate::codec::{Codec, CodecError, Compressor, Decompressor, DECOMPRESSED_BYTES_MAX};
@@ -528,15 +528,6 @@ pub fn build_timed_batch(codec: Codec, records: &[(i64, &[u8])]) -> Vec<u8> {
     let max_timestamp = records.iter().map(|r| r.0).max().unwrap_or(NO_TIMESTAMP);
     finish_header(&mut batch, i16::from(codec.id()), max_timestamp);
     batch
-}
-
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
-    while zigzag >= 0x80 {
-        out.push((zigzag as u8) | 0x80);
-        zigzag >>= 7;
-    }
-    out.push(zigzag as u8);
 }
 
 #[cfg(test)]

@@ -80,6 +80,9 @@ const EVERY_KEY: [(&str, &str, &str); 36] = [
     ("unclean.leader.election.enable", "true", "true"),
 ];
 
+/// A config key and its value (`None`: no value) in a request.
+type Setting<'a> = (&'a str, Option<&'a str>);
+
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
 }
@@ -690,57 +693,35 @@ fn bad_values_are_invalid_config_naming_the_key() {
         let altered = incremental(&mut client, "target", &[(key, OP_SET, Some(value))], false);
         expect_invalid_config(altered, key, why);
     }
-    // Across keys, as Kafka checks them.
-    let created = create_with(
-        &mut client,
-        "refused",
-        1,
-        1,
-        &[
-            ("min.compaction.lag.ms", Some("10")),
-            ("max.compaction.lag.ms", Some("5")),
-        ],
-        &[],
-        false,
-    );
-    assert_eq!(created.error_code, ResponseError::InvalidConfig.code());
-    assert!(created
-        .error_message
-        .unwrap()
-        .contains("min.compaction.lag.ms (10) > max.compaction.lag.ms (5)"));
-    // A segment too small for a batch of max.message.bytes.
-    let created = create_with(
-        &mut client,
-        "refused",
-        1,
-        1,
-        &[
-            ("segment.bytes", Some("1048576")),
-            ("max.message.bytes", Some("1048576")),
-        ],
-        &[],
-        false,
-    );
-    assert_eq!(created.error_code, ResponseError::InvalidConfig.code());
-    assert!(created
-        .error_message
-        .unwrap()
-        .contains("segment.bytes=1048576"));
-    // No value at create: Kafka's message.
-    let created = create_with(
-        &mut client,
-        "refused",
-        1,
-        1,
-        &[("retention.ms", None)],
-        &[],
-        false,
-    );
-    assert_eq!(created.error_code, ResponseError::InvalidConfig.code());
-    assert_eq!(
-        created.error_message.as_deref(),
-        Some("Null value not supported for topic configs: retention.ms")
-    );
+    let refusals: [(&[Setting], &str); 3] = [
+        // Across keys, as Kafka checks them.
+        (
+            &[
+                ("min.compaction.lag.ms", Some("10")),
+                ("max.compaction.lag.ms", Some("5")),
+            ],
+            "min.compaction.lag.ms (10) > max.compaction.lag.ms (5)",
+        ),
+        // A segment too small for a batch of max.message.bytes.
+        (
+            &[
+                ("segment.bytes", Some("1048576")),
+                ("max.message.bytes", Some("1048576")),
+            ],
+            "segment.bytes=1048576",
+        ),
+        // No value at create: Kafka's message.
+        (
+            &[("retention.ms", None)],
+            "Null value not supported for topic configs: retention.ms",
+        ),
+    ];
+    for (configs, message) in refusals {
+        let created = create_with(&mut client, "refused", 1, 1, configs, &[], false);
+        assert_eq!(created.error_code, ResponseError::InvalidConfig.code());
+        let got = created.error_message.unwrap_or_default();
+        assert!(got.contains(message), "{configs:?}: {got}");
+    }
     // A key given twice keeps its last value, as in Kafka.
     let created = create_with(
         &mut client,
