@@ -15,6 +15,8 @@
 //!   file.
 //! * [`meta`] — the event-sourced metadata log with snapshots.
 //! * [`batch`] — the zero-copy RecordBatch v2 header view.
+//! * [`fuzzing`] — the properties the fuzz targets (`engine/fuzz`) check,
+//!   shared with the stable test that replays their corpora.
 //!
 //! Everything here runs on one glommio executor per shard; types are
 //! `!Send` on purpose (see ARCHITECTURE.md, "thread-per-core").
@@ -25,6 +27,7 @@ pub mod batch;
 pub mod clock;
 pub mod error;
 pub mod format;
+pub mod fuzzing;
 pub mod io;
 pub mod log;
 pub mod meta;
