@@ -56,7 +56,8 @@ use crate::format::{
     encode_offset_entry, encode_segment_header, encode_time_entry, parse_segment_file_name,
     read_frame, segment_file_name, FrameHeader, FrameRead, OffsetEntry, SegmentFooter,
     SegmentHeader, SegmentKind, TimeEntry, FILE_HEADER_BYTES, FLAG_FOOTER, FOOTER_PAYLOAD_BYTES,
-    FRAME_HEADER_BYTES, OFFSET_ENTRY_BYTES, OFFSET_INDEX_MAGIC, TIME_ENTRY_BYTES, TIME_INDEX_MAGIC,
+    FRAME_HEADER_BYTES, OFFSET_ENTRY_BYTES, OFFSET_INDEX_MAGIC, OFFSET_MAX, TIME_ENTRY_BYTES,
+    TIME_INDEX_MAGIC,
 };
 use crate::format::{decode_log_start, encode_log_start, LOG_START_FILE_NAME};
 use crate::io::{
@@ -814,6 +815,13 @@ impl<S: Storage> Log<S> {
             let need = {
                 let mut st = self.state.borrow_mut();
                 self.check_poisoned(&st)?;
+                if st.next_offset > OFFSET_MAX - count as u64 {
+                    return Err(Error::OffsetsExhausted {
+                        path: self.dir.clone(),
+                        next_offset: st.next_offset,
+                        count,
+                    });
+                }
                 match self.try_append(&mut st, frame_bytes, count, max_timestamp_ms, &mut fill) {
                     Ok(base_offset) => return Ok(base_offset),
                     Err(need) => need,
@@ -2648,6 +2656,52 @@ struct Opened<F: StorageFile> {
 mod tests {
     use super::*;
     use crate::io::mem::MemStorage;
+
+    /// A log recovered with its end just below [`OFFSET_MAX`] (which
+    /// recovery accepts) takes appends up to that offset and refuses the
+    /// next with [`Error::OffsetsExhausted`], instead of writing a frame
+    /// recovery would call corrupt (or overflowing `u64` further on).
+    #[test]
+    fn appends_stop_at_the_largest_offset() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let config = LogConfig {
+                    segment_bytes: 64 * 1024,
+                    write_buffer_bytes: 64 * 1024,
+                    max_payload_bytes: 1024,
+                    ..LogConfig::default()
+                };
+                let mem = MemStorage::new();
+                let base = OFFSET_MAX - 3;
+                let header = encode_segment_header(&SegmentHeader {
+                    kind: SegmentKind::Partition,
+                    base_offset: base,
+                    created_ms: 0,
+                });
+                let dir = Path::new("/l");
+                mem.set_file_bytes(&index_path(dir, base, LOG_EXTENSION), header.to_vec());
+                let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
+                    .await
+                    .unwrap();
+                assert_eq!(log.next_offset(), base);
+                let appended = log.append_acked(10, 3, 0, |dst, _| dst.fill(7)).await;
+                assert_eq!(appended.unwrap(), base);
+                match log.append_acked(10, 1, 0, |dst, _| dst.fill(7)).await {
+                    Err(Error::OffsetsExhausted {
+                        next_offset, count, ..
+                    }) => assert_eq!((next_offset, count), (OFFSET_MAX, 1)),
+                    other => panic!("expected OffsetsExhausted, got {other:?}"),
+                }
+                log.close().await.unwrap();
+                let log = Log::open(mem, dir, config, Clock::System).await.unwrap();
+                assert_eq!(log.next_offset(), OFFSET_MAX);
+                let read = log.read(base, 1 << 20).await.unwrap();
+                assert_eq!(read.next_offset(), Some(OFFSET_MAX));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     #[test]
     fn high_watermark_never_decreases_when_the_flush_policy_changes() {
