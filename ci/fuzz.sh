@@ -66,6 +66,10 @@ fi
 ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
 
 mkdir -p target/fuzz-logs
+for crate in protocol engine; do
+  echo "== build $crate/fuzz"
+  (cd "$crate" && cargo +nightly fuzz build --target-dir ../target/fuzz)
+done
 for spec in "${targets[@]}"; do
   read -r crate target max_len <<<"$spec"
   work=target/fuzz-work/$target
@@ -73,7 +77,6 @@ for spec in "${targets[@]}"; do
   log=target/fuzz-logs/$target.log
   mkdir -p "$work" "$artifacts"
   echo "== fuzz $crate/$target for ${seconds}s"
-  (cd "$crate" && cargo +nightly fuzz build --target-dir ../target/fuzz "$target")
   status=0
   (cd "$crate" && nice -n 19 cargo +nightly fuzz run --target-dir ../target/fuzz "$target" \
     "../$work" "fuzz/corpus/$target" -- \

@@ -20,7 +20,7 @@
 //! ```
 
 use ringlog_engine::batch::{build_batch, build_producer_batch};
-use ringlog_engine::format::parse_segment_file_name;
+use ringlog_engine::format::{parse_segment_file_name, OFFSET_MAX};
 use ringlog_engine::fuzzing::{
     block_on, metadata_log_replay, segment_recovery, FileKind, FuzzFile, FuzzInput, Layout,
     META_DIR, NOW_MS, PARTITION_DIR,
@@ -329,6 +329,25 @@ fn partition_seeds() -> Vec<(String, Vec<u8>)> {
         seeds.push((
             "partition-delete-records".into(),
             input_of(&deleted, Layout::Partition),
+        ));
+
+        // A log ending one offset below the largest: recovery turns a
+        // blank segment file into the empty log ending at its name, and
+        // the 24 batches cover 48 offsets.
+        let high = MemStorage::new();
+        let base = OFFSET_MAX - 49;
+        high.set_file_bytes(
+            &Path::new(PARTITION_DIR).join(format!("{base:020}.log")),
+            vec![0; 4096],
+        );
+        let log = open(&high).await.expect("open");
+        assert_eq!(log.log().next_offset(), base);
+        fill_partition(&log, 0..24).await;
+        assert_eq!(log.log().next_offset(), OFFSET_MAX - 1);
+        log.close().await.expect("close");
+        seeds.push((
+            "partition-high-offsets".into(),
+            input_of(&high, Layout::Partition),
         ));
 
         // Crash images taken before each write and sync of appends that
