@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The cargo-fuzz targets (libFuzzer, nightly toolchain), one at a time:
 #
-#   ci/fuzz.sh smoke           each target ${RINGLOG_FUZZ_SMOKE_SECONDS:-25} s (CI)
-#   ci/fuzz.sh long SECONDS    each target SECONDS, for runs by hand
+#   ci/fuzz.sh smoke                  each target ${RINGLOG_FUZZ_SMOKE_SECONDS:-25} s (CI)
+#   ci/fuzz.sh long SECONDS [TARGET]  each target (or only TARGET) SECONDS, by hand
 #
 # Targets: protocol/fuzz (request_decoder, record_batch_view) and
 # engine/fuzz (segment_recovery, metadata_log_replay); the properties they
@@ -27,14 +27,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  echo "usage: ci/fuzz.sh smoke | ci/fuzz.sh long SECONDS" >&2
+  echo "usage: ci/fuzz.sh smoke | ci/fuzz.sh long SECONDS [TARGET]" >&2
   exit 2
 }
 
+only=
 case "${1:-}" in
   smoke) seconds=${RINGLOG_FUZZ_SMOKE_SECONDS:-25} ;;
   long)
     seconds=${2:-}
+    only=${3:-}
     [[ "$seconds" =~ ^[0-9]+$ ]] || usage
     ;;
   *) usage ;;
@@ -70,8 +72,13 @@ for crate in protocol engine; do
   echo "== build $crate/fuzz"
   (cd "$crate" && cargo +nightly fuzz build --target-dir ../target/fuzz)
 done
+ran=0
 for spec in "${targets[@]}"; do
   read -r crate target max_len <<<"$spec"
+  if [ -n "$only" ] && [ "$only" != "$target" ]; then
+    continue
+  fi
+  ran=$((ran + 1))
   work=target/fuzz-work/$target
   artifacts=target/fuzz-artifacts/$target
   log=target/fuzz-logs/$target.log
@@ -92,4 +99,8 @@ for spec in "${targets[@]}"; do
     exit 1
   fi
 done
-echo "ci/fuzz.sh: every target ran ${seconds}s without a finding"
+if [ "$ran" -eq 0 ]; then
+  echo "ci/fuzz.sh: no target named $only" >&2
+  usage
+fi
+echo "ci/fuzz.sh: $ran target(s) ran ${seconds}s each without a finding"

@@ -1898,6 +1898,15 @@ impl<S: Storage> Log<S> {
         for (i, &base) in bases.iter().enumerate() {
             let is_last = i + 1 == bases.len();
             let path = self.dir.join(segment_file_name(base, LOG_EXTENSION));
+            if base > OFFSET_MAX {
+                // Checked on the name because a blank last segment has no
+                // header to check, and its name becomes the log end.
+                return Err(Error::corrupt(
+                    &path,
+                    0,
+                    Corruption::Malformed("segment name beyond the largest offset"),
+                ));
+            }
             let file = self
                 .storage
                 .open(&path, OpenMode::Existing)
@@ -2697,6 +2706,49 @@ mod tests {
                 assert_eq!(log.next_offset(), OFFSET_MAX);
                 let read = log.read(base, 1 << 20).await.unwrap();
                 assert_eq!(read.next_offset(), Some(OFFSET_MAX));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// Found by the segment_recovery fuzz target: a blank (never written)
+    /// last segment named beyond [`OFFSET_MAX`] became the log end, so the
+    /// recovered log could not take a single append. Such a name is now
+    /// corruption; one at the largest offset is an empty, full log.
+    #[test]
+    fn blank_segments_named_beyond_the_largest_offset_are_corrupt() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let dir = Path::new("/l");
+                let blank = |base| {
+                    let mem = MemStorage::new();
+                    mem.set_file_bytes(&index_path(dir, base, LOG_EXTENSION), vec![0; 2]);
+                    mem
+                };
+                let beyond = blank(OFFSET_MAX + 1);
+                match Log::open(beyond, dir, LogConfig::default(), Clock::System).await {
+                    Err(Error::Corrupt {
+                        path, corruption, ..
+                    }) => {
+                        assert_eq!(path, index_path(dir, OFFSET_MAX + 1, LOG_EXTENSION));
+                        assert_eq!(
+                            corruption,
+                            Corruption::Malformed("segment name beyond the largest offset")
+                        );
+                    }
+                    Err(other) => panic!("expected corruption, got {other}"),
+                    Ok(_) => panic!("a segment beyond the largest offset opened"),
+                }
+                let at_max = blank(OFFSET_MAX);
+                let log = Log::open(at_max, dir, LogConfig::default(), Clock::System)
+                    .await
+                    .unwrap();
+                assert_eq!(log.next_offset(), OFFSET_MAX);
+                assert!(matches!(
+                    log.append_with(1, 1, 0, |dst, _| dst.fill(1)).await,
+                    Err(Error::OffsetsExhausted { .. })
+                ));
             })
             .unwrap()
             .join()
