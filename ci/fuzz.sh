@@ -68,10 +68,6 @@ fi
 ulimit -l "$(ulimit -H -l)" 2>/dev/null || true
 
 mkdir -p target/fuzz-logs
-for crate in protocol engine; do
-  echo "== build $crate/fuzz"
-  (cd "$crate" && cargo +nightly fuzz build --target-dir ../target/fuzz)
-done
 ran=0
 for spec in "${targets[@]}"; do
   read -r crate target max_len <<<"$spec"
@@ -83,7 +79,7 @@ for spec in "${targets[@]}"; do
   artifacts=target/fuzz-artifacts/$target
   log=target/fuzz-logs/$target.log
   mkdir -p "$work" "$artifacts"
-  echo "== fuzz $crate/$target for ${seconds}s"
+  echo "== fuzz $crate/$target for ${seconds}s (cargo fuzz run builds it first)"
   status=0
   (cd "$crate" && nice -n 19 cargo +nightly fuzz run --target-dir ../target/fuzz "$target" \
     "../$work" "fuzz/corpus/$target" -- \
