@@ -1920,7 +1920,7 @@ impl<S: Storage> Log<S> {
             let header = match decode_segment_header(&head) {
                 Ok(h) => h,
                 Err(corruption) => {
-                    if is_last && self.is_blank(&file, size, &path).await? {
+                    if is_last && self.is_zero(&file, 0, size, &path).await? {
                         // A roll that crashed before its first write: the
                         // segment never held acknowledged data.
                         tracing::warn!(file = %path.display(), "removing never-written last segment");
@@ -2069,9 +2069,10 @@ impl<S: Storage> Log<S> {
         }
     }
 
-    /// True when a file holds nothing but zeros (or nothing).
-    async fn is_blank(&self, file: &S::File, size: u64, path: &Path) -> Result<bool> {
-        let mut pos = 0;
+    /// True when a file holds nothing but zeros (or nothing) from `from`
+    /// to `size`.
+    async fn is_zero(&self, file: &S::File, from: u64, size: u64, path: &Path) -> Result<bool> {
+        let mut pos = from;
         while pos < size {
             let len = ((size - pos) as usize).min(SCAN_CHUNK_BYTES);
             let bytes = file
@@ -2396,7 +2397,26 @@ impl<S: Storage> Log<S> {
             tracing::warn!(file = %path.display(), at, %corruption, "truncating torn tail");
         }
         if let Some(footer) = scanned.footer {
-            // Crash after sealing, before the next segment existed.
+            // Crash after sealing, before the next segment existed. A seal
+            // writes the footer's block (zero-padded to the block end),
+            // then truncates the file after the footer: a crash between
+            // the two leaves the padding, and a later open, which looks for
+            // a sealed segment's footer at the end of the file, would call
+            // the segment footless. So finish the seal here.
+            let footer_end = footer.data_end_bytes + FOOTER_FRAME_BYTES as u64;
+            if size > footer_end {
+                if !self.is_zero(&file, footer_end, size, &path).await? {
+                    return Err(Error::corrupt(
+                        &path,
+                        footer_end,
+                        Corruption::Malformed("bytes after the segment footer"),
+                    ));
+                }
+                file.truncate(footer_end)
+                    .await
+                    .map_err(|e| Error::io(&path, e))?;
+                file.fdatasync().await.map_err(|e| Error::io(&path, e))?;
+            }
             drop(file);
             let reopened = self
                 .storage
@@ -2706,6 +2726,80 @@ mod tests {
                 assert_eq!(log.next_offset(), OFFSET_MAX);
                 let read = log.read(base, 1 << 20).await.unwrap();
                 assert_eq!(read.next_offset(), Some(OFFSET_MAX));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// Found by the segment_recovery fuzz target (its second open of the
+    /// same files disagreed with the first): a crash during a seal after
+    /// the footer's zero-padded block was written but before the file was
+    /// truncated after the footer. The first open found the footer by
+    /// scanning and created the next segment; the second looked for the
+    /// footer at the end of the file, found padding, and refused the now
+    /// not-last segment as footless. Recovery now finishes the seal.
+    #[test]
+    fn a_seal_interrupted_before_its_truncate_recovers_twice() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let config = LogConfig {
+                    segment_bytes: 4096,
+                    write_buffer_bytes: 16 * 1024,
+                    max_payload_bytes: 1024,
+                    ..LogConfig::default()
+                };
+                let dir = Path::new("/l");
+                let mem = MemStorage::new();
+                let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
+                    .await
+                    .unwrap();
+                while log.segments().len() < 2 {
+                    log.append_acked(90, 1, 0, |dst, _| dst.fill(7))
+                        .await
+                        .unwrap();
+                }
+                let (sealed, active) = (log.segments()[0].clone(), log.segments()[1].clone());
+                let footer_end = sealed.size_bytes + FOOTER_FRAME_BYTES as u64;
+                assert_ne!(footer_end, align_up(footer_end), "padding to write");
+                log.close().await.unwrap();
+                // The crash image: the next segment not created yet, the
+                // sealed one still padded to its block end.
+                for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+                    mem.remove(&index_path(dir, active.base_offset, extension))
+                        .await
+                        .unwrap();
+                }
+                let mut bytes = mem.file_bytes(&sealed.path).unwrap();
+                bytes.resize(align_up(bytes.len() as u64) as usize, 0);
+                mem.set_file_bytes(&sealed.path, bytes);
+                let mut recovered = Vec::new();
+                for _ in 0..2 {
+                    let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
+                        .await
+                        .unwrap();
+                    recovered.push((log.next_offset(), log.segments()));
+                }
+                assert_eq!(recovered[0], recovered[1]);
+                assert_eq!(recovered[0].0, sealed.end_offset);
+                assert!(recovered[0].1[0].sealed);
+                // Anything but padding after the footer is damage.
+                let mut bytes = mem.file_bytes(&sealed.path).unwrap();
+                bytes.extend_from_slice(&[0, 1]);
+                mem.set_file_bytes(&sealed.path, bytes);
+                for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+                    mem.remove(&index_path(dir, active.base_offset, extension))
+                        .await
+                        .unwrap();
+                }
+                match Log::open(mem, dir, config, Clock::System).await {
+                    Err(Error::Corrupt { corruption, .. }) => assert_eq!(
+                        corruption,
+                        Corruption::Malformed("bytes after the segment footer")
+                    ),
+                    Err(other) => panic!("expected corruption, got {other}"),
+                    Ok(_) => panic!("bytes after a footer opened"),
+                }
             })
             .unwrap()
             .join()
