@@ -62,7 +62,7 @@ pub fn steered_request_input(frame: &[u8]) -> Vec<u8> {
 /// Input: byte 0 below 0x80 picks `SUPPORTED_APIS[byte 0 % len]`, byte 1
 /// the version (`min + byte 1 % range`), and the rest follows the API key
 /// and version in the frame (correlation id, client id, body), so every
-/// API and version the broker decodes gets the same share of the inputs.
+/// API and version the broker decodes gets about the same share of inputs.
 /// With bit 0x80 set, the rest is a raw stream of size-prefixed frames fed
 /// through [`next_frame`], reaching unknown keys, unsupported versions and
 /// the framing rules too.
