@@ -48,6 +48,9 @@ PROPTEST_CASES=$RINGLOG_PROPTEST_CASES cargo test --release --locked -p ringlog-
 step "a broken invariant stops one partition (engine fault points)"
 cargo test --locked -p ringlog-shard --features failpoints --test partition_stop
 
+step "fuzz smoke (cargo-fuzz on nightly; corpus replay on stable without one)"
+ci/fuzz.sh smoke
+
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
 

@@ -109,6 +109,19 @@ pub enum Error {
         /// What broke.
         what: String,
     },
+    /// An append would end past [`crate::format::OFFSET_MAX`], the largest
+    /// offset Kafka's `i64` offsets hold; nothing was written. A log never
+    /// gets there by appends in practice, but recovery accepts a log that
+    /// ends anywhere up to that offset.
+    #[error("log {path} has no offsets left: {count} offsets from {next_offset} pass the largest offset")]
+    OffsetsExhausted {
+        /// The log directory.
+        path: PathBuf,
+        /// The offset the append would have started at.
+        next_offset: u64,
+        /// Offsets the append covers.
+        count: u32,
+    },
     /// The requested offset is outside `[log start, log end)`.
     #[error("offset {offset} out of range [{start}, {end})")]
     OffsetOutOfRange {

@@ -106,6 +106,13 @@ pub const LOG_START_MAGIC: [u8; 8] = *b"RINGLLSO";
 pub const LOG_START_VERSION: u16 = 1;
 /// Bytes in a log start checkpoint file (the whole file).
 pub const LOG_START_BYTES: usize = 32;
+/// The largest offset a log holds. Kafka offsets are `i64` on the wire, so
+/// a frame ends (base offset plus count) at most here, and no segment base
+/// or footer end offset lies beyond it: a file that says otherwise is
+/// corrupt, and appends stop here ([`crate::Error::OffsetsExhausted`]).
+/// Keeping every offset at most `i64::MAX` also means an offset plus a
+/// frame's `u32` count never overflows a `u64`.
+pub const OFFSET_MAX: u64 = i64::MAX as u64;
 /// Name of the log start checkpoint inside a log directory. Not a segment
 /// name (those are 20 digits), so segment listings skip it.
 pub const LOG_START_FILE_NAME: &str = "log-start-offset";
@@ -202,6 +209,11 @@ pub fn decode_segment_header(bytes: &[u8]) -> Result<SegmentHeader, Corruption> 
         2 => SegmentKind::Meta,
         _ => return Err(Corruption::Malformed("segment kind")),
     };
+    if base_offset > OFFSET_MAX {
+        return Err(Corruption::Malformed(
+            "base offset beyond the largest offset",
+        ));
+    }
     Ok(SegmentHeader {
         kind,
         base_offset,
@@ -312,6 +324,9 @@ pub fn read_frame(bytes: &[u8], max_payload_bytes: usize) -> FrameRead {
     if (header.count == 0) != header.is_footer() {
         return FrameRead::Invalid(Corruption::Malformed("offset count"));
     }
+    if header.base_offset > OFFSET_MAX - header.count as u64 {
+        return FrameRead::Invalid(Corruption::Malformed("offsets beyond the largest offset"));
+    }
     FrameRead::Frame(header)
 }
 
@@ -381,6 +396,11 @@ pub fn encode_footer(footer: &SegmentFooter) -> [u8; FOOTER_PAYLOAD_BYTES] {
 pub fn decode_footer(payload: &[u8]) -> Result<SegmentFooter, Corruption> {
     if payload.len() != FOOTER_PAYLOAD_BYTES {
         return Err(Corruption::Malformed("footer length"));
+    }
+    if le_u64(payload, 0) > OFFSET_MAX {
+        return Err(Corruption::Malformed(
+            "end offset beyond the largest offset",
+        ));
     }
     Ok(SegmentFooter {
         end_offset: le_u64(payload, 0),
@@ -620,6 +640,60 @@ mod tests {
             read_frame(&bytes[..FRAME_HEADER_BYTES - 1], 1 << 20),
             FrameRead::Invalid(Corruption::LengthPastEnd)
         );
+    }
+
+    /// Found by the segment_recovery fuzz target's harness: a frame whose
+    /// base offset plus count overflowed `u64` panicked in
+    /// `FrameHeader::end_offset` during recovery.
+    #[test]
+    fn frame_offsets_beyond_the_largest_offset_are_malformed() {
+        let frame_at = |base_offset: u64, count: u32| {
+            let payload = b"payload";
+            let mut out = vec![0u8; FRAME_HEADER_BYTES + payload.len()];
+            let h = FrameHeader {
+                payload_len: payload.len() as u32,
+                base_offset,
+                max_timestamp_ms: 9,
+                count,
+                flags: 0,
+            };
+            encode_frame_header(&mut out, &h, payload);
+            out[FRAME_HEADER_BYTES..].copy_from_slice(payload);
+            read_frame(&out, 1 << 20)
+        };
+        let beyond = FrameRead::Invalid(Corruption::Malformed("offsets beyond the largest offset"));
+        assert_eq!(frame_at(u64::MAX - 1, 5), beyond);
+        assert_eq!(frame_at(OFFSET_MAX, 1), beyond);
+        assert_eq!(
+            frame_at(OFFSET_MAX - 4, 5).clone(),
+            frame_at(OFFSET_MAX - 4, 5)
+        );
+        assert!(
+            matches!(frame_at(OFFSET_MAX - 5, 5), FrameRead::Frame(h) if h.end_offset() == OFFSET_MAX)
+        );
+    }
+
+    #[test]
+    fn segment_bases_and_footer_ends_beyond_the_largest_offset_are_malformed() {
+        let mut at_max = header();
+        at_max.base_offset = OFFSET_MAX;
+        assert_eq!(
+            decode_segment_header(&encode_segment_header(&at_max)),
+            Ok(at_max)
+        );
+        at_max.base_offset = OFFSET_MAX + 1;
+        assert!(matches!(
+            decode_segment_header(&encode_segment_header(&at_max)),
+            Err(Corruption::Malformed(_))
+        ));
+        let footer = SegmentFooter {
+            end_offset: OFFSET_MAX + 1,
+            ..SegmentFooter::default()
+        };
+        assert!(matches!(
+            decode_footer(&encode_footer(&footer)),
+            Err(Corruption::Malformed(_))
+        ));
     }
 
     #[test]

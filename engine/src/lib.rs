@@ -18,6 +18,8 @@
 //! * [`records`] — the records inside a batch, decoded only for
 //!   ListOffsets by time and for topic configs that change batches.
 //! * [`codec`] — the four Kafka codecs, streaming and bounded.
+//! * [`fuzzing`] — the properties the fuzz targets (`engine/fuzz`) check,
+//!   shared with the stable test that replays their corpora.
 //!
 //! Everything here runs on one glommio executor per shard; types are
 //! `!Send` on purpose (see ARCHITECTURE.md, "thread-per-core").
@@ -29,6 +31,7 @@ pub mod clock;
 pub mod codec;
 pub mod error;
 pub mod format;
+pub mod fuzzing;
 pub mod io;
 pub mod log;
 pub mod meta;

@@ -56,7 +56,8 @@ use crate::format::{
     encode_offset_entry, encode_segment_header, encode_time_entry, parse_segment_file_name,
     read_frame, segment_file_name, FrameHeader, FrameRead, OffsetEntry, SegmentFooter,
     SegmentHeader, SegmentKind, TimeEntry, FILE_HEADER_BYTES, FLAG_FOOTER, FOOTER_PAYLOAD_BYTES,
-    FRAME_HEADER_BYTES, OFFSET_ENTRY_BYTES, OFFSET_INDEX_MAGIC, TIME_ENTRY_BYTES, TIME_INDEX_MAGIC,
+    FRAME_HEADER_BYTES, OFFSET_ENTRY_BYTES, OFFSET_INDEX_MAGIC, OFFSET_MAX, TIME_ENTRY_BYTES,
+    TIME_INDEX_MAGIC,
 };
 use crate::format::{decode_log_start, encode_log_start, LOG_START_FILE_NAME};
 use crate::io::{
@@ -932,6 +933,13 @@ impl<S: Storage> Log<S> {
             let need = {
                 let mut st = self.state.borrow_mut();
                 self.check_poisoned(&st)?;
+                if st.next_offset > OFFSET_MAX - count as u64 {
+                    return Err(Error::OffsetsExhausted {
+                        path: self.dir.clone(),
+                        next_offset: st.next_offset,
+                        count,
+                    });
+                }
                 match self.try_append(&mut st, frame_bytes, count, max_timestamp_ms, &mut fill) {
                     Ok(base_offset) => return Ok(base_offset),
                     Err(need) => need,
@@ -2081,6 +2089,15 @@ impl<S: Storage> Log<S> {
         for (i, &base) in bases.iter().enumerate() {
             let is_last = i + 1 == bases.len();
             let path = self.dir.join(segment_file_name(base, LOG_EXTENSION));
+            if base > OFFSET_MAX {
+                // Checked on the name because a blank last segment has no
+                // header to check, and its name becomes the log end.
+                return Err(Error::corrupt(
+                    &path,
+                    0,
+                    Corruption::Malformed("segment name beyond the largest offset"),
+                ));
+            }
             let file = self
                 .storage
                 .open(&path, OpenMode::Existing)
@@ -2094,7 +2111,7 @@ impl<S: Storage> Log<S> {
             let header = match decode_segment_header(&head) {
                 Ok(h) => h,
                 Err(corruption) => {
-                    if is_last && self.is_blank(&file, size, &path).await? {
+                    if is_last && self.is_zero(&file, 0, size, &path).await? {
                         // A roll that crashed before its first write: the
                         // segment never held acknowledged data.
                         tracing::warn!(file = %path.display(), "removing never-written last segment");
@@ -2243,9 +2260,10 @@ impl<S: Storage> Log<S> {
         }
     }
 
-    /// True when a file holds nothing but zeros (or nothing).
-    async fn is_blank(&self, file: &S::File, size: u64, path: &Path) -> Result<bool> {
-        let mut pos = 0;
+    /// True when a file holds nothing but zeros (or nothing) from `from`
+    /// to `size`.
+    async fn is_zero(&self, file: &S::File, from: u64, size: u64, path: &Path) -> Result<bool> {
+        let mut pos = from;
         while pos < size {
             let len = ((size - pos) as usize).min(SCAN_CHUNK_BYTES);
             let bytes = file
@@ -2570,7 +2588,26 @@ impl<S: Storage> Log<S> {
             tracing::warn!(file = %path.display(), at, %corruption, "truncating torn tail");
         }
         if let Some(footer) = scanned.footer {
-            // Crash after sealing, before the next segment existed.
+            // Crash after sealing, before the next segment existed. A seal
+            // writes the footer's block (zero-padded to the block end),
+            // then truncates the file after the footer: a crash between
+            // the two leaves the padding, and a later open, which looks for
+            // a sealed segment's footer at the end of the file, would call
+            // the segment footless. So finish the seal here.
+            let footer_end = footer.data_end_bytes + FOOTER_FRAME_BYTES as u64;
+            if size > footer_end {
+                if !self.is_zero(&file, footer_end, size, &path).await? {
+                    return Err(Error::corrupt(
+                        &path,
+                        footer_end,
+                        Corruption::Malformed("bytes after the segment footer"),
+                    ));
+                }
+                file.truncate(footer_end)
+                    .await
+                    .map_err(|e| Error::io(&path, e))?;
+                file.fdatasync().await.map_err(|e| Error::io(&path, e))?;
+            }
             drop(file);
             let reopened = self
                 .storage
@@ -2839,6 +2876,169 @@ struct Opened<F: StorageFile> {
 mod tests {
     use super::*;
     use crate::io::mem::MemStorage;
+
+    /// A log recovered with its end just below [`OFFSET_MAX`] (which
+    /// recovery accepts) takes appends up to that offset and refuses the
+    /// next with [`Error::OffsetsExhausted`], instead of writing a frame
+    /// recovery would call corrupt (or overflowing `u64` further on).
+    #[test]
+    fn appends_stop_at_the_largest_offset() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let config = LogConfig {
+                    segment_bytes: 64 * 1024,
+                    write_buffer_bytes: 64 * 1024,
+                    max_payload_bytes: 1024,
+                    ..LogConfig::default()
+                };
+                let mem = MemStorage::new();
+                let base = OFFSET_MAX - 3;
+                let header = encode_segment_header(&SegmentHeader {
+                    kind: SegmentKind::Partition,
+                    base_offset: base,
+                    created_ms: 0,
+                });
+                let dir = Path::new("/l");
+                mem.set_file_bytes(&index_path(dir, base, LOG_EXTENSION), header.to_vec());
+                let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
+                    .await
+                    .unwrap();
+                assert_eq!(log.next_offset(), base);
+                let appended = log.append_acked(10, 3, 0, |dst, _| dst.fill(7)).await;
+                assert_eq!(appended.unwrap(), base);
+                match log.append_acked(10, 1, 0, |dst, _| dst.fill(7)).await {
+                    Err(Error::OffsetsExhausted {
+                        next_offset, count, ..
+                    }) => assert_eq!((next_offset, count), (OFFSET_MAX, 1)),
+                    other => panic!("expected OffsetsExhausted, got {other:?}"),
+                }
+                log.close().await.unwrap();
+                let log = Log::open(mem, dir, config, Clock::System).await.unwrap();
+                assert_eq!(log.next_offset(), OFFSET_MAX);
+                let read = log.read(base, 1 << 20).await.unwrap();
+                assert_eq!(read.next_offset(), Some(OFFSET_MAX));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// Found by the segment_recovery fuzz target (its second open of the
+    /// same files disagreed with the first): a crash during a seal after
+    /// the footer's zero-padded block was written but before the file was
+    /// truncated after the footer. The first open found the footer by
+    /// scanning and created the next segment; the second looked for the
+    /// footer at the end of the file, found padding, and refused the now
+    /// not-last segment as footless. Recovery now finishes the seal.
+    #[test]
+    fn a_seal_interrupted_before_its_truncate_recovers_twice() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let config = LogConfig {
+                    segment_bytes: 4096,
+                    write_buffer_bytes: 16 * 1024,
+                    max_payload_bytes: 1024,
+                    ..LogConfig::default()
+                };
+                let dir = Path::new("/l");
+                let mem = MemStorage::new();
+                let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
+                    .await
+                    .unwrap();
+                while log.segments().len() < 2 {
+                    log.append_acked(90, 1, 0, |dst, _| dst.fill(7))
+                        .await
+                        .unwrap();
+                }
+                let (sealed, active) = (log.segments()[0].clone(), log.segments()[1].clone());
+                let footer_end = sealed.size_bytes + FOOTER_FRAME_BYTES as u64;
+                assert_ne!(footer_end, align_up(footer_end), "padding to write");
+                log.close().await.unwrap();
+                // The crash image: the next segment not created yet, the
+                // sealed one still padded to its block end.
+                for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+                    mem.remove(&index_path(dir, active.base_offset, extension))
+                        .await
+                        .unwrap();
+                }
+                let mut bytes = mem.file_bytes(&sealed.path).unwrap();
+                bytes.resize(align_up(bytes.len() as u64) as usize, 0);
+                mem.set_file_bytes(&sealed.path, bytes);
+                let mut recovered = Vec::new();
+                for _ in 0..2 {
+                    let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
+                        .await
+                        .unwrap();
+                    recovered.push((log.next_offset(), log.segments()));
+                }
+                assert_eq!(recovered[0], recovered[1]);
+                assert_eq!(recovered[0].0, sealed.end_offset);
+                assert!(recovered[0].1[0].sealed);
+                // Anything but padding after the footer is damage.
+                let mut bytes = mem.file_bytes(&sealed.path).unwrap();
+                bytes.extend_from_slice(&[0, 1]);
+                mem.set_file_bytes(&sealed.path, bytes);
+                for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+                    mem.remove(&index_path(dir, active.base_offset, extension))
+                        .await
+                        .unwrap();
+                }
+                match Log::open(mem, dir, config, Clock::System).await {
+                    Err(Error::Corrupt { corruption, .. }) => assert_eq!(
+                        corruption,
+                        Corruption::Malformed("bytes after the segment footer")
+                    ),
+                    Err(other) => panic!("expected corruption, got {other}"),
+                    Ok(_) => panic!("bytes after a footer opened"),
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// Found by the segment_recovery fuzz target: a blank (never written)
+    /// last segment named beyond [`OFFSET_MAX`] became the log end, so the
+    /// recovered log could not take a single append. Such a name is now
+    /// corruption; one at the largest offset is an empty, full log.
+    #[test]
+    fn blank_segments_named_beyond_the_largest_offset_are_corrupt() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let dir = Path::new("/l");
+                let blank = |base| {
+                    let mem = MemStorage::new();
+                    mem.set_file_bytes(&index_path(dir, base, LOG_EXTENSION), vec![0; 2]);
+                    mem
+                };
+                let beyond = blank(OFFSET_MAX + 1);
+                match Log::open(beyond, dir, LogConfig::default(), Clock::System).await {
+                    Err(Error::Corrupt {
+                        path, corruption, ..
+                    }) => {
+                        assert_eq!(path, index_path(dir, OFFSET_MAX + 1, LOG_EXTENSION));
+                        assert_eq!(
+                            corruption,
+                            Corruption::Malformed("segment name beyond the largest offset")
+                        );
+                    }
+                    Err(other) => panic!("expected corruption, got {other}"),
+                    Ok(_) => panic!("a segment beyond the largest offset opened"),
+                }
+                let at_max = blank(OFFSET_MAX);
+                let log = Log::open(at_max, dir, LogConfig::default(), Clock::System)
+                    .await
+                    .unwrap();
+                assert_eq!(log.next_offset(), OFFSET_MAX);
+                assert!(matches!(
+                    log.append_with(1, 1, 0, |dst, _| dst.fill(1)).await,
+                    Err(Error::OffsetsExhausted { .. })
+                ));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     #[test]
     fn high_watermark_never_decreases_when_the_flush_policy_changes() {

@@ -18,6 +18,7 @@
 //! | `Io`, `Poisoned`, `Invariant` | KAFKA_STORAGE_ERROR (56) | the broker's disk failed; retriable after metadata refresh |
 //! | `Corrupt` | KAFKA_STORAGE_ERROR (56) | bytes on the *broker's* disk fail validation: the request was fine, so CORRUPT_MESSAGE (which tells a producer its batch is bad, and makes it resend the same bytes) would blame the client; Kafka reports a failed log directory this way too |
 //! | `Config` | INVALID_CONFIG (40) | a configuration value the engine cannot use |
+//! | `OffsetsExhausted` | UNKNOWN_SERVER_ERROR (-1) | the partition reached the largest offset; Kafka has no code for it, and a retriable one would make producers retry forever |
 //! | `Rejected` | refined by the handler ([`Rejection`]), else UNKNOWN_SERVER_ERROR (-1) | the engine only says "conflicts with current state"; which conflict is known to the handler that checked for it |
 //!
 //! Prefer [`ResponseError`] (from `kafka-protocol`) over raw numbers:
@@ -109,7 +110,7 @@ pub fn response_error(err: &Error) -> ResponseError {
         | Error::Invariant { .. }
         | Error::Corrupt { .. } => ResponseError::KafkaStorageError,
         Error::Config(_) => ResponseError::InvalidConfig,
-        Error::Rejected(_) => ResponseError::UnknownServerError,
+        Error::Rejected(_) | Error::OffsetsExhausted { .. } => ResponseError::UnknownServerError,
     }
 }
 
@@ -275,6 +276,17 @@ mod tests {
         let e = Error::Config("segment.bytes too small".into());
         assert_eq!(response_error(&e), ResponseError::InvalidConfig);
         assert_eq!(error_code(&e), 40);
+    }
+
+    #[test]
+    fn offsets_exhausted_is_unknown_server_error() {
+        let e = Error::OffsetsExhausted {
+            path: "/data/topics/t/0".into(),
+            next_offset: i64::MAX as u64,
+            count: 1,
+        };
+        assert_eq!(response_error(&e), ResponseError::UnknownServerError);
+        assert_eq!(error_code(&e), -1);
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //! * [`batch`] — splitting a Produce `records` blob into RecordBatch v2
 //!   slices without copying or decoding records.
 //! * [`errors`] — engine failures as Kafka error codes.
+//! * [`fuzzing`] — the properties the fuzz targets (`protocol/fuzz`) check,
+//!   shared with the stable test that replays their corpora.
 //! * `client` (cargo feature `client`) — the other side of the same wire for
 //!   ringlog's own clients (`ringlog bench`, the admin commands): request
 //!   frames, response decoding, version choice, error names.
@@ -32,6 +34,7 @@ pub mod batch;
 pub mod client;
 pub mod errors;
 pub mod frame;
+pub mod fuzzing;
 pub mod request;
 pub mod response;
 pub mod versions;
