@@ -915,7 +915,7 @@ impl<S: Storage> Log<S> {
         let mut fill = Some(fill);
         if self.append_line.is_empty() {
             let mut st = self.state.borrow_mut();
-            self.check_poisoned(&st)?;
+            self.check_appendable(&st, count)?;
             if let Ok(base_offset) =
                 self.try_append(&mut st, frame_bytes, count, max_timestamp_ms, &mut fill)
             {
@@ -932,14 +932,7 @@ impl<S: Storage> Log<S> {
         loop {
             let need = {
                 let mut st = self.state.borrow_mut();
-                self.check_poisoned(&st)?;
-                if st.next_offset > OFFSET_MAX - count as u64 {
-                    return Err(Error::OffsetsExhausted {
-                        path: self.dir.clone(),
-                        next_offset: st.next_offset,
-                        count,
-                    });
-                }
+                self.check_appendable(&st, count)?;
                 match self.try_append(&mut st, frame_bytes, count, max_timestamp_ms, &mut fill) {
                     Ok(base_offset) => return Ok(base_offset),
                     Err(need) => need,
@@ -985,6 +978,20 @@ impl<S: Storage> Log<S> {
             self.sync_to(base_offset + count as u64).await?;
         }
         Ok(base_offset)
+    }
+
+    /// An append of `count` offsets may go ahead: the log is not stopped
+    /// and its offsets stay within [`OFFSET_MAX`].
+    fn check_appendable(&self, st: &State<S::File>, count: u32) -> Result<()> {
+        self.check_poisoned(st)?;
+        if st.next_offset > OFFSET_MAX - count as u64 {
+            return Err(Error::OffsetsExhausted {
+                path: self.dir.clone(),
+                next_offset: st.next_offset,
+                count,
+            });
+        }
+        Ok(())
     }
 
     fn check_poisoned(&self, st: &State<S::File>) -> Result<()> {
