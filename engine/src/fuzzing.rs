@@ -58,7 +58,7 @@ use crate::meta::{
 use crate::partition::{AppendError, PartitionLog};
 use crate::producer::{classify, BatchRecord};
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Flag bit of input byte 0: recompute every checksum before installing.
 pub const RESEAL: u8 = 0x01;
@@ -702,4 +702,68 @@ mod tests {
         block_on(segment_recovery(&[]));
         block_on(metadata_log_replay(&[]));
     }
+}
+
+/// The largest single allocation any fuzz input may cause (libFuzzer runs
+/// with `-malloc_limit_mb=64` too). The largest legitimate one is a topic
+/// of `PARTITIONS_MAX` partitions, 8 MiB of placements.
+pub const ALLOCATION_BYTES_MAX: usize = 64 << 20;
+
+thread_local! {
+    static LARGEST_ALLOCATION: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The system allocator, noting the largest request made on each thread:
+/// the corpus replay tests install it (`#[global_allocator]`) in place of
+/// libFuzzer's `-malloc_limit_mb`, and [`replay_corpus`] checks it.
+pub struct WatchedAllocator;
+
+fn note_allocation(size: usize) {
+    let _ = LARGEST_ALLOCATION.try_with(|largest| largest.set(largest.get().max(size)));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl std::alloc::GlobalAlloc for WatchedAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        note_allocation(layout.size());
+        std::alloc::System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        note_allocation(layout.size());
+        std::alloc::System.alloc_zeroed(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        std::alloc::System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        note_allocation(new_size);
+        std::alloc::System.realloc(ptr, layout, new_size)
+    }
+}
+
+/// Runs `check` on every committed input of `target` under `fuzz_dir`
+/// (`corpus/<target>/` and `regressions/<target>/`, in name order) and
+/// returns how many there were. Panics naming the file when an input made
+/// an allocation above [`ALLOCATION_BYTES_MAX`]; that needs
+/// [`WatchedAllocator`] as the test binary's global allocator.
+pub fn replay_corpus(fuzz_dir: &Path, target: &str, check: impl Fn(&[u8])) -> usize {
+    let mut files: Vec<PathBuf> = ["corpus", "regressions"]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(fuzz_dir.join(dir).join(target)).ok())
+        .flatten()
+        .map(|entry| entry.expect("a directory entry").path())
+        .collect();
+    files.sort();
+    for path in &files {
+        let input = std::fs::read(path).expect("a corpus file");
+        LARGEST_ALLOCATION.with(|largest| largest.set(0));
+        check(&input);
+        let largest = LARGEST_ALLOCATION.with(std::cell::Cell::get);
+        assert!(
+            largest <= ALLOCATION_BYTES_MAX,
+            "{}: an allocation of {largest} bytes",
+            path.display()
+        );
+    }
+    files.len()
 }

@@ -25,6 +25,7 @@ use ringlog_engine::fuzzing::{
     block_on, metadata_log_replay, segment_recovery, FileKind, FuzzFile, FuzzInput, Layout,
     META_DIR, NOW_MS, PARTITION_DIR,
 };
+use ringlog_engine::fuzzing::{replay_corpus, WatchedAllocator};
 use ringlog_engine::io::mem::MemStorage;
 use ringlog_engine::meta::{
     GroupMemberRecord, GroupStored, MetaConfig, MetaEvent, MetaLog, OffsetCommit, OffsetsCommitted,
@@ -33,70 +34,18 @@ use ringlog_engine::meta::{
 };
 use ringlog_engine::partition::PartitionLog;
 use ringlog_engine::{Clock, LogConfig};
-use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-/// The largest single allocation any input may cause (libFuzzer runs with
-/// `-malloc_limit_mb=64` too). The largest legitimate one is a topic of
-/// `PARTITIONS_MAX` partitions, 8 MiB of placements.
-const ALLOCATION_BYTES_MAX: usize = 64 << 20;
-
-thread_local! {
-    static LARGEST_ALLOCATION: Cell<usize> = const { Cell::new(0) };
-}
-
-/// The system allocator, noting the largest request made on each thread.
-struct Watched;
-
-fn note(size: usize) {
-    let _ = LARGEST_ALLOCATION.try_with(|largest| largest.set(largest.get().max(size)));
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator.
-unsafe impl GlobalAlloc for Watched {
-    unsafe fn alloc(&self, layout: AllocLayout) -> *mut u8 {
-        note(layout.size());
-        System.alloc(layout)
-    }
-    unsafe fn alloc_zeroed(&self, layout: AllocLayout) -> *mut u8 {
-        note(layout.size());
-        System.alloc_zeroed(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: AllocLayout) {
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: AllocLayout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Watched = Watched;
+static ALLOCATOR: WatchedAllocator = WatchedAllocator;
 
 /// Runs `check` on every committed input of `target`; returns how many.
 fn replay(target: &str, check: impl Fn(&[u8])) -> usize {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let mut files: Vec<PathBuf> = ["corpus", "regressions"]
-        .iter()
-        .filter_map(|dir| std::fs::read_dir(fuzz.join(dir).join(target)).ok())
-        .flatten()
-        .map(|entry| entry.expect("a directory entry").path())
-        .collect();
-    files.sort();
-    for path in &files {
-        let input = std::fs::read(path).expect("a corpus file");
-        LARGEST_ALLOCATION.with(|largest| largest.set(0));
-        check(&input);
-        let largest = LARGEST_ALLOCATION.with(Cell::get);
-        assert!(
-            largest <= ALLOCATION_BYTES_MAX,
-            "{}: an allocation of {largest} bytes",
-            path.display()
-        );
-    }
-    files.len()
+    replay_corpus(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz"),
+        target,
+        check,
+    )
 }
 
 #[test]
