@@ -7,12 +7,14 @@ record it delayed (no coordinated omission).
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from pathlib import Path
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
 
+from group_helpers import describe
 from kafka_clients import CLIENT_TIMEOUT_S, admin
 from ringlog_server import RinglogServer, ringlog_bin, wait_until
 
@@ -175,41 +177,56 @@ def group_committed(server: RinglogServer, group: str, topic: str, partitions: i
 
 
 def test_bench_group_members_rebalance_without_losing_or_repeating_records(server, tmp_path):
-    total = 100_000
-    code, _, output = bench(
-        server, tmp_path / "produce.json",
-        "produce", "--topic", "shared", "--partitions", "4", "--records", str(total),
-        "--batch-bytes", "4KiB", "--quiet",
+    # The first half is there before anyone reads; the second half is
+    # produced only once the second member holds partitions, so it always
+    # has records to read, however fast the first member is. On a slow
+    # host the second joins while the first is still reading the first half.
+    half = 50_000
+
+    def produce(name: str) -> None:
+        code, _, output = bench(
+            server, tmp_path / f"{name}.json",
+            "produce", "--topic", "shared", "--partitions", "4", "--records", str(half),
+            "--batch-bytes", "4KiB", "--quiet",
+        )
+        assert code == 0, output
+
+    def committed() -> int:
+        return sum(o for o in group_committed(server, "shared-group", "shared", 4).values() if o > 0)
+
+    produce("first-half")
+    # One 4 KiB batch per Fetch, so reading takes a while; each member runs
+    # until it is interrupted (its duration is only a bound).
+    member = (
+        "consume", "--topic", "shared", "--group", "shared-group", "--duration", f"{BENCH_TIMEOUT_S}s",
+        "--quiet", "--partition-max-bytes", "4KiB", "--fetch-max-bytes", "4KiB",
     )
-    assert code == 0, output
-    # One 4 KiB batch per Fetch, so reading takes seconds and a second
-    # bench can join the group while the first is still at it.
-    slow = ("--partition-max-bytes", "4KiB", "--fetch-max-bytes", "4KiB")
-    first = start_bench(
-        server, tmp_path / "first.json",
-        "consume", "--topic", "shared", "--group", "shared-group", "--connections", "2",
-        "--until-end", "--quiet", *slow,
-    )
+    members = [start_bench(server, tmp_path / "first.json", *member, "--connections", "2")]
     try:
+        wait_until(committed, 30, "the first member to commit progress")
+        members.append(start_bench(server, tmp_path / "second.json", *member))
         wait_until(
-            lambda: sum(o for o in group_committed(server, "shared-group", "shared", 4).values() if o > 0),
-            30, "the first bench to commit progress",
+            lambda: (g := describe(server, "shared-group")).state == ConsumerGroupState.STABLE
+            and len(g.members) == 2
+            and all(m.assignment.topic_partitions for m in g.members),
+            30, "both members to hold partitions",
         )
-        code, second, output = bench(
-            server, tmp_path / "second.json",
-            "consume", "--topic", "shared", "--group", "shared-group", "--until-end", "--quiet",
-            *slow,
-        )
-        first_output, _ = first.communicate(timeout=BENCH_TIMEOUT_S)
+        produce("second-half")
+        wait_until(lambda: committed() == 2 * half, 60, "the group to commit every record")
+        outputs = []
+        for proc in members:
+            proc.send_signal(signal.SIGINT)
+            outputs.append(proc.communicate(timeout=BENCH_TIMEOUT_S)[0])
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-    assert code == 0, output
-    assert first.returncode == 0, first_output
-    first_report = json.loads((tmp_path / "first.json").read_text())
-    read = [r["records"] + r["warmup_records"] for r in (first_report, second)]
-    assert read[1] > 0, f"the second member got no partitions: {read}"
-    # Rebalanced twice (join, then leave), still each record exactly once.
-    assert sum(read) == total, read
-    assert sum(group_committed(server, "shared-group", "shared", 4).values()) == total
+        for proc in members:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for proc, output in zip(members, outputs):
+        assert proc.returncode == 0, output
+    reports = [json.loads((tmp_path / f"{name}.json").read_text()) for name in ("first", "second")]
+    read = [r["records"] + r["warmup_records"] for r in reports]
+    assert read[1] > 0, f"the second member read nothing: {read}"
+    # Rebalanced twice or more (join, leaves), still each record exactly once.
+    assert sum(read) == 2 * half, read
+    assert sum(group_committed(server, "shared-group", "shared", 4).values()) == 2 * half
