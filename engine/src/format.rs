@@ -120,7 +120,7 @@ pub const LOG_START_FILE_NAME: &str = "log-start-offset";
 const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(8) && FRAME_HEADER_BYTES.is_multiple_of(8));
 const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(OFFSET_ENTRY_BYTES));
 const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(TIME_ENTRY_BYTES));
-// Index blocks end between entries (see `index_write` in log.rs).
+// Index blocks end between entries (see `index_write` in log/write.rs).
 const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(OFFSET_ENTRY_BYTES));
 const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(TIME_ENTRY_BYTES));
 
