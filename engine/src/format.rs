@@ -77,8 +77,59 @@
 //! a checkpoint above the log end (data that was never durable is gone) is
 //! clamped to the end and rewritten. A missing file means the log starts at
 //! its first segment.
+//!
+//! ## Snapshot files `<applied offset>.snap` and `<covered offset>.producers`
+//!
+//! ```text
+//! header (64 bytes), one codec for both snapshots (SnapshotKind)
+//!   0  8  magic: metadata "RINGLSNP", producer "RINGLPRD"
+//!   8  2  version: metadata 2 (2 added groups and their offsets), producer 1
+//!  10  6  zero
+//!  16  8  offset, equal to the number in the file name: the metadata
+//!         snapshot's applied offset (it holds events 0..offset), the
+//!         producer snapshot's covered offset (every batch below it)
+//!  24  8  metadata: payload length in bytes (u64)
+//!  24  4  producer: producer count (at most PRODUCERS_MAX)
+//!  28  4  producer: payload length in bytes (u32)
+//!  32  4  crc32c of the payload
+//!  36 24  zero
+//!  60  4  crc32c of bytes 0..60
+//! payload from byte 64 to the end of the file, exactly its length
+//! metadata payload: the rkyv archive of MetaState (crate::meta)
+//! producer payload: one entry per producer, ascending producer id
+//!   0  8  producer id (i64, >= 0)
+//!   8  2  epoch (i16, >= 0)
+//!  10  1  retained batches n (1..=BATCHES_RETAINED)
+//!  11  5  zero
+//!  16  8  last write, ms since the Unix epoch (broker clock)
+//!  24  .  n batches, oldest first, 24 bytes each:
+//!           0 4 first sequence (i32)   4 4 last sequence (i32)
+//!           8 8 base offset           16 4 offsets covered (>= 1)
+//!          20 4 zero
+//! ```
+//!
+//! A snapshot header is the segment and index file header's frame with
+//! different fields inside. Both are 64 bytes with the magic at 0, a u16
+//! version at 8, the offset the file is named after at 16 and the crc32c
+//! of bytes 0..60 at 60; one pair of functions writes and checks that
+//! frame for all of them, in the same order (length, magic, version,
+//! crc). Between those fields they differ: where a file header has its
+//! kind (u16 at 10) and its own length (u32 at 12), a snapshot header has
+//! zeros; where a file header has the creation time (24..32), a snapshot
+//! has its payload size; where a file header has zeros (32..60), a
+//! snapshot has its payload crc at 32. Every snapshot already on disk was
+//! written with those bytes, so the snapshot fields keep their places
+//! rather than borrowing the file header's kind, length and creation time,
+//! and the frame is what the two share.
+//!
+//! The header checks only what frames the payload; the owners check the
+//! payload itself (rkyv validation and state invariants in
+//! [`crate::meta`]; ids ascending, every field in range and batches below
+//! the covered offset in [`crate::producer`]), so a file that passes its
+//! crcs but was written by a bug is still refused rather than trusted.
 
 use crate::error::Corruption;
+use crate::producer::{BatchRecord, BATCHES_RETAINED, PRODUCERS_MAX};
 
 /// Segment file magic.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"RINGLSEG";
@@ -116,6 +167,32 @@ pub const OFFSET_MAX: u64 = i64::MAX as u64;
 /// Name of the log start checkpoint inside a log directory. Not a segment
 /// name (those are 20 digits), so segment listings skip it.
 pub const LOG_START_FILE_NAME: &str = "log-start-offset";
+/// Metadata snapshot file magic.
+pub const META_SNAPSHOT_MAGIC: [u8; 8] = *b"RINGLSNP";
+/// The only metadata snapshot version this build writes and reads.
+pub const META_SNAPSHOT_VERSION: u16 = 2;
+/// Bytes in a metadata snapshot header; the payload starts here.
+pub const META_SNAPSHOT_HEADER_BYTES: usize = FILE_HEADER_BYTES;
+/// Extension of metadata snapshot files: `<applied offset, 20 digits>.snap`.
+pub const META_SNAPSHOT_EXTENSION: &str = "snap";
+/// Producer snapshot file magic.
+pub const PRODUCER_SNAPSHOT_MAGIC: [u8; 8] = *b"RINGLPRD";
+/// The only producer snapshot version this build writes and reads.
+pub const PRODUCER_SNAPSHOT_VERSION: u16 = 1;
+/// Bytes in a producer snapshot header; the payload starts here.
+pub const PRODUCER_SNAPSHOT_HEADER_BYTES: usize = FILE_HEADER_BYTES;
+/// Extension of producer snapshot files:
+/// `<covered offset, 20 digits>.producers`.
+pub const PRODUCER_SNAPSHOT_EXTENSION: &str = "producers";
+/// Bytes of one producer's entry in a producer snapshot, before its
+/// batches.
+pub const PRODUCER_SNAPSHOT_ENTRY_BYTES: usize = 24;
+/// Bytes of one retained batch in a producer snapshot entry.
+pub const PRODUCER_SNAPSHOT_BATCH_BYTES: usize = 24;
+/// The largest payload a valid producer snapshot has: every producer a
+/// partition tracks, each with every batch it retains.
+pub const PRODUCER_SNAPSHOT_PAYLOAD_BYTES_MAX: usize = PRODUCERS_MAX
+    * (PRODUCER_SNAPSHOT_ENTRY_BYTES + BATCHES_RETAINED * PRODUCER_SNAPSHOT_BATCH_BYTES);
 
 const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(8) && FRAME_HEADER_BYTES.is_multiple_of(8));
 const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(OFFSET_ENTRY_BYTES));
@@ -123,6 +200,17 @@ const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(TIME_ENTRY_BYTES));
 // Index blocks end between entries (see `index_write` in log/write.rs).
 const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(OFFSET_ENTRY_BYTES));
 const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(TIME_ENTRY_BYTES));
+// Both snapshot headers are the 64-byte header frame, and the producer
+// header's u32 fields hold whatever a valid snapshot counts.
+const _: () = assert!(META_SNAPSHOT_HEADER_BYTES == FILE_HEADER_BYTES);
+const _: () = assert!(PRODUCER_SNAPSHOT_HEADER_BYTES == FILE_HEADER_BYTES);
+const _: () = assert!(PRODUCERS_MAX <= u32::MAX as usize);
+const _: () = assert!(PRODUCER_SNAPSHOT_PAYLOAD_BYTES_MAX <= u32::MAX as usize);
+// A producer entry stores its batch count in one byte.
+const _: () = assert!(BATCHES_RETAINED <= u8::MAX as usize);
+// Producer entries and batches keep 8-byte fields 8-byte aligned.
+const _: () = assert!(PRODUCER_SNAPSHOT_ENTRY_BYTES.is_multiple_of(8));
+const _: () = assert!(PRODUCER_SNAPSHOT_BATCH_BYTES.is_multiple_of(8));
 
 /// What a segment holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,38 +245,74 @@ fn le_i64(b: &[u8], at: usize) -> i64 {
     le_u64(b, at) as i64
 }
 
-fn encode_file_header(magic: [u8; 8], kind: u16, base_offset: u64, created_ms: i64) -> [u8; 64] {
+/// Writes the frame every 64-byte header shares (magic at 0, version at
+/// 8, the offset the file is named after at 16), lets `fields` fill the
+/// bytes in between, and seals bytes 0..60 with their crc32c at 60.
+fn encode_header(
+    magic: [u8; 8],
+    version: u16,
+    offset: u64,
+    fields: impl FnOnce(&mut [u8; FILE_HEADER_BYTES]),
+) -> [u8; FILE_HEADER_BYTES] {
     let mut h = [0u8; FILE_HEADER_BYTES];
+    fields(&mut h);
+    assert!(
+        h[0..10]
+            .iter()
+            .chain(&h[16..24])
+            .chain(&h[60..])
+            .all(|&b| b == 0),
+        "header fields stay out of the frame"
+    );
     h[0..8].copy_from_slice(&magic);
-    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[10..12].copy_from_slice(&kind.to_le_bytes());
-    h[12..16].copy_from_slice(&(FILE_HEADER_BYTES as u32).to_le_bytes());
-    h[16..24].copy_from_slice(&base_offset.to_le_bytes());
-    h[24..32].copy_from_slice(&created_ms.to_le_bytes());
+    h[8..10].copy_from_slice(&version.to_le_bytes());
+    h[16..24].copy_from_slice(&offset.to_le_bytes());
     let crc = crc32c::crc32c(&h[..60]);
     h[60..64].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
-/// Checks magic, version and crc of a 64-byte file header.
+/// Checks the frame of a 64-byte header: length, magic, version, crc, in
+/// that order. On failure returns the byte position of the bad range (a
+/// short file at its length, magic and crc at 0, version at 8) with what
+/// is wrong there.
+fn decode_header(
+    bytes: &[u8],
+    magic: [u8; 8],
+    version: u16,
+) -> Result<&[u8; FILE_HEADER_BYTES], (u64, Corruption)> {
+    let Some(h) = bytes.first_chunk::<FILE_HEADER_BYTES>() else {
+        return Err((bytes.len() as u64, Corruption::LengthPastEnd));
+    };
+    if h[0..8] != magic {
+        return Err((0, Corruption::BadMagic));
+    }
+    let found = le_u16(h, 8);
+    if found != version {
+        return Err((8, Corruption::BadVersion(found)));
+    }
+    if crc32c::crc32c(&h[..60]) != le_u32(h, 60) {
+        return Err((0, Corruption::BadHeaderCrc));
+    }
+    Ok(h)
+}
+
+fn encode_file_header(magic: [u8; 8], kind: u16, base_offset: u64, created_ms: i64) -> [u8; 64] {
+    encode_header(magic, FORMAT_VERSION, base_offset, |h| {
+        h[10..12].copy_from_slice(&kind.to_le_bytes());
+        h[12..16].copy_from_slice(&(FILE_HEADER_BYTES as u32).to_le_bytes());
+        h[24..32].copy_from_slice(&created_ms.to_le_bytes());
+    })
+}
+
+/// Checks the frame and the length field of a segment or index file
+/// header; returns its kind, base offset and creation time.
 fn decode_file_header(bytes: &[u8], magic: [u8; 8]) -> Result<(u16, u64, i64), Corruption> {
-    if bytes.len() < FILE_HEADER_BYTES {
-        return Err(Corruption::LengthPastEnd);
-    }
-    if bytes[0..8] != magic {
-        return Err(Corruption::BadMagic);
-    }
-    let version = le_u16(bytes, 8);
-    if version != FORMAT_VERSION {
-        return Err(Corruption::BadVersion(version));
-    }
-    if crc32c::crc32c(&bytes[..60]) != le_u32(bytes, 60) {
-        return Err(Corruption::BadHeaderCrc);
-    }
-    if le_u32(bytes, 12) as usize != FILE_HEADER_BYTES {
+    let h = decode_header(bytes, magic, FORMAT_VERSION).map_err(|(_, corruption)| corruption)?;
+    if le_u32(h, 12) as usize != FILE_HEADER_BYTES {
         return Err(Corruption::Malformed("header length"));
     }
-    Ok((le_u16(bytes, 10), le_u64(bytes, 16), le_i64(bytes, 24)))
+    Ok((le_u16(h, 10), le_u64(h, 16), le_i64(h, 24)))
 }
 
 /// Encodes a segment header.
@@ -462,6 +586,230 @@ pub fn decode_log_start(bytes: &[u8]) -> Result<u64, (u64, Corruption)> {
         ));
     }
     Ok(le_u64(bytes, 16))
+}
+
+/// Which of the two snapshot files a header belongs to: they differ in
+/// magic, version and what bytes 24..32 of the header hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotKind {
+    /// `<applied offset>.snap`: the metadata state ([`crate::meta`]).
+    Meta,
+    /// `<covered offset>.producers`: the idempotent producer state of one
+    /// partition ([`crate::producer`]).
+    Producer,
+}
+
+impl SnapshotKind {
+    const fn magic(self) -> [u8; 8] {
+        match self {
+            Self::Meta => META_SNAPSHOT_MAGIC,
+            Self::Producer => PRODUCER_SNAPSHOT_MAGIC,
+        }
+    }
+
+    const fn version(self) -> u16 {
+        match self {
+            Self::Meta => META_SNAPSHOT_VERSION,
+            Self::Producer => PRODUCER_SNAPSHOT_VERSION,
+        }
+    }
+
+    /// The most entries a header may count; the metadata header counts
+    /// none (its payload is one archive).
+    const fn entries_max(self) -> u32 {
+        match self {
+            Self::Meta => 0,
+            Self::Producer => PRODUCERS_MAX as u32,
+        }
+    }
+
+    /// The largest payload a header may frame. The metadata payload is
+    /// bounded by what it holds, not by this format.
+    const fn payload_bytes_max(self) -> u64 {
+        match self {
+            Self::Meta => u64::MAX,
+            Self::Producer => PRODUCER_SNAPSHOT_PAYLOAD_BYTES_MAX as u64,
+        }
+    }
+
+    const fn reserved_bytes_set(self) -> Corruption {
+        Corruption::Malformed(match self {
+            Self::Meta => "reserved snapshot header bytes set",
+            Self::Producer => "reserved producer snapshot header bytes set",
+        })
+    }
+
+    const fn over_the_limit(self) -> Corruption {
+        Corruption::Malformed(match self {
+            Self::Meta => "snapshot claims more than the limit",
+            Self::Producer => "producer snapshot claims more than the limit",
+        })
+    }
+
+    const fn bytes_after_the_payload(self) -> Corruption {
+        Corruption::Malformed(match self {
+            Self::Meta => "bytes after the snapshot payload",
+            Self::Producer => "bytes after the producer snapshot payload",
+        })
+    }
+}
+
+/// A snapshot file whose header and payload crc passed their checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotView<'a> {
+    /// The offset in the header (and the file name): applied offset of a
+    /// metadata snapshot, covered offset of a producer snapshot.
+    pub offset: u64,
+    /// Entries the header counts: producers of a producer snapshot, 0 for
+    /// a metadata snapshot.
+    pub entries: u32,
+    /// The payload, exactly as long as the header says.
+    pub payload: &'a [u8],
+}
+
+/// Encodes a complete snapshot file: the header framing `payload`, then
+/// `payload`. `entries` is what the payload counts (producers; 0 for a
+/// metadata snapshot, whose header has no count).
+///
+/// ```
+/// use ringlog_engine::format::{decode_snapshot, encode_snapshot, SnapshotKind};
+/// let file = encode_snapshot(SnapshotKind::Producer, 40, 1, &[7; 48]);
+/// let view = decode_snapshot(SnapshotKind::Producer, &file).unwrap();
+/// assert_eq!((view.offset, view.entries, view.payload), (40, 1, &[7; 48][..]));
+/// ```
+pub fn encode_snapshot(kind: SnapshotKind, offset: u64, entries: u32, payload: &[u8]) -> Vec<u8> {
+    assert!(entries <= kind.entries_max());
+    assert!(payload.len() as u64 <= kind.payload_bytes_max());
+    let header = encode_header(kind.magic(), kind.version(), offset, |h| {
+        match kind {
+            SnapshotKind::Meta => {
+                h[24..32].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+            }
+            SnapshotKind::Producer => {
+                h[24..28].copy_from_slice(&entries.to_le_bytes());
+                h[28..32].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+            }
+        }
+        h[32..36].copy_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    });
+    let mut file = Vec::with_capacity(FILE_HEADER_BYTES + payload.len());
+    file.extend_from_slice(&header);
+    file.extend_from_slice(payload);
+    file
+}
+
+/// Decodes and verifies a whole snapshot file of `kind` up to its payload
+/// crc: the header frame (length, magic, version, crc), reserved bytes,
+/// the count and length limits, a payload exactly as long as the header
+/// says, and the payload crc. On failure returns the byte position of the
+/// bad range with what is wrong there: a short file at its length, magic
+/// and header crc at 0, version at 8, a reserved byte at its position, a
+/// count or length over the limit at 24, bytes after the payload where
+/// they start, and the payload crc ([`Corruption::BadFrameCrc`]: the
+/// header frames the payload) at 64.
+pub fn decode_snapshot(
+    kind: SnapshotKind,
+    bytes: &[u8],
+) -> Result<SnapshotView<'_>, (u64, Corruption)> {
+    let h = decode_header(bytes, kind.magic(), kind.version())?;
+    if let Some(at) = (10..16).chain(36..60).find(|&at| h[at] != 0) {
+        return Err((at as u64, kind.reserved_bytes_set()));
+    }
+    let (entries, payload_bytes) = match kind {
+        SnapshotKind::Meta => (0, le_u64(h, 24)),
+        SnapshotKind::Producer => (le_u32(h, 24), u64::from(le_u32(h, 28))),
+    };
+    if entries > kind.entries_max() || payload_bytes > kind.payload_bytes_max() {
+        return Err((24, kind.over_the_limit()));
+    }
+    let available = (bytes.len() - FILE_HEADER_BYTES) as u64;
+    if payload_bytes > available {
+        return Err((bytes.len() as u64, Corruption::LengthPastEnd));
+    }
+    if payload_bytes < available {
+        return Err((
+            FILE_HEADER_BYTES as u64 + payload_bytes,
+            kind.bytes_after_the_payload(),
+        ));
+    }
+    let payload = &bytes[FILE_HEADER_BYTES..];
+    if crc32c::crc32c(payload) != le_u32(h, 32) {
+        return Err((FILE_HEADER_BYTES as u64, Corruption::BadFrameCrc));
+    }
+    Ok(SnapshotView {
+        offset: le_u64(h, 16),
+        entries,
+        payload,
+    })
+}
+
+/// One producer's entry in a producer snapshot payload; its retained
+/// batches follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerSnapshotEntry {
+    /// Producer id.
+    pub producer_id: i64,
+    /// The producer's current epoch.
+    pub epoch: i16,
+    /// Retained batches after this entry.
+    pub batches: u8,
+    /// Broker time of the producer's last write, ms.
+    pub last_write_ms: i64,
+}
+
+/// Encodes a producer snapshot entry (without its batches).
+pub fn encode_producer_snapshot_entry(
+    entry: &ProducerSnapshotEntry,
+) -> [u8; PRODUCER_SNAPSHOT_ENTRY_BYTES] {
+    let mut out = [0u8; PRODUCER_SNAPSHOT_ENTRY_BYTES];
+    out[0..8].copy_from_slice(&entry.producer_id.to_le_bytes());
+    out[8..10].copy_from_slice(&entry.epoch.to_le_bytes());
+    out[10] = entry.batches;
+    out[16..24].copy_from_slice(&entry.last_write_ms.to_le_bytes());
+    out
+}
+
+/// Decodes a producer snapshot entry; `None` if its reserved bytes are
+/// set. The ranges of its fields are the producer state's to check.
+pub fn decode_producer_snapshot_entry(
+    bytes: &[u8; PRODUCER_SNAPSHOT_ENTRY_BYTES],
+) -> Option<ProducerSnapshotEntry> {
+    if bytes[11..16].iter().any(|&b| b != 0) {
+        return None;
+    }
+    Some(ProducerSnapshotEntry {
+        producer_id: le_i64(bytes, 0),
+        epoch: le_u16(bytes, 8) as i16,
+        batches: bytes[10],
+        last_write_ms: le_i64(bytes, 16),
+    })
+}
+
+/// Encodes one retained batch of a producer snapshot entry.
+pub fn encode_producer_snapshot_batch(batch: &BatchRecord) -> [u8; PRODUCER_SNAPSHOT_BATCH_BYTES] {
+    let mut out = [0u8; PRODUCER_SNAPSHOT_BATCH_BYTES];
+    out[0..4].copy_from_slice(&batch.first_seq.to_le_bytes());
+    out[4..8].copy_from_slice(&batch.last_seq.to_le_bytes());
+    out[8..16].copy_from_slice(&batch.base_offset.to_le_bytes());
+    out[16..20].copy_from_slice(&batch.offset_count.to_le_bytes());
+    out
+}
+
+/// Decodes one retained batch of a producer snapshot entry; `None` if its
+/// reserved bytes are set. The ranges of its fields are the producer
+/// state's to check.
+pub fn decode_producer_snapshot_batch(
+    bytes: &[u8; PRODUCER_SNAPSHOT_BATCH_BYTES],
+) -> Option<BatchRecord> {
+    if le_u32(bytes, 20) != 0 {
+        return None;
+    }
+    Some(BatchRecord {
+        first_seq: le_u32(bytes, 0) as i32,
+        last_seq: le_u32(bytes, 4) as i32,
+        base_offset: le_u64(bytes, 8),
+        offset_count: le_u32(bytes, 16),
+    })
 }
 
 /// One sparse offset index entry.
@@ -796,6 +1144,273 @@ mod tests {
             decode_log_start(&bytes),
             Err((25, Corruption::Malformed(_)))
         ));
+    }
+
+    const KINDS: [SnapshotKind; 2] = [SnapshotKind::Meta, SnapshotKind::Producer];
+
+    /// A snapshot of `kind` at offset 77 with a 40-byte payload.
+    fn snapshot(kind: SnapshotKind) -> Vec<u8> {
+        let entries = match kind {
+            SnapshotKind::Meta => 0,
+            SnapshotKind::Producer => 3,
+        };
+        let payload: Vec<u8> = (1..=40).collect();
+        encode_snapshot(kind, 77, entries, &payload)
+    }
+
+    /// Recomputes both crcs after editing a snapshot image, so the decoder
+    /// reaches the checks after them.
+    fn reseal_snapshot(bytes: &mut [u8]) {
+        let crc = crc32c::crc32c(&bytes[FILE_HEADER_BYTES..]);
+        bytes[32..36].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[..60]);
+        bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    #[test]
+    fn snapshot_round_trips() {
+        let meta = snapshot(SnapshotKind::Meta);
+        assert_eq!(&meta[0..8], b"RINGLSNP");
+        assert_eq!(le_u16(&meta, 8), 2);
+        assert_eq!(le_u64(&meta, 24), 40, "payload length, u64");
+        let producer = snapshot(SnapshotKind::Producer);
+        assert_eq!(&producer[0..8], b"RINGLPRD");
+        assert_eq!(le_u16(&producer, 8), 1);
+        assert_eq!(le_u32(&producer, 24), 3, "producer count");
+        assert_eq!(le_u32(&producer, 28), 40, "payload length, u32");
+        for (kind, entries) in [(SnapshotKind::Meta, 0), (SnapshotKind::Producer, 3)] {
+            let bytes = snapshot(kind);
+            assert_eq!(bytes.len(), FILE_HEADER_BYTES + 40);
+            assert_eq!(le_u64(&bytes, 16), 77);
+            assert_eq!(le_u32(&bytes, 32), crc32c::crc32c(&bytes[64..]));
+            let view = decode_snapshot(kind, &bytes).expect("valid");
+            assert_eq!((view.offset, view.entries), (77, entries));
+            assert_eq!(view.payload, &bytes[64..]);
+            let empty = encode_snapshot(kind, 0, 0, &[]);
+            let view = decode_snapshot(kind, &empty).expect("valid");
+            assert_eq!((view.offset, view.entries, view.payload), (0, 0, &[][..]));
+        }
+    }
+
+    /// The frame (magic, version, offset, crc) is the file header's: the
+    /// same function checks both, and only the fields between differ.
+    #[test]
+    fn snapshot_header_is_the_file_header_frame() {
+        let segment = encode_segment_header(&header());
+        let frame = decode_header(&segment, SEGMENT_MAGIC, FORMAT_VERSION).expect("frame");
+        assert_eq!(le_u64(frame, 16), header().base_offset);
+        for kind in KINDS {
+            let bytes = snapshot(kind);
+            let frame = decode_header(&bytes, kind.magic(), kind.version()).expect("frame");
+            assert_eq!(le_u64(frame, 16), 77);
+            assert!(frame[10..16].iter().all(|&b| b == 0), "no kind, no length");
+            // A snapshot is no segment, and a segment no snapshot.
+            assert_eq!(decode_segment_header(&bytes), Err(Corruption::BadMagic));
+            assert_eq!(
+                decode_snapshot(kind, &segment),
+                Err((0, Corruption::BadMagic))
+            );
+        }
+    }
+
+    #[test]
+    fn snapshot_bad_magic() {
+        for kind in KINDS {
+            let mut bytes = snapshot(kind);
+            bytes[3] = b'X';
+            assert_eq!(
+                decode_snapshot(kind, &bytes),
+                Err((0, Corruption::BadMagic))
+            );
+        }
+        let meta = snapshot(SnapshotKind::Meta);
+        assert_eq!(
+            decode_snapshot(SnapshotKind::Producer, &meta),
+            Err((0, Corruption::BadMagic))
+        );
+        let producer = snapshot(SnapshotKind::Producer);
+        assert_eq!(
+            decode_snapshot(SnapshotKind::Meta, &producer),
+            Err((0, Corruption::BadMagic))
+        );
+    }
+
+    #[test]
+    fn snapshot_bad_version() {
+        for kind in KINDS {
+            let mut bytes = snapshot(kind);
+            for version in [0, kind.version() - 1, kind.version() + 1, u16::MAX] {
+                bytes[8..10].copy_from_slice(&version.to_le_bytes());
+                reseal_snapshot(&mut bytes);
+                let expected = if version == kind.version() {
+                    Ok(77)
+                } else {
+                    Err((8, Corruption::BadVersion(version)))
+                };
+                assert_eq!(decode_snapshot(kind, &bytes).map(|v| v.offset), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn snapshot_bad_header_crc() {
+        for kind in KINDS {
+            let mut bytes = snapshot(kind);
+            bytes[17] ^= 0x01; // the offset
+            assert_eq!(
+                decode_snapshot(kind, &bytes),
+                Err((0, Corruption::BadHeaderCrc))
+            );
+            let mut bytes = snapshot(kind);
+            bytes[61] ^= 0x80; // the crc itself
+            assert_eq!(
+                decode_snapshot(kind, &bytes),
+                Err((0, Corruption::BadHeaderCrc))
+            );
+        }
+    }
+
+    #[test]
+    fn snapshot_bad_payload_crc() {
+        for kind in KINDS {
+            let mut bytes = snapshot(kind);
+            bytes[FILE_HEADER_BYTES + 5] ^= 0x04;
+            assert_eq!(
+                decode_snapshot(kind, &bytes),
+                Err((64, Corruption::BadFrameCrc))
+            );
+            let mut bytes = snapshot(kind);
+            bytes[33] ^= 0x04; // the payload crc, header resealed
+            let crc = crc32c::crc32c(&bytes[..60]);
+            bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+            assert_eq!(
+                decode_snapshot(kind, &bytes),
+                Err((64, Corruption::BadFrameCrc))
+            );
+        }
+    }
+
+    #[test]
+    fn snapshot_truncated() {
+        for kind in KINDS {
+            let bytes = snapshot(kind);
+            for len in [
+                0,
+                8,
+                59,
+                FILE_HEADER_BYTES - 1,
+                FILE_HEADER_BYTES,
+                bytes.len() - 1,
+            ] {
+                assert_eq!(
+                    decode_snapshot(kind, &bytes[..len]),
+                    Err((len as u64, Corruption::LengthPastEnd)),
+                    "{kind:?}, {len} bytes"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn snapshot_trailing_bytes() {
+        for kind in KINDS {
+            let mut bytes = snapshot(kind);
+            let end = bytes.len() as u64;
+            bytes.push(0);
+            assert!(matches!(
+                decode_snapshot(kind, &bytes),
+                Err((at, Corruption::Malformed(_))) if at == end
+            ));
+        }
+    }
+
+    #[test]
+    fn snapshot_reserved_header_bytes() {
+        for kind in KINDS {
+            for at in (10..16).chain(36..60) {
+                let mut bytes = snapshot(kind);
+                bytes[at] = 1;
+                reseal_snapshot(&mut bytes);
+                assert!(
+                    matches!(
+                        decode_snapshot(kind, &bytes),
+                        Err((pos, Corruption::Malformed(_))) if pos == at as u64
+                    ),
+                    "{kind:?}, byte {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn producer_snapshot_over_the_limit() {
+        let kind = SnapshotKind::Producer;
+        let mut bytes = snapshot(kind);
+        bytes[24..28].copy_from_slice(&(PRODUCERS_MAX as u32 + 1).to_le_bytes());
+        reseal_snapshot(&mut bytes);
+        assert!(matches!(
+            decode_snapshot(kind, &bytes),
+            Err((24, Corruption::Malformed(_)))
+        ));
+        let mut bytes = snapshot(kind);
+        let over = PRODUCER_SNAPSHOT_PAYLOAD_BYTES_MAX as u32 + 1;
+        bytes[28..32].copy_from_slice(&over.to_le_bytes());
+        reseal_snapshot(&mut bytes);
+        assert!(matches!(
+            decode_snapshot(kind, &bytes),
+            Err((24, Corruption::Malformed(_)))
+        ));
+    }
+
+    #[test]
+    fn producer_snapshot_entries_round_trip() {
+        let entry = ProducerSnapshotEntry {
+            producer_id: 0x0123_4567_89ab_cdef,
+            epoch: i16::MAX,
+            batches: 5,
+            last_write_ms: -2,
+        };
+        let bytes = encode_producer_snapshot_entry(&entry);
+        assert_eq!(le_i64(&bytes, 0), entry.producer_id);
+        assert_eq!((le_u16(&bytes, 8), bytes[10]), (i16::MAX as u16, 5));
+        assert_eq!(le_i64(&bytes, 16), -2);
+        assert_eq!(decode_producer_snapshot_entry(&bytes), Some(entry));
+        let batch = BatchRecord {
+            first_seq: i32::MAX,
+            last_seq: 3,
+            base_offset: OFFSET_MAX - 4,
+            offset_count: 4,
+        };
+        let bytes = encode_producer_snapshot_batch(&batch);
+        assert_eq!((le_u32(&bytes, 0), le_u32(&bytes, 4)), (i32::MAX as u32, 3));
+        assert_eq!((le_u64(&bytes, 8), le_u32(&bytes, 16)), (OFFSET_MAX - 4, 4));
+        assert_eq!(decode_producer_snapshot_batch(&bytes), Some(batch));
+    }
+
+    #[test]
+    fn producer_snapshot_entry_reserved_bytes() {
+        let entry = ProducerSnapshotEntry {
+            producer_id: 42,
+            epoch: 1,
+            batches: 2,
+            last_write_ms: 1_000,
+        };
+        for at in 11..16 {
+            let mut bytes = encode_producer_snapshot_entry(&entry);
+            bytes[at] = 1;
+            assert_eq!(decode_producer_snapshot_entry(&bytes), None, "byte {at}");
+        }
+        let batch = BatchRecord {
+            first_seq: 0,
+            last_seq: 1,
+            base_offset: 10,
+            offset_count: 2,
+        };
+        for at in 20..24 {
+            let mut bytes = encode_producer_snapshot_batch(&batch);
+            bytes[at] = 1;
+            assert_eq!(decode_producer_snapshot_batch(&bytes), None, "byte {at}");
+        }
     }
 
     #[test]

@@ -60,12 +60,13 @@
 use crate::batch::{set_base_offset, BatchView};
 use crate::clock::Clock;
 use crate::error::{Corruption, Error, Result};
-use crate::format::{parse_segment_file_name, segment_file_name, SegmentKind};
+use crate::format::{
+    parse_segment_file_name, segment_file_name, SegmentKind, PRODUCER_SNAPSHOT_EXTENSION,
+};
 use crate::io::{read_whole_file, write_file_atomic, Storage};
 use crate::log::{FlushPolicy, Log, LogConfig};
 use crate::producer::{
     classify, BatchRecord, ProducerError, ProducerStates, Verdict, PRODUCER_EXPIRATION_MS,
-    SNAPSHOT_EXTENSION,
 };
 use crate::records::{find_record, prepare, FoundRecord, Prepared, TimestampType};
 use glommio::sync::Semaphore;
@@ -124,8 +125,10 @@ struct SnapshotFiles<S: Storage> {
 
 impl<S: Storage> SnapshotFiles<S> {
     fn path(&self, covered_offset: u64) -> PathBuf {
-        self.dir
-            .join(segment_file_name(covered_offset, SNAPSHOT_EXTENSION))
+        self.dir.join(segment_file_name(
+            covered_offset,
+            PRODUCER_SNAPSHOT_EXTENSION,
+        ))
     }
 
     /// Covered offsets of the snapshot files present, newest first.
@@ -137,7 +140,7 @@ impl<S: Storage> SnapshotFiles<S> {
             .map_err(|e| Error::io(&self.dir, e))?;
         let mut offsets: Vec<u64> = names
             .iter()
-            .filter_map(|n| parse_segment_file_name(n, SNAPSHOT_EXTENSION))
+            .filter_map(|n| parse_segment_file_name(n, PRODUCER_SNAPSHOT_EXTENSION))
             .collect();
         offsets.sort_unstable_by(|a, b| b.cmp(a));
         Ok(offsets)
@@ -641,7 +644,10 @@ mod tests {
                 // frames. Make the third frame of the first of them repeat
                 // the second one's offset, with a valid crc.
                 for path in mem.paths() {
-                    if path.extension().is_some_and(|e| e == SNAPSHOT_EXTENSION) {
+                    if path
+                        .extension()
+                        .is_some_and(|e| e == PRODUCER_SNAPSHOT_EXTENSION)
+                    {
                         mem.remove(&path).await.unwrap();
                     }
                 }

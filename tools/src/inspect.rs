@@ -182,9 +182,8 @@ fn segment_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Failure> {
 
 /// `ringlog inspect meta <data-dir>`.
 pub fn meta(data_dir: &Path, quiet: bool) -> Result<(), Failure> {
-    use ringlog_engine::meta::{
-        decode_event, log_dir, read_snapshot_file, snapshot_dir, SNAPSHOT_HEADER_BYTES,
-    };
+    use ringlog_engine::format::META_SNAPSHOT_HEADER_BYTES;
+    use ringlog_engine::meta::{decode_event, log_dir, read_snapshot_file, snapshot_dir};
     let meta_dir = data_dir.join("meta");
     if !meta_dir.is_dir() {
         return Err(Failure::Usage(format!(
@@ -207,7 +206,7 @@ pub fn meta(data_dir: &Path, quiet: bool) -> Result<(), Failure> {
         let (applied_offset, state) = read_snapshot_file(&bytes).map_err(|c| {
             use ringlog_engine::Corruption::*;
             let at = match c {
-                BadFrameCrc | BadPayload => SNAPSHOT_HEADER_BYTES as u64,
+                BadFrameCrc | BadPayload => META_SNAPSHOT_HEADER_BYTES as u64,
                 _ => 0,
             };
             corrupt(file, at, c)

@@ -65,22 +65,13 @@
 //!
 //! ## Snapshot file `<applied offset, 20 digits>.snap`
 //!
-//! ```text
-//! header (64 bytes), integers little-endian
-//!   0  8  magic "RINGLSNP"
-//!   8  2  format version (2; 2 added groups and offsets)
-//!  10  6  zero
-//!  16  8  applied offset: the state holds events 0..applied offset
-//!  24  8  payload length in bytes
-//!  32  4  crc32c of the payload
-//!  36 24  zero
-//!  60  4  crc32c of bytes 0..60
-//! payload: the rkyv archive of MetaState (topics with their ids,
-//!   partition placements and configs; groups with their stored generation
-//!   and committed offsets; the producer id block end; and the applied
-//!   offset again);
-//!   the file ends exactly at the end of the payload
-//! ```
+//! A 64-byte header (magic "RINGLSNP", version, applied offset, payload
+//! length and crc32c; laid out in [`crate::format`], whose one snapshot
+//! header codec also frames the producer snapshot) and then the rkyv
+//! archive of [`MetaState`]: topics with their ids, partition placements
+//! and configs; groups with their stored generation and committed
+//! offsets; the producer id block end; and the applied offset again. The
+//! file ends exactly at the end of the payload.
 //!
 //! A snapshot is written to `<name>.tmp`, fdatasync'ed, renamed into place
 //! and the directory synced, so a crash leaves the old set of snapshots
@@ -104,10 +95,7 @@ pub use event::{
     PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated,
     TopicDeleted, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
 };
-pub use snapshot::{
-    encode_snapshot_file, read_snapshot_file, SNAPSHOT_EXTENSION, SNAPSHOT_HEADER_BYTES,
-    SNAPSHOT_MAGIC, SNAPSHOT_VERSION,
-};
+pub use snapshot::{encode_snapshot_file, read_snapshot_file};
 pub use state::{
     check_group_id, check_topic_name, CommittedOffset, GroupRecord, GroupState, MetaState,
     TopicState, PARTITIONS_MAX, PRODUCER_ID_BLOCK_END_MAX, TOPIC_NAME_BYTES_MAX,
@@ -117,7 +105,7 @@ use crate::clock::Clock;
 use crate::error::{Corruption, Error, Result};
 use crate::format::{
     parse_segment_file_name, SegmentKind, FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES,
-    FRAME_HEADER_BYTES,
+    FRAME_HEADER_BYTES, META_SNAPSHOT_EXTENSION,
 };
 use crate::io::{align_up, Storage, BLOCK_BYTES};
 use crate::log::{FlushPolicy, Log, LogConfig, LogStats, ReadBatches};
@@ -501,7 +489,7 @@ impl<S: Storage> MetaLog<S> {
             .map_err(|e| Error::io(dir, e))?;
         let mut offsets: Vec<u64> = names
             .iter()
-            .filter_map(|n| parse_segment_file_name(n, SNAPSHOT_EXTENSION))
+            .filter_map(|n| parse_segment_file_name(n, META_SNAPSHOT_EXTENSION))
             .filter(|&o| o <= newest)
             .collect();
         offsets.sort_unstable_by(|a, b| b.cmp(a));
@@ -607,7 +595,7 @@ async fn load_snapshot<S: Storage>(
                 .remove(&path)
                 .await
                 .map_err(|e| Error::io(&path, e))?;
-        } else if let Some(offset) = parse_segment_file_name(name, SNAPSHOT_EXTENSION) {
+        } else if let Some(offset) = parse_segment_file_name(name, META_SNAPSHOT_EXTENSION) {
             offsets.push(offset);
         }
     }

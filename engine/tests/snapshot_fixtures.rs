@@ -1,0 +1,343 @@
+//! Snapshot files outlive the build that wrote them: a data directory
+//! written by an older ringlog must load, and what this build writes
+//! must be what that build wrote. The fixtures under `tests/fixtures/` are
+//! a metadata snapshot and a producer snapshot as the encoders wrote them
+//! before the snapshot headers moved into `format.rs`; each test decodes
+//! one with today's code, checks what it holds, and encodes it again
+//! expecting the same bytes.
+//!
+//! The fixtures are the contract, not a cache: a failing test here means
+//! the on-disk format changed. Such a change needs a new format version
+//! (and a fixture of its own); only then rewrite these with
+//! `cargo test -p ringlog-engine --test snapshot_fixtures -- --ignored`.
+
+use ringlog_engine::meta::{
+    encode_snapshot_file, read_snapshot_file, GroupMemberRecord, GroupStored, MetaEvent, MetaState,
+    OffsetCommit, OffsetsCommitted, OffsetsDeleted, PartitionPlaced, PartitionsAdded,
+    ProducerIdBlock, TopicConfigChanged, TopicCreated, TopicDeleted,
+};
+use ringlog_engine::producer::{sequence_after, BatchRecord, ProducerBatch, ProducerStates};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The metadata snapshot, named as the meta log names it.
+const META_FIXTURE: &str = "00000000000000000020.snap";
+/// Events folded into the metadata fixture; its applied offset.
+const META_EVENTS: u64 = 20;
+/// The producer snapshot, named as a partition log names it.
+const PRODUCER_FIXTURE: &str = "00000000000000000105.producers";
+/// Every batch of the producer fixture lies below this offset.
+const PRODUCER_COVERED: u64 = 105;
+
+fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = fixture_path(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn configs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn placed(topic: &str, partition: u32, shard: u32) -> MetaEvent {
+    MetaEvent::PartitionPlaced(PartitionPlaced {
+        topic: topic.into(),
+        partition,
+        shard,
+    })
+}
+
+fn commit(topic: &str, partition: u32, offset: i64, metadata: &str) -> OffsetCommit {
+    OffsetCommit {
+        topic: topic.into(),
+        partition,
+        offset,
+        leader_epoch: 4,
+        metadata: metadata.into(),
+    }
+}
+
+fn member(id: &str, instance_id: Option<&str>, assignment: &[u8]) -> GroupMemberRecord {
+    GroupMemberRecord {
+        member_id: id.into(),
+        instance_id: instance_id.map(Into::into),
+        client_id: "rdkafka".into(),
+        client_host: "/10.0.0.7".into(),
+        session_timeout_ms: 45_000,
+        rebalance_timeout_ms: 300_000,
+        subscription: vec![0, 3, 0, 0, 0, 1, 0, 6, b'o', b'r', b'd', b'e', b'r', b's'],
+        assignment: assignment.to_vec(),
+    }
+}
+
+/// Topics created, placed, reconfigured, grown and deleted; a group with
+/// a stored generation and offsets, one with offsets only, one deleted
+/// partition's offset; two producer id blocks.
+fn meta_events() -> Vec<MetaEvent> {
+    vec![
+        MetaEvent::TopicCreated(TopicCreated {
+            name: "orders".into(),
+            topic_id: *b"orders-topic-id!",
+            partitions: 4,
+            configs: configs(&[("retention.ms", "60000"), ("cleanup.policy", "delete")]),
+        }),
+        MetaEvent::TopicCreated(TopicCreated {
+            name: "logs".into(),
+            topic_id: [0xa5; 16],
+            partitions: 2,
+            configs: vec![],
+        }),
+        MetaEvent::TopicCreated(TopicCreated {
+            name: "scratch".into(),
+            topic_id: [7; 16],
+            partitions: 1,
+            configs: configs(&[("segment.ms", "1000")]),
+        }),
+        placed("orders", 0, 0),
+        placed("orders", 1, 1),
+        placed("orders", 3, 1),
+        placed("logs", 0, 0),
+        placed("scratch", 0, 1),
+        MetaEvent::TopicConfigChanged(TopicConfigChanged {
+            name: "orders".into(),
+            set: configs(&[
+                ("max.message.bytes", "2097152"),
+                ("retention.ms", "86400000"),
+            ]),
+            remove: vec!["cleanup.policy".into()],
+        }),
+        MetaEvent::PartitionsAdded(PartitionsAdded {
+            name: "logs".into(),
+            new_total: 3,
+        }),
+        placed("logs", 2, 1),
+        MetaEvent::TopicConfigChanged(TopicConfigChanged {
+            name: "logs".into(),
+            set: configs(&[("segment.ms", "3600000")]),
+            remove: vec![],
+        }),
+        MetaEvent::ProducerIdBlock(ProducerIdBlock { block_end: 1000 }),
+        MetaEvent::GroupStored(GroupStored {
+            group: "billing".into(),
+            generation: 3,
+            protocol_type: "consumer".into(),
+            protocol: "range".into(),
+            leader: "m-1".into(),
+            state_ms: 1_700_000_100_000,
+            members: vec![
+                member("m-1", None, &[0, 0, 0, 1, 0, 0, 0, 0]),
+                member("m-2", Some("static-2"), &[0, 0, 0, 1, 0, 0, 0, 3]),
+            ],
+        }),
+        MetaEvent::OffsetsCommitted(OffsetsCommitted {
+            group: "billing".into(),
+            commit_ms: 1_700_000_200_000,
+            offsets: vec![
+                commit("orders", 0, 99, "checkpoint"),
+                commit("orders", 3, 7, ""),
+                commit("logs", 1, 12_345, "λ"),
+            ],
+        }),
+        MetaEvent::OffsetsCommitted(OffsetsCommitted {
+            group: "audit".into(),
+            commit_ms: 1_700_000_300_000,
+            offsets: vec![commit("logs", 0, 5, "admin"), commit("scratch", 0, 1, "")],
+        }),
+        MetaEvent::OffsetsDeleted(OffsetsDeleted {
+            group: "billing".into(),
+            partitions: vec![("orders".into(), 3), ("orders".into(), 2)],
+        }),
+        MetaEvent::TopicDeleted(TopicDeleted {
+            name: "scratch".into(),
+        }),
+        MetaEvent::ProducerIdBlock(ProducerIdBlock { block_end: 2000 }),
+        MetaEvent::OffsetsCommitted(OffsetsCommitted {
+            group: "billing".into(),
+            commit_ms: 1_700_000_400_000,
+            offsets: vec![commit("orders", 0, 120, "checkpoint-2")],
+        }),
+    ]
+}
+
+fn meta_state() -> MetaState {
+    let mut state = MetaState::new();
+    for (offset, event) in meta_events().iter().enumerate() {
+        state
+            .apply_event(offset as u64, event)
+            .unwrap_or_else(|e| panic!("event {offset}: {e}"));
+    }
+    assert_eq!(state.applied_offset(), META_EVENTS);
+    state
+}
+
+/// Four producers: one with a single batch, one whose epoch moved on and
+/// that wrote more batches than are retained, one whose sequences wrap
+/// past `i32::MAX`, one with an id above `u32::MAX`.
+fn producer_states() -> ProducerStates {
+    let mut states = ProducerStates::new();
+    let mut end = 0u64;
+    let mut write = |producer_id: i64, epoch: i16, first_seq: i32, records: u32, ms: i64| {
+        let batch = ProducerBatch {
+            producer_id,
+            epoch,
+            first_seq,
+            last_seq: sequence_after(first_seq, records as i32 - 1),
+        };
+        states.record(&batch, end, records, ms);
+        end += records as u64;
+    };
+    write(7, 0, 0, 10, 1_700_000_000_000);
+    write(42, 0, 0, 3, 1_700_000_000_100);
+    write(42, 0, 3, 3, 1_700_000_000_200);
+    for i in 0..7 {
+        write(42, 1, i * 4, 4, 1_700_000_001_000 + i as i64);
+    }
+    write(1_000_003, 3, i32::MAX - 1, 3, 1_700_000_002_000);
+    write(1_000_003, 3, 1, 50, 1_700_000_002_500);
+    write(0x0123_4567_89ab_cdef, 12, 500, 2, 1_700_000_003_000);
+    write(42, 1, 28, 5, 1_700_000_004_000);
+    assert_eq!(end + 1, PRODUCER_COVERED, "one offset of data follows");
+    states
+}
+
+#[test]
+fn meta_snapshot_fixture_decodes_and_encodes_to_the_same_bytes() {
+    let bytes = fixture(META_FIXTURE);
+    let (applied_offset, state) = read_snapshot_file(&bytes).expect("the fixture decodes");
+    assert_eq!(applied_offset, META_EVENTS);
+    assert_eq!(state, meta_state());
+
+    let topics: Vec<&str> = state.topics().map(|(name, _)| name).collect();
+    assert_eq!(topics, ["logs", "orders"], "scratch was deleted");
+    let orders = state.topic("orders").expect("orders");
+    assert_eq!(orders.topic_id, *b"orders-topic-id!");
+    assert_eq!(orders.partitions, [Some(0), Some(1), None, Some(1)]);
+    let expected_configs: BTreeMap<String, String> = configs(&[
+        ("max.message.bytes", "2097152"),
+        ("retention.ms", "86400000"),
+    ])
+    .into_iter()
+    .collect();
+    assert_eq!(orders.configs, expected_configs);
+    assert_eq!(
+        state.topic_by_id(&[0xa5; 16]).map(|(name, _)| name),
+        Some("logs"),
+        "the id index is rebuilt on load"
+    );
+    assert_eq!(state.partition_count("logs"), Some(3));
+    assert_eq!(
+        state.topic("logs").map(|t| t.configs.get("segment.ms")),
+        Some(Some(&"3600000".to_string()))
+    );
+    assert_eq!(state.placement("logs", 2), Some(1));
+    assert_eq!(state.producer_id_block_end(), 2000);
+
+    let groups: Vec<&str> = state.groups().map(|(id, _)| id).collect();
+    assert_eq!(groups, ["audit", "billing"]);
+    let billing = state.group("billing").expect("billing");
+    let record = billing.record.as_ref().expect("a stored generation");
+    assert_eq!(
+        (
+            record.generation,
+            record.leader.as_str(),
+            record.members.len()
+        ),
+        (3, "m-1", 2)
+    );
+    assert_eq!(record.members[1].instance_id.as_deref(), Some("static-2"));
+    assert_eq!(billing.offset_count(), 2, "orders 3 was deleted");
+    let orders_0 = state.committed_offset("billing", "orders", 0).expect("set");
+    assert_eq!(
+        (
+            orders_0.offset,
+            orders_0.metadata.as_str(),
+            orders_0.commit_ms
+        ),
+        (120, "checkpoint-2", 1_700_000_400_000)
+    );
+    assert_eq!(
+        state.committed_offset("billing", "logs", 1).map(|c| (
+            c.offset,
+            c.leader_epoch,
+            c.metadata.as_str()
+        )),
+        Some((12_345, 4, "λ"))
+    );
+    let audit = state.group("audit").expect("audit");
+    assert!(audit.record.is_none(), "offsets only");
+    assert_eq!(audit.offset_count(), 1, "scratch's offset left with it");
+
+    assert_eq!(
+        encode_snapshot_file(&state).expect("encode"),
+        bytes,
+        "the decoded state encodes to the fixture's bytes"
+    );
+}
+
+#[test]
+fn producer_snapshot_fixture_decodes_and_encodes_to_the_same_bytes() {
+    let bytes = fixture(PRODUCER_FIXTURE);
+    let (covered_offset, states) =
+        ProducerStates::decode_snapshot(&bytes).expect("the fixture decodes");
+    assert_eq!(covered_offset, PRODUCER_COVERED);
+    assert_eq!(states, producer_states());
+
+    assert_eq!(states.len(), 4);
+    let batch = |first_seq, last_seq, base_offset, offset_count| BatchRecord {
+        first_seq,
+        last_seq,
+        base_offset,
+        offset_count,
+    };
+    assert_eq!(states.producer(7), Some((0, vec![batch(0, 9, 0, 10)])));
+    assert_eq!(
+        states.producer(42),
+        Some((
+            1,
+            vec![
+                batch(12, 15, 28, 4),
+                batch(16, 19, 32, 4),
+                batch(20, 23, 36, 4),
+                batch(24, 27, 40, 4),
+                batch(28, 32, 99, 5),
+            ]
+        )),
+        "epoch 1 dropped epoch 0's batches; the oldest of epoch 1 fell out"
+    );
+    assert_eq!(
+        states.producer(1_000_003),
+        Some((3, vec![batch(i32::MAX - 1, 0, 44, 3), batch(1, 50, 47, 50)])),
+        "sequences wrap past i32::MAX"
+    );
+    assert_eq!(
+        states.producer(0x0123_4567_89ab_cdef),
+        Some((12, vec![batch(500, 501, 97, 2)]))
+    );
+
+    assert_eq!(
+        states.encode_snapshot(covered_offset),
+        bytes,
+        "the decoded state encodes to the fixture's bytes"
+    );
+}
+
+/// Writes both fixtures from the states above. See the module docs for
+/// when this may run.
+#[test]
+#[ignore = "rewrites the committed snapshot fixtures"]
+fn write_snapshot_fixtures() {
+    let dir = fixture_path("");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let meta = encode_snapshot_file(&meta_state()).expect("encode");
+    std::fs::write(fixture_path(META_FIXTURE), meta).expect("write");
+    let producers = producer_states().encode_snapshot(PRODUCER_COVERED);
+    std::fs::write(fixture_path(PRODUCER_FIXTURE), producers).expect("write");
+}
