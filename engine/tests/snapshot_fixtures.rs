@@ -2,7 +2,7 @@
 //! written by an older ringlog must load, and what this build writes
 //! must be what that build wrote. The fixtures under `tests/fixtures/` are
 //! a metadata snapshot and a producer snapshot as the encoders wrote them
-//! before the snapshot headers moved into `format.rs`; each test decodes
+//! before the snapshot headers moved into `format/`; each test decodes
 //! one with today's code, checks what it holds, and encodes it again
 //! expecting the same bytes.
 //!
