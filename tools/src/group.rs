@@ -1273,3 +1273,164 @@ fn reset_offsets(
     }
     Ok(failures)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message `--to-datetime` shows for `text`, rejected because of `why`.
+    fn rejection(text: &str, why: &str) -> String {
+        format!("{text:?} is not RFC 3339 (like 2024-05-01T12:00:00Z) or epoch milliseconds: {why}")
+    }
+
+    #[test]
+    fn datetimes_give_exact_epoch_milliseconds() {
+        for (text, ms) in [
+            // Epoch milliseconds, as given.
+            ("0", 0),
+            ("00001", 1),
+            ("1714564800000", 1_714_564_800_000),
+            ("9223372036854775807", i64::MAX),
+            // UTC, with every spelling of the separators.
+            ("1970-01-01T00:00:00Z", 0),
+            ("2024-05-01T12:00:00Z", 1_714_564_800_000),
+            ("2024-05-01t12:00:00z", 1_714_564_800_000),
+            ("2024-05-01 12:00:00Z", 1_714_564_800_000),
+            ("1999-12-31T23:59:59Z", 946_684_799_000),
+            ("2000-01-01T00:00:00Z", 946_684_800_000),
+            // Leap years: every 4th, not every 100th, every 400th.
+            ("1972-02-29T00:00:00Z", 68_169_600_000),
+            ("2000-02-29T00:00:00Z", 951_782_400_000),
+            ("2024-02-29T23:59:59+00:00", 1_709_251_199_000),
+            ("2100-02-28T23:59:59Z", 4_107_542_399_000),
+            ("2100-03-01T00:00:00Z", 4_107_542_400_000),
+            ("2400-02-29T00:00:00Z", 13_574_563_200_000),
+            // Fractions: milliseconds, padded or truncated (never rounded).
+            ("1970-01-01T00:00:00.001Z", 1),
+            ("1970-01-01T00:00:00.1Z", 100),
+            ("1970-01-01T00:00:00.12Z", 120),
+            ("1970-01-01T00:00:00.123Z", 123),
+            ("1970-01-01T00:00:00.1239Z", 123),
+            ("1970-01-01T00:00:00.000000001Z", 0),
+            ("1970-01-01T00:00:00.12345678901234567890Z", 123),
+            ("2024-12-31T23:59:59.999Z", 1_735_689_599_999),
+            // Offsets: local time minus the offset.
+            ("1970-01-01T01:00:00+01:00", 0),
+            ("1970-01-01T00:00:00-00:00", 0),
+            ("1970-01-01T00:00:00-23:59", 86_340_000),
+            ("2024-01-01T00:00:00+23:59", 1_703_980_860_000),
+            ("2024-05-01T14:00:00.5+02:00", 1_714_564_800_500),
+            ("2024-05-01T14:00:00.500999+02:00", 1_714_564_800_500),
+            ("2024-05-01T17:45:00+05:45", 1_714_564_800_000),
+            ("2000-03-01T00:00:00-00:30", 951_870_600_000),
+            // The last representable instants.
+            ("9999-12-31T23:59:59.999Z", 253_402_300_799_999),
+            ("9999-12-31T23:59:59-23:59", 253_402_387_139_000),
+        ] {
+            assert_eq!(parse_datetime_ms(text), Ok(ms), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_month_ends_on_its_last_day() {
+        const LAST_DAYS: [(i64, [i64; 12]); 4] = [
+            (2023, [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]),
+            (2024, [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]),
+            (2100, [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]),
+            (2000, [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]),
+        ];
+        const DAY_MS: i64 = 86_400_000;
+        for (year, last_days) in LAST_DAYS {
+            for (month, last) in (1..=12).zip(last_days) {
+                let last_day = format!("{year}-{month:02}-{last:02}T00:00:00Z");
+                let after = format!("{year}-{month:02}-{:02}T00:00:00Z", last + 1);
+                let next = if month == 12 {
+                    format!("{}-01-01T00:00:00Z", year + 1)
+                } else {
+                    format!("{year}-{:02}-01T00:00:00Z", month + 1)
+                };
+                assert_eq!(
+                    parse_datetime_ms(&last_day).map(|ms| ms + DAY_MS),
+                    parse_datetime_ms(&next),
+                    "{last_day} is the day before {next}"
+                );
+                assert_eq!(
+                    parse_datetime_ms(&after),
+                    Err(rejection(&after, "day out of range"))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_datetimes_are_refused_with_the_reason() {
+        assert_eq!(
+            parse_datetime_ms("2024-05-01"),
+            Err(
+                "\"2024-05-01\" is not RFC 3339 (like 2024-05-01T12:00:00Z) or epoch \
+                 milliseconds: expected \"Tt \" at byte 10"
+                    .to_string()
+            )
+        );
+        for (text, why) in [
+            ("", "expected digits at byte 0"),
+            ("yesterday", "expected digits at byte 0"),
+            ("-5", "expected digits at byte 0"),
+            ("+5", "expected digits at byte 0"),
+            ("99999999999999999999", "too large"),
+            ("24-05-01T12:00:00Z", "expected digits at byte 0"),
+            ("2024/05/01T12:00:00Z", "expected \"-\" at byte 4"),
+            ("2024-5-01T12:00:00Z", "expected digits at byte 5"),
+            ("2024-05-0\u{ff11}T00:00:00Z", "expected digits at byte 8"),
+            ("2024-05-01_12:00:00Z", "expected \"Tt \" at byte 10"),
+            ("2024-05-01T12:00Z", "expected \":\" at byte 16"),
+            (
+                "2024-05-01T12:00:00",
+                "expected Z or a UTC offset like +02:00 at the end",
+            ),
+            ("2024-05-01T12:00:00.Z", "no digits after '.'"),
+            (
+                "2024-05-01T12:00:00,5Z",
+                "expected Z or a UTC offset like +02:00 at the end",
+            ),
+            (
+                "2024-05-01T12:00:00+0200",
+                "expected Z or a UTC offset like +02:00 at the end",
+            ),
+            (
+                "2024-05-01T12:00:00+02",
+                "expected Z or a UTC offset like +02:00 at the end",
+            ),
+            ("2024-05-01T12:00:00+02:0x", "expected digits at byte 23"),
+            ("2024-05-01T12:00:00+02-00", "expected \":\" at byte 22"),
+            ("2024-05-01T12:00:00+24:00", "UTC offset out of range"),
+            ("2024-05-01T12:00:00-00:60", "UTC offset out of range"),
+            (
+                "2024-05-01T12:00:00Zjunk",
+                "expected Z or a UTC offset like +02:00 at the end",
+            ),
+            (
+                "2024-05-01T12:00:00Z[UTC]",
+                "expected Z or a UTC offset like +02:00 at the end",
+            ),
+            ("2024-00-01T00:00:00Z", "month out of range"),
+            ("2024-13-01T00:00:00Z", "month out of range"),
+            ("2024-13-45T25:61:61Z", "month out of range"),
+            ("2024-05-00T00:00:00Z", "day out of range"),
+            ("2023-02-29T00:00:00Z", "day out of range"),
+            ("2100-02-29T00:00:00Z", "day out of range"),
+            ("2024-04-31T00:00:00Z", "day out of range"),
+            ("2023-02-29T24:00:00Z", "day out of range"),
+            ("2024-05-01T24:00:00Z", "time of day out of range"),
+            ("2024-05-01T23:60:00Z", "time of day out of range"),
+            ("2024-05-01T23:59:60Z", "time of day out of range"),
+            ("2024-05-01T24:00:00+24:00", "UTC offset out of range"),
+            ("1969-12-31T23:59:59Z", "before 1970-01-01T00:00:00Z"),
+            ("1969-12-31T23:59:59.999Z", "before 1970-01-01T00:00:00Z"),
+            ("1970-01-01T00:00:00+00:01", "before 1970-01-01T00:00:00Z"),
+            ("0000-03-01T00:00:00Z", "before 1970-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(parse_datetime_ms(text), Err(rejection(text, why)), "{text}");
+        }
+    }
+}
