@@ -2,13 +2,20 @@
 //! parses them (`--state` names, `--to-datetime` times), so a typo is a
 //! usage error (exit 2) before anything reaches the broker.
 //!
-//! `--to-datetime` accepts exactly the RFC 3339 form Kafka users write
-//! (and epoch milliseconds), read byte by byte so the message can say
-//! where the text went wrong.
+//! `--to-datetime` accepts one fixed RFC 3339 layout (and epoch
+//! milliseconds), read byte by byte here so the message can say where the
+//! text went wrong; a general parser would accept more forms than the
+//! README promises and answer in its own words. The calendar behind it
+//! (month lengths, leap years, days since the epoch) is jiff's.
 
 use super::{DELETE_GROUPS_MAX, GROUP_STATES};
 use crate::kafka_client::BrokerArgs;
 use clap::{ArgGroup, Args, Subcommand};
+use jiff::civil::{Date, DateTime, Time};
+use jiff::SignedDuration;
+
+/// The Unix epoch, where `--to-datetime` counts milliseconds from.
+const EPOCH: DateTime = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
 
 /// `ringlog group` and its options.
 #[derive(Args)]
@@ -213,43 +220,26 @@ pub fn parse_datetime_ms(text: &str) -> Result<i64, String> {
     if !(1..=12).contains(&month) {
         return Err(invalid("month out of range"));
     }
-    if !(1..=days_in_month(year, month)).contains(&day) {
-        return Err(invalid("day out of range"));
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err(invalid("time of day out of range"));
-    }
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-        - offset_minutes * 60;
-    let ms = seconds * 1000 + fraction_ms;
+    // Every field was read from at most four digits (the year) or two (the
+    // rest), so the casts below keep its value. jiff checks the calendar:
+    // days per month with leap years, 00:00:00 to 23:59:59 (no leap
+    // second). With the year and month in range, only the day can make
+    // `Date::new` fail.
+    let date =
+        Date::new(year as i16, month as i8, day as i8).map_err(|_| invalid("day out of range"))?;
+    let time = Time::new(hour as i8, minute as i8, second as i8, 0)
+        .map_err(|_| invalid("time of day out of range"))?;
+    // Local time minus its offset is UTC. Counted as a duration from the
+    // epoch, not as a jiff `Timestamp`: that one ends a day early
+    // (9999-12-30T22:00Z) so every offset can show it, and the last
+    // instants of 9999 are valid input here.
+    let since_epoch =
+        date.to_datetime(time).duration_since(EPOCH) - SignedDuration::from_mins(offset_minutes);
+    let ms = since_epoch.as_secs() * 1000 + fraction_ms;
     if ms < 0 {
         return Err(invalid("before 1970-01-01T00:00:00Z"));
     }
     Ok(ms)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm: count in 400-year eras that start on
-/// March 1st, so the leap day is the last day of its year).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    assert!((1..=12).contains(&month) && (1..=31).contains(&day));
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
