@@ -16,8 +16,9 @@
 
 use hdrhistogram::Histogram;
 use io_uring::{opcode, types, IoUring};
+use ringlog_engine::aligned::AlignedBuf;
+use ringlog_engine::io::BLOCK_BYTES;
 use serde::Serialize;
-use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -28,8 +29,6 @@ use crate::rng::Rng;
 use crate::stats::{new_histogram, ns_to_us};
 use crate::units::MB;
 
-/// Direct I/O alignment (the largest logical block size in common use).
-pub const ALIGN_BYTES: usize = 4096;
 /// statfs magic of tmpfs.
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
@@ -81,35 +80,6 @@ pub struct DiskReport {
     pub filesystem: String,
     /// The settings.
     pub options: DiskConfig,
-}
-
-/// An aligned, zero-initialised buffer for direct I/O.
-struct AlignedBuf {
-    ptr: *mut u8,
-    layout: Layout,
-}
-
-impl AlignedBuf {
-    fn new(len: usize) -> AlignedBuf {
-        assert!(len > 0 && len.is_multiple_of(ALIGN_BYTES));
-        let layout = Layout::from_size_align(len, ALIGN_BYTES).expect("valid layout");
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { alloc_zeroed(layout) };
-        assert!(!ptr.is_null(), "out of memory allocating {len} bytes");
-        AlignedBuf { ptr, layout }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: ptr is a live allocation of layout.size() bytes we own.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { dealloc(self.ptr, self.layout) }
-    }
 }
 
 /// The filesystem type name of `path` (`ext4`, `xfs`, `tmpfs`, or the
@@ -240,11 +210,10 @@ fn sequential(
         let more = next_offset < config.total_bytes && Instant::now() < deadline;
         while more && next_offset < config.total_bytes {
             let Some(slot) = free.pop() else { break };
-            let entry =
-                opcode::Write::new(types::Fd(file.fd), buf.ptr.cast_const(), write_bytes as u32)
-                    .offset(next_offset)
-                    .build()
-                    .user_data(slot as u64);
+            let entry = opcode::Write::new(types::Fd(file.fd), buf.as_ptr(), write_bytes as u32)
+                .offset(next_offset)
+                .build()
+                .user_data(slot as u64);
             push(&mut ring, &entry)?;
             submitted_at[slot] = Instant::now();
             next_offset += write_bytes as u64;
@@ -281,7 +250,7 @@ fn syncs(
     let bytes = config.fsync_write_bytes;
     for round in 0..config.fsyncs {
         let started = Instant::now();
-        let write = opcode::Write::new(types::Fd(file.fd), buf.ptr.cast_const(), bytes as u32)
+        let write = opcode::Write::new(types::Fd(file.fd), buf.as_ptr(), bytes as u32)
             .offset(round * bytes as u64)
             .build()
             .user_data(0);
@@ -311,15 +280,15 @@ fn syncs(
 ///
 /// # Errors
 ///
-/// Sizes that are zero or not multiples of [`ALIGN_BYTES`].
+/// Sizes that are zero or not multiples of [`BLOCK_BYTES`].
 pub fn validate(config: &DiskConfig) -> Result<(), String> {
     for (name, value) in [
         ("--write-bytes", config.write_bytes),
         ("--fsync-write-bytes", config.fsync_write_bytes),
     ] {
-        if value == 0 || !value.is_multiple_of(ALIGN_BYTES) || value > u32::MAX as usize {
+        if value == 0 || !value.is_multiple_of(BLOCK_BYTES) || value > u32::MAX as usize {
             return Err(format!(
-                "{name} {value} must be a positive multiple of {ALIGN_BYTES} (direct I/O alignment) below 4 GiB"
+                "{name} {value} must be a positive multiple of {BLOCK_BYTES} (direct I/O alignment) below 4 GiB"
             ));
         }
     }
@@ -351,7 +320,7 @@ pub fn run(config: &DiskConfig) -> Result<DiskReport, String> {
             config.dir.display()
         ));
     }
-    let mut buf = AlignedBuf::new(config.write_bytes.max(config.fsync_write_bytes));
+    let mut buf = AlignedBuf::zeroed(config.write_bytes.max(config.fsync_write_bytes));
     let mut rng = Rng::new(0x5eed, 0);
     for chunk in buf.as_mut_slice().chunks_mut(8) {
         let bits = rng.next_u64().to_le_bytes();
