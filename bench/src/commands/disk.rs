@@ -24,10 +24,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::write_file;
+use crate::options::DiskArgs;
 use crate::report::Percentiles;
 use crate::rng::Rng;
 use crate::stats::{new_histogram, ns_to_us};
 use crate::units::MB;
+use crate::Failure;
 
 /// statfs magic of tmpfs.
 const TMPFS_MAGIC: i64 = 0x0102_1994;
@@ -309,7 +312,7 @@ pub fn validate(config: &DiskConfig) -> Result<(), String> {
 /// # Errors
 ///
 /// Bad settings, a tmpfs or unusable directory, or an I/O error (named).
-pub fn run(config: &DiskConfig) -> Result<DiskReport, String> {
+pub fn measure(config: &DiskConfig) -> Result<DiskReport, String> {
     validate(config)?;
     std::fs::create_dir_all(&config.dir)
         .map_err(|e| format!("cannot create {}: {e}", config.dir.display()))?;
@@ -377,6 +380,36 @@ pub fn summary(report: &DiskReport) -> String {
     )
 }
 
+/// Runs `ringlog bench disk`: checks the options, measures, prints the
+/// summary and writes `--json`.
+///
+/// # Errors
+///
+/// Bad options or an unwritable `--json` file ([`Failure::Usage`]); a
+/// directory or disk that cannot be measured ([`Failure::Run`]).
+pub fn run(args: &DiskArgs) -> Result<bool, Failure> {
+    let config = DiskConfig {
+        dir: args.dir.clone(),
+        write_bytes: args
+            .write_bytes
+            .unwrap_or(ringlog_engine::LogConfig::default().write_buffer_bytes),
+        queue_depth: usize::from(args.queue_depth),
+        total_bytes: args.total_bytes,
+        duration: args.duration,
+        fsyncs: args.fsyncs,
+        fsync_write_bytes: args.fsync_write_bytes,
+    };
+    validate(&config).map_err(Failure::Usage)?;
+    let report = measure(&config)?;
+    print!("{}", summary(&report));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::Run(format!("JSON report: {e}")))?;
+        write_file(path, &(text + "\n"))?;
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,7 +438,7 @@ mod tests {
     #[test]
     fn measures_a_real_disk_and_cleans_up() {
         let dir = test_dir("real");
-        let report = run(&config(dir.clone())).unwrap();
+        let report = measure(&config(dir.clone())).unwrap();
         assert_eq!(report.write_bytes_total, 4 << 20);
         assert!(report.write_mb_s > 0.0);
         assert!(report.fsync_p50_ms > 0.0);
@@ -428,7 +461,7 @@ mod tests {
         let shm = Path::new("/dev/shm");
         match filesystem(shm) {
             Ok((name, _)) if name == "tmpfs" => {
-                let err = run(&config(shm.to_path_buf())).unwrap_err();
+                let err = measure(&config(shm.to_path_buf())).unwrap_err();
                 assert!(err.contains("is on tmpfs"), "{err}");
             }
             // No tmpfs at /dev/shm on this host: the check has nothing to
