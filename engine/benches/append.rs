@@ -33,11 +33,11 @@
 
 use glommio::LocalExecutorBuilder;
 use io_uring::{opcode, types, IoUring};
+use ringlog_engine::aligned::AlignedBuf;
 use ringlog_engine::batch::build_batch;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::partition::PartitionLog;
 use ringlog_engine::{Clock, FlushPolicy, LogConfig, LogStats};
-use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
@@ -227,33 +227,6 @@ fn mb_per_s(bytes: u64, elapsed: Duration) -> f64 {
 // ---------------------------------------------------------------------------
 // Raw O_DIRECT baseline through io_uring.
 
-/// A zeroed, 4096-aligned heap buffer (what `O_DIRECT` needs).
-struct AlignedBuf {
-    ptr: *mut u8,
-    layout: Layout,
-}
-
-impl AlignedBuf {
-    fn new(len: usize) -> AlignedBuf {
-        let layout = Layout::from_size_align(len, 4096).expect("layout");
-        // SAFETY: non-zero size.
-        let ptr = unsafe { alloc_zeroed(layout) };
-        assert!(!ptr.is_null(), "out of memory");
-        AlignedBuf { ptr, layout }
-    }
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: `ptr` owns `layout.size()` initialised bytes.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        // SAFETY: allocated with this layout.
-        unsafe { dealloc(self.ptr, self.layout) }
-    }
-}
-
 fn open_direct(path: &Path) -> std::fs::File {
     std::fs::OpenOptions::new()
         .write(true)
@@ -283,7 +256,7 @@ fn raw_sequential(
     let file = open_direct(path);
     let fd = types::Fd(file.as_raw_fd());
     let mut bufs: Vec<AlignedBuf> = (0..queue_depth)
-        .map(|_| AlignedBuf::new(write_bytes))
+        .map(|_| AlignedBuf::zeroed(write_bytes))
         .collect();
     for (i, b) in bufs.iter_mut().enumerate() {
         // Incompressible-ish, non-zero content, like record data.
@@ -297,7 +270,7 @@ fn raw_sequential(
     let mut next: u64 = 0;
     let mut in_flight = 0usize;
     let submit = |ring: &mut IoUring, slot: usize, index: u64| {
-        let sqe = opcode::Write::new(fd, bufs[slot].ptr as *const u8, write_bytes as u32)
+        let sqe = opcode::Write::new(fd, bufs[slot].as_ptr(), write_bytes as u32)
             .offset(index * write_bytes as u64)
             .build()
             .user_data(slot as u64);
@@ -344,7 +317,7 @@ fn raw_sequential(
 fn fsync_latency(path: &Path, iters: usize, append: bool) -> (Vec<f64>, usize) {
     let file = open_direct(path);
     let fd = file.as_raw_fd();
-    let mut buf = AlignedBuf::new(4096);
+    let mut buf = AlignedBuf::zeroed(4096);
     buf.as_mut_slice().fill(0x5A);
     let mut lat = Vec::with_capacity(iters);
     let budget = Instant::now();
@@ -352,7 +325,7 @@ fn fsync_latency(path: &Path, iters: usize, append: bool) -> (Vec<f64>, usize) {
         let pos = if append { i as i64 * 4096 } else { 0 };
         let t = Instant::now();
         // SAFETY: valid fd and aligned buffer of 4096 bytes.
-        let n = unsafe { libc::pwrite(fd, buf.ptr as *const libc::c_void, 4096, pos) };
+        let n = unsafe { libc::pwrite(fd, buf.as_ptr().cast::<libc::c_void>(), 4096, pos) };
         assert_eq!(n, 4096, "pwrite: {}", std::io::Error::last_os_error());
         // SAFETY: valid fd.
         let rc = unsafe { libc::fdatasync(fd) };

@@ -25,6 +25,7 @@
 //! `!Send` on purpose (see ARCHITECTURE.md, "thread-per-core").
 #![warn(missing_docs)]
 
+pub mod aligned;
 mod appender;
 pub mod batch;
 pub mod clock;

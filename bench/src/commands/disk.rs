@@ -16,20 +16,22 @@
 
 use hdrhistogram::Histogram;
 use io_uring::{opcode, types, IoUring};
+use ringlog_engine::aligned::AlignedBuf;
+use ringlog_engine::io::BLOCK_BYTES;
 use serde::Serialize;
-use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::write_file;
+use crate::options::DiskArgs;
 use crate::report::Percentiles;
 use crate::rng::Rng;
 use crate::stats::{new_histogram, ns_to_us};
 use crate::units::MB;
+use crate::Failure;
 
-/// Direct I/O alignment (the largest logical block size in common use).
-pub const ALIGN_BYTES: usize = 4096;
 /// statfs magic of tmpfs.
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
@@ -81,35 +83,6 @@ pub struct DiskReport {
     pub filesystem: String,
     /// The settings.
     pub options: DiskConfig,
-}
-
-/// An aligned, zero-initialised buffer for direct I/O.
-struct AlignedBuf {
-    ptr: *mut u8,
-    layout: Layout,
-}
-
-impl AlignedBuf {
-    fn new(len: usize) -> AlignedBuf {
-        assert!(len > 0 && len.is_multiple_of(ALIGN_BYTES));
-        let layout = Layout::from_size_align(len, ALIGN_BYTES).expect("valid layout");
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { alloc_zeroed(layout) };
-        assert!(!ptr.is_null(), "out of memory allocating {len} bytes");
-        AlignedBuf { ptr, layout }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: ptr is a live allocation of layout.size() bytes we own.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { dealloc(self.ptr, self.layout) }
-    }
 }
 
 /// The filesystem type name of `path` (`ext4`, `xfs`, `tmpfs`, or the
@@ -240,11 +213,10 @@ fn sequential(
         let more = next_offset < config.total_bytes && Instant::now() < deadline;
         while more && next_offset < config.total_bytes {
             let Some(slot) = free.pop() else { break };
-            let entry =
-                opcode::Write::new(types::Fd(file.fd), buf.ptr.cast_const(), write_bytes as u32)
-                    .offset(next_offset)
-                    .build()
-                    .user_data(slot as u64);
+            let entry = opcode::Write::new(types::Fd(file.fd), buf.as_ptr(), write_bytes as u32)
+                .offset(next_offset)
+                .build()
+                .user_data(slot as u64);
             push(&mut ring, &entry)?;
             submitted_at[slot] = Instant::now();
             next_offset += write_bytes as u64;
@@ -281,7 +253,7 @@ fn syncs(
     let bytes = config.fsync_write_bytes;
     for round in 0..config.fsyncs {
         let started = Instant::now();
-        let write = opcode::Write::new(types::Fd(file.fd), buf.ptr.cast_const(), bytes as u32)
+        let write = opcode::Write::new(types::Fd(file.fd), buf.as_ptr(), bytes as u32)
             .offset(round * bytes as u64)
             .build()
             .user_data(0);
@@ -311,15 +283,15 @@ fn syncs(
 ///
 /// # Errors
 ///
-/// Sizes that are zero or not multiples of [`ALIGN_BYTES`].
+/// Sizes that are zero or not multiples of [`BLOCK_BYTES`].
 pub fn validate(config: &DiskConfig) -> Result<(), String> {
     for (name, value) in [
         ("--write-bytes", config.write_bytes),
         ("--fsync-write-bytes", config.fsync_write_bytes),
     ] {
-        if value == 0 || !value.is_multiple_of(ALIGN_BYTES) || value > u32::MAX as usize {
+        if value == 0 || !value.is_multiple_of(BLOCK_BYTES) || value > u32::MAX as usize {
             return Err(format!(
-                "{name} {value} must be a positive multiple of {ALIGN_BYTES} (direct I/O alignment) below 4 GiB"
+                "{name} {value} must be a positive multiple of {BLOCK_BYTES} (direct I/O alignment) below 4 GiB"
             ));
         }
     }
@@ -340,7 +312,7 @@ pub fn validate(config: &DiskConfig) -> Result<(), String> {
 /// # Errors
 ///
 /// Bad settings, a tmpfs or unusable directory, or an I/O error (named).
-pub fn run(config: &DiskConfig) -> Result<DiskReport, String> {
+pub fn measure(config: &DiskConfig) -> Result<DiskReport, String> {
     validate(config)?;
     std::fs::create_dir_all(&config.dir)
         .map_err(|e| format!("cannot create {}: {e}", config.dir.display()))?;
@@ -351,7 +323,7 @@ pub fn run(config: &DiskConfig) -> Result<DiskReport, String> {
             config.dir.display()
         ));
     }
-    let mut buf = AlignedBuf::new(config.write_bytes.max(config.fsync_write_bytes));
+    let mut buf = AlignedBuf::zeroed(config.write_bytes.max(config.fsync_write_bytes));
     let mut rng = Rng::new(0x5eed, 0);
     for chunk in buf.as_mut_slice().chunks_mut(8) {
         let bits = rng.next_u64().to_le_bytes();
@@ -408,6 +380,36 @@ pub fn summary(report: &DiskReport) -> String {
     )
 }
 
+/// Runs `ringlog bench disk`: checks the options, measures, prints the
+/// summary and writes `--json`.
+///
+/// # Errors
+///
+/// Bad options or an unwritable `--json` file ([`Failure::Usage`]); a
+/// directory or disk that cannot be measured ([`Failure::Run`]).
+pub fn run(args: &DiskArgs) -> Result<bool, Failure> {
+    let config = DiskConfig {
+        dir: args.dir.clone(),
+        write_bytes: args
+            .write_bytes
+            .unwrap_or(ringlog_engine::LogConfig::default().write_buffer_bytes),
+        queue_depth: usize::from(args.queue_depth),
+        total_bytes: args.total_bytes,
+        duration: args.duration,
+        fsyncs: args.fsyncs,
+        fsync_write_bytes: args.fsync_write_bytes,
+    };
+    validate(&config).map_err(Failure::Usage)?;
+    let report = measure(&config)?;
+    print!("{}", summary(&report));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::Run(format!("JSON report: {e}")))?;
+        write_file(path, &(text + "\n"))?;
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,7 +438,7 @@ mod tests {
     #[test]
     fn measures_a_real_disk_and_cleans_up() {
         let dir = test_dir("real");
-        let report = run(&config(dir.clone())).unwrap();
+        let report = measure(&config(dir.clone())).unwrap();
         assert_eq!(report.write_bytes_total, 4 << 20);
         assert!(report.write_mb_s > 0.0);
         assert!(report.fsync_p50_ms > 0.0);
@@ -459,7 +461,7 @@ mod tests {
         let shm = Path::new("/dev/shm");
         match filesystem(shm) {
             Ok((name, _)) if name == "tmpfs" => {
-                let err = run(&config(shm.to_path_buf())).unwrap_err();
+                let err = measure(&config(shm.to_path_buf())).unwrap_err();
                 assert!(err.contains("is on tmpfs"), "{err}");
             }
             // No tmpfs at /dev/shm on this host: the check has nothing to
