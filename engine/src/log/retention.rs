@@ -31,7 +31,8 @@ impl<S: Storage> Log<S> {
         }
         let now_ms = self.clock.now_ms();
         self.delete_prefix(|segment, total_bytes| {
-            let too_old = retention_ms.is_some_and(|ms| segment.max_timestamp_ms < now_ms - ms);
+            let too_old =
+                retention_ms.is_some_and(|ms| segment.max_timestamp_ms < now_ms.saturating_sub(ms));
             let too_big =
                 retention_bytes.is_some_and(|limit| total_bytes - segment.data_end_bytes >= limit);
             too_old || too_big

@@ -60,9 +60,14 @@ impl<S: Storage> Log<S> {
             let config = self.config.borrow();
             (config.segment_bytes, config.segment_ms)
         };
+        // The creation time comes from the segment's file header, which a
+        // damaged (or forged) file can set anywhere in i64: the age
+        // saturates instead of overflowing (found by the segment_recovery
+        // fuzz target): a segment dated far in the past rolls at its first
+        // append, one dated in the future rolls by size only.
         active.has_data()
             && (active.data_end_bytes + (frame_bytes + FOOTER_FRAME_BYTES) as u64 > segment_bytes
-                || now_ms - active.created_ms >= segment_ms)
+                || now_ms.saturating_sub(active.created_ms) >= segment_ms)
     }
 
     /// Seals the active segment if it still needs rolling and starts a new
