@@ -46,10 +46,16 @@ use crate::batch::{build_batch, BatchView};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::format::{
-    segment_file_name, FILE_HEADER_BYTES, FLAG_FOOTER, FOOTER_PAYLOAD_BYTES, FRAME_HEADER_BYTES,
-    LOG_START_BYTES, LOG_START_FILE_NAME, OFFSET_ENTRY_BYTES, OFFSET_MAX, TIME_ENTRY_BYTES,
+    file_header_crc, frame_crc, index_crc, log_start_crc, peek_frame_header, segment_file_name,
+    FILE_HEADER_BYTES, FILE_HEADER_CRC_AT, FOOTER_OFFSET_ENTRIES_AT, FOOTER_OFFSET_INDEX_CRC_AT,
+    FOOTER_PAYLOAD_BYTES, FOOTER_TIME_ENTRIES_AT, FOOTER_TIME_INDEX_CRC_AT, FRAME_CRC_AT,
+    FRAME_HEADER_BYTES, LOG_START_BYTES, LOG_START_CRC_AT, LOG_START_FILE_NAME,
+    META_SNAPSHOT_EXTENSION, OFFSET_ENTRY_BYTES, OFFSET_INDEX_EXTENSION, OFFSET_MAX,
+    PRODUCER_SNAPSHOT_EXTENSION, SEGMENT_EXTENSION, SNAPSHOT_PAYLOAD_CRC_AT, TIME_ENTRY_BYTES,
+    TIME_INDEX_EXTENSION,
 };
 use crate::io::mem::MemStorage;
+use crate::io::TMP_SUFFIX;
 use crate::log::{FlushPolicy, LogConfig, SegmentInfo};
 use crate::meta::{
     encode_snapshot_file, log_dir, read_snapshot_file, snapshot_dir, MetaConfig, MetaEvent,
@@ -147,9 +153,9 @@ fn put_crc(bytes: &mut [u8], at: usize, crc: u32) {
     bytes[at..at + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Stores the crc32c of `bytes[covered]` at `at`.
-fn seal(bytes: &mut [u8], at: usize, covered: std::ops::Range<usize>) {
-    let crc = crc32c::crc32c(&bytes[covered]);
+/// Stores at `at` the crc that `crc_of` computes over `bytes`.
+fn seal(bytes: &mut [u8], at: usize, crc_of: impl Fn(&[u8]) -> u32) {
+    let crc = crc_of(bytes);
     put_crc(bytes, at, crc);
 }
 
@@ -205,15 +211,15 @@ impl FuzzInput {
                 (log_dir(&dir), dir.clone(), snapshot_dir(&dir))
             }
         };
-        let offset = file.name_offset;
+        let name = |extension| segment_file_name(file.name_offset, extension);
         match file.kind {
-            FileKind::Segment => log.join(segment_file_name(offset, "log")),
-            FileKind::OffsetIndex => log.join(segment_file_name(offset, "index")),
-            FileKind::TimeIndex => log.join(segment_file_name(offset, "timeindex")),
+            FileKind::Segment => log.join(name(SEGMENT_EXTENSION)),
+            FileKind::OffsetIndex => log.join(name(OFFSET_INDEX_EXTENSION)),
+            FileKind::TimeIndex => log.join(name(TIME_INDEX_EXTENSION)),
             FileKind::LogStart => log.join(LOG_START_FILE_NAME),
-            FileKind::ProducerSnapshot => home.join(segment_file_name(offset, "producers")),
-            FileKind::MetaSnapshot => snapshots.join(segment_file_name(offset, "snap")),
-            FileKind::Leftover => log.join(format!("{}.tmp", segment_file_name(offset, "log"))),
+            FileKind::ProducerSnapshot => home.join(name(PRODUCER_SNAPSHOT_EXTENSION)),
+            FileKind::MetaSnapshot => snapshots.join(name(META_SNAPSHOT_EXTENSION)),
+            FileKind::Leftover => log.join(name(SEGMENT_EXTENSION) + TMP_SUFFIX),
         }
     }
 
@@ -260,21 +266,21 @@ fn reseal(files: &mut [FuzzFile]) {
         match file.kind {
             FileKind::Segment | FileKind::OffsetIndex | FileKind::TimeIndex => {
                 if bytes.len() >= FILE_HEADER_BYTES {
-                    seal(bytes, 60, 0..60);
+                    seal(bytes, FILE_HEADER_CRC_AT, file_header_crc);
                 }
             }
             FileKind::LogStart => {
                 if bytes.len() >= LOG_START_BYTES {
-                    seal(bytes, 28, 0..28);
+                    seal(bytes, LOG_START_CRC_AT, log_start_crc);
                 }
             }
             FileKind::ProducerSnapshot | FileKind::MetaSnapshot => {
-                // Both snapshot headers keep the payload crc at 32 and the
-                // header crc at 60, and the payload follows the header.
+                // Both snapshot headers are the 64-byte header with the
+                // payload crc inside, and the payload follows the header.
                 if bytes.len() >= FILE_HEADER_BYTES {
-                    let len = bytes.len();
-                    seal(bytes, 32, FILE_HEADER_BYTES..len);
-                    seal(bytes, 60, 0..60);
+                    let payload_crc = |b: &[u8]| crc32c::crc32c(&b[FILE_HEADER_BYTES..]);
+                    seal(bytes, SNAPSHOT_PAYLOAD_CRC_AT, payload_crc);
+                    seal(bytes, FILE_HEADER_CRC_AT, file_header_crc);
                 }
             }
             FileKind::Leftover => {}
@@ -286,34 +292,42 @@ fn reseal(files: &mut [FuzzFile]) {
 /// does; a footer's index crcs are recomputed over the entries it counts.
 fn reseal_segment(bytes: &mut [u8], offset_index: Option<Vec<u8>>, time_index: Option<Vec<u8>>) {
     let mut at = FILE_HEADER_BYTES;
-    while at + FRAME_HEADER_BYTES <= bytes.len() {
-        let payload_len = le_u32(bytes, at) as usize;
-        if payload_len == 0 && le_u32(bytes, at + 4) == 0 {
+    while let Some(header) = bytes.get(at..).and_then(peek_frame_header) {
+        let payload_len = header.payload_len as usize;
+        if payload_len == 0 && le_u32(bytes, at + FRAME_CRC_AT) == 0 {
             break;
         }
-        let end = at + FRAME_HEADER_BYTES + payload_len;
+        let payload = at + FRAME_HEADER_BYTES;
+        let end = payload + payload_len;
         if end > bytes.len() {
             break;
         }
-        let flags = u16::from_le_bytes([bytes[at + 28], bytes[at + 29]]);
-        if flags & FLAG_FOOTER != 0 && payload_len == FOOTER_PAYLOAD_BYTES {
-            let footer = at + FRAME_HEADER_BYTES;
+        if header.is_footer() && payload_len == FOOTER_PAYLOAD_BYTES {
             for (index, count_at, crc_at, entry_bytes) in [
-                (&offset_index, 24, 32, OFFSET_ENTRY_BYTES),
-                (&time_index, 28, 36, TIME_ENTRY_BYTES),
+                (
+                    &offset_index,
+                    FOOTER_OFFSET_ENTRIES_AT,
+                    FOOTER_OFFSET_INDEX_CRC_AT,
+                    OFFSET_ENTRY_BYTES,
+                ),
+                (
+                    &time_index,
+                    FOOTER_TIME_ENTRIES_AT,
+                    FOOTER_TIME_INDEX_CRC_AT,
+                    TIME_ENTRY_BYTES,
+                ),
             ] {
-                let count = le_u32(bytes, footer + count_at) as usize;
-                let entries = index.as_ref().and_then(|i| i.get(..count * entry_bytes));
-                if let Some(entries) = entries {
-                    put_crc(bytes, footer + crc_at, crc32c::crc32c(entries));
+                let count = le_u32(bytes, payload + count_at);
+                let crc = index
+                    .as_deref()
+                    .and_then(|i| index_crc(i, count, entry_bytes));
+                if let Some(crc) = crc {
+                    put_crc(bytes, payload + crc_at, crc);
                 }
             }
         }
-        let crc = crc32c::crc32c_append(
-            crc32c::crc32c(&bytes[at + 8..at + FRAME_HEADER_BYTES]),
-            &bytes[at + FRAME_HEADER_BYTES..end],
-        );
-        put_crc(bytes, at + 4, crc);
+        let crc = frame_crc(&bytes[at..payload], &bytes[payload..end]);
+        put_crc(bytes, at + FRAME_CRC_AT, crc);
         at = end;
     }
 }

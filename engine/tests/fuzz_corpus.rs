@@ -20,13 +20,17 @@
 //! ```
 
 use ringlog_engine::batch::{build_batch, build_producer_batch};
-use ringlog_engine::format::{parse_segment_file_name, OFFSET_MAX};
+use ringlog_engine::format::{
+    parse_segment_file_name, LOG_START_FILE_NAME, META_SNAPSHOT_EXTENSION, OFFSET_INDEX_EXTENSION,
+    OFFSET_MAX, PRODUCER_SNAPSHOT_EXTENSION, SEGMENT_EXTENSION, TIME_INDEX_EXTENSION,
+};
 use ringlog_engine::fuzzing::{
     block_on, metadata_log_replay, segment_recovery, FileKind, FuzzFile, FuzzInput, Layout,
     META_DIR, NOW_MS, PARTITION_DIR,
 };
 use ringlog_engine::fuzzing::{replay_corpus, WatchedAllocator};
 use ringlog_engine::io::mem::MemStorage;
+use ringlog_engine::io::TMP_SUFFIX;
 use ringlog_engine::meta::{
     GroupMemberRecord, GroupStored, MetaConfig, MetaEvent, MetaLog, OffsetCommit, OffsetsCommitted,
     OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged,
@@ -164,13 +168,13 @@ fn input_of(storage: &MemStorage, layout: Layout) -> Vec<u8> {
         let name = path.file_name().and_then(|n| n.to_str()).expect("a name");
         let extension = name.rsplit('.').next().expect("a name");
         let kind = match extension {
-            "log" => FileKind::Segment,
-            "index" => FileKind::OffsetIndex,
-            "timeindex" => FileKind::TimeIndex,
-            "producers" => FileKind::ProducerSnapshot,
-            "snap" => FileKind::MetaSnapshot,
-            "tmp" => FileKind::Leftover,
-            _ if name == "log-start-offset" => FileKind::LogStart,
+            _ if name.ends_with(TMP_SUFFIX) => FileKind::Leftover,
+            _ if name == LOG_START_FILE_NAME => FileKind::LogStart,
+            SEGMENT_EXTENSION => FileKind::Segment,
+            OFFSET_INDEX_EXTENSION => FileKind::OffsetIndex,
+            TIME_INDEX_EXTENSION => FileKind::TimeIndex,
+            PRODUCER_SNAPSHOT_EXTENSION => FileKind::ProducerSnapshot,
+            META_SNAPSHOT_EXTENSION => FileKind::MetaSnapshot,
             _ => panic!("unexpected file {}", path.display()),
         };
         let name_offset = name

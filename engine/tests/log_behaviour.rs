@@ -3,7 +3,7 @@
 mod common;
 
 use common::{batch, run};
-use ringlog_engine::format::SegmentKind;
+use ringlog_engine::format::{decode_log_start, SegmentKind, LOG_START_FILE_NAME};
 use ringlog_engine::io::mem::MemStorage;
 use ringlog_engine::partition::{AppendError, PartitionLog};
 use ringlog_engine::{Clock, Error, FlushPolicy, LogConfig};
@@ -592,10 +592,9 @@ fn delete_records_below_moves_the_log_start_inside_a_segment() {
             assert_eq!(mem.file_bytes(&s.path).is_some(), kept, "{s:?}");
         }
         let checkpoint = mem
-            .file_bytes(&std::path::Path::new(DIR).join("log-start-offset"))
+            .file_bytes(&std::path::Path::new(DIR).join(LOG_START_FILE_NAME))
             .unwrap();
-        assert_eq!(checkpoint.len(), 32);
-        assert_eq!(&checkpoint[..8], b"RINGLLSO");
+        assert_eq!(decode_log_start(&checkpoint), Ok(cut));
         // Below the start: out of range, even inside the segment still on disk.
         for below in [0, holder.base_offset, cut - 1] {
             match log.log().read(below, 1 << 20).await {

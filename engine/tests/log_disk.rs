@@ -4,6 +4,7 @@
 mod common;
 
 use common::{batch, disk_dir, producer_batch, read_all, run};
+use ringlog_engine::format::{decode_log_start, LOG_START_FILE_NAME};
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::partition::{AppendError, PartitionLog};
 use ringlog_engine::producer::ProducerError;
@@ -270,13 +271,8 @@ fn delete_records_below_on_disk_survives_a_restart() {
             .unwrap();
         assert!(holder > 0 && segments[holder].base_offset < 300 * 8);
         assert_eq!(log.delete_records_below(cut).await.unwrap(), cut);
-        let checkpoint = std::fs::read(dir.join("log-start-offset")).unwrap();
-        assert_eq!(checkpoint.len(), 32);
-        assert_eq!(&checkpoint[..8], b"RINGLLSO");
-        assert_eq!(
-            u64::from_le_bytes(checkpoint[16..24].try_into().unwrap()),
-            cut
-        );
+        let checkpoint = std::fs::read(dir.join(LOG_START_FILE_NAME)).unwrap();
+        assert_eq!(decode_log_start(&checkpoint), Ok(cut));
         for gone in &segments[..holder] {
             assert!(!gone.path.exists(), "{gone:?}");
         }

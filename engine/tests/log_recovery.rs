@@ -6,10 +6,14 @@ mod common;
 use common::{batch, read_all, run};
 use ringlog_engine::batch::BatchError;
 use ringlog_engine::format::{
-    decode_log_start, encode_log_start, walk_frames, FrameRead, FILE_HEADER_BYTES,
-    FRAME_HEADER_BYTES,
+    decode_log_start, encode_log_start, log_start_crc, parse_segment_file_name, segment_file_name,
+    walk_frames, FrameRead, FILE_HEADER_BYTES, FILE_HEADER_CREATED_AT, FILE_HEADER_VERSION_AT,
+    FRAME_HEADER_BYTES, FRAME_LENGTH_AT, LOG_START_BYTES, LOG_START_CRC_AT, LOG_START_FILE_NAME,
+    LOG_START_OFFSET_AT, LOG_START_VERSION_AT, OFFSET_INDEX_EXTENSION, SEGMENT_EXTENSION,
+    SEGMENT_FILE_EXTENSIONS, SEGMENT_MAGIC, TIME_INDEX_EXTENSION,
 };
 use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
+use ringlog_engine::io::TMP_SUFFIX;
 use ringlog_engine::partition::{AppendError, PartitionLog};
 use ringlog_engine::{Clock, Corruption, Error, FlushPolicy, LogConfig};
 use std::path::{Path, PathBuf};
@@ -28,7 +32,11 @@ fn config() -> LogConfig {
 }
 
 fn seg_path(base: u64, ext: &str) -> PathBuf {
-    Path::new(DIR).join(format!("{base:020}.{ext}"))
+    Path::new(DIR).join(segment_file_name(base, ext))
+}
+
+fn log_path(base: u64) -> PathBuf {
+    seg_path(base, SEGMENT_EXTENSION)
 }
 
 async fn open(mem: &MemStorage) -> ringlog_engine::Result<PartitionLog<MemStorage>> {
@@ -78,13 +86,8 @@ fn bad_magic_in_segment_header_fails_open() {
     run(|| async {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 3, 100).await;
-        mem.flip_bit(&seg_path(0, "log"), 0, 0);
-        expect_corrupt(
-            open(&mem).await,
-            &seg_path(0, "log"),
-            0,
-            Corruption::BadMagic,
-        );
+        mem.flip_bit(&log_path(0), 0, 0);
+        expect_corrupt(open(&mem).await, &log_path(0), 0, Corruption::BadMagic);
     });
 }
 
@@ -93,10 +96,11 @@ fn bad_version_in_segment_header_fails_open() {
     run(|| async {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 3, 100).await;
-        mem.flip_bit(&seg_path(0, "log"), 9, 0); // version 1 -> 257
+        let version_high_byte = FILE_HEADER_VERSION_AT + 1;
+        mem.flip_bit(&log_path(0), version_high_byte as u64, 0); // 1 -> 257
         expect_corrupt(
             open(&mem).await,
-            &seg_path(0, "log"),
+            &log_path(0),
             0,
             Corruption::BadVersion(257),
         );
@@ -108,13 +112,9 @@ fn bad_header_crc_fails_open() {
     run(|| async {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 3, 100).await;
-        mem.flip_bit(&seg_path(0, "log"), 30, 3); // created_ms
-        expect_corrupt(
-            open(&mem).await,
-            &seg_path(0, "log"),
-            0,
-            Corruption::BadHeaderCrc,
-        );
+        let created_ms_byte = FILE_HEADER_CREATED_AT + 6;
+        mem.flip_bit(&log_path(0), created_ms_byte as u64, 3);
+        expect_corrupt(open(&mem).await, &log_path(0), 0, Corruption::BadHeaderCrc);
     });
 }
 
@@ -123,19 +123,15 @@ fn bad_frame_crc_before_valid_frames_fails_open_instead_of_truncating() {
     run(|| async {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 5, 100).await;
-        let bytes = mem.file_bytes(&seg_path(0, "log")).unwrap();
+        let bytes = mem.file_bytes(&log_path(0)).unwrap();
         let frames = frame_positions(&bytes);
         let (pos, _) = frames[2];
-        mem.flip_bit(
-            &seg_path(0, "log"),
-            (pos + FRAME_HEADER_BYTES + 20) as u64,
-            1,
-        );
+        mem.flip_bit(&log_path(0), (pos + FRAME_HEADER_BYTES + 20) as u64, 1);
         // The index may point past the damage; remove it so recovery scans it.
-        mem.set_file_bytes(&seg_path(0, "index"), Vec::new());
+        mem.set_file_bytes(&seg_path(0, OFFSET_INDEX_EXTENSION), Vec::new());
         expect_corrupt(
             open(&mem).await,
-            &seg_path(0, "log"),
+            &log_path(0),
             pos as u64,
             Corruption::BadFrameCrc,
         );
@@ -147,17 +143,13 @@ fn bad_frame_crc_in_last_frame_is_a_torn_tail() {
     run(|| async {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 5, 100).await;
-        let bytes = mem.file_bytes(&seg_path(0, "log")).unwrap();
+        let bytes = mem.file_bytes(&log_path(0)).unwrap();
         let (pos, _) = *frame_positions(&bytes).last().unwrap();
-        mem.flip_bit(
-            &seg_path(0, "log"),
-            (pos + FRAME_HEADER_BYTES + 20) as u64,
-            1,
-        );
+        mem.flip_bit(&log_path(0), (pos + FRAME_HEADER_BYTES + 20) as u64, 1);
         let log = open(&mem).await.unwrap();
         assert_eq!(log.log().next_offset(), 8);
         assert_eq!(read_all(&log).await, vec![(0, 0), (2, 1), (4, 2), (6, 3)]);
-        assert_eq!(mem.file_bytes(&seg_path(0, "log")).unwrap().len(), pos);
+        assert_eq!(mem.file_bytes(&log_path(0)).unwrap().len(), pos);
     });
 }
 
@@ -167,7 +159,7 @@ fn bad_batch_crc_is_rejected_and_nothing_is_written() {
         let mem = MemStorage::new();
         let log = open(&mem).await.unwrap();
         fill(&log, 2, 100).await;
-        let before = mem.file_bytes(&seg_path(0, "log")).unwrap();
+        let before = mem.file_bytes(&log_path(0)).unwrap();
         let mut bad = batch(9, 2, 100, 5);
         let last = bad.len() - 1;
         bad[last] ^= 0xFF;
@@ -177,7 +169,7 @@ fn bad_batch_crc_is_rejected_and_nothing_is_written() {
         }
         log.log().sync().await.unwrap();
         assert_eq!(log.log().next_offset(), 4);
-        assert_eq!(mem.file_bytes(&seg_path(0, "log")).unwrap(), before);
+        assert_eq!(mem.file_bytes(&log_path(0)).unwrap(), before);
         // The log still accepts good batches at the next offset.
         assert_eq!(
             log.append(&batch(2, 2, 100, 5)).await.unwrap().base_offset,
@@ -191,11 +183,11 @@ fn length_past_end_in_last_frame_is_truncated() {
     run(|| async {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 4, 100).await;
-        let path = seg_path(0, "log");
+        let path = log_path(0);
         let mut bytes = mem.file_bytes(&path).unwrap();
         let (pos, len) = *frame_positions(&bytes).last().unwrap();
         bytes.truncate(pos + len);
-        bytes[pos + 1] = 0x7F; // length now ~32 KiB, past the end of the file
+        bytes[pos + FRAME_LENGTH_AT + 1] = 0x7F; // length now ~32 KiB, past the end of the file
         mem.set_file_bytes(&path, bytes);
         let log = open(&mem).await.unwrap();
         assert_eq!(log.log().next_offset(), 6);
@@ -208,7 +200,7 @@ fn torn_tail_at_every_byte_of_the_last_frame() {
     run(|| async {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 4, 300).await;
-        let path = seg_path(0, "log");
+        let path = log_path(0);
         let pristine = mem.file_bytes(&path).unwrap();
         let (pos, len) = *frame_positions(&pristine).last().unwrap();
         for kept in 0..len {
@@ -252,7 +244,7 @@ fn zero_padding_after_the_last_frame_is_trimmed() {
     run(|| async {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 3, 100).await;
-        let path = seg_path(0, "log");
+        let path = log_path(0);
         let mut bytes = mem.file_bytes(&path).unwrap();
         let (pos, len) = *frame_positions(&bytes).last().unwrap();
         bytes.truncate(pos + len);
@@ -290,19 +282,29 @@ fn missing_index_of_a_sealed_segment_is_rebuilt_identically() {
     run(|| async {
         let mem = MemStorage::new();
         let sealed = sealed_segments(&mem).await;
-        let original = mem.file_bytes(&seg_path(sealed[0], "index")).unwrap();
-        let original_time = mem.file_bytes(&seg_path(sealed[0], "timeindex")).unwrap();
+        let original = mem
+            .file_bytes(&seg_path(sealed[0], OFFSET_INDEX_EXTENSION))
+            .unwrap();
+        let original_time = mem
+            .file_bytes(&seg_path(sealed[0], TIME_INDEX_EXTENSION))
+            .unwrap();
         let expected = read_all(&open(&mem).await.unwrap()).await;
         use ringlog_engine::io::Storage;
-        mem.remove(&seg_path(sealed[0], "index")).await.unwrap();
-        mem.remove(&seg_path(sealed[0], "timeindex")).await.unwrap();
+        mem.remove(&seg_path(sealed[0], OFFSET_INDEX_EXTENSION))
+            .await
+            .unwrap();
+        mem.remove(&seg_path(sealed[0], TIME_INDEX_EXTENSION))
+            .await
+            .unwrap();
         let log = open(&mem).await.unwrap();
         assert_eq!(
-            mem.file_bytes(&seg_path(sealed[0], "index")).unwrap(),
+            mem.file_bytes(&seg_path(sealed[0], OFFSET_INDEX_EXTENSION))
+                .unwrap(),
             original
         );
         assert_eq!(
-            mem.file_bytes(&seg_path(sealed[0], "timeindex")).unwrap(),
+            mem.file_bytes(&seg_path(sealed[0], TIME_INDEX_EXTENSION))
+                .unwrap(),
             original_time
         );
         assert_eq!(read_all(&log).await, expected);
@@ -314,7 +316,7 @@ fn stale_index_of_a_sealed_segment_is_rebuilt() {
     run(|| async {
         let mem = MemStorage::new();
         let sealed = sealed_segments(&mem).await;
-        let path = seg_path(sealed[1], "index");
+        let path = seg_path(sealed[1], OFFSET_INDEX_EXTENSION);
         let original = mem.file_bytes(&path).unwrap();
         // An entry that no longer matches the footer's crc.
         mem.flip_bit(&path, (FILE_HEADER_BYTES + 12) as u64, 2);
@@ -331,7 +333,7 @@ fn corrupt_active_index_is_ignored_and_rebuilt_from_the_frames() {
         let log = open(&mem).await.unwrap();
         fill(&log, 10, 600).await;
         log.close().await.unwrap();
-        let path = seg_path(0, "index");
+        let path = seg_path(0, OFFSET_INDEX_EXTENSION);
         let mut bytes = mem.file_bytes(&path).unwrap();
         let garbage_at = FILE_HEADER_BYTES + 8;
         bytes[garbage_at..garbage_at + 8].copy_from_slice(&[0xEE; 8]);
@@ -362,7 +364,7 @@ fn never_written_last_segment_from_a_torn_roll_is_removed() {
             log.log().maintain().await.unwrap(); // rolls: segment 6 created, header not yet written
             assert_eq!(log.log().segments().len(), 2);
             drop(log); // crash before the new segment's first write
-            mem.set_file_bytes(&seg_path(6, "log"), blank.clone());
+            mem.set_file_bytes(&log_path(6), blank.clone());
             let log = PartitionLog::open(mem.clone(), DIR, cfg, clock.clone())
                 .await
                 .unwrap();
@@ -371,7 +373,7 @@ fn never_written_last_segment_from_a_torn_roll_is_removed() {
             assert_eq!(segments.len(), 2);
             assert!(segments[0].sealed && !segments[1].sealed);
             assert_eq!(
-                mem.file_bytes(&seg_path(6, "log")).unwrap().len(),
+                mem.file_bytes(&log_path(6)).unwrap().len(),
                 0,
                 "recreated empty"
             );
@@ -388,7 +390,7 @@ fn garbage_last_segment_header_with_data_fails_open() {
     run(|| async {
         let mem = MemStorage::new();
         fill(&open(&mem).await.unwrap(), 3, 100).await;
-        let path = seg_path(0, "log");
+        let path = log_path(0);
         let mut bytes = mem.file_bytes(&path).unwrap();
         bytes[..8].copy_from_slice(b"NOTASEG!");
         mem.set_file_bytes(&path, bytes);
@@ -403,19 +405,13 @@ fn offset_gap_between_segments_fails_open() {
         let sealed = sealed_segments(&mem).await;
         use ringlog_engine::io::Storage;
         // Deleting a middle segment (not the first: that is what retention does) leaves a hole.
-        for ext in ["log", "index", "timeindex"] {
+        for ext in SEGMENT_FILE_EXTENSIONS {
             mem.remove(&seg_path(sealed[1], ext)).await.unwrap();
         }
         let next = mem
             .paths()
             .into_iter()
-            .filter_map(|p| {
-                p.file_name()?
-                    .to_str()?
-                    .strip_suffix(".log")?
-                    .parse::<u64>()
-                    .ok()
-            })
+            .filter_map(|p| parse_segment_file_name(p.file_name()?.to_str()?, SEGMENT_EXTENSION))
             .find(|&b| b > sealed[1])
             .unwrap();
         match open(&mem).await {
@@ -424,7 +420,7 @@ fn offset_gap_between_segments_fails_open() {
                 offset: 0,
                 corruption: Corruption::OffsetGap { expected, found },
             }) => {
-                assert_eq!(path, seg_path(next, "log"));
+                assert_eq!(path, log_path(next));
                 assert_eq!((expected, found), (sealed[1], next));
             }
             other => panic!("expected OffsetGap, got {:?}", other.err()),
@@ -437,7 +433,7 @@ fn bit_flip_in_a_sealed_segment_is_reported_on_read() {
     run(|| async {
         let mem = MemStorage::new();
         let sealed = sealed_segments(&mem).await;
-        let path = seg_path(sealed[0], "log");
+        let path = log_path(sealed[0]);
         let bytes = mem.file_bytes(&path).unwrap();
         let (pos, _) = frame_positions(&bytes)[3];
         mem.flip_bit(&path, (pos + FRAME_HEADER_BYTES + 70) as u64, 4);
@@ -582,7 +578,7 @@ fn interval_policy_acknowledges_before_sync_and_maintain_syncs() {
 }
 
 fn checkpoint_path() -> PathBuf {
-    Path::new(DIR).join("log-start-offset")
+    Path::new(DIR).join(LOG_START_FILE_NAME)
 }
 
 #[test]
@@ -595,22 +591,26 @@ fn corrupt_log_start_checkpoint_fails_open_naming_the_file_and_byte() {
         log.close().await.unwrap();
         let path = checkpoint_path();
         let pristine = mem.file_bytes(&path).unwrap();
-        assert_eq!(pristine.len(), 32);
+        assert_eq!(pristine.len(), LOG_START_BYTES);
         let reseal = |bytes: &mut Vec<u8>| {
-            let crc = crc32c::crc32c(&bytes[..28]);
-            bytes[28..32].copy_from_slice(&crc.to_le_bytes());
+            let crc = log_start_crc(bytes);
+            bytes[LOG_START_CRC_AT..][..4].copy_from_slice(&crc.to_le_bytes());
         };
         let mut bad_magic = pristine.clone();
         bad_magic[2] ^= 0x20;
         let mut bad_version = pristine.clone();
-        bad_version[8..10].copy_from_slice(&2u16.to_le_bytes());
+        bad_version[LOG_START_VERSION_AT..][..2].copy_from_slice(&2u16.to_le_bytes());
         reseal(&mut bad_version);
         let mut bad_crc = pristine.clone();
-        bad_crc[17] ^= 0x01; // the offset, 5 -> 261: the crc catches it
+        bad_crc[LOG_START_OFFSET_AT + 1] ^= 0x01; // the offset, 5 -> 261: the crc catches it
         let truncated = pristine[..20].to_vec();
         for (bytes, at, corruption) in [
             (bad_magic, 0, Corruption::BadMagic),
-            (bad_version, 8, Corruption::BadVersion(2)),
+            (
+                bad_version,
+                LOG_START_VERSION_AT as u64,
+                Corruption::BadVersion(2),
+            ),
             (bad_crc, 0, Corruption::BadHeaderCrc),
             (truncated, 20, Corruption::LengthPastEnd),
         ] {
@@ -691,10 +691,12 @@ fn every_crash_point_of_delete_records_below_recovers_the_old_or_the_new_start()
                 let files = image.paths();
                 let segment_files = files
                     .iter()
-                    .filter(|p| p.extension().is_some_and(|e| e == "log"));
+                    .filter(|p| p.extension().is_some_and(|e| e == SEGMENT_EXTENSION));
                 assert_eq!(segment_files.count(), on_disk.len(), "{context}");
                 assert!(
-                    !files.iter().any(|p| p.to_string_lossy().ends_with(".tmp")),
+                    !files
+                        .iter()
+                        .any(|p| p.to_string_lossy().ends_with(TMP_SUFFIX)),
                     "{context}: temp file left: {files:?}"
                 );
             }
@@ -768,8 +770,8 @@ fn deleting_every_sealed_segment_keeps_the_log_end_across_a_crash() {
             for seed in 0..4 {
                 let crashed = mem.crash(seed);
                 // The only segment left has a durable header naming its base.
-                let bytes = crashed.file_bytes(&seg_path(6, "log")).unwrap();
-                assert_eq!(&bytes[..8], b"RINGLSEG", "retention {by_retention}");
+                let bytes = crashed.file_bytes(&log_path(6)).unwrap();
+                assert_eq!(bytes[..8], SEGMENT_MAGIC, "retention {by_retention}");
                 let log = PartitionLog::open(crashed, DIR, cfg.clone(), clock.clone())
                     .await
                     .unwrap();
@@ -803,10 +805,10 @@ fn blank_last_segment_with_nothing_before_it_keeps_its_base() {
         // What a log written before the header was made durable could hold
         // after retention deleted everything sealed and a crash followed.
         use ringlog_engine::io::Storage;
-        for ext in ["log", "index", "timeindex"] {
+        for ext in SEGMENT_FILE_EXTENSIONS {
             mem.remove(&seg_path(0, ext)).await.unwrap();
         }
-        mem.set_file_bytes(&seg_path(6, "log"), Vec::new());
+        mem.set_file_bytes(&log_path(6), Vec::new());
         let log = PartitionLog::open(mem.clone(), DIR, cfg, clock.clone())
             .await
             .unwrap();

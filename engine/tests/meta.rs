@@ -3,10 +3,15 @@
 
 mod common;
 use common::*;
+use ringlog_engine::format::{
+    segment_file_name, FILE_HEADER_BYTES, FILE_HEADER_OFFSET_AT, FRAME_HEADER_BYTES,
+    META_SNAPSHOT_EXTENSION, SEGMENT_EXTENSION,
+};
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::io::mem::SplitMix;
 use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
 use ringlog_engine::io::Storage;
+use ringlog_engine::io::TMP_SUFFIX;
 use ringlog_engine::meta::{
     encode_event, log_dir, snapshot_dir, GroupDeleted, GroupMemberRecord, GroupStored, MetaConfig,
     MetaEvent, MetaLog, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted, PartitionPlaced,
@@ -179,6 +184,11 @@ async fn open_mem(mem: &MemStorage, config: MetaConfig) -> MetaLog<MemStorage> {
         .expect("open meta log")
 }
 
+/// `<offset, 20 digits>.snap`.
+fn snapshot_name(offset: u64) -> String {
+    segment_file_name(offset, META_SNAPSHOT_EXTENSION)
+}
+
 fn snapshot_files(mem: &MemStorage) -> Vec<PathBuf> {
     let dir = snapshot_dir(Path::new(META));
     mem.paths()
@@ -323,7 +333,7 @@ fn snapshot_compacts_the_log_and_open_replays_only_the_tail() {
         // The only snapshot covers offset 1500: every sealed segment wholly
         // below it is gone, so restart cost follows state size, not history.
         let log = log_dir(Path::new(META));
-        let first_segment = log.join("00000000000000000000.log");
+        let first_segment = log.join(segment_file_name(0, SEGMENT_EXTENSION));
         assert!(
             mem.file_bytes(&first_segment).is_none(),
             "segment below the snapshot deleted"
@@ -369,8 +379,8 @@ fn corrupt_newest_snapshot_falls_back_to_older_then_to_full_replay() {
         meta.close().await.expect("close");
 
         let dir = snapshot_dir(Path::new(META));
-        let newest = dir.join("00000000000000000100.snap");
-        let older = dir.join("00000000000000000050.snap");
+        let newest = dir.join(snapshot_name(100));
+        let older = dir.join(snapshot_name(50));
         assert_eq!(snapshot_files(&mem), vec![older.clone(), newest.clone()]);
 
         // A payload bit in the newest: fall back to the older snapshot.
@@ -382,7 +392,7 @@ fn corrupt_newest_snapshot_falls_back_to_older_then_to_full_replay() {
         drop(meta);
 
         // A header bit in the older one too: full replay.
-        mem.flip_bit(&older, 20, 5);
+        mem.flip_bit(&older, FILE_HEADER_OFFSET_AT as u64 + 4, 5);
         let meta = open_mem(&mem, small_config(0)).await;
         assert_eq!(meta.snapshot_offset(), None);
         assert_eq!(meta.state(), expected);
@@ -390,10 +400,7 @@ fn corrupt_newest_snapshot_falls_back_to_older_then_to_full_replay() {
         // The next snapshot prunes the older rotten one.
         assert_eq!(meta.snapshot().await.expect("snapshot"), 120);
         let files = snapshot_files(&mem);
-        assert_eq!(
-            files,
-            vec![newest.clone(), dir.join("00000000000000000120.snap")]
-        );
+        assert_eq!(files, vec![newest.clone(), dir.join(snapshot_name(120))]);
         drop(meta);
         let meta = open_mem(&mem, small_config(0)).await;
         assert_eq!(meta.snapshot_offset(), Some(120));
@@ -413,21 +420,15 @@ fn automatic_snapshots_every_interval_keep_the_newest_two() {
         let dir = snapshot_dir(Path::new(META));
         assert_eq!(
             snapshot_files(&mem),
-            vec![
-                dir.join("00000000000000000025.snap"),
-                dir.join("00000000000000000050.snap")
-            ]
+            vec![dir.join(snapshot_name(25)), dir.join(snapshot_name(50))]
         );
         append_random(&meta, &mut rng, &mut created, 40).await;
         assert_eq!(
             snapshot_files(&mem),
-            vec![
-                dir.join("00000000000000000075.snap"),
-                dir.join("00000000000000000100.snap")
-            ]
+            vec![dir.join(snapshot_name(75)), dir.join(snapshot_name(100))]
         );
         // A leftover temp file from a crash mid-snapshot is ignored and removed.
-        let tmp = dir.join("00000000000000000110.snap.tmp");
+        let tmp = dir.join(snapshot_name(110) + TMP_SUFFIX);
         mem.set_file_bytes(&tmp, vec![1, 2, 3]);
         let expected = meta.state();
         drop(meta);
@@ -830,9 +831,12 @@ fn undecodable_event_is_bad_payload_with_path_and_position() {
             }) => {
                 assert_eq!(
                     path,
-                    log_dir(Path::new(META)).join("00000000000000000000.log")
+                    log_dir(Path::new(META)).join(segment_file_name(0, SEGMENT_EXTENSION))
                 );
-                assert_eq!(offset, (64 + 32 + good.len()) as u64);
+                assert_eq!(
+                    offset,
+                    (FILE_HEADER_BYTES + FRAME_HEADER_BYTES + good.len()) as u64
+                );
                 assert_eq!(corruption, Corruption::BadPayload);
             }
             Err(other) => panic!("unexpected error {other}"),
@@ -883,7 +887,7 @@ fn real_disk_create_place_reopen() {
         .expect("delete");
         let expected = meta.state();
         meta.close().await.expect("close");
-        assert!(dir.join("snapshots/00000000000000000025.snap").is_file());
+        assert!(snapshot_dir(&dir).join(snapshot_name(25)).is_file());
 
         let meta = MetaLog::open(DmaStorage, &dir, config.clone(), Clock::System)
             .await

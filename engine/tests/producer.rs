@@ -8,6 +8,10 @@ mod common;
 
 use common::{batch, producer_batch, run};
 use ringlog_engine::batch::BatchView;
+use ringlog_engine::format::{
+    parse_segment_file_name, segment_file_name, PRODUCER_SNAPSHOT_EXTENSION,
+    PRODUCER_SNAPSHOT_HEADER_BYTES,
+};
 use ringlog_engine::io::mem::MemStorage;
 use ringlog_engine::partition::{AppendError, Appended, PartitionLog, PRODUCER_SNAPSHOTS_KEPT};
 use ringlog_engine::producer::{
@@ -37,7 +41,7 @@ async fn open(mem: &MemStorage) -> PartitionLog<MemStorage> {
 }
 
 fn snapshot_path(offset: u64) -> PathBuf {
-    Path::new(DIR).join(format!("{offset:020}.producers"))
+    Path::new(DIR).join(segment_file_name(offset, PRODUCER_SNAPSHOT_EXTENSION))
 }
 
 /// Covered offsets of the producer snapshot files, ascending.
@@ -47,8 +51,7 @@ fn snapshots(mem: &MemStorage) -> Vec<u64> {
         .iter()
         .filter(|p| p.parent() == Some(Path::new(DIR)))
         .filter_map(|p| {
-            let name = p.file_name()?.to_str()?;
-            name.strip_suffix(".producers")?.parse().ok()
+            parse_segment_file_name(p.file_name()?.to_str()?, PRODUCER_SNAPSHOT_EXTENSION)
         })
         .collect();
     out.sort_unstable();
@@ -341,7 +344,8 @@ fn a_corrupt_snapshot_is_skipped_and_the_tail_scanned() {
         }
         let end = log.log().next_offset();
         log.close().await.unwrap();
-        mem.flip_bit(&snapshot_path(end), 70, 2);
+        let payload_byte = PRODUCER_SNAPSHOT_HEADER_BYTES + 6;
+        mem.flip_bit(&snapshot_path(end), payload_byte as u64, 2);
         let log = open(&mem).await;
         assert_eq!(log.producer_frames_scanned(), 10);
         assert_state_matches_log(&log, true, "corrupt snapshot").await;

@@ -5,8 +5,8 @@
 
 use ringlog_engine::batch::BatchView;
 use ringlog_engine::format::{
-    decode_footer, decode_segment_header, walk_frames, FrameRead, SegmentKind, FILE_HEADER_BYTES,
-    FRAME_HEADER_BYTES,
+    decode_footer, decode_segment_header, parse_segment_file_name, walk_frames, FrameRead,
+    SegmentKind, FILE_HEADER_BYTES, FRAME_HEADER_BYTES, META_SNAPSHOT_EXTENSION, SEGMENT_EXTENSION,
 };
 use std::path::Path;
 
@@ -172,7 +172,7 @@ fn segment_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Failure> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .and_then(|n| ringlog_engine::format::parse_segment_file_name(n, "log"))
+                .and_then(|n| parse_segment_file_name(n, SEGMENT_EXTENSION))
                 .is_some()
         })
         .collect();
@@ -195,7 +195,7 @@ pub fn meta(data_dir: &Path, quiet: bool) -> Result<(), Failure> {
     let mut snapshot_files: Vec<_> = match std::fs::read_dir(&snapshots) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "snap"))
+            .filter(|p| p.extension().is_some_and(|x| x == META_SNAPSHOT_EXTENSION))
             .collect(),
         Err(_) => Vec::new(),
     };

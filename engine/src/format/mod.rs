@@ -2,7 +2,10 @@
 //! the log, recovery and `ringlog inspect` share one definition.
 //!
 //! All integers are little-endian; every crc is CRC-32C (Castagnoli). Kafka
-//! payloads keep their own big-endian layout inside frames.
+//! payloads keep their own big-endian layout inside frames. The `*_AT`
+//! constants name the positions below and the `*_EXTENSION` constants the
+//! file names; the codecs here, the fuzz harness's reseal, tools and tests
+//! all take them from this module, so each layout is written once.
 //!
 //! ## Segment file `<base offset, 20 digits>.log`
 //!
@@ -167,6 +170,18 @@ pub const OFFSET_MAX: u64 = i64::MAX as u64;
 /// Name of the log start checkpoint inside a log directory. Not a segment
 /// name (those are 20 digits), so segment listings skip it.
 pub const LOG_START_FILE_NAME: &str = "log-start-offset";
+/// Extension of segment files: `<base offset, 20 digits>.log`.
+pub const SEGMENT_EXTENSION: &str = "log";
+/// Extension of offset index files: `<base offset, 20 digits>.index`.
+pub const OFFSET_INDEX_EXTENSION: &str = "index";
+/// Extension of time index files: `<base offset, 20 digits>.timeindex`.
+pub const TIME_INDEX_EXTENSION: &str = "timeindex";
+/// The extensions of the files of one segment.
+pub const SEGMENT_FILE_EXTENSIONS: [&str; 3] = [
+    SEGMENT_EXTENSION,
+    OFFSET_INDEX_EXTENSION,
+    TIME_INDEX_EXTENSION,
+];
 /// Metadata snapshot file magic.
 pub const META_SNAPSHOT_MAGIC: [u8; 8] = *b"RINGLSNP";
 /// The only metadata snapshot version this build writes and reads.
@@ -194,6 +209,68 @@ pub const PRODUCER_SNAPSHOT_BATCH_BYTES: usize = 24;
 pub const PRODUCER_SNAPSHOT_PAYLOAD_BYTES_MAX: usize = PRODUCERS_MAX
     * (PRODUCER_SNAPSHOT_ENTRY_BYTES + BATCHES_RETAINED * PRODUCER_SNAPSHOT_BATCH_BYTES);
 
+// Field positions: every 64-byte header (segment, index, both snapshots)
+// has its magic at 0 and the shared fields; the rest are per file kind.
+/// 64-byte header: format version, u16.
+pub const FILE_HEADER_VERSION_AT: usize = 8;
+/// Segment and index header: segment kind, u16 (0 in an index file).
+pub const FILE_HEADER_KIND_AT: usize = 10;
+/// Segment and index header: the header's own length, u32.
+pub const FILE_HEADER_LENGTH_AT: usize = 12;
+/// 64-byte header: the offset in the file's name, u64.
+pub const FILE_HEADER_OFFSET_AT: usize = 16;
+/// Segment and index header: creation time in ms, i64.
+pub const FILE_HEADER_CREATED_AT: usize = 24;
+/// 64-byte header: crc32c of the bytes before it, u32 ([`file_header_crc`]).
+pub const FILE_HEADER_CRC_AT: usize = 60;
+/// Metadata snapshot header: payload length in bytes, u64.
+pub const META_SNAPSHOT_PAYLOAD_BYTES_AT: usize = 24;
+/// Producer snapshot header: producer count, u32.
+pub const PRODUCER_SNAPSHOT_ENTRIES_AT: usize = 24;
+/// Producer snapshot header: payload length in bytes, u32.
+pub const PRODUCER_SNAPSHOT_PAYLOAD_BYTES_AT: usize = 28;
+/// Both snapshot headers: crc32c of the payload (the file after the
+/// header), u32.
+pub const SNAPSHOT_PAYLOAD_CRC_AT: usize = 32;
+/// Frame header: payload length, u32.
+pub const FRAME_LENGTH_AT: usize = 0;
+/// Frame header: frame crc32c, u32 ([`frame_crc`]).
+pub const FRAME_CRC_AT: usize = 4;
+/// Frame header: the first byte the frame crc covers; it covers the rest
+/// of the header, then the payload.
+pub const FRAME_CRC_FROM: usize = 8;
+/// Frame header: base offset of the payload, u64.
+pub const FRAME_BASE_OFFSET_AT: usize = 8;
+/// Frame header: max timestamp (ms) of the payload, i64.
+pub const FRAME_MAX_TIMESTAMP_AT: usize = 16;
+/// Frame header: offsets covered, u32.
+pub const FRAME_COUNT_AT: usize = 24;
+/// Frame header: flags ([`FLAG_FOOTER`]), u16.
+pub const FRAME_FLAGS_AT: usize = 28;
+/// Frame header: two reserved zero bytes.
+pub const FRAME_RESERVED_AT: usize = 30;
+/// Footer payload: end offset, u64.
+pub const FOOTER_END_OFFSET_AT: usize = 0;
+/// Footer payload: data end (file position of the footer frame), u64.
+pub const FOOTER_DATA_END_AT: usize = 8;
+/// Footer payload: max timestamp of the segment, i64.
+pub const FOOTER_MAX_TIMESTAMP_AT: usize = 16;
+/// Footer payload: offset index entries, u32.
+pub const FOOTER_OFFSET_ENTRIES_AT: usize = 24;
+/// Footer payload: time index entries, u32.
+pub const FOOTER_TIME_ENTRIES_AT: usize = 28;
+/// Footer payload: crc32c of the offset index entries, u32 ([`index_crc`]).
+pub const FOOTER_OFFSET_INDEX_CRC_AT: usize = 32;
+/// Footer payload: crc32c of the time index entries, u32 ([`index_crc`]).
+pub const FOOTER_TIME_INDEX_CRC_AT: usize = 36;
+/// Log start checkpoint: version, u16.
+pub const LOG_START_VERSION_AT: usize = 8;
+/// Log start checkpoint: log start offset, u64.
+pub const LOG_START_OFFSET_AT: usize = 16;
+/// Log start checkpoint: crc32c of the bytes before it, u32
+/// ([`log_start_crc`]).
+pub const LOG_START_CRC_AT: usize = 28;
+
 const _: () = assert!(FILE_HEADER_BYTES.is_multiple_of(8) && FRAME_HEADER_BYTES.is_multiple_of(8));
 const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(OFFSET_ENTRY_BYTES));
 const _: () = assert!(crate::io::BLOCK_BYTES.is_multiple_of(TIME_ENTRY_BYTES));
@@ -211,6 +288,22 @@ const _: () = assert!(BATCHES_RETAINED <= u8::MAX as usize);
 // Producer entries and batches keep 8-byte fields 8-byte aligned.
 const _: () = assert!(PRODUCER_SNAPSHOT_ENTRY_BYTES.is_multiple_of(8));
 const _: () = assert!(PRODUCER_SNAPSHOT_BATCH_BYTES.is_multiple_of(8));
+
+// Each crc is its layout's last field and a frame's crc covers every
+// header field after it; the snapshot fields sit between the offset and
+// the header crc. (The snapshot fixtures, the committed fuzz seeds and
+// the format tests pin every exact position.)
+const _: () = assert!(FILE_HEADER_CRC_AT + 4 == FILE_HEADER_BYTES);
+const _: () = assert!(LOG_START_CRC_AT + 4 == LOG_START_BYTES);
+const _: () = assert!(FOOTER_TIME_INDEX_CRC_AT + 4 == FOOTER_PAYLOAD_BYTES);
+const _: () = assert!(FRAME_RESERVED_AT + 2 == FRAME_HEADER_BYTES);
+const _: () = assert!(FRAME_CRC_FROM == FRAME_CRC_AT + 4 && FRAME_CRC_FROM == FRAME_BASE_OFFSET_AT);
+const _: () = assert!(FILE_HEADER_OFFSET_AT + 8 <= META_SNAPSHOT_PAYLOAD_BYTES_AT);
+const _: () = assert!(FILE_HEADER_OFFSET_AT + 8 <= PRODUCER_SNAPSHOT_ENTRIES_AT);
+const _: () = assert!(PRODUCER_SNAPSHOT_ENTRIES_AT + 4 <= PRODUCER_SNAPSHOT_PAYLOAD_BYTES_AT);
+const _: () = assert!(META_SNAPSHOT_PAYLOAD_BYTES_AT + 8 <= SNAPSHOT_PAYLOAD_CRC_AT);
+const _: () = assert!(PRODUCER_SNAPSHOT_PAYLOAD_BYTES_AT + 4 <= SNAPSHOT_PAYLOAD_CRC_AT);
+const _: () = assert!(SNAPSHOT_PAYLOAD_CRC_AT + 4 <= FILE_HEADER_CRC_AT);
 
 /// What a segment holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -244,10 +337,56 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 fn le_i64(b: &[u8], at: usize) -> i64 {
     le_u64(b, at) as i64
 }
+/// Writes an integer field, little-endian, at its position.
+trait WriteLe {
+    fn write_le(self, b: &mut [u8], at: usize);
+}
+macro_rules! write_le {
+    ($($t:ty),*) => {$(
+        impl WriteLe for $t {
+            fn write_le(self, b: &mut [u8], at: usize) {
+                b[at..at + size_of::<$t>()].copy_from_slice(&self.to_le_bytes());
+            }
+        }
+    )*};
+}
+write_le!(u16, u32, u64, i64);
+fn put(b: &mut [u8], at: usize, value: impl WriteLe) {
+    value.write_le(b, at);
+}
 
-/// Writes the frame every 64-byte header shares (magic at 0, version at
-/// 8, the offset the file is named after at 16), lets `fields` fill the
-/// bytes in between, and seals bytes 0..60 with their crc32c at 60.
+/// The crc32c a 64-byte header stores at [`FILE_HEADER_CRC_AT`]: of every
+/// byte before it.
+pub fn file_header_crc(header: &[u8]) -> u32 {
+    crc32c::crc32c(&header[..FILE_HEADER_CRC_AT])
+}
+
+/// The crc32c a frame stores at [`FRAME_CRC_AT`]: of its header from
+/// [`FRAME_CRC_FROM`] on, then of its payload.
+pub fn frame_crc(header: &[u8], payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(
+        crc32c::crc32c(&header[FRAME_CRC_FROM..FRAME_HEADER_BYTES]),
+        payload,
+    )
+}
+
+/// The crc32c a log start checkpoint stores at [`LOG_START_CRC_AT`]: of
+/// every byte before it.
+pub fn log_start_crc(checkpoint: &[u8]) -> u32 {
+    crc32c::crc32c(&checkpoint[..LOG_START_CRC_AT])
+}
+
+/// The crc32c a segment footer records for an index file: of its first
+/// `entries` entries of `entry_bytes` each (`bytes` is the file after its
+/// header); `None` if it holds fewer.
+pub fn index_crc(bytes: &[u8], entries: u32, entry_bytes: usize) -> Option<u32> {
+    let len = (entries as usize).checked_mul(entry_bytes)?;
+    bytes.get(..len).map(crc32c::crc32c)
+}
+
+/// Writes the frame every 64-byte header shares (magic at 0, version, the
+/// offset the file is named after), lets `fields` fill the bytes in
+/// between, and seals it with [`file_header_crc`].
 fn encode_header(
     magic: [u8; 8],
     version: u16,
@@ -257,25 +396,25 @@ fn encode_header(
     let mut h = [0u8; FILE_HEADER_BYTES];
     fields(&mut h);
     assert!(
-        h[0..10]
+        h[..FILE_HEADER_VERSION_AT + 2]
             .iter()
-            .chain(&h[16..24])
-            .chain(&h[60..])
+            .chain(&h[FILE_HEADER_OFFSET_AT..FILE_HEADER_OFFSET_AT + 8])
+            .chain(&h[FILE_HEADER_CRC_AT..])
             .all(|&b| b == 0),
         "header fields stay out of the frame"
     );
-    h[0..8].copy_from_slice(&magic);
-    h[8..10].copy_from_slice(&version.to_le_bytes());
-    h[16..24].copy_from_slice(&offset.to_le_bytes());
-    let crc = crc32c::crc32c(&h[..60]);
-    h[60..64].copy_from_slice(&crc.to_le_bytes());
+    h[..magic.len()].copy_from_slice(&magic);
+    put(&mut h, FILE_HEADER_VERSION_AT, version);
+    put(&mut h, FILE_HEADER_OFFSET_AT, offset);
+    let crc = file_header_crc(&h);
+    put(&mut h, FILE_HEADER_CRC_AT, crc);
     h
 }
 
 /// Checks the frame of a 64-byte header: length, magic, version, crc, in
 /// that order. On failure returns the byte position of the bad range (a
-/// short file at its length, magic and crc at 0, version at 8) with what
-/// is wrong there.
+/// short file at its length, magic and crc at 0, version at its position)
+/// with what is wrong there.
 fn decode_header(
     bytes: &[u8],
     magic: [u8; 8],
@@ -287,11 +426,11 @@ fn decode_header(
     if h[0..8] != magic {
         return Err((0, Corruption::BadMagic));
     }
-    let found = le_u16(h, 8);
+    let found = le_u16(h, FILE_HEADER_VERSION_AT);
     if found != version {
-        return Err((8, Corruption::BadVersion(found)));
+        return Err((FILE_HEADER_VERSION_AT as u64, Corruption::BadVersion(found)));
     }
-    if crc32c::crc32c(&h[..60]) != le_u32(h, 60) {
+    if file_header_crc(h) != le_u32(h, FILE_HEADER_CRC_AT) {
         return Err((0, Corruption::BadHeaderCrc));
     }
     Ok(h)
@@ -299,9 +438,9 @@ fn decode_header(
 
 fn encode_file_header(magic: [u8; 8], kind: u16, base_offset: u64, created_ms: i64) -> [u8; 64] {
     encode_header(magic, FORMAT_VERSION, base_offset, |h| {
-        h[10..12].copy_from_slice(&kind.to_le_bytes());
-        h[12..16].copy_from_slice(&(FILE_HEADER_BYTES as u32).to_le_bytes());
-        h[24..32].copy_from_slice(&created_ms.to_le_bytes());
+        put(h, FILE_HEADER_KIND_AT, kind);
+        put(h, FILE_HEADER_LENGTH_AT, FILE_HEADER_BYTES as u32);
+        put(h, FILE_HEADER_CREATED_AT, created_ms);
     })
 }
 
@@ -309,10 +448,14 @@ fn encode_file_header(magic: [u8; 8], kind: u16, base_offset: u64, created_ms: i
 /// header; returns its kind, base offset and creation time.
 fn decode_file_header(bytes: &[u8], magic: [u8; 8]) -> Result<(u16, u64, i64), Corruption> {
     let h = decode_header(bytes, magic, FORMAT_VERSION).map_err(|(_, corruption)| corruption)?;
-    if le_u32(h, 12) as usize != FILE_HEADER_BYTES {
+    if le_u32(h, FILE_HEADER_LENGTH_AT) as usize != FILE_HEADER_BYTES {
         return Err(Corruption::Malformed("header length"));
     }
-    Ok((le_u16(h, 10), le_u64(h, 16), le_i64(h, 24)))
+    Ok((
+        le_u16(h, FILE_HEADER_KIND_AT),
+        le_u64(h, FILE_HEADER_OFFSET_AT),
+        le_i64(h, FILE_HEADER_CREATED_AT),
+    ))
 }
 
 /// Encodes a segment header.
@@ -388,14 +531,29 @@ impl FrameHeader {
 /// Writes a frame header for `payload` into `out[..32]`.
 pub fn encode_frame_header(out: &mut [u8], header: &FrameHeader, payload: &[u8]) {
     assert_eq!(header.payload_len as usize, payload.len());
-    out[0..4].copy_from_slice(&header.payload_len.to_le_bytes());
-    out[8..16].copy_from_slice(&header.base_offset.to_le_bytes());
-    out[16..24].copy_from_slice(&header.max_timestamp_ms.to_le_bytes());
-    out[24..28].copy_from_slice(&header.count.to_le_bytes());
-    out[28..30].copy_from_slice(&header.flags.to_le_bytes());
-    out[30..32].copy_from_slice(&[0, 0]);
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[8..32]), payload);
-    out[4..8].copy_from_slice(&crc.to_le_bytes());
+    put(out, FRAME_LENGTH_AT, header.payload_len);
+    put(out, FRAME_BASE_OFFSET_AT, header.base_offset);
+    put(out, FRAME_MAX_TIMESTAMP_AT, header.max_timestamp_ms);
+    put(out, FRAME_COUNT_AT, header.count);
+    put(out, FRAME_FLAGS_AT, header.flags);
+    put(out, FRAME_RESERVED_AT, 0u16);
+    let crc = frame_crc(out, payload);
+    put(out, FRAME_CRC_AT, crc);
+}
+
+/// The fields of the frame header at the start of `bytes` as they are,
+/// before any check: for readers that size a read or screen a candidate
+/// before [`read_frame`] verifies it. `None` if `bytes` is shorter than a
+/// frame header.
+pub fn peek_frame_header(bytes: &[u8]) -> Option<FrameHeader> {
+    let h = bytes.first_chunk::<FRAME_HEADER_BYTES>()?;
+    Some(FrameHeader {
+        payload_len: le_u32(h, FRAME_LENGTH_AT),
+        base_offset: le_u64(h, FRAME_BASE_OFFSET_AT),
+        max_timestamp_ms: le_i64(h, FRAME_MAX_TIMESTAMP_AT),
+        count: le_u32(h, FRAME_COUNT_AT),
+        flags: le_u16(h, FRAME_FLAGS_AT),
+    })
 }
 
 /// The result of looking for a frame at the start of `bytes`.
@@ -413,36 +571,27 @@ pub enum FrameRead {
 /// end of the available data). `max_payload_bytes` bounds the length field
 /// so a corrupt length cannot make a reader allocate gigabytes.
 pub fn read_frame(bytes: &[u8], max_payload_bytes: usize) -> FrameRead {
-    if bytes.len() < FRAME_HEADER_BYTES {
+    let Some(header) = peek_frame_header(bytes) else {
         if bytes.iter().all(|&b| b == 0) {
             return FrameRead::End;
         }
         return FrameRead::Invalid(Corruption::LengthPastEnd);
-    }
-    let payload_len = le_u32(bytes, 0);
-    let stored_crc = le_u32(bytes, 4);
-    if payload_len == 0 && stored_crc == 0 {
+    };
+    let stored_crc = le_u32(bytes, FRAME_CRC_AT);
+    if header.payload_len == 0 && stored_crc == 0 {
         return FrameRead::End;
     }
-    let header = FrameHeader {
-        payload_len,
-        base_offset: le_u64(bytes, 8),
-        max_timestamp_ms: le_i64(bytes, 16),
-        count: le_u32(bytes, 24),
-        flags: le_u16(bytes, 28),
-    };
-    if payload_len as usize > max_payload_bytes {
+    if header.payload_len as usize > max_payload_bytes {
         return FrameRead::Invalid(Corruption::Malformed("length above the frame limit"));
     }
     if header.frame_bytes() > bytes.len() {
         return FrameRead::Invalid(Corruption::LengthPastEnd);
     }
     let payload = &bytes[FRAME_HEADER_BYTES..header.frame_bytes()];
-    let computed = crc32c::crc32c_append(crc32c::crc32c(&bytes[8..32]), payload);
-    if computed != stored_crc {
+    if frame_crc(bytes, payload) != stored_crc {
         return FrameRead::Invalid(Corruption::BadFrameCrc);
     }
-    if le_u16(bytes, 30) != 0 || header.flags & !FLAG_FOOTER != 0 {
+    if le_u16(bytes, FRAME_RESERVED_AT) != 0 || header.flags & !FLAG_FOOTER != 0 {
         return FrameRead::Invalid(Corruption::Malformed("reserved bits set"));
     }
     if (header.count == 0) != header.is_footer() {
@@ -505,14 +654,14 @@ pub struct SegmentFooter {
 
 /// Encodes a footer payload.
 pub fn encode_footer(footer: &SegmentFooter) -> [u8; FOOTER_PAYLOAD_BYTES] {
-    let mut out = [0u8; FOOTER_PAYLOAD_BYTES];
-    out[0..8].copy_from_slice(&footer.end_offset.to_le_bytes());
-    out[8..16].copy_from_slice(&footer.data_end_bytes.to_le_bytes());
-    out[16..24].copy_from_slice(&footer.max_timestamp_ms.to_le_bytes());
-    out[24..28].copy_from_slice(&footer.offset_entries.to_le_bytes());
-    out[28..32].copy_from_slice(&footer.time_entries.to_le_bytes());
-    out[32..36].copy_from_slice(&footer.offset_index_crc.to_le_bytes());
-    out[36..40].copy_from_slice(&footer.time_index_crc.to_le_bytes());
+    let (f, mut out) = (footer, [0u8; FOOTER_PAYLOAD_BYTES]);
+    put(&mut out, FOOTER_END_OFFSET_AT, f.end_offset);
+    put(&mut out, FOOTER_DATA_END_AT, f.data_end_bytes);
+    put(&mut out, FOOTER_MAX_TIMESTAMP_AT, f.max_timestamp_ms);
+    put(&mut out, FOOTER_OFFSET_ENTRIES_AT, f.offset_entries);
+    put(&mut out, FOOTER_TIME_ENTRIES_AT, f.time_entries);
+    put(&mut out, FOOTER_OFFSET_INDEX_CRC_AT, f.offset_index_crc);
+    put(&mut out, FOOTER_TIME_INDEX_CRC_AT, f.time_index_crc);
     out
 }
 
@@ -521,37 +670,39 @@ pub fn decode_footer(payload: &[u8]) -> Result<SegmentFooter, Corruption> {
     if payload.len() != FOOTER_PAYLOAD_BYTES {
         return Err(Corruption::Malformed("footer length"));
     }
-    if le_u64(payload, 0) > OFFSET_MAX {
+    let end_offset = le_u64(payload, FOOTER_END_OFFSET_AT);
+    if end_offset > OFFSET_MAX {
         return Err(Corruption::Malformed(
             "end offset beyond the largest offset",
         ));
     }
     Ok(SegmentFooter {
-        end_offset: le_u64(payload, 0),
-        data_end_bytes: le_u64(payload, 8),
-        max_timestamp_ms: le_i64(payload, 16),
-        offset_entries: le_u32(payload, 24),
-        time_entries: le_u32(payload, 28),
-        offset_index_crc: le_u32(payload, 32),
-        time_index_crc: le_u32(payload, 36),
+        end_offset,
+        data_end_bytes: le_u64(payload, FOOTER_DATA_END_AT),
+        max_timestamp_ms: le_i64(payload, FOOTER_MAX_TIMESTAMP_AT),
+        offset_entries: le_u32(payload, FOOTER_OFFSET_ENTRIES_AT),
+        time_entries: le_u32(payload, FOOTER_TIME_ENTRIES_AT),
+        offset_index_crc: le_u32(payload, FOOTER_OFFSET_INDEX_CRC_AT),
+        time_index_crc: le_u32(payload, FOOTER_TIME_INDEX_CRC_AT),
     })
 }
 
 /// Encodes a complete log start checkpoint file.
 pub fn encode_log_start(log_start_offset: u64) -> [u8; LOG_START_BYTES] {
     let mut out = [0u8; LOG_START_BYTES];
-    out[0..8].copy_from_slice(&LOG_START_MAGIC);
-    out[8..10].copy_from_slice(&LOG_START_VERSION.to_le_bytes());
-    out[16..24].copy_from_slice(&log_start_offset.to_le_bytes());
-    let crc = crc32c::crc32c(&out[..28]);
-    out[28..32].copy_from_slice(&crc.to_le_bytes());
+    out[..LOG_START_MAGIC.len()].copy_from_slice(&LOG_START_MAGIC);
+    put(&mut out, LOG_START_VERSION_AT, LOG_START_VERSION);
+    put(&mut out, LOG_START_OFFSET_AT, log_start_offset);
+    let crc = log_start_crc(&out);
+    put(&mut out, LOG_START_CRC_AT, crc);
     out
 }
 
 /// Decodes and verifies a whole log start checkpoint file. On failure
 /// returns the byte position of the bad range with what is wrong there:
 /// magic and crc at 0 (the crc covers bytes 0..28), version at 8, a
-/// truncated file at its length (the first missing byte), extra bytes at 32.
+/// truncated file at its length (the first missing byte), extra bytes at 32,
+/// a reserved byte at its position.
 ///
 /// ```
 /// use ringlog_engine::format::{decode_log_start, encode_log_start};
@@ -566,11 +717,11 @@ pub fn decode_log_start(bytes: &[u8]) -> Result<u64, (u64, Corruption)> {
     if bytes[0..8] != LOG_START_MAGIC {
         return Err((0, Corruption::BadMagic));
     }
-    let version = le_u16(bytes, 8);
+    let version = le_u16(bytes, LOG_START_VERSION_AT);
     if version != LOG_START_VERSION {
-        return Err((8, Corruption::BadVersion(version)));
+        return Err((LOG_START_VERSION_AT as u64, Corruption::BadVersion(version)));
     }
-    if crc32c::crc32c(&bytes[..28]) != le_u32(bytes, 28) {
+    if log_start_crc(bytes) != le_u32(bytes, LOG_START_CRC_AT) {
         return Err((0, Corruption::BadHeaderCrc));
     }
     if bytes.len() > LOG_START_BYTES {
@@ -579,13 +730,15 @@ pub fn decode_log_start(bytes: &[u8]) -> Result<u64, (u64, Corruption)> {
             Corruption::Malformed("bytes after the log start checkpoint"),
         ));
     }
-    if let Some(at) = (10..16).chain(24..28).find(|&at| bytes[at] != 0) {
+    let mut reserved = (LOG_START_VERSION_AT + 2..LOG_START_OFFSET_AT)
+        .chain(LOG_START_OFFSET_AT + 8..LOG_START_CRC_AT);
+    if let Some(at) = reserved.find(|&at| bytes[at] != 0) {
         return Err((
             at as u64,
             Corruption::Malformed("reserved log start checkpoint bytes set"),
         ));
     }
-    Ok(le_u64(bytes, 16))
+    Ok(le_u64(bytes, LOG_START_OFFSET_AT))
 }
 
 /// Which of the two snapshot files a header belongs to: they differ in
@@ -682,15 +835,13 @@ pub fn encode_snapshot(kind: SnapshotKind, offset: u64, entries: u32, payload: &
     assert!(payload.len() as u64 <= kind.payload_bytes_max());
     let header = encode_header(kind.magic(), kind.version(), offset, |h| {
         match kind {
-            SnapshotKind::Meta => {
-                h[24..32].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-            }
+            SnapshotKind::Meta => put(h, META_SNAPSHOT_PAYLOAD_BYTES_AT, payload.len() as u64),
             SnapshotKind::Producer => {
-                h[24..28].copy_from_slice(&entries.to_le_bytes());
-                h[28..32].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+                put(h, PRODUCER_SNAPSHOT_ENTRIES_AT, entries);
+                put(h, PRODUCER_SNAPSHOT_PAYLOAD_BYTES_AT, payload.len() as u32);
             }
         }
-        h[32..36].copy_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+        put(h, SNAPSHOT_PAYLOAD_CRC_AT, crc32c::crc32c(payload));
     });
     let mut file = Vec::with_capacity(FILE_HEADER_BYTES + payload.len());
     file.extend_from_slice(&header);
@@ -712,15 +863,26 @@ pub fn decode_snapshot(
     bytes: &[u8],
 ) -> Result<SnapshotView<'_>, (u64, Corruption)> {
     let h = decode_header(bytes, kind.magic(), kind.version())?;
-    if let Some(at) = (10..16).chain(36..60).find(|&at| h[at] != 0) {
+    // Zero where a segment header has its kind and length, and after
+    // the payload crc.
+    let mut reserved = (FILE_HEADER_VERSION_AT + 2..FILE_HEADER_OFFSET_AT)
+        .chain(SNAPSHOT_PAYLOAD_CRC_AT + 4..FILE_HEADER_CRC_AT);
+    if let Some(at) = reserved.find(|&at| h[at] != 0) {
         return Err((at as u64, kind.reserved_bytes_set()));
     }
-    let (entries, payload_bytes) = match kind {
-        SnapshotKind::Meta => (0, le_u64(h, 24)),
-        SnapshotKind::Producer => (le_u32(h, 24), u64::from(le_u32(h, 28))),
+    let (entries, payload_bytes, fields_at) = match kind {
+        SnapshotKind::Meta => {
+            let at = META_SNAPSHOT_PAYLOAD_BYTES_AT;
+            (0, le_u64(h, at), at)
+        }
+        SnapshotKind::Producer => (
+            le_u32(h, PRODUCER_SNAPSHOT_ENTRIES_AT),
+            u64::from(le_u32(h, PRODUCER_SNAPSHOT_PAYLOAD_BYTES_AT)),
+            PRODUCER_SNAPSHOT_ENTRIES_AT,
+        ),
     };
     if entries > kind.entries_max() || payload_bytes > kind.payload_bytes_max() {
-        return Err((24, kind.over_the_limit()));
+        return Err((fields_at as u64, kind.over_the_limit()));
     }
     let available = (bytes.len() - FILE_HEADER_BYTES) as u64;
     if payload_bytes > available {
@@ -733,11 +895,11 @@ pub fn decode_snapshot(
         ));
     }
     let payload = &bytes[FILE_HEADER_BYTES..];
-    if crc32c::crc32c(payload) != le_u32(h, 32) {
+    if crc32c::crc32c(payload) != le_u32(h, SNAPSHOT_PAYLOAD_CRC_AT) {
         return Err((FILE_HEADER_BYTES as u64, Corruption::BadFrameCrc));
     }
     Ok(SnapshotView {
-        offset: le_u64(h, 16),
+        offset: le_u64(h, FILE_HEADER_OFFSET_AT),
         entries,
         payload,
     })

@@ -139,9 +139,10 @@ pub(crate) fn check_aligned(pos: u64, len_bytes: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// Suffix of a file being written by [`write_file_atomic`]; owners delete
-/// such leftovers when they open a directory.
-pub(crate) const TMP_SUFFIX: &str = ".tmp";
+/// Suffix of a file being written to replace another atomically (temp
+/// file, fdatasync, rename); owners delete such leftovers when they open a
+/// directory.
+pub const TMP_SUFFIX: &str = ".tmp";
 /// Largest single write of [`write_file_atomic`].
 const WRITE_CHUNK_BYTES: usize = 4 << 20;
 const _: () = assert!(align_up(WRITE_CHUNK_BYTES as u64) == WRITE_CHUNK_BYTES as u64);

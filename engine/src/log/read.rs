@@ -10,7 +10,7 @@
 use super::scan::{ScanItem, Scanner, SCAN_CHUNK_BYTES};
 use super::{high_watermark_of, Log};
 use crate::error::{Corruption, Error, Result};
-use crate::format::{read_frame, FrameHeader, FrameRead, FRAME_HEADER_BYTES};
+use crate::format::{peek_frame_header, read_frame, FrameHeader, FrameRead, FRAME_HEADER_BYTES};
 use crate::io::{Storage, StorageFile};
 use std::ops::Range;
 
@@ -163,8 +163,7 @@ impl<S: Storage> Log<S> {
             match need_bigger {
                 // The wanted frame is larger than this read: read it whole.
                 Some(0) => {
-                    let declared =
-                        u32::from_le_bytes(buf[0..4].try_into().expect("4 bytes")) as usize;
+                    let declared = peek_frame_header(&buf).map_or(0, |h| h.payload_len as usize);
                     let grown = FRAME_HEADER_BYTES + declared.min(self.frame_payload_max);
                     if grown <= len {
                         return Err(Error::corrupt(&path, position, Corruption::LengthPastEnd));

@@ -10,10 +10,7 @@
 //! byte. The rules are numbered in ARCHITECTURE.md, "Recovery rules".
 
 use super::scan::{ScanItem, Scanner, SCAN_CHUNK_BYTES};
-use super::segment::{
-    index_path, Segment, FOOTER_FRAME_BYTES, LOG_EXTENSION, OFFSET_INDEX_EXTENSION,
-    TIME_INDEX_EXTENSION,
-};
+use super::segment::{index_path, Segment, FOOTER_FRAME_BYTES};
 use super::write::{IndexWriter, Writer};
 use super::Log;
 use crate::appender::Appender;
@@ -21,10 +18,11 @@ use crate::error::{Corruption, Error, Result};
 use crate::format::{
     decode_footer, decode_index_header, decode_log_start, decode_offset_entries,
     decode_segment_header, decode_time_entries, encode_index_header, encode_offset_entry,
-    encode_time_entry, parse_segment_file_name, read_frame, segment_file_name, FrameRead,
-    SegmentFooter, SegmentHeader, FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES, FRAME_HEADER_BYTES,
-    LOG_START_FILE_NAME, OFFSET_ENTRY_BYTES, OFFSET_INDEX_MAGIC, OFFSET_MAX, TIME_ENTRY_BYTES,
-    TIME_INDEX_MAGIC,
+    encode_time_entry, index_crc, parse_segment_file_name, read_frame, segment_file_name,
+    FrameRead, SegmentFooter, SegmentHeader, FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES,
+    FRAME_HEADER_BYTES, LOG_START_FILE_NAME, OFFSET_ENTRY_BYTES, OFFSET_INDEX_EXTENSION,
+    OFFSET_INDEX_MAGIC, OFFSET_MAX, SEGMENT_EXTENSION, SEGMENT_FILE_EXTENSIONS, TIME_ENTRY_BYTES,
+    TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC,
 };
 use crate::io::{
     align_down, align_up, read_whole_file, OpenMode, Storage, StorageFile, TMP_SUFFIX,
@@ -46,7 +44,7 @@ impl<S: Storage> Log<S> {
             .map_err(|e| Error::io(&self.dir, e))?;
         let mut bases: Vec<u64> = names
             .iter()
-            .filter_map(|n| parse_segment_file_name(n, LOG_EXTENSION))
+            .filter_map(|n| parse_segment_file_name(n, SEGMENT_EXTENSION))
             .collect();
         bases.sort_unstable();
         // Leftovers of interrupted work: temp files, and index files whose
@@ -69,7 +67,7 @@ impl<S: Storage> Log<S> {
         let mut blank_base = None;
         for (i, &base) in bases.iter().enumerate() {
             let is_last = i + 1 == bases.len();
-            let path = self.dir.join(segment_file_name(base, LOG_EXTENSION));
+            let path = self.dir.join(segment_file_name(base, SEGMENT_EXTENSION));
             if base > OFFSET_MAX {
                 // Checked on the name because a blank last segment has no
                 // header to check, and its name becomes the log end.
@@ -97,9 +95,7 @@ impl<S: Storage> Log<S> {
                         // segment never held acknowledged data.
                         tracing::warn!(file = %path.display(), "removing never-written last segment");
                         drop(file);
-                        for extension in
-                            [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION]
-                        {
+                        for extension in SEGMENT_FILE_EXTENSIONS {
                             let p = index_path(&self.dir, base, extension);
                             match self.storage.remove(&p).await {
                                 Ok(()) => {}
@@ -329,10 +325,10 @@ impl<S: Storage> Log<S> {
             .load_index(base, TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC)
             .await?;
         let matches = |bytes: &Option<Vec<u8>>, entries: u32, entry_bytes: usize, crc: u32| {
-            bytes.as_ref().is_some_and(|b| {
-                let n = entries as usize * entry_bytes;
-                b.len() >= n && crc32c::crc32c(&b[..n]) == crc
-            })
+            let found = bytes
+                .as_deref()
+                .and_then(|b| index_crc(b, entries, entry_bytes));
+            found == Some(crc)
         };
         let offset_ok = matches(
             &offset_bytes,
@@ -740,7 +736,7 @@ mod tests {
                 log.close().await.unwrap();
                 // The crash image: the next segment not created yet, the
                 // sealed one still padded to its block end.
-                for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+                for extension in SEGMENT_FILE_EXTENSIONS {
                     mem.remove(&index_path(dir, active.base_offset, extension))
                         .await
                         .unwrap();
@@ -762,7 +758,7 @@ mod tests {
                 let mut bytes = mem.file_bytes(&sealed.path).unwrap();
                 bytes.extend_from_slice(&[0, 1]);
                 mem.set_file_bytes(&sealed.path, bytes);
-                for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+                for extension in SEGMENT_FILE_EXTENSIONS {
                     mem.remove(&index_path(dir, active.base_offset, extension))
                         .await
                         .unwrap();
@@ -792,7 +788,7 @@ mod tests {
                 let dir = Path::new("/l");
                 let blank = |base| {
                     let mem = MemStorage::new();
-                    mem.set_file_bytes(&index_path(dir, base, LOG_EXTENSION), vec![0; 2]);
+                    mem.set_file_bytes(&index_path(dir, base, SEGMENT_EXTENSION), vec![0; 2]);
                     mem
                 };
                 let beyond = blank(OFFSET_MAX + 1);
@@ -800,7 +796,7 @@ mod tests {
                     Err(Error::Corrupt {
                         path, corruption, ..
                     }) => {
-                        assert_eq!(path, index_path(dir, OFFSET_MAX + 1, LOG_EXTENSION));
+                        assert_eq!(path, index_path(dir, OFFSET_MAX + 1, SEGMENT_EXTENSION));
                         assert_eq!(
                             corruption,
                             Corruption::Malformed("segment name beyond the largest offset")

@@ -9,12 +9,10 @@
 //! a crash leaves the old start or the new one, and recovery finishes the
 //! deletions.
 
-use super::segment::{
-    index_path, Segment, LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION,
-};
+use super::segment::{index_path, Segment};
 use super::{high_watermark_of, Log};
 use crate::error::{Error, Result};
-use crate::format::{encode_log_start, LOG_START_FILE_NAME};
+use crate::format::{encode_log_start, LOG_START_FILE_NAME, SEGMENT_FILE_EXTENSIONS};
 use crate::io::{write_file_atomic, Storage};
 
 impl<S: Storage> Log<S> {
@@ -174,7 +172,7 @@ impl<S: Storage> Log<S> {
         };
         for segment in victims {
             tracing::debug!(log = %self.dir.display(), base_offset = segment.base_offset, "deleting segment");
-            for extension in [LOG_EXTENSION, OFFSET_INDEX_EXTENSION, TIME_INDEX_EXTENSION] {
+            for extension in SEGMENT_FILE_EXTENSIONS {
                 let path = index_path(&self.dir, segment.base_offset, extension);
                 if let Err(e) = self.storage.remove(&path).await {
                     if e.kind() != std::io::ErrorKind::NotFound {

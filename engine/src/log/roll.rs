@@ -8,10 +8,7 @@
 //! ([`Rolling`]): the footer is already in the write buffer, and a frame
 //! reserved after it would be acknowledged and then cut off with it.
 
-use super::segment::{
-    index_path, Segment, FOOTER_FRAME_BYTES, LOG_EXTENSION, OFFSET_INDEX_EXTENSION,
-    TIME_INDEX_EXTENSION,
-};
+use super::segment::{index_path, Segment, FOOTER_FRAME_BYTES};
 use super::write::{index_writes, IndexWriter, Writer};
 use super::Log;
 use crate::appender::{Appender, PendingWrite};
@@ -20,7 +17,8 @@ use crate::format::{
     encode_footer, encode_frame_header, encode_offset_entry, encode_segment_header,
     encode_time_entry, segment_file_name, FrameHeader, SegmentFooter, SegmentHeader,
     FILE_HEADER_BYTES, FLAG_FOOTER, FOOTER_PAYLOAD_BYTES, FRAME_HEADER_BYTES, OFFSET_ENTRY_BYTES,
-    OFFSET_INDEX_MAGIC, TIME_ENTRY_BYTES, TIME_INDEX_MAGIC,
+    OFFSET_INDEX_EXTENSION, OFFSET_INDEX_MAGIC, SEGMENT_EXTENSION, TIME_ENTRY_BYTES,
+    TIME_INDEX_EXTENSION, TIME_INDEX_MAGIC,
 };
 use crate::io::{OpenMode, Storage, StorageFile};
 use std::cell::Cell;
@@ -173,7 +171,9 @@ impl<S: Storage> Log<S> {
     /// Creates segment `base_offset` with its index files and makes it the
     /// active segment.
     pub(super) async fn create_active_segment(&self, base_offset: u64, now_ms: i64) -> Result<()> {
-        let path = self.dir.join(segment_file_name(base_offset, LOG_EXTENSION));
+        let path = self
+            .dir
+            .join(segment_file_name(base_offset, SEGMENT_EXTENSION));
         let opened = async {
             let file = self.storage.open(&path, OpenMode::CreateNew).await?;
             let offset_file = self

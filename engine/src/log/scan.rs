@@ -13,8 +13,8 @@
 use super::Log;
 use crate::error::{Corruption, Error, Result};
 use crate::format::{
-    decode_footer, decode_segment_header, read_frame, FrameHeader, FrameRead, OffsetEntry,
-    SegmentFooter, TimeEntry, FILE_HEADER_BYTES, FRAME_HEADER_BYTES,
+    decode_footer, decode_segment_header, peek_frame_header, read_frame, FrameHeader, FrameRead,
+    OffsetEntry, SegmentFooter, TimeEntry, FILE_HEADER_BYTES, FRAME_HEADER_BYTES,
 };
 use crate::io::{Storage, StorageFile};
 use std::path::Path;
@@ -94,9 +94,8 @@ impl<'a, F: StorageFile> Scanner<'a, F> {
         if found == FrameRead::Invalid(Corruption::LengthPastEnd)
             && self.chunk_slice().len() < remaining
         {
-            let bytes = self.chunk_slice();
             let declared =
-                u32::from_le_bytes(bytes[0..4].try_into().expect("header present")) as usize;
+                peek_frame_header(self.chunk_slice()).map_or(0, |h| h.payload_len as usize);
             self.refill(FRAME_HEADER_BYTES + declared.min(self.max_payload_bytes))
                 .await?;
             found = read_frame(self.chunk_slice(), self.max_payload_bytes);
@@ -233,9 +232,8 @@ impl<S: Storage> Log<S> {
                 .map_err(|e| Error::io(path, e))?;
             let last_start = bytes.len().saturating_sub(FRAME_HEADER_BYTES);
             for at in 0..=last_start.min(SCAN_CHUNK_BYTES - 1) {
-                let h = &bytes[at..at + FRAME_HEADER_BYTES];
-                let payload_len = u32::from_le_bytes(h[0..4].try_into().expect("4")) as u64;
-                let base_offset = u64::from_le_bytes(h[8..16].try_into().expect("8"));
+                let h = peek_frame_header(&bytes[at..]).expect("a whole header");
+                let (payload_len, base_offset) = (u64::from(h.payload_len), h.base_offset);
                 let pos = chunk_start + at as u64;
                 // Cheap filters before reading and checksumming a candidate:
                 // a plausible length and an offset that could follow.

@@ -14,9 +14,6 @@ use crate::format::{
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-pub(super) const LOG_EXTENSION: &str = "log";
-pub(super) const OFFSET_INDEX_EXTENSION: &str = "index";
-pub(super) const TIME_INDEX_EXTENSION: &str = "timeindex";
 pub(super) const FOOTER_FRAME_BYTES: usize = FRAME_HEADER_BYTES + FOOTER_PAYLOAD_BYTES;
 
 /// Read-only facts about one segment.

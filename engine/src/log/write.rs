@@ -531,9 +531,9 @@ impl<S: Storage> Log<S> {
 mod tests {
     use super::*;
     use crate::clock::Clock;
-    use crate::format::{encode_segment_header, SegmentHeader, SegmentKind};
+    use crate::format::{encode_segment_header, SegmentHeader, SegmentKind, SEGMENT_EXTENSION};
     use crate::io::mem::MemStorage;
-    use crate::log::segment::{index_path, LOG_EXTENSION};
+    use crate::log::segment::index_path;
     use crate::log::LogConfig;
     use std::path::Path;
 
@@ -559,7 +559,7 @@ mod tests {
                     created_ms: 0,
                 });
                 let dir = Path::new("/l");
-                mem.set_file_bytes(&index_path(dir, base, LOG_EXTENSION), header.to_vec());
+                mem.set_file_bytes(&index_path(dir, base, SEGMENT_EXTENSION), header.to_vec());
                 let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
                     .await
                     .unwrap();
