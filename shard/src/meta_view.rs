@@ -27,7 +27,7 @@
 //! UNKNOWN_TOPIC_OR_PARTITION. A name that really does not exist costs one
 //! atomic load: the replica is almost always caught up.
 
-use crate::partitions::DataGate;
+use crate::gate::DataGate;
 use ringlog_engine::meta::{MetaEvent, MetaState};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;

@@ -42,11 +42,10 @@
 mod membership;
 
 pub use membership::{
-    Answer, Group, GroupSettings, JoinRequest, JoinResponse, Phase, StoreRequest, SyncResponse,
-    MEMBERS_MAX,
+    Answer, Group, JoinRequest, JoinResponse, Phase, StoreRequest, SyncResponse, MEMBERS_MAX,
 };
 
-use crate::handlers::call_controller;
+use crate::calls::call_controller;
 use crate::message::ControllerRequest;
 use crate::runtime::ShardClient;
 use ringlog_engine::meta::{GroupDeleted, GroupStored, MetaEvent, OffsetsDeleted};
@@ -73,24 +72,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Coordinator-wide settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CoordinatorConfig {
-    /// Session and rebalance rules.
-    pub groups: GroupSettings,
-    /// Kafka's `offsets.retention.minutes`, in ms.
-    pub offsets_retention_ms: u64,
-}
-
-impl Default for CoordinatorConfig {
-    fn default() -> Self {
-        CoordinatorConfig {
-            groups: GroupSettings::default(),
-            offsets_retention_ms: 7 * 24 * 3600 * 1000,
-        }
-    }
-}
-
 /// The groups one shard coordinates.
 #[derive(Default)]
 pub struct Coordinator {
@@ -102,6 +83,18 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
+    /// Ticks every [`GROUP_TICK_MS`] until the shard stops (see
+    /// [`Coordinator::tick`]).
+    pub fn start_ticking(self: &Rc<Self>, client: &Rc<ShardClient>) {
+        let (groups, ticker) = (self.clone(), client.clone());
+        client
+            .local()
+            .every(Duration::from_millis(GROUP_TICK_MS), move || {
+                let (groups, ticker) = (groups.clone(), ticker.clone());
+                async move { groups.tick(&ticker).await }
+            });
+    }
+
     /// Runs `f` on the group, creating it (from its stored record, if the
     /// meta log has one) when it is not in memory yet.
     pub fn with_group<T>(
@@ -308,7 +301,7 @@ pub async fn append(client: &Rc<ShardClient>, event: MetaEvent) -> Result<(), St
     )
     .await?;
     match reply.failed {
-        Some(why) => Err(why),
+        Some(why) => Err(why.message),
         None => Ok(()),
     }
 }

@@ -4,7 +4,8 @@
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::text;
-use crate::controller::{AdminError, AdminResult, Controller};
+use crate::controller::Controller;
+use crate::message::{AdminError, AdminResult};
 use crate::topic_config::Change;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};

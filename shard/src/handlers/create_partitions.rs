@@ -2,7 +2,8 @@
 //! partition on the least-loaded shard.
 
 use super::{text, topic_name};
-use crate::controller::{AdminError, Controller};
+use crate::controller::Controller;
+use crate::message::AdminError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::ResponseError;

@@ -1,7 +1,7 @@
 //! DeleteGroups: removes empty groups and their committed offsets.
 
 use super::{forward_group, text};
-use crate::group::append;
+use crate::group::{append, Coordinator};
 use crate::message::ClientInfo;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -36,12 +36,13 @@ pub async fn route(
 /// Coordinator side.
 pub async fn handle(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group in request.groups_names {
         let id = group.0.to_string();
-        let error = delete(client, &id).await;
+        let error = delete(client, groups, &id).await;
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(GroupId(text(id)))
@@ -51,12 +52,12 @@ pub async fn handle(
     DeleteGroupsResponse::default().with_results(results)
 }
 
-async fn delete(client: &Rc<ShardClient>, id: &str) -> Option<ResponseError> {
+async fn delete(client: &Rc<ShardClient>, groups: &Coordinator, id: &str) -> Option<ResponseError> {
     if check_group_id(id).is_err() {
         return Some(ResponseError::InvalidGroupId);
     }
     let shard = client.local();
-    let live_empty = shard.groups.with_existing(client, id, |g| g.is_empty());
+    let live_empty = groups.with_existing(client, id, |g| g.is_empty());
     if live_empty == Some(false) {
         return Some(ResponseError::NonEmptyGroup);
     }
@@ -72,7 +73,7 @@ async fn delete(client: &Rc<ShardClient>, id: &str) -> Option<ResponseError> {
     } else if live_empty.is_none() {
         return Some(ResponseError::GroupIdNotFound);
     }
-    shard.groups.forget(id);
+    groups.forget(id);
     tracing::info!(group = id, "group deleted");
     None
 }

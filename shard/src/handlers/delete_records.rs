@@ -24,8 +24,8 @@ pub async fn handle(
     _version: i16,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
-    super::catch_up_unless(client, |state| {
-        super::all_placed(
+    crate::calls::catch_up_unless(client, |state| {
+        crate::calls::all_placed(
             state,
             request.topics.iter().flat_map(|t| {
                 t.partitions
@@ -78,7 +78,7 @@ async fn send(
     partition: i32,
     offset: i64,
 ) -> Result<oneshot::Receiver<Reply>, ResponseError> {
-    let owner = super::owner(client, topic, partition);
+    let owner = crate::calls::owner(client, topic, partition);
     let owner = owner.ok_or(ResponseError::UnknownTopicOrPartition)?;
     let offset = match offset {
         HIGH_WATERMARK => None,

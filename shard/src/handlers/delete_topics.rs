@@ -2,7 +2,8 @@
 //! partitions' logs on their shards.
 
 use super::{text, topic_name};
-use crate::controller::{AdminError, Controller};
+use crate::controller::Controller;
+use crate::message::AdminError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use kafka_protocol::ResponseError;

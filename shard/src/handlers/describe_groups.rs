@@ -2,7 +2,7 @@
 //! assignments) of each group, from its coordinator shard.
 
 use super::{forward_group, text};
-use crate::group::{coordinator_shard, Phase};
+use crate::group::{coordinator_shard, Coordinator, Phase};
 use crate::message::ClientInfo;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -50,14 +50,13 @@ pub struct Summary {
 
 /// Every group this shard coordinates: live ones, and those the meta log
 /// knows only by their offsets or stored (empty) membership.
-pub fn summaries(client: &Rc<ShardClient>) -> Vec<Summary> {
+pub fn summaries(client: &Rc<ShardClient>, groups: &Coordinator) -> Vec<Summary> {
     let shard = client.local();
-    let mut out: Vec<Summary> = shard
-        .groups
+    let mut out: Vec<Summary> = groups
         .live_ids(client)
         .into_iter()
         .filter_map(|id| {
-            shard.groups.with_existing(client, &id, |g| Summary {
+            groups.with_existing(client, &id, |g| Summary {
                 id: id.clone(),
                 state: g.phase().name(),
                 protocol_type: g.protocol_type().unwrap_or_default().to_string(),
@@ -85,14 +84,18 @@ pub fn summaries(client: &Rc<ShardClient>) -> Vec<Summary> {
 }
 
 /// Coordinator side.
-pub fn handle(client: &Rc<ShardClient>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub fn handle(
+    client: &Rc<ShardClient>,
+    groups: &Coordinator,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     let shard = client.local();
     let groups = request
         .groups
         .into_iter()
         .map(|id| {
             let name = id.0.to_string();
-            let live = shard.groups.with_existing(client, &name, |g| {
+            let live = groups.with_existing(client, &name, |g| {
                 let stable = g.phase() == Phase::Stable;
                 let protocol = g.protocol().unwrap_or_default().to_string();
                 let members = g

@@ -79,8 +79,8 @@ pub async fn handle(
         .map(|t| t.topic.0.to_string())
         .collect();
     let topics_ref = &topics;
-    super::catch_up_unless(client, |state| {
-        super::all_placed(
+    crate::calls::catch_up_unless(client, |state| {
+        crate::calls::all_placed(
             state,
             request.topics.iter().enumerate().flat_map(|(i, t)| {
                 t.partitions

@@ -7,7 +7,8 @@
 //! batches uncompressed. Transaction coordinators are refused:
 //! transactions are not supported.
 
-use super::{text, NODE_ID};
+use super::text;
+use crate::ids::NODE_ID;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};

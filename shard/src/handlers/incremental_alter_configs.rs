@@ -6,7 +6,8 @@ use super::alter_configs::{
     outcome_fields, refuse_duplicates, refuse_null_values, unsupported_resource,
 };
 use super::describe_configs::RESOURCE_TOPIC;
-use crate::controller::{AdminError, AdminResult, Controller};
+use crate::controller::Controller;
+use crate::message::{AdminError, AdminResult};
 use crate::topic_config::Change;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;

@@ -7,7 +7,7 @@
 //! stragglers); see [`crate::group`].
 
 use super::text;
-use crate::group::{now_ms, Answer, JoinRequest, JoinResponse};
+use crate::group::{now_ms, Answer, Coordinator, JoinRequest, JoinResponse};
 use crate::message::ClientInfo;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
@@ -20,6 +20,7 @@ use std::time::Instant;
 /// Answers a JoinGroup.
 pub async fn handle(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     version: i16,
     request: JoinGroupRequest,
     sender: &ClientInfo,
@@ -50,7 +51,7 @@ pub async fn handle(
         require_known_member_id: version >= 4,
     };
     let settings = &client.local().config.coordinator.groups;
-    let answer = client.local().groups.with_group(client, &group, |g| {
+    let answer = groups.with_group(client, &group, |g| {
         g.join(join, settings, Instant::now(), now_ms())
     });
     let response = match answer {

@@ -1,7 +1,8 @@
 //! ListGroups: every group, gathered from every shard's coordinator (a
 //! group lives on exactly one shard, so the union has no duplicates).
 
-use super::{forward_to, text};
+use super::{ask_coordinator, text};
+use crate::group::Coordinator;
 use crate::message::ClientInfo;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
@@ -23,7 +24,7 @@ pub async fn route(
     let mut groups = Vec::new();
     for shard in 0..client.shard_count() {
         let body = RequestKind::ListGroups(request.clone());
-        match forward_to(client, shard, version, body, sender).await? {
+        match ask_coordinator(client, shard, version, body, sender).await? {
             ResponseKind::ListGroups(response) => groups.extend(response.groups),
             other => return Err(format!("coordinator answered ListGroups with {other:?}")),
         }
@@ -35,6 +36,7 @@ pub async fn route(
 /// (v5).
 pub fn handle(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     version: i16,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
@@ -48,7 +50,7 @@ pub fn handle(
             .types_filter
             .iter()
             .any(|t| t.eq_ignore_ascii_case(GROUP_TYPE));
-    let groups = super::describe_groups::summaries(client)
+    let groups = super::describe_groups::summaries(client, groups)
         .into_iter()
         .filter(|g| {
             type_ok && (states.is_empty() || states.contains(&g.state.to_ascii_lowercase()))

@@ -30,8 +30,8 @@ pub async fn handle(
     version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
-    super::catch_up_unless(client, |state| {
-        super::all_placed(
+    crate::calls::catch_up_unless(client, |state| {
+        crate::calls::all_placed(
             state,
             request.topics.iter().flat_map(|t| {
                 t.partitions
@@ -92,7 +92,7 @@ async fn send(
     partition: i32,
     timestamp: i64,
 ) -> Result<oneshot::Receiver<OffsetsReply>, ResponseError> {
-    let owner = super::owner(client, topic, partition);
+    let owner = crate::calls::owner(client, topic, partition);
     let owner = owner.ok_or(ResponseError::UnknownTopicOrPartition)?;
     let query = match timestamp {
         LATEST_TIMESTAMP => OffsetQuery::Latest,

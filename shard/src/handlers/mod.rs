@@ -19,7 +19,7 @@
 mod alter_configs;
 mod api_versions;
 mod create_partitions;
-pub(crate) mod create_topics;
+mod create_topics;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
@@ -30,7 +30,7 @@ mod fetch;
 mod find_coordinator;
 mod heartbeat;
 mod incremental_alter_configs;
-pub(crate) mod init_producer_id;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -42,22 +42,16 @@ mod offset_fetch;
 mod produce;
 mod sync_group;
 
+use crate::calls::{call_admin, forward_to};
 use crate::controller::Controller;
 use crate::dispatch_order::Turn;
-use crate::group::coordinator_shard;
-use crate::message::{ClientInfo, ControllerReply, ControllerRequest, GroupAnswer, ShardRequest};
+use crate::group::{coordinator_shard, Coordinator};
+use crate::message::{ClientInfo, GroupAnswer};
 use crate::runtime::ShardClient;
-use futures_channel::oneshot;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use ringlog_engine::meta::MetaState;
 use ringlog_protocol::Request;
 use std::rc::Rc;
-
-/// The only broker: ringlog is one node, whatever its shard count.
-pub const NODE_ID: i32 = 0;
-/// The cluster id clients see.
-pub const CLUSTER_ID: &str = "ringlog";
 
 /// What a request produced.
 pub enum Handled {
@@ -177,12 +171,8 @@ pub async fn dispatch(
         | RequestKind::CreatePartitions(_)
         | RequestKind::AlterConfigs(_)
         | RequestKind::IncrementalAlterConfigs(_)) => {
-            let body = Box::new(body);
-            let reply = call_controller(client, ControllerRequest::Admin { version, body }).await?;
-            reply
-                .body
-                .map(|body| Handled::Respond(Box::new(body)))
-                .ok_or_else(|| "controller answered an admin request without a body".to_string())
+            let reply = call_admin(client, version, Box::new(body)).await?;
+            Ok(Handled::Respond(Box::new(reply.body)))
         }
         other => Err(format!(
             "no handler for {:?} v{version}",
@@ -225,33 +215,38 @@ pub async fn admin(
 /// of a multi-group request).
 pub async fn group(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     version: i16,
     body: RequestKind,
     sender: &ClientInfo,
 ) -> GroupAnswer {
     let body = match body {
         RequestKind::JoinGroup(body) => {
-            ResponseKind::JoinGroup(join_group::handle(client, version, body, sender).await)
+            ResponseKind::JoinGroup(join_group::handle(client, groups, version, body, sender).await)
         }
         RequestKind::SyncGroup(body) => {
-            ResponseKind::SyncGroup(sync_group::handle(client, version, body).await)
+            ResponseKind::SyncGroup(sync_group::handle(client, groups, version, body).await)
         }
-        RequestKind::Heartbeat(body) => ResponseKind::Heartbeat(heartbeat::handle(client, body)),
+        RequestKind::Heartbeat(body) => {
+            ResponseKind::Heartbeat(heartbeat::handle(client, groups, body))
+        }
         RequestKind::LeaveGroup(body) => {
-            ResponseKind::LeaveGroup(leave_group::handle(client, version, body).await)
+            ResponseKind::LeaveGroup(leave_group::handle(client, groups, version, body).await)
         }
-        RequestKind::OffsetCommit(body) => return offset_commit::handle(client, body).await,
+        RequestKind::OffsetCommit(body) => {
+            return offset_commit::handle(client, groups, body).await
+        }
         RequestKind::OffsetDelete(body) => {
-            ResponseKind::OffsetDelete(offset_delete::handle(client, body).await)
+            ResponseKind::OffsetDelete(offset_delete::handle(client, groups, body).await)
         }
         RequestKind::DescribeGroups(body) => {
-            ResponseKind::DescribeGroups(describe_groups::handle(client, body))
+            ResponseKind::DescribeGroups(describe_groups::handle(client, groups, body))
         }
         RequestKind::DeleteGroups(body) => {
-            ResponseKind::DeleteGroups(delete_groups::handle(client, body).await)
+            ResponseKind::DeleteGroups(delete_groups::handle(client, groups, body).await)
         }
         RequestKind::ListGroups(body) => {
-            ResponseKind::ListGroups(list_groups::handle(client, version, body))
+            ResponseKind::ListGroups(list_groups::handle(client, groups, version, body))
         }
         other => unreachable!("not a group request: {other:?}"),
     };
@@ -268,91 +263,26 @@ pub async fn forward_group(
     sender: &ClientInfo,
 ) -> Result<ResponseKind, String> {
     let shard = coordinator_shard(group, client.shard_count());
-    forward_to(client, shard, version, body, sender).await
+    ask_coordinator(client, shard, version, body, sender).await
 }
 
-/// Sends a group request to shard `shard`'s coordinator.
-pub async fn forward_to(
+/// Sends a group request to shard `shard`'s coordinator and waits for the
+/// response body (an OffsetCommit's, once its event is durable).
+pub async fn ask_coordinator(
     client: &Rc<ShardClient>,
     shard: usize,
     version: i16,
     body: RequestKind,
     sender: &ClientInfo,
 ) -> Result<ResponseKind, String> {
-    let (reply, answer) = oneshot::channel();
-    let request = ShardRequest::Group {
-        version,
-        body: Box::new(body),
-        client: sender.clone(),
-        reply,
-    };
-    client.send(shard, request).await;
-    let answer = answer
-        .await
-        .map_err(|_| format!("group coordinator on shard {shard} dropped the request"))?;
-    Ok(match answer {
-        GroupAnswer::Done(body) => body,
-        GroupAnswer::OnceDurable { response, durable } => {
-            ResponseKind::OffsetCommit(offset_commit::once_durable(response, durable).await)
-        }
-    })
-}
-
-/// Sends work to the controller and waits until this shard's replica has
-/// applied what it changed.
-pub async fn call_controller(
-    client: &Rc<ShardClient>,
-    request: ControllerRequest,
-) -> Result<ControllerReply, String> {
-    let (reply, answer) = oneshot::channel();
-    client
-        .send(0, ShardRequest::Controller { request, reply })
-        .await;
-    let answer = answer
-        .await
-        .map_err(|_| "the controller dropped the request".to_string())?;
-    if !client
-        .local()
-        .meta
-        .wait_applied(answer.applied_offset)
-        .await
-    {
-        tracing::warn!(
-            offset = answer.applied_offset,
-            "metadata replica did not catch up in time; answering anyway"
-        );
-    }
-    Ok(answer)
-}
-
-/// Waits for this shard's replica to catch up with the controller when
-/// `known` says the request names something it does not know, so a topic
-/// created through another router is found (see
-/// [`crate::meta_view::MetaView::catch_up`]).
-pub async fn catch_up_unless(client: &ShardClient, known: impl FnOnce(&MetaState) -> bool) {
-    let meta = &client.local().meta;
-    if !meta.with(known) {
-        meta.catch_up().await;
-    }
-}
-
-/// Whether every (topic, partition) is placed in `state`.
-pub fn all_placed<'a>(
-    state: &MetaState,
-    mut partitions: impl Iterator<Item = (&'a str, i32)>,
-) -> bool {
-    partitions.all(|(topic, partition)| {
-        u32::try_from(partition).is_ok_and(|p| state.placement(topic, p).is_some())
-    })
-}
-
-/// The shard owning `topic`/`partition` in this shard's replica.
-pub fn owner(client: &ShardClient, topic: &str, partition: i32) -> Option<u32> {
-    let index = u32::try_from(partition).ok()?;
-    client
-        .local()
-        .meta
-        .with(|state| state.placement(topic, index))
+    Ok(
+        match forward_to(client, shard, version, body, sender).await? {
+            GroupAnswer::Done(body) => body,
+            GroupAnswer::OnceDurable { response, durable } => {
+                ResponseKind::OffsetCommit(offset_commit::once_durable(response, durable).await)
+            }
+        },
+    )
 }
 
 /// A topic name for a response.

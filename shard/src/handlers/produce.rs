@@ -29,7 +29,8 @@
 //! (53), as for a request with a transactional id, because transactions
 //! are not supported.
 
-use super::{call_controller, topic_name};
+use super::topic_name;
+use crate::calls::call_controller;
 use crate::dispatch_order::Turn;
 use crate::message::{ControllerRequest, ProduceReply, ShardRequest};
 use crate::runtime::ShardClient;
@@ -85,8 +86,8 @@ pub async fn handle(
     } else {
         None
     };
-    super::catch_up_unless(client, |state| {
-        super::all_placed(
+    crate::calls::catch_up_unless(client, |state| {
+        crate::calls::all_placed(
             state,
             request.topic_data.iter().flat_map(|t| {
                 t.partition_data
@@ -207,7 +208,7 @@ async fn route(
     records: Option<Bytes>,
     durable: bool,
 ) -> Outcome {
-    let owner = super::owner(client, topic, partition);
+    let owner = crate::calls::owner(client, topic, partition);
     let Some(owner) = owner else {
         return Outcome::Failed(ResponseError::UnknownTopicOrPartition, None);
     };

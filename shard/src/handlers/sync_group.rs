@@ -6,7 +6,7 @@
 //! only once a restart would give them the same one.
 
 use super::text;
-use crate::group::{now_ms, Answer, SyncResponse};
+use crate::group::{now_ms, Answer, Coordinator, SyncResponse};
 use crate::runtime::ShardClient;
 use bytes::Bytes;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
@@ -18,6 +18,7 @@ use std::time::Instant;
 /// Answers a SyncGroup.
 pub async fn handle(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     version: i16,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
@@ -34,7 +35,7 @@ pub async fn handle(
         .collect();
     let shard = client.local();
     let settings = &shard.config.coordinator.groups;
-    let checked = shard.groups.with_existing(client, &group, |g| {
+    let checked = groups.with_existing(client, &group, |g| {
         // v5 names the protocol; it must be the group's.
         let mismatch = |asked: &Option<kafka_protocol::protocol::StrBytes>, have: Option<&str>| {
             asked.as_ref().is_some_and(|a| Some(a.as_str()) != have)
@@ -60,11 +61,11 @@ pub async fn handle(
     };
     if let Some(store) = store {
         let generation = store.generation;
-        let stored = shard.groups.store(client, &group, store).await;
+        let stored = groups.store(client, &group, store).await;
         if let Err(e) = &stored {
             tracing::warn!(%group, generation, error = %e, "storing the group assignment failed");
         }
-        shard.groups.with_existing(client, &group, |g| {
+        groups.with_existing(client, &group, |g| {
             g.stored(
                 generation,
                 stored.is_ok(),

@@ -24,6 +24,7 @@
 //! answer. Time is passed in (`now`), so tests drive timeouts without
 //! sleeping.
 
+use crate::config::GroupSettings;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use kafka_protocol::ResponseError;
@@ -36,29 +37,6 @@ use std::time::{Duration, Instant};
 pub const MEMBERS_MAX: usize = 1000;
 /// Protocols one member may offer.
 pub const PROTOCOLS_MAX: usize = 32;
-
-/// Coordinator settings that shape every group.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupSettings {
-    /// Smallest session timeout a member may ask for
-    /// (`group.min.session.timeout.ms`).
-    pub min_session_timeout_ms: i32,
-    /// Largest session timeout (`group.max.session.timeout.ms`).
-    pub max_session_timeout_ms: i32,
-    /// How long the first rebalance of an empty group waits for more
-    /// members (`group.initial.rebalance.delay.ms`).
-    pub initial_rebalance_delay_ms: u64,
-}
-
-impl Default for GroupSettings {
-    fn default() -> Self {
-        GroupSettings {
-            min_session_timeout_ms: 6_000,
-            max_session_timeout_ms: 1_800_000,
-            initial_rebalance_delay_ms: 3_000,
-        }
-    }
-}
 
 /// Where a group is in the rebalance protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -353,7 +331,7 @@ impl Group {
     /// Kafka's member id shape: the client (or instance) id and a UUID.
     fn new_member_id(client_id: &str, instance_id: Option<&str>) -> String {
         let prefix = instance_id.unwrap_or(client_id);
-        let id = uuid::Uuid::from_bytes(crate::controller::random_uuid());
+        let id = uuid::Uuid::from_bytes(crate::ids::random_uuid());
         format!("{prefix}-{id}")
     }
 
