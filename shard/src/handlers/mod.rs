@@ -26,6 +26,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod fan_out;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
