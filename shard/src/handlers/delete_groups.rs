@@ -1,39 +1,16 @@
 //! DeleteGroups: removes empty groups and their committed offsets.
 
-use super::{forward_group, text};
+use super::text;
 use crate::group::{append, Coordinator};
-use crate::message::ClientInfo;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
-use kafka_protocol::messages::{
-    DeleteGroupsRequest, DeleteGroupsResponse, GroupId, RequestKind, ResponseKind,
-};
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, GroupId};
 use kafka_protocol::ResponseError;
 use ringlog_engine::meta::{check_group_id, GroupDeleted, MetaEvent};
 use std::rc::Rc;
 
-/// Router side: one request per group to its coordinator.
-pub async fn route(
-    client: &Rc<ShardClient>,
-    version: i16,
-    request: DeleteGroupsRequest,
-    sender: &ClientInfo,
-) -> Result<DeleteGroupsResponse, String> {
-    let mut results = Vec::with_capacity(request.groups_names.len());
-    for group in request.groups_names {
-        let id = group.0.to_string();
-        let body = RequestKind::DeleteGroups(
-            DeleteGroupsRequest::default().with_groups_names(vec![group]),
-        );
-        match forward_group(client, &id, version, body, sender).await? {
-            ResponseKind::DeleteGroups(response) => results.extend(response.results),
-            other => return Err(format!("coordinator answered DeleteGroups with {other:?}")),
-        }
-    }
-    Ok(DeleteGroupsResponse::default().with_results(results))
-}
-
-/// Coordinator side.
+/// Deletes the groups of this shard (the router asks each group's
+/// coordinator for its own: see `group_route.rs`).
 pub async fn handle(
     client: &Rc<ShardClient>,
     groups: &Coordinator,

@@ -1,42 +1,12 @@
 //! DescribeGroups: state, protocol and members (with their metadata and
 //! assignments) of each group, from its coordinator shard.
 
-use super::{forward_group, text};
+use super::text;
 use crate::group::{coordinator_shard, Coordinator, Phase};
-use crate::message::ClientInfo;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::{
-    DescribeGroupsRequest, DescribeGroupsResponse, GroupId, RequestKind, ResponseKind,
-};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 use std::rc::Rc;
-
-/// Router side: one request per group to its coordinator, answers in the
-/// order asked.
-pub async fn route(
-    client: &Rc<ShardClient>,
-    version: i16,
-    request: DescribeGroupsRequest,
-    sender: &ClientInfo,
-) -> Result<DescribeGroupsResponse, String> {
-    let mut described = Vec::with_capacity(request.groups.len());
-    for group in request.groups {
-        let id = group.0.to_string();
-        let single = DescribeGroupsRequest::default()
-            .with_groups(vec![group])
-            .with_include_authorized_operations(request.include_authorized_operations);
-        let body = RequestKind::DescribeGroups(single);
-        match forward_group(client, &id, version, body, sender).await? {
-            ResponseKind::DescribeGroups(response) => described.extend(response.groups),
-            other => {
-                return Err(format!(
-                    "coordinator answered DescribeGroups with {other:?}"
-                ))
-            }
-        }
-    }
-    Ok(DescribeGroupsResponse::default().with_groups(described))
-}
 
 /// A group as ListGroups and DescribeGroups show it.
 pub struct Summary {
@@ -83,7 +53,8 @@ pub fn summaries(client: &Rc<ShardClient>, groups: &Coordinator) -> Vec<Summary>
     out
 }
 
-/// Coordinator side.
+/// Answers the groups of this shard (the router asks each group's
+/// coordinator for its own: see `group_route.rs`).
 pub fn handle(
     client: &Rc<ShardClient>,
     groups: &Coordinator,

@@ -29,6 +29,7 @@ mod describe_groups;
 mod fan_out;
 mod fetch;
 mod find_coordinator;
+mod group_route;
 mod heartbeat;
 mod incremental_alter_configs;
 mod init_producer_id;
@@ -43,12 +44,13 @@ mod offset_fetch;
 mod produce;
 mod sync_group;
 
-use crate::calls::{call_admin, forward_to};
+use crate::calls::call_admin;
 use crate::controller::Controller;
 use crate::dispatch_order::Turn;
-use crate::group::{coordinator_shard, Coordinator};
+use crate::group::Coordinator;
 use crate::message::{ClientInfo, GroupAnswer};
 use crate::runtime::ShardClient;
+use group_route::GroupRoute;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use ringlog_protocol::Request;
@@ -74,65 +76,21 @@ pub async fn dispatch(
     // Only Produce dispatches in arrival order; every other request gives
     // its turn up here.
     let produce_turn = (request.api_key == ApiKey::Produce).then_some(turn);
-    // Group members keep who they are; other requests skip the copies.
-    let sender = &match request.api_key {
-        ApiKey::JoinGroup
-        | ApiKey::SyncGroup
-        | ApiKey::Heartbeat
-        | ApiKey::LeaveGroup
-        | ApiKey::OffsetCommit
-        | ApiKey::OffsetDelete
-        | ApiKey::DescribeGroups
-        | ApiKey::DeleteGroups
-        | ApiKey::ListGroups => ClientInfo {
-            client_id: request.client_id().unwrap_or_default().to_string(),
-            host: host.to_string(),
-        },
-        _ => ClientInfo::default(),
-    };
     let respond = |body| Ok(Handled::Respond(Box::new(body)));
-    match request.body {
-        RequestKind::JoinGroup(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::JoinGroup(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
+    let body = match GroupRoute::of(request.body, client.shard_count()) {
+        Ok(route) => {
+            // Group members keep who sent them.
+            let sender = ClientInfo {
+                client_id: request.header.client_id.unwrap_or_default().to_string(),
+                host: host.to_string(),
+            };
+            return respond(route.ask(client, request.api_key, version, &sender).await?);
         }
-        RequestKind::SyncGroup(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::SyncGroup(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
-        }
-        RequestKind::Heartbeat(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::Heartbeat(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
-        }
-        RequestKind::LeaveGroup(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::LeaveGroup(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
-        }
-        RequestKind::OffsetCommit(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::OffsetCommit(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
-        }
-        RequestKind::OffsetDelete(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::OffsetDelete(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
-        }
+        Err(body) => body,
+    };
+    match body {
         RequestKind::OffsetFetch(body) => respond(ResponseKind::OffsetFetch(
             offset_fetch::handle(client, version, body).await,
-        )),
-        RequestKind::DescribeGroups(body) => respond(ResponseKind::DescribeGroups(
-            describe_groups::route(client, version, body, sender).await?,
-        )),
-        RequestKind::DeleteGroups(body) => respond(ResponseKind::DeleteGroups(
-            delete_groups::route(client, version, body, sender).await?,
-        )),
-        RequestKind::ListGroups(body) => respond(ResponseKind::ListGroups(
-            list_groups::route(client, version, body, sender).await?,
         )),
         RequestKind::ApiVersions(_) => {
             respond(ResponseKind::ApiVersions(api_versions::handle(version)))
@@ -252,38 +210,6 @@ pub async fn group(
         other => unreachable!("not a group request: {other:?}"),
     };
     GroupAnswer::Done(body)
-}
-
-/// Sends a group request to the group's coordinator shard and waits for
-/// the response body.
-pub async fn forward_group(
-    client: &Rc<ShardClient>,
-    group: &str,
-    version: i16,
-    body: RequestKind,
-    sender: &ClientInfo,
-) -> Result<ResponseKind, String> {
-    let shard = coordinator_shard(group, client.shard_count());
-    ask_coordinator(client, shard, version, body, sender).await
-}
-
-/// Sends a group request to shard `shard`'s coordinator and waits for the
-/// response body (an OffsetCommit's, once its event is durable).
-pub async fn ask_coordinator(
-    client: &Rc<ShardClient>,
-    shard: usize,
-    version: i16,
-    body: RequestKind,
-    sender: &ClientInfo,
-) -> Result<ResponseKind, String> {
-    Ok(
-        match forward_to(client, shard, version, body, sender).await? {
-            GroupAnswer::Done(body) => body,
-            GroupAnswer::OnceDurable { response, durable } => {
-                ResponseKind::OffsetCommit(offset_commit::once_durable(response, durable).await)
-            }
-        },
-    )
 }
 
 /// A topic name for a response.
