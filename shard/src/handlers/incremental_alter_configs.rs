@@ -2,10 +2,7 @@
 //! keys APPEND and SUBTRACT of single topic configs; other keys keep their
 //! values.
 
-use super::alter_configs::{
-    outcome_fields, refuse_duplicates, refuse_null_values, unsupported_resource,
-};
-use super::describe_configs::RESOURCE_TOPIC;
+use super::config_change::{change, refuse_duplicates, refuse_null_values, ChangeRequest};
 use crate::controller::Controller;
 use crate::message::{AdminError, AdminResult};
 use crate::topic_config::Change;
@@ -28,21 +25,16 @@ pub async fn handle(
     request: IncrementalAlterConfigsRequest,
     applied: &mut u64,
 ) -> IncrementalAlterConfigsResponse {
+    let how = ChangeRequest {
+        replace: false,
+        validate_only: request.validate_only,
+    };
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
-        let name = resource.resource_name.to_string();
-        let outcome: AdminResult<u64> = match resource.resource_type {
-            RESOURCE_TOPIC => match changes(&resource.configs) {
-                Ok(changes) => {
-                    controller
-                        .change_configs(&name, &changes, false, request.validate_only)
-                        .await
-                }
-                Err(e) => Err(e),
-            },
-            other => Err(unsupported_resource(other)),
-        };
-        let (error_code, error_message) = outcome_fields(outcome, applied);
+        let (kind, name) = (resource.resource_type, resource.resource_name.as_str());
+        let operations = || changes(&resource.configs);
+        let (error_code, error_message) =
+            change(controller, &how, kind, name, operations, applied).await;
         responses.push(
             AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
