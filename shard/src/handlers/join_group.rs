@@ -28,7 +28,10 @@ pub async fn handle(
     let group = request.group_id.0.to_string();
     let member_id = request.member_id.to_string();
     if check_group_id(&group).is_err() {
-        return encode(version, error(ResponseError::InvalidGroupId, &member_id));
+        return encode(
+            version,
+            JoinResponse::error(ResponseError::InvalidGroupId, &member_id),
+        );
     }
     let join = JoinRequest {
         member_id,
@@ -58,21 +61,9 @@ pub async fn handle(
         Answer::Now(response) => response,
         Answer::Later(waiting) => waiting
             .await
-            .unwrap_or_else(|_| error(ResponseError::UnknownServerError, "")),
+            .unwrap_or_else(|_| JoinResponse::error(ResponseError::UnknownServerError, "")),
     };
     encode(version, response)
-}
-
-fn error(error: ResponseError, member_id: &str) -> JoinResponse {
-    JoinResponse {
-        error: Some(error),
-        generation: -1,
-        protocol_type: None,
-        protocol: None,
-        leader: String::new(),
-        member_id: member_id.to_string(),
-        members: Vec::new(),
-    }
 }
 
 fn encode(version: i16, response: JoinResponse) -> JoinGroupResponse {

@@ -24,7 +24,7 @@ pub async fn handle(
 ) -> SyncGroupResponse {
     let group = request.group_id.0.to_string();
     if check_group_id(&group).is_err() {
-        return encode(version, error(ResponseError::InvalidGroupId));
+        return encode(version, SyncResponse::error(ResponseError::InvalidGroupId));
     }
     let member_id = request.member_id.to_string();
     let instance_id = request.group_instance_id.as_ref().map(|i| i.to_string());
@@ -55,8 +55,8 @@ pub async fn handle(
         ))
     });
     let (answer, store) = match checked {
-        None => return encode(version, error(ResponseError::UnknownMemberId)),
-        Some(Err(e)) => return encode(version, error(e)),
+        None => return encode(version, SyncResponse::error(ResponseError::UnknownMemberId)),
+        Some(Err(e)) => return encode(version, SyncResponse::error(e)),
         Some(Ok(outcome)) => outcome,
     };
     if let Some(store) = store {
@@ -79,18 +79,9 @@ pub async fn handle(
         Answer::Now(response) => response,
         Answer::Later(waiting) => waiting
             .await
-            .unwrap_or_else(|_| error(ResponseError::UnknownServerError)),
+            .unwrap_or_else(|_| SyncResponse::error(ResponseError::UnknownServerError)),
     };
     encode(version, response)
-}
-
-fn error(error: ResponseError) -> SyncResponse {
-    SyncResponse {
-        error: Some(error),
-        protocol_type: None,
-        protocol: None,
-        assignment: Bytes::new(),
-    }
 }
 
 fn encode(version: i16, response: SyncResponse) -> SyncGroupResponse {

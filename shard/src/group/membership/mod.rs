@@ -107,7 +107,8 @@ pub struct JoinResponse {
 }
 
 impl JoinResponse {
-    fn error(error: ResponseError, member_id: &str) -> Self {
+    /// The answer that refuses a join with `error`.
+    pub fn error(error: ResponseError, member_id: &str) -> Self {
         JoinResponse {
             error: Some(error),
             generation: -1,
@@ -134,7 +135,8 @@ pub struct SyncResponse {
 }
 
 impl SyncResponse {
-    fn error(error: ResponseError) -> Self {
+    /// The answer that refuses a sync with `error`.
+    pub fn error(error: ResponseError) -> Self {
         SyncResponse {
             error: Some(error),
             protocol_type: None,
