@@ -10,11 +10,12 @@ use super::text;
 use crate::controller::Controller;
 use crate::message::{AdminError, AdminResult};
 use crate::topic_config::Change;
+use kafka_protocol::messages::{alter_configs_response, incremental_alter_configs_response};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use std::collections::BTreeSet;
 
-/// How a request changes a resource's configs.
+/// How a request changes its resources' configs.
 pub struct ChangeRequest {
     /// The given keys replace every override (legacy AlterConfigs): keys
     /// not given return to the server default.
@@ -23,36 +24,67 @@ pub struct ChangeRequest {
     pub validate_only: bool,
 }
 
-/// Changes one resource's configs and answers with its error code and
-/// message; `changes` reads the request's operations on it (refusing them
-/// as Kafka's broker does before they reach the controller). A success
-/// moves `applied` to the meta offset the change reached.
-pub async fn change(
+/// One resource's row in either API's response (their types differ, their
+/// fields do not).
+pub trait ResourceRow {
+    /// The row of resource `name` of type `kind`: its error code and
+    /// message (code 0 and no message when the change was made).
+    fn answered(kind: i8, name: StrBytes, error_code: i16, message: Option<StrBytes>) -> Self;
+}
+
+macro_rules! resource_row {
+    ($($row:ty),*) => {$(
+        impl ResourceRow for $row {
+            fn answered(kind: i8, name: StrBytes, error_code: i16, message: Option<StrBytes>) -> Self {
+                <$row>::default()
+                    .with_resource_type(kind)
+                    .with_resource_name(name)
+                    .with_error_code(error_code)
+                    .with_error_message(message)
+            }
+        }
+    )*};
+}
+
+resource_row!(
+    alter_configs_response::AlterConfigsResourceResponse,
+    incremental_alter_configs_response::AlterConfigsResourceResponse
+);
+
+/// Changes each resource's configs in request order and answers a row for
+/// each. A resource is its type, its name and its part of the request,
+/// which `changes` reads into operations (refusing them as Kafka's broker
+/// does before they reach the controller). `applied` becomes the meta
+/// offset the changes reached.
+pub async fn change_all<C, Row: ResourceRow>(
     controller: &Controller,
     how: &ChangeRequest,
-    resource_type: i8,
-    name: &str,
-    changes: impl FnOnce() -> AdminResult<Vec<(String, Change)>>,
+    resources: impl ExactSizeIterator<Item = (i8, StrBytes, C)>,
+    changes: impl Fn(&C) -> AdminResult<Vec<(String, Change)>>,
     applied: &mut u64,
-) -> (i16, Option<StrBytes>) {
-    let outcome = match resource_type {
-        RESOURCE_TOPIC => match changes() {
-            Ok(changes) => {
-                controller
-                    .change_configs(name, &changes, how.replace, how.validate_only)
-                    .await
+) -> Vec<Row> {
+    let mut rows = Vec::with_capacity(resources.len());
+    for (kind, name, configs) in resources {
+        let outcome = match kind {
+            RESOURCE_TOPIC => match changes(&configs) {
+                Ok(changes) => {
+                    controller
+                        .change_configs(&name, &changes, how.replace, how.validate_only)
+                        .await
+                }
+                Err(e) => Err(e),
+            },
+            other => Err(unsupported_resource(other)),
+        };
+        rows.push(match outcome {
+            Ok(offset) => {
+                *applied = (*applied).max(offset);
+                Row::answered(kind, name, 0, None)
             }
-            Err(e) => Err(e),
-        },
-        other => Err(unsupported_resource(other)),
-    };
-    match outcome {
-        Ok(offset) => {
-            *applied = (*applied).max(offset);
-            (0, None)
-        }
-        Err(e) => (e.error.code(), Some(text(e.message))),
+            Err(e) => Row::answered(kind, name, e.error.code(), Some(text(e.message))),
+        });
     }
+    rows
 }
 
 /// INVALID_REQUEST if a key appears twice in one resource (Kafka's check).

@@ -16,17 +16,20 @@ use kafka_protocol::ResponseError;
 /// the answers that carry one.
 pub type Refusal = (ResponseError, Option<String>);
 
-/// The partitions of a request, by topic in request order, each with its
-/// part (`T`).
+/// Something for each partition of a request, by topic in request order:
+/// `(topic, [(partition index, T)])`.
+pub type ByTopic<T> = Vec<(String, Vec<(i32, T)>)>;
+
+/// The partitions of a request, each with its part (`T`).
 pub struct Parts<T> {
-    topics: Vec<(String, Vec<(i32, T)>)>,
+    topics: ByTopic<T>,
 }
 
 impl<T> Parts<T> {
     /// A request's partitions. If this shard's replica does not place them
     /// all, it first catches up (bounded) with the controller, so a topic
     /// created through another router is found.
-    pub async fn new(client: &ShardClient, topics: Vec<(String, Vec<(i32, T)>)>) -> Self {
+    pub async fn new(client: &ShardClient, topics: ByTopic<T>) -> Self {
         catch_up_unless(client, |state| {
             all_placed(
                 state,
@@ -94,10 +97,12 @@ impl<T> Parts<T> {
     }
 }
 
-/// The parts of a request on their way, by topic in request order: each a
-/// reply to come, or why it was not sent.
+/// A part on its way: the reply to come, or why it was not sent.
+type Pending<R> = Result<oneshot::Receiver<R>, Refusal>;
+
+/// The parts of a request on their way.
 pub struct Sent<R> {
-    topics: Vec<(String, Vec<(i32, Result<oneshot::Receiver<R>, Refusal>)>)>,
+    topics: ByTopic<Pending<R>>,
 }
 
 impl<R> Sent<R> {

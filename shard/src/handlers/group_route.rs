@@ -17,6 +17,14 @@ use kafka_protocol::messages::{
 };
 use std::rc::Rc;
 
+/// A request, by whether it goes to group coordinators.
+pub enum Routed {
+    /// A consumer group request, and where its parts go.
+    Group(GroupRoute),
+    /// Any other request, given back.
+    Other(RequestKind),
+}
+
 /// A consumer group request as its coordinators get it.
 pub enum GroupRoute {
     /// The whole request, for the coordinator on this shard.
@@ -48,10 +56,10 @@ fn one_group(body: &RequestKind) -> Option<&str> {
 impl GroupRoute {
     /// The route of a consumer group request among `shards` shards; any
     /// other request is given back.
-    pub fn of(body: RequestKind, shards: usize) -> Result<GroupRoute, RequestKind> {
+    pub fn of(body: RequestKind, shards: usize) -> Routed {
         if let Some(group) = one_group(&body) {
             let shard = coordinator_shard(group, shards);
-            return Ok(GroupRoute::One(shard, body));
+            return Routed::Group(GroupRoute::One(shard, body));
         }
         let on = |group: &str| coordinator_shard(group, shards);
         let (parts, joined) = match body {
@@ -87,9 +95,9 @@ impl GroupRoute {
                     ResponseKind::ListGroups(Default::default()),
                 )
             }
-            other => return Err(other),
+            other => return Routed::Other(other),
         };
-        Ok(GroupRoute::Split { parts, joined })
+        Routed::Group(GroupRoute::Split { parts, joined })
     }
 
     /// Asks the coordinators one after the other and answers `api`.

@@ -2,12 +2,11 @@
 //! keys APPEND and SUBTRACT of single topic configs; other keys keep their
 //! values.
 
-use super::config_change::{change, refuse_duplicates, refuse_null_values, ChangeRequest};
+use super::config_change::{change_all, refuse_duplicates, refuse_null_values, ChangeRequest};
 use crate::controller::Controller;
 use crate::message::{AdminError, AdminResult};
 use crate::topic_config::Change;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
-use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::ResponseError;
 
@@ -29,20 +28,9 @@ pub async fn handle(
         replace: false,
         validate_only: request.validate_only,
     };
-    let mut responses = Vec::with_capacity(request.resources.len());
-    for resource in request.resources {
-        let (kind, name) = (resource.resource_type, resource.resource_name.as_str());
-        let operations = || changes(&resource.configs);
-        let (error_code, error_message) =
-            change(controller, &how, kind, name, operations, applied).await;
-        responses.push(
-            AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name)
-                .with_error_code(error_code)
-                .with_error_message(error_message),
-        );
-    }
+    let resources = request.resources.into_iter();
+    let resources = resources.map(|r| (r.resource_type, r.resource_name, r.configs));
+    let responses = change_all(controller, &how, resources, |c| changes(c), applied).await;
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 

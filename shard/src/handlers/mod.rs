@@ -51,7 +51,7 @@ use crate::dispatch_order::Turn;
 use crate::group::Coordinator;
 use crate::message::{ClientInfo, GroupAnswer};
 use crate::runtime::ShardClient;
-use group_route::GroupRoute;
+use group_route::{GroupRoute, Routed};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use ringlog_protocol::Request;
@@ -79,7 +79,7 @@ pub async fn dispatch(
     let produce_turn = (request.api_key == ApiKey::Produce).then_some(turn);
     let respond = |body| Ok(Handled::Respond(Box::new(body)));
     let body = match GroupRoute::of(request.body, client.shard_count()) {
-        Ok(route) => {
+        Routed::Group(route) => {
             // Group members keep who sent them.
             let sender = ClientInfo {
                 client_id: request.header.client_id.unwrap_or_default().to_string(),
@@ -87,7 +87,7 @@ pub async fn dispatch(
             };
             return respond(route.ask(client, request.api_key, version, &sender).await?);
         }
-        Err(body) => body,
+        Routed::Other(body) => body,
     };
     match body {
         RequestKind::OffsetFetch(body) => respond(ResponseKind::OffsetFetch(
