@@ -1,9 +1,9 @@
 //! The settings of `ringlog serve`, as plain data.
 //!
-//! Layer: foundation (see the crate docs). Imports the engine only, so
-//! every layer can read the settings: the runtime sizes executors from
-//! them, the group state machine takes its session rules from them, and
-//! the handlers advertise the listener from them.
+//! Layer: foundation (see the crate docs). Imports only `metrics` of the
+//! crate, so every layer can read the settings: the runtime sizes its
+//! executors from them, the group state machine takes its session rules
+//! from them, the handlers advertise the listener from them.
 
 use crate::metrics::Metrics;
 use ringlog_engine::LogConfig;

@@ -2,6 +2,9 @@
 //! owns a partition, each carrying a oneshot for its reply. Everything here
 //! is `Send`; record data moves as reference-counted `Bytes`, never copied
 //! per record.
+//!
+//! Layer: foundation (see the crate docs): every layer sends or answers
+//! these. Imports nothing of the crate.
 
 use bytes::Bytes;
 use futures_channel::oneshot;
@@ -285,8 +288,8 @@ pub enum ShardRequest {
     },
 }
 
-/// Requests the runtime hands to the layers above it (see
-/// [`crate::runtime::Service`]).
+/// Requests the runtime hands to the layers above it (the runtime's
+/// `Service`).
 pub enum ServiceRequest {
     /// Work for the controller; only shard 0 accepts it.
     Controller {

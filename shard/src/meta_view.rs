@@ -1,5 +1,8 @@
 //! Each shard's read-only replica of the cluster metadata.
 //!
+//! Layer: shard state (see the crate docs). May import the foundation
+//! modules only.
+//!
 //! Why a replica per shard instead of asking the controller: Metadata,
 //! Produce, Fetch and ListOffsets all need "which shard owns this
 //! partition" on every request, and a router on any core (`--router-cores

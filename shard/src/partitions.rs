@@ -1,6 +1,9 @@
 //! The partitions one shard owns: their logs, and the fetch waiters woken
 //! when new records become readable.
 //!
+//! Layer: shard state (see the crate docs). May import the foundation
+//! modules only.
+//!
 //! Everything here lives on the owning shard's executor and nowhere else;
 //! other shards and the router reach it only through messages. That is what
 //! lets the data path run without locks.

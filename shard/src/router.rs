@@ -1,6 +1,12 @@
 //! The Kafka front end: accepts connections, cuts frames, runs each
 //! request's handler and writes the answers back in request order.
 //!
+//! Layer: router, the one way into the handlers (see the crate docs). May
+//! import the handlers and every layer below them. Requests enter the
+//! handlers here twice: from a Kafka connection, and, over the mesh, the
+//! parts other shards' routers forward to this shard's group coordinator or
+//! controller ([`Services`], the runtime's [`Service`] of each shard).
+//!
 //! Why a reader and a writer per connection joined by a bounded queue of
 //! tasks: Kafka clients pipeline (librdkafka keeps up to 1,000,000 requests
 //! in flight per connection, Java 5), and answers must go back in request

@@ -1,6 +1,11 @@
 //! Thread-per-core runtime: one glommio executor pinned per shard, joined
 //! by a full channel mesh.
 //!
+//! Layer: runtime (see the crate docs). May import `shard`, `calls`,
+//! `partitions`, `meta_view` and the foundation modules; never the
+//! controller, the group coordinator, the handlers or the router, which it
+//! reaches only through [`Service`].
+//!
 //! Why a mesh of bounded channels rather than shared state: a partition's
 //! log, its write buffer and its fetch waiters are touched by exactly one
 //! thread, so the data path needs no locks and no atomics; what crosses a

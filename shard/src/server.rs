@@ -1,6 +1,10 @@
 //! `ringlog serve`: the pool of shards, the controller and the Kafka
 //! routers, started from one [`ServerConfig`].
 //!
+//! Layer: start-up, the top (see the crate docs). Imports every layer: it
+//! is where the router's listener and [`Services`] are handed to the
+//! runtime, which may not name them.
+//!
 //! Why the listen address is checked before any shard starts: glommio's
 //! `TcpListener` sets SO_REUSEPORT (which `--router-cores all` relies on to
 //! share the port between shards), so a second broker on the same address

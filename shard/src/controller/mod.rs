@@ -1,5 +1,10 @@
 //! The controller: the one writer of the metadata log, on shard 0.
 //!
+//! Layer: controller, with the group coordinator above the runtime (see the
+//! crate docs). May import the runtime and every layer below it; never the
+//! handlers or the router. The admin handlers call it, on its shard; it
+//! answers with outcomes, never with Kafka responses.
+//!
 //! Why a single writer: every metadata change (topic created, partition
 //! placed, config changed) must be validated against the state it applies
 //! to and logged in that order (see `ringlog_engine::meta`). One task

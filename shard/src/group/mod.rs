@@ -1,5 +1,10 @@
 //! The group coordinator: consumer group membership and committed offsets.
 //!
+//! Layer: group, with the controller above the runtime (see the crate
+//! docs). May import the runtime and every layer below it; never the
+//! handlers or the router. The group handlers call it on the group's
+//! coordinator shard and translate its answers to Kafka responses.
+//!
 //! ## Where a group lives
 //!
 //! Each group has one coordinator shard, `crc32c(group id) % shards`, so
@@ -10,9 +15,10 @@
 //!
 //! ## What is durable, and where
 //!
-//! * **Committed offsets** are meta-log events ([`OffsetsCommitted`]). The
-//!   coordinator checks the member and generation, the controller appends
-//!   the event (sharing fdatasyncs with concurrent commits: see
+//! * **Committed offsets** are meta-log events
+//!   ([`ringlog_engine::meta::OffsetsCommitted`]). The coordinator checks
+//!   the member and generation, the controller appends the event
+//!   (sharing fdatasyncs with concurrent commits: see
 //!   `ringlog_engine::meta`) and broadcasts it; the router answers the
 //!   commit as soon as the controller reports the event durable (the
 //!   verdict goes to the router directly, not back through the

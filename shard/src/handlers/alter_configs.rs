@@ -1,6 +1,8 @@
 //! AlterConfigs (on the controller), the legacy form: the given configs
 //! replace all of a topic's overrides (keys not given return to the
 //! server default).
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::config_change::{change_all, refuse_duplicates, refuse_null_values, ChangeRequest};
 use crate::controller::Controller;

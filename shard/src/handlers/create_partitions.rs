@@ -1,5 +1,7 @@
 //! CreatePartitions (on the controller): grow topics, placing each new
 //! partition on the least-loaded shard.
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::{text, topic_name};
 use crate::controller::Controller;

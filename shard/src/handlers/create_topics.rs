@@ -1,6 +1,8 @@
 //! CreateTopics (on the controller): validate each topic, record it and
 //! its placement in the meta log, open its partitions on their shards.
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! The checks, the placement and the events are the controller's
 //! ([`Controller::create_topic`]); this handler reads the request and
 //! writes the answer.

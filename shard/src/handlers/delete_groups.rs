@@ -1,4 +1,6 @@
 //! DeleteGroups: removes empty groups and their committed offsets.
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::text;
 use crate::group::{append, Coordinator};

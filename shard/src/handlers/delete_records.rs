@@ -1,6 +1,8 @@
 //! DeleteRecords: advance partitions' log start offsets on their owning
 //! shards (durable before the answer; see the engine's log start
 //! checkpoint).
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::fan_out::Parts;
 use super::topic_name;

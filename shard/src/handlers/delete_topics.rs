@@ -1,5 +1,7 @@
 //! DeleteTopics (on the controller): record the deletion, then remove the
 //! partitions' logs on their shards.
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::{text, topic_name};
 use crate::controller::Controller;

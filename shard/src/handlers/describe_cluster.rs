@@ -1,4 +1,6 @@
 //! DescribeCluster: one broker, which is also the controller.
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::text;
 use crate::ids::{CLUSTER_ID, NODE_ID};

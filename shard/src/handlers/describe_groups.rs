@@ -1,5 +1,7 @@
 //! DescribeGroups: state, protocol and members (with their metadata and
 //! assignments) of each group, from its coordinator shard.
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::text;
 use crate::group::{coordinator_shard, Coordinator, Phase};

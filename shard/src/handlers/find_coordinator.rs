@@ -1,6 +1,8 @@
 //! FindCoordinator: every group's coordinator is this broker (node 0).
 //! Which shard serves a group is internal, like partition placement.
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why it is answered before consumer groups exist: librdkafka enables LZ4
 //! only for brokers that advertise FindCoordinator (its proxy for "Kafka
 //! 0.8.2 or later"), so without it librdkafka producers silently send LZ4

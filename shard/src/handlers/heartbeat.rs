@@ -1,5 +1,7 @@
 //! Heartbeat: keeps a member's session alive and tells it when to rejoin
 //! (runs on the group's coordinator shard).
+//!
+//! Layer: handlers (see the crate docs).
 
 use crate::group::Coordinator;
 use crate::runtime::ShardClient;

@@ -1,6 +1,8 @@
 //! IncrementalAlterConfigs (on the controller): SET, DELETE, and for list
 //! keys APPEND and SUBTRACT of single topic configs; other keys keep their
 //! values.
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::config_change::{change_all, refuse_duplicates, refuse_null_values, ChangeRequest};
 use crate::controller::Controller;

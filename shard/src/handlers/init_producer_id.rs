@@ -1,5 +1,7 @@
 //! InitProducerId: gives an idempotent producer its producer id.
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! The id comes from the controller (shard 0), the only writer of the
 //! metadata log, which records ids in blocks so none is answered twice,
 //! across restarts too (see `controller/producer_ids.rs`).

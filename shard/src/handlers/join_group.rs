@@ -1,6 +1,8 @@
 //! JoinGroup: a member (re)joins its group; answered when the rebalance
 //! completes (runs on the group's coordinator shard).
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why the answer waits: the classic protocol needs every member's
 //! metadata before the leader can assign, so the coordinator parks each
 //! join until all members are in (or the rebalance timeout drops the

@@ -1,6 +1,8 @@
 //! LeaveGroup: members leave at once instead of timing out, so the group
 //! rebalances immediately (runs on the group's coordinator shard). v3+
 //! batches members (static members leave by instance id).
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::text;
 use crate::group::{now_ms, Coordinator};

@@ -1,5 +1,7 @@
 //! ListGroups: every group, gathered from every shard's coordinator (a
 //! group lives on exactly one shard, so the union has no duplicates).
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::text;
 use crate::group::Coordinator;

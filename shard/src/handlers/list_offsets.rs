@@ -1,6 +1,8 @@
 //! ListOffsets: earliest (-2), latest (-1) or the first offset at or after
 //! a timestamp, from the owning shard.
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Timestamp lookups are exact per record, as in Kafka: the answer is the
 //! offset and timestamp of the first record, in offset order, at or above
 //! the log start whose timestamp is at or after the target. The owning

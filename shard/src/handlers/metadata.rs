@@ -2,6 +2,8 @@
 //! this shard's replica. Every partition is led by the one broker; which
 //! shard owns it is internal (clients connect to the broker, the router
 //! forwards).
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::{text, topic_name};
 use crate::calls::call_controller;

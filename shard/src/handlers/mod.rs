@@ -1,20 +1,26 @@
-//! Kafka API handlers, one file per API.
+//! Kafka API handlers, one file per API: each reads its request and
+//! writes its answer; what the request does is the controller's, the group
+//! coordinator's or the owning shard's.
 //!
-//! Two kinds, by where they run:
+//! Layer: handlers (see the crate docs). May import the controller, the
+//! group coordinator and every layer below them; only the router imports
+//! the handlers. Three kinds, by where they run:
 //! * **Router handlers** run on the core that read the request and use that
 //!   shard's metadata replica: ApiVersions, Metadata, Produce, Fetch,
 //!   ListOffsets, FindCoordinator, DescribeConfigs, DescribeCluster,
 //!   DeleteRecords, OffsetFetch (committed offsets are replicated meta
-//!   state). Partition work goes to the owning shard over the mesh.
-//! * **Admin handlers** run on the controller (shard 0), the only writer of
-//!   the meta log: CreateTopics, DeleteTopics, CreatePartitions,
-//!   AlterConfigs, IncrementalAlterConfigs. The router forwards the decoded
-//!   request and, before answering, waits until its own replica has applied
-//!   the change, so the client's next request sees it.
+//!   state), InitProducerId (the id comes from the controller). Partition
+//!   work goes to the owning shard over the mesh (`fan_out.rs`).
+//! * **Admin handlers** run next to the controller (shard 0), the only
+//!   writer of the meta log: CreateTopics, DeleteTopics, CreatePartitions,
+//!   AlterConfigs, IncrementalAlterConfigs ([`admin`]). The router forwards
+//!   the decoded request and, before answering, waits until its own
+//!   replica has applied the change, so the client's next request sees it.
 //! * **Group handlers** run on the group's coordinator shard
 //!   ([`crate::group`]): JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-//!   OffsetCommit, DescribeGroups, DeleteGroups, OffsetDelete, ListGroups. The router forwards each group's part of a request there
-//!   (ListGroups asks every shard) and joins the answers.
+//!   OffsetCommit, DescribeGroups, DeleteGroups, OffsetDelete, ListGroups
+//!   ([`group`]). The router sends each group's part of a request there
+//!   and joins the answers (`group_route.rs`).
 
 mod alter_configs;
 mod api_versions;

@@ -3,6 +3,8 @@
 //! the event to the controller; the router answers once the controller
 //! reports it durable ([`GroupAnswer::OnceDurable`]).
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why one event per request: a request is what the client waits for, and
 //! the meta log shares one fdatasync among all commits that arrive while
 //! the previous one runs, so many groups committing at once cost a few

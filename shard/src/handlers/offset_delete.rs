@@ -3,6 +3,8 @@
 //! topic keeps that topic's offsets (GROUP_SUBSCRIBED_TO_TOPIC); the
 //! subscription is read from the members' `consumer` protocol metadata —
 //! the one place the broker looks inside member metadata, as Kafka does.
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::topic_name;
 use crate::group::{append, Coordinator};

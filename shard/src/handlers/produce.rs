@@ -2,6 +2,8 @@
 //! slices (zero-copy views of the request frame), send them to the owning
 //! shard, answer once every partition has replied.
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why batches travel as `Bytes`: the request frame is read once into one
 //! buffer; each batch is a reference-counted slice of it that crosses the
 //! mesh without a copy. The shard copies it exactly once, into its aligned

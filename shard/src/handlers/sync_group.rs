@@ -1,6 +1,8 @@
 //! SyncGroup: the leader hands in the assignment; every member gets its
 //! own once it is stored (runs on the group's coordinator shard).
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why the answer waits for the meta log: the stored generation is what a
 //! restarted coordinator resumes, so members are told their assignment
 //! only once a restart would give them the same one.

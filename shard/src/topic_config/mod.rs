@@ -3,6 +3,10 @@
 //! described, and how the ones that act on a partition's log become its
 //! [`LogConfig`].
 //!
+//! Layer: foundation (see the crate docs): the controller checks against
+//! this table and the handlers describe from it. Imports nothing of the
+//! crate.
+//!
 //! Why every Kafka key is accepted: tools create topics with configs
 //! copied from a Kafka cluster or with their house defaults
 //! (`min.insync.replicas=2`, `unclean.leader.election.enable=false`, ...),

@@ -1,6 +1,9 @@
 //! One consumer group's membership state machine (Kafka's classic group
 //! protocol), free of I/O so every transition is unit-tested.
 //!
+//! Layer: group (see the crate docs). Imports only the foundation modules:
+//! no mesh, no clock, no meta log.
+//!
 //! ```text
 //!            join                 all joined / timeout          leader syncs (stored)
 //!   Empty ----------> Preparing ----------------------> Completing -----------------> Stable
