@@ -1,8 +1,8 @@
 //! Thread-per-core runtime: one glommio executor pinned per shard, joined
 //! by a full channel mesh.
 //!
-//! Layer: runtime (see the crate docs). May import `shard`, `calls`,
-//! `partitions`, `meta_view` and the foundation modules; never the
+//! Layer: runtime (see the crate docs). May import `shard`, `partitions`,
+//! `meta_view` and the foundation modules; never the
 //! controller, the group coordinator, the handlers or the router, which it
 //! reaches only through [`Service`].
 //!

@@ -50,7 +50,7 @@ impl Shard {
     /// Runs `work` every `period` until the shard stops.
     pub fn every<F>(self: &Rc<Self>, period: Duration, mut work: impl FnMut() -> F + 'static)
     where
-        F: Future<Output = ()>,
+        F: Future<Output = ()> + 'static,
     {
         let shard = self.clone();
         glommio::spawn_local(async move {
