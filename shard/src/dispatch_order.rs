@@ -1,6 +1,9 @@
 //! Turns in arrival order: Produce requests reach a partition's log in
 //! the order they arrived, through every wait on the way.
 //!
+//! Layer: foundation (see the crate docs): the router and the partitions
+//! both take turns. Imports nothing of the crate.
+//!
 //! Why: Kafka appends the Produce requests of one connection in order, and
 //! a client that pipelines them without idempotence (librdkafka's default)
 //! relies on it for per-partition order. Two places could break it:
@@ -17,7 +20,7 @@
 //!   librdkafka: a producer's records stored out of the order it sent
 //!   them). Each request takes a turn of its partition before its first
 //!   await and holds it until its batches are appended
-//!   ([`crate::partitions::Partitions::arrival_turn`]).
+//!   (`Partitions::arrival_turn`).
 //!
 //! Only the hand-over is ordered: fsyncs and answers still overlap, so
 //! group commit keeps grouping. Turns are bounded by the requests in flight

@@ -1,15 +1,37 @@
 //! # ringlog-shard
 //!
-//! The thread-per-core runtime: one pinned glommio executor per shard,
-//! each owning its partitions, and a channel mesh between them. Shard 0
-//! runs the caller's main task (the controller and, next, the Kafka
-//! router); every partition request is executed by the shard that owns it.
+//! The thread-per-core broker: one pinned glommio executor per shard,
+//! each owning its partitions, joined by a channel mesh; the controller,
+//! the group coordinator and the Kafka router on top.
+//!
+//! ## Layers
+//!
+//! Each module imports only from its own layer and the layers below it,
+//! so the crate reads from the bottom up and no module calls into one
+//! above it. Where a lower layer must reach a higher one (a request for the
+//! controller or a group's coordinator arriving over the mesh, a router to
+//! start on another shard), it does so through [`runtime::Service`], which
+//! the top layer implements and hands in at start-up.
+//!
+//! | layer | modules | may import |
+//! |---|---|---|
+//! | start-up | [`server`] | everything |
+//! | router | [`router`] | handlers and below |
+//! | handlers | [`handlers`] | controller, group and below |
+//! | state machines | [`controller`], [`group`] | runtime and below; never handlers |
+//! | runtime | [`runtime`], [`shard`], [`calls`] | partitions, meta view, foundation |
+//! | shard state | [`partitions`], [`meta_view`] | foundation |
+//! | foundation | [`config`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`] | each other, the engine and protocol crates |
 #![warn(missing_docs)]
 
+pub mod calls;
+pub mod config;
 pub mod controller;
 pub mod dispatch_order;
+pub mod gate;
 pub mod group;
 pub mod handlers;
+pub mod ids;
 pub mod message;
 pub mod meta_view;
 pub mod metrics;
@@ -18,5 +40,5 @@ pub mod partitions;
 pub mod router;
 pub mod runtime;
 pub mod server;
-pub mod service;
+pub mod shard;
 pub mod topic_config;

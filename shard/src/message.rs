@@ -2,10 +2,14 @@
 //! owns a partition, each carrying a oneshot for its reply. Everything here
 //! is `Send`; record data moves as reference-counted `Bytes`, never copied
 //! per record.
+//!
+//! Layer: foundation (see the crate docs): every layer sends or answers
+//! these. Imports nothing of the crate.
 
 use bytes::Bytes;
 use futures_channel::oneshot;
 use kafka_protocol::messages::{OffsetCommitResponse, RequestKind, ResponseKind};
+use kafka_protocol::ResponseError;
 use ringlog_engine::meta::{MetaEvent, MetaState};
 use ringlog_engine::partition::AppendError;
 use ringlog_engine::LogConfig;
@@ -13,14 +17,6 @@ use std::time::Duration;
 
 /// Work for the controller (shard 0), which alone writes the meta log.
 pub enum ControllerRequest {
-    /// An admin API request (CreateTopics, DeleteTopics, CreatePartitions,
-    /// AlterConfigs, IncrementalAlterConfigs) at its API version.
-    Admin {
-        /// The API version the response must be encodable at.
-        version: i16,
-        /// The decoded request.
-        body: Box<RequestKind>,
-    },
     /// Create these topics with the auto-create defaults (Metadata and
     /// Produce with `--auto-create-topics`); existing ones are skipped.
     AutoCreate {
@@ -33,22 +29,56 @@ pub enum ControllerRequest {
         /// The event.
         event: Box<MetaEvent>,
     },
-    /// Allocate a producer id (InitProducerId without a transactional id);
-    /// the reply body is the InitProducerId response.
-    InitProducerId,
+    /// Hand out a producer id (InitProducerId without a transactional id).
+    AllocateProducerId,
 }
 
 /// What the controller answers.
 pub struct ControllerReply {
-    /// The response body for `Admin` and `InitProducerId`; `None` for the
-    /// others.
-    pub body: Option<ResponseKind>,
-    /// Why an `Append` failed; `None` on success.
-    pub failed: Option<String>,
+    /// Why the work failed; `None` on success.
+    pub failed: Option<AdminError>,
+    /// The id `AllocateProducerId` handed out; `None` for the others.
+    pub producer_id: Option<i64>,
     /// Meta log offset the caller's shard must have applied before it
     /// answers its client, so the client's next request sees the change.
     pub applied_offset: u64,
 }
+
+/// What an admin request's handler answers on the controller's shard.
+pub struct AdminReply {
+    /// The response body.
+    pub body: ResponseKind,
+    /// Meta log offset the router's shard must have applied before it
+    /// answers, so the client's next request sees the change.
+    pub applied_offset: u64,
+}
+
+/// A refused admin operation: the Kafka error and a message for the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminError {
+    /// The error code to answer with.
+    pub error: ResponseError,
+    /// Why, in words.
+    pub message: String,
+}
+
+impl AdminError {
+    /// An error with a message.
+    pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
+        AdminError {
+            error,
+            message: message.into(),
+        }
+    }
+
+    /// An engine failure, with the Kafka error it maps to.
+    pub fn engine(e: &ringlog_engine::Error) -> Self {
+        AdminError::new(ringlog_protocol::response_error(e), e.to_string())
+    }
+}
+
+/// The result of an admin step.
+pub type AdminResult<T = ()> = Result<T, AdminError>;
 
 /// What a group's coordinator shard answers the router.
 pub enum GroupAnswer {
@@ -218,24 +248,6 @@ pub enum ShardRequest {
         /// The controller's state.
         state: Box<MetaState>,
     },
-    /// Work for the controller; only shard 0 accepts it.
-    Controller {
-        /// The work.
-        request: ControllerRequest,
-        /// The answer (dropped if this shard is not the controller).
-        reply: oneshot::Sender<ControllerReply>,
-    },
-    /// A consumer group request for the group's coordinator shard.
-    Group {
-        /// The API version the response must be encodable at.
-        version: i16,
-        /// The decoded request (one group).
-        body: Box<RequestKind>,
-        /// Who sent it.
-        client: ClientInfo,
-        /// The answer.
-        reply: oneshot::Sender<GroupAnswer>,
-    },
     /// Apply changed topic configs to an open partition.
     Reconfigure {
         /// Topic name.
@@ -267,12 +279,48 @@ pub enum ShardRequest {
         /// The new log start offset.
         reply: oneshot::Sender<Result<u64, ringlog_engine::Error>>,
     },
-    /// Start accepting Kafka connections on this shard
-    /// (`--router-cores all`).
-    StartRouter,
+    /// Work for the layers above the runtime.
+    Service(ServiceRequest),
     /// Close every partition (final fdatasync) and stop the shard.
     Shutdown {
         /// Sent once the shard's logs are closed.
         reply: oneshot::Sender<()>,
     },
+}
+
+/// Requests the runtime hands to the layers above it (the runtime's
+/// `Service`).
+pub enum ServiceRequest {
+    /// Work for the controller; only shard 0 accepts it.
+    Controller {
+        /// The work.
+        request: ControllerRequest,
+        /// The answer (dropped if this shard is not the controller).
+        reply: oneshot::Sender<ControllerReply>,
+    },
+    /// An admin API request (CreateTopics, DeleteTopics, CreatePartitions,
+    /// AlterConfigs, IncrementalAlterConfigs), answered by its handler next
+    /// to the controller; only shard 0 accepts it.
+    Admin {
+        /// The API version the response must be encodable at.
+        version: i16,
+        /// The decoded request.
+        body: Box<RequestKind>,
+        /// The answer (dropped if this shard is not the controller).
+        reply: oneshot::Sender<AdminReply>,
+    },
+    /// A consumer group request for the group's coordinator shard.
+    Group {
+        /// The API version the response must be encodable at.
+        version: i16,
+        /// The decoded request (one group).
+        body: Box<RequestKind>,
+        /// Who sent it.
+        client: ClientInfo,
+        /// The answer.
+        reply: oneshot::Sender<GroupAnswer>,
+    },
+    /// Start accepting Kafka connections on this shard
+    /// (`--router-cores all`).
+    StartRouter,
 }

@@ -1,5 +1,8 @@
 //! Each shard's read-only replica of the cluster metadata.
 //!
+//! Layer: shard state (see the crate docs). May import the foundation
+//! modules only.
+//!
 //! Why a replica per shard instead of asking the controller: Metadata,
 //! Produce, Fetch and ListOffsets all need "which shard owns this
 //! partition" on every request, and a router on any core (`--router-cores
@@ -27,7 +30,7 @@
 //! UNKNOWN_TOPIC_OR_PARTITION. A name that really does not exist costs one
 //! atomic load: the replica is almost always caught up.
 
-use crate::partitions::DataGate;
+use crate::gate::DataGate;
 use ringlog_engine::meta::{MetaEvent, MetaState};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;

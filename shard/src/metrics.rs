@@ -1,5 +1,7 @@
 //! Broker metrics in Prometheus form.
 //!
+//! Layer: foundation (see the crate docs). Imports nothing of the crate.
+//!
 //! Why every handle is created up front: shards update counters on the
 //! data path, and `prometheus-client` families take a lock to find a
 //! label set. Creating one counter per shard (and one histogram per API)

@@ -1,11 +1,13 @@
 //! A panic inside one partition's work stops that partition, not the shard.
 //!
+//! Layer: foundation (see the crate docs). Imports nothing of the crate.
+//!
 //! Why: a shard owns many partitions, and glommio ends the executor thread
 //! when a task panics, which takes every partition of the core — and the
 //! broker — down for a bug that one partition's state hit. So the shard
 //! runs each piece of partition work (produce, fetch, offsets, delete,
 //! reconfigure, maintenance) through [`catch`], and a caught panic stops
-//! only that partition ([`crate::partitions::Partitions::guarded`]).
+//! only that partition (`Partitions::guarded`).
 //!
 //! Why a panic hook: the backtrace exists only while the panicking frame
 //! is still on the stack, before unwinding starts. The hook, installed

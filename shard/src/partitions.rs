@@ -1,6 +1,9 @@
 //! The partitions one shard owns: their logs, and the fetch waiters woken
 //! when new records become readable.
 //!
+//! Layer: shard state (see the crate docs). May import the foundation
+//! modules only.
+//!
 //! Everything here lives on the owning shard's executor and nowhere else;
 //! other shards and the router reach it only through messages. That is what
 //! lets the data path run without locks.
@@ -29,58 +32,17 @@
 //! creation of the directory it removes.
 
 use crate::dispatch_order::{DispatchOrder, Turn};
+use crate::gate::DataGate;
 use crate::metrics::Metrics;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::partition::PartitionLog;
 use ringlog_engine::{Clock, LogConfig};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::poll_fn;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
-
-/// Wakes fetches waiting for a partition's high watermark to move.
-/// Waiters are bounded by the fetch requests in flight for the partition.
-#[derive(Default)]
-pub struct DataGate {
-    generation: Cell<u64>,
-    waiters: RefCell<Vec<Waker>>,
-}
-
-impl DataGate {
-    /// The current generation; pass it to [`DataGate::wait_after`].
-    pub fn generation(&self) -> u64 {
-        self.generation.get()
-    }
-
-    /// Records that new data is readable and wakes every waiter.
-    pub fn notify(&self) {
-        self.generation.set(self.generation.get() + 1);
-        for waker in self.waiters.borrow_mut().drain(..) {
-            waker.wake();
-        }
-    }
-
-    /// Resolves when a notify happens after `seen`, or after `timeout`.
-    pub async fn wait_after(&self, seen: u64, timeout: Duration) -> bool {
-        let notified = poll_fn(|cx| {
-            if self.generation.get() != seen {
-                Poll::Ready(true)
-            } else {
-                self.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        });
-        let timed_out = async {
-            glommio::timer::sleep(timeout).await;
-            false
-        };
-        futures_lite::future::or(notified, timed_out).await
-    }
-}
 
 /// One partition on its shard.
 pub struct Partition {

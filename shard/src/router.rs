@@ -1,6 +1,12 @@
 //! The Kafka front end: accepts connections, cuts frames, runs each
 //! request's handler and writes the answers back in request order.
 //!
+//! Layer: router, the one way into the handlers (see the crate docs). May
+//! import the handlers and every layer below them. Requests enter the
+//! handlers here twice: from a Kafka connection, and, over the mesh, the
+//! parts other shards' routers forward to this shard's group coordinator or
+//! controller ([`Services`], the runtime's [`Service`] of each shard).
+//!
 //! Why a reader and a writer per connection joined by a bounded queue of
 //! tasks: Kafka clients pipeline (librdkafka keeps up to 1,000,000 requests
 //! in flight per connection, Java 5), and answers must go back in request
@@ -19,10 +25,14 @@
 //! or body that does not decode. Answers to earlier requests on the
 //! connection are written first.
 
+use crate::controller::Controller;
 use crate::dispatch_order::{DispatchOrder, Turn};
+use crate::group::Coordinator;
 use crate::handlers::{self, Handled};
-use crate::runtime::ShardClient;
+use crate::message::{AdminReply, ServiceRequest};
+use crate::runtime::{Service, ShardClient};
 use bytes::Bytes;
+use futures_lite::future::BoxedLocal;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
@@ -30,8 +40,8 @@ use glommio::Task;
 use kafka_protocol::messages::ResponseKind;
 use ringlog_protocol::frame::FrameBuffer;
 use ringlog_protocol::{encode_response, parse_request, ApiKey, RequestError};
-use std::cell::Cell;
-use std::rc::Rc;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 /// Requests read but not yet answered, per connection.
@@ -66,6 +76,89 @@ pub fn listen(client: Rc<ShardClient>) -> std::io::Result<()> {
     );
     glommio::spawn_local(accept(client, listener)).detach();
     Ok(())
+}
+
+/// What the handlers work on besides the runtime, one per shard: the
+/// shard's group coordinator and, on shard 0 once it has started, the
+/// controller. The runtime hands it the requests that other shards' routers
+/// forward to this shard's handlers.
+pub struct Services {
+    client: Weak<ShardClient>,
+    groups: Rc<Coordinator>,
+    controller: RefCell<Option<Rc<Controller>>>,
+}
+
+impl Services {
+    /// This shard's services, with the group coordinator ticking (the
+    /// function [`crate::runtime::run_pool`] makes each shard's with).
+    pub fn start(client: &Rc<ShardClient>) -> Rc<Services> {
+        let groups = Rc::new(Coordinator::default());
+        groups.start_ticking(client);
+        Rc::new(Services {
+            client: Rc::downgrade(client),
+            groups,
+            controller: RefCell::new(None),
+        })
+    }
+
+    /// Serves the controller's requests from now on (`None`: no longer).
+    pub fn set_controller(&self, controller: Option<Rc<Controller>>) {
+        *self.controller.borrow_mut() = controller;
+    }
+
+    fn controller(&self) -> Option<Rc<Controller>> {
+        let controller = self.controller.borrow().clone();
+        if controller.is_none() {
+            tracing::error!("controller request sent to a shard that is not the controller");
+        }
+        controller
+    }
+}
+
+impl Service for Services {
+    fn handle(self: Rc<Self>, request: ServiceRequest) -> BoxedLocal<()> {
+        Box::pin(async move {
+            let Some(client) = self.client.upgrade() else {
+                return; // the pool is ending
+            };
+            match request {
+                ServiceRequest::Controller { request, reply } => {
+                    if let Some(controller) = self.controller() {
+                        let _ = reply.send(controller.handle(request).await);
+                    }
+                }
+                ServiceRequest::Admin {
+                    version,
+                    body,
+                    reply,
+                } => {
+                    if let Some(controller) = self.controller() {
+                        let (body, applied_offset) =
+                            handlers::admin(&controller, version, *body).await;
+                        let _ = reply.send(AdminReply {
+                            body,
+                            applied_offset,
+                        });
+                    }
+                }
+                ServiceRequest::Group {
+                    version,
+                    body,
+                    client: sender,
+                    reply,
+                } => {
+                    let answer = handlers::group(&client, &self.groups, version, *body, &sender);
+                    let _ = reply.send(answer.await);
+                }
+                ServiceRequest::StartRouter => {
+                    if let Err(e) = listen(client.clone()) {
+                        let shard = client.local().id;
+                        tracing::error!(shard, error = %e, "router did not start");
+                    }
+                }
+            }
+        })
+    }
 }
 
 async fn accept(client: Rc<ShardClient>, listener: TcpListener) {

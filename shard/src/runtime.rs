@@ -1,24 +1,30 @@
 //! Thread-per-core runtime: one glommio executor pinned per shard, joined
 //! by a full channel mesh.
 //!
+//! Layer: runtime (see the crate docs). May import `shard`, `partitions`,
+//! `meta_view` and the foundation modules; never the
+//! controller, the group coordinator, the handlers or the router, which it
+//! reaches only through [`Service`].
+//!
 //! Why a mesh of bounded channels rather than shared state: a partition's
 //! log, its write buffer and its fetch waiters are touched by exactly one
 //! thread, so the data path needs no locks and no atomics; what crosses a
 //! core is a message (a few pointers and `Bytes`), not a cache line
 //! bouncing between writers.
 
-use crate::group::{Coordinator, GROUP_TICK_MS};
-use crate::message::ShardRequest;
+use crate::config::ServerConfig;
+use crate::gate::DataGate;
+use crate::message::{ServiceRequest, ShardRequest};
 use crate::meta_view::MetaView;
-use crate::partitions::{DataGate, Partitions};
-use crate::server::ServerConfig;
-use crate::service::{handle, Shard};
+use crate::partitions::Partitions;
+use crate::shard::{self, Shard};
 use futures_channel::oneshot;
+use futures_lite::future::BoxedLocal;
 use futures_lite::StreamExt;
 use glommio::channels::channel_mesh::Full;
 use glommio::channels::channel_mesh::{MeshBuilder, Senders};
 use glommio::{LocalExecutorBuilder, Placement};
-use std::cell::{Cell, RefCell};
+use std::cell::{OnceCell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
@@ -31,9 +37,23 @@ pub const MESH_CHANNEL_SIZE: usize = 1024;
 /// retention).
 pub const MAINTENANCE_INTERVAL_MS: u64 = 250;
 
+/// The layers above the runtime, as one shard's runtime reaches them: it
+/// executes partition and metadata requests itself and hands every
+/// [`ServiceRequest`] here. One per shard, made by the function given to
+/// [`run_pool`] once the shard has joined the mesh. Why a trait: the
+/// runtime sits below the controller, the group coordinator and the
+/// router, so it may not name them.
+pub trait Service {
+    /// Runs `request` on this shard (the runtime spawns it as a task).
+    fn handle(self: Rc<Self>, request: ServiceRequest) -> BoxedLocal<()>;
+}
+
 /// A shard's way to reach every shard, itself included.
 pub struct ShardClient {
     local: Rc<Shard>,
+    /// This shard's layers above the runtime, set before the mesh is
+    /// served.
+    service: OnceCell<Rc<dyn Service>>,
     senders: Senders<ShardRequest>,
     /// Mesh peer index of each shard. The mesh numbers peers by glommio
     /// executor id, which executors take as their threads start, so shard
@@ -62,22 +82,7 @@ impl ShardClient {
     pub async fn send(&self, to: usize, request: ShardRequest) {
         assert!(to < self.shard_count(), "shard {to} out of range");
         if to == self.local.id {
-            match request {
-                ShardRequest::MetaApplied { offset, event } => {
-                    self.local.meta.apply(offset, &event);
-                }
-                ShardRequest::MetaReset { state } => self.local.meta.reset(*state),
-                ShardRequest::Open {
-                    topic,
-                    partition,
-                    config,
-                    answer,
-                    reply,
-                } => crate::service::open(&self.local, topic, partition, config, answer, reply),
-                request => {
-                    glommio::spawn_local(handle(self.local.clone(), request)).detach();
-                }
-            }
+            self.run(request);
         } else if self
             .senders
             .send_to(self.peer_of_shard[to], request)
@@ -87,17 +92,48 @@ impl ShardClient {
             tracing::error!(to, "shard mesh closed; request dropped");
         }
     }
+
+    /// Runs a request that reached this shard, from the mesh or from this
+    /// shard itself.
+    fn run(&self, request: ShardRequest) {
+        let shard = &self.local;
+        match request {
+            // Metadata is folded in arrival order, so inline.
+            ShardRequest::MetaApplied { offset, event } => shard.meta.apply(offset, &event),
+            ShardRequest::MetaReset { state } => shard.meta.reset(*state),
+            // Registered inline too, so a request sent after an open finds
+            // the partition (and waits for the open).
+            ShardRequest::Open {
+                topic,
+                partition,
+                config,
+                answer,
+                reply,
+            } => shard::open(shard, topic, partition, config, answer, reply),
+            ShardRequest::Service(request) => {
+                let service = self.service.get().expect("set before the mesh is served");
+                glommio::spawn_local(service.clone().handle(request)).detach();
+            }
+            // Every other request runs as its own task so appends from
+            // many producers can share one fdatasync (group commit).
+            request => {
+                glommio::spawn_local(shard::handle(shard.clone(), request)).detach();
+            }
+        }
+    }
 }
 
-/// Joins the mesh, serves requests from every peer and runs maintenance.
-/// Returns the client this shard uses to reach the others.
-async fn start_shard(
+/// Joins the mesh, makes the shard's [`Service`], serves requests from
+/// every peer and runs maintenance. Returns the client this shard uses to
+/// reach the others, and its service.
+async fn start<S: Service + 'static>(
     id: usize,
     config: Arc<ServerConfig>,
     mesh: MeshBuilder<ShardRequest, Full>,
     peers: PeerTable,
     published: Arc<AtomicU64>,
-) -> ShardClient {
+    service: fn(&Rc<ShardClient>) -> Rc<S>,
+) -> (Rc<ShardClient>, Rc<S>) {
     crate::panics::install_hook();
     let executor_id = glommio::executor().id();
     peers.lock().expect("peer table").push((id, executor_id));
@@ -128,54 +164,33 @@ async fn start_shard(
         stopping: DataGate::default(),
         stopped_reply: RefCell::new(None),
         meta: MetaView::new(published),
-        controller: RefCell::new(None),
-        router_requested: Cell::new(false),
-        wakeup: DataGate::default(),
-        groups: Coordinator::default(),
-        client: RefCell::new(std::rc::Weak::new()),
         config,
     });
+    let client = Rc::new(ShardClient {
+        local: local.clone(),
+        service: OnceCell::new(),
+        senders,
+        peer_of_shard,
+    });
+    let above = service(&client);
+    let erased: Rc<dyn Service> = above.clone();
+    assert!(
+        client.service.set(erased).is_ok(),
+        "the service is set once"
+    );
     for (_, mut stream) in receivers.streams() {
-        let shard = local.clone();
+        let client = client.clone();
         glommio::spawn_local(async move {
             while let Some(request) = stream.next().await {
-                match request {
-                    // Metadata is folded in arrival order, so inline.
-                    ShardRequest::MetaApplied { offset, event } => {
-                        shard.meta.apply(offset, &event);
-                    }
-                    ShardRequest::MetaReset { state } => shard.meta.reset(*state),
-                    // Registered inline too, so a request sent after an
-                    // open finds the partition (and waits for the open).
-                    ShardRequest::Open {
-                        topic,
-                        partition,
-                        config,
-                        answer,
-                        reply,
-                    } => crate::service::open(&shard, topic, partition, config, answer, reply),
-                    // Every other request runs as its own task so appends
-                    // from many producers can share one fdatasync (group
-                    // commit).
-                    request => {
-                        glommio::spawn_local(handle(shard.clone(), request)).detach();
-                    }
-                }
+                client.run(request);
             }
         })
         .detach();
     }
     let shard = local.clone();
-    glommio::spawn_local(async move {
-        loop {
-            let seen = shard.stopping.generation();
-            if shard
-                .stopping
-                .wait_after(seen, Duration::from_millis(MAINTENANCE_INTERVAL_MS))
-                .await
-            {
-                return;
-            }
+    local.every(Duration::from_millis(MAINTENANCE_INTERVAL_MS), move || {
+        let shard = shard.clone();
+        async move {
             let mut segments = 0;
             for (topic, index, partition) in shard.partitions.all() {
                 let maintained = shard
@@ -191,43 +206,8 @@ async fn start_shard(
             }
             shard.config.metrics.set_segments(shard.id, segments);
         }
-    })
-    .detach();
-    ShardClient {
-        local,
-        senders,
-        peer_of_shard,
-    }
-}
-
-/// Joins the mesh and starts the shard's background tasks; the client is
-/// shared by the shard's tasks.
-async fn start(
-    id: usize,
-    config: Arc<ServerConfig>,
-    mesh: MeshBuilder<ShardRequest, Full>,
-    peers: PeerTable,
-    published: Arc<AtomicU64>,
-) -> Rc<ShardClient> {
-    let client = Rc::new(start_shard(id, config, mesh, peers, published).await);
-    client.local().client.replace(Rc::downgrade(&client));
-    let ticker = client.clone();
-    glommio::spawn_local(async move {
-        let shard = ticker.local().clone();
-        loop {
-            let seen = shard.stopping.generation();
-            if shard
-                .stopping
-                .wait_after(seen, Duration::from_millis(GROUP_TICK_MS))
-                .await
-            {
-                return;
-            }
-            shard.groups.tick(&ticker).await;
-        }
-    })
-    .detach();
-    client
+    });
+    (client, above)
 }
 
 impl ShardClient {
@@ -248,14 +228,20 @@ impl ShardClient {
     }
 }
 
-/// Starts one pinned executor per shard and waits for all of them. Shard 0
-/// runs `main(client)` (the controller and router); when it returns, every
-/// shard closes its logs and the pool ends. Other shards serve requests
-/// until then.
-pub fn run_pool<T, F, Fut>(config: Arc<ServerConfig>, main: F) -> std::io::Result<T>
+/// Starts one pinned executor per shard and waits for all of them. Each
+/// shard makes its [`Service`] with `service` once it has joined the mesh.
+/// Shard 0 runs `main(client, service)` (the controller and router); when
+/// it returns, every shard closes its logs and the pool ends. Other shards
+/// serve requests until then.
+pub fn run_pool<S, T, F, Fut>(
+    config: Arc<ServerConfig>,
+    service: fn(&Rc<ShardClient>) -> Rc<S>,
+    main: F,
+) -> std::io::Result<T>
 where
+    S: Service + 'static,
     T: Send + 'static,
-    F: FnOnce(Rc<ShardClient>) -> Fut + Send + 'static,
+    F: FnOnce(Rc<ShardClient>, Rc<S>) -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
 {
     assert!(config.shards >= 1, "at least one shard");
@@ -287,18 +273,13 @@ where
         let published = published.clone();
         let shard_config = config.clone();
         let handle = builder(id).spawn(move || async move {
-            let client = start(id, shard_config, mesh, peers, published).await;
+            let (client, _) = start(id, shard_config, mesh, peers, published, service).await;
             let shard = client.local().clone();
             // Serve until a shutdown request arrives.
             while shard.stopped_reply.borrow().is_none() {
-                let seen = shard.wakeup.generation();
-                if shard.router_requested.replace(false) {
-                    if let Err(e) = crate::router::listen(client.clone()) {
-                        tracing::error!(shard = id, error = %e, "router did not start");
-                    }
-                }
+                let seen = shard.stopping.generation();
                 shard
-                    .wakeup
+                    .stopping
                     .wait_after(seen, Duration::from_secs(3600))
                     .await;
             }
@@ -311,8 +292,8 @@ where
         others.push(handle);
     }
     let first = builder(0).spawn(move || async move {
-        let client = start(0, config.clone(), mesh, peers, published).await;
-        let out = main(client.clone()).await;
+        let (client, above) = start(0, config.clone(), mesh, peers, published, service).await;
+        let out = main(client.clone(), above).await;
         client.shutdown_all().await;
         out
     })?;

@@ -3,15 +3,29 @@
 
 use bytes::Bytes;
 use futures_channel::oneshot;
+use futures_lite::future::BoxedLocal;
 use ringlog_engine::batch::build_batch;
 use ringlog_engine::LogConfig;
-use ringlog_shard::message::{OffsetQuery, OpenReply, ShardRequest};
-use ringlog_shard::runtime::{run_pool, ShardClient};
-use ringlog_shard::server::ServerConfig;
+use ringlog_shard::config::ServerConfig;
+use ringlog_shard::message::{OffsetQuery, OpenReply, ServiceRequest, ShardRequest};
+use ringlog_shard::runtime::{run_pool, Service, ShardClient};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The runtime on its own: no layer above it.
+struct Alone;
+
+impl Service for Alone {
+    fn handle(self: Rc<Self>, _: ServiceRequest) -> BoxedLocal<()> {
+        unreachable!("these tests send nothing to the layers above the runtime")
+    }
+}
+
+fn alone(_: &Rc<ShardClient>) -> Rc<Alone> {
+    Rc::new(Alone)
+}
 
 fn data_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -70,7 +84,7 @@ async fn fetch(client: &ShardClient, to: usize, offset: u64, max_wait: Duration)
 fn produce_and_fetch_cross_the_mesh_to_the_owning_shard() {
     let dir = data_dir("runtime-two-shards");
     let config = Arc::new(ServerConfig::new(dir.clone(), 2));
-    run_pool(config, |client: Rc<ShardClient>| async move {
+    run_pool(config, alone, |client: Rc<ShardClient>, _| async move {
         assert_eq!(client.shard_count(), 2);
         let (reply, answer) = oneshot::channel();
         client
@@ -179,7 +193,7 @@ fn a_registered_partition_gets_its_log_from_the_first_request_that_needs_it() {
     let dir = data_dir("runtime-unopened");
     let config = Arc::new(ServerConfig::new(dir.clone(), 2));
     let (data, checked) = (dir.clone(), dir.clone());
-    run_pool(config, |client: Rc<ShardClient>| async move {
+    run_pool(config, alone, |client: Rc<ShardClient>, _| async move {
         let partitions = &client.local().partitions;
         // On this shard: registered inline, no files yet.
         register(&client, 0, 0).await;

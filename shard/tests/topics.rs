@@ -13,7 +13,7 @@ use kafka_protocol::messages::*;
 use ringlog_engine::batch::build_batch;
 use ringlog_engine::meta::{MetaConfig, MetaLog};
 use ringlog_engine::Clock;
-use ringlog_shard::server::RouterCores;
+use ringlog_shard::config::RouterCores;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};

@@ -13,7 +13,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use ringlog_engine::batch::build_batch;
 use ringlog_protocol::versions::supported;
-use ringlog_shard::server::{serve, RouterCores, ServerConfig};
+use ringlog_shard::config::{RouterCores, ServerConfig};
+use ringlog_shard::server::serve;
 use std::path::PathBuf;
 
 fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {

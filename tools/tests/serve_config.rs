@@ -4,7 +4,7 @@
 
 use clap::ArgMatches;
 use ringlog_engine::{FlushPolicy, LogConfig};
-use ringlog_shard::server::RouterCores;
+use ringlog_shard::config::RouterCores;
 use ringlog_tools::serve::{
     arguments, config_path, env_var_name, parse_cpuset, parse_flush_policy, parse_host_port,
     resolve, Settings, SHARDS_MAX,
@@ -67,7 +67,7 @@ fn defaults_without_any_source() {
     assert_eq!(c.io_memory_bytes, 67_108_864);
     assert_eq!(
         c.io_memory_bytes,
-        ringlog_shard::server::IO_MEMORY_BYTES_DEFAULT
+        ringlog_shard::config::IO_MEMORY_BYTES_DEFAULT
     );
     assert_eq!(c.max_request_bytes, 104_857_600);
     assert!(!c.auto_create_topics);

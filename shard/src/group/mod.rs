@@ -1,5 +1,10 @@
 //! The group coordinator: consumer group membership and committed offsets.
 //!
+//! Layer: group, with the controller above the runtime (see the crate
+//! docs). May import the runtime and every layer below it; never the
+//! handlers or the router. The group handlers call it on the group's
+//! coordinator shard and translate its answers to Kafka responses.
+//!
 //! ## Where a group lives
 //!
 //! Each group has one coordinator shard, `crc32c(group id) % shards`, so
@@ -10,9 +15,10 @@
 //!
 //! ## What is durable, and where
 //!
-//! * **Committed offsets** are meta-log events ([`OffsetsCommitted`]). The
-//!   coordinator checks the member and generation, the controller appends
-//!   the event (sharing fdatasyncs with concurrent commits: see
+//! * **Committed offsets** are meta-log events
+//!   ([`ringlog_engine::meta::OffsetsCommitted`]). The coordinator checks
+//!   the member and generation, the controller appends the event
+//!   (sharing fdatasyncs with concurrent commits: see
 //!   `ringlog_engine::meta`) and broadcasts it; the router answers the
 //!   commit as soon as the controller reports the event durable (the
 //!   verdict goes to the router directly, not back through the
@@ -42,11 +48,10 @@
 mod membership;
 
 pub use membership::{
-    Answer, Group, GroupSettings, JoinRequest, JoinResponse, Phase, StoreRequest, SyncResponse,
-    MEMBERS_MAX,
+    Answer, Group, JoinRequest, JoinResponse, Phase, StoreRequest, SyncResponse, MEMBERS_MAX,
 };
 
-use crate::handlers::call_controller;
+use crate::calls::call_controller;
 use crate::message::ControllerRequest;
 use crate::runtime::ShardClient;
 use ringlog_engine::meta::{GroupDeleted, GroupStored, MetaEvent, OffsetsDeleted};
@@ -73,24 +78,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Coordinator-wide settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CoordinatorConfig {
-    /// Session and rebalance rules.
-    pub groups: GroupSettings,
-    /// Kafka's `offsets.retention.minutes`, in ms.
-    pub offsets_retention_ms: u64,
-}
-
-impl Default for CoordinatorConfig {
-    fn default() -> Self {
-        CoordinatorConfig {
-            groups: GroupSettings::default(),
-            offsets_retention_ms: 7 * 24 * 3600 * 1000,
-        }
-    }
-}
-
 /// The groups one shard coordinates.
 #[derive(Default)]
 pub struct Coordinator {
@@ -102,6 +89,18 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
+    /// Ticks every [`GROUP_TICK_MS`] until the shard stops (see
+    /// [`Coordinator::tick`]).
+    pub fn start_ticking(self: &Rc<Self>, client: &Rc<ShardClient>) {
+        let (groups, ticker) = (self.clone(), client.clone());
+        client
+            .local()
+            .every(Duration::from_millis(GROUP_TICK_MS), move || {
+                let (groups, ticker) = (groups.clone(), ticker.clone());
+                async move { groups.tick(&ticker).await }
+            });
+    }
+
     /// Runs `f` on the group, creating it (from its stored record, if the
     /// meta log has one) when it is not in memory yet.
     pub fn with_group<T>(
@@ -308,7 +307,7 @@ pub async fn append(client: &Rc<ShardClient>, event: MetaEvent) -> Result<(), St
     )
     .await?;
     match reply.failed {
-        Some(why) => Err(why),
+        Some(why) => Err(why.message),
         None => Ok(()),
     }
 }

@@ -2,6 +2,8 @@
 //! Unsupported request versions never reach this handler: the router
 //! answers them with the v0 UNSUPPORTED_VERSION fallback
 //! ([`ringlog_protocol::api_versions_response`]).
+//!
+//! Layer: handlers (see the crate docs).
 
 use kafka_protocol::messages::ApiVersionsResponse;
 

@@ -1,8 +1,11 @@
 //! CreatePartitions (on the controller): grow topics, placing each new
 //! partition on the least-loaded shard.
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::{text, topic_name};
-use crate::controller::{AdminError, Controller};
+use crate::controller::Controller;
+use crate::message::AdminError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::ResponseError;

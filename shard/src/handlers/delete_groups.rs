@@ -1,47 +1,27 @@
 //! DeleteGroups: removes empty groups and their committed offsets.
+//!
+//! Layer: handlers (see the crate docs).
 
-use super::{forward_group, text};
-use crate::group::append;
-use crate::message::ClientInfo;
+use super::text;
+use crate::group::{append, Coordinator};
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
-use kafka_protocol::messages::{
-    DeleteGroupsRequest, DeleteGroupsResponse, GroupId, RequestKind, ResponseKind,
-};
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, GroupId};
 use kafka_protocol::ResponseError;
 use ringlog_engine::meta::{check_group_id, GroupDeleted, MetaEvent};
 use std::rc::Rc;
 
-/// Router side: one request per group to its coordinator.
-pub async fn route(
-    client: &Rc<ShardClient>,
-    version: i16,
-    request: DeleteGroupsRequest,
-    sender: &ClientInfo,
-) -> Result<DeleteGroupsResponse, String> {
-    let mut results = Vec::with_capacity(request.groups_names.len());
-    for group in request.groups_names {
-        let id = group.0.to_string();
-        let body = RequestKind::DeleteGroups(
-            DeleteGroupsRequest::default().with_groups_names(vec![group]),
-        );
-        match forward_group(client, &id, version, body, sender).await? {
-            ResponseKind::DeleteGroups(response) => results.extend(response.results),
-            other => return Err(format!("coordinator answered DeleteGroups with {other:?}")),
-        }
-    }
-    Ok(DeleteGroupsResponse::default().with_results(results))
-}
-
-/// Coordinator side.
+/// Deletes the groups of this shard (the router asks each group's
+/// coordinator for its own: see `group_route.rs`).
 pub async fn handle(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group in request.groups_names {
         let id = group.0.to_string();
-        let error = delete(client, &id).await;
+        let error = delete(client, groups, &id).await;
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(GroupId(text(id)))
@@ -51,12 +31,12 @@ pub async fn handle(
     DeleteGroupsResponse::default().with_results(results)
 }
 
-async fn delete(client: &Rc<ShardClient>, id: &str) -> Option<ResponseError> {
+async fn delete(client: &Rc<ShardClient>, groups: &Coordinator, id: &str) -> Option<ResponseError> {
     if check_group_id(id).is_err() {
         return Some(ResponseError::InvalidGroupId);
     }
     let shard = client.local();
-    let live_empty = shard.groups.with_existing(client, id, |g| g.is_empty());
+    let live_empty = groups.with_existing(client, id, |g| g.is_empty());
     if live_empty == Some(false) {
         return Some(ResponseError::NonEmptyGroup);
     }
@@ -72,7 +52,7 @@ async fn delete(client: &Rc<ShardClient>, id: &str) -> Option<ResponseError> {
     } else if live_empty.is_none() {
         return Some(ResponseError::GroupIdNotFound);
     }
-    shard.groups.forget(id);
+    groups.forget(id);
     tracing::info!(group = id, "group deleted");
     None
 }

@@ -1,11 +1,13 @@
 //! DeleteRecords: advance partitions' log start offsets on their owning
 //! shards (durable before the answer; see the engine's log start
 //! checkpoint).
+//!
+//! Layer: handlers (see the crate docs).
 
+use super::fan_out::Parts;
 use super::topic_name;
 use crate::message::ShardRequest;
 use crate::runtime::ShardClient;
-use futures_channel::oneshot;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -16,86 +18,55 @@ use std::rc::Rc;
 /// Kafka's "up to the high watermark" marker.
 const HIGH_WATERMARK: i64 = -1;
 
-type Reply = Result<u64, ringlog_engine::Error>;
-
 /// Answers a DeleteRecords request.
 pub async fn handle(
     client: &Rc<ShardClient>,
     _version: i16,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
-    super::catch_up_unless(client, |state| {
-        super::all_placed(
-            state,
-            request.topics.iter().flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(|p| (t.name.0.as_str(), p.partition_index))
-            }),
-        )
-    })
-    .await;
-    let mut sent = Vec::with_capacity(request.topics.len());
-    for topic in &request.topics {
-        let name = topic.name.0.to_string();
-        let mut partitions = Vec::with_capacity(topic.partitions.len());
-        for p in &topic.partitions {
-            partitions.push((
-                p.partition_index,
-                send(client, &name, p.partition_index, p.offset).await,
-            ));
-        }
-        sent.push((name, partitions));
-    }
-    let mut topics = Vec::with_capacity(sent.len());
-    for (name, partitions) in sent {
-        let mut results = Vec::with_capacity(partitions.len());
-        for (index, reply) in partitions {
-            let result = DeleteRecordsPartitionResult::default()
-                .with_partition_index(index)
-                .with_low_watermark(-1);
-            results.push(match reply {
-                Err(error) => result.with_error_code(error.code()),
-                Ok(reply) => match reply.await {
-                    Ok(Ok(start)) => result.with_low_watermark(start as i64),
-                    Ok(Err(e)) => result.with_error_code(ringlog_protocol::error_code(&e)),
-                    Err(_) => result.with_error_code(ResponseError::UnknownServerError.code()),
-                },
-            });
-        }
-        topics.push(
-            DeleteRecordsTopicResult::default()
-                .with_name(topic_name(&name))
-                .with_partitions(results),
-        );
-    }
-    DeleteRecordsResponse::default().with_topics(topics)
-}
-
-async fn send(
-    client: &Rc<ShardClient>,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) -> Result<oneshot::Receiver<Reply>, ResponseError> {
-    let owner = super::owner(client, topic, partition);
-    let owner = owner.ok_or(ResponseError::UnknownTopicOrPartition)?;
-    let offset = match offset {
-        HIGH_WATERMARK => None,
-        o if o >= 0 => Some(o as u64),
-        _ => return Err(ResponseError::OffsetOutOfRange),
-    };
-    let (reply, answer) = oneshot::channel();
-    client
-        .send(
-            owner as usize,
-            ShardRequest::DeleteRecords {
+    let wanted = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t.partitions.iter();
+            let offsets = partitions.map(|p| (p.partition_index, p.offset));
+            (t.name.0.to_string(), offsets.collect())
+        })
+        .collect();
+    let sent = Parts::new(client, wanted)
+        .await
+        .send(client, |topic, partition, offset, reply| {
+            let offset = match offset {
+                HIGH_WATERMARK => None,
+                o if o >= 0 => Some(o as u64),
+                _ => return Err((ResponseError::OffsetOutOfRange, None)),
+            };
+            Ok(ShardRequest::DeleteRecords {
                 topic: topic.to_string(),
-                partition: partition as u32,
+                partition,
                 offset,
                 reply,
+            })
+        })
+        .await;
+    let topics = sent
+        .answer(
+            |_, index, reply| {
+                let result = DeleteRecordsPartitionResult::default()
+                    .with_partition_index(index)
+                    .with_low_watermark(-1);
+                match reply {
+                    Err((error, _)) => result.with_error_code(error.code()),
+                    Ok(Ok(start)) => result.with_low_watermark(start as i64),
+                    Ok(Err(e)) => result.with_error_code(ringlog_protocol::error_code(&e)),
+                }
+            },
+            |name, partitions| {
+                DeleteRecordsTopicResult::default()
+                    .with_name(topic_name(name))
+                    .with_partitions(partitions)
             },
         )
         .await;
-    Ok(answer)
+    DeleteRecordsResponse::default().with_topics(topics)
 }

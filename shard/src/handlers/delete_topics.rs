@@ -1,8 +1,11 @@
 //! DeleteTopics (on the controller): record the deletion, then remove the
 //! partitions' logs on their shards.
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::{text, topic_name};
-use crate::controller::{AdminError, Controller};
+use crate::controller::Controller;
+use crate::message::AdminError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use kafka_protocol::ResponseError;

@@ -1,6 +1,9 @@
 //! DescribeCluster: one broker, which is also the controller.
+//!
+//! Layer: handlers (see the crate docs).
 
-use super::{text, CLUSTER_ID, NODE_ID};
+use super::text;
+use crate::ids::{CLUSTER_ID, NODE_ID};
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};

@@ -1,6 +1,8 @@
 //! DescribeConfigs: every topic config with its value, source and (when
 //! asked) synonyms and documentation, from this shard's metadata replica
 //! (see [`crate::topic_config::describe`]).
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::text;
 use crate::runtime::ShardClient;

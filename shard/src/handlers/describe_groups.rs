@@ -1,42 +1,14 @@
 //! DescribeGroups: state, protocol and members (with their metadata and
 //! assignments) of each group, from its coordinator shard.
+//!
+//! Layer: handlers (see the crate docs).
 
-use super::{forward_group, text};
-use crate::group::{coordinator_shard, Phase};
-use crate::message::ClientInfo;
+use super::text;
+use crate::group::{coordinator_shard, Coordinator, Phase};
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::{
-    DescribeGroupsRequest, DescribeGroupsResponse, GroupId, RequestKind, ResponseKind,
-};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 use std::rc::Rc;
-
-/// Router side: one request per group to its coordinator, answers in the
-/// order asked.
-pub async fn route(
-    client: &Rc<ShardClient>,
-    version: i16,
-    request: DescribeGroupsRequest,
-    sender: &ClientInfo,
-) -> Result<DescribeGroupsResponse, String> {
-    let mut described = Vec::with_capacity(request.groups.len());
-    for group in request.groups {
-        let id = group.0.to_string();
-        let single = DescribeGroupsRequest::default()
-            .with_groups(vec![group])
-            .with_include_authorized_operations(request.include_authorized_operations);
-        let body = RequestKind::DescribeGroups(single);
-        match forward_group(client, &id, version, body, sender).await? {
-            ResponseKind::DescribeGroups(response) => described.extend(response.groups),
-            other => {
-                return Err(format!(
-                    "coordinator answered DescribeGroups with {other:?}"
-                ))
-            }
-        }
-    }
-    Ok(DescribeGroupsResponse::default().with_groups(described))
-}
 
 /// A group as ListGroups and DescribeGroups show it.
 pub struct Summary {
@@ -50,14 +22,13 @@ pub struct Summary {
 
 /// Every group this shard coordinates: live ones, and those the meta log
 /// knows only by their offsets or stored (empty) membership.
-pub fn summaries(client: &Rc<ShardClient>) -> Vec<Summary> {
+pub fn summaries(client: &Rc<ShardClient>, groups: &Coordinator) -> Vec<Summary> {
     let shard = client.local();
-    let mut out: Vec<Summary> = shard
-        .groups
+    let mut out: Vec<Summary> = groups
         .live_ids(client)
         .into_iter()
         .filter_map(|id| {
-            shard.groups.with_existing(client, &id, |g| Summary {
+            groups.with_existing(client, &id, |g| Summary {
                 id: id.clone(),
                 state: g.phase().name(),
                 protocol_type: g.protocol_type().unwrap_or_default().to_string(),
@@ -84,15 +55,20 @@ pub fn summaries(client: &Rc<ShardClient>) -> Vec<Summary> {
     out
 }
 
-/// Coordinator side.
-pub fn handle(client: &Rc<ShardClient>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+/// Answers the groups of this shard (the router asks each group's
+/// coordinator for its own: see `group_route.rs`).
+pub fn handle(
+    client: &Rc<ShardClient>,
+    groups: &Coordinator,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     let shard = client.local();
     let groups = request
         .groups
         .into_iter()
         .map(|id| {
             let name = id.0.to_string();
-            let live = shard.groups.with_existing(client, &name, |g| {
+            let live = groups.with_existing(client, &name, |g| {
                 let stable = g.phase() == Phase::Stable;
                 let protocol = g.protocol().unwrap_or_default().to_string();
                 let members = g

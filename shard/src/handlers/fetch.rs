@@ -2,6 +2,8 @@
 //! answer is smaller than `min_bytes`, long-poll until data arrives on any
 //! of them or `max_wait_ms` passes.
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why three rounds instead of one long wait per partition: the common
 //! case (a consumer behind the head) is answered by the first round with
 //! no waiting. Only when that round is short do we park a waiter on every
@@ -79,8 +81,8 @@ pub async fn handle(
         .map(|t| t.topic.0.to_string())
         .collect();
     let topics_ref = &topics;
-    super::catch_up_unless(client, |state| {
-        super::all_placed(
+    crate::calls::catch_up_unless(client, |state| {
+        crate::calls::all_placed(
             state,
             request.topics.iter().enumerate().flat_map(|(i, t)| {
                 t.partitions

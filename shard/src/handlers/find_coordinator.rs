@@ -1,13 +1,16 @@
 //! FindCoordinator: every group's coordinator is this broker (node 0).
 //! Which shard serves a group is internal, like partition placement.
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why it is answered before consumer groups exist: librdkafka enables LZ4
 //! only for brokers that advertise FindCoordinator (its proxy for "Kafka
 //! 0.8.2 or later"), so without it librdkafka producers silently send LZ4
 //! batches uncompressed. Transaction coordinators are refused:
 //! transactions are not supported.
 
-use super::{text, NODE_ID};
+use super::text;
+use crate::ids::NODE_ID;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};

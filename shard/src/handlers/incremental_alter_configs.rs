@@ -1,15 +1,14 @@
 //! IncrementalAlterConfigs (on the controller): SET, DELETE, and for list
 //! keys APPEND and SUBTRACT of single topic configs; other keys keep their
 //! values.
+//!
+//! Layer: handlers (see the crate docs).
 
-use super::alter_configs::{
-    outcome_fields, refuse_duplicates, refuse_null_values, unsupported_resource,
-};
-use super::describe_configs::RESOURCE_TOPIC;
-use crate::controller::{AdminError, AdminResult, Controller};
+use super::config_change::{change_all, refuse_duplicates, refuse_null_values, ChangeRequest};
+use crate::controller::Controller;
+use crate::message::{AdminError, AdminResult};
 use crate::topic_config::Change;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
-use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::ResponseError;
 
@@ -27,29 +26,13 @@ pub async fn handle(
     request: IncrementalAlterConfigsRequest,
     applied: &mut u64,
 ) -> IncrementalAlterConfigsResponse {
-    let mut responses = Vec::with_capacity(request.resources.len());
-    for resource in request.resources {
-        let name = resource.resource_name.to_string();
-        let outcome: AdminResult<u64> = match resource.resource_type {
-            RESOURCE_TOPIC => match changes(&resource.configs) {
-                Ok(changes) => {
-                    controller
-                        .change_configs(&name, &changes, false, request.validate_only)
-                        .await
-                }
-                Err(e) => Err(e),
-            },
-            other => Err(unsupported_resource(other)),
-        };
-        let (error_code, error_message) = outcome_fields(outcome, applied);
-        responses.push(
-            AlterConfigsResourceResponse::default()
-                .with_resource_type(resource.resource_type)
-                .with_resource_name(resource.resource_name)
-                .with_error_code(error_code)
-                .with_error_message(error_message),
-        );
-    }
+    let how = ChangeRequest {
+        replace: false,
+        validate_only: request.validate_only,
+    };
+    let resources = request.resources.into_iter();
+    let resources = resources.map(|r| (r.resource_type, r.resource_name, r.configs));
+    let responses = change_all(controller, &how, resources, |c| changes(c), applied).await;
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 

@@ -1,13 +1,15 @@
 //! JoinGroup: a member (re)joins its group; answered when the rebalance
 //! completes (runs on the group's coordinator shard).
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why the answer waits: the classic protocol needs every member's
 //! metadata before the leader can assign, so the coordinator parks each
 //! join until all members are in (or the rebalance timeout drops the
 //! stragglers); see [`crate::group`].
 
 use super::text;
-use crate::group::{now_ms, Answer, JoinRequest, JoinResponse};
+use crate::group::{now_ms, Answer, Coordinator, JoinRequest, JoinResponse};
 use crate::message::ClientInfo;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
@@ -20,6 +22,7 @@ use std::time::Instant;
 /// Answers a JoinGroup.
 pub async fn handle(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     version: i16,
     request: JoinGroupRequest,
     sender: &ClientInfo,
@@ -27,7 +30,10 @@ pub async fn handle(
     let group = request.group_id.0.to_string();
     let member_id = request.member_id.to_string();
     if check_group_id(&group).is_err() {
-        return encode(version, error(ResponseError::InvalidGroupId, &member_id));
+        return encode(
+            version,
+            JoinResponse::error(ResponseError::InvalidGroupId, &member_id),
+        );
     }
     let join = JoinRequest {
         member_id,
@@ -50,28 +56,16 @@ pub async fn handle(
         require_known_member_id: version >= 4,
     };
     let settings = &client.local().config.coordinator.groups;
-    let answer = client.local().groups.with_group(client, &group, |g| {
+    let answer = groups.with_group(client, &group, |g| {
         g.join(join, settings, Instant::now(), now_ms())
     });
     let response = match answer {
         Answer::Now(response) => response,
         Answer::Later(waiting) => waiting
             .await
-            .unwrap_or_else(|_| error(ResponseError::UnknownServerError, "")),
+            .unwrap_or_else(|_| JoinResponse::error(ResponseError::UnknownServerError, "")),
     };
     encode(version, response)
-}
-
-fn error(error: ResponseError, member_id: &str) -> JoinResponse {
-    JoinResponse {
-        error: Some(error),
-        generation: -1,
-        protocol_type: None,
-        protocol: None,
-        leader: String::new(),
-        member_id: member_id.to_string(),
-        members: Vec::new(),
-    }
 }
 
 fn encode(version: i16, response: JoinResponse) -> JoinGroupResponse {

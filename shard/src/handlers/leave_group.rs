@@ -1,9 +1,11 @@
 //! LeaveGroup: members leave at once instead of timing out, so the group
 //! rebalances immediately (runs on the group's coordinator shard). v3+
 //! batches members (static members leave by instance id).
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::text;
-use crate::group::now_ms;
+use crate::group::{now_ms, Coordinator};
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
@@ -14,6 +16,7 @@ use std::time::Instant;
 /// Answers a LeaveGroup.
 pub async fn handle(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
@@ -37,8 +40,7 @@ pub async fn handle(
     let mut stores = Vec::new();
     let mut results = Vec::with_capacity(leaving.len());
     for (member_id, instance_id) in &leaving {
-        let (error, store) = shard
-            .groups
+        let (error, store) = groups
             .with_existing(client, &group, |g| {
                 g.leave(
                     member_id,
@@ -53,7 +55,7 @@ pub async fn handle(
         results.push(error);
     }
     for store in stores {
-        if let Err(e) = shard.groups.store(client, &group, store).await {
+        if let Err(e) = groups.store(client, &group, store).await {
             tracing::warn!(%group, error = %e, "storing the emptied group failed");
         }
     }

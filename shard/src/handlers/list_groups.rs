@@ -1,40 +1,23 @@
 //! ListGroups: every group, gathered from every shard's coordinator (a
 //! group lives on exactly one shard, so the union has no duplicates).
+//!
+//! Layer: handlers (see the crate docs).
 
-use super::{forward_to, text};
-use crate::message::ClientInfo;
+use super::text;
+use crate::group::Coordinator;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::{
-    GroupId, ListGroupsRequest, ListGroupsResponse, RequestKind, ResponseKind,
-};
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use std::rc::Rc;
 
 /// Kafka's name for the classic group protocol (ListGroups v5 types).
 const GROUP_TYPE: &str = "classic";
 
-/// Router side: asks every shard and joins the answers.
-pub async fn route(
-    client: &Rc<ShardClient>,
-    version: i16,
-    request: ListGroupsRequest,
-    sender: &ClientInfo,
-) -> Result<ListGroupsResponse, String> {
-    let mut groups = Vec::new();
-    for shard in 0..client.shard_count() {
-        let body = RequestKind::ListGroups(request.clone());
-        match forward_to(client, shard, version, body, sender).await? {
-            ResponseKind::ListGroups(response) => groups.extend(response.groups),
-            other => return Err(format!("coordinator answered ListGroups with {other:?}")),
-        }
-    }
-    Ok(ListGroupsResponse::default().with_groups(groups))
-}
-
 /// Coordinator side: this shard's groups, filtered by state (v4) and type
 /// (v5).
 pub fn handle(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     version: i16,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
@@ -48,7 +31,7 @@ pub fn handle(
             .types_filter
             .iter()
             .any(|t| t.eq_ignore_ascii_case(GROUP_TYPE));
-    let groups = super::describe_groups::summaries(client)
+    let groups = super::describe_groups::summaries(client, groups)
         .into_iter()
         .filter(|g| {
             type_ok && (states.is_empty() || states.contains(&g.state.to_ascii_lowercase()))

@@ -2,8 +2,12 @@
 //! this shard's replica. Every partition is led by the one broker; which
 //! shard owns it is internal (clients connect to the broker, the router
 //! forwards).
+//!
+//! Layer: handlers (see the crate docs).
 
-use super::{call_controller, text, topic_name, CLUSTER_ID, NODE_ID};
+use super::{text, topic_name};
+use crate::calls::call_controller;
+use crate::ids::{CLUSTER_ID, NODE_ID};
 use crate::message::ControllerRequest;
 use crate::runtime::ShardClient;
 use kafka_protocol::messages::metadata_response::{
@@ -45,7 +49,7 @@ pub async fn handle(
     // Listing every topic, or naming one this replica does not know: first
     // catch up with the controller, so a topic created through another
     // router is listed.
-    super::catch_up_unless(client, |state| {
+    crate::calls::catch_up_unless(client, |state| {
         wanted.as_ref().is_some_and(|wanted| {
             wanted.iter().all(|w| match w {
                 Wanted::Name(name) => state.topic(name).is_some(),

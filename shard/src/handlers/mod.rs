@@ -1,36 +1,45 @@
-//! Kafka API handlers, one file per API.
+//! Kafka API handlers, one file per API: each reads its request and
+//! writes its answer; what the request does is the controller's, the group
+//! coordinator's or the owning shard's.
 //!
-//! Two kinds, by where they run:
+//! Layer: handlers (see the crate docs). May import the controller, the
+//! group coordinator and every layer below them; only the router imports
+//! the handlers. Three kinds, by where they run:
 //! * **Router handlers** run on the core that read the request and use that
 //!   shard's metadata replica: ApiVersions, Metadata, Produce, Fetch,
 //!   ListOffsets, FindCoordinator, DescribeConfigs, DescribeCluster,
 //!   DeleteRecords, OffsetFetch (committed offsets are replicated meta
-//!   state). Partition work goes to the owning shard over the mesh.
-//! * **Admin handlers** run on the controller (shard 0), the only writer of
-//!   the meta log: CreateTopics, DeleteTopics, CreatePartitions,
-//!   AlterConfigs, IncrementalAlterConfigs. The router forwards the decoded
-//!   request and, before answering, waits until its own replica has applied
-//!   the change, so the client's next request sees it.
+//!   state), InitProducerId (the id comes from the controller). Partition
+//!   work goes to the owning shard over the mesh (`fan_out.rs`).
+//! * **Admin handlers** run next to the controller (shard 0), the only
+//!   writer of the meta log: CreateTopics, DeleteTopics, CreatePartitions,
+//!   AlterConfigs, IncrementalAlterConfigs ([`admin`]). The router forwards
+//!   the decoded request and, before answering, waits until its own
+//!   replica has applied the change, so the client's next request sees it.
 //! * **Group handlers** run on the group's coordinator shard
 //!   ([`crate::group`]): JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-//!   OffsetCommit, DescribeGroups, DeleteGroups, OffsetDelete, ListGroups. The router forwards each group's part of a request there
-//!   (ListGroups asks every shard) and joins the answers.
+//!   OffsetCommit, DescribeGroups, DeleteGroups, OffsetDelete, ListGroups
+//!   ([`group`]). The router sends each group's part of a request there
+//!   and joins the answers (`group_route.rs`).
 
 mod alter_configs;
 mod api_versions;
+mod config_change;
 mod create_partitions;
-pub(crate) mod create_topics;
+mod create_topics;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod fan_out;
 mod fetch;
 mod find_coordinator;
+mod group_route;
 mod heartbeat;
 mod incremental_alter_configs;
-pub(crate) mod init_producer_id;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -42,22 +51,17 @@ mod offset_fetch;
 mod produce;
 mod sync_group;
 
+use crate::calls::call_admin;
 use crate::controller::Controller;
 use crate::dispatch_order::Turn;
-use crate::group::coordinator_shard;
-use crate::message::{ClientInfo, ControllerReply, ControllerRequest, GroupAnswer, ShardRequest};
+use crate::group::Coordinator;
+use crate::message::{ClientInfo, GroupAnswer};
 use crate::runtime::ShardClient;
-use futures_channel::oneshot;
+use group_route::{GroupRoute, Routed};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use ringlog_engine::meta::MetaState;
 use ringlog_protocol::Request;
 use std::rc::Rc;
-
-/// The only broker: ringlog is one node, whatever its shard count.
-pub const NODE_ID: i32 = 0;
-/// The cluster id clients see.
-pub const CLUSTER_ID: &str = "ringlog";
 
 /// What a request produced.
 pub enum Handled {
@@ -79,65 +83,21 @@ pub async fn dispatch(
     // Only Produce dispatches in arrival order; every other request gives
     // its turn up here.
     let produce_turn = (request.api_key == ApiKey::Produce).then_some(turn);
-    // Group members keep who they are; other requests skip the copies.
-    let sender = &match request.api_key {
-        ApiKey::JoinGroup
-        | ApiKey::SyncGroup
-        | ApiKey::Heartbeat
-        | ApiKey::LeaveGroup
-        | ApiKey::OffsetCommit
-        | ApiKey::OffsetDelete
-        | ApiKey::DescribeGroups
-        | ApiKey::DeleteGroups
-        | ApiKey::ListGroups => ClientInfo {
-            client_id: request.client_id().unwrap_or_default().to_string(),
-            host: host.to_string(),
-        },
-        _ => ClientInfo::default(),
-    };
     let respond = |body| Ok(Handled::Respond(Box::new(body)));
-    match request.body {
-        RequestKind::JoinGroup(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::JoinGroup(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
+    let body = match GroupRoute::of(request.body, client.shard_count()) {
+        Routed::Group(route) => {
+            // Group members keep who sent them.
+            let sender = ClientInfo {
+                client_id: request.header.client_id.unwrap_or_default().to_string(),
+                host: host.to_string(),
+            };
+            return respond(route.ask(client, request.api_key, version, &sender).await?);
         }
-        RequestKind::SyncGroup(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::SyncGroup(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
-        }
-        RequestKind::Heartbeat(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::Heartbeat(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
-        }
-        RequestKind::LeaveGroup(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::LeaveGroup(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
-        }
-        RequestKind::OffsetCommit(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::OffsetCommit(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
-        }
-        RequestKind::OffsetDelete(body) => {
-            let group = body.group_id.0.to_string();
-            let body = RequestKind::OffsetDelete(body);
-            respond(forward_group(client, &group, version, body, sender).await?)
-        }
+        Routed::Other(body) => body,
+    };
+    match body {
         RequestKind::OffsetFetch(body) => respond(ResponseKind::OffsetFetch(
             offset_fetch::handle(client, version, body).await,
-        )),
-        RequestKind::DescribeGroups(body) => respond(ResponseKind::DescribeGroups(
-            describe_groups::route(client, version, body, sender).await?,
-        )),
-        RequestKind::DeleteGroups(body) => respond(ResponseKind::DeleteGroups(
-            delete_groups::route(client, version, body, sender).await?,
-        )),
-        RequestKind::ListGroups(body) => respond(ResponseKind::ListGroups(
-            list_groups::route(client, version, body, sender).await?,
         )),
         RequestKind::ApiVersions(_) => {
             respond(ResponseKind::ApiVersions(api_versions::handle(version)))
@@ -177,12 +137,8 @@ pub async fn dispatch(
         | RequestKind::CreatePartitions(_)
         | RequestKind::AlterConfigs(_)
         | RequestKind::IncrementalAlterConfigs(_)) => {
-            let body = Box::new(body);
-            let reply = call_controller(client, ControllerRequest::Admin { version, body }).await?;
-            reply
-                .body
-                .map(|body| Handled::Respond(Box::new(body)))
-                .ok_or_else(|| "controller answered an admin request without a body".to_string())
+            let reply = call_admin(client, version, Box::new(body)).await?;
+            Ok(Handled::Respond(Box::new(reply.body)))
         }
         other => Err(format!(
             "no handler for {:?} v{version}",
@@ -225,134 +181,42 @@ pub async fn admin(
 /// of a multi-group request).
 pub async fn group(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     version: i16,
     body: RequestKind,
     sender: &ClientInfo,
 ) -> GroupAnswer {
     let body = match body {
         RequestKind::JoinGroup(body) => {
-            ResponseKind::JoinGroup(join_group::handle(client, version, body, sender).await)
+            ResponseKind::JoinGroup(join_group::handle(client, groups, version, body, sender).await)
         }
         RequestKind::SyncGroup(body) => {
-            ResponseKind::SyncGroup(sync_group::handle(client, version, body).await)
+            ResponseKind::SyncGroup(sync_group::handle(client, groups, version, body).await)
         }
-        RequestKind::Heartbeat(body) => ResponseKind::Heartbeat(heartbeat::handle(client, body)),
+        RequestKind::Heartbeat(body) => {
+            ResponseKind::Heartbeat(heartbeat::handle(client, groups, body))
+        }
         RequestKind::LeaveGroup(body) => {
-            ResponseKind::LeaveGroup(leave_group::handle(client, version, body).await)
+            ResponseKind::LeaveGroup(leave_group::handle(client, groups, version, body).await)
         }
-        RequestKind::OffsetCommit(body) => return offset_commit::handle(client, body).await,
+        RequestKind::OffsetCommit(body) => {
+            return offset_commit::handle(client, groups, body).await
+        }
         RequestKind::OffsetDelete(body) => {
-            ResponseKind::OffsetDelete(offset_delete::handle(client, body).await)
+            ResponseKind::OffsetDelete(offset_delete::handle(client, groups, body).await)
         }
         RequestKind::DescribeGroups(body) => {
-            ResponseKind::DescribeGroups(describe_groups::handle(client, body))
+            ResponseKind::DescribeGroups(describe_groups::handle(client, groups, body))
         }
         RequestKind::DeleteGroups(body) => {
-            ResponseKind::DeleteGroups(delete_groups::handle(client, body).await)
+            ResponseKind::DeleteGroups(delete_groups::handle(client, groups, body).await)
         }
         RequestKind::ListGroups(body) => {
-            ResponseKind::ListGroups(list_groups::handle(client, version, body))
+            ResponseKind::ListGroups(list_groups::handle(client, groups, version, body))
         }
         other => unreachable!("not a group request: {other:?}"),
     };
     GroupAnswer::Done(body)
-}
-
-/// Sends a group request to the group's coordinator shard and waits for
-/// the response body.
-pub async fn forward_group(
-    client: &Rc<ShardClient>,
-    group: &str,
-    version: i16,
-    body: RequestKind,
-    sender: &ClientInfo,
-) -> Result<ResponseKind, String> {
-    let shard = coordinator_shard(group, client.shard_count());
-    forward_to(client, shard, version, body, sender).await
-}
-
-/// Sends a group request to shard `shard`'s coordinator.
-pub async fn forward_to(
-    client: &Rc<ShardClient>,
-    shard: usize,
-    version: i16,
-    body: RequestKind,
-    sender: &ClientInfo,
-) -> Result<ResponseKind, String> {
-    let (reply, answer) = oneshot::channel();
-    let request = ShardRequest::Group {
-        version,
-        body: Box::new(body),
-        client: sender.clone(),
-        reply,
-    };
-    client.send(shard, request).await;
-    let answer = answer
-        .await
-        .map_err(|_| format!("group coordinator on shard {shard} dropped the request"))?;
-    Ok(match answer {
-        GroupAnswer::Done(body) => body,
-        GroupAnswer::OnceDurable { response, durable } => {
-            ResponseKind::OffsetCommit(offset_commit::once_durable(response, durable).await)
-        }
-    })
-}
-
-/// Sends work to the controller and waits until this shard's replica has
-/// applied what it changed.
-pub async fn call_controller(
-    client: &Rc<ShardClient>,
-    request: ControllerRequest,
-) -> Result<ControllerReply, String> {
-    let (reply, answer) = oneshot::channel();
-    client
-        .send(0, ShardRequest::Controller { request, reply })
-        .await;
-    let answer = answer
-        .await
-        .map_err(|_| "the controller dropped the request".to_string())?;
-    if !client
-        .local()
-        .meta
-        .wait_applied(answer.applied_offset)
-        .await
-    {
-        tracing::warn!(
-            offset = answer.applied_offset,
-            "metadata replica did not catch up in time; answering anyway"
-        );
-    }
-    Ok(answer)
-}
-
-/// Waits for this shard's replica to catch up with the controller when
-/// `known` says the request names something it does not know, so a topic
-/// created through another router is found (see
-/// [`crate::meta_view::MetaView::catch_up`]).
-pub async fn catch_up_unless(client: &ShardClient, known: impl FnOnce(&MetaState) -> bool) {
-    let meta = &client.local().meta;
-    if !meta.with(known) {
-        meta.catch_up().await;
-    }
-}
-
-/// Whether every (topic, partition) is placed in `state`.
-pub fn all_placed<'a>(
-    state: &MetaState,
-    mut partitions: impl Iterator<Item = (&'a str, i32)>,
-) -> bool {
-    partitions.all(|(topic, partition)| {
-        u32::try_from(partition).is_ok_and(|p| state.placement(topic, p).is_some())
-    })
-}
-
-/// The shard owning `topic`/`partition` in this shard's replica.
-pub fn owner(client: &ShardClient, topic: &str, partition: i32) -> Option<u32> {
-    let index = u32::try_from(partition).ok()?;
-    client
-        .local()
-        .meta
-        .with(|state| state.placement(topic, index))
 }
 
 /// A topic name for a response.

@@ -3,6 +3,8 @@
 //! the event to the controller; the router answers once the controller
 //! reports it durable ([`GroupAnswer::OnceDurable`]).
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why one event per request: a request is what the client waits for, and
 //! the meta log shares one fdatasync among all commits that arrive while
 //! the previous one runs, so many groups committing at once cost a few
@@ -16,8 +18,11 @@
 //! the controller published, so a fetch after the answer reads the commit.
 
 use super::topic_name;
-use crate::group::now_ms;
-use crate::message::{ControllerReply, ControllerRequest, GroupAnswer, ShardRequest};
+use crate::calls::CONTROLLER_SHARD;
+use crate::group::{now_ms, Coordinator};
+use crate::message::{
+    ControllerReply, ControllerRequest, GroupAnswer, ServiceRequest, ShardRequest,
+};
 use crate::runtime::ShardClient;
 use futures_channel::oneshot;
 use kafka_protocol::messages::offset_commit_response::{
@@ -36,7 +41,11 @@ type PartitionAnswer = (i32, Option<ResponseError>);
 
 /// Coordinator side: checks the commit and sends its event to the
 /// controller; the router waits for the verdict ([`once_durable`]).
-pub async fn handle(client: &Rc<ShardClient>, request: OffsetCommitRequest) -> GroupAnswer {
+pub async fn handle(
+    client: &Rc<ShardClient>,
+    groups: &Coordinator,
+    request: OffsetCommitRequest,
+) -> GroupAnswer {
     let group = request.group_id.0.to_string();
     let member_id = request.member_id.to_string();
     let instance_id = request.group_instance_id.as_ref().map(|i| i.to_string());
@@ -45,7 +54,7 @@ pub async fn handle(client: &Rc<ShardClient>, request: OffsetCommitRequest) -> G
     let refused = if check_group_id(&group).is_err() {
         Some(ResponseError::InvalidGroupId)
     } else {
-        let known = shard.groups.with_existing(client, &group, |g| {
+        let known = groups.with_existing(client, &group, |g| {
             g.check_commit(
                 &member_id,
                 instance_id.as_deref(),
@@ -58,7 +67,7 @@ pub async fn handle(client: &Rc<ShardClient>, request: OffsetCommitRequest) -> G
             // An unknown group accepts only "simple" commits (no group
             // management), as Kafka does.
             None if generation < 0 => {
-                shard.groups.with_group(client, &group, |_| ());
+                groups.with_group(client, &group, |_| ());
                 None
             }
             None => Some(ResponseError::IllegalGeneration),
@@ -127,8 +136,9 @@ pub async fn handle(client: &Rc<ShardClient>, request: OffsetCommitRequest) -> G
     let request = ControllerRequest::Append {
         event: Box::new(event),
     };
+    let request = ServiceRequest::Controller { request, reply };
     client
-        .send(0, ShardRequest::Controller { request, reply })
+        .send(CONTROLLER_SHARD, ShardRequest::Service(request))
         .await;
     GroupAnswer::OnceDurable { response, durable }
 }
@@ -141,7 +151,7 @@ pub async fn once_durable(
     durable: oneshot::Receiver<ControllerReply>,
 ) -> OffsetCommitResponse {
     let failed = match durable.await {
-        Ok(reply) => reply.failed,
+        Ok(reply) => reply.failed.map(|e| e.message),
         Err(_) => Some("the controller dropped the request".to_string()),
     };
     if let Some(why) = failed {
@@ -162,6 +172,7 @@ pub async fn once_durable(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::AdminError;
 
     fn response(errors: &[i16]) -> OffsetCommitResponse {
         let partitions = errors
@@ -194,8 +205,8 @@ mod tests {
         let (reply, durable) = oneshot::channel();
         reply
             .send(ControllerReply {
-                body: None,
                 failed: None,
+                producer_id: None,
                 applied_offset: 7,
             })
             .unwrap_or_else(|_| panic!("receiver dropped"));
@@ -209,8 +220,11 @@ mod tests {
         let (reply, durable) = oneshot::channel();
         reply
             .send(ControllerReply {
-                body: None,
-                failed: Some("meta log poisoned".into()),
+                failed: Some(AdminError::new(
+                    ResponseError::UnknownServerError,
+                    "meta log poisoned",
+                )),
+                producer_id: None,
                 applied_offset: 0,
             })
             .unwrap_or_else(|_| panic!("receiver dropped"));

@@ -3,9 +3,11 @@
 //! topic keeps that topic's offsets (GROUP_SUBSCRIBED_TO_TOPIC); the
 //! subscription is read from the members' `consumer` protocol metadata —
 //! the one place the broker looks inside member metadata, as Kafka does.
+//!
+//! Layer: handlers (see the crate docs).
 
 use super::topic_name;
-use crate::group::append;
+use crate::group::{append, Coordinator};
 use crate::runtime::ShardClient;
 use bytes::Buf;
 use kafka_protocol::messages::offset_delete_response::{
@@ -23,6 +25,7 @@ use std::rc::Rc;
 /// Answers an OffsetDelete.
 pub async fn handle(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let group = request.group_id.0.to_string();
@@ -33,7 +36,7 @@ pub async fn handle(
     }
     let shard = client.local();
     // `None`: no members; otherwise the topics the members subscribe to.
-    let live = shard.groups.with_existing(client, &group, |g| {
+    let live = groups.with_existing(client, &group, |g| {
         if g.is_empty() {
             return Ok(None);
         }

@@ -1,6 +1,8 @@
 //! OffsetFetch: a group's committed positions, answered by the router from
 //! its own metadata replica (no meta-log I/O, no hop to the coordinator).
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why the router and not the coordinator: committed offsets are meta-log
 //! state, which every shard replicates, and nothing else the coordinator
 //! holds (members, generations) changes the answer. Reading locally saves

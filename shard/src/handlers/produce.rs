@@ -2,6 +2,8 @@
 //! slices (zero-copy views of the request frame), send them to the owning
 //! shard, answer once every partition has replied.
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why batches travel as `Bytes`: the request frame is read once into one
 //! buffer; each batch is a reference-counted slice of it that crosses the
 //! mesh without a copy. The shard copies it exactly once, into its aligned
@@ -29,12 +31,13 @@
 //! (53), as for a request with a transactional id, because transactions
 //! are not supported.
 
-use super::{call_controller, topic_name};
+use super::fan_out::Parts;
+use super::topic_name;
+use crate::calls::call_controller;
 use crate::dispatch_order::Turn;
-use crate::message::{ControllerRequest, ProduceReply, ShardRequest};
+use crate::message::{ControllerRequest, ShardRequest};
 use crate::runtime::ShardClient;
 use bytes::Bytes;
-use futures_channel::oneshot;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
@@ -51,11 +54,6 @@ use std::rc::Rc;
 /// Batches accepted in one partition's records: Kafka requires exactly one
 /// per partition from Produce v3 on.
 const BATCHES_PER_PARTITION_MAX: usize = 1;
-
-enum Outcome {
-    Failed(ResponseError, Option<String>),
-    Sent(oneshot::Receiver<ProduceReply>),
-}
 
 /// Answers a Produce request; `None` for acks=0 (no response is sent).
 /// With a `turn`, the batches are routed only after every earlier request
@@ -85,24 +83,22 @@ pub async fn handle(
     } else {
         None
     };
-    super::catch_up_unless(client, |state| {
-        super::all_placed(
-            state,
-            request.topic_data.iter().flat_map(|t| {
-                t.partition_data
-                    .iter()
-                    .map(|p| (t.name.0.as_str(), p.index))
-            }),
-        )
-    })
-    .await;
+    let wanted = request
+        .topic_data
+        .into_iter()
+        .map(|t| {
+            let partitions = t.partition_data.into_iter();
+            let records = partitions.map(|p| (p.index, p.records));
+            (t.name.0.to_string(), records.collect())
+        })
+        .collect();
+    let parts = Parts::new(client, wanted).await;
     if shard.config.auto_create_topics && refused.is_none() {
         let missing: Vec<String> = shard.meta.with(|state| {
-            request
-                .topic_data
-                .iter()
-                .map(|t| t.name.0.to_string())
+            parts
+                .topic_names()
                 .filter(|n| state.topic(n).is_none() && check_topic_name(n).is_ok())
+                .map(str::to_string)
                 .collect()
         });
         if !missing.is_empty() {
@@ -113,34 +109,37 @@ pub async fn handle(
             }
         }
     }
-    let mut sent: Vec<(String, Vec<(i32, Outcome)>)> = Vec::with_capacity(request.topic_data.len());
-    for topic in request.topic_data {
-        let name = topic.name.0.to_string();
-        let mut partitions = Vec::with_capacity(topic.partition_data.len());
-        for data in topic.partition_data {
-            let outcome = match &refused {
-                Some((error, message)) => Outcome::Failed(*error, Some(message.clone())),
-                None => route(client, &name, data.index, data.records, acks == -1).await,
-            };
-            partitions.push((data.index, outcome));
+    let sent = match refused {
+        Some((error, message)) => parts.refuse((error, Some(message))),
+        None => {
+            let durable = acks == -1;
+            parts
+                .send(client, |topic, partition, records, reply| {
+                    let batches = batches(topic, partition, records)?;
+                    Ok(ShardRequest::Produce {
+                        topic: topic.to_string(),
+                        partition,
+                        batches,
+                        durable,
+                        reply,
+                    })
+                })
+                .await
         }
-        sent.push((name, partitions));
-    }
+    };
     // Every batch is on its way to its shard: the next request may route.
     drop(turn);
-    let mut responses = Vec::with_capacity(sent.len());
-    for (name, partitions) in sent {
-        let mut partition_responses = Vec::with_capacity(partitions.len());
-        for (index, outcome) in partitions {
-            let response = PartitionProduceResponse::default().with_index(index);
-            let response = match outcome {
-                Outcome::Failed(error, message) => response
-                    .with_error_code(error.code())
-                    .with_base_offset(-1)
-                    .with_error_message(
-                        message.filter(|_| version >= 8).map(StrBytes::from_string),
-                    ),
-                Outcome::Sent(reply) => match reply.await {
+    let responses = sent
+        .answer(
+            |topic, index, reply| {
+                let response = PartitionProduceResponse::default().with_index(index);
+                match reply {
+                    Err((error, message)) => response
+                        .with_error_code(error.code())
+                        .with_base_offset(-1)
+                        .with_error_message(
+                            message.filter(|_| version >= 8).map(StrBytes::from_string),
+                        ),
                     Ok(Ok(ack)) => {
                         let response = response
                             .with_base_offset(ack.base_offset as i64)
@@ -152,7 +151,7 @@ pub async fn handle(
                         }
                     }
                     Ok(Err(e)) => {
-                        tracing::debug!(topic = %name, partition = index, error = %e, "produce refused");
+                        tracing::debug!(%topic, partition = index, error = %e, "produce refused");
                         let message = (version >= 8).then(|| StrBytes::from_string(e.to_string()));
                         let record_errors = match &e {
                             AppendError::Log(ringlog_engine::Error::InvalidBatch(
@@ -168,19 +167,15 @@ pub async fn handle(
                             .with_record_errors(record_errors)
                             .with_error_message(message)
                     }
-                    Err(_) => response
-                        .with_error_code(ResponseError::UnknownServerError.code())
-                        .with_base_offset(-1),
-                },
-            };
-            partition_responses.push(response);
-        }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic_name(&name))
-                .with_partition_responses(partition_responses),
-        );
-    }
+                }
+            },
+            |name, partition_responses| {
+                TopicProduceResponse::default()
+                    .with_name(topic_name(name))
+                    .with_partition_responses(partition_responses)
+            },
+        )
+        .await;
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
@@ -199,47 +194,29 @@ fn append_error(err: &AppendError) -> ResponseError {
     }
 }
 
-/// Validates one partition's records and sends them to the owning shard.
-async fn route(
-    client: &Rc<ShardClient>,
+/// One partition's records as whole batches, zero-copy slices of the
+/// request frame; refused unless they are exactly one valid batch.
+fn batches(
     topic: &str,
-    partition: i32,
+    partition: u32,
     records: Option<Bytes>,
-    durable: bool,
-) -> Outcome {
-    let owner = super::owner(client, topic, partition);
-    let Some(owner) = owner else {
-        return Outcome::Failed(ResponseError::UnknownTopicOrPartition, None);
-    };
+) -> Result<Vec<Bytes>, (ResponseError, Option<String>)> {
     let records = records.unwrap_or_default();
     let mut batches = Vec::with_capacity(BATCHES_PER_PARTITION_MAX);
     for batch in ringlog_protocol::batches(&records) {
         match batch {
             Ok(batch) => batches.push(batch),
-            Err(e) => return Outcome::Failed(batch_error(&e), Some(e.to_string())),
+            Err(e) => return Err((batch_error(&e), Some(e.to_string()))),
         }
     }
     if batches.len() != BATCHES_PER_PARTITION_MAX {
-        return Outcome::Failed(
+        return Err((
             ResponseError::InvalidRecord,
             Some(format!(
                 "{} record batches for {topic}-{partition}: Produce v3+ carries exactly one",
                 batches.len()
             )),
-        );
+        ));
     }
-    let (reply, answer) = oneshot::channel();
-    client
-        .send(
-            owner as usize,
-            ShardRequest::Produce {
-                topic: topic.to_string(),
-                partition: partition as u32,
-                batches,
-                durable,
-                reply,
-            },
-        )
-        .await;
-    Outcome::Sent(answer)
+    Ok(batches)
 }

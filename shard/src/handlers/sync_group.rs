@@ -1,12 +1,14 @@
 //! SyncGroup: the leader hands in the assignment; every member gets its
 //! own once it is stored (runs on the group's coordinator shard).
 //!
+//! Layer: handlers (see the crate docs).
+//!
 //! Why the answer waits for the meta log: the stored generation is what a
 //! restarted coordinator resumes, so members are told their assignment
 //! only once a restart would give them the same one.
 
 use super::text;
-use crate::group::{now_ms, Answer, SyncResponse};
+use crate::group::{now_ms, Answer, Coordinator, SyncResponse};
 use crate::runtime::ShardClient;
 use bytes::Bytes;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
@@ -18,12 +20,13 @@ use std::time::Instant;
 /// Answers a SyncGroup.
 pub async fn handle(
     client: &Rc<ShardClient>,
+    groups: &Coordinator,
     version: i16,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
     let group = request.group_id.0.to_string();
     if check_group_id(&group).is_err() {
-        return encode(version, error(ResponseError::InvalidGroupId));
+        return encode(version, SyncResponse::error(ResponseError::InvalidGroupId));
     }
     let member_id = request.member_id.to_string();
     let instance_id = request.group_instance_id.as_ref().map(|i| i.to_string());
@@ -34,7 +37,7 @@ pub async fn handle(
         .collect();
     let shard = client.local();
     let settings = &shard.config.coordinator.groups;
-    let checked = shard.groups.with_existing(client, &group, |g| {
+    let checked = groups.with_existing(client, &group, |g| {
         // v5 names the protocol; it must be the group's.
         let mismatch = |asked: &Option<kafka_protocol::protocol::StrBytes>, have: Option<&str>| {
             asked.as_ref().is_some_and(|a| Some(a.as_str()) != have)
@@ -54,17 +57,17 @@ pub async fn handle(
         ))
     });
     let (answer, store) = match checked {
-        None => return encode(version, error(ResponseError::UnknownMemberId)),
-        Some(Err(e)) => return encode(version, error(e)),
+        None => return encode(version, SyncResponse::error(ResponseError::UnknownMemberId)),
+        Some(Err(e)) => return encode(version, SyncResponse::error(e)),
         Some(Ok(outcome)) => outcome,
     };
     if let Some(store) = store {
         let generation = store.generation;
-        let stored = shard.groups.store(client, &group, store).await;
+        let stored = groups.store(client, &group, store).await;
         if let Err(e) = &stored {
             tracing::warn!(%group, generation, error = %e, "storing the group assignment failed");
         }
-        shard.groups.with_existing(client, &group, |g| {
+        groups.with_existing(client, &group, |g| {
             g.stored(
                 generation,
                 stored.is_ok(),
@@ -78,18 +81,9 @@ pub async fn handle(
         Answer::Now(response) => response,
         Answer::Later(waiting) => waiting
             .await
-            .unwrap_or_else(|_| error(ResponseError::UnknownServerError)),
+            .unwrap_or_else(|_| SyncResponse::error(ResponseError::UnknownServerError)),
     };
     encode(version, response)
-}
-
-fn error(error: ResponseError) -> SyncResponse {
-    SyncResponse {
-        error: Some(error),
-        protocol_type: None,
-        protocol: None,
-        assignment: Bytes::new(),
-    }
 }
 
 fn encode(version: i16, response: SyncResponse) -> SyncGroupResponse {

@@ -1,58 +1,68 @@
-//! The shard side of [`ShardRequest`]s: executes them against the
-//! partitions this shard owns, on its own executor.
+//! One shard's state, and the partition work it does for requests that
+//! reach it over the mesh.
+//!
+//! Layer: runtime (see the crate docs). May import the foundation
+//! modules, `partitions` and `meta_view`; nothing of the controller, the
+//! group coordinator, the handlers or the router. Why the partition work is
+//! here and not above: produce, fetch, offsets, reconfigure, remove and
+//! delete records need nothing but the partitions this shard owns, so the
+//! runtime executes them itself; only the work of the layers above it goes
+//! up, through [`crate::runtime::Service`].
 
-use crate::controller::Controller;
+use crate::config::ServerConfig;
 use crate::dispatch_order::Turn;
-use crate::group::Coordinator;
+use crate::gate::DataGate;
 use crate::message::{
     FetchReply, FoundOffset, OffsetQuery, OpenReply, PartitionOffsets, ProduceAck, ShardRequest,
 };
 use crate::meta_view::MetaView;
-use crate::partitions::{DataGate, Partition, Partitions};
-use crate::runtime::ShardClient;
-use crate::server::ServerConfig;
+use crate::partitions::{Partition, Partitions};
 use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 use ringlog_engine::batch::BatchView;
 use ringlog_engine::partition::AppendError;
 use ringlog_engine::{Error, LogConfig};
-use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// One shard: an executor pinned to a core and the partitions it owns.
+/// One shard: an executor pinned to a core, the partitions it owns and its
+/// replica of the metadata.
 pub struct Shard {
     /// Index in the pool (0 is the controller).
     pub id: usize,
     /// Owned partitions.
     pub partitions: Partitions,
-    /// Set by a shutdown request; the shard's main task waits on it.
+    /// Set by a shutdown request; the shard's main task and its background
+    /// tasks wait on it.
     pub stopping: DataGate,
     /// Where the shutdown request wants to hear that the logs are closed.
-    pub stopped_reply: RefCell<Option<futures_channel::oneshot::Sender<()>>>,
+    pub stopped_reply: RefCell<Option<oneshot::Sender<()>>>,
     /// This shard's replica of the cluster metadata.
     pub meta: MetaView,
     /// The server's settings (and shared metrics).
     pub config: Arc<ServerConfig>,
-    /// The controller, on shard 0 once it has started.
-    pub controller: RefCell<Option<Rc<Controller>>>,
-    /// Set by [`ShardRequest::StartRouter`]; the shard's main task starts
-    /// the listener.
-    pub router_requested: Cell<bool>,
-    /// Wakes the shard's main task (router start, shutdown).
-    pub wakeup: DataGate,
-    /// The consumer groups this shard coordinates.
-    pub groups: Coordinator,
-    /// The shard's way to reach the others, set once the mesh is joined
-    /// (weak: the client owns this shard).
-    pub client: RefCell<Weak<ShardClient>>,
 }
 
 impl Shard {
-    /// The client of this shard, once the pool has started.
-    pub fn client(&self) -> Option<Rc<ShardClient>> {
-        self.client.borrow().upgrade()
+    /// Runs `work` every `period` until the shard stops.
+    pub fn every<F>(self: &Rc<Self>, period: Duration, mut work: impl FnMut() -> F + 'static)
+    where
+        F: Future<Output = ()> + 'static,
+    {
+        let shard = self.clone();
+        glommio::spawn_local(async move {
+            loop {
+                let seen = shard.stopping.generation();
+                if shard.stopping.wait_after(seen, period).await {
+                    return;
+                }
+                work().await;
+            }
+        })
+        .detach();
     }
 }
 
@@ -102,17 +112,10 @@ pub fn open(
     }
 }
 
-/// Executes one request; replies through its oneshot. A dropped receiver
-/// (the client went away) is not an error.
+/// Executes one partition request, or a shutdown; replies through its
+/// oneshot. A dropped receiver (the client went away) is not an error.
 pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
     match request {
-        ShardRequest::Open {
-            topic,
-            partition,
-            config,
-            answer,
-            reply,
-        } => open(&shard, topic, partition, config, answer, reply),
         ShardRequest::Produce {
             topic,
             partition,
@@ -223,32 +226,6 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             };
             let _ = reply.send(found.map(|o| (o, offsets(&p))));
         }
-        ShardRequest::Controller { request, reply } => {
-            let controller = shard.controller.borrow().clone();
-            match controller {
-                Some(controller) => {
-                    let _ = reply.send(controller.handle(request).await);
-                }
-                None => tracing::error!(
-                    shard = shard.id,
-                    "controller request sent to a shard that is not the controller"
-                ),
-            }
-        }
-        ShardRequest::Group {
-            version,
-            body,
-            client: sender,
-            reply,
-        } => match shard.client() {
-            Some(client) => {
-                let _ = reply.send(crate::handlers::group(&client, version, *body, &sender).await);
-            }
-            None => tracing::error!(
-                shard = shard.id,
-                "group request before the shard joined the pool; dropped"
-            ),
-        },
         ShardRequest::Reconfigure {
             topic,
             partition,
@@ -304,16 +281,17 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             };
             let _ = reply.send(deleted);
         }
-        ShardRequest::StartRouter => {
-            shard.router_requested.set(true);
-            shard.wakeup.notify();
+        ShardRequest::Open { .. }
+        | ShardRequest::MetaApplied { .. }
+        | ShardRequest::MetaReset { .. }
+        | ShardRequest::Service(_) => {
+            unreachable!(
+                "the runtime runs opens and meta events inline and hands service requests up"
+            )
         }
-        ShardRequest::MetaApplied { offset, event } => shard.meta.apply(offset, &event),
-        ShardRequest::MetaReset { state } => shard.meta.reset(*state),
         ShardRequest::Shutdown { reply } => {
             *shard.stopped_reply.borrow_mut() = Some(reply);
             shard.stopping.notify();
-            shard.wakeup.notify();
         }
     }
 }

@@ -1,5 +1,10 @@
 //! The controller: the one writer of the metadata log, on shard 0.
 //!
+//! Layer: controller, with the group coordinator above the runtime (see the
+//! crate docs). May import the runtime and every layer below it; never the
+//! handlers or the router. The admin handlers call it, on its shard; it
+//! answers with outcomes, never with Kafka responses.
+//!
 //! Why a single writer: every metadata change (topic created, partition
 //! placed, config changed) must be validated against the state it applies
 //! to and logged in that order (see `ringlog_engine::meta`). One task
@@ -42,12 +47,20 @@
 //!   owner's remove waits for an open in flight; a create after it starts
 //!   only once every remove is done.
 
-use crate::message::{ControllerReply, ControllerRequest, OpenReply, ShardRequest};
+mod assignment;
+mod producer_ids;
+
+use crate::ids::random_uuid;
+use crate::message::{
+    AdminError, AdminResult, ControllerReply, ControllerRequest, OpenReply, ShardRequest,
+};
 use crate::runtime::ShardClient;
 use crate::topic_config;
+use assignment::requested_partitions;
 use futures_channel::oneshot;
 use glommio::sync::Semaphore;
 use kafka_protocol::ResponseError;
+use producer_ids::ProducerIdCursor;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::meta::{
     check_topic_name, MetaConfig, MetaEvent, MetaLog, MetaState, PartitionPlaced, PartitionsAdded,
@@ -59,35 +72,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-/// A refused admin operation: the Kafka error and a message for the client.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdminError {
-    /// The error code to answer with.
-    pub error: ResponseError,
-    /// Why, in words.
-    pub message: String,
-}
-
-impl AdminError {
-    /// An error with a message.
-    pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
-        AdminError {
-            error,
-            message: message.into(),
-        }
-    }
-
-    fn engine(e: &Error) -> Self {
-        AdminError::new(ringlog_protocol::response_error(e), e.to_string())
-    }
-}
-
 /// Topic creations that run at once. Each holds one admin permit; the
 /// other admin operations take all of them (see the module docs).
 pub const ADMIN_CREATES_CONCURRENT_MAX: u64 = 256;
-
-/// The result of an admin step.
-pub type AdminResult<T = ()> = Result<T, AdminError>;
 
 /// A created (or, validating only, creatable) topic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +96,7 @@ pub struct Controller {
     /// permit, anything else all [`ADMIN_CREATES_CONCURRENT_MAX`].
     admin: Semaphore,
     /// Where InitProducerId hands out the next producer id.
-    producer_ids: crate::handlers::init_producer_id::ProducerIdCursor,
+    producer_ids: ProducerIdCursor,
 }
 
 impl Controller {
@@ -421,7 +408,7 @@ impl Controller {
         }
         let config = topic_config::log_config(&self.log_defaults, &configs)
             .map_err(|m| AdminError::new(ResponseError::InvalidConfig, m))?;
-        let partitions = crate::handlers::create_topics::requested_partitions(
+        let partitions = requested_partitions(
             partitions,
             replication_factor,
             assignments,
@@ -608,15 +595,12 @@ impl Controller {
 
     /// Executes a request routed to the controller.
     pub async fn handle(self: Rc<Self>, request: ControllerRequest) -> ControllerReply {
+        let done = |applied_offset| ControllerReply {
+            failed: None,
+            producer_id: None,
+            applied_offset,
+        };
         match request {
-            ControllerRequest::Admin { version, body } => {
-                let (body, applied_offset) = crate::handlers::admin(&self, version, *body).await;
-                ControllerReply {
-                    body: Some(body),
-                    failed: None,
-                    applied_offset,
-                }
-            }
             ControllerRequest::AutoCreate { topics } => {
                 let mut applied_offset = self.meta.applied_offset();
                 for topic in topics {
@@ -631,63 +615,30 @@ impl Controller {
                         }
                     }
                 }
-                ControllerReply {
-                    body: None,
-                    failed: None,
-                    applied_offset,
-                }
+                done(applied_offset)
             }
             ControllerRequest::Append { event } => match self.append(*event).await {
-                Ok(applied_offset) => ControllerReply {
-                    body: None,
-                    failed: None,
-                    applied_offset,
-                },
+                Ok(applied_offset) => done(applied_offset),
                 Err(e) => {
                     tracing::warn!(error = %e, "metadata append refused");
                     ControllerReply {
-                        body: None,
-                        failed: Some(e.to_string()),
-                        applied_offset: self.meta.applied_offset(),
+                        failed: Some(AdminError::engine(&e)),
+                        ..done(self.meta.applied_offset())
                     }
                 }
             },
-            ControllerRequest::InitProducerId => {
-                let body = crate::handlers::init_producer_id::allocate(&self).await;
+            ControllerRequest::AllocateProducerId => {
+                let allocated = self.allocate_producer_id().await;
+                if let Err(e) = &allocated {
+                    tracing::error!(error = %e.message, "producer id allocation failed");
+                }
                 ControllerReply {
-                    body: Some(body),
-                    failed: None,
+                    producer_id: allocated.as_ref().ok().copied(),
+                    failed: allocated.err(),
                     applied_offset: self.meta.applied_offset(),
                 }
             }
         }
-    }
-
-    /// Hands out the next producer id (InitProducerId). When the current
-    /// block is used up (or none was opened since start), the next block of
-    /// `PRODUCER_ID_BLOCK_SIZE` ids is recorded durably first, so no id is
-    /// ever answered twice, across restarts too.
-    pub async fn allocate_producer_id(&self) -> AdminResult<i64> {
-        use crate::handlers::init_producer_id::PRODUCER_ID_BLOCK_SIZE;
-        use ringlog_engine::meta::{ProducerIdBlock, PRODUCER_ID_BLOCK_END_MAX};
-        let cursor = &self.producer_ids;
-        let _permit = cursor.permit.acquire_permit(1).await.expect("never closed");
-        let end = self.meta.with_state(MetaState::producer_id_block_end);
-        let next = cursor.next.get().unwrap_or(end);
-        assert!(next <= end, "the cursor stays inside the recorded block");
-        if next == end {
-            let block_end = end
-                .checked_add(PRODUCER_ID_BLOCK_SIZE)
-                .filter(|&e| e <= PRODUCER_ID_BLOCK_END_MAX)
-                .ok_or_else(|| {
-                    AdminError::new(ResponseError::UnknownServerError, "producer ids exhausted")
-                })?;
-            self.append(MetaEvent::ProducerIdBlock(ProducerIdBlock { block_end }))
-                .await
-                .map_err(|e| AdminError::engine(&e))?;
-        }
-        cursor.next.set(Some(next + 1));
-        Ok(next as i64)
     }
 
     /// A topic's partition count.
@@ -755,15 +706,4 @@ fn unknown_topic(name: &str) -> AdminError {
         ResponseError::UnknownTopicOrPartition,
         format!("topic {name:?} does not exist"),
     )
-}
-
-/// A random (version 4) UUID: topic ids, member ids.
-pub(crate) fn random_uuid() -> [u8; 16] {
-    let mut id = [0u8; 16];
-    // SAFETY: getrandom writes at most `id.len()` bytes into `id`.
-    let filled = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
-    assert_eq!(filled, id.len() as isize, "getrandom filled the UUID");
-    id[6] = (id[6] & 0x0f) | 0x40;
-    id[8] = (id[8] & 0x3f) | 0x80;
-    id
 }

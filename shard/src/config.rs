@@ -1,0 +1,146 @@
+//! The settings of `ringlog serve`, as plain data.
+//!
+//! Layer: foundation (see the crate docs). Imports only `metrics` of the
+//! crate, so every layer can read the settings: the runtime sizes its
+//! executors from them, the group state machine takes its session rules
+//! from them, the handlers advertise the listener from them.
+
+use crate::metrics::Metrics;
+use ringlog_engine::LogConfig;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Default DMA buffer memory per shard: 64 MiB.
+///
+/// A log being written fills a 2 MiB write buffer (the default
+/// `write_buffer_bytes`); every sync hands it to the disk and takes a fresh
+/// one, so a partition under load holds two or three (4-6 MiB) at a time.
+/// 64 MiB covers about ten busy partitions per shard from the arena.
+/// Measured on the 8-partition produce benchmark (2 shards, 4 partitions
+/// each, needing 16-24 MiB): the former 10 MiB default sent most buffers
+/// to `malloc` and ran 30% slower with 1.5-2.5x the p99 (BENCHMARKS.md).
+pub const IO_MEMORY_BYTES_DEFAULT: usize = 64 << 20;
+const _: () = assert!(IO_MEMORY_BYTES_DEFAULT >= 4 * 3 * LogConfig::DEFAULT_WRITE_BUFFER_BYTES);
+
+/// Where Kafka connections are accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouterCores {
+    /// One listener, on shard 0 (next to the controller).
+    One,
+    /// A listener on every shard, sharing the port with SO_REUSEPORT, for
+    /// hosts where one core cannot parse requests fast enough.
+    All,
+}
+
+/// Everything `ringlog serve` needs.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// `<data>/meta`, `<data>/topics/...`.
+    pub data_dir: PathBuf,
+    /// Address the Kafka listener binds.
+    pub listen: SocketAddr,
+    /// Host and port clients are told to connect to (Metadata,
+    /// DescribeCluster).
+    pub advertised_host: String,
+    /// Port of the advertised listener.
+    pub advertised_port: u16,
+    /// Number of shards (executors).
+    pub shards: usize,
+    /// CPU of each shard, `None` to leave it to the OS.
+    pub cpus: Option<Vec<usize>>,
+    /// Which shards accept connections.
+    pub router_cores: RouterCores,
+    /// How long an idle shard polls before it parks (sleeps in the
+    /// kernel until woken); 0 parks at once. Only pinned shards (`cpus`)
+    /// spin: glommio ignores it otherwise.
+    pub spin_before_park_us: u64,
+    /// io_uring submission queue depth per shard.
+    pub ring_depth: usize,
+    /// DMA buffer memory per shard (glommio's arena, registered with
+    /// io_uring when memlock allows). Every log's write-behind buffers come
+    /// from it while it has room; past that they come from `malloc`, which
+    /// maps and unmaps 2 MiB per flush and page-faults on every 4 KiB
+    /// written (BENCHMARKS.md, "What was changed").
+    pub io_memory_bytes: usize,
+    /// Settings of a new partition's log before topic overrides
+    /// (`--segment-bytes`, `--segment-ms`, `--flush-policy`).
+    pub log_defaults: LogConfig,
+    /// Largest request frame accepted.
+    pub max_request_bytes: usize,
+    /// Create unknown topics on Metadata/Produce.
+    pub auto_create_topics: bool,
+    /// Partitions of an auto-created topic.
+    pub auto_create_partitions: u32,
+    /// Consumer group and offset settings.
+    pub coordinator: CoordinatorConfig,
+    /// Shared metrics, exported by the HTTP endpoint.
+    pub metrics: Arc<Metrics>,
+}
+
+impl ServerConfig {
+    /// The defaults of `ringlog serve` for `shards` shards on `data_dir`,
+    /// listening on 127.0.0.1:9092.
+    pub fn new(data_dir: impl Into<PathBuf>, shards: usize) -> Self {
+        let listen: SocketAddr = ([127, 0, 0, 1], 9092).into();
+        ServerConfig {
+            data_dir: data_dir.into(),
+            listen,
+            advertised_host: listen.ip().to_string(),
+            advertised_port: listen.port(),
+            shards,
+            cpus: None,
+            router_cores: RouterCores::One,
+            spin_before_park_us: 0,
+            ring_depth: 128,
+            io_memory_bytes: IO_MEMORY_BYTES_DEFAULT,
+            log_defaults: LogConfig::default(),
+            max_request_bytes: 100 << 20,
+            auto_create_topics: false,
+            auto_create_partitions: 1,
+            coordinator: CoordinatorConfig::default(),
+            metrics: Arc::new(Metrics::new(shards)),
+        }
+    }
+}
+
+/// Coordinator-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoordinatorConfig {
+    /// Session and rebalance rules.
+    pub groups: GroupSettings,
+    /// Kafka's `offsets.retention.minutes`, in ms.
+    pub offsets_retention_ms: u64,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            groups: GroupSettings::default(),
+            offsets_retention_ms: 7 * 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// Coordinator settings that shape every group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSettings {
+    /// Smallest session timeout a member may ask for
+    /// (`group.min.session.timeout.ms`).
+    pub min_session_timeout_ms: i32,
+    /// Largest session timeout (`group.max.session.timeout.ms`).
+    pub max_session_timeout_ms: i32,
+    /// How long the first rebalance of an empty group waits for more
+    /// members (`group.initial.rebalance.delay.ms`).
+    pub initial_rebalance_delay_ms: u64,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings {
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 3_000,
+        }
+    }
+}
