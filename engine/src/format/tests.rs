@@ -2,6 +2,7 @@
 //! round trips of each codec.
 
 use super::*;
+use crate::producer::{BatchRecord, PRODUCERS_MAX};
 
 fn header() -> SegmentHeader {
     SegmentHeader {
