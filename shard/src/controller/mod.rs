@@ -139,6 +139,12 @@ impl Controller {
                 .send(shard, ShardRequest::MetaReset { state })
                 .await;
         }
+        // Placed nowhere (a crash between a create and its placements), or
+        // on a shard this start does not have (`--shards` lowered since):
+        // such a partition gets a placement event onto a shard that exists.
+        // Its files stay where they are, under `<data>/topics`, which every
+        // shard reads, so no data is copied.
+        let shards = controller.client.shard_count();
         let unplaced: Vec<(String, u32)> = state
             .topics()
             .flat_map(|(name, topic)| {
@@ -146,12 +152,20 @@ impl Controller {
                     .partitions
                     .iter()
                     .enumerate()
-                    .filter(|(_, shard)| shard.is_none())
+                    .filter(|(_, shard)| shard.is_none_or(|s| s as usize >= shards))
                     .map(move |(p, _)| (name.to_string(), p as u32))
             })
             .collect();
-        let shards = controller.client.shard_count();
         for (topic, partition) in unplaced {
+            let was = controller
+                .meta
+                .with_state(|s| s.placement(&topic, partition));
+            if let Some(was) = was {
+                tracing::warn!(
+                    topic, partition, shard = was, shards,
+                    "the partition's shard does not exist in this start (fewer --shards than before): placing it again"
+                );
+            }
             let (first, placed) = controller
                 .meta
                 .append_built(|tail| placements(tail, shards, &topic, partition..partition + 1))
@@ -680,8 +694,12 @@ fn placements(
 ) -> Vec<MetaEvent> {
     let mut load = vec![0u64; shards];
     for (_, t) in state.topics() {
+        // A shard beyond `shards` (a placement from a start with more
+        // shards, about to be re-placed) carries no load here.
         for shard in t.partitions.iter().flatten() {
-            load[*shard as usize] += 1;
+            if let Some(n) = load.get_mut(*shard as usize) {
+                *n += 1;
+            }
         }
     }
     partitions

@@ -1,11 +1,13 @@
 """Restarts on the same data dir: a clean SIGTERM stop keeps topics,
-partition counts, configs, shard placement and every record; a kill -9 in
-the middle of acks=all produce loses no acknowledged record."""
+partition counts, configs, shard placement and every record; a restart
+with fewer shards places the partitions of the missing shards again; a
+kill -9 in the middle of acks=all produce loses no acknowledged record."""
 
 from __future__ import annotations
 
 import threading
 
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from kafka_clients import (
@@ -222,3 +224,51 @@ def test_kill_9_right_after_create_topics_keeps_every_partition(server_factory):
         ], f"{name}: the restarted partitions start empty"
         consumed = confluent_consume(server.bootstrap, name, range(partitions))
         assert_same_records(consumed, by_partition(produced))
+
+
+def test_restarts_with_fewer_and_more_shards_keep_everything(server_factory):
+    """A partition placed on a shard that a later start does not have
+    (`--shards` lowered) is placed again on one that exists: the broker
+    starts, and every topic, record and committed offset is there, at
+    1 shard and then at 3."""
+    server = server_factory()
+    written, on_shard_1 = {}, 0
+    for topic, (partitions, config) in TOPICS.items():
+        create_topic(server.bootstrap, topic, partitions, config)
+        placement, probes = probe_placement(server, topic, partitions, "two-shards")
+        assert set(placement.values()) == {0, 1}, f"{topic} not spread over both shards: {placement}"
+        on_shard_1 += list(placement.values()).count(1)
+        written[topic] = probes + confluent_produce(
+            server.bootstrap, topic, make_records(topic, range(partitions), 20)
+        )
+    group = "shard-count-group"
+    committed = {p: 7 + p for p in range(4)}
+    request = ConsumerGroupTopicPartitions(
+        group, [TopicPartition("restart-a", p, o) for p, o in committed.items()]
+    )
+    admin(server.bootstrap).alter_consumer_group_offsets([request])[group].result(CLIENT_TIMEOUT_S)
+
+    for shards in (1, 3):
+        server.stop()
+        server.shards = shards
+        server.start()
+        for topic, (partitions, _) in TOPICS.items():
+            consumed = confluent_consume(server.bootstrap, topic, range(partitions))
+            assert_same_records(consumed, by_partition(written[topic]))
+            # Every partition takes appends right after its last record.
+            more = confluent_produce(
+                server.bootstrap, topic, make_records(f"{topic}-at-{shards}", range(partitions), 1)
+            )
+            assert [(r.partition, r.offset) for r in more] == [
+                (p, len(consumed[p])) for p in range(partitions)
+            ]
+            written[topic] += more
+        request = ConsumerGroupTopicPartitions(
+            group, [TopicPartition("restart-a", p) for p in committed]
+        )
+        listed = admin(server.bootstrap).list_consumer_group_offsets([request])[group]
+        offsets = {tp.partition: tp.offset for tp in listed.result(CLIENT_TIMEOUT_S).topic_partitions}
+        assert offsets == committed, f"committed offsets changed at {shards} shards"
+    # Only the start with 1 shard found partitions on a shard it lacks.
+    placed_again = server.log_lines("placing it again")
+    assert len(placed_again) == on_shard_1, placed_again
