@@ -16,15 +16,19 @@ use crate::format::{SegmentKind, FILE_HEADER_BYTES, FRAME_HEADER_BYTES};
 use crate::io::BLOCK_BYTES;
 use crate::records::BatchPolicy;
 
-/// When acknowledged appends become durable.
+/// When readers see appends, and whether the log fdatasyncs on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlushPolicy {
-    /// Every acknowledged append waits for an fdatasync (shared by group
-    /// commit). Nothing acknowledged is lost in a crash.
+    /// Readers see an append once an fdatasync covers it (group commit
+    /// shares one among the appenders waiting), so a crash never takes
+    /// back a record a reader has seen.
     Always,
-    /// Appends are acknowledged when buffered; [`Log::maintain`] flushes and
-    /// fdatasyncs when this many ms have passed since the last sync. A crash
-    /// can lose up to that window of acknowledged data — chosen by the user.
+    /// Readers see appends once they are written, before their fdatasync
+    /// (the high watermark is the written offset); [`Log::maintain`] flushes
+    /// and fdatasyncs when this many ms have passed since the last sync. A
+    /// crash can take back up to that window of records readers have seen.
+    /// Acknowledgement is the caller's choice: the broker still waits for
+    /// [`Log::sync_to`] before answering acks=all.
     IntervalMs(u64),
 }
 
