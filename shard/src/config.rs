@@ -5,6 +5,7 @@
 //! executors from them, the group state machine takes its session rules
 //! from them, the handlers advertise the listener from them.
 
+use crate::admin::AdminMailbox;
 use crate::metrics::Metrics;
 use ringlog_engine::LogConfig;
 use std::net::SocketAddr;
@@ -76,6 +77,31 @@ pub struct ServerConfig {
     pub coordinator: CoordinatorConfig,
     /// Shared metrics, exported by the HTTP endpoint.
     pub metrics: Arc<Metrics>,
+    /// Operator calls from the HTTP endpoint to the controller.
+    pub admin: Arc<AdminMailbox>,
+    /// When partitions are re-placed across shards on their own.
+    pub core_balancing: CoreBalancing,
+}
+
+/// When partitions move between shards without an operator asking
+/// (`--core-balancing`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CoreBalancing {
+    /// Never: placement changes only by `ringlog partition move` and
+    /// `ringlog shard rebalance`.
+    Off,
+    /// At start, when `--shards` differs from the last start: partitions
+    /// are spread evenly over the shards there are now.
+    OnChange,
+    /// As `OnChange`, and while running: when the busiest shard carries
+    /// more than `threshold` times the mean load for `debounce_ms`, a
+    /// rebalance by load runs.
+    Continuous {
+        /// Busiest shard over mean load that counts as imbalance (> 1).
+        threshold: f64,
+        /// How long the imbalance must last.
+        debounce_ms: u64,
+    },
 }
 
 impl ServerConfig {
@@ -100,6 +126,8 @@ impl ServerConfig {
             auto_create_partitions: 1,
             coordinator: CoordinatorConfig::default(),
             metrics: Arc::new(Metrics::new(shards)),
+            admin: Arc::default(),
+            core_balancing: CoreBalancing::OnChange,
         }
     }
 }

@@ -21,9 +21,10 @@
 //! | state machines | [`controller`], [`group`] | runtime and below; never handlers |
 //! | runtime | [`runtime`], [`shard`], [`calls`] | partitions, meta view, foundation |
 //! | shard state | [`partitions`], [`meta_view`] | foundation |
-//! | foundation | [`config`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`] | each other, the engine and protocol crates |
+//! | foundation | [`config`], [`admin`], [`load`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`] | each other, the engine and protocol crates |
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod calls;
 pub mod config;
 pub mod controller;
@@ -32,6 +33,7 @@ pub mod gate;
 pub mod group;
 pub mod handlers;
 pub mod ids;
+pub mod load;
 pub mod message;
 pub mod meta_view;
 pub mod metrics;
