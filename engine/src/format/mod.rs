@@ -74,10 +74,11 @@ pub use snapshot::{
     encode_producer_snapshot_batch, encode_producer_snapshot_entry, encode_snapshot,
     ProducerSnapshotEntry, SnapshotKind, SnapshotView, META_SNAPSHOT_EXTENSION,
     META_SNAPSHOT_HEADER_BYTES, META_SNAPSHOT_MAGIC, META_SNAPSHOT_PAYLOAD_BYTES_AT,
-    META_SNAPSHOT_VERSION, PRODUCER_SNAPSHOT_BATCH_BYTES, PRODUCER_SNAPSHOT_ENTRIES_AT,
-    PRODUCER_SNAPSHOT_ENTRY_BYTES, PRODUCER_SNAPSHOT_EXTENSION, PRODUCER_SNAPSHOT_HEADER_BYTES,
-    PRODUCER_SNAPSHOT_MAGIC, PRODUCER_SNAPSHOT_PAYLOAD_BYTES_AT,
-    PRODUCER_SNAPSHOT_PAYLOAD_BYTES_MAX, PRODUCER_SNAPSHOT_VERSION, SNAPSHOT_PAYLOAD_CRC_AT,
+    META_SNAPSHOT_VERSION, META_SNAPSHOT_VERSION_ARCHIVES, META_SNAPSHOT_VERSION_OLDEST,
+    PRODUCER_SNAPSHOT_BATCH_BYTES, PRODUCER_SNAPSHOT_ENTRIES_AT, PRODUCER_SNAPSHOT_ENTRY_BYTES,
+    PRODUCER_SNAPSHOT_EXTENSION, PRODUCER_SNAPSHOT_HEADER_BYTES, PRODUCER_SNAPSHOT_MAGIC,
+    PRODUCER_SNAPSHOT_PAYLOAD_BYTES_AT, PRODUCER_SNAPSHOT_PAYLOAD_BYTES_MAX,
+    PRODUCER_SNAPSHOT_VERSION, SNAPSHOT_PAYLOAD_CRC_AT,
 };
 
 /// Bytes in a segment or index file header.
@@ -166,7 +167,7 @@ fn encode_header(
 fn decode_header(
     bytes: &[u8],
     magic: [u8; 8],
-    version: u16,
+    versions: std::ops::RangeInclusive<u16>,
 ) -> Result<&[u8; FILE_HEADER_BYTES], (u64, Corruption)> {
     let Some(h) = bytes.first_chunk::<FILE_HEADER_BYTES>() else {
         return Err((bytes.len() as u64, Corruption::LengthPastEnd));
@@ -175,7 +176,7 @@ fn decode_header(
         return Err((0, Corruption::BadMagic));
     }
     let found = le_u16(h, FILE_HEADER_VERSION_AT);
-    if found != version {
+    if !versions.contains(&found) {
         return Err((FILE_HEADER_VERSION_AT as u64, Corruption::BadVersion(found)));
     }
     if file_header_crc(h) != le_u32(h, FILE_HEADER_CRC_AT) {
