@@ -340,7 +340,7 @@ impl Reply {
     }
 
     /// An error answer: `{"error": message}`.
-    pub fn error(status: u16, message: impl Into<String>) -> Reply {
+    fn error(status: u16, message: impl Into<String>) -> Reply {
         Reply {
             status,
             allow: None,
