@@ -138,6 +138,11 @@ pub enum Error {
     /// A metadata event conflicts with the current state.
     #[error("rejected metadata change: {0}")]
     Rejected(String),
+    /// The log is not served here: its partition moved to another shard
+    /// (or is moving). Kafka clients answered this way refresh their
+    /// metadata and retry, as after a leader change.
+    #[error("{0}")]
+    NotOwned(String),
 }
 
 /// Engine result.

@@ -110,6 +110,7 @@ pub fn response_error(err: &Error) -> ResponseError {
         | Error::Invariant { .. }
         | Error::Corrupt { .. } => ResponseError::KafkaStorageError,
         Error::Config(_) => ResponseError::InvalidConfig,
+        Error::NotOwned(_) => ResponseError::NotLeaderOrFollower,
         Error::Rejected(_) | Error::OffsetsExhausted { .. } => ResponseError::UnknownServerError,
     }
 }
@@ -156,6 +157,13 @@ mod tests {
             actual: 90,
         });
         assert_eq!(error_code(&e), 2);
+    }
+
+    #[test]
+    fn a_partition_served_elsewhere_is_not_leader_or_follower() {
+        let e = Error::NotOwned("partition t-0 moved to shard 1".into());
+        assert_eq!(response_error(&e), ResponseError::NotLeaderOrFollower);
+        assert_eq!(error_code(&e), 6);
     }
 
     #[test]

@@ -21,13 +21,14 @@
 //! | state machines | [`controller`], [`group`] | runtime and below; never handlers |
 //! | runtime | [`runtime`], [`shard`], [`calls`] | partitions, meta view, foundation |
 //! | shard state | [`partitions`], [`meta_view`] | foundation |
-//! | foundation | [`config`], [`admin`], [`load`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`] | each other, the engine and protocol crates |
+//! | foundation | [`config`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`] | each other, the engine and protocol crates |
 #![warn(missing_docs)]
 
 pub mod admin;
 pub mod calls;
 pub mod config;
 pub mod controller;
+pub mod crash;
 pub mod dispatch_order;
 pub mod gate;
 pub mod group;

@@ -6,6 +6,7 @@
 //! Layer: foundation (see the crate docs): every layer sends or answers
 //! these. Imports nothing of the crate.
 
+use crate::admin::ShardLoad;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use kafka_protocol::messages::{OffsetCommitResponse, RequestKind, ResponseKind};
@@ -278,6 +279,22 @@ pub enum ShardRequest {
         offset: Option<u64>,
         /// The new log start offset.
         reply: oneshot::Sender<Result<u64, ringlog_engine::Error>>,
+    },
+    /// Give the partition up for a move to another shard (see
+    /// [`crate::partitions::Partitions::release`]).
+    Release {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: u32,
+        /// How long new requests were refused before the log closed, or
+        /// why the partition stays here.
+        reply: oneshot::Sender<Result<Duration, ringlog_engine::Error>>,
+    },
+    /// Report this shard's load and partitions.
+    Load {
+        /// The report.
+        reply: oneshot::Sender<ShardLoad>,
     },
     /// Work for the layers above the runtime.
     Service(ServiceRequest),

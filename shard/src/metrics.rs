@@ -41,6 +41,8 @@ pub struct Metrics {
     shards: Vec<ShardMetrics>,
     /// Request latency per API, indexed by API key.
     requests: Vec<Option<Histogram>>,
+    /// How long each partition move kept its partition unwritable.
+    move_unavailable_seconds: Histogram,
 }
 
 fn latency_histogram() -> Histogram {
@@ -132,10 +134,17 @@ impl Metrics {
             let labels = vec![("api", format!("{:?}", api.key))];
             requests[api.key as usize] = Some(request_family.get_or_create(&labels).clone());
         }
+        let move_unavailable_seconds = latency_histogram();
+        registry.register(
+            "ringlog_partition_move_unavailable_seconds",
+            "Time each partition move kept its partition unwritable (one observation per move)",
+            move_unavailable_seconds.clone(),
+        );
         Metrics {
             registry,
             shards,
             requests,
+            move_unavailable_seconds,
         }
     }
 
@@ -176,6 +185,12 @@ impl Metrics {
         self.shard(shard)
             .segments
             .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// A partition moved between shards, unwritable for `unavailable`.
+    pub fn partition_moved(&self, unavailable: Duration) {
+        self.move_unavailable_seconds
+            .observe(unavailable.as_secs_f64());
     }
 
     /// A partition on `shard` stopped after an internal invariant broke.

@@ -31,13 +31,15 @@
 //! partition, and a remove waits for it, so a delete never races the
 //! creation of the directory it removes.
 
+use crate::admin::PartitionLoad;
 use crate::dispatch_order::{DispatchOrder, Turn};
 use crate::gate::DataGate;
+use crate::load::{now_s, Traffic};
 use crate::metrics::Metrics;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::partition::PartitionLog;
 use ringlog_engine::{Clock, LogConfig};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -50,6 +52,22 @@ pub struct Partition {
     pub log: PartitionLog<DmaStorage>,
     /// Woken when the high watermark moves.
     pub gate: DataGate,
+    /// Bytes produced and fetched over the last seconds.
+    pub traffic: RefCell<Traffic>,
+    /// Set when a move takes the partition away: fetches parked on
+    /// [`Partition::gate`] return at once instead of holding the log.
+    pub released: Cell<bool>,
+}
+
+impl Partition {
+    fn new(log: PartitionLog<DmaStorage>) -> Self {
+        Partition {
+            log,
+            gate: DataGate::default(),
+            traffic: RefCell::default(),
+            released: Cell::new(false),
+        }
+    }
 }
 
 /// `<data>/topics/<topic>/<partition>`.
@@ -62,6 +80,14 @@ pub fn partition_dir(data_dir: &Path, topic: &str, partition: u32) -> PathBuf {
 
 /// Topic name and partition index.
 type PartitionKey = (Rc<str>, u32);
+
+/// How long a move waits for the requests running on the partition to
+/// finish before it gives up (nothing changed). Appends wait for one
+/// fdatasync; this bounds a stuck disk.
+pub const RELEASE_DRAIN_WAIT_MS: u64 = 5_000;
+/// How often the drain checks meanwhile.
+const RELEASE_POLL_MS: u64 = 1;
+const _: () = assert!(RELEASE_POLL_MS < RELEASE_DRAIN_WAIT_MS);
 
 /// How long a request waits for a partition that is opening. An open is a
 /// few file creations and fsyncs; this only bounds a stuck disk.
@@ -78,6 +104,9 @@ enum Entry {
     Open(Rc<Partition>),
     /// The open failed with this message (logged when it happened).
     Failed(Rc<str>),
+    /// A move is taking it away: requests are refused while the requests
+    /// already running finish and the log closes.
+    Releasing,
 }
 
 /// The partitions of one shard.
@@ -115,7 +144,10 @@ impl Partitions {
     pub fn start_open(&self, topic: &str, partition: u32) -> bool {
         let mut by_name = self.by_name.borrow_mut();
         let key = Self::key(topic, partition);
-        if matches!(by_name.get(&key), Some(Entry::Opening(_) | Entry::Open(_))) {
+        if matches!(
+            by_name.get(&key),
+            Some(Entry::Opening(_) | Entry::Open(_) | Entry::Releasing)
+        ) {
             return false;
         }
         by_name.insert(key, Entry::Opening(Rc::new(DataGate::default())));
@@ -172,10 +204,7 @@ impl Partitions {
                 let (metrics, shard) = (self.metrics.clone(), self.shard);
                 log.log()
                     .set_sync_observer(Rc::new(move |elapsed| metrics.fsync_done(shard, elapsed)));
-                let opened = Rc::new(Partition {
-                    log,
-                    gate: DataGate::default(),
-                });
+                let opened = Rc::new(Partition::new(log));
                 (Entry::Open(opened), Ok(()))
             }
             Err(e) => {
@@ -241,9 +270,9 @@ impl Partitions {
                     ))
                 }
                 Some(Entry::Opening(gate)) => gate.clone(),
-                None => {
-                    return Err(ringlog_engine::Error::Rejected(format!(
-                        "partition {topic}-{partition} is not on shard {}",
+                Some(Entry::Releasing) | None => {
+                    return Err(ringlog_engine::Error::NotOwned(format!(
+                        "partition {topic}-{partition} is not on shard {} (moved, or moving)",
                         self.shard
                     )))
                 }
@@ -382,6 +411,109 @@ impl Partitions {
             path: partition_dir(&self.data_dir, topic, partition),
             what,
         }
+    }
+
+    /// Gives the partition up for a move to another shard, and returns
+    /// how long new requests were refused here before the log was closed.
+    /// New requests are refused at once ([`ringlog_engine::Error::NotOwned`]:
+    /// NOT_LEADER_OR_FOLLOWER on the wire); the requests already running
+    /// finish (appends with their fdatasync; parked fetches return); then
+    /// the log closes, writing its producer snapshot, so the target shard
+    /// opens the same files without scanning them.
+    ///
+    /// If the running requests do not finish within
+    /// [`RELEASE_DRAIN_WAIT_MS`], the partition is served here again and
+    /// the move fails: nothing has changed.
+    pub async fn release(&self, topic: &str, partition: u32) -> ringlog_engine::Result<Duration> {
+        self.settle(topic, partition).await;
+        let key = Self::key(topic, partition);
+        let started = Instant::now();
+        let taken = self
+            .by_name
+            .borrow_mut()
+            .insert(key.clone(), Entry::Releasing);
+        let p = match taken {
+            Some(Entry::Open(p)) => p,
+            Some(Entry::Unopened(_) | Entry::Failed(_)) => {
+                // No log open: the files are the target's to open.
+                self.forget(&key);
+                return Ok(started.elapsed());
+            }
+            Some(other @ (Entry::Opening(_) | Entry::Releasing)) => {
+                self.by_name.borrow_mut().insert(key, other);
+                return Err(ringlog_engine::Error::Rejected(format!(
+                    "partition {topic}-{partition} is busy on shard {} (opening or moving); try again",
+                    self.shard
+                )));
+            }
+            None => {
+                self.forget(&key);
+                return Err(ringlog_engine::Error::NotOwned(format!(
+                    "partition {topic}-{partition} is not on shard {}",
+                    self.shard
+                )));
+            }
+        };
+        p.released.set(true);
+        p.gate.notify();
+        let deadline = started + Duration::from_millis(RELEASE_DRAIN_WAIT_MS);
+        // Bounded by the deadline. Each request running holds the
+        // partition; none can start now, so the count only falls.
+        while Rc::strong_count(&p) > 1 {
+            if Instant::now() >= deadline {
+                p.released.set(false);
+                self.by_name.borrow_mut().insert(key, Entry::Open(p));
+                return Err(ringlog_engine::Error::Rejected(format!(
+                    "partition {topic}-{partition}: requests still running on shard {} after {RELEASE_DRAIN_WAIT_MS} ms; move abandoned, nothing changed",
+                    self.shard
+                )));
+            }
+            glommio::timer::sleep(Duration::from_millis(RELEASE_POLL_MS)).await;
+        }
+        let unavailable = started.elapsed();
+        let p = Rc::into_inner(p).expect("the only holder, checked above");
+        if let Err(e) = p.log.close().await {
+            // Appends acknowledged with acks=all are durable already;
+            // the target recovers the files as after a crash.
+            tracing::warn!(%topic, partition, error = %e, "closing a moved partition's log failed; the new shard recovers it");
+        }
+        self.forget(&key);
+        Ok(unavailable)
+    }
+
+    fn forget(&self, key: &PartitionKey) {
+        self.by_name.borrow_mut().remove(key);
+        self.arrivals.borrow_mut().remove(key);
+    }
+
+    /// Every partition this shard owns, by topic then index, with its
+    /// bytes on disk and traffic (none for a log not opened yet).
+    pub fn loads(&self) -> Vec<PartitionLoad> {
+        let now = now_s();
+        let mut loads: Vec<PartitionLoad> = self
+            .by_name
+            .borrow()
+            .iter()
+            .filter(|(_, entry)| !matches!(entry, Entry::Releasing))
+            .map(|((topic, index), entry)| {
+                let (bytes, traffic) = match entry {
+                    Entry::Open(p) => (
+                        p.log.log().segments().iter().map(|s| s.size_bytes).sum(),
+                        p.traffic.borrow().clone(),
+                    ),
+                    _ => (0, Traffic::default()),
+                };
+                PartitionLoad {
+                    topic: topic.to_string(),
+                    partition: *index,
+                    bytes,
+                    produce_bytes_per_s: traffic.produced.per_second(now),
+                    fetch_bytes_per_s: traffic.fetched.per_second(now),
+                }
+            })
+            .collect();
+        loads.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        loads
     }
 
     /// Waits until no open of the partition is running (its outcome does

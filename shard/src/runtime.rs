@@ -24,7 +24,7 @@ use futures_lite::StreamExt;
 use glommio::channels::channel_mesh::Full;
 use glommio::channels::channel_mesh::{MeshBuilder, Senders};
 use glommio::{LocalExecutorBuilder, Placement};
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
@@ -36,6 +36,10 @@ pub const MESH_CHANNEL_SIZE: usize = 1024;
 /// How often each shard runs log maintenance (age rolls, interval syncs,
 /// retention).
 pub const MAINTENANCE_INTERVAL_MS: u64 = 250;
+
+/// How often each shard counts the time its reactor ran (the busy
+/// fraction of `ringlog shard list`).
+pub const BUSY_SAMPLE_INTERVAL_MS: u64 = 1_000;
 
 /// The layers above the runtime, as one shard's runtime reaches them: it
 /// executes partition and metadata requests itself and hands every
@@ -165,6 +169,8 @@ async fn start<S: Service + 'static>(
         stopped_reply: RefCell::new(None),
         meta: MetaView::new(published),
         config,
+        in_flight: Cell::new(0),
+        busy_ns: RefCell::default(),
     });
     let client = Rc::new(ShardClient {
         local: local.clone(),
@@ -187,6 +193,11 @@ async fn start<S: Service + 'static>(
         })
         .detach();
     }
+    let shard = local.clone();
+    local.every(Duration::from_millis(BUSY_SAMPLE_INTERVAL_MS), move || {
+        shard.sample_busy();
+        std::future::ready(())
+    });
     let shard = local.clone();
     local.every(Duration::from_millis(MAINTENANCE_INTERVAL_MS), move || {
         let shard = shard.clone();

@@ -14,13 +14,16 @@
 //! the address. With port 0 an ephemeral port is picked once, and every
 //! shard binds (and Metadata advertises) that one.
 
-use crate::config::{RouterCores, ServerConfig};
+use crate::admin::AdminCall;
+use crate::config::{CoreBalancing, RouterCores, ServerConfig};
 use crate::controller::Controller;
 use crate::message::{ServiceRequest, ShardRequest};
 use crate::router::{self, Services};
 use crate::runtime::run_pool;
 use futures_channel::oneshot;
+use futures_lite::StreamExt;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,9 +78,19 @@ pub fn serve(config: ServerConfig, shutdown: oneshot::Receiver<()>) -> Result<()
                 &config.data_dir,
                 config.log_defaults.clone(),
                 config.auto_create_partitions,
+                config.core_balancing,
             )
             .await?;
             services.set_controller(Some(controller.clone()));
+            serve_admin_calls(&config, &controller);
+            if let CoreBalancing::Continuous {
+                threshold,
+                debounce_ms,
+            } = config.core_balancing
+            {
+                glommio::spawn_local(controller.clone().keep_balanced(threshold, debounce_ms))
+                    .detach();
+            }
             router::listen(client.clone()).map_err(|error| ServeError::Listen {
                 addr: config.listen,
                 error,
@@ -102,6 +115,27 @@ pub fn serve(config: ServerConfig, shutdown: oneshot::Receiver<()>) -> Result<()
         },
     )
     .map_err(ServeError::Runtime)?
+}
+
+/// Takes the operator's calls from the mailbox (the `--http` thread
+/// sends them) and runs each as a task of its own on the controller's
+/// shard, so a long move does not hold up a `shard list`.
+fn serve_admin_calls(config: &ServerConfig, controller: &Rc<Controller>) {
+    let Some(mut calls) = config.admin.take_receiver() else {
+        tracing::warn!("admin calls are served by another pool in this process; not here");
+        return;
+    };
+    let controller = controller.clone();
+    glommio::spawn_local(async move {
+        while let Some(AdminCall { request, reply }) = calls.next().await {
+            let controller = controller.clone();
+            glommio::spawn_local(async move {
+                let _ = reply.send(controller.admin_call(request).await);
+            })
+            .detach();
+        }
+    })
+    .detach();
 }
 
 /// Checks that no socket listens on `config.listen` already, and for port

@@ -9,9 +9,11 @@
 //! runtime executes them itself; only the work of the layers above it goes
 //! up, through [`crate::runtime::Service`].
 
+use crate::admin::ShardLoad;
 use crate::config::ServerConfig;
 use crate::dispatch_order::Turn;
 use crate::gate::DataGate;
+use crate::load::{now_s, RateWindow};
 use crate::message::{
     FetchReply, FoundOffset, OffsetQuery, OpenReply, PartitionOffsets, ProduceAck, ShardRequest,
 };
@@ -22,7 +24,7 @@ use futures_channel::oneshot;
 use ringlog_engine::batch::BatchView;
 use ringlog_engine::partition::AppendError;
 use ringlog_engine::{Error, LogConfig};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -44,9 +46,37 @@ pub struct Shard {
     pub meta: MetaView,
     /// The server's settings (and shared metrics).
     pub config: Arc<ServerConfig>,
+    /// Partition requests executing now.
+    pub in_flight: Cell<u64>,
+    /// Nanoseconds per second the reactor ran tasks.
+    pub busy_ns: RefCell<RateWindow>,
 }
 
 impl Shard {
+    /// Counts the reactor time since the last call (glommio hands out its
+    /// executor stats once, then starts them again). Called every second.
+    pub fn sample_busy(&self) {
+        let ran = glommio::executor().executor_stats().executor_runtime();
+        let ran_ns = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
+        self.busy_ns.borrow_mut().add(now_s(), ran_ns);
+    }
+
+    /// This shard's load and partitions.
+    pub fn load(&self) -> ShardLoad {
+        let busy = self.busy_ns.borrow().per_second(now_s()) / 1e9;
+        ShardLoad {
+            shard: self.id as u32,
+            cpu: self
+                .config
+                .cpus
+                .as_ref()
+                .and_then(|cpus| cpus.get(self.id).copied()),
+            partitions: self.partitions.loads(),
+            busy: busy.clamp(0.0, 1.0),
+            in_flight: self.in_flight.get(),
+        }
+    }
+
     /// Runs `work` every `period` until the shard stops.
     pub fn every<F>(self: &Rc<Self>, period: Duration, mut work: impl FnMut() -> F + 'static)
     where
@@ -115,6 +145,7 @@ pub fn open(
 /// Executes one partition request, or a shutdown; replies through its
 /// oneshot. A dropped receiver (the client went away) is not an error.
 pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
+    let _running = InFlight::enter(&shard);
     match request {
         ShardRequest::Produce {
             topic,
@@ -145,6 +176,7 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             if let Ok(produced) = &produced {
                 let (records, bytes) = (produced.records_written, produced.bytes_written);
                 shard.config.metrics.produced(shard.id, records, bytes);
+                p.traffic.borrow_mut().produced.add(now_s(), bytes);
             }
             let _ = reply.send(produced.map(|done| ProduceAck {
                 base_offset: done.base_offset,
@@ -192,6 +224,10 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                     .config
                     .metrics
                     .fetched(shard.id, count, bytes.len() as u64);
+                p.traffic
+                    .borrow_mut()
+                    .fetched
+                    .add(now_s(), bytes.len() as u64);
             }
             let _ = reply.send(FetchReply {
                 records,
@@ -281,6 +317,16 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             };
             let _ = reply.send(deleted);
         }
+        ShardRequest::Release {
+            topic,
+            partition,
+            reply,
+        } => {
+            let _ = reply.send(shard.partitions.release(&topic, partition).await);
+        }
+        ShardRequest::Load { reply } => {
+            let _ = reply.send(shard.load());
+        }
         ShardRequest::Open { .. }
         | ShardRequest::MetaApplied { .. }
         | ShardRequest::MetaReset { .. }
@@ -293,6 +339,22 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             *shard.stopped_reply.borrow_mut() = Some(reply);
             shard.stopping.notify();
         }
+    }
+}
+
+/// Counts a partition request in [`Shard::in_flight`] while it runs.
+struct InFlight(Rc<Shard>);
+
+impl InFlight {
+    fn enter(shard: &Rc<Shard>) -> Self {
+        shard.in_flight.set(shard.in_flight.get() + 1);
+        InFlight(shard.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
     }
 }
 
@@ -407,7 +469,9 @@ async fn fetch(
             return Ok(out.freeze());
         }
         let now = Instant::now();
-        if now >= deadline {
+        // A move is taking the partition away: answer now, and the next
+        // fetch goes to its new shard.
+        if now >= deadline || p.released.get() {
             return Ok(Bytes::new());
         }
         if !p.gate.wait_after(seen, deadline - now).await {

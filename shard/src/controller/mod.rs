@@ -48,8 +48,11 @@
 //!   only once every remove is done.
 
 mod assignment;
+pub mod balance;
+pub mod moves;
 mod producer_ids;
 
+use crate::config::CoreBalancing;
 use crate::ids::random_uuid;
 use crate::message::{
     AdminError, AdminResult, ControllerReply, ControllerRequest, OpenReply, ShardRequest,
@@ -68,7 +71,8 @@ use ringlog_engine::meta::{
 };
 use ringlog_engine::{Clock, Error, LogConfig};
 use ringlog_protocol::errors::{response_error_with, Rejection};
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -97,6 +101,12 @@ pub struct Controller {
     admin: Semaphore,
     /// Where InitProducerId hands out the next producer id.
     producer_ids: ProducerIdCursor,
+    /// Partitions being moved between shards (see [`moves`]).
+    moving: RefCell<BTreeSet<(String, u32)>>,
+    /// Whether a rebalance is running.
+    rebalancing: Cell<bool>,
+    /// When partitions are re-placed on their own.
+    core_balancing: CoreBalancing,
 }
 
 impl Controller {
@@ -108,6 +118,7 @@ impl Controller {
         data_dir: &Path,
         log_defaults: LogConfig,
         auto_create_partitions: u32,
+        core_balancing: CoreBalancing,
     ) -> Result<Rc<Controller>, Error> {
         let meta = MetaLog::open(
             DmaStorage,
@@ -124,6 +135,9 @@ impl Controller {
             auto_create_partitions,
             admin: Semaphore::new(ADMIN_CREATES_CONCURRENT_MAX),
             producer_ids: Default::default(),
+            moving: RefCell::default(),
+            rebalancing: Cell::new(false),
+            core_balancing,
         });
         controller.remove_orphans()?;
         let state = controller.meta.state();
@@ -172,6 +186,7 @@ impl Controller {
                 .await?;
             controller.ship(first, &placed).await;
         }
+        controller.balance_at_start().await?;
         let topics: Vec<String> = controller
             .meta
             .with_state(|s| s.topics().map(|(n, _)| n.to_string()).collect());
