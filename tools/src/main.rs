@@ -66,6 +66,15 @@ enum InspectCommand {
         #[arg(long)]
         quiet: bool,
     },
+    /// Print an archive's footer and member table and verify every member.
+    Archive {
+        /// An archive object (`.rla`) in a local file; object store URLs
+        /// are not supported yet.
+        path: PathBuf,
+        /// Print only the summary line.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print the metadata log's snapshots and events and verify every crc.
     Meta {
         /// The data directory (its `meta/` subdirectory is read).
@@ -121,6 +130,9 @@ fn main() -> ExitCode {
         Command::Inspect {
             what: InspectCommand::Segment { file, quiet },
         } => inspect::segment(&file, quiet),
+        Command::Inspect {
+            what: InspectCommand::Archive { path, quiet },
+        } => inspect::archive(&path, quiet),
         Command::Inspect {
             what: InspectCommand::Meta { data_dir, quiet },
         } => inspect::meta(&data_dir, quiet),

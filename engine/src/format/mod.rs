@@ -22,7 +22,8 @@
 //!   batches.
 //! * here: the 64-byte header frame all of them but the log start
 //!   checkpoint share (the `FILE_HEADER_*` positions of its shared fields,
-//!   [`file_header_crc`]) and the little-endian field readers and writer.
+//!   [`file_header_crc`]) and the little-endian field readers and writer
+//!   (which the archive format, `crate::archive`, uses too).
 //!
 //! Every item is re-exported here, so each is named `format::X` whichever
 //! file holds it.
@@ -97,20 +98,20 @@ pub const FILE_HEADER_CRC_AT: usize = 60;
 // committed fuzz seeds and the format tests pin every exact position.)
 const _: () = assert!(FILE_HEADER_CRC_AT + 4 == FILE_HEADER_BYTES);
 
-fn le_u16(b: &[u8], at: usize) -> u16 {
+pub(crate) fn le_u16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
-fn le_u32(b: &[u8], at: usize) -> u32 {
+pub(crate) fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
-fn le_u64(b: &[u8], at: usize) -> u64 {
+pub(crate) fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
-fn le_i64(b: &[u8], at: usize) -> i64 {
+pub(crate) fn le_i64(b: &[u8], at: usize) -> i64 {
     le_u64(b, at) as i64
 }
 /// Writes an integer field, little-endian, at its position.
-trait WriteLe {
+pub(crate) trait WriteLe {
     fn write_le(self, b: &mut [u8], at: usize);
 }
 macro_rules! write_le {
@@ -123,7 +124,7 @@ macro_rules! write_le {
     )*};
 }
 write_le!(u16, u32, u64, i64);
-fn put(b: &mut [u8], at: usize, value: impl WriteLe) {
+pub(crate) fn put(b: &mut [u8], at: usize, value: impl WriteLe) {
     value.write_le(b, at);
 }
 
