@@ -16,7 +16,7 @@ use ringlog_engine::meta::{
     encode_event, log_dir, snapshot_dir, ArchiveSealed, ArchivesTrimmed, GroupDeleted,
     GroupMemberRecord, GroupStored, MetaConfig, MetaEvent, MetaLog, MetaState, OffsetCommit,
     OffsetsCommitted, OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock,
-    TopicConfigChanged, TopicCreated, TopicDeleted,
+    ShardsStarted, TopicConfigChanged, TopicCreated, TopicDeleted,
 };
 use ringlog_engine::{Clock, Corruption, Error, Log};
 use std::path::{Path, PathBuf};
@@ -179,6 +179,9 @@ fn random_event(rng: &mut SplitMix, state: &MetaState, created: &mut u64) -> Met
                 .map_or(0, |a| a.end_offset().max(a.log_start_offset));
             archive(&name, partition, first, first + rng.below(100))
         }
+        57 => MetaEvent::ShardsStarted(ShardsStarted {
+            shards: 1 + rng.below(8) as u32,
+        }),
         55..=56 => {
             let partition = rng.below(partitions as u64) as u32;
             let (start, end) = state

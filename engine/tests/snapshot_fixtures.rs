@@ -16,8 +16,8 @@
 use ringlog_engine::meta::{
     encode_snapshot_file, read_snapshot_file, ArchiveSealed, ArchivesTrimmed, GroupMemberRecord,
     GroupStored, MetaEvent, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted,
-    PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated,
-    TopicDeleted,
+    PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted, TopicConfigChanged,
+    TopicCreated, TopicDeleted,
 };
 use ringlog_engine::producer::{sequence_after, BatchRecord, ProducerBatch, ProducerStates};
 use std::collections::BTreeMap;
@@ -28,10 +28,11 @@ use std::path::{Path, PathBuf};
 const META_V2_FIXTURE: &str = "00000000000000000020.snap";
 /// Events folded into the version 2 fixture; its applied offset.
 const META_EVENTS: u64 = 20;
-/// The metadata snapshot of version 3: the same events, then archives.
-const META_V3_FIXTURE: &str = "00000000000000000024.snap";
+/// The metadata snapshot of version 3: the same events, then archives
+/// and a start's shard count.
+const META_V3_FIXTURE: &str = "00000000000000000025.snap";
 /// Events folded into the version 3 fixture.
-const META_V3_EVENTS: u64 = 24;
+const META_V3_EVENTS: u64 = 25;
 /// The producer snapshot, named as a partition log names it.
 const PRODUCER_FIXTURE: &str = "00000000000000000105.producers";
 /// Every batch of the producer fixture lies below this offset.
@@ -201,8 +202,8 @@ fn sealed(topic: &str, partition: u32, first_offset: u64, last_offset: u64) -> M
     })
 }
 
-/// The version 2 state, then three archives and a trim that drops the
-/// first of them.
+/// The version 2 state, then three archives, a trim that drops the
+/// first of them, and a start with 4 shards.
 fn meta_state_v3() -> MetaState {
     let mut state = meta_state();
     let more = [
@@ -214,6 +215,7 @@ fn meta_state_v3() -> MetaState {
             partition: 0,
             log_start_offset: 150,
         }),
+        MetaEvent::ShardsStarted(ShardsStarted { shards: 4 }),
     ];
     for (offset, event) in (META_EVENTS..).zip(more.iter()) {
         state
@@ -274,6 +276,7 @@ fn meta_snapshot_fixture_of_version_3_decodes_and_encodes_to_the_same_bytes() {
     let logs = state.archives("logs", 1).expect("logs-1 archives");
     assert_eq!((logs.log_start_offset, logs.archives.len()), (0, 1));
     assert_eq!(state.all_archives().count(), 2);
+    assert_eq!(state.started_shards(), Some(4));
     assert_eq!(
         encode_snapshot_file(&state).expect("encode"),
         bytes,
@@ -349,6 +352,7 @@ fn meta_snapshot_fixture_of_version_2_still_decodes() {
     assert!(audit.record.is_none(), "offsets only");
     assert_eq!(audit.offset_count(), 1, "scratch's offset left with it");
     assert_eq!(state.all_archives().count(), 0, "version 2 had no archives");
+    assert_eq!(state.started_shards(), None, "nor a recorded shard count");
 
     // Written again, it is a version 3 snapshot of the same state.
     let rewritten = encode_snapshot_file(&state).expect("encode");

@@ -217,6 +217,15 @@ pub struct ArchivesTrimmed {
     pub log_start_offset: u64,
 }
 
+/// The broker started with `shards` shards. Recorded when the count
+/// differs from the last start's, so `--core-balancing on-change` knows a
+/// change when it sees one.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ShardsStarted {
+    /// Shards of this start, at least 1.
+    pub shards: u32,
+}
+
 /// One change to cluster metadata: the unit of the meta log (one event per
 /// offset; the frame carries the event time in ms).
 ///
@@ -252,6 +261,8 @@ pub enum MetaEvent {
     ArchiveSealed(#[rkyv(with = AsBox)] ArchiveSealed),
     /// Tag 11.
     ArchivesTrimmed(#[rkyv(with = AsBox)] ArchivesTrimmed),
+    /// Tag 12.
+    ShardsStarted(#[rkyv(with = AsBox)] ShardsStarted),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -298,7 +309,8 @@ impl MetaEvent {
             | MetaEvent::OffsetsDeleted(_)
             | MetaEvent::GroupStored(_)
             | MetaEvent::GroupDeleted(_)
-            | MetaEvent::ProducerIdBlock(_) => None,
+            | MetaEvent::ProducerIdBlock(_)
+            | MetaEvent::ShardsStarted(_) => None,
         }
     }
 
@@ -392,6 +404,7 @@ impl fmt::Display for MetaEvent {
                 "archives-trimmed topic={:?} partition={} log_start={}",
                 e.topic, e.partition, e.log_start_offset
             ),
+            MetaEvent::ShardsStarted(e) => write!(f, "shards-started shards={}", e.shards),
             MetaEvent::OffsetsCommitted(e) => {
                 write!(
                     f,
@@ -525,6 +538,7 @@ mod tests {
                 partition: 1,
                 log_start_offset: 50,
             }),
+            MetaEvent::ShardsStarted(ShardsStarted { shards: 3 }),
         ]
     }
 

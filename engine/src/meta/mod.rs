@@ -92,8 +92,8 @@ mod state;
 pub use event::{
     decode_event, encode_event, format_topic_id, ArchiveSealed, ArchivedMetaEvent, ArchivesTrimmed,
     GroupDeleted, GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted,
-    OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged,
-    TopicCreated, TopicDeleted, ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX,
+    OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted,
+    TopicConfigChanged, TopicCreated, TopicDeleted, ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX,
     OFFSET_METADATA_BYTES_MAX,
 };
 pub use snapshot::{encode_snapshot_file, read_snapshot_file};

@@ -154,6 +154,9 @@ pub struct MetaState {
     groups: BTreeMap<String, GroupState>,
     /// Archived segments, by topic and partition (snapshot version 3).
     archives: BTreeMap<String, BTreeMap<u32, PartitionArchives>>,
+    /// Shards of the last start that recorded one; 0 if none did (a data
+    /// directory of an older build).
+    started_shards: u32,
     /// Derived index topic id -> name; not snapshotted, rebuilt on load.
     #[rkyv(with = Skip)]
     topic_ids: HashMap<[u8; 16], String>,
@@ -177,6 +180,7 @@ impl From<MetaStateV2> for MetaState {
             topics: v2.topics,
             groups: v2.groups,
             archives: BTreeMap::new(),
+            started_shards: 0,
             topic_ids: HashMap::new(),
         }
     }
@@ -284,6 +288,11 @@ impl MetaState {
     /// Every group, in id order.
     pub fn groups(&self) -> impl Iterator<Item = (&str, &GroupState)> + '_ {
         self.groups.iter().map(|(n, g)| (n.as_str(), g))
+    }
+
+    /// Shards of the last start that recorded its count, if one did.
+    pub fn started_shards(&self) -> Option<u32> {
+        (self.started_shards > 0).then_some(self.started_shards)
     }
 
     /// A partition's archives, if it has any (or had: the log start stays).
@@ -511,6 +520,12 @@ impl MetaState {
                 }
                 Ok(())
             }
+            ArchivedMetaEvent::ShardsStarted(e) => {
+                if e.shards.to_native() == 0 {
+                    return Err("a start with no shards".to_string());
+                }
+                Ok(())
+            }
             ArchivedMetaEvent::ProducerIdBlock(e) => {
                 let end = e.block_end.to_native();
                 if end <= self.producer_id_block_end || end > PRODUCER_ID_BLOCK_END_MAX {
@@ -634,6 +649,9 @@ impl MetaState {
             }
             ArchivedMetaEvent::ProducerIdBlock(e) => {
                 self.producer_id_block_end = e.block_end.to_native();
+            }
+            ArchivedMetaEvent::ShardsStarted(e) => {
+                self.started_shards = e.shards.to_native();
             }
             ArchivedMetaEvent::ArchiveSealed(e) => {
                 let record = ArchiveRecord {

@@ -48,7 +48,7 @@ use crate::config::CoreBalancing;
 use crate::crash;
 use crate::message::{OpenReply, ShardRequest};
 use futures_channel::oneshot;
-use ringlog_engine::meta::{MetaEvent, PartitionPlaced};
+use ringlog_engine::meta::{MetaEvent, PartitionPlaced, ShardsStarted};
 use ringlog_engine::Error;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -344,14 +344,29 @@ impl Controller {
     }
 
     /// `--core-balancing on-change` (and `continuous`) at start, before any
-    /// log opens: when a shard owns nothing while there are at least as
-    /// many partitions as shards (more `--shards` than before), placement
-    /// events spread the partitions evenly by count. Nothing is open yet,
-    /// so the events are the whole move.
+    /// log opens: when this start has a different shard count than the
+    /// last one the metadata recorded, placement events spread the
+    /// partitions evenly by count. Nothing is open yet, so the events are
+    /// the whole move. Then this start's count is recorded, if it changed
+    /// (a data directory of an older build has none recorded: its first
+    /// start here only records one).
     pub(super) async fn balance_at_start(&self) -> Result<(), Error> {
-        if self.core_balancing == CoreBalancing::Off {
-            return Ok(());
+        let shards = self.client.shard_count();
+        let last = self.meta.with_state(|s| s.started_shards());
+        let changed = last.is_some_and(|last| last as usize != shards);
+        if changed && self.core_balancing != CoreBalancing::Off {
+            self.spread_by_count().await?;
         }
+        if last != Some(shards as u32) {
+            self.append(MetaEvent::ShardsStarted(ShardsStarted {
+                shards: shards as u32,
+            }))
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn spread_by_count(&self) -> Result<(), Error> {
         let shards = self.client.shard_count();
         let loads = self.meta.with_state(|state| {
             let mut loads: Vec<ShardLoad> = (0..shards)
@@ -378,11 +393,6 @@ impl Controller {
             }
             loads
         });
-        let total: usize = loads.iter().map(|l| l.partitions.len()).sum();
-        let empty = loads.iter().filter(|l| l.partitions.is_empty()).count();
-        if empty == 0 || total < shards {
-            return Ok(());
-        }
         let plan = balance::plan(&loads, BalanceBy::Count);
         if plan.moves.is_empty() {
             return Ok(());
@@ -390,7 +400,7 @@ impl Controller {
         tracing::info!(
             shards,
             moves = plan.moves.len(),
-            "a shard owns no partition: spreading partitions evenly (--core-balancing)"
+            "the shard count changed since the last start: spreading partitions evenly (--core-balancing)"
         );
         let events: Vec<MetaEvent> = plan
             .moves

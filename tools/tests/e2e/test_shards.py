@@ -160,7 +160,7 @@ class GroupConsumer:
     def finish(self):
         self.stop_event.set()
         self.thread.join(CLIENT_TIMEOUT_S)
-        self.consumer.commit(asynchronous=False)
+        # With auto commit on, close commits what was consumed last.
         self.consumer.close()
 
 
