@@ -7,6 +7,8 @@
 //! * [`io`] — the small async I/O trait, with the glommio DMA backend and a
 //!   fault-injecting in-memory backend.
 //! * [`format`](mod@format) — every on-disk byte layout (magic, version, crc32c).
+//! * [`archive`] — the archive of a sealed segment for object storage:
+//!   its layout, building one, reading it by ranges, verifying it.
 //! * [`log`] — the segmented log: write-behind appends, group commit, rolls,
 //!   retention, sparse indexes, reads, recovery.
 //! * [`partition`] — a log of Kafka RecordBatch v2 blocks, with its
@@ -27,6 +29,7 @@
 
 pub mod aligned;
 mod appender;
+pub mod archive;
 pub mod batch;
 pub mod clock;
 pub mod codec;

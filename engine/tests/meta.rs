@@ -13,9 +13,10 @@ use ringlog_engine::io::mem::{Fault, MemStorage, OpKind};
 use ringlog_engine::io::Storage;
 use ringlog_engine::io::TMP_SUFFIX;
 use ringlog_engine::meta::{
-    encode_event, log_dir, snapshot_dir, GroupDeleted, GroupMemberRecord, GroupStored, MetaConfig,
-    MetaEvent, MetaLog, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted, PartitionPlaced,
-    PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated, TopicDeleted,
+    encode_event, log_dir, snapshot_dir, ArchiveSealed, ArchivesTrimmed, GroupDeleted,
+    GroupMemberRecord, GroupStored, MetaConfig, MetaEvent, MetaLog, MetaState, OffsetCommit,
+    OffsetsCommitted, OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock,
+    TopicConfigChanged, TopicCreated, TopicDeleted,
 };
 use ringlog_engine::{Clock, Corruption, Error, Log};
 use std::path::{Path, PathBuf};
@@ -69,6 +70,30 @@ fn commit(group: &str, topic: &str, partition: u32, offset: i64) -> MetaEvent {
             metadata: format!("m{offset}"),
         }],
     })
+}
+
+fn archive(topic: &str, partition: u32, first_offset: u64, last_offset: u64) -> MetaEvent {
+    MetaEvent::ArchiveSealed(archive_fields(topic, partition, first_offset, last_offset))
+}
+
+fn archive_fields(
+    topic: &str,
+    partition: u32,
+    first_offset: u64,
+    last_offset: u64,
+) -> ArchiveSealed {
+    ArchiveSealed {
+        topic: topic.into(),
+        partition,
+        key: format!("{topic}/{partition}/{first_offset}-{last_offset}"),
+        first_offset,
+        last_offset,
+        min_timestamp_ms: 1,
+        max_timestamp_ms: 2,
+        bytes: 1000,
+        footer_offset: 900,
+        footer_bytes: 100,
+    }
 }
 
 fn stored_group(group: &str, generation: i32) -> MetaEvent {
@@ -145,6 +170,26 @@ fn random_event(rng: &mut SplitMix, state: &MetaState, created: &mut u64) -> Met
         46..=48 => MetaEvent::ProducerIdBlock(ProducerIdBlock {
             block_end: state.producer_id_block_end() + 1 + rng.below(5000),
         }),
+        49..=54 => {
+            // The next archive of a partition: where its archives end (or
+            // its log start), some offsets long.
+            let partition = rng.below(partitions as u64) as u32;
+            let first = state
+                .archives(&name, partition)
+                .map_or(0, |a| a.end_offset().max(a.log_start_offset));
+            archive(&name, partition, first, first + rng.below(100))
+        }
+        55..=56 => {
+            let partition = rng.below(partitions as u64) as u32;
+            let (start, end) = state
+                .archives(&name, partition)
+                .map_or((0, 0), |a| (a.log_start_offset, a.end_offset()));
+            MetaEvent::ArchivesTrimmed(ArchivesTrimmed {
+                topic: name,
+                partition,
+                log_start_offset: start + rng.below(end.saturating_sub(start) + 2),
+            })
+        }
         _ => place(
             &name,
             rng.below(partitions as u64) as u32,
@@ -452,6 +497,16 @@ fn rejected_events_leave_state_and_log_unchanged() {
         let meta = open_mem(&mem, small_config(0)).await;
         meta.append(&create("a", 1, 2)).await.expect("create a");
         meta.append(&create("b", 2, 1)).await.expect("create b");
+        meta.append(&archive("a", 0, 0, 99))
+            .await
+            .expect("archive a-0");
+        meta.append(&MetaEvent::ArchivesTrimmed(ArchivesTrimmed {
+            topic: "a".into(),
+            partition: 1,
+            log_start_offset: 5,
+        }))
+        .await
+        .expect("trim a-1");
         let cases: Vec<(&str, MetaEvent)> = vec![
             ("duplicate topic", create("a", 3, 1)),
             ("duplicate topic id", create("c", 1, 1)),
@@ -520,6 +575,41 @@ fn rejected_events_leave_state_and_log_unchanged() {
                     remove: vec!["k".into()],
                 }),
             ),
+            ("archive of a missing topic", archive("zzz", 0, 0, 9)),
+            ("archive of a missing partition", archive("a", 2, 0, 9)),
+            ("archive ending before it starts", archive("a", 0, 10, 9)),
+            ("archive overlapping another", archive("a", 0, 95, 120)),
+            ("archive below the log start", archive("a", 1, 0, 4)),
+            (
+                "archive with an empty key",
+                MetaEvent::ArchiveSealed(ArchiveSealed {
+                    key: String::new(),
+                    ..archive_fields("a", 0, 200, 210)
+                }),
+            ),
+            (
+                "archive footer past its end",
+                MetaEvent::ArchiveSealed(ArchiveSealed {
+                    footer_offset: 950,
+                    ..archive_fields("a", 0, 200, 210)
+                }),
+            ),
+            (
+                "archive log start moving back",
+                MetaEvent::ArchivesTrimmed(ArchivesTrimmed {
+                    topic: "a".into(),
+                    partition: 1,
+                    log_start_offset: 4,
+                }),
+            ),
+            (
+                "trim of a missing partition",
+                MetaEvent::ArchivesTrimmed(ArchivesTrimmed {
+                    topic: "a".into(),
+                    partition: 7,
+                    log_start_offset: 4,
+                }),
+            ),
         ];
         let state = meta.state();
         let files = all_files(&mem);
@@ -534,7 +624,7 @@ fn rejected_events_leave_state_and_log_unchanged() {
                 "{what}"
             );
             assert_eq!(meta.state(), state, "{what}");
-            assert_eq!(meta.log_end_offset(), 2, "{what}");
+            assert_eq!(meta.log_end_offset(), 4, "{what}");
             assert_eq!(all_files(&mem), files, "{what}: nothing written");
         }
         // Still healthy: a valid change goes through and survives reopen.
@@ -546,6 +636,11 @@ fn rejected_events_leave_state_and_log_unchanged() {
         assert_eq!(expected.placement("a", 0), None);
         assert_eq!(expected.placement("a", 2), None);
         assert_eq!(expected.partition_count("a"), Some(2));
+        assert_eq!(expected.archives("a", 0).map(|a| a.end_offset()), Some(100));
+        assert_eq!(
+            expected.archives("a", 1).map(|a| a.log_start_offset),
+            Some(5)
+        );
         assert_eq!(
             expected.topic_by_id(&topic_id(2)).map(|(n, _)| n),
             Some("b")

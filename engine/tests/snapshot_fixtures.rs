@@ -10,20 +10,28 @@
 //! the on-disk format changed. Such a change needs a new format version
 //! (and a fixture of its own); only then rewrite these with
 //! `cargo test -p ringlog-engine --test snapshot_fixtures -- --ignored`.
+//! A fixture of an older version this build still reads is never
+//! rewritten: it is what a data directory of that build holds.
 
 use ringlog_engine::meta::{
-    encode_snapshot_file, read_snapshot_file, GroupMemberRecord, GroupStored, MetaEvent, MetaState,
-    OffsetCommit, OffsetsCommitted, OffsetsDeleted, PartitionPlaced, PartitionsAdded,
-    ProducerIdBlock, TopicConfigChanged, TopicCreated, TopicDeleted,
+    encode_snapshot_file, read_snapshot_file, ArchiveSealed, ArchivesTrimmed, GroupMemberRecord,
+    GroupStored, MetaEvent, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted,
+    PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated,
+    TopicDeleted,
 };
 use ringlog_engine::producer::{sequence_after, BatchRecord, ProducerBatch, ProducerStates};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The metadata snapshot, named as the meta log names it.
-const META_FIXTURE: &str = "00000000000000000020.snap";
-/// Events folded into the metadata fixture; its applied offset.
+/// The metadata snapshot of version 2 (before archives), named as the
+/// meta log names it.
+const META_V2_FIXTURE: &str = "00000000000000000020.snap";
+/// Events folded into the version 2 fixture; its applied offset.
 const META_EVENTS: u64 = 20;
+/// The metadata snapshot of version 3: the same events, then archives.
+const META_V3_FIXTURE: &str = "00000000000000000024.snap";
+/// Events folded into the version 3 fixture.
+const META_V3_EVENTS: u64 = 24;
 /// The producer snapshot, named as a partition log names it.
 const PRODUCER_FIXTURE: &str = "00000000000000000105.producers";
 /// Every batch of the producer fixture lies below this offset.
@@ -178,6 +186,44 @@ fn meta_state() -> MetaState {
     state
 }
 
+fn sealed(topic: &str, partition: u32, first_offset: u64, last_offset: u64) -> MetaEvent {
+    MetaEvent::ArchiveSealed(ArchiveSealed {
+        topic: topic.into(),
+        partition,
+        key: format!("topics/{topic}/{partition}/{first_offset:020}-{last_offset:020}.rla"),
+        first_offset,
+        last_offset,
+        min_timestamp_ms: 1_700_000_000_000 + first_offset as i64,
+        max_timestamp_ms: 1_700_000_000_000 + last_offset as i64,
+        bytes: 4096 + last_offset,
+        footer_offset: 4000,
+        footer_bytes: 90,
+    })
+}
+
+/// The version 2 state, then three archives and a trim that drops the
+/// first of them.
+fn meta_state_v3() -> MetaState {
+    let mut state = meta_state();
+    let more = [
+        sealed("orders", 0, 0, 99),
+        sealed("orders", 0, 100, 199),
+        sealed("logs", 1, 0, 9),
+        MetaEvent::ArchivesTrimmed(ArchivesTrimmed {
+            topic: "orders".into(),
+            partition: 0,
+            log_start_offset: 150,
+        }),
+    ];
+    for (offset, event) in (META_EVENTS..).zip(more.iter()) {
+        state
+            .apply_event(offset, event)
+            .unwrap_or_else(|e| panic!("event {offset}: {e}"));
+    }
+    assert_eq!(state.applied_offset(), META_V3_EVENTS);
+    state
+}
+
 /// Four producers: one with a single batch, one whose epoch moved on and
 /// that wrote more batches than are retained, one whose sequences wrap
 /// past `i32::MAX`, one with an id above `u32::MAX`.
@@ -209,8 +255,36 @@ fn producer_states() -> ProducerStates {
 }
 
 #[test]
-fn meta_snapshot_fixture_decodes_and_encodes_to_the_same_bytes() {
-    let bytes = fixture(META_FIXTURE);
+fn meta_snapshot_fixture_of_version_3_decodes_and_encodes_to_the_same_bytes() {
+    let bytes = fixture(META_V3_FIXTURE);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 3);
+    let (applied_offset, state) = read_snapshot_file(&bytes).expect("the fixture decodes");
+    assert_eq!(applied_offset, META_V3_EVENTS);
+    assert_eq!(state, meta_state_v3());
+    let orders = state.archives("orders", 0).expect("orders-0 archives");
+    assert_eq!(orders.log_start_offset, 150);
+    let firsts: Vec<u64> = orders.archives.keys().copied().collect();
+    assert_eq!(
+        firsts,
+        [100],
+        "the trim dropped the archive wholly below 150"
+    );
+    assert_eq!(orders.holding(150).map(|a| a.last_offset), Some(199));
+    assert_eq!(orders.end_offset(), 200);
+    let logs = state.archives("logs", 1).expect("logs-1 archives");
+    assert_eq!((logs.log_start_offset, logs.archives.len()), (0, 1));
+    assert_eq!(state.all_archives().count(), 2);
+    assert_eq!(
+        encode_snapshot_file(&state).expect("encode"),
+        bytes,
+        "the decoded state encodes to the fixture's bytes"
+    );
+}
+
+#[test]
+fn meta_snapshot_fixture_of_version_2_still_decodes() {
+    let bytes = fixture(META_V2_FIXTURE);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
     let (applied_offset, state) = read_snapshot_file(&bytes).expect("the fixture decodes");
     assert_eq!(applied_offset, META_EVENTS);
     assert_eq!(state, meta_state());
@@ -274,12 +348,12 @@ fn meta_snapshot_fixture_decodes_and_encodes_to_the_same_bytes() {
     let audit = state.group("audit").expect("audit");
     assert!(audit.record.is_none(), "offsets only");
     assert_eq!(audit.offset_count(), 1, "scratch's offset left with it");
+    assert_eq!(state.all_archives().count(), 0, "version 2 had no archives");
 
-    assert_eq!(
-        encode_snapshot_file(&state).expect("encode"),
-        bytes,
-        "the decoded state encodes to the fixture's bytes"
-    );
+    // Written again, it is a version 3 snapshot of the same state.
+    let rewritten = encode_snapshot_file(&state).expect("encode");
+    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 3);
+    assert_eq!(read_snapshot_file(&rewritten).expect("decodes").1, state);
 }
 
 #[test]
@@ -329,15 +403,15 @@ fn producer_snapshot_fixture_decodes_and_encodes_to_the_same_bytes() {
     );
 }
 
-/// Writes both fixtures from the states above. See the module docs for
-/// when this may run.
+/// Writes the fixtures of the current versions from the states above
+/// (never the version 2 one). See the module docs for when this may run.
 #[test]
 #[ignore = "rewrites the committed snapshot fixtures"]
 fn write_snapshot_fixtures() {
     let dir = fixture_path("");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let meta = encode_snapshot_file(&meta_state()).expect("encode");
-    std::fs::write(fixture_path(META_FIXTURE), meta).expect("write");
+    let meta = encode_snapshot_file(&meta_state_v3()).expect("encode");
+    std::fs::write(fixture_path(META_V3_FIXTURE), meta).expect("write");
     let producers = producer_states().encode_snapshot(PRODUCER_COVERED);
     std::fs::write(fixture_path(PRODUCER_FIXTURE), producers).expect("write");
 }

@@ -1,14 +1,24 @@
 //! The `--http` endpoint of `ringlog serve`: `GET /metrics` in the
-//! OpenMetrics text format, for Prometheus and friends.
+//! OpenMetrics text format, for Prometheus and friends, and the admin API
+//! under `/v1/` (JSON; routes and documents in [`crate::admin_api`]).
 //!
 //! Why a plain thread and `std::net` instead of an HTTP stack: one scrape
-//! every few seconds does not justify an async runtime next to glommio's,
-//! and the shards must never spend a cycle on it. The thread answers one
-//! connection at a time, one request per connection, and bounds everything
-//! a client controls: the request head is read with a byte limit and a
-//! deadline for the whole head (not per read, so a client trickling one
-//! byte at a time cannot hold the thread), and writes time out too.
+//! every few seconds and an operator's occasional call do not justify an
+//! async runtime next to glommio's, and the shards must never spend a
+//! cycle on HTTP. The thread answers one connection at a time, one request
+//! per connection, and bounds everything a client controls: the request
+//! head and body are read with byte limits and one deadline for the whole
+//! request (not per read, so a client trickling one byte at a time cannot
+//! hold the thread), and writes time out too. A body needs a
+//! `Content-Length`; chunked bodies are refused rather than parsed.
+//!
+//! An admin call holds the thread until the broker answers (a move waits
+//! for in-flight appends and their fdatasync); connections arriving
+//! meanwhile, scrapes included, wait in the listen backlog. The broker
+//! bounds each step of a call, so the wait ends.
 
+use crate::admin_api::{self, JSON_CONTENT_TYPE};
+use ringlog_shard::admin::AdminMailbox;
 use ringlog_shard::metrics::Metrics;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -18,8 +28,11 @@ use std::time::{Duration, Instant};
 /// Longest request head (request line and headers) accepted; a scrape
 /// request is a few hundred bytes.
 pub const REQUEST_HEAD_BYTES_MAX: usize = 8 * 1024;
-/// Time a client has to send its whole request head.
-pub const REQUEST_HEAD_TIMEOUT_MS: u64 = 5_000;
+/// Longest request body accepted; an admin call's body is under a hundred
+/// bytes.
+pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
+/// Time a client has to send its whole request, head and body.
+pub const REQUEST_TIMEOUT_MS: u64 = 5_000;
 /// Time each write of the response may block on a client not reading.
 pub const WRITE_TIMEOUT_MS: u64 = 5_000;
 /// After answering, bytes still read (and dropped) from the client before
@@ -35,31 +48,36 @@ const ACCEPT_RETRY_DELAY_MS: u64 = 100;
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Binds `listen` and serves `metrics` from a new thread for the rest of
-/// the process. Returns the bound address (useful with port 0).
+/// Binds `listen` and serves `metrics` and the admin API (calls go to
+/// `admin`) from a new thread for the rest of the process. Returns the
+/// bound address (useful with port 0).
 ///
 /// # Errors
 ///
 /// Binding the listener or starting the thread failed; nothing runs then.
-pub fn start(listen: SocketAddr, metrics: Arc<Metrics>) -> io::Result<SocketAddr> {
+pub fn start(
+    listen: SocketAddr,
+    metrics: Arc<Metrics>,
+    admin: Arc<AdminMailbox>,
+) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(listen)?;
     let local = listener.local_addr()?;
     std::thread::Builder::new()
-        .name("metrics-http".into())
-        .spawn(move || accept_loop(listener, &metrics))?;
+        .name("http".into())
+        .spawn(move || accept_loop(listener, &metrics, &admin))?;
     Ok(local)
 }
 
-fn accept_loop(listener: TcpListener, metrics: &Metrics) {
+fn accept_loop(listener: TcpListener, metrics: &Metrics, admin: &AdminMailbox) {
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
-                if let Err(err) = answer(stream, metrics) {
-                    tracing::debug!(%peer, "metrics request failed: {err}");
+                if let Err(err) = answer(stream, metrics, admin) {
+                    tracing::debug!(%peer, "http request failed: {err}");
                 }
             }
             Err(err) => {
-                tracing::warn!("metrics endpoint: accept failed: {err}");
+                tracing::warn!("http endpoint: accept failed: {err}");
                 std::thread::sleep(Duration::from_millis(ACCEPT_RETRY_DELAY_MS));
             }
         }
@@ -67,12 +85,12 @@ fn accept_loop(listener: TcpListener, metrics: &Metrics) {
 }
 
 /// Reads one request from `stream`, writes the answer and closes.
-fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
+fn answer(mut stream: TcpStream, metrics: &Metrics, admin: &AdminMailbox) -> io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_millis(WRITE_TIMEOUT_MS)))?;
-    let response = match read_head(&mut stream) {
-        Ok(head) => respond(&head, metrics),
-        Err(HeadError::TooLarge) => Response::plain(431, "Request Header Fields Too Large"),
-        Err(HeadError::Io(err)) => return Err(err),
+    let response = match read_request(&mut stream) {
+        Ok(request) => respond(&request, metrics, admin),
+        Err(RequestError::Refused(response)) => response,
+        Err(RequestError::Io(err)) => return Err(err),
     };
     stream.write_all(&response.into_bytes())?;
     stream.shutdown(Shutdown::Write)?;
@@ -80,60 +98,157 @@ fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
     Ok(())
 }
 
-enum HeadError {
-    /// No blank line within [`REQUEST_HEAD_BYTES_MAX`].
-    TooLarge,
+/// A request, read whole.
+struct Request {
+    method: String,
+    /// The target without its query string.
+    path: String,
+    body: Vec<u8>,
+}
+
+enum RequestError {
+    /// Answered without routing: too large, malformed, no length.
+    Refused(Response),
     /// The client went away, or missed the deadline.
     Io(io::Error),
 }
 
-/// Reads up to the blank line ending the request head.
-fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, HeadError> {
-    let deadline = Instant::now() + Duration::from_millis(REQUEST_HEAD_TIMEOUT_MS);
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
+/// Reads the request head and the body its `Content-Length` announces,
+/// all before one deadline.
+fn read_request(stream: &mut TcpStream) -> Result<Request, RequestError> {
+    let deadline = Instant::now() + Duration::from_millis(REQUEST_TIMEOUT_MS);
+    let mut buf = Vec::with_capacity(1024);
+    let (head_len, body_start) = loop {
+        if let Some(end) = head_end(&buf) {
+            break end;
+        }
+        if buf.len() >= REQUEST_HEAD_BYTES_MAX {
+            return Err(RequestError::Refused(Response::plain(
+                431,
+                "Request Header Fields Too Large",
+            )));
+        }
+        read_more(stream, deadline, &mut buf, REQUEST_HEAD_BYTES_MAX, "head")?;
+    };
+    let head = parse_head(&buf[..head_len]).map_err(RequestError::Refused)?;
+    let mut body = buf.split_off(body_start);
+    // A client may send more than it announced; what follows is not ours.
+    body.truncate(head.content_length);
+    while body.len() < head.content_length {
+        read_more(stream, deadline, &mut body, head.content_length, "body")?;
+    }
+    Ok(Request {
+        method: head.method,
+        path: head.path,
+        body,
+    })
+}
+
+/// Reads what arrives into `buf`, up to `limit` bytes in all, waiting no
+/// later than `deadline`.
+fn read_more(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    buf: &mut Vec<u8>,
+    limit: usize,
+    what: &str,
+) -> Result<(), RequestError> {
+    let mut chunk = [0u8; 4096];
     loop {
-        if let Some(end) = head_end(&head) {
-            head.truncate(end);
-            return Ok(head);
-        }
-        if head.len() >= REQUEST_HEAD_BYTES_MAX {
-            return Err(HeadError::TooLarge);
-        }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(HeadError::Io(io::Error::new(
+            return Err(RequestError::Io(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "request head not received in time",
+                format!("request {what} not received in time"),
             )));
         }
         stream
             .set_read_timeout(Some(remaining))
-            .map_err(HeadError::Io)?;
-        let want = chunk.len().min(REQUEST_HEAD_BYTES_MAX - head.len());
+            .map_err(RequestError::Io)?;
+        let want = chunk.len().min(limit - buf.len());
         match stream.read(&mut chunk[..want]) {
             Ok(0) => {
-                return Err(HeadError::Io(io::Error::new(
+                return Err(RequestError::Io(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "connection closed before the request head ended",
+                    format!("connection closed before the request {what} ended"),
                 )))
             }
-            Ok(n) => head.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                return Ok(());
+            }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(HeadError::Io(err)),
+            Err(err) => return Err(RequestError::Io(err)),
         }
     }
 }
 
-/// Length of the head without its terminating blank line, once complete.
-/// Bare `\n` line ends are accepted as well, as RFC 9112 recommends.
-fn head_end(buf: &[u8]) -> Option<usize> {
+/// The length of the head without its terminating blank line, and where
+/// the body starts, once the head is complete. Bare `\n` line ends are
+/// accepted as well, as RFC 9112 recommends.
+fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
     let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n");
     let lf = buf.windows(2).position(|w| w == b"\n\n");
     match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+        (Some(a), Some(b)) if b < a => Some((b, b + 2)),
+        (Some(a), _) => Some((a, a + 4)),
+        (None, Some(b)) => Some((b, b + 2)),
+        (None, None) => None,
     }
+}
+
+/// What routing needs of a request head.
+struct Head {
+    method: String,
+    path: String,
+    content_length: usize,
+}
+
+/// Checks the request line and reads the body length. Per RFC 9112 a
+/// request without `Content-Length` or `Transfer-Encoding` has no body.
+fn parse_head(head: &[u8]) -> Result<Head, Response> {
+    let bad = || Response::plain(400, "Bad Request");
+    let head = std::str::from_utf8(head).map_err(|_| bad())?;
+    let mut lines = head.lines();
+    let request_line = lines.next().unwrap_or("");
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    if !version.starts_with("HTTP/1.") || !target.starts_with('/') || method.is_empty() {
+        return Err(bad());
+    }
+    let mut content_length = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(bad());
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(Response::plain(411, "Length Required"));
+        }
+        if name.eq_ignore_ascii_case("content-length") {
+            let length: usize = value.parse().map_err(|_| bad())?;
+            if content_length.is_some_and(|seen| seen != length) {
+                return Err(bad());
+            }
+            content_length = Some(length);
+        }
+    }
+    let content_length = content_length.unwrap_or(0);
+    if content_length > REQUEST_BODY_BYTES_MAX {
+        return Err(Response::plain(413, "Content Too Large"));
+    }
+    Ok(Head {
+        method: method.to_string(),
+        path: target
+            .split_once('?')
+            .map_or(target, |(path, _)| path)
+            .to_string(),
+        content_length,
+    })
 }
 
 /// Reads and drops what the client still sends, briefly; see
@@ -160,8 +275,8 @@ struct Response {
     status: u16,
     reason: &'static str,
     content_type: &'static str,
-    /// Extra header lines, each ending in `\r\n`.
-    headers: &'static str,
+    /// The methods the path takes, sent as `Allow` (with a 405).
+    allow: Option<&'static str>,
     body: String,
     /// HEAD: headers as for GET, no body.
     omit_body: bool,
@@ -173,20 +288,22 @@ impl Response {
             status,
             reason,
             content_type: "text/plain; charset=utf-8",
-            headers: "",
+            allow: None,
             body: format!("{reason}\n"),
             omit_body: false,
         }
     }
 
     fn into_bytes(self) -> Vec<u8> {
+        let allow = self
+            .allow
+            .map_or(String::new(), |methods| format!("Allow: {methods}\r\n"));
         let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
             self.status,
             self.reason,
             self.content_type,
             self.body.len(),
-            self.headers
         )
         .into_bytes();
         if !self.omit_body {
@@ -196,37 +313,48 @@ impl Response {
     }
 }
 
-/// The answer to a request head: routing and validation, no I/O.
-fn respond(head: &[u8], metrics: &Metrics) -> Response {
-    let Ok(head) = std::str::from_utf8(head) else {
-        return Response::plain(400, "Bad Request");
-    };
-    let request_line = head.lines().next().unwrap_or("");
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Response::plain(400, "Bad Request");
-    };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') || method.is_empty() {
-        return Response::plain(400, "Bad Request");
-    }
-    let path = target.split_once('?').map_or(target, |(path, _)| path);
-    if path != "/metrics" {
-        return Response::plain(404, "Not Found");
+/// The answer to a request: routing, no I/O but the admin call.
+fn respond(request: &Request, metrics: &Metrics, admin: &AdminMailbox) -> Response {
+    let method = request.method.as_str();
+    if request.path != "/metrics" {
+        let reply = admin_api::respond(method, &request.path, &request.body, |call| {
+            admin.call(call)
+        });
+        return Response {
+            status: reply.status,
+            reason: reason(reply.status),
+            content_type: JSON_CONTENT_TYPE,
+            allow: reply.allow,
+            body: reply.body,
+            omit_body: false,
+        };
     }
     match method {
         "GET" | "HEAD" => Response {
             status: 200,
             reason: "OK",
             content_type: OPENMETRICS_CONTENT_TYPE,
-            headers: "",
+            allow: None,
             body: metrics.encode(),
             omit_body: method == "HEAD",
         },
         _ => Response {
-            headers: "Allow: GET, HEAD\r\n",
+            allow: Some("GET, HEAD"),
             ..Response::plain(405, "Method Not Allowed")
         },
+    }
+}
+
+/// The reason phrase of each status the admin API answers with.
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "",
     }
 }

@@ -1,7 +1,9 @@
 //! The Kafka client under the admin commands (`ringlog topic`,
 //! `ringlog group`): one blocking connection, version negotiation, request
 //! framing, error rendering and the shared `--bootstrap` / `--timeout-ms`
-//! options, so every admin command behaves the same way.
+//! options, so every admin command behaves the same way. The commands that
+//! use the broker's HTTP admin API instead ([`crate::admin_client`]) report
+//! their failures through the same [`ClientError`].
 //!
 //! It is a blocking `std::net` client on purpose: one request at a time
 //! over one connection, with a connect, read and write timeout, is all an
@@ -68,6 +70,13 @@ pub enum ClientError {
         /// Why.
         why: String,
     },
+    /// The broker's admin API (`--http`) answered the call with an error.
+    Admin {
+        /// The HTTP status.
+        status: u16,
+        /// The broker's explanation.
+        message: String,
+    },
     /// The broker answered with a Kafka error.
     Kafka {
         /// What it is about: a topic, a group, or for cluster-wide
@@ -89,6 +98,7 @@ impl fmt::Display for ClientError {
             ClientError::Io { address, source } => write!(f, "{address}: {source}"),
             ClientError::Protocol { address, why } => write!(f, "{address}: {why}"),
             ClientError::Refused { subject, why } => write!(f, "{subject}: {why}"),
+            ClientError::Admin { status, message } => write!(f, "{message} (HTTP {status})"),
             ClientError::Kafka {
                 subject,
                 error,
@@ -347,11 +357,12 @@ impl BrokerArgs {
     ///
     /// See [`Client::connect`].
     pub fn connect(&self, client_id: &'static str) -> Result<Client, ClientError> {
-        Client::connect(
-            &self.bootstrap,
-            Duration::from_millis(u64::from(self.timeout_ms)),
-            client_id,
-        )
+        Client::connect(&self.bootstrap, self.timeout(), client_id)
+    }
+
+    /// `--timeout-ms`.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.timeout_ms))
     }
 
     /// `--timeout-ms` as the requests carry it.

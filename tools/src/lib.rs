@@ -2,10 +2,14 @@
 //! tests can call their pure parts (configuration merging, request
 //! building, response rendering) without a running broker.
 
+pub mod admin_api;
+pub mod admin_client;
 pub mod doctor;
 pub mod group;
 pub mod http;
 pub mod inspect;
 pub mod kafka_client;
+pub mod partition;
 pub mod serve;
+pub mod shard;
 pub mod topic;

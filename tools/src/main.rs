@@ -1,6 +1,8 @@
 //! `ringlog` — the ringlog binary: the broker (`serve`), its admin clients
-//! (`topic`, `group`), the load generator (`bench`, from the `ringlog-bench`
-//! crate), and the host and file checks (`doctor`, `inspect`).
+//! (`topic`, `group` over the Kafka protocol; `shard`, `partition` over the
+//! broker's HTTP admin API), the load generator (`bench`, from the
+//! `ringlog-bench` crate), and the host and file checks (`doctor`,
+//! `inspect`).
 //!
 //! Exit codes: 0 success, 1 a check failed (corruption found, doctor
 //! verdict FAIL, a startup check or the broker failed, the broker answered
@@ -8,7 +10,7 @@
 //! an I/O error.
 
 use clap::{Parser, Subcommand};
-use ringlog_tools::{doctor, group, inspect, serve, topic};
+use ringlog_tools::{doctor, group, inspect, partition, serve, shard, topic};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +34,10 @@ enum Command {
     Topic(topic::TopicArgs),
     /// List, describe and delete consumer groups; reset their offsets.
     Group(group::GroupArgs),
+    /// Show each shard's load and partitions; rebalance partitions across shards.
+    Shard(shard::ShardArgs),
+    /// Move a partition to another shard, live.
+    Partition(partition::PartitionArgs),
     /// Load generator and disk ceiling: produce, consume, e2e, requests, disk.
     Bench(Box<ringlog_bench::BenchArgs>),
     /// Print and verify on-disk files.
@@ -56,6 +62,15 @@ enum InspectCommand {
     Segment {
         /// A `<base offset>.log` segment file.
         file: PathBuf,
+        /// Print only the summary line.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print an archive's footer and member table and verify every member.
+    Archive {
+        /// An archive object (`.rla`) in a local file; object store URLs
+        /// are not supported yet.
+        path: PathBuf,
         /// Print only the summary line.
         #[arg(long)]
         quiet: bool,
@@ -109,10 +124,15 @@ fn main() -> ExitCode {
         Command::Serve(args) => return serve::run(args),
         Command::Topic(args) => return topic::run(args),
         Command::Group(args) => return group::run(args),
+        Command::Shard(args) => return shard::run(args),
+        Command::Partition(args) => return partition::run(args),
         Command::Bench(args) => return ringlog_bench::run(*args),
         Command::Inspect {
             what: InspectCommand::Segment { file, quiet },
         } => inspect::segment(&file, quiet),
+        Command::Inspect {
+            what: InspectCommand::Archive { path, quiet },
+        } => inspect::archive(&path, quiet),
         Command::Inspect {
             what: InspectCommand::Meta { data_dir, quiet },
         } => inspect::meta(&data_dir, quiet),

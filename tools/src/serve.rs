@@ -1,5 +1,6 @@
 //! `ringlog serve`: settings from the command line, the environment and a
-//! TOML file; start-up checks; signal handling; the metrics endpoint; then
+//! TOML file; start-up checks; signal handling; the HTTP endpoint (metrics
+//! and the admin API); then
 //! the broker itself ([`ringlog_shard::server::serve`]).
 //!
 //! Why settings are merged here rather than by clap: clap knows the command
@@ -18,7 +19,9 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches};
 use ringlog_engine::meta::PARTITIONS_MAX;
 use ringlog_engine::{FlushPolicy, LogConfig};
-use ringlog_shard::config::{CoordinatorConfig, GroupSettings, RouterCores, ServerConfig};
+use ringlog_shard::config::{
+    CoordinatorConfig, CoreBalancing, GroupSettings, RouterCores, ServerConfig,
+};
 use ringlog_shard::metrics::Metrics;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -59,6 +62,13 @@ pub const FLUSH_INTERVAL_MS_MAX: u64 = 3_600_000;
 /// Longest group timeout (session, rebalance delay): Kafka's timeouts are
 /// `i32` milliseconds.
 pub const GROUP_TIMEOUT_MS_MAX: u64 = i32::MAX as u64;
+
+/// Shortest `--core-balancing-debounce-ms`: shard load is counted per
+/// second, so a shorter imbalance cannot be seen.
+pub const CORE_BALANCING_DEBOUNCE_MS_MIN: u64 = 1_000;
+/// Longest `--core-balancing-debounce-ms`: a day; longer is taken for a
+/// unit mistake.
+pub const CORE_BALANCING_DEBOUNCE_MS_MAX: u64 = 86_400_000;
 
 /// One option of `ringlog serve`. Its name is the long flag, the config
 /// file key, and (upper case, `-` as `_`, after [`ENV_PREFIX`]) the
@@ -213,7 +223,25 @@ const SETTINGS: &[Setting] = &[
         "http",
         "IP:PORT",
         None,
-        "Serve GET /metrics (OpenMetrics) on this address [default: off]",
+        "Serve GET /metrics (OpenMetrics) and the admin API (/v1/..., used by ringlog shard and ringlog partition) on this address [default: off]",
+    ),
+    setting(
+        "core-balancing",
+        "off|on-change|continuous",
+        Some("on-change"),
+        "When partitions move between shards on their own: off (only by ringlog partition move and ringlog shard rebalance); on-change (at start, when --shards differs from the last start, spread them evenly); continuous (as on-change, and rebalance by load while running when the busiest shard stays above --core-balancing-threshold times the mean for --core-balancing-debounce-ms)",
+    ),
+    setting(
+        "core-balancing-threshold",
+        "RATIO",
+        Some("1.25"),
+        "With --core-balancing continuous: the busiest shard's load over the mean load that counts as imbalance (above 1)",
+    ),
+    setting(
+        "core-balancing-debounce-ms",
+        "MS",
+        Some("30000"),
+        "With --core-balancing continuous: how long the imbalance must last before a rebalance",
     ),
 ];
 
@@ -312,7 +340,7 @@ impl std::error::Error for ConfigError {}
 pub struct Settings {
     /// The broker's configuration.
     pub server: ServerConfig,
-    /// Where to serve `/metrics`, if anywhere.
+    /// Where to serve `/metrics` and the admin API, if anywhere.
     pub http: Option<SocketAddr>,
 }
 
@@ -367,10 +395,11 @@ impl<'a> Sources<'a> {
                 let text = match value {
                     toml::Value::String(text) => text.clone(),
                     toml::Value::Integer(n) => n.to_string(),
+                    toml::Value::Float(x) => x.to_string(),
                     toml::Value::Boolean(b) => b.to_string(),
                     other => {
                         return Err(ConfigError(format!(
-                            "{origin}: expected a string, integer or boolean, found {}",
+                            "{origin}: expected a string, number or boolean, found {}",
                             other.type_str()
                         )))
                     }
@@ -551,6 +580,25 @@ pub fn resolve(
         parse_number(text, 1, i64::MAX as u64)
     })?;
     let http = sources.value("http", parse_socket_addr)?;
+    let core_balancing = sources.required("core-balancing", parse_core_balancing)?;
+    // Checked whatever the mode, so a bad value in a file is caught before
+    // the day continuous balancing is turned on.
+    let threshold = sources.required("core-balancing-threshold", parse_imbalance_threshold)?;
+    let debounce_ms = sources.required("core-balancing-debounce-ms", |text| {
+        parse_number(
+            text,
+            CORE_BALANCING_DEBOUNCE_MS_MIN,
+            CORE_BALANCING_DEBOUNCE_MS_MAX,
+        )
+    })?;
+    let core_balancing = match core_balancing {
+        CoreBalancingMode::Off => CoreBalancing::Off,
+        CoreBalancingMode::OnChange => CoreBalancing::OnChange,
+        CoreBalancingMode::Continuous => CoreBalancing::Continuous {
+            threshold,
+            debounce_ms,
+        },
+    };
 
     Ok(Settings {
         server: ServerConfig {
@@ -577,6 +625,8 @@ pub fn resolve(
                 offsets_retention_ms,
             },
             metrics: Arc::new(Metrics::new(shards)),
+            admin: Arc::default(),
+            core_balancing,
         },
         http,
     })
@@ -717,6 +767,36 @@ fn parse_router_cores(text: &str) -> Result<RouterCores, String> {
     }
 }
 
+/// `--core-balancing` before its continuous mode's parameters are known.
+enum CoreBalancingMode {
+    Off,
+    OnChange,
+    Continuous,
+}
+
+fn parse_core_balancing(text: &str) -> Result<CoreBalancingMode, String> {
+    match text {
+        "off" => Ok(CoreBalancingMode::Off),
+        "on-change" => Ok(CoreBalancingMode::OnChange),
+        "continuous" => Ok(CoreBalancingMode::Continuous),
+        _ => Err(format!("{text:?} is not off, on-change or continuous")),
+    }
+}
+
+/// A finite number above 1: the busiest shard's load over the mean is never
+/// below 1, so a threshold of 1 or less would call every load imbalanced.
+fn parse_imbalance_threshold(text: &str) -> Result<f64, String> {
+    let ratio: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !ratio.is_finite() || ratio <= 1.0 {
+        return Err(format!(
+            "{ratio} is not above 1 (the busiest shard's load over the mean load)"
+        ));
+    }
+    Ok(ratio)
+}
+
 /// `always` or `interval:<ms>`.
 pub fn parse_flush_policy(text: &str) -> Result<FlushPolicy, String> {
     if text == "always" {
@@ -738,7 +818,7 @@ pub fn parse_flush_policy(text: &str) -> Result<FlushPolicy, String> {
 ///
 /// Must be called before the process starts any thread: it blocks SIGINT
 /// and SIGTERM first, so that every thread started afterwards (the
-/// shards, the metrics endpoint) inherits the mask and only the signal
+/// shards, the HTTP endpoint) inherits the mask and only the signal
 /// thread ever sees them.
 pub fn run(args: ServeArgs) -> ExitCode {
     let signals = match block_shutdown_signals() {
@@ -768,9 +848,16 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }
 
     if let Some(listen) = settings.http {
-        match http::start(listen, config.metrics.clone()) {
-            Ok(bound) => tracing::info!("serving GET /metrics on http://{bound}/metrics"),
-            Err(err) => return fail(1, &format!("http: cannot serve metrics on {listen}: {err}")),
+        match http::start(listen, config.metrics.clone(), config.admin.clone()) {
+            Ok(bound) => tracing::info!(
+                "serving GET /metrics on http://{bound}/metrics and the admin API on http://{bound}/v1/"
+            ),
+            Err(err) => {
+                return fail(
+                    1,
+                    &format!("http: cannot serve metrics and the admin API on {listen}: {err}"),
+                )
+            }
         }
     }
     let (shutdown_sender, shutdown) = futures_channel::oneshot::channel();

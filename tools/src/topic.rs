@@ -1,11 +1,15 @@
 //! `ringlog topic`: create, list, describe, alter and delete topics over
 //! the Kafka protocol, so it works against ringlog and any Kafka broker
 //! alike. The connection, version choice and error rendering are the
-//! shared admin client's ([`crate::kafka_client`]).
+//! shared admin client's ([`crate::kafka_client`]). Which shard owns each
+//! partition is ringlog's own business, not Kafka's: `describe` asks the
+//! admin API for it ([`crate::admin_client`]) when `--http` is given.
 //!
 //! The request builders and the renderers are pure functions, so the tests
 //! check them with bytes made by the broker-side codecs, without a broker.
 
+use crate::admin_api::{PlacementJson, PlacementsJson, PARTITIONS_PATH};
+use crate::admin_client::{AdminAddressArgs, AdminClient};
 use crate::kafka_client::{
     check_error, exit_code, render_table, str_bytes, topic_name, BrokerArgs, ClientError,
 };
@@ -48,6 +52,8 @@ pub const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
 pub struct TopicArgs {
     #[command(flatten)]
     broker: BrokerArgs,
+    #[command(flatten)]
+    admin: AdminAddressArgs,
     #[command(subcommand)]
     command: TopicCommand,
 }
@@ -71,7 +77,8 @@ pub enum TopicCommand {
     },
     /// List every topic and its number of partitions.
     List,
-    /// Show a topic's partitions, their leaders, and every config.
+    /// Show a topic's partitions, their leaders and shards (shards need
+    /// --http), and every config.
     Describe {
         /// Topic name.
         topic: String,
@@ -348,8 +355,10 @@ pub fn render_topic_list(
     Ok(render_table(&["TOPIC", "PARTITIONS"], &rows))
 }
 
-/// `ringlog topic describe`: the topic's id, partitions with their leaders,
-/// and every config with its value and whether it is a default.
+/// `ringlog topic describe`: the topic's id, partitions with their leaders
+/// and shards (`-` for a partition not in `placements`, which is empty
+/// without `--http`), and every config with its value and whether it is a
+/// default.
 ///
 /// # Errors
 ///
@@ -359,6 +368,7 @@ pub fn render_description(
     topic: &str,
     metadata: &MetadataResponse,
     configs: &DescribeConfigsResponse,
+    placements: &[PlacementJson],
 ) -> Result<String, ClientError> {
     check_metadata(address, metadata)?;
     let found = metadata
@@ -401,8 +411,14 @@ pub fn render_description(
                 None => partition.leader_id.0.to_string(),
             }
         };
+        let shard = placements
+            .iter()
+            .find(|p| {
+                p.topic == topic && u32::try_from(partition.partition_index) == Ok(p.partition)
+            })
+            .map_or("-".to_string(), |p| p.shard.to_string());
         out.push_str(&format!(
-            "  partition {}  leader {leader}",
+            "  partition {}  leader {leader}  shard {shard}",
             partition.partition_index
         ));
         if let Some(error) = ResponseError::try_from_code(partition.error_code) {
@@ -484,9 +500,17 @@ fn execute(args: &TopicArgs) -> Result<(), ClientError> {
             let metadata = client.call(version, &metadata_request(version, Some(topic)))?;
             let version = client.version::<DescribeConfigsRequest>()?;
             let configs = client.call(version, &describe_configs_request(topic))?;
+            let placements = match &args.admin.http {
+                Some(address) => {
+                    let admin = AdminClient::new(address, args.broker.timeout());
+                    let answer = admin.get(PARTITIONS_PATH)?;
+                    admin.decode::<PlacementsJson>(&answer)?.partitions
+                }
+                None => Vec::new(),
+            };
             print!(
                 "{}",
-                render_description(client.address(), topic, &metadata, &configs)?
+                render_description(client.address(), topic, &metadata, &configs, &placements)?
             );
         }
         TopicCommand::Alter {

@@ -2,7 +2,9 @@
 //! real disk, inspected (and corrupted) through the command line.
 
 use glommio::LocalExecutorBuilder;
+use ringlog_engine::archive::{ArchiveMeta, ArchiveWriter, Footer, MemberKind};
 use ringlog_engine::batch::build_batch;
+use ringlog_engine::format::{walk_frames, FrameRead, FILE_HEADER_BYTES, FRAME_HEADER_BYTES};
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::meta::{MetaConfig, MetaEvent, MetaLog, PartitionPlaced, TopicCreated};
 use ringlog_engine::partition::PartitionLog;
@@ -129,6 +131,160 @@ fn inspect_segment_missing_file_is_a_usage_error() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("cannot read /nonexistent/00000000000000000000.log"));
+}
+
+/// Archives the first (sealed) segment [`write_partition`] writes, as the
+/// uploader will: each frame's payload pushed as stored, the output taken
+/// as it grows. Spans of 2 KiB, so the index has several. Returns the
+/// archive's path, its footer and the position of each batch.
+fn write_archive(dir: &Path) -> (PathBuf, Footer, Vec<u64>) {
+    let segment = std::fs::read(write_partition(dir)).unwrap();
+    let meta = ArchiveMeta {
+        topic_id: [7; 16],
+        topic: "orders".into(),
+        partition: 2,
+    };
+    let mut writer = ArchiveWriter::with_index_interval(meta, 2048).unwrap();
+    let (mut object, mut positions) = (Vec::new(), Vec::new());
+    for (at, found) in walk_frames(&segment, FILE_HEADER_BYTES, usize::MAX) {
+        match found {
+            FrameRead::Frame(h) if !h.is_footer() => {
+                positions.push(object.len() as u64);
+                writer
+                    .push_batch(&segment[at + FRAME_HEADER_BYTES..at + h.frame_bytes()])
+                    .unwrap();
+                object.extend(writer.take_output());
+            }
+            FrameRead::Frame(_) => {}
+            other => panic!("a sealed segment ends in its footer: {other:?}"),
+        }
+    }
+    let finished = writer.finish().unwrap();
+    object.extend(finished.bytes);
+    let path = dir.join("archive.rla");
+    std::fs::write(&path, &object).unwrap();
+    (path, finished.footer, positions)
+}
+
+#[test]
+fn inspect_archive_prints_the_footer_and_verifies_every_member() {
+    let dir = test_dir("cli-inspect-archive");
+    let (path, footer, positions) = write_archive(&dir);
+    let out = ringlog(&["inspect", "archive", path.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "archive, format v1, topic orders (id 07070707070707070707070707070707), partition 2"
+        ),
+        "{stdout}"
+    );
+    let batches = positions.len();
+    assert_eq!(footer.batch_count, batches as u64);
+    assert!(
+        stdout.contains(&format!(
+            "offsets 0..{batches} ({batches} records in {batches} batches)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "key topics/07070707070707070707070707070707/2/00000000000000000000-{:020}.rla",
+            batches - 1
+        )),
+        "{stdout}"
+    );
+    for m in &footer.members {
+        let line = format!(
+            "{:>12}  member {}: {} bytes, crc32c {:#010x}",
+            m.position, m.kind, m.len_bytes, m.crc32c
+        );
+        assert!(stdout.contains(&line), "{line}\n{stdout}");
+    }
+    assert!(stdout.contains("footer: "), "{stdout}");
+    let summary = stdout.lines().last().unwrap();
+    assert!(
+        summary.starts_with(&format!("ok: {batches} batches in "))
+            && summary.ends_with(&format!(
+                ", offsets 0..{batches}, 3 members, every crc verified"
+            )),
+        "{summary}"
+    );
+    let quiet = ringlog(&["inspect", "archive", "--quiet", path.to_str().unwrap()]);
+    assert!(quiet.status.success());
+    assert_eq!(text(&quiet.stdout).trim_end(), summary);
+}
+
+#[test]
+fn inspect_archive_names_the_member_and_byte_of_a_corruption() {
+    let dir = test_dir("cli-inspect-archive-corrupt");
+    let (path, footer, positions) = write_archive(&dir);
+    let good = std::fs::read(&path).unwrap();
+    let inspect = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        let out = ringlog(&["inspect", "archive", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+        text(&out.stderr)
+    };
+    // A flipped byte in a batch: named by member, and located to the batch.
+    let mut bytes = good.clone();
+    bytes[positions[3] as usize + 100] ^= 0x40;
+    let stderr = inspect(&bytes);
+    let expected = format!(
+        "corrupt {}: member records at byte {}: record batch: CRC-32C",
+        path.display(),
+        positions[3]
+    );
+    assert!(
+        stderr.contains(&expected),
+        "stderr: {stderr}\nexpected: {expected}"
+    );
+    // A flipped byte in the time index: its crc, at the member's start.
+    let time_index = footer.member(MemberKind::TIME_INDEX).unwrap().position;
+    let mut bytes = good.clone();
+    bytes[time_index as usize + 2] ^= 0x01;
+    let stderr = inspect(&bytes);
+    let expected = format!(
+        "corrupt {}: member time index at byte {time_index}: crc32c",
+        path.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "stderr: {stderr}\nexpected: {expected}"
+    );
+    // Truncated: the tail is no trailer.
+    let cut = good.len() - 10;
+    let stderr = inspect(&good[..cut]);
+    let expected = format!(
+        "corrupt {}: trailer at byte {}: bad magic",
+        path.display(),
+        cut - 8
+    );
+    assert!(
+        stderr.contains(&expected),
+        "stderr: {stderr}\nexpected: {expected}"
+    );
+    let stderr = inspect(&good[..10]);
+    assert!(
+        stderr.contains("trailer at byte 10: object ends early"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn inspect_archive_takes_local_paths_only() {
+    let out = ringlog(&["inspect", "archive", "s3://bucket/prefix/topics/x/0/a.rla"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "s3://bucket/prefix/topics/x/0/a.rla: only local paths are supported for now"
+        ),
+        "{stderr}"
+    );
+    let out = ringlog(&["inspect", "archive", "/nonexistent/a.rla"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read /nonexistent/a.rla"));
 }
 
 fn write_meta(data_dir: &Path) {

@@ -1,10 +1,12 @@
 //! The `--http` metrics endpoint over a real socket: /metrics answers in
-//! the OpenMetrics format, everything else is refused, and a client that
-//! never finishes its request cannot keep the endpoint from answering
-//! the next one.
+//! the OpenMetrics format, other methods and garbage are refused, and a
+//! client that never finishes its request cannot keep the endpoint from
+//! answering the next one. The admin API on the same endpoint is
+//! `admin_http.rs`'s.
 
+use ringlog_shard::admin::AdminMailbox;
 use ringlog_shard::metrics::Metrics;
-use ringlog_tools::http::{self, OPENMETRICS_CONTENT_TYPE, REQUEST_HEAD_TIMEOUT_MS};
+use ringlog_tools::http::{self, OPENMETRICS_CONTENT_TYPE, REQUEST_TIMEOUT_MS};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -12,7 +14,12 @@ use std::time::{Duration, Instant};
 
 fn start() -> (SocketAddr, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new(2));
-    let addr = http::start("127.0.0.1:0".parse().unwrap(), metrics.clone()).unwrap();
+    let addr = http::start(
+        "127.0.0.1:0".parse().unwrap(),
+        metrics.clone(),
+        Arc::new(AdminMailbox::default()),
+    )
+    .unwrap();
     (addr, metrics)
 }
 
@@ -106,7 +113,7 @@ fn a_stalled_client_is_dropped_after_the_head_timeout() {
     assert_eq!(status_line(&answer), "HTTP/1.1 200 OK");
     let waited = started.elapsed();
     assert!(
-        waited < Duration::from_millis(REQUEST_HEAD_TIMEOUT_MS + 5_000),
+        waited < Duration::from_millis(REQUEST_TIMEOUT_MS + 5_000),
         "waited {waited:?}"
     );
     // The stalled client got nothing and was closed.
@@ -121,5 +128,5 @@ fn a_stalled_client_is_dropped_after_the_head_timeout() {
 #[test]
 fn binding_a_taken_address_fails() {
     let (addr, metrics) = start();
-    assert!(http::start(addr, metrics).is_err());
+    assert!(http::start(addr, metrics, Arc::new(AdminMailbox::default())).is_err());
 }

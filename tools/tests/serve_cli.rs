@@ -85,6 +85,12 @@ fn serve_refuses_bad_settings_with_exit_2() {
         text(&out.stderr).trim_end(),
         "ringlog serve: --shards: \"many\" is not a whole number"
     );
+    let out = run(ringlog_serve().env("RINGLOG_CORE_BALANCING", "sometimes"));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "ringlog serve: environment variable RINGLOG_CORE_BALANCING: \"sometimes\" is not off, on-change or continuous"
+    );
 
     let dir = test_dir("cli-serve-config");
     let file = dir.join("ringlog.toml");
@@ -114,7 +120,7 @@ fn serve_refuses_bad_settings_with_exit_2() {
 }
 
 #[test]
-fn serve_refuses_a_taken_metrics_address() {
+fn serve_refuses_a_taken_http_address() {
     let dir = test_dir("cli-serve-http-taken");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
@@ -134,7 +140,7 @@ fn serve_refuses_a_taken_metrics_address() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "ringlog serve: http: cannot serve metrics on {addr}: "
+            "ringlog serve: http: cannot serve metrics and the admin API on {addr}: "
         )),
         "{stderr}"
     );

@@ -4,7 +4,7 @@
 
 use clap::ArgMatches;
 use ringlog_engine::{FlushPolicy, LogConfig};
-use ringlog_shard::config::RouterCores;
+use ringlog_shard::config::{CoreBalancing, RouterCores};
 use ringlog_tools::serve::{
     arguments, config_path, env_var_name, parse_cpuset, parse_flush_policy, parse_host_port,
     resolve, Settings, SHARDS_MAX,
@@ -73,6 +73,7 @@ fn defaults_without_any_source() {
     assert!(!c.auto_create_topics);
     assert_eq!(c.auto_create_partitions, 1);
     assert!(s.http.is_none());
+    assert_eq!(c.core_balancing, CoreBalancing::OnChange);
     // The log defaults are exactly the engine's.
     let engine = LogConfig::default();
     assert_eq!(c.log_defaults.segment_bytes, engine.segment_bytes);
@@ -184,6 +185,9 @@ max-request-bytes = 2097152
 auto-create-topics = true
 auto-create-partitions = 3
 http = \"127.0.0.1:9644\"
+core-balancing = \"continuous\"
+core-balancing-threshold = 1.5
+core-balancing-debounce-ms = 5000
 ";
     let from_file = settings(&[], &[], Some(file));
     let vars: Vec<(String, String)> = file
@@ -216,7 +220,98 @@ http = \"127.0.0.1:9644\"
         assert!(c.auto_create_topics);
         assert_eq!(c.auto_create_partitions, 3);
         assert_eq!(s.http, Some("127.0.0.1:9644".parse().unwrap()));
+        assert_eq!(
+            c.core_balancing,
+            CoreBalancing::Continuous {
+                threshold: 1.5,
+                debounce_ms: 5000
+            }
+        );
     }
+}
+
+#[test]
+fn core_balancing_modes_and_their_parameters() {
+    let mode = |flags: &[&str]| settings(flags, &[], None).server.core_balancing;
+    assert_eq!(mode(&["--core-balancing", "off"]), CoreBalancing::Off);
+    assert_eq!(
+        mode(&["--core-balancing", "on-change"]),
+        CoreBalancing::OnChange
+    );
+    assert_eq!(
+        mode(&["--core-balancing", "continuous"]),
+        CoreBalancing::Continuous {
+            threshold: 1.25,
+            debounce_ms: 30_000
+        }
+    );
+    assert_eq!(
+        mode(&[
+            "--core-balancing",
+            "continuous",
+            "--core-balancing-threshold",
+            "2",
+            "--core-balancing-debounce-ms",
+            "1000"
+        ]),
+        CoreBalancing::Continuous {
+            threshold: 2.0,
+            debounce_ms: 1000
+        }
+    );
+    // A TOML integer is a threshold too.
+    let c = settings(
+        &[],
+        &[],
+        Some("core-balancing = \"continuous\"\ncore-balancing-threshold = 3\n"),
+    )
+    .server;
+    assert_eq!(
+        c.core_balancing,
+        CoreBalancing::Continuous {
+            threshold: 3.0,
+            debounce_ms: 30_000
+        }
+    );
+}
+
+#[test]
+fn bad_core_balancing_values_name_the_option() {
+    let err = error(&["--core-balancing", "always"], &[], None);
+    assert_eq!(
+        err,
+        "--core-balancing: \"always\" is not off, on-change or continuous"
+    );
+    for threshold in ["1", "0.5", "-2", "inf", "NaN"] {
+        let flag = format!("--core-balancing-threshold={threshold}");
+        let err = error(&[&flag], &[], None);
+        assert!(
+            err.starts_with("--core-balancing-threshold: ") && err.contains("is not above 1"),
+            "{threshold}: {err}"
+        );
+    }
+    let err = error(&[], &[("RINGLOG_CORE_BALANCING_THRESHOLD", "high")], None);
+    assert_eq!(
+        err,
+        "environment variable RINGLOG_CORE_BALANCING_THRESHOLD: \"high\" is not a number"
+    );
+    let err = error(&["--core-balancing-debounce-ms", "999"], &[], None);
+    assert_eq!(
+        err,
+        "--core-balancing-debounce-ms: 999 is outside 1000..=86400000"
+    );
+    // Checked even while the mode does not use them.
+    let err = error(
+        &["--core-balancing", "off"],
+        &[],
+        Some("core-balancing-threshold = 1.0\n"),
+    );
+    assert!(
+        err.starts_with(&format!(
+            "config file {FILE}: key \"core-balancing-threshold\": 1 is not above 1"
+        )),
+        "{err}"
+    );
 }
 
 #[test]
@@ -273,7 +368,9 @@ fn bad_values_name_their_origin() {
     let err = error(&[], &[], Some("shards = [1, 2]\n"));
     assert_eq!(
         err,
-        format!("config file {FILE}: key \"shards\": expected a string, integer or boolean, found array")
+        format!(
+            "config file {FILE}: key \"shards\": expected a string, number or boolean, found array"
+        )
     );
     let err = error(&["--router-cores", "2"], &[], None);
     assert!(err.contains("is not 1 or all"), "{err}");

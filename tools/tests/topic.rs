@@ -4,6 +4,7 @@
 //! broker-side codecs (`ringlog_protocol`), which records what it was sent.
 
 mod common;
+mod fake_admin;
 
 use common::{bodies, broker_parse, fake_broker, metadata_with, name, ringlog, s, text};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -20,6 +21,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::ResponseError;
 use ringlog_protocol::api_versions::api_versions_response;
+use ringlog_shard::admin::{AdminAnswer, AdminRequest, PartitionLoad, ShardLoad};
+use ringlog_tools::admin_api::PlacementJson;
 use ringlog_tools::kafka_client::ClientError;
 use ringlog_tools::topic::{
     check_created, create_partitions_request, create_topics_request, delete_topics_request,
@@ -197,22 +200,49 @@ fn list_and_describe_render_readable_text() {
         "orders",
         &metadata_with(&[("orders", 2)]),
         &configs_of("orders"),
+        &[],
     )
     .unwrap();
     assert_eq!(
         described,
         "topic       orders\n\
          partitions  2\n\
-         \x20 partition 0  leader 0 (127.0.0.1:9092)\n\
-         \x20 partition 1  leader 0 (127.0.0.1:9092)\n\
+         \x20 partition 0  leader 0 (127.0.0.1:9092)  shard -\n\
+         \x20 partition 1  leader 0 (127.0.0.1:9092)  shard -\n\
          configs\n\
          \x20 retention.ms   60000       (set on topic)\n\
          \x20 segment.bytes  1073741824  (default)\n\
          \x20 segment.ms     60000       (server setting)\n"
     );
+    // Each partition shows the shard its placement names.
+    let placement = |topic: &str, partition, shard| PlacementJson {
+        topic: topic.to_string(),
+        partition,
+        shard,
+    };
+    let described = render_description(
+        "b:9092",
+        "orders",
+        &metadata_with(&[("orders", 2)]),
+        &configs_of("orders"),
+        &[
+            placement("audit", 0, 0),
+            placement("orders", 0, 3),
+            placement("orders", 1, 1),
+        ],
+    )
+    .unwrap();
+    assert!(
+        described.contains(
+            "  partition 0  leader 0 (127.0.0.1:9092)  shard 3\n\
+             \x20 partition 1  leader 0 (127.0.0.1:9092)  shard 1\n"
+        ),
+        "{described}"
+    );
     let mut unknown = metadata_with(&[("orders", 0)]);
     unknown.topics[0].error_code = ResponseError::UnknownTopicOrPartition.code();
-    let err = render_description("b:9092", "orders", &unknown, &configs_of("orders")).unwrap_err();
+    let err =
+        render_description("b:9092", "orders", &unknown, &configs_of("orders"), &[]).unwrap_err();
     assert_eq!(err.to_string(), "orders: UNKNOWN_TOPIC_OR_PARTITION (3)");
 }
 
@@ -348,6 +378,89 @@ fn list_and_describe_ask_for_metadata_and_configs() {
             ApiKey::DescribeConfigs
         ]
     );
+}
+
+#[test]
+fn describe_with_http_shows_each_partition_shard() {
+    let (addr, _broker) = fake_broker(|request| match &request.body {
+        RequestKind::Metadata(_) => Some((
+            request.api_version,
+            ResponseKind::Metadata(metadata_with(&[("orders", 2)])),
+        )),
+        RequestKind::DescribeConfigs(_) => Some((
+            request.api_version,
+            ResponseKind::DescribeConfigs(configs_of("orders")),
+        )),
+        _ => None,
+    });
+    let (http, calls) = fake_admin::admin_endpoint(|request| {
+        assert_eq!(request, &AdminRequest::Shards);
+        let load = |partition| PartitionLoad {
+            topic: "orders".into(),
+            partition,
+            bytes: 0,
+            produce_bytes_per_s: 0.0,
+            fetch_bytes_per_s: 0.0,
+        };
+        Ok(AdminAnswer::Shards(vec![
+            ShardLoad {
+                shard: 0,
+                cpu: None,
+                partitions: vec![load(1)],
+                busy: 0.0,
+                in_flight: 0,
+            },
+            ShardLoad {
+                shard: 1,
+                cpu: None,
+                partitions: vec![load(0)],
+                busy: 0.0,
+                in_flight: 0,
+            },
+        ]))
+    });
+    let out = ringlog_topic(addr, &["describe", "orders", "--http", &http.to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "  partition 0  leader 0 (127.0.0.1:9092)  shard 1\n\
+             \x20 partition 1  leader 0 (127.0.0.1:9092)  shard 0\n"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        calls.recv_timeout(Duration::from_secs(30)),
+        Ok(AdminRequest::Shards)
+    );
+}
+
+#[test]
+fn describe_names_an_unreachable_admin_address() {
+    let (addr, _broker) = fake_broker(|request| match &request.body {
+        RequestKind::Metadata(_) => Some((
+            request.api_version,
+            ResponseKind::Metadata(metadata_with(&[("orders", 1)])),
+        )),
+        RequestKind::DescribeConfigs(_) => Some((
+            request.api_version,
+            ResponseKind::DescribeConfigs(configs_of("orders")),
+        )),
+        _ => None,
+    });
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let out = ringlog_topic(addr, &["describe", "orders", "--http", &free]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("ringlog topic: cannot connect to http://{free}: ")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

@@ -22,7 +22,8 @@
 //!   batches.
 //! * here: the 64-byte header frame all of them but the log start
 //!   checkpoint share (the `FILE_HEADER_*` positions of its shared fields,
-//!   [`file_header_crc`]) and the little-endian field readers and writer.
+//!   [`file_header_crc`]) and the little-endian field readers and writer
+//!   (which the archive format, `crate::archive`, uses too).
 //!
 //! Every item is re-exported here, so each is named `format::X` whichever
 //! file holds it.
@@ -74,10 +75,11 @@ pub use snapshot::{
     encode_producer_snapshot_batch, encode_producer_snapshot_entry, encode_snapshot,
     ProducerSnapshotEntry, SnapshotKind, SnapshotView, META_SNAPSHOT_EXTENSION,
     META_SNAPSHOT_HEADER_BYTES, META_SNAPSHOT_MAGIC, META_SNAPSHOT_PAYLOAD_BYTES_AT,
-    META_SNAPSHOT_VERSION, PRODUCER_SNAPSHOT_BATCH_BYTES, PRODUCER_SNAPSHOT_ENTRIES_AT,
-    PRODUCER_SNAPSHOT_ENTRY_BYTES, PRODUCER_SNAPSHOT_EXTENSION, PRODUCER_SNAPSHOT_HEADER_BYTES,
-    PRODUCER_SNAPSHOT_MAGIC, PRODUCER_SNAPSHOT_PAYLOAD_BYTES_AT,
-    PRODUCER_SNAPSHOT_PAYLOAD_BYTES_MAX, PRODUCER_SNAPSHOT_VERSION, SNAPSHOT_PAYLOAD_CRC_AT,
+    META_SNAPSHOT_VERSION, META_SNAPSHOT_VERSION_ARCHIVES, META_SNAPSHOT_VERSION_OLDEST,
+    PRODUCER_SNAPSHOT_BATCH_BYTES, PRODUCER_SNAPSHOT_ENTRIES_AT, PRODUCER_SNAPSHOT_ENTRY_BYTES,
+    PRODUCER_SNAPSHOT_EXTENSION, PRODUCER_SNAPSHOT_HEADER_BYTES, PRODUCER_SNAPSHOT_MAGIC,
+    PRODUCER_SNAPSHOT_PAYLOAD_BYTES_AT, PRODUCER_SNAPSHOT_PAYLOAD_BYTES_MAX,
+    PRODUCER_SNAPSHOT_VERSION, SNAPSHOT_PAYLOAD_CRC_AT,
 };
 
 /// Bytes in a segment or index file header.
@@ -96,20 +98,20 @@ pub const FILE_HEADER_CRC_AT: usize = 60;
 // committed fuzz seeds and the format tests pin every exact position.)
 const _: () = assert!(FILE_HEADER_CRC_AT + 4 == FILE_HEADER_BYTES);
 
-fn le_u16(b: &[u8], at: usize) -> u16 {
+pub(crate) fn le_u16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
-fn le_u32(b: &[u8], at: usize) -> u32 {
+pub(crate) fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
-fn le_u64(b: &[u8], at: usize) -> u64 {
+pub(crate) fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
-fn le_i64(b: &[u8], at: usize) -> i64 {
+pub(crate) fn le_i64(b: &[u8], at: usize) -> i64 {
     le_u64(b, at) as i64
 }
 /// Writes an integer field, little-endian, at its position.
-trait WriteLe {
+pub(crate) trait WriteLe {
     fn write_le(self, b: &mut [u8], at: usize);
 }
 macro_rules! write_le {
@@ -122,7 +124,7 @@ macro_rules! write_le {
     )*};
 }
 write_le!(u16, u32, u64, i64);
-fn put(b: &mut [u8], at: usize, value: impl WriteLe) {
+pub(crate) fn put(b: &mut [u8], at: usize, value: impl WriteLe) {
     value.write_le(b, at);
 }
 
@@ -166,7 +168,7 @@ fn encode_header(
 fn decode_header(
     bytes: &[u8],
     magic: [u8; 8],
-    version: u16,
+    versions: std::ops::RangeInclusive<u16>,
 ) -> Result<&[u8; FILE_HEADER_BYTES], (u64, Corruption)> {
     let Some(h) = bytes.first_chunk::<FILE_HEADER_BYTES>() else {
         return Err((bytes.len() as u64, Corruption::LengthPastEnd));
@@ -175,7 +177,7 @@ fn decode_header(
         return Err((0, Corruption::BadMagic));
     }
     let found = le_u16(h, FILE_HEADER_VERSION_AT);
-    if found != version {
+    if !versions.contains(&found) {
         return Err((FILE_HEADER_VERSION_AT as u64, Corruption::BadVersion(found)));
     }
     if file_header_crc(h) != le_u32(h, FILE_HEADER_CRC_AT) {

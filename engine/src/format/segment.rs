@@ -200,7 +200,8 @@ fn encode_file_header(magic: [u8; 8], kind: u16, base_offset: u64, created_ms: i
 /// Checks the frame and the length field of a segment or index file
 /// header; returns its kind, base offset and creation time.
 fn decode_file_header(bytes: &[u8], magic: [u8; 8]) -> Result<(u16, u64, i64), Corruption> {
-    let h = decode_header(bytes, magic, FORMAT_VERSION).map_err(|(_, corruption)| corruption)?;
+    let h = decode_header(bytes, magic, FORMAT_VERSION..=FORMAT_VERSION)
+        .map_err(|(_, corruption)| corruption)?;
     if le_u32(h, FILE_HEADER_LENGTH_AT) as usize != FILE_HEADER_BYTES {
         return Err(Corruption::Malformed("header length"));
     }

@@ -8,7 +8,7 @@
 //! ```text
 //! header (64 bytes), one codec for both snapshots (SnapshotKind)
 //!   0  8  magic: metadata "RINGLSNP", producer "RINGLPRD"
-//!   8  2  version: metadata 2 (2 added groups and their offsets), producer 1
+//!   8  2  version: metadata 3 (2 added groups and their offsets, 3 archives; 2 is still read), producer 1
 //!  10  6  zero
 //!  16  8  offset, equal to the number in the file name: the metadata
 //!         snapshot's applied offset (it holds events 0..offset), the
@@ -48,8 +48,15 @@ use crate::producer::{BatchRecord, BATCHES_RETAINED, PRODUCERS_MAX};
 
 /// Metadata snapshot file magic.
 pub const META_SNAPSHOT_MAGIC: [u8; 8] = *b"RINGLSNP";
-/// The only metadata snapshot version this build writes and reads.
-pub const META_SNAPSHOT_VERSION: u16 = 2;
+/// The metadata snapshot version this build writes: 3 added archives.
+pub const META_SNAPSHOT_VERSION: u16 = 3;
+/// The version that added archives to the metadata state.
+pub const META_SNAPSHOT_VERSION_ARCHIVES: u16 = 3;
+/// The oldest metadata snapshot version this build reads (2 added groups
+/// and their offsets; a version 2 state is read and given no archives).
+pub const META_SNAPSHOT_VERSION_OLDEST: u16 = 2;
+const _: () = assert!(META_SNAPSHOT_VERSION_OLDEST <= META_SNAPSHOT_VERSION);
+const _: () = assert!(META_SNAPSHOT_VERSION == META_SNAPSHOT_VERSION_ARCHIVES);
 /// Bytes in a metadata snapshot header; the payload starts here.
 pub const META_SNAPSHOT_HEADER_BYTES: usize = FILE_HEADER_BYTES;
 /// Extension of metadata snapshot files: `<applied offset, 20 digits>.snap`.
@@ -131,6 +138,14 @@ impl SnapshotKind {
         }
     }
 
+    /// The oldest version this build reads.
+    pub(super) const fn oldest_version(self) -> u16 {
+        match self {
+            Self::Meta => META_SNAPSHOT_VERSION_OLDEST,
+            Self::Producer => PRODUCER_SNAPSHOT_VERSION,
+        }
+    }
+
     /// The most entries a header may count; the metadata header counts
     /// none (its payload is one archive).
     const fn entries_max(self) -> u32 {
@@ -174,6 +189,9 @@ impl SnapshotKind {
 /// A snapshot file whose header and payload crc passed their checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SnapshotView<'a> {
+    /// The format version in the header (between the kind's oldest
+    /// readable and current versions).
+    pub version: u16,
     /// The offset in the header (and the file name): applied offset of a
     /// metadata snapshot, covered offset of a producer snapshot.
     pub offset: u64,
@@ -226,7 +244,7 @@ pub fn decode_snapshot(
     kind: SnapshotKind,
     bytes: &[u8],
 ) -> Result<SnapshotView<'_>, (u64, Corruption)> {
-    let h = decode_header(bytes, kind.magic(), kind.version())?;
+    let h = decode_header(bytes, kind.magic(), kind.oldest_version()..=kind.version())?;
     // Zero where a segment header has its kind and length, and after
     // the payload crc.
     let mut reserved = (FILE_HEADER_VERSION_AT + 2..FILE_HEADER_OFFSET_AT)
@@ -263,6 +281,7 @@ pub fn decode_snapshot(
         return Err((FILE_HEADER_BYTES as u64, Corruption::BadFrameCrc));
     }
     Ok(SnapshotView {
+        version: le_u16(h, FILE_HEADER_VERSION_AT),
         offset: le_u64(h, FILE_HEADER_OFFSET_AT),
         entries,
         payload,

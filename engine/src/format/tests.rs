@@ -278,7 +278,7 @@ fn reseal_snapshot(bytes: &mut [u8]) {
 fn snapshot_round_trips() {
     let meta = snapshot(SnapshotKind::Meta);
     assert_eq!(&meta[0..8], b"RINGLSNP");
-    assert_eq!(le_u16(&meta, 8), 2);
+    assert_eq!(le_u16(&meta, 8), 3);
     assert_eq!(le_u64(&meta, 24), 40, "payload length, u64");
     let producer = snapshot(SnapshotKind::Producer);
     assert_eq!(&producer[0..8], b"RINGLPRD");
@@ -304,11 +304,13 @@ fn snapshot_round_trips() {
 #[test]
 fn snapshot_header_is_the_file_header_frame() {
     let segment = encode_segment_header(&header());
-    let frame = decode_header(&segment, SEGMENT_MAGIC, FORMAT_VERSION).expect("frame");
+    let frame =
+        decode_header(&segment, SEGMENT_MAGIC, FORMAT_VERSION..=FORMAT_VERSION).expect("frame");
     assert_eq!(le_u64(frame, 16), header().base_offset);
     for kind in KINDS {
         let bytes = snapshot(kind);
-        let frame = decode_header(&bytes, kind.magic(), kind.version()).expect("frame");
+        let frame =
+            decode_header(&bytes, kind.magic(), kind.version()..=kind.version()).expect("frame");
         assert_eq!(le_u64(frame, 16), 77);
         assert!(frame[10..16].iter().all(|&b| b == 0), "no kind, no length");
         // A snapshot is no segment, and a segment no snapshot.
@@ -346,15 +348,26 @@ fn snapshot_bad_magic() {
 fn snapshot_bad_version() {
     for kind in KINDS {
         let mut bytes = snapshot(kind);
-        for version in [0, kind.version() - 1, kind.version() + 1, u16::MAX] {
+        let oldest = kind.oldest_version();
+        for version in [
+            0,
+            oldest - 1,
+            oldest,
+            kind.version(),
+            kind.version() + 1,
+            u16::MAX,
+        ] {
             bytes[8..10].copy_from_slice(&version.to_le_bytes());
             reseal_snapshot(&mut bytes);
-            let expected = if version == kind.version() {
-                Ok(77)
+            // Every version from the oldest readable one is read, and
+            // says which it is.
+            let expected = if (oldest..=kind.version()).contains(&version) {
+                Ok((77, version))
             } else {
                 Err((8, Corruption::BadVersion(version)))
             };
-            assert_eq!(decode_snapshot(kind, &bytes).map(|v| v.offset), expected);
+            let decoded = decode_snapshot(kind, &bytes).map(|v| (v.offset, v.version));
+            assert_eq!(decoded, expected);
         }
     }
 }

@@ -173,6 +173,50 @@ pub struct GroupDeleted {
     pub group: String,
 }
 
+/// A sealed segment's archive is in the object store: written, and
+/// acknowledged by the store, before this event is appended. An archive
+/// object without this event is an orphan: never served, removed.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveSealed {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: u32,
+    /// Object key, relative to the store's root (at most
+    /// [`ARCHIVE_KEY_BYTES_MAX`] bytes).
+    pub key: String,
+    /// First offset in the archive.
+    pub first_offset: u64,
+    /// Last offset in the archive (>= `first_offset`).
+    pub last_offset: u64,
+    /// Smallest record batch timestamp in it (ms).
+    pub min_timestamp_ms: i64,
+    /// Largest record batch timestamp in it (ms).
+    pub max_timestamp_ms: i64,
+    /// Object size in bytes.
+    pub bytes: u64,
+    /// Where its footer starts, so a reader needs no tail read.
+    pub footer_offset: u64,
+    /// Footer length in bytes.
+    pub footer_bytes: u32,
+}
+
+/// Longest archive object key.
+pub const ARCHIVE_KEY_BYTES_MAX: usize = 1024;
+
+/// The archived part of a partition now starts at `log_start_offset`
+/// (retention or DeleteRecords): archives wholly below it are gone from
+/// the metadata, and the caller deletes their objects after this event.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ArchivesTrimmed {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: u32,
+    /// The first offset still readable; never lower than before.
+    pub log_start_offset: u64,
+}
+
 /// One change to cluster metadata: the unit of the meta log (one event per
 /// offset; the frame carries the event time in ms).
 ///
@@ -204,6 +248,10 @@ pub enum MetaEvent {
     GroupDeleted(#[rkyv(with = AsBox)] GroupDeleted),
     /// Tag 9.
     ProducerIdBlock(#[rkyv(with = AsBox)] ProducerIdBlock),
+    /// Tag 10.
+    ArchiveSealed(#[rkyv(with = AsBox)] ArchiveSealed),
+    /// Tag 11.
+    ArchivesTrimmed(#[rkyv(with = AsBox)] ArchivesTrimmed),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -244,6 +292,8 @@ impl MetaEvent {
             MetaEvent::TopicConfigChanged(e) => Some(&e.name),
             MetaEvent::PartitionsAdded(e) => Some(&e.name),
             MetaEvent::PartitionPlaced(e) => Some(&e.topic),
+            MetaEvent::ArchiveSealed(e) => Some(&e.topic),
+            MetaEvent::ArchivesTrimmed(e) => Some(&e.topic),
             MetaEvent::OffsetsCommitted(_)
             | MetaEvent::OffsetsDeleted(_)
             | MetaEvent::GroupStored(_)
@@ -322,6 +372,25 @@ impl fmt::Display for MetaEvent {
                 f,
                 "partition-placed topic={:?} partition={} shard={}",
                 e.topic, e.partition, e.shard
+            ),
+            MetaEvent::ArchiveSealed(e) => write!(
+                f,
+                "archive-sealed topic={:?} partition={} key={:?} offsets={}..={} timestamps={}..={} bytes={} footer={}+{}",
+                e.topic,
+                e.partition,
+                e.key,
+                e.first_offset,
+                e.last_offset,
+                e.min_timestamp_ms,
+                e.max_timestamp_ms,
+                e.bytes,
+                e.footer_offset,
+                e.footer_bytes
+            ),
+            MetaEvent::ArchivesTrimmed(e) => write!(
+                f,
+                "archives-trimmed topic={:?} partition={} log_start={}",
+                e.topic, e.partition, e.log_start_offset
             ),
             MetaEvent::OffsetsCommitted(e) => {
                 write!(
@@ -439,6 +508,23 @@ mod tests {
             }),
             MetaEvent::GroupDeleted(GroupDeleted { group: "g".into() }),
             MetaEvent::ProducerIdBlock(ProducerIdBlock { block_end: 2000 }),
+            MetaEvent::ArchiveSealed(ArchiveSealed {
+                topic: "orders".into(),
+                partition: 1,
+                key: "topics/07/1/0-99.rla".into(),
+                first_offset: 0,
+                last_offset: 99,
+                min_timestamp_ms: 10,
+                max_timestamp_ms: 20,
+                bytes: 5000,
+                footer_offset: 4800,
+                footer_bytes: 150,
+            }),
+            MetaEvent::ArchivesTrimmed(ArchivesTrimmed {
+                topic: "orders".into(),
+                partition: 1,
+                log_start_offset: 50,
+            }),
         ]
     }
 

@@ -90,15 +90,17 @@ mod snapshot;
 mod state;
 
 pub use event::{
-    decode_event, encode_event, format_topic_id, ArchivedMetaEvent, GroupDeleted,
-    GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted, OffsetsDeleted,
-    PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged, TopicCreated,
-    TopicDeleted, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
+    decode_event, encode_event, format_topic_id, ArchiveSealed, ArchivedMetaEvent, ArchivesTrimmed,
+    GroupDeleted, GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted,
+    OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged,
+    TopicCreated, TopicDeleted, ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX,
+    OFFSET_METADATA_BYTES_MAX,
 };
 pub use snapshot::{encode_snapshot_file, read_snapshot_file};
 pub use state::{
-    check_group_id, check_topic_name, CommittedOffset, GroupRecord, GroupState, MetaState,
-    TopicState, PARTITIONS_MAX, PRODUCER_ID_BLOCK_END_MAX, TOPIC_NAME_BYTES_MAX,
+    check_group_id, check_topic_name, ArchiveRecord, CommittedOffset, GroupRecord, GroupState,
+    MetaState, PartitionArchives, TopicState, PARTITIONS_MAX, PRODUCER_ID_BLOCK_END_MAX,
+    TOPIC_NAME_BYTES_MAX,
 };
 
 use crate::clock::Clock;

@@ -5,9 +5,12 @@
 //! access, then the state's own invariants, because a snapshot that loads
 //! becomes the state every later event is validated against.
 
-use super::state::MetaState;
+use super::state::{ArchivedMetaState, ArchivedMetaStateV2, MetaState, MetaStateV2};
 use crate::error::Corruption;
-use crate::format::{decode_snapshot, encode_snapshot, SnapshotKind, META_SNAPSHOT_EXTENSION};
+use crate::format::{
+    decode_snapshot, encode_snapshot, SnapshotKind, META_SNAPSHOT_EXTENSION,
+    META_SNAPSHOT_VERSION_ARCHIVES,
+};
 use crate::io::{write_file_atomic, Storage};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -40,11 +43,24 @@ pub fn read_snapshot_file(bytes: &[u8]) -> Result<(u64, MetaState), Corruption> 
     let snapshot =
         decode_snapshot(SnapshotKind::Meta, bytes).map_err(|(_, corruption)| corruption)?;
     assert_eq!(snapshot.entries, 0, "a metadata snapshot counts no entries");
-    let archived =
-        rkyv::access::<super::state::ArchivedMetaState, rkyv::rancor::Failure>(snapshot.payload)
-            .map_err(|_| Corruption::BadPayload)?;
-    let mut state = rkyv::deserialize::<MetaState, rkyv::rancor::Failure>(archived)
-        .map_err(|_| Corruption::BadPayload)?;
+    let mut state = match snapshot.version {
+        META_SNAPSHOT_VERSION_ARCHIVES => {
+            let archived =
+                rkyv::access::<ArchivedMetaState, rkyv::rancor::Failure>(snapshot.payload)
+                    .map_err(|_| Corruption::BadPayload)?;
+            rkyv::deserialize::<MetaState, rkyv::rancor::Failure>(archived)
+                .map_err(|_| Corruption::BadPayload)?
+        }
+        _ => {
+            // Version 2, before archives: the same state without them.
+            let archived =
+                rkyv::access::<ArchivedMetaStateV2, rkyv::rancor::Failure>(snapshot.payload)
+                    .map_err(|_| Corruption::BadPayload)?;
+            rkyv::deserialize::<MetaStateV2, rkyv::rancor::Failure>(archived)
+                .map_err(|_| Corruption::BadPayload)?
+                .into()
+        }
+    };
     if state.applied_offset() != snapshot.offset {
         return Err(Corruption::Malformed(
             "snapshot header and payload disagree on the applied offset",

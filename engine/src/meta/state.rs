@@ -6,8 +6,8 @@
 //! the same code, and replay allocates only for the strings it keeps.
 
 use super::event::{
-    encode_event, ArchivedMetaEvent, GroupMemberRecord, MetaEvent, GROUP_ID_BYTES_MAX,
-    OFFSET_METADATA_BYTES_MAX,
+    encode_event, ArchivedMetaEvent, GroupMemberRecord, MetaEvent, ARCHIVE_KEY_BYTES_MAX,
+    GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
 };
 use crate::error::{Error, Result};
 use rkyv::with::Skip;
@@ -96,6 +96,53 @@ pub fn check_group_id(group: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// One recorded archive (see [`super::ArchiveSealed`]).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveRecord {
+    /// Object key.
+    pub key: String,
+    /// First offset in it.
+    pub first_offset: u64,
+    /// Last offset in it.
+    pub last_offset: u64,
+    /// Smallest batch timestamp (ms).
+    pub min_timestamp_ms: i64,
+    /// Largest batch timestamp (ms).
+    pub max_timestamp_ms: i64,
+    /// Object size in bytes.
+    pub bytes: u64,
+    /// Where its footer starts.
+    pub footer_offset: u64,
+    /// Footer length in bytes.
+    pub footer_bytes: u32,
+}
+
+/// The archives of one partition.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartitionArchives {
+    /// The first offset still readable from archives (records below it
+    /// were deleted by retention or DeleteRecords).
+    pub log_start_offset: u64,
+    /// Archives by first offset; their offset ranges never overlap.
+    pub archives: BTreeMap<u64, ArchiveRecord>,
+}
+
+impl PartitionArchives {
+    /// The archive holding `offset`, if any.
+    pub fn holding(&self, offset: u64) -> Option<&ArchiveRecord> {
+        let (_, archive) = self.archives.range(..=offset).next_back()?;
+        (offset <= archive.last_offset).then_some(archive)
+    }
+
+    /// One past the last archived offset (0 if none).
+    pub fn end_offset(&self) -> u64 {
+        self.archives
+            .values()
+            .next_back()
+            .map_or(0, |a| a.last_offset + 1)
+    }
+}
+
 /// Everything the meta log has applied: the fold of events
 /// `0..applied_offset`.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -105,9 +152,34 @@ pub struct MetaState {
     producer_id_block_end: u64,
     topics: BTreeMap<String, TopicState>,
     groups: BTreeMap<String, GroupState>,
+    /// Archived segments, by topic and partition (snapshot version 3).
+    archives: BTreeMap<String, BTreeMap<u32, PartitionArchives>>,
     /// Derived index topic id -> name; not snapshotted, rebuilt on load.
     #[rkyv(with = Skip)]
     topic_ids: HashMap<[u8; 16], String>,
+}
+
+/// The metadata state as snapshot version 2 stored it (before archives):
+/// read, then converted, so a data directory of an older build loads.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MetaStateV2 {
+    applied_offset: u64,
+    producer_id_block_end: u64,
+    topics: BTreeMap<String, TopicState>,
+    groups: BTreeMap<String, GroupState>,
+}
+
+impl From<MetaStateV2> for MetaState {
+    fn from(v2: MetaStateV2) -> Self {
+        MetaState {
+            applied_offset: v2.applied_offset,
+            producer_id_block_end: v2.producer_id_block_end,
+            topics: v2.topics,
+            groups: v2.groups,
+            archives: BTreeMap::new(),
+            topic_ids: HashMap::new(),
+        }
+    }
 }
 
 /// Kafka's topic name rules; names become directory names, so this also
@@ -212,6 +284,18 @@ impl MetaState {
     /// Every group, in id order.
     pub fn groups(&self) -> impl Iterator<Item = (&str, &GroupState)> + '_ {
         self.groups.iter().map(|(n, g)| (n.as_str(), g))
+    }
+
+    /// A partition's archives, if it has any (or had: the log start stays).
+    pub fn archives(&self, topic: &str, partition: u32) -> Option<&PartitionArchives> {
+        self.archives.get(topic)?.get(&partition)
+    }
+
+    /// Every partition with archives, by topic then partition.
+    pub fn all_archives(&self) -> impl Iterator<Item = (&str, u32, &PartitionArchives)> + '_ {
+        self.archives
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |(p, a)| (t.as_str(), *p, a)))
     }
 
     /// A group's committed offset for a partition.
@@ -366,6 +450,67 @@ impl MetaState {
                 }
                 Ok(())
             }
+            ArchivedMetaEvent::ArchiveSealed(e) => {
+                let topic = e.topic.as_str();
+                let partition = e.partition.to_native();
+                self.check_partition(topic, partition)?;
+                let (first, last) = (e.first_offset.to_native(), e.last_offset.to_native());
+                let key = e.key.as_str();
+                if key.is_empty() || key.len() > ARCHIVE_KEY_BYTES_MAX {
+                    return Err(format!(
+                        "archive of {topic}-{partition}: key of {} bytes, 1-{ARCHIVE_KEY_BYTES_MAX}",
+                        key.len()
+                    ));
+                }
+                if first > last {
+                    return Err(format!(
+                        "archive {key:?}: first offset {first} after last offset {last}"
+                    ));
+                }
+                let footer_end =
+                    e.footer_offset.to_native() + u64::from(e.footer_bytes.to_native());
+                if footer_end > e.bytes.to_native() {
+                    return Err(format!(
+                        "archive {key:?}: footer ends at byte {footer_end}, past its {} bytes",
+                        e.bytes.to_native()
+                    ));
+                }
+                if let Some(archives) = self.archives(topic, partition) {
+                    if last < archives.log_start_offset {
+                        return Err(format!(
+                            "archive {key:?}: offsets {first}..={last} are below the log start {}",
+                            archives.log_start_offset
+                        ));
+                    }
+                    let overlapping = archives
+                        .archives
+                        .range(..=last)
+                        .next_back()
+                        .filter(|(_, a)| a.last_offset >= first);
+                    if let Some((_, other)) = overlapping {
+                        return Err(format!(
+                            "archive {key:?}: offsets {first}..={last} overlap archive {:?} ({}..={})",
+                            other.key, other.first_offset, other.last_offset
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            ArchivedMetaEvent::ArchivesTrimmed(e) => {
+                let topic = e.topic.as_str();
+                let partition = e.partition.to_native();
+                self.check_partition(topic, partition)?;
+                let start = e.log_start_offset.to_native();
+                let current = self
+                    .archives(topic, partition)
+                    .map_or(0, |a| a.log_start_offset);
+                if start < current {
+                    return Err(format!(
+                        "{topic}-{partition}: archive log start {start} below the current {current}"
+                    ));
+                }
+                Ok(())
+            }
             ArchivedMetaEvent::ProducerIdBlock(e) => {
                 let end = e.block_end.to_native();
                 if end <= self.producer_id_block_end || end > PRODUCER_ID_BLOCK_END_MAX {
@@ -377,6 +522,19 @@ impl MetaState {
                 Ok(())
             }
         }
+    }
+
+    fn check_partition(&self, topic: &str, partition: u32) -> std::result::Result<(), String> {
+        let Some(state) = self.topics.get(topic) else {
+            return Err(format!("topic {topic:?} does not exist"));
+        };
+        if partition as usize >= state.partitions.len() {
+            return Err(format!(
+                "topic {topic:?} has no partition {partition} ({} partitions)",
+                state.partitions.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Checks and applies an archived event as the event at `offset`.
@@ -429,6 +587,9 @@ impl MetaState {
                     .topics
                     .remove(e.name.as_str())
                     .expect("checked: the topic exists");
+                // Its archives go with it (the controller removes the
+                // objects after the event).
+                self.archives.remove(e.name.as_str());
                 // Kafka drops the offsets of a deleted topic: a topic
                 // created later under the same name starts fresh.
                 for group in self.groups.values_mut() {
@@ -473,6 +634,36 @@ impl MetaState {
             }
             ArchivedMetaEvent::ProducerIdBlock(e) => {
                 self.producer_id_block_end = e.block_end.to_native();
+            }
+            ArchivedMetaEvent::ArchiveSealed(e) => {
+                let record = ArchiveRecord {
+                    key: e.key.to_string(),
+                    first_offset: e.first_offset.to_native(),
+                    last_offset: e.last_offset.to_native(),
+                    min_timestamp_ms: e.min_timestamp_ms.to_native(),
+                    max_timestamp_ms: e.max_timestamp_ms.to_native(),
+                    bytes: e.bytes.to_native(),
+                    footer_offset: e.footer_offset.to_native(),
+                    footer_bytes: e.footer_bytes.to_native(),
+                };
+                self.archives
+                    .entry(e.topic.to_string())
+                    .or_default()
+                    .entry(e.partition.to_native())
+                    .or_default()
+                    .archives
+                    .insert(record.first_offset, record);
+            }
+            ArchivedMetaEvent::ArchivesTrimmed(e) => {
+                let start = e.log_start_offset.to_native();
+                let archives = self
+                    .archives
+                    .entry(e.topic.to_string())
+                    .or_default()
+                    .entry(e.partition.to_native())
+                    .or_default();
+                archives.log_start_offset = start;
+                archives.archives.retain(|_, a| a.last_offset >= start);
             }
             ArchivedMetaEvent::PartitionPlaced(_) => unreachable!("handled above"),
             ArchivedMetaEvent::OffsetsCommitted(e) => {
@@ -572,6 +763,30 @@ impl MetaState {
                 .any(|o| o.metadata.len() > OFFSET_METADATA_BYTES_MAX);
             if metadata_too_long {
                 return Err("offset metadata too long");
+            }
+        }
+        for (topic, partitions) in &self.archives {
+            let Some(state) = self.topics.get(topic) else {
+                return Err("archives of a topic that does not exist");
+            };
+            for (partition, archives) in partitions {
+                if *partition as usize >= state.partitions.len() {
+                    return Err("archives of a partition that does not exist");
+                }
+                let mut next_free = 0u64;
+                for (first, archive) in &archives.archives {
+                    let well_formed = *first == archive.first_offset
+                        && archive.first_offset <= archive.last_offset
+                        && archive.first_offset >= next_free
+                        && archive.last_offset >= archives.log_start_offset
+                        && !archive.key.is_empty()
+                        && archive.key.len() <= ARCHIVE_KEY_BYTES_MAX
+                        && archive.footer_offset + u64::from(archive.footer_bytes) <= archive.bytes;
+                    if !well_formed {
+                        return Err("archive records overlap or are malformed");
+                    }
+                    next_free = archive.last_offset + 1;
+                }
             }
         }
         Ok(())

@@ -116,13 +116,15 @@ pub fn fake_broker(
     (addr, handle)
 }
 
-/// Runs `ringlog <command> <args> --bootstrap <addr>`.
+/// Runs `ringlog <command> <args> --bootstrap <addr>`, without an admin
+/// address unless `args` give one.
 pub fn ringlog(command: &str, addr: SocketAddr, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ringlog"))
         .arg(command)
         .args(args)
         .args(["--bootstrap", &addr.to_string()])
         .env_remove("RINGLOG_BOOTSTRAP")
+        .env_remove("RINGLOG_HTTP")
         .output()
         .expect("run ringlog topic")
 }

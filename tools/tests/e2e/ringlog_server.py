@@ -148,6 +148,8 @@ class RinglogServer:
         self.kafka_port = 0
         self.http_port = 0
         self.starts = 0
+        # Extra environment of the next starts (a crash point, say).
+        self.extra_env: dict[str, str] = {}
 
     # -- addresses
 
@@ -158,6 +160,10 @@ class RinglogServer:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def http_addr(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
 
     @property
     def metrics_url(self) -> str:
@@ -210,6 +216,7 @@ class RinglogServer:
         env = dict(os.environ)
         env.setdefault("RINGLOG_LOG", "info")
         env["NO_COLOR"] = "1"
+        env.update(self.extra_env)
         with open(self.log_path, "ab") as log:
             log.write(f"\n=== e2e start #{self.starts}: {' '.join(cmd)}\n".encode())
             log.flush()

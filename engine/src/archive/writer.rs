@@ -1,0 +1,244 @@
+//! Building an archive from one sealed segment's record batches.
+//!
+//! Why a writer that hands its bytes out as it goes
+//! ([`ArchiveWriter::take_output`]): the records come first and everything
+//! after them is derived from them, so an uploader can send the records
+//! part by part (a multipart upload) while it reads them from the segment,
+//! and hold only the index entries in memory. [`build_archive`] builds the
+//! whole object at once.
+
+use super::format::{
+    batch_len, encode_indexes, Footer, Member, SpanEntry, Trailer, INDEX_INTERVAL_BYTES,
+    TOPIC_NAME_BYTES_MAX,
+};
+use super::{ArchiveError, InvalidInput, MemberKind};
+use crate::batch::BatchView;
+use crate::format::OFFSET_MAX;
+
+/// What names an archive besides its offsets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveMeta {
+    /// The topic's id (the metadata log's `TopicCreated::topic_id`).
+    pub topic_id: [u8; 16],
+    /// The topic's name.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+}
+
+/// What [`ArchiveWriter::finish`] and [`build_archive`] return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The object's bytes not taken yet with
+    /// [`ArchiveWriter::take_output`]: from [`build_archive`], the whole
+    /// object.
+    pub bytes: Vec<u8>,
+    /// The footer written, with the trailer's fields: what the metadata
+    /// log records about the archive.
+    pub footer: Footer,
+}
+
+/// Builds one archive from the batches of one segment, pushed in offset
+/// order. Each batch is checked as produced batches are (header and
+/// Kafka's CRC-32C, [`BatchView::parse`]) and must continue the offsets of
+/// the one before; the first batch's base offset is the archive's first
+/// offset. The output is a function of the metadata, the batches, the
+/// added members and the index interval only.
+pub struct ArchiveWriter {
+    meta: ArchiveMeta,
+    index_interval_bytes: u64,
+    output: Vec<u8>,
+    records_len_bytes: u64,
+    records_crc32c: u32,
+    spans: Vec<SpanEntry>,
+    span_len_bytes: u64,
+    /// First offset and the offset after the last batch, once a batch is in.
+    offsets: Option<(u64, u64)>,
+    min_timestamp_ms: i64,
+    max_timestamp_ms: i64,
+    record_count: u64,
+    batch_count: u64,
+    extra: Vec<(MemberKind, Vec<u8>)>,
+}
+
+impl ArchiveWriter {
+    /// A writer with the default span of [`INDEX_INTERVAL_BYTES`].
+    pub fn new(meta: ArchiveMeta) -> Result<Self, ArchiveError> {
+        Self::with_index_interval(meta, INDEX_INTERVAL_BYTES)
+    }
+
+    /// A writer that starts a new span at the first batch after
+    /// `index_interval_bytes` of batches (0: every batch is a span).
+    pub fn with_index_interval(
+        meta: ArchiveMeta,
+        index_interval_bytes: u64,
+    ) -> Result<Self, ArchiveError> {
+        if meta.topic.len() > TOPIC_NAME_BYTES_MAX {
+            return Err(InvalidInput::TopicName(meta.topic.len()).into());
+        }
+        if meta.partition > i32::MAX as u32 {
+            return Err(InvalidInput::Partition(meta.partition).into());
+        }
+        Ok(ArchiveWriter {
+            meta,
+            index_interval_bytes,
+            output: Vec::new(),
+            records_len_bytes: 0,
+            records_crc32c: 0,
+            spans: Vec::new(),
+            span_len_bytes: 0,
+            offsets: None,
+            min_timestamp_ms: i64::MAX,
+            max_timestamp_ms: i64::MIN,
+            record_count: 0,
+            batch_count: 0,
+            extra: Vec::new(),
+        })
+    }
+
+    /// Appends one RecordBatch v2, byte for byte. On error nothing of the
+    /// batch was taken and the writer's archive is still the batches
+    /// before it.
+    pub fn push_batch(&mut self, batch: &[u8]) -> Result<(), ArchiveError> {
+        let at = self.records_len_bytes;
+        let view = BatchView::parse(batch).map_err(|error| InvalidInput::Batch { at, error })?;
+        let base_offset = view.base_offset();
+        let count = u64::from(view.offset_count());
+        let out_of_range = InvalidInput::OffsetOutOfRange { at, base_offset };
+        let base = u64::try_from(base_offset).map_err(|_| out_of_range.clone())?;
+        if base > OFFSET_MAX - count {
+            return Err(out_of_range.into());
+        }
+        let first = match self.offsets {
+            Some((_, end)) if base != end => {
+                let (expected, found) = (end, base_offset);
+                return Err(InvalidInput::OffsetGap {
+                    at,
+                    expected,
+                    found,
+                }
+                .into());
+            }
+            Some((first, _)) => first,
+            None => base,
+        };
+        let end = base + count;
+        if end - 1 - first > u64::from(u32::MAX) {
+            return Err(out_of_range.into());
+        }
+        if self.spans.is_empty() || self.span_len_bytes >= self.index_interval_bytes {
+            self.spans.push(SpanEntry {
+                position: at,
+                relative_offset: (base - first) as u32,
+                crc32c: 0,
+                max_timestamp_ms: i64::MIN,
+            });
+            self.span_len_bytes = 0;
+        }
+        self.max_timestamp_ms = self.max_timestamp_ms.max(view.max_timestamp());
+        let first_timestamp_ms = if view.is_log_append_time() {
+            view.max_timestamp()
+        } else {
+            view.base_timestamp()
+        };
+        self.min_timestamp_ms = self.min_timestamp_ms.min(first_timestamp_ms);
+        let span = self.spans.last_mut().expect("a span was just ensured");
+        span.crc32c = crc32c::crc32c_append(span.crc32c, batch);
+        span.max_timestamp_ms = self.max_timestamp_ms;
+        self.records_crc32c = crc32c::crc32c_append(self.records_crc32c, batch);
+        self.record_count += view.record_count() as u64;
+        self.batch_count += 1;
+        self.output.extend_from_slice(batch);
+        self.records_len_bytes += batch.len() as u64;
+        self.span_len_bytes += batch.len() as u64;
+        self.offsets = Some((first, end));
+        Ok(())
+    }
+
+    /// Adds a member of a kind the archive does not write itself (a search
+    /// index, a hotcache). Members are placed after the records, in the
+    /// order added, and readers that do not know the kind skip it.
+    pub fn add_member(&mut self, kind: MemberKind, bytes: Vec<u8>) -> Result<(), ArchiveError> {
+        if kind.0 == 0 || kind.is_builtin() {
+            return Err(InvalidInput::ReservedKind(kind).into());
+        }
+        self.extra.push((kind, bytes));
+        Ok(())
+    }
+
+    /// The object's bytes produced since the last call: the records pushed
+    /// so far. What follows them is produced by [`ArchiveWriter::finish`].
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
+    }
+
+    /// Writes the added members, the offset index, the time index, the
+    /// footer and the trailer after the records.
+    pub fn finish(self) -> Result<Finished, ArchiveError> {
+        let Some((first_offset, end_offset)) = self.offsets else {
+            return Err(InvalidInput::NoBatches.into());
+        };
+        let mut out = self.output;
+        let mut members = vec![Member {
+            kind: MemberKind::RECORDS,
+            position: 0,
+            len_bytes: self.records_len_bytes,
+            crc32c: self.records_crc32c,
+        }];
+        let (offset_index, time_index) = encode_indexes(&self.spans);
+        let after_records = self.extra.into_iter().chain([
+            (MemberKind::OFFSET_INDEX, offset_index),
+            (MemberKind::TIME_INDEX, time_index),
+        ]);
+        let mut position = self.records_len_bytes;
+        for (kind, bytes) in after_records {
+            members.push(Member {
+                kind,
+                position,
+                len_bytes: bytes.len() as u64,
+                crc32c: crc32c::crc32c(&bytes),
+            });
+            position += bytes.len() as u64;
+            out.extend_from_slice(&bytes);
+        }
+        let mut footer = Footer {
+            topic_id: self.meta.topic_id,
+            topic: self.meta.topic,
+            partition: self.meta.partition,
+            first_offset,
+            last_offset: end_offset - 1,
+            min_timestamp_ms: self.min_timestamp_ms,
+            max_timestamp_ms: self.max_timestamp_ms,
+            record_count: self.record_count,
+            batch_count: self.batch_count,
+            members,
+            trailer: Trailer {
+                footer_position: position,
+                footer_len_bytes: 0,
+                footer_crc32c: 0,
+            },
+        };
+        let footer_bytes = footer.encode();
+        footer.trailer.footer_len_bytes =
+            u32::try_from(footer_bytes.len()).expect("a footer of fewer than 178 million members");
+        footer.trailer.footer_crc32c = crc32c::crc32c(&footer_bytes);
+        out.extend_from_slice(&footer_bytes);
+        out.extend_from_slice(&footer.trailer.encode());
+        Ok(Finished { bytes: out, footer })
+    }
+}
+
+/// Builds the whole archive of one segment in memory from its records:
+/// its batches back to back, as stored (the payloads of its frames).
+pub fn build_archive(meta: ArchiveMeta, records: &[u8]) -> Result<Finished, ArchiveError> {
+    let mut writer = ArchiveWriter::new(meta)?;
+    let mut at = 0;
+    while at < records.len() {
+        let len = batch_len(&records[at..])
+            .filter(|len| at + len <= records.len())
+            .ok_or(InvalidInput::Torn { at: at as u64 })?;
+        writer.push_batch(&records[at..at + len])?;
+        at += len;
+    }
+    writer.finish()
+}
