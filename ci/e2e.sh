@@ -5,27 +5,13 @@
 #
 # Installs, idempotently and without prompts, only what is missing:
 #   * kcat from Debian 12 (kcat 1.7.1 on librdkafka 2.0.2),
-#   * the pinned Python packages below (pip, current interpreter),
+#   * the pinned Python packages of ci/python_deps.sh (pip, current
+#     interpreter),
 # then builds target/release/ringlog and runs tools/tests/e2e with pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
-
-# Pinned so a new client release cannot change what CI tests. kafka-python
-# 3.x reads snappy through python-snappy (which needs cramjam), lz4 through
-# lz4.frame and zstd through zstandard; without them it cannot produce or
-# read those codecs.
-PY_PACKAGES=(
-  pytest==9.2.0
-  pytest-timeout==2.4.0
-  confluent-kafka==2.16.1
-  kafka-python==3.0.12
-  python-snappy==0.7.3
-  cramjam==2.14.0
-  lz4==4.4.5
-  zstandard==0.25.0
-)
 
 step "e2e: kcat"
 if ! command -v kcat >/dev/null 2>&1; then
@@ -38,31 +24,7 @@ fi
 kcat -V 2>&1 | grep -E '^Version' || { echo "ci/e2e.sh: kcat -V failed" >&2; exit 2; }
 
 step "e2e: python packages"
-python3 --version
-missing=$(python3 - "${PY_PACKAGES[@]}" <<'EOF'
-import sys
-from importlib.metadata import PackageNotFoundError, version
-
-for spec in sys.argv[1:]:
-    name, want = spec.split("==")
-    try:
-        have = version(name)
-    except PackageNotFoundError:
-        have = None
-    if have != want:
-        print(spec)
-EOF
-)
-if [ -n "$missing" ]; then
-  pip_flags=(--quiet --disable-pip-version-check --no-input --root-user-action=ignore)
-  # Debian's own python3 is "externally managed" (PEP 668); this is a
-  # throwaway CI machine, so install into it anyway.
-  if python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
-    pip_flags+=(--break-system-packages)
-  fi
-  # shellcheck disable=SC2086
-  python3 -m pip install "${pip_flags[@]}" $missing </dev/null
-fi
+ci/python_deps.sh
 python3 - <<'EOF'
 import confluent_kafka, kafka, lz4, pytest, snappy, zstandard
 from kafka.codec import has_lz4, has_snappy, has_zstd

@@ -5,9 +5,11 @@
 # What the tests need today: a Rust toolchain with rustfmt and clippy, a
 # real (non-tmpfs) filesystem under target/ for the O_DIRECT tests, and
 # enough locked memory for glommio executors (each test binary runs several
-# executors at once). The Kafka client end-to-end suite (kcat,
-# confluent-kafka, kafka-python against a release `ringlog serve`) runs
-# last, from ci/e2e.sh, which installs those clients.
+# executors at once), and the pinned Python packages of
+# ci/python_deps.sh, installed first: the S3 store test starts moto's
+# server. The Kafka client end-to-end suite (kcat, confluent-kafka,
+# kafka-python against a release `ringlog serve`) runs last, from
+# ci/e2e.sh, which installs kcat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,9 @@ if [ "$fs" = tmpfs ]; then
   echo "ci/test.sh: target/ is on tmpfs; the direct-I/O tests need a real disk filesystem" >&2
   exit 2
 fi
+
+step "python packages (the S3 store test runs moto; the e2e suite's clients)"
+ci/python_deps.sh
 
 step "format"
 cargo fmt --all -- --check

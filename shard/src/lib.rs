@@ -21,7 +21,7 @@
 //! | state machines | [`controller`], [`group`] | runtime and below; never handlers |
 //! | runtime | [`runtime`], [`shard`], [`calls`] | partitions, meta view, foundation |
 //! | shard state | [`partitions`], [`meta_view`] | foundation |
-//! | foundation | [`config`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`] | each other, the engine and protocol crates |
+//! | foundation | [`config`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`], [`tiered`] | each other, the engine and protocol crates |
 #![warn(missing_docs)]
 
 pub mod admin;
@@ -44,4 +44,5 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod shard;
+pub mod tiered;
 pub mod topic_config;
