@@ -138,6 +138,15 @@ pub enum Error {
     /// A metadata event conflicts with the current state.
     #[error("rejected metadata change: {0}")]
     Rejected(String),
+    /// An archive object is corrupt, or a segment cannot be archived; names
+    /// the object (its key) and what is wrong where.
+    #[error("archive {object}: {error}")]
+    Archive {
+        /// The object's key.
+        object: String,
+        /// What is wrong.
+        error: crate::archive::ArchiveError,
+    },
     /// The log is not served here: its partition moved to another shard
     /// (or is moving). Kafka clients answered this way refresh their
     /// metadata and retry, as after a leader change.

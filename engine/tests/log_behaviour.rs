@@ -734,3 +734,94 @@ fn sync_observer_sees_every_segment_fdatasync() {
         assert!(mem.sync_count() >= stats.fdatasyncs);
     });
 }
+
+#[test]
+fn with_remote_storage_only_archived_segments_leave_and_by_the_local_bounds() {
+    run(|| async {
+        let mem = MemStorage::new();
+        let clock = Clock::manual(100_000_000);
+        let cfg = LogConfig {
+            remote_storage: true,
+            // The local bound: everything sealed is old enough.
+            local_retention_ms: 0,
+            // The overall bound would keep everything.
+            retention_ms: Some(1 << 40),
+            ..config()
+        };
+        let log = open_with(&mem, cfg, &clock).await;
+        for tag in 0..150 {
+            log.append(&batch(tag, 4, 200, clock.now_ms() - 1))
+                .await
+                .unwrap();
+        }
+        let sealed: Vec<_> = log
+            .log()
+            .segments()
+            .into_iter()
+            .filter(|s| s.sealed)
+            .collect();
+        assert!(sealed.len() >= 3, "{sealed:?}");
+        // Nothing archived: nothing leaves, whatever the bounds say.
+        log.log().enforce_retention().await.unwrap();
+        assert_eq!(log.log().log_start_offset(), 0);
+        // The first two archived: exactly those two leave.
+        log.log().set_archived_end(sealed[1].end_offset);
+        log.log().enforce_retention().await.unwrap();
+        assert_eq!(log.log().log_start_offset(), sealed[2].base_offset);
+        assert!(mem.file_bytes(&sealed[1].path).is_none());
+        assert!(mem.file_bytes(&sealed[2].path).is_some());
+        // The fence never moves back.
+        log.log().set_archived_end(0);
+        log.log().set_archived_end(sealed[2].end_offset);
+        log.log().enforce_retention().await.unwrap();
+        assert_eq!(log.log().log_start_offset(), sealed[2].end_offset);
+    });
+}
+
+#[test]
+fn a_sealed_segment_archives_batch_for_batch_and_an_active_one_does_not() {
+    use ringlog_engine::archive::{archive_segment, verify_all, ArchiveMeta, InvalidInput};
+    run(|| async {
+        let mem = MemStorage::new();
+        let log = open_with(&mem, config(), &Clock::System).await;
+        for tag in 0..40 {
+            log.append(&batch(tag, 4, 200, 1)).await.unwrap();
+        }
+        let segments = log.log().segments();
+        let meta = || ArchiveMeta {
+            topic_id: [9; 16],
+            topic: "t".into(),
+            partition: 0,
+        };
+        let sealed = &segments[0];
+        assert!(sealed.sealed);
+        let image = mem.file_bytes(&sealed.path).unwrap();
+        let archive = archive_segment(meta(), "k", &image).unwrap();
+        let footer = verify_all(&archive.bytes).unwrap().footer;
+        assert_eq!(
+            (footer.first_offset, footer.last_offset + 1),
+            (sealed.base_offset, sealed.end_offset)
+        );
+        // The records member is the segment's batches as read back.
+        let read = log.log().read(0, usize::MAX).await.unwrap();
+        let stored: Vec<u8> = read
+            .iter()
+            .take_while(|(h, _)| h.base_offset < sealed.end_offset)
+            .flat_map(|(_, payload)| payload.to_vec())
+            .collect();
+        assert!(archive.bytes.starts_with(&stored));
+        let active = segments.last().unwrap();
+        assert!(!active.sealed);
+        let image = mem.file_bytes(&active.path).unwrap();
+        match archive_segment(meta(), "k", &image) {
+            Err(Error::Archive { object, error }) => {
+                assert_eq!(object, "k");
+                assert_eq!(
+                    error,
+                    ringlog_engine::archive::ArchiveError::Invalid(InvalidInput::SegmentNotSealed)
+                );
+            }
+            other => panic!("an active segment archived: {:?}", other.map(|_| ())),
+        }
+    });
+}

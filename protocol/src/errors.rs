@@ -108,7 +108,8 @@ pub fn response_error(err: &Error) -> ResponseError {
         Error::Io { .. }
         | Error::Poisoned { .. }
         | Error::Invariant { .. }
-        | Error::Corrupt { .. } => ResponseError::KafkaStorageError,
+        | Error::Corrupt { .. }
+        | Error::Archive { .. } => ResponseError::KafkaStorageError,
         Error::Config(_) => ResponseError::InvalidConfig,
         Error::NotOwned(_) => ResponseError::NotLeaderOrFollower,
         Error::Rejected(_) | Error::OffsetsExhausted { .. } => ResponseError::UnknownServerError,

@@ -71,7 +71,7 @@ pub use format::{
     TRAILER_RESERVED_AT, TRAILER_VERSION_AT,
 };
 pub use reader::{verify_all, ArchiveIndex, ReadRange, Report, Span};
-pub use writer::{build_archive, ArchiveMeta, ArchiveWriter, Finished};
+pub use writer::{archive_segment, build_archive, ArchiveMeta, ArchiveWriter, Finished};
 
 /// What a member holds: an open code, so a reader skips kinds it does not
 /// know instead of refusing the archive. Kind 0 is never valid (a zeroed
@@ -187,6 +187,10 @@ pub enum InvalidInput {
     /// An archive holds at least one batch (its offsets are its name).
     #[error("no record batches to archive")]
     NoBatches,
+    /// A segment handed to [`archive_segment`] does not end in its footer
+    /// frame: it is not sealed, or a frame in it does not verify.
+    #[error("the segment does not end in a footer frame (not sealed, or a frame does not verify)")]
+    SegmentNotSealed,
     /// The topic name is longer than Kafka allows.
     #[error("topic name of {0} bytes exceeds {TOPIC_NAME_BYTES_MAX}")]
     TopicName(usize),

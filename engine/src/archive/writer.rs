@@ -242,3 +242,37 @@ pub fn build_archive(meta: ArchiveMeta, records: &[u8]) -> Result<Finished, Arch
     }
     writer.finish()
 }
+
+/// Builds the archive of one sealed segment file image (`segment`, the
+/// whole file): every frame's payload, a record batch as stored, pushed in
+/// file order up to the segment's footer frame. `object` names the archive
+/// in errors. A frame that does not verify or a batch the archive refuses
+/// is [`crate::Error::Archive`] naming where; the segment is never
+/// archived in part.
+pub fn archive_segment(meta: ArchiveMeta, object: &str, segment: &[u8]) -> crate::Result<Finished> {
+    use crate::format::{walk_frames, FrameRead, FILE_HEADER_BYTES, FRAME_HEADER_BYTES};
+    let failed = |error: ArchiveError| crate::Error::Archive {
+        object: object.to_string(),
+        error,
+    };
+    let mut writer = ArchiveWriter::new(meta).map_err(failed)?;
+    let mut sealed = false;
+    for (at, found) in walk_frames(segment, FILE_HEADER_BYTES, segment.len()) {
+        match found {
+            FrameRead::Frame(h) if h.is_footer() => {
+                sealed = true;
+                break;
+            }
+            FrameRead::Frame(h) => writer
+                .push_batch(&segment[at + FRAME_HEADER_BYTES..at + h.frame_bytes()])
+                .map_err(failed)?,
+            FrameRead::End | FrameRead::Invalid(_) => break,
+        }
+    }
+    if !sealed {
+        return Err(failed(ArchiveError::Invalid(
+            InvalidInput::SegmentNotSealed,
+        )));
+    }
+    writer.finish().map_err(failed)
+}

@@ -47,6 +47,17 @@ pub struct LogConfig {
     pub retention_bytes: Option<u64>,
     /// Delete segments whose newest record is older (`retention.ms`).
     pub retention_ms: Option<i64>,
+    /// Tiered storage (`remote.storage.enable`): sealed segments are
+    /// archived, and a segment leaves the local disk only once its archive
+    /// is recorded ([`Log::set_archived_end`]) and it is beyond the local
+    /// bounds below.
+    pub remote_storage: bool,
+    /// With remote storage, the local age bound (`local.retention.ms`):
+    /// -2 follows `retention_ms`, -1 is no bound.
+    pub local_retention_ms: i64,
+    /// With remote storage, the local size bound (`local.retention.bytes`):
+    /// -2 follows `retention_bytes`, -1 is no bound.
+    pub local_retention_bytes: i64,
     /// Bytes between sparse index entries (`index.interval.bytes`).
     pub index_interval_bytes: u64,
     /// Write-behind buffer per log; the largest single disk write.
@@ -71,6 +82,9 @@ impl Default for LogConfig {
             segment_ms: 7 * 24 * 3600 * 1000,
             retention_bytes: None,
             retention_ms: Some(7 * 24 * 3600 * 1000),
+            remote_storage: false,
+            local_retention_ms: Self::LOCAL_FOLLOWS_RETENTION,
+            local_retention_bytes: Self::LOCAL_FOLLOWS_RETENTION,
             index_interval_bytes: 16 * 1024,
             write_buffer_bytes: Self::DEFAULT_WRITE_BUFFER_BYTES,
             max_payload_bytes: 1 << 20,
@@ -81,6 +95,23 @@ impl Default for LogConfig {
 }
 
 impl LogConfig {
+    /// `local.retention.*` of -2: the local bound is the overall one.
+    pub const LOCAL_FOLLOWS_RETENTION: i64 = -2;
+
+    /// The local (age, size) bounds with remote storage, Kafka's -2 and -1
+    /// resolved: `None` is no bound.
+    pub fn local_retention(&self) -> (Option<i64>, Option<u64>) {
+        let ms = match self.local_retention_ms {
+            Self::LOCAL_FOLLOWS_RETENTION => self.retention_ms,
+            ms => (ms >= 0).then_some(ms),
+        };
+        let bytes = match self.local_retention_bytes {
+            Self::LOCAL_FOLLOWS_RETENTION => self.retention_bytes,
+            bytes => u64::try_from(bytes).ok(),
+        };
+        (ms, bytes)
+    }
+
     /// The default `write_buffer_bytes`: 2 MiB, large enough that one
     /// O_DIRECT write per sync reaches the disk's sequential bandwidth.
     pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 2 << 20;

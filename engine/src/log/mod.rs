@@ -175,6 +175,9 @@ pub struct Log<S: Storage> {
     state: RefCell<State<S::File>>,
     sync_observer: RefCell<Option<SyncObserver>>,
     roll_observer: RefCell<Option<RollObserver>>,
+    /// With remote storage, offsets below this are archived and recorded:
+    /// only segments ending at or below it may leave the local disk.
+    archived_end: Cell<u64>,
 }
 
 /// The high watermark of `st` under `policy` (see [`Log::high_watermark`]).
@@ -232,6 +235,7 @@ impl<S: Storage> Log<S> {
             }),
             sync_observer: RefCell::new(None),
             roll_observer: RefCell::new(None),
+            archived_end: Cell::new(0),
         };
         log.recover().await?;
         Ok(log)
@@ -319,6 +323,13 @@ impl<S: Storage> Log<S> {
     /// to its owner. Replaces an earlier observer.
     pub fn set_roll_observer(&self, observer: Rc<dyn Fn(u64)>) {
         *self.roll_observer.borrow_mut() = Some(observer);
+    }
+
+    /// With remote storage: every offset below `offset` is archived and
+    /// the archive recorded, so retention may delete the local segments
+    /// that end at or below it (never one above it). Never moves back.
+    pub fn set_archived_end(&self, offset: u64) {
+        self.archived_end.set(self.archived_end.get().max(offset));
     }
 
     /// Offset the next append gets (Kafka's log end offset).

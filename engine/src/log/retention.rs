@@ -18,22 +18,30 @@ use crate::io::{write_file_atomic, Storage};
 impl<S: Storage> Log<S> {
     /// Deletes whole sealed segments beyond `retention.ms` / `retention.bytes`
     /// and advances the log start offset. The active segment is never
-    /// deleted.
+    /// deleted. With remote storage the bounds are the local ones, and a
+    /// segment goes only once its archive is recorded (it ends at or below
+    /// [`Log::set_archived_end`]'s offset): the archive holds it from then.
     pub async fn enforce_retention(&self) -> Result<()> {
-        let (retention_ms, retention_bytes) = {
+        let (retention_ms, retention_bytes, archived_end) = {
             let config = self.config.borrow();
-            (config.retention_ms, config.retention_bytes)
+            if config.remote_storage {
+                let (ms, bytes) = config.local_retention();
+                (ms, bytes, Some(self.archived_end.get()))
+            } else {
+                (config.retention_ms, config.retention_bytes, None)
+            }
         };
         if retention_ms.is_none() && retention_bytes.is_none() {
             return Ok(());
         }
         let now_ms = self.clock.now_ms();
         self.delete_prefix(|segment, total_bytes| {
+            let archived = archived_end.is_none_or(|end| segment.end_offset <= end);
             let too_old =
                 retention_ms.is_some_and(|ms| segment.max_timestamp_ms < now_ms.saturating_sub(ms));
             let too_big =
                 retention_bytes.is_some_and(|limit| total_bytes - segment.data_end_bytes >= limit);
-            too_old || too_big
+            archived && (too_old || too_big)
         })
         .await
     }
