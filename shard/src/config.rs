@@ -7,6 +7,7 @@
 
 use crate::admin::AdminMailbox;
 use crate::metrics::Metrics;
+use crate::tiered::ArchiveTarget;
 use ringlog_engine::LogConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,7 +82,21 @@ pub struct ServerConfig {
     pub admin: Arc<AdminMailbox>,
     /// When partitions are re-placed across shards on their own.
     pub core_balancing: CoreBalancing,
+    /// Where sealed segments are archived (`--archive`). `Off` here;
+    /// `ringlog serve` defaults to a directory under the data directory.
+    pub archive: ArchiveTarget,
+    /// Bound of the on-disk chunk cache of archives read from a remote
+    /// store, over all shards (`--archive-cache-bytes`).
+    pub archive_cache_bytes: u64,
+    /// Bytes per second each shard may read from a remote store
+    /// (`--archive-read-mb-s`), so a backfill cannot starve produce.
+    pub archive_read_bytes_per_s: u64,
 }
+
+/// Default `--archive-cache-bytes`: 1 GiB.
+pub const ARCHIVE_CACHE_BYTES_DEFAULT: u64 = 1 << 30;
+/// Default `--archive-read-mb-s`: 200 MB/s per shard.
+pub const ARCHIVE_READ_BYTES_PER_S_DEFAULT: u64 = 200_000_000;
 
 /// When partitions move between shards without an operator asking
 /// (`--core-balancing`).
@@ -128,6 +143,9 @@ impl ServerConfig {
             metrics: Arc::new(Metrics::new(shards)),
             admin: Arc::default(),
             core_balancing: CoreBalancing::OnChange,
+            archive: ArchiveTarget::Off,
+            archive_cache_bytes: ARCHIVE_CACHE_BYTES_DEFAULT,
+            archive_read_bytes_per_s: ARCHIVE_READ_BYTES_PER_S_DEFAULT,
         }
     }
 }

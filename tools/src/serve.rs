@@ -627,6 +627,9 @@ pub fn resolve(
             metrics: Arc::new(Metrics::new(shards)),
             admin: Arc::default(),
             core_balancing,
+            archive: ringlog_shard::tiered::ArchiveTarget::Off,
+            archive_cache_bytes: ringlog_shard::config::ARCHIVE_CACHE_BYTES_DEFAULT,
+            archive_read_bytes_per_s: ringlog_shard::config::ARCHIVE_READ_BYTES_PER_S_DEFAULT,
         },
         http,
     })
