@@ -35,7 +35,10 @@
 //! the metadata, so no tail probe) and kept per shard; each fetch then
 //! reads exactly the spans it returns, verified against their crc32c, so a
 //! flipped byte fails the fetches of that span only, with
-//! KAFKA_STORAGE_ERROR naming the object.
+//! KAFKA_STORAGE_ERROR naming the object. From a remote store every read
+//! goes through the shard's chunk cache and read rate
+//! ([`crate::tiered`]); all of it runs on the store thread, never on the
+//! reactor.
 
 use crate::calls::call_controller;
 use crate::crash;
@@ -159,7 +162,7 @@ pub async fn read(
         .unwrap_or(0);
     let range = opened.index.read_range(span, max_bytes as u64);
     let bytes = store
-        .get_range(&record.key, range.bytes.clone())
+        .read(&record.key, record.bytes, range.bytes.clone())
         .await
         .map_err(|e| store_error(&record.key, e))?;
     opened
@@ -209,7 +212,7 @@ pub async fn offset_for_timestamp(
         for span in span..opened.index.span_count() {
             let range = opened.index.read_range(span, 0);
             let bytes = store
-                .get_range(&record.key, range.bytes.clone())
+                .read(&record.key, record.bytes, range.bytes.clone())
                 .await
                 .map_err(|e| store_error(&record.key, e))?;
             opened
@@ -247,7 +250,11 @@ async fn open(
         return Ok(opened.clone());
     }
     let tail = store
-        .get_range(&record.key, record.footer_offset..record.bytes)
+        .read(
+            &record.key,
+            record.bytes,
+            record.footer_offset..record.bytes,
+        )
         .await
         .map_err(|e| store_error(&record.key, e))?;
     let footer = match Footer::from_tail(&tail, record.bytes) {
@@ -266,7 +273,7 @@ async fn open(
     };
     let index_range = footer.index_range();
     let bytes = store
-        .get_range(&record.key, index_range.clone())
+        .read(&record.key, record.bytes, index_range.clone())
         .await
         .map_err(|e| store_error(&record.key, e))?;
     let index = ArchiveIndex::decode(&footer, &bytes, index_range.start)

@@ -165,10 +165,19 @@ async fn start<S: Service + 'static>(
     );
     // A failure here is a thread that did not start; the target itself
     // was checked before any shard started.
-    let store = crate::tiered::start_store(&config.archive, &id.to_string()).unwrap_or_else(|e| {
-        tracing::error!(shard = id, error = %e, "the archive store thread did not start: this shard archives nothing");
-        None
-    });
+    let cache = crate::tiered::CacheSettings {
+        dir: config.data_dir.join("cache").join(id.to_string()),
+        // The bound is the pool's; each shard keeps its share (at least a
+        // few chunks, so read-ahead has room).
+        bytes_max: (config.archive_cache_bytes / config.shards as u64)
+            .max(4 * crate::tiered::CHUNK_BYTES),
+        read_bytes_per_s: config.archive_read_bytes_per_s.max(1),
+    };
+    let store = crate::tiered::start_store_with_cache(&config.archive, &id.to_string(), cache)
+        .unwrap_or_else(|e| {
+            tracing::error!(shard = id, error = %e, "the archive store thread did not start: this shard archives nothing");
+            None
+        });
     let local = Rc::new(Shard {
         id,
         partitions: Partitions::new(config.data_dir.clone(), id, config.metrics.clone()),
