@@ -97,8 +97,12 @@ pub struct Lag {
     pub bytes: u64,
 }
 
+/// A read of archive `key` that failed below the format (the store, or
+/// bytes that do not parse), logged naming the object.
 fn store_error(key: &str, e: impl std::fmt::Display) -> Error {
-    Error::io(PathBuf::from(key), std::io::Error::other(e.to_string()))
+    let e = Error::io(PathBuf::from(key), std::io::Error::other(e.to_string()));
+    tracing::error!(object = key, error = %e, "archive read failed");
+    e
 }
 
 /// The partition's first readable offset: the archives' start when
@@ -189,7 +193,7 @@ fn archive_error(record: &ArchiveRecord, error: ringlog_engine::archive::Archive
         object: record.key.clone(),
         error,
     };
-    tracing::error!(error = %e, "archive read failed");
+    tracing::error!(object = record.key, error = %e, "archive read failed");
     e
 }
 

@@ -20,8 +20,9 @@ use crate::tiered::StoreHandle;
 use ringlog_engine::archive::parse_archive_key;
 use ringlog_engine::meta::MetaState;
 
-/// Prefix under which every archive key lies.
-const ARCHIVES_PREFIX: &str = "topics/";
+/// Prefix under which every archive key lies (a key prefix, so without
+/// the trailing `/` the store refuses in keys).
+const ARCHIVES_PREFIX: &str = "topics";
 
 /// Whether the object `key` can never be recorded in `state`.
 fn unrecordable(state: &MetaState, key: &str) -> bool {
