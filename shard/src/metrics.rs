@@ -33,6 +33,12 @@ struct ShardMetrics {
     fsync_seconds: Histogram,
     segments: Gauge,
     partitions_stopped: Counter,
+    archived_bytes: Counter,
+    archive_upload_failures: Counter,
+    archive_lag_bytes: Gauge,
+    archive_lag_segments: Gauge,
+    store_retries: Gauge,
+    store_failures: Gauge,
 }
 
 /// Every metric the broker exports. Shared by all shards (`Send + Sync`).
@@ -102,6 +108,41 @@ impl Metrics {
             "ringlog_partitions_stopped",
             "Partitions stopped because an internal invariant broke (a panic in their work), per shard",
         );
+        let archived_bytes = counter(
+            &mut registry,
+            "ringlog_archived_bytes",
+            "Archive bytes put into the object store and recorded, per shard",
+        );
+        let archive_upload_failures = counter(
+            &mut registry,
+            "ringlog_archive_upload_failures",
+            "Segment uploads that failed after the store's retries (retried at the next maintenance round), per shard",
+        );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<Labels, Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let archive_lag_bytes = gauge(
+            &mut registry,
+            "ringlog_archive_upload_lag_bytes",
+            "Bytes of sealed segments not archived yet, per shard",
+        );
+        let archive_lag_segments = gauge(
+            &mut registry,
+            "ringlog_archive_upload_lag_segments",
+            "Sealed segments not archived yet, per shard",
+        );
+        let store_retries = gauge(
+            &mut registry,
+            "ringlog_archive_store_retries",
+            "Object store requests retried since start, per shard",
+        );
+        let store_failures = gauge(
+            &mut registry,
+            "ringlog_archive_store_failures",
+            "Object store requests that failed after every retry since start, per shard",
+        );
         let shards = (0..shards)
             .map(|shard| {
                 let labels = vec![("shard", shard.to_string())];
@@ -113,6 +154,12 @@ impl Metrics {
                     fsync_seconds: fsync.get_or_create(&labels).clone(),
                     segments: segments.get_or_create(&labels).clone(),
                     partitions_stopped: partitions_stopped.get_or_create(&labels).clone(),
+                    archived_bytes: archived_bytes.get_or_create(&labels).clone(),
+                    archive_upload_failures: archive_upload_failures.get_or_create(&labels).clone(),
+                    archive_lag_bytes: archive_lag_bytes.get_or_create(&labels).clone(),
+                    archive_lag_segments: archive_lag_segments.get_or_create(&labels).clone(),
+                    store_retries: store_retries.get_or_create(&labels).clone(),
+                    store_failures: store_failures.get_or_create(&labels).clone(),
                 }
             })
             .collect();
@@ -191,6 +238,34 @@ impl Metrics {
     pub fn partition_moved(&self, unavailable: Duration) {
         self.move_unavailable_seconds
             .observe(unavailable.as_secs_f64());
+    }
+
+    /// An archive of `bytes` bytes put and recorded by `shard`.
+    pub fn archived(&self, shard: usize, bytes: u64) {
+        self.shard(shard).archived_bytes.inc_by(bytes);
+    }
+
+    /// A segment upload on `shard` failed (it is retried).
+    pub fn archive_upload_failed(&self, shard: usize) {
+        self.shard(shard).archive_upload_failures.inc();
+    }
+
+    /// What `shard` has sealed and not archived yet.
+    pub fn set_archive_lag(&self, shard: usize, bytes: u64, segments: u64) {
+        let m = self.shard(shard);
+        m.archive_lag_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        m.archive_lag_segments
+            .set(i64::try_from(segments).unwrap_or(i64::MAX));
+    }
+
+    /// The retry and failure counts of `shard`'s store thread.
+    pub fn set_store_stats(&self, shard: usize, stats: &crate::tiered::StoreStats) {
+        let m = self.shard(shard);
+        m.store_retries
+            .set(i64::try_from(stats.retries).unwrap_or(i64::MAX));
+        m.store_failures
+            .set(i64::try_from(stats.failures).unwrap_or(i64::MAX));
     }
 
     /// A partition on `shard` stopped after an internal invariant broke.

@@ -12,6 +12,7 @@
 //! core is a message (a few pointers and `Bytes`), not a cache line
 //! bouncing between writers.
 
+use crate::archiving::{self, Archiving, Lag};
 use crate::config::ServerConfig;
 use crate::gate::DataGate;
 use crate::message::{ServiceRequest, ShardRequest};
@@ -162,6 +163,21 @@ async fn start<S: Service + 'static>(
         senders.peer_id(),
         "this shard's own mesh peer id"
     );
+    // A failure here is a thread that did not start; the target itself
+    // was checked before any shard started.
+    let cache = crate::tiered::CacheSettings {
+        dir: config.data_dir.join("cache").join(id.to_string()),
+        // The bound is the pool's; each shard keeps its share (at least a
+        // few chunks, so read-ahead has room).
+        bytes_max: (config.archive_cache_bytes / config.shards as u64)
+            .max(4 * crate::tiered::CHUNK_BYTES),
+        read_bytes_per_s: config.archive_read_bytes_per_s.max(1),
+    };
+    let store = crate::tiered::start_store_with_cache(&config.archive, &id.to_string(), cache)
+        .unwrap_or_else(|e| {
+            tracing::error!(shard = id, error = %e, "the archive store thread did not start: this shard archives nothing");
+            None
+        });
     let local = Rc::new(Shard {
         id,
         partitions: Partitions::new(config.data_dir.clone(), id, config.metrics.clone()),
@@ -171,6 +187,9 @@ async fn start<S: Service + 'static>(
         config,
         in_flight: Cell::new(0),
         busy_ns: RefCell::default(),
+        store,
+        archiving: Archiving::default(),
+        client: OnceCell::new(),
     });
     let client = Rc::new(ShardClient {
         local: local.clone(),
@@ -178,6 +197,10 @@ async fn start<S: Service + 'static>(
         senders,
         peer_of_shard,
     });
+    assert!(
+        local.client.set(Rc::downgrade(&client)).is_ok(),
+        "the client is set once"
+    );
     let above = service(&client);
     let erased: Rc<dyn Service> = above.clone();
     assert!(
@@ -198,11 +221,12 @@ async fn start<S: Service + 'static>(
         shard.sample_busy();
         std::future::ready(())
     });
-    let shard = local.clone();
+    let maintaining = client.clone();
     local.every(Duration::from_millis(MAINTENANCE_INTERVAL_MS), move || {
-        let shard = shard.clone();
+        let client = maintaining.clone();
         async move {
-            let mut segments = 0;
+            let shard = client.local();
+            let (mut segments, mut lag) = (0, Lag::default());
             for (topic, index, partition) in shard.partitions.all() {
                 let maintained = shard
                     .partitions
@@ -214,8 +238,15 @@ async fn start<S: Service + 'static>(
                 }
                 partition.gate.notify();
                 segments += partition.log.log().segments().len() as u64;
+                let waiting = archiving::tend(&client, &topic, index, &partition).await;
+                lag.segments += waiting.segments;
+                lag.bytes += waiting.bytes;
             }
             shard.config.metrics.set_segments(shard.id, segments);
+            shard.config.metrics.set_archive_lag(shard.id, lag.bytes, lag.segments);
+            if let Some(store) = &shard.store {
+                shard.config.metrics.set_store_stats(shard.id, &store.stats());
+            }
         }
     });
     (client, above)

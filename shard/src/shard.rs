@@ -10,6 +10,7 @@
 //! up, through [`crate::runtime::Service`].
 
 use crate::admin::ShardLoad;
+use crate::archiving::{self, Archiving};
 use crate::config::ServerConfig;
 use crate::dispatch_order::Turn;
 use crate::gate::DataGate;
@@ -19,14 +20,17 @@ use crate::message::{
 };
 use crate::meta_view::MetaView;
 use crate::partitions::{Partition, Partitions};
+use crate::runtime::ShardClient;
+use crate::tiered::StoreHandle;
 use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 use ringlog_engine::batch::BatchView;
 use ringlog_engine::partition::AppendError;
 use ringlog_engine::{Error, LogConfig};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
+use std::rc::Weak;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,11 +52,24 @@ pub struct Shard {
     pub config: Arc<ServerConfig>,
     /// Partition requests executing now.
     pub in_flight: Cell<u64>,
+    /// This shard's object store thread, when the broker archives.
+    pub store: Option<StoreHandle>,
+    /// Uploads in flight and opened archives.
+    pub archiving: Archiving,
+    /// The shard's way to every shard (set once the client exists; weak:
+    /// the client holds this shard).
+    pub client: OnceCell<Weak<ShardClient>>,
     /// Nanoseconds per second the reactor ran tasks.
     pub busy_ns: RefCell<RateWindow>,
 }
 
 impl Shard {
+    /// The shard's client to the pool, `None` while the pool is being
+    /// built or torn down.
+    pub fn client(&self) -> Option<Rc<ShardClient>> {
+        self.client.get()?.upgrade()
+    }
+
     /// Counts the reactor time since the last call (glommio hands out its
     /// executor stats once, then starts them again). Called every second.
     pub fn sample_busy(&self) {
@@ -96,10 +113,11 @@ impl Shard {
     }
 }
 
-fn offsets(partition: &Partition) -> PartitionOffsets {
+/// The partition's offsets, its start taking archives into account.
+fn offsets(shard: &Shard, topic: &str, partition: u32, p: &Partition) -> PartitionOffsets {
     PartitionOffsets {
-        log_start: partition.log.log().log_start_offset(),
-        high_watermark: partition.log.log().high_watermark(),
+        log_start: archiving::log_start(shard, topic, partition, p),
+        high_watermark: p.log.log().high_watermark(),
     }
 }
 
@@ -181,7 +199,7 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             let _ = reply.send(produced.map(|done| ProduceAck {
                 base_offset: done.base_offset,
                 log_append_time_ms: done.log_append_time_ms,
-                offsets: offsets(&p),
+                offsets: offsets(&shard, &topic, partition, &p),
             }));
         }
         ShardRequest::Fetch {
@@ -205,16 +223,34 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                     return;
                 }
             };
-            let records = shard
-                .partitions
-                .guarded(
-                    &topic,
-                    partition,
-                    &p,
-                    fetch(&p, offset, max_bytes, max_wait),
-                )
-                .await
-                .and_then(|read| read);
+            let start = offsets(&shard, &topic, partition, &p).log_start;
+            let archived = match (&shard.store, offset < p.log.log().log_start_offset()) {
+                (Some(store), true) if offset >= start => {
+                    archiving::archive_for(&shard, &topic, partition, offset)
+                        .map(|record| (store.clone(), record))
+                }
+                _ => None,
+            };
+            let records = match archived {
+                Some((store, record)) => {
+                    archiving::read(&shard, &store, &record, offset, max_bytes).await
+                }
+                None if offset < start => Err(Error::OffsetOutOfRange {
+                    offset,
+                    start,
+                    end: p.log.log().high_watermark(),
+                }),
+                None => shard
+                    .partitions
+                    .guarded(
+                        &topic,
+                        partition,
+                        &p,
+                        fetch(&p, offset, max_bytes, max_wait),
+                    )
+                    .await
+                    .and_then(|read| read),
+            };
             if let Ok(bytes) = &records {
                 let count = ringlog_protocol::batches(bytes)
                     .filter_map(Result::ok)
@@ -231,7 +267,7 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             }
             let _ = reply.send(FetchReply {
                 records,
-                offsets: offsets(&p),
+                offsets: offsets(&shard, &topic, partition, &p),
             });
         }
         ShardRequest::Offsets {
@@ -251,16 +287,36 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
                 offset,
                 timestamp: -1,
             };
+            let now = offsets(&shard, &topic, partition, &p);
             let found = match query {
-                OffsetQuery::Earliest => Ok(Some(at(p.log.log().log_start_offset()))),
-                OffsetQuery::Latest => Ok(Some(at(p.log.log().high_watermark()))),
-                OffsetQuery::Timestamp(ts) => shard
-                    .partitions
-                    .guarded(&topic, partition, &p, offset_for_timestamp(&p, ts))
-                    .await
-                    .and_then(|found| found),
+                OffsetQuery::Earliest => Ok(Some(at(now.log_start))),
+                OffsetQuery::Latest => Ok(Some(at(now.high_watermark))),
+                OffsetQuery::Timestamp(ts) => {
+                    let archived = match &shard.store {
+                        Some(store) if now.log_start < p.log.log().log_start_offset() => {
+                            archiving::offset_for_timestamp(
+                                &shard,
+                                store,
+                                &topic,
+                                partition,
+                                now.log_start,
+                                ts,
+                            )
+                            .await
+                        }
+                        _ => Ok(None),
+                    };
+                    match archived {
+                        Ok(None) => shard
+                            .partitions
+                            .guarded(&topic, partition, &p, offset_for_timestamp(&p, ts))
+                            .await
+                            .and_then(|found| found),
+                        found => found,
+                    }
+                }
             };
-            let _ = reply.send(found.map(|o| (o, offsets(&p))));
+            let _ = reply.send(found.map(|o| (o, offsets(&shard, &topic, partition, &p))));
         }
         ShardRequest::Reconfigure {
             topic,
@@ -300,19 +356,7 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             reply,
         } => {
             let deleted = match shard.partitions.ready(&topic, partition).await {
-                Ok(p) => {
-                    let offset = offset.unwrap_or_else(|| p.log.log().high_watermark());
-                    shard
-                        .partitions
-                        .guarded(
-                            &topic,
-                            partition,
-                            &p,
-                            p.log.log().delete_records_below(offset),
-                        )
-                        .await
-                        .and_then(|deleted| deleted)
-                }
+                Ok(p) => delete_records(&shard, &topic, partition, &p, offset).await,
                 Err(e) => Err(e),
             };
             let _ = reply.send(deleted);
@@ -356,6 +400,33 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.set(self.0.in_flight.get() - 1);
     }
+}
+
+/// Kafka DeleteRecords below `offset` (the high watermark if `None`):
+/// the local log start moves, and so does the archives' start when the
+/// offset lies below the local start; returns the partition's new start.
+async fn delete_records(
+    shard: &Rc<Shard>,
+    topic: &str,
+    partition: u32,
+    p: &Rc<Partition>,
+    offset: Option<u64>,
+) -> ringlog_engine::Result<u64> {
+    let offset = offset.unwrap_or_else(|| p.log.log().high_watermark());
+    shard
+        .partitions
+        .guarded(
+            topic,
+            partition,
+            p,
+            p.log.log().delete_records_below(offset),
+        )
+        .await
+        .and_then(|deleted| deleted)?;
+    if let Some(client) = shard.client() {
+        archiving::delete_records_below(&client, topic, partition, offset).await?;
+    }
+    Ok(archiving::log_start(shard, topic, partition, p))
 }
 
 /// The first record at or after `timestamp_ms` and its timestamp, exact

@@ -295,3 +295,73 @@ fn check_names_an_endpoint_nobody_listens_on() {
     assert!(err.is_transient(), "{err}");
     assert!(err.to_string().contains("s3://nobody-home"), "{err}");
 }
+
+/// Reads of a remote archive go through the chunk cache: the bytes are
+/// the object's, the chunks land in the cache directory (the read-ahead
+/// one too for a sequential reader), and a read served from the cache
+/// still answers after the store is gone.
+#[test]
+fn reads_through_the_chunk_cache_against_moto() {
+    use ringlog_shard::tiered::{start_store_with_cache, CacheSettings, CHUNK_BYTES};
+    test_credentials();
+    let moto = Moto::start(None);
+    moto.create_bucket(BUCKET);
+    let target = ArchiveTarget::parse(
+        &format!("s3://{BUCKET}/cached"),
+        Some(&moto.endpoint()),
+        &data_dir(),
+    )
+    .unwrap();
+    let cache_dir = data_dir().join("chunk-cache");
+    let store = start_store_with_cache(
+        &target,
+        "s3cache",
+        CacheSettings {
+            dir: cache_dir.clone(),
+            bytes_max: 8 * CHUNK_BYTES,
+            read_bytes_per_s: 1 << 30,
+        },
+    )
+    .unwrap()
+    .expect("an S3 target has a store");
+    let key = "topics/t/0/00000000000000000000-00000000000000000999.rla";
+    let len = 3 * CHUNK_BYTES as usize + 777;
+    let object = pattern(len);
+    let chunk_files = || std::fs::read_dir(&cache_dir).unwrap().count();
+    block_on(async {
+        store.put(key, object.clone()).await.unwrap();
+        assert_eq!(chunk_files(), 0, "the cache starts empty");
+        let len = len as u64;
+        let first = store.read(key, len, 10..20).await.unwrap();
+        assert_eq!(first, object.slice(10..20));
+        assert_eq!(chunk_files(), 1);
+        // Across chunks 0 and 1: a sequential read, so chunk 2 is read ahead.
+        let across = CHUNK_BYTES - 5..CHUNK_BYTES + 5;
+        let read = store.read(key, len, across.clone()).await.unwrap();
+        assert_eq!(
+            read,
+            object.slice(across.start as usize..across.end as usize)
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while chunk_files() < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "chunk 2 not read ahead"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let tail = len - 7..len;
+        assert_eq!(
+            store.read(key, len, tail.clone()).await.unwrap(),
+            object.slice(tail.start as usize..)
+        );
+    });
+    // With the store gone, what is cached still reads.
+    drop(moto);
+    block_on(async {
+        let cached = store.read(key, len as u64, 0..100).await.unwrap();
+        assert_eq!(cached, object.slice(0..100));
+        let refused = store.read(key, len as u64, 0..len as u64 + 1).await;
+        assert!(refused.is_err(), "a range past the object's end");
+    });
+}

@@ -296,5 +296,38 @@ pub fn archive_key(
     )
 }
 
+/// What an archive key names: the inverse of [`archive_key`]. `None` for
+/// a key [`archive_key`] does not make (anything else in the store).
+///
+/// ```
+/// use ringlog_engine::archive::{archive_key, parse_archive_key};
+/// let key = archive_key(&[0xab; 16], 3, 100, 199);
+/// assert_eq!(parse_archive_key(&key), Some(([0xab; 16], 3, 100, 199)));
+/// assert_eq!(parse_archive_key("topics/x/3/1-2.rla"), None);
+/// ```
+pub fn parse_archive_key(key: &str) -> Option<([u8; 16], u32, u64, u64)> {
+    let rest = key.strip_prefix("topics/")?;
+    let mut parts = rest.split('/');
+    let (id, partition, name) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || id.len() != 32 {
+        return None;
+    }
+    let mut topic_id = [0u8; 16];
+    for (i, byte) in topic_id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(id.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    let (first, last) = name
+        .strip_suffix(ARCHIVE_EXTENSION)?
+        .strip_suffix('.')?
+        .split_once('-')?;
+    let parsed = (
+        topic_id,
+        partition.parse().ok()?,
+        first.parse().ok()?,
+        last.parse().ok()?,
+    );
+    (archive_key(&parsed.0, parsed.1, parsed.2, parsed.3) == key).then_some(parsed)
+}
+
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,7 @@
 //!   owner's remove waits for an open in flight; a create after it starts
 //!   only once every remove is done.
 
+mod archives;
 mod assignment;
 pub mod balance;
 pub mod moves;
@@ -203,6 +204,10 @@ impl Controller {
             applied_offset = controller.meta.applied_offset(),
             "controller started"
         );
+        if let Some(store) = controller.client.local().store.clone() {
+            let sweeping = controller.clone();
+            glommio::spawn_local(async move { sweeping.sweep_archives(&store).await }).detach();
+        }
         Ok(controller)
     }
 
@@ -480,12 +485,21 @@ impl Controller {
                 })
             })
             .ok_or_else(|| unknown_topic(name))?;
+        let archived: Vec<String> = self.meta.with_state(|s| {
+            s.all_archives()
+                .filter(|(topic, _, _)| *topic == name)
+                .flat_map(|(_, _, a)| a.archives.values().map(|r| r.key.clone()))
+                .collect()
+        });
         let applied = self
             .append(MetaEvent::TopicDeleted(TopicDeleted {
                 name: name.to_string(),
             }))
             .await
             .map_err(|e| AdminError::engine(&e))?;
+        if let Some(store) = self.client.local().store.clone() {
+            self.delete_archives(&store, archived).await;
+        }
         let mut replies = Vec::new();
         for (partition, owner) in owners {
             let Some(owner) = owner else { continue };

@@ -12,13 +12,15 @@
 //! credentials are accepted, the directory is writable), then
 //! [`start_store`] one store thread per shard.
 
+mod cache;
 mod store;
 mod target;
 
+pub use cache::{CacheSettings, CHUNK_BYTES};
 pub use store::{
-    check, start_store, StoreError, StoreHandle, StoreStats, LIST_ENTRIES_MAX, PUT_PARTS_MAX,
-    PUT_PART_BYTES, PUT_SINGLE_BYTES_MAX, STORE_ATTEMPTS_MAX, STORE_BACKOFF_FIRST_MS,
-    STORE_BACKOFF_MAX_MS, STORE_CONNECT_TIMEOUT_S, STORE_OPS_IN_FLIGHT_MAX,
+    check, start_store, start_store_with_cache, StoreError, StoreHandle, StoreStats,
+    LIST_ENTRIES_MAX, PUT_PARTS_MAX, PUT_PART_BYTES, PUT_SINGLE_BYTES_MAX, STORE_ATTEMPTS_MAX,
+    STORE_BACKOFF_FIRST_MS, STORE_BACKOFF_MAX_MS, STORE_CONNECT_TIMEOUT_S, STORE_OPS_IN_FLIGHT_MAX,
     STORE_REQUESTS_QUEUED_MAX, STORE_REQUEST_TIMEOUT_S,
 };
 pub use target::{ArchiveTarget, ARCHIVE_DIR_DEFAULT};

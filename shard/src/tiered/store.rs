@@ -29,8 +29,9 @@
 //! range) fails at once. A multipart upload retries each part and the
 //! completion on their own, so one lost part costs one part.
 
+use super::cache::{CacheSettings, ChunkCache, Lookup, CHUNK_BYTES};
 use super::target::{check_object_path, ArchiveTarget};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 use futures_lite::StreamExt;
 use object_store::aws::AmazonS3Builder;
@@ -192,6 +193,9 @@ enum Request {
     GetRange {
         key: ObjectPath,
         range: Range<u64>,
+        /// The object's size, when the caller knows it: then the read
+        /// goes through the chunk cache, if the store has one.
+        object_len: Option<u64>,
         reply: Reply<Bytes>,
     },
     Size {
@@ -231,12 +235,36 @@ impl StoreHandle {
     /// The bytes of `range` of the object at `key`. The range must lie
     /// within the object.
     pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
+        self.ranged(key, range, None).await
+    }
+
+    /// [`Self::get_range`] of an object of `object_len` bytes, through the
+    /// store's chunk cache when it has one (a remote store started with
+    /// [`start_store_with_cache`]): whole chunks are fetched (at the
+    /// cache's read rate) and kept, and a sequential reader's next chunk
+    /// is read ahead.
+    pub async fn read(
+        &self,
+        key: &str,
+        object_len: u64,
+        range: Range<u64>,
+    ) -> Result<Bytes, StoreError> {
+        self.ranged(key, range, Some(object_len)).await
+    }
+
+    async fn ranged(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        object_len: Option<u64>,
+    ) -> Result<Bytes, StoreError> {
         let path = self.object_path(key)?;
-        if range.start >= range.end {
+        let past_end = object_len.is_some_and(|len| range.end > len);
+        if range.start >= range.end || past_end {
             return Err(StoreError::Refused {
                 store: self.shared.store.clone(),
                 what: format!("get_range {key}"),
-                message: format!("empty range {range:?}"),
+                message: format!("range {range:?} is empty or past the object's end"),
             });
         }
         let (reply, answer) = oneshot::channel();
@@ -244,6 +272,7 @@ impl StoreHandle {
             Request::GetRange {
                 key: path,
                 range,
+                object_len,
                 reply,
             },
             answer,
@@ -372,7 +401,47 @@ pub fn start_store(target: &ArchiveTarget, name: &str) -> Result<Option<StoreHan
         let _inside = runtime.enter();
         backend(target)?
     };
-    spawn_store(runtime, backend, target.to_string(), name, Limits::DEFAULT).map(Some)
+    spawn_store(
+        runtime,
+        backend,
+        target.to_string(),
+        name,
+        Limits::DEFAULT,
+        None,
+    )
+    .map(Some)
+}
+
+/// [`start_store`] with a chunk cache and a read rate for reads through
+/// [`StoreHandle::read`], when `target` is remote (S3): a local directory
+/// is read in place, so it gets neither (its files are the cache, and
+/// its reads cost no request).
+pub fn start_store_with_cache(
+    target: &ArchiveTarget,
+    name: &str,
+    cache: CacheSettings,
+) -> Result<Option<StoreHandle>, StoreError> {
+    let remote = matches!(target, ArchiveTarget::S3 { .. });
+    if !remote {
+        return start_store(target, name);
+    }
+    let runtime = store_runtime(name)?;
+    let backend = {
+        let _inside = runtime.enter();
+        backend(target)?
+    };
+    let dir = cache.dir.clone();
+    let cache = ChunkCache::open(cache)
+        .map_err(|e| StoreError::Config(format!("chunk cache directory {}: {e}", dir.display())))?;
+    spawn_store(
+        runtime,
+        backend,
+        target.to_string(),
+        name,
+        Limits::DEFAULT,
+        Some(cache),
+    )
+    .map(Some)
 }
 
 /// Checks at start-up, blocking, that `target` works: a local directory
@@ -531,6 +600,7 @@ pub(super) fn spawn_store(
     store: String,
     name: &str,
     limits: Limits,
+    cache: Option<ChunkCache>,
 ) -> Result<StoreHandle, StoreError> {
     assert!(limits.requests_queued_max > 0 && limits.ops_in_flight_max > 0);
     assert!(limits.attempts_max > 0 && limits.put_part_bytes > 0);
@@ -547,6 +617,7 @@ pub(super) fn spawn_store(
         backend,
         shared: shared.clone(),
         limits,
+        cache: cache.map(Arc::new),
     });
     std::thread::Builder::new()
         .name(format!("archive-store-{name}"))
@@ -560,6 +631,8 @@ struct Worker {
     backend: Backend,
     shared: Arc<Shared>,
     limits: Limits,
+    /// Remote stores only: chunks kept on local disk, the read rate.
+    cache: Option<Arc<ChunkCache>>,
 }
 
 /// A failed attempt, classified.
@@ -598,7 +671,7 @@ impl Worker {
     }
 
     /// Runs one request and answers it.
-    async fn execute(&self, request: Request) {
+    async fn execute(self: &Arc<Self>, request: Request) {
         match request {
             Request::Put { key, bytes, reply } => {
                 let len = bytes.len() as u64;
@@ -609,8 +682,16 @@ impl Worker {
                 }
                 self.answer(reply, result);
             }
-            Request::GetRange { key, range, reply } => {
-                let result = self.get_range(&key, range).await;
+            Request::GetRange {
+                key,
+                range,
+                object_len,
+                reply,
+            } => {
+                let result = match (&self.cache, object_len) {
+                    (Some(cache), Some(len)) => self.cached(cache, &key, len, range).await,
+                    _ => self.get_range(&key, range).await,
+                };
                 self.answer(reply, result);
             }
             Request::Size { key, reply } => {
@@ -670,6 +751,59 @@ impl Worker {
                 )),
             ));
         }
+        Ok(bytes)
+    }
+
+    /// A ranged read through the chunk cache: each chunk the range touches
+    /// from its file, or fetched whole (within the read rate) and kept;
+    /// then the next chunk read ahead in the background when this read
+    /// continued the previous one.
+    async fn cached(
+        self: &Arc<Self>,
+        cache: &Arc<ChunkCache>,
+        key: &ObjectPath,
+        object_len: u64,
+        range: Range<u64>,
+    ) -> Result<Bytes, StoreError> {
+        let (first, last) = (range.start / CHUNK_BYTES, (range.end - 1) / CHUNK_BYTES);
+        let mut out = BytesMut::with_capacity((range.end - range.start) as usize);
+        for chunk in first..=last {
+            let bytes = self.chunk(cache, key, object_len, chunk).await?;
+            let base = chunk * CHUNK_BYTES;
+            let from = (range.start.max(base) - base) as usize;
+            let to = (range.end.min(base + bytes.len() as u64) - base) as usize;
+            out.extend_from_slice(&bytes[from..to]);
+        }
+        let ahead = cache
+            .read_ahead(key.as_ref(), first, last)
+            .filter(|next| next * CHUNK_BYTES < object_len);
+        if let Some(next) = ahead {
+            let (worker, cache, key) = (self.clone(), cache.clone(), key.clone());
+            tokio::spawn(async move {
+                if let Err(e) = worker.chunk(&cache, &key, object_len, next).await {
+                    tracing::debug!(%key, chunk = next, error = %e, "read-ahead failed");
+                }
+            });
+        }
+        Ok(out.freeze())
+    }
+
+    /// One whole chunk of an object of `object_len` bytes.
+    async fn chunk(
+        &self,
+        cache: &ChunkCache,
+        key: &ObjectPath,
+        object_len: u64,
+        chunk: u64,
+    ) -> Result<Bytes, StoreError> {
+        if let Lookup::Hit(bytes) = cache.lookup(key.as_ref(), chunk) {
+            return Ok(bytes);
+        }
+        let start = chunk * CHUNK_BYTES;
+        let range = start..object_len.min(start + CHUNK_BYTES);
+        cache.throttle(range.end - range.start).await;
+        let bytes = self.get_range(key, range).await?;
+        cache.admit(key.as_ref(), chunk, &bytes);
         Ok(bytes)
     }
 

@@ -65,6 +65,7 @@ fn spawn_with<S: ObjectStore + MultipartStore>(store: Arc<S>, limits: Limits) ->
         "memory".into(),
         "test",
         limits,
+        None,
     )
     .unwrap()
 }

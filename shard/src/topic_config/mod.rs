@@ -27,9 +27,9 @@
 //! replication or tiered storage they have nothing to act on (the README's
 //! table says why, key by key). Two values Kafka can accept are refused
 //! because accepting them would claim a behaviour ringlog lacks:
-//! `cleanup.policy` with `compact` (no compaction yet) and
-//! `remote.storage.enable=true` (no tiered storage; Kafka refuses it too on
-//! a broker without tiered storage).
+//! `cleanup.policy` with `compact` (no compaction yet) and, on a broker
+//! started with `--archive off`, `remote.storage.enable=true` (Kafka
+//! refuses it too on a broker without tiered storage).
 
 use ringlog_engine::codec::Codec;
 use ringlog_engine::format::{FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES, FRAME_HEADER_BYTES};
@@ -68,6 +68,10 @@ pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms
 const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
 const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
 const REMOTE_STORAGE_ENABLE: &str = "remote.storage.enable";
+/// `local.retention.ms`: with remote storage, the local age bound.
+const LOCAL_RETENTION_MS: &str = "local.retention.ms";
+/// `local.retention.bytes`: with remote storage, the local size bound.
+const LOCAL_RETENTION_BYTES: &str = "local.retention.bytes";
 
 /// Kafka's `Long.MAX_VALUE`: the default of the limits Kafka leaves open.
 const LONG_MAX: &str = "9223372036854775807";
@@ -134,8 +138,6 @@ enum Rule {
     ThrottledReplicas,
     /// A Kafka metadata version such as `3.0-IV1` or `2.8`.
     MetadataVersion,
-    /// A boolean that must be false (`remote.storage.enable`).
-    False,
 }
 
 /// One topic config key as Kafka 3.9 defines it.
@@ -203,10 +205,10 @@ pub const SPECS: [Spec; 36] = [
         "Bytes of batches between two entries of a segment's offset and time indexes (0: an entry for every batch). Smaller means shorter scans per lookup and larger indexes."),
     spec("leader.replication.throttled.replicas", Kind::List, Rule::ThrottledReplicas, "", None,
         "Replicas (partition:broker, or *) whose fetches from the leader are throttled. No effect on one node: there are no followers."),
-    spec("local.retention.bytes", Kind::Long, Rule::AtLeast(-2), "-2", Some(("log.local.retention.bytes", true)),
-        "The local size bound of a partition with remote storage (-2: retention.bytes). No effect in ringlog: no tiered storage."),
-    spec("local.retention.ms", Kind::Long, Rule::AtLeast(-2), "-2", Some(("log.local.retention.ms", true)),
-        "The local age bound of a partition with remote storage (-2: retention.ms). No effect in ringlog: no tiered storage."),
+    spec(LOCAL_RETENTION_BYTES, Kind::Long, Rule::AtLeast(-2), "-2", Some(("log.local.retention.bytes", true)),
+        "The local size bound of a partition with remote storage (-2: retention.bytes, -1: none): sealed segments whose archive is recorded leave the local disk beyond it. At most retention.bytes."),
+    spec(LOCAL_RETENTION_MS, Kind::Long, Rule::AtLeast(-2), "-2", Some(("log.local.retention.ms", true)),
+        "The local age bound of a partition with remote storage (-2: retention.ms, -1: none): sealed segments whose archive is recorded leave the local disk beyond it. At most retention.ms."),
     spec(MAX_COMPACTION_LAG_MS, Kind::Long, Rule::AtLeast(1), LONG_MAX, Some(("log.cleaner.max.compaction.lag.ms", true)),
         "The longest a record stays ineligible for compaction. No effect in ringlog: it does not compact."),
     spec(MAX_MESSAGE_BYTES, Kind::Int, Rule::AtLeast(0), "1048588", Some(("message.max.bytes", true)),
@@ -235,8 +237,8 @@ pub const SPECS: [Spec; 36] = [
         "Stops copying segments to remote storage. No effect in ringlog: no tiered storage."),
     spec("remote.log.delete.on.disable", Kind::Boolean, Rule::Any, "false", None,
         "Deletes the remote data when remote storage is turned off. No effect in ringlog: no tiered storage."),
-    spec(REMOTE_STORAGE_ENABLE, Kind::Boolean, Rule::False, "false", None,
-        "Tiered storage for the topic. Only false: ringlog has no remote log storage yet."),
+    spec(REMOTE_STORAGE_ENABLE, Kind::Boolean, Rule::Any, "false", None,
+        "Tiered storage for the topic: sealed segments are archived to the broker's --archive store and Fetch serves them from there. Defaults to true when the broker archives; true is refused on a broker started with --archive off."),
     spec(RETENTION_BYTES, Kind::Long, Rule::Any, "-1", Some(("log.retention.bytes", true)),
         "Delete the oldest segments while the partition is larger than this (negative: no limit). The active segment stays."),
     spec(RETENTION_MS, Kind::Long, Rule::AtLeast(-1), "604800000", Some(("log.retention.ms", false)),
@@ -409,11 +411,6 @@ pub fn canonical(key: &str, value: &str) -> Result<String, String> {
             } else {
                 return refuse("Expected value to be either true or false".to_string());
             };
-            if parsed && matches!(spec.rule, Rule::False) {
-                return Err(format!(
-                    "{key}={value} is not supported: tiered storage is disabled in this broker (ringlog has no remote log storage yet), so a topic cannot be configured with remote log storage"
-                ));
-            }
             Ok(parsed.to_string())
         }
         Kind::String => match spec.rule {
@@ -502,6 +499,18 @@ fn apply(config: &mut LogConfig, key: &str, value: &str) -> Result<(), String> {
             let bytes = parse_i64(key, value, i64::MIN)?;
             config.retention_bytes = u64::try_from(bytes).ok();
         }
+        REMOTE_STORAGE_ENABLE => {
+            let enable = value.trim().eq_ignore_ascii_case("true");
+            // The server's default is true exactly when it archives.
+            if enable && !config.remote_storage {
+                return Err(format!(
+                    "{key}=true is not supported: this broker runs with --archive off, so a topic cannot be configured with remote log storage"
+                ));
+            }
+            config.remote_storage = enable;
+        }
+        LOCAL_RETENTION_MS => config.local_retention_ms = parse_i64(key, value, -2)?,
+        LOCAL_RETENTION_BYTES => config.local_retention_bytes = parse_i64(key, value, -2)?,
         SEGMENT_BYTES => config.segment_bytes = parse_i64(key, value, 1)? as u64,
         SEGMENT_MS => config.segment_ms = parse_i64(key, value, 1)?,
         MAX_MESSAGE_BYTES => {
@@ -582,6 +591,7 @@ pub fn log_config(
     overrides: &BTreeMap<String, String>,
 ) -> Result<LogConfig, String> {
     let mut config = configured(defaults, overrides)?;
+    check_local_retention(&config)?;
     let deletes = overrides
         .get(CLEANUP_POLICY)
         .is_none_or(|policy| elements(policy).contains(&"delete"));
@@ -600,6 +610,29 @@ pub fn log_config(
     Ok(config)
 }
 
+/// Kafka's rule: a local bound may not exceed the overall one (-2 follows
+/// it; -1, no local bound, only with no overall bound either).
+fn check_local_retention(config: &LogConfig) -> Result<(), String> {
+    let (local_ms, local_bytes) = config.local_retention();
+    if let Some(overall) = config.retention_ms {
+        if local_ms.is_none_or(|ms| ms > overall) {
+            return Err(format!(
+                "{LOCAL_RETENTION_MS}={} must not exceed {RETENTION_MS}={overall}",
+                config.local_retention_ms
+            ));
+        }
+    }
+    if let Some(overall) = config.retention_bytes {
+        if local_bytes.is_none_or(|bytes| bytes > overall) {
+            return Err(format!(
+                "{LOCAL_RETENTION_BYTES}={} must not exceed {RETENTION_BYTES}={overall}",
+                config.local_retention_bytes
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The value of honoured `key` under `config`, as Kafka prints it; None for
 /// keys that ringlog only stores.
 fn engine_value(config: &LogConfig, key: &str) -> Option<String> {
@@ -613,6 +646,9 @@ fn engine_value(config: &LogConfig, key: &str) -> Option<String> {
         SEGMENT_MS => config.segment_ms.to_string(),
         MAX_MESSAGE_BYTES => config.max_payload_bytes.to_string(),
         INDEX_INTERVAL_BYTES => config.index_interval_bytes.to_string(),
+        REMOTE_STORAGE_ENABLE => config.remote_storage.to_string(),
+        LOCAL_RETENTION_MS => config.local_retention_ms.to_string(),
+        LOCAL_RETENTION_BYTES => config.local_retention_bytes.to_string(),
         _ => return None,
     })
 }

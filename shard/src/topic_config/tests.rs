@@ -215,11 +215,6 @@ fn bad_values_are_refused_with_the_key_and_the_reason() {
             "ringlog does not compact logs yet",
         ),
         (
-            "remote.storage.enable",
-            "true",
-            "tiered storage is disabled",
-        ),
-        (
             "leader.replication.throttled.replicas",
             "0-0",
             "must be the literal '*'",
@@ -310,7 +305,6 @@ fn keys_that_are_only_stored_leave_the_log_config_alone() {
         ("message.format.version", "2.8"),
         ("min.cleanable.dirty.ratio", "0.9"),
         ("delete.retention.ms", "0"),
-        ("local.retention.ms", "-1"),
         ("remote.log.copy.disable", "true"),
     ]);
     assert_eq!(log_config(&defaults, &stored).unwrap(), defaults);
@@ -595,4 +589,33 @@ fn batch_policy_keys_set_the_batch_policy() {
             "{key}={value}"
         );
     }
+}
+
+#[test]
+fn remote_storage_follows_the_broker_and_local_bounds_stay_within_the_overall_ones() {
+    let off = LogConfig::default();
+    let err = log_config(&off, &overrides(&[(REMOTE_STORAGE_ENABLE, "true")])).unwrap_err();
+    assert!(err.contains("--archive off"), "{err}");
+    assert!(!log_config(&off, &overrides(&[])).unwrap().remote_storage);
+    let on = LogConfig {
+        remote_storage: true,
+        retention_ms: Some(10_000),
+        ..LogConfig::default()
+    };
+    assert!(log_config(&on, &overrides(&[])).unwrap().remote_storage);
+    let opted_out = log_config(&on, &overrides(&[(REMOTE_STORAGE_ENABLE, "false")])).unwrap();
+    assert!(!opted_out.remote_storage);
+    let local = |ms: &str| log_config(&on, &overrides(&[("local.retention.ms", ms)]));
+    assert_eq!(local("0").unwrap().local_retention(), (Some(0), None));
+    assert_eq!(local("-2").unwrap().local_retention(), (Some(10_000), None));
+    assert_eq!(
+        local("10000").unwrap().local_retention(),
+        (Some(10_000), None)
+    );
+    for too_much in ["10001", "-1"] {
+        let err = local(too_much).unwrap_err();
+        assert!(err.contains("must not exceed retention.ms=10000"), "{err}");
+    }
+    let rows = describe(&on, &BTreeMap::new());
+    assert_eq!(entry(&rows, REMOTE_STORAGE_ENABLE).value, "true");
 }
