@@ -285,7 +285,7 @@ const SETTINGS: &[Setting] = &[
         "local-retention-ms",
         "MS",
         None,
-        "With archiving on, the default local.retention.ms of topics: how long an archived segment stays on the local disk; -2 follows retention.ms, -1 keeps it until retention removes it, 0 or more is milliseconds [default: 0 with a local-directory archive, -2 (follow retention) with S3]",
+        "With archiving on, the default local.retention.ms of topics: how long an archived segment stays on the local disk; -2 follows retention.ms, 0 or more is milliseconds up to the default retention.ms (-1, no local bound, is refused: retention.ms is bounded) [default: 0 with a local-directory archive, -2 (follow retention) with S3]",
     ),
 ];
 
@@ -610,14 +610,18 @@ pub fn resolve(
         // local segments stay for the whole retention unless lowered.
         (_, None) => LogConfig::LOCAL_FOLLOWS_RETENTION,
     };
-    if let Some(retention_ms) = log_defaults
-        .retention_ms
-        .filter(|&retention_ms| log_defaults.local_retention_ms > retention_ms)
+    // Kafka's rule, which the broker applies to every topic's settings: a
+    // local bound within the overall one, so -1 (none) only with no
+    // retention.ms. Refused here, or every topic would be refused.
+    if let (Some(retention_ms), (local_ms, _)) =
+        (log_defaults.retention_ms, log_defaults.local_retention())
     {
-        return Err(ConfigError(format!(
-            "--local-retention-ms {} is above the default retention.ms {retention_ms}: a segment cannot stay local longer than the log keeps it",
-            log_defaults.local_retention_ms
-        )));
+        if local_ms.is_none_or(|ms| ms > retention_ms) {
+            return Err(ConfigError(format!(
+                "--local-retention-ms {} exceeds the default retention.ms {retention_ms}: a segment cannot stay local longer than the log keeps it (-2 keeps it for the whole retention)",
+                log_defaults.local_retention_ms
+            )));
+        }
     }
     log_defaults.validate().map_err(|err| {
         ConfigError(format!(
@@ -749,7 +753,8 @@ fn archive_target(sources: &Sources<'_>, data_dir: &Path) -> Result<ArchiveTarge
 }
 
 /// Kafka's `local.retention.ms`: -2 (follow `retention.ms`), -1 (no local
-/// bound) or a number of milliseconds.
+/// bound) or a number of milliseconds; whether it fits `retention.ms` is
+/// checked with the other log settings.
 fn parse_local_retention_ms(text: &str) -> Result<i64, String> {
     let ms: i64 = text
         .parse()

@@ -170,10 +170,13 @@ def confluent_consume(
     *,
     start: int = confluent_kafka.OFFSET_BEGINNING,
     timeout: float = CLIENT_TIMEOUT_S,
+    **consumer_conf,
 ) -> dict[int, list[Record]]:
-    """Reads every partition from ``start`` to its end (partition EOF)."""
+    """Reads every partition from ``start`` to its end (partition EOF).
+    ``consumer_conf`` adds librdkafka settings (``max.partition.fetch.bytes``,
+    ...)."""
     partitions = list(partitions)
-    consumer = confluent_consumer(bootstrap)
+    consumer = confluent_consumer(bootstrap, **consumer_conf)
     out: dict[int, list[Record]] = {p: [] for p in partitions}
     at_end: set[int] = set()
     other_errors = []
