@@ -87,8 +87,8 @@ def skew(binary: str, bootstrap: str, http: str) -> None:
     print(f"skewed (8 hot partitions on shard 0): {before['throughput_mb_s']:.1f} MB/s, "
           f"p99 {before['p99_ms']:.2f} ms")
     print(f"rebalance by load: {len(rebalanced['moved'])} moves, before "
-          f"{[round(b / 1e6, 1) for b in rebalanced['before']]} MB/s per shard, planned after "
-          f"{[round(a / 1e6, 1) for a in rebalanced['after']]}")
+          f"{[round(b, 1) for b in rebalanced['before']]} MB/s per shard, planned after "
+          f"{[round(a, 1) for a in rebalanced['after']]}")
     print(f"rebalanced: {after['throughput_mb_s']:.1f} MB/s, p99 {after['p99_ms']:.2f} ms")
     print(f"throughput ratio rebalanced/skewed: {after['throughput_mb_s'] / before['throughput_mb_s']:.2f}")
 
@@ -97,9 +97,10 @@ def moves_under_load(bootstrap: str, http: str, count: int) -> None:
     import confluent_kafka
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
-        [NewTopic("moving", num_partitions=4, replication_factor=1)]
-    )["moving"].result(30)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic("moving", num_partitions=4, replication_factor=1)])[
+        "moving"
+    ].result(30)
     producer = confluent_kafka.Producer({
         "bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
         "linger.ms": 2,

@@ -160,7 +160,19 @@ pub async fn read(
         .index
         .span_for_offset(offset.max(record.first_offset))
         .unwrap_or(0);
-    let range = opened.index.read_range(span, max_bytes as u64);
+    read_spans(store, record, &opened, span, max_bytes as u64).await
+}
+
+/// The spans from `span` on, about `max_bytes` of them (at least one),
+/// read and verified against their crc32c.
+async fn read_spans(
+    store: &StoreHandle,
+    record: &ArchiveRecord,
+    opened: &Opened,
+    span: usize,
+    max_bytes: u64,
+) -> Result<Bytes, Error> {
+    let range = opened.index.read_range(span, max_bytes);
     let bytes = store
         .read(&record.key, record.bytes, range.bytes.clone())
         .await
@@ -210,15 +222,7 @@ pub async fn offset_for_timestamp(
         };
         // Bounded: one span per round, to the archive's last span.
         for span in span..opened.index.span_count() {
-            let range = opened.index.read_range(span, 0);
-            let bytes = store
-                .read(&record.key, record.bytes, range.bytes.clone())
-                .await
-                .map_err(|e| store_error(&record.key, e))?;
-            opened
-                .index
-                .verify(&range, &bytes)
-                .map_err(|error| archive_error(&record, error))?;
+            let bytes = read_spans(store, &record, &opened, span, 0).await?;
             for batch in ringlog_protocol::batches(&bytes) {
                 let batch = batch.map_err(|e| store_error(&record.key, e))?;
                 let view = BatchView::parse(&batch).map_err(|e| store_error(&record.key, e))?;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{create_topic, fetch_from_start, name, Client, Server};
+use common::{create_topic, create_topic_with_configs, fetch_from_start, name, Client, Server};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use ringlog_engine::batch::BatchView;
@@ -23,28 +23,6 @@ fn now_ms() -> i64 {
 
 fn text(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
-}
-
-fn create(client: &mut Client, topic: &str, configs: &[(&str, &str)]) {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            create_topics_request::CreatableTopicConfig::default()
-                .with_name(text(k))
-                .with_value(Some(text(v)))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default()
-        .with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(configs)])
-        .with_timeout_ms(10_000);
-    let ResponseKind::CreateTopics(response) = client.call(7, request) else {
-        panic!("not CreateTopics");
-    };
-    assert_eq!(response.topics[0].error_code, 0, "{:?}", response.topics[0]);
 }
 
 fn produce(
@@ -140,7 +118,7 @@ fn list_offsets_by_time_answers_the_record_inside_a_compressed_batch() {
 fn compression_type_recompresses_what_is_produced() {
     let server = Server::start("batch-configs-compression");
     let mut client = Client::connect(server.addr);
-    create(&mut client, "to-zstd", &[("compression.type", "zstd")]);
+    create_topic_with_configs(&mut client, "to-zstd", &[("compression.type", "zstd")]);
     let now = now_ms();
     let produced = hundred(Codec::None, now);
     assert_eq!(
@@ -194,7 +172,7 @@ fn compression_type_recompresses_what_is_produced() {
 fn log_append_time_is_stamped_and_answered() {
     let server = Server::start("batch-configs-log-append-time");
     let mut client = Client::connect(server.addr);
-    create(
+    create_topic_with_configs(
         &mut client,
         "stamped",
         &[("message.timestamp.type", "LogAppendTime")],
@@ -220,7 +198,7 @@ fn log_append_time_is_stamped_and_answered() {
 fn records_outside_the_timestamp_window_answer_invalid_timestamp() {
     let server = Server::start("batch-configs-window");
     let mut client = Client::connect(server.addr);
-    create(
+    create_topic_with_configs(
         &mut client,
         "windowed",
         &[

@@ -8,7 +8,6 @@ mod common;
 use bytes::Bytes;
 use common::{Client, Server};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use ringlog_engine::archive::{parse_archive_key, verify_all};
 use ringlog_engine::batch::{build_batch, BatchView};
 use ringlog_protocol::batches;
@@ -23,10 +22,6 @@ const RECORDS: usize = 400;
 const TS_BASE: i64 = 1_700_000_000_000;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 
-fn text(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
-
 fn value(i: usize) -> Vec<u8> {
     format!("record-{i:05}-{}", "x".repeat(900)).into_bytes()
 }
@@ -39,28 +34,6 @@ fn archiving(dir: &Path) -> impl FnOnce(&mut ServerConfig) + '_ {
         config.log_defaults.remote_storage = true;
         config.log_defaults.local_retention_ms = 0;
     }
-}
-
-fn create(client: &mut Client) {
-    let configs = [("segment.bytes", "65536"), ("retention.ms", "-1")]
-        .iter()
-        .map(|(k, v)| {
-            create_topics_request::CreatableTopicConfig::default()
-                .with_name(text(k))
-                .with_value(Some(text(v)))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default()
-        .with_topics(vec![create_topics_request::CreatableTopic::default()
-            .with_name(common::name(TOPIC))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(configs)])
-        .with_timeout_ms(10_000);
-    let ResponseKind::CreateTopics(response) = client.call(7, request) else {
-        panic!("not CreateTopics");
-    };
-    assert_eq!(response.topics[0].error_code, 0, "{:?}", response.topics[0]);
 }
 
 /// (error code, batches) of a Fetch from `offset`.
@@ -167,7 +140,11 @@ fn archived_offsets_are_served_from_the_archives_after_the_local_segments_go() {
     let _ = std::fs::remove_dir_all(&dir);
     let server = Server::start_in(dir.clone(), archiving(&dir));
     let mut client = Client::connect(server.addr);
-    create(&mut client);
+    common::create_topic_with_configs(
+        &mut client,
+        TOPIC,
+        &[("segment.bytes", "65536"), ("retention.ms", "-1")],
+    );
     let mut produced = Vec::new();
     for i in 0..RECORDS {
         let batch = build_batch(TS_BASE + i as i64 * 1000, &[&value(i)]);

@@ -103,10 +103,83 @@ pub fn plan(shards: &[ShardLoad], by: BalanceBy) -> Plan {
     }
 }
 
+/// `--core-balancing continuous`'s judgement, fed one observation of
+/// every shard's load (bytes per second) at a time: it answers "rebalance
+/// now" once the busiest shard has carried more than `threshold` times
+/// the mean for `debounce`, and starts over after saying so. A pool below
+/// `floor_bytes_per_s` in total is never judged (at a trickle, differences
+/// are noise).
+#[derive(Clone, Debug)]
+pub struct Watch {
+    threshold: f64,
+    debounce: std::time::Duration,
+    floor_bytes_per_s: f64,
+    since: Option<std::time::Instant>,
+}
+
+impl Watch {
+    /// A watch that has seen nothing yet.
+    pub fn new(threshold: f64, debounce: std::time::Duration, floor_bytes_per_s: f64) -> Self {
+        assert!(
+            threshold > 1.0,
+            "a threshold at or below the mean is always exceeded"
+        );
+        Watch {
+            threshold,
+            debounce,
+            floor_bytes_per_s,
+            since: None,
+        }
+    }
+
+    /// Takes the load of every shard at `now`; true when a rebalance is due.
+    pub fn observe(&mut self, now: std::time::Instant, per_shard: &[f64]) -> bool {
+        let total: f64 = per_shard.iter().sum();
+        let mean = total / per_shard.len().max(1) as f64;
+        let busiest = per_shard.iter().cloned().fold(0.0, f64::max);
+        if total < self.floor_bytes_per_s || busiest <= self.threshold * mean {
+            self.since = None;
+            return false;
+        }
+        let since = *self.since.get_or_insert(now);
+        if now.duration_since(since) < self.debounce {
+            return false;
+        }
+        self.since = None;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::admin::PartitionLoad;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_watch_waits_for_the_imbalance_to_last_and_forgets_a_blip() {
+        let mut watch = Watch::new(1.25, Duration::from_secs(30), 1e6);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let skewed = [9e6, 1e6];
+        assert!(!watch.observe(at(0), &skewed), "imbalance starts");
+        assert!(!watch.observe(at(29), &skewed), "not for long enough yet");
+        // Balanced for a moment: the debounce starts again.
+        assert!(!watch.observe(at(30), &[5e6, 5e6]));
+        assert!(!watch.observe(at(31), &skewed));
+        assert!(!watch.observe(at(60), &skewed));
+        assert!(watch.observe(at(61), &skewed), "30 s of imbalance");
+        assert!(
+            !watch.observe(at(62), &skewed),
+            "it starts over after a rebalance"
+        );
+        // Below the floor nothing is judged, however uneven.
+        let mut idle = Watch::new(1.25, Duration::ZERO, 1e6);
+        assert!(!idle.observe(at(0), &[9e5, 0.0]));
+        assert!(idle.observe(at(0), &[2e6, 0.0]));
+        // Within the threshold: 1.2 x the mean is not imbalance at 1.25.
+        assert!(!idle.observe(at(0), &[6e6, 4e6]));
+    }
 
     fn shard(id: u32, partitions: &[(&str, u32, f64)]) -> ShardLoad {
         ShardLoad {

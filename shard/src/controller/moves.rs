@@ -424,15 +424,17 @@ impl Controller {
     /// partitions start their traffic figures afresh on the new shard).
     pub async fn keep_balanced(self: Rc<Self>, threshold: f64, debounce_ms: u64) {
         let stopping = &self.client.local().stopping;
-        let mut imbalanced_since: Option<Instant> = None;
+        let debounce = Duration::from_millis(debounce_ms);
+        let mut watch = balance::Watch::new(threshold, debounce, BALANCE_LOAD_FLOOR_BYTES_PER_S);
         loop {
             let seen = stopping.generation();
             let period = Duration::from_millis(BALANCE_CHECK_INTERVAL_MS);
             if stopping.wait_after(seen, period).await {
                 return;
             }
-            let loads = self.shard_loads().await;
-            let per_shard: Vec<f64> = loads
+            let per_shard: Vec<f64> = self
+                .shard_loads()
+                .await
                 .iter()
                 .map(|l| {
                     l.partitions
@@ -441,21 +443,11 @@ impl Controller {
                         .sum()
                 })
                 .collect();
-            let total: f64 = per_shard.iter().sum();
-            let mean = total / per_shard.len() as f64;
-            let busiest = per_shard.iter().cloned().fold(0.0, f64::max);
-            if total < BALANCE_LOAD_FLOOR_BYTES_PER_S || busiest <= threshold * mean {
-                imbalanced_since = None;
+            if !watch.observe(Instant::now(), &per_shard) {
                 continue;
             }
-            let since = *imbalanced_since.get_or_insert_with(Instant::now);
-            if since.elapsed() < Duration::from_millis(debounce_ms) {
-                continue;
-            }
-            imbalanced_since = None;
             tracing::info!(
-                busiest_bytes_per_s = busiest,
-                mean_bytes_per_s = mean,
+                ?per_shard,
                 "shard load uneven for longer than the debounce: rebalancing"
             );
             if let Err(e) = self.rebalance(BalanceBy::Load, false).await {

@@ -395,12 +395,7 @@ pub fn start_store(target: &ArchiveTarget, name: &str) -> Result<Option<StoreHan
     if *target == ArchiveTarget::Off {
         return Ok(None);
     }
-    let runtime = store_runtime(name)?;
-    // The S3 client is built inside the runtime it will run on.
-    let backend = {
-        let _inside = runtime.enter();
-        backend(target)?
-    };
+    let (runtime, backend) = runtime_and_backend(target, name)?;
     spawn_store(
         runtime,
         backend,
@@ -410,6 +405,20 @@ pub fn start_store(target: &ArchiveTarget, name: &str) -> Result<Option<StoreHan
         None,
     )
     .map(Some)
+}
+
+/// The store thread's runtime and the backend for `target`, built inside
+/// the runtime it will run on (the S3 client needs one).
+fn runtime_and_backend(
+    target: &ArchiveTarget,
+    name: &str,
+) -> Result<(tokio::runtime::Runtime, Backend), StoreError> {
+    let runtime = store_runtime(name)?;
+    let backend = {
+        let _inside = runtime.enter();
+        backend(target)?
+    };
+    Ok((runtime, backend))
 }
 
 /// [`start_store`] with a chunk cache and a read rate for reads through
@@ -425,11 +434,7 @@ pub fn start_store_with_cache(
     if !remote {
         return start_store(target, name);
     }
-    let runtime = store_runtime(name)?;
-    let backend = {
-        let _inside = runtime.enter();
-        backend(target)?
-    };
+    let (runtime, backend) = runtime_and_backend(target, name)?;
     let dir = cache.dir.clone();
     let cache = ChunkCache::open(cache)
         .map_err(|e| StoreError::Config(format!("chunk cache directory {}: {e}", dir.display())))?;

@@ -181,6 +181,31 @@ pub fn try_create_topic(client: &mut Client, version: i16, topic: &str, partitio
     response.topics[0].error_code
 }
 
+/// Creates `topic` with one partition and these topic configs, which
+/// must succeed.
+pub fn create_topic_with_configs(client: &mut Client, topic: &str, configs: &[(&str, &str)]) {
+    let text = |s: &str| StrBytes::from_string(s.to_string());
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            create_topics_request::CreatableTopicConfig::default()
+                .with_name(text(k))
+                .with_value(Some(text(v)))
+        })
+        .collect();
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(configs)])
+        .with_timeout_ms(10_000);
+    let ResponseKind::CreateTopics(response) = client.call(7, request) else {
+        panic!("not CreateTopics");
+    };
+    assert_eq!(response.topics[0].error_code, 0, "{:?}", response.topics[0]);
+}
+
 /// Creates `topic`, which must succeed.
 pub fn create_topic(client: &mut Client, version: i16, topic: &str, partitions: i32) {
     let error_code = try_create_topic(client, version, topic, partitions);
