@@ -4,7 +4,8 @@ archive is recorded (``local.retention.ms`` 0), and every offset still
 served from the archives: a consumer from offset 0, raw Fetch bytes,
 ListOffsets earliest and by time, ``ringlog inspect archive``. Then the
 faults: the S3 server stopped mid-run and started again, kill -9 at the
-crash points of an upload and of its recording, corrupt archives.
+crash points of an upload and of its recording, stray objects swept at
+start, corrupt archives.
 
 Every topic here has small segments (``segment.bytes`` 65536,
 ``segment.ms`` 1000) so that a few hundred kilobytes seal many of them,
