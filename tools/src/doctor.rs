@@ -22,11 +22,17 @@
 //!   only emulates it on RAM that is lost on reboot, so it is rejected. The
 //!   check performs a real aligned write + fdatasync + read-back round trip.
 //! * **free space**: reported for information.
+//! * **archive**: where sealed segments are archived (`--archive`) must
+//!   work before the first segment seals: a local directory is created and
+//!   must take a file; an S3 bucket must exist and accept the credentials
+//!   for listing, putting and deleting. Otherwise uploads would fail and
+//!   retry for as long as the broker runs while local segments pile up.
 //!
 //! Every check yields a [`Check`] with a [`Verdict`]; nothing here panics on
 //! runtime failures: OS errors become `Fail` verdicts carrying the OS error
 //! text.
 
+use ringlog_shard::tiered::ArchiveTarget;
 use std::ffi::{CStr, CString};
 use std::fs::OpenOptions;
 use std::io;
@@ -135,8 +141,10 @@ fn plural(count: usize, word: &str) -> String {
 }
 
 /// Runs every check against this host, with `data_dir` as the ringlog data
-/// directory (created if missing) and `shards` executors to size memlock for.
-pub fn run(data_dir: &Path, shards: usize) -> Report {
+/// directory (created if missing), `shards` executors to size memlock for,
+/// and `archive` as the archive target (a local directory is created if
+/// missing; S3 is asked over the network, one attempt per call).
+pub fn run(data_dir: &Path, shards: usize, archive: &ArchiveTarget) -> Report {
     let mut checks = vec![check_kernel(), check_io_uring(), check_memlock(shards)];
     let dir_check = check_data_dir(data_dir);
     let dir_usable = dir_check.verdict != Verdict::Fail;
@@ -146,7 +154,34 @@ pub fn run(data_dir: &Path, shards: usize) -> Report {
         checks.push(check_o_direct(data_dir));
         checks.push(check_free_space(data_dir));
     }
+    checks.push(check_archive(archive));
     Report { checks }
+}
+
+// ---------------------------------------------------------------- archive
+
+fn check_archive(target: &ArchiveTarget) -> Check {
+    let (verdict, detail) = match target {
+        ArchiveTarget::Off => (
+            Verdict::Ok,
+            "off: sealed segments stay on the local disk until retention".to_string(),
+        ),
+        target => match ringlog_shard::tiered::check(target) {
+            Ok(()) => (
+                Verdict::Ok,
+                format!("{target}: a probe object was put and deleted"),
+            ),
+            Err(err) => (
+                Verdict::Fail,
+                format!("{err}; fix --archive (or --s3-endpoint and the AWS_* variables), or set --archive off"),
+            ),
+        },
+    };
+    Check {
+        name: "archive",
+        verdict,
+        detail,
+    }
 }
 
 // ---------------------------------------------------------------- kernel

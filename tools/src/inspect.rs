@@ -1,8 +1,10 @@
 //! `ringlog inspect`: print on-disk files frame by frame (an archive
 //! member by member) and verify every checksum, stopping at the first
 //! corruption with its file and byte offset. Reads with ordinary buffered I/O — it is an offline tool and
-//! must work on a copy of a data directory anywhere, even on tmpfs.
+//! must work on a copy of a data directory anywhere, even on tmpfs. An
+//! archive may also be read from S3, through the broker's store layer.
 
+use futures_lite::future::block_on;
 use ringlog_engine::archive::{
     archive_key, verify_all, Footer, TailRead, ARCHIVE_VERSION, TAIL_READ_BYTES, TRAILER_BYTES,
 };
@@ -11,6 +13,9 @@ use ringlog_engine::format::{
     decode_footer, decode_segment_header, parse_segment_file_name, walk_frames, FrameRead,
     SegmentKind, FILE_HEADER_BYTES, FRAME_HEADER_BYTES, META_SNAPSHOT_EXTENSION, SEGMENT_EXTENSION,
 };
+use ringlog_shard::tiered::{start_store, ArchiveTarget, StoreHandle};
+use std::borrow::Cow;
+use std::ops::Range;
 use std::path::Path;
 
 /// Why a command did not succeed.
@@ -264,34 +269,29 @@ pub fn meta(data_dir: &Path, quiet: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `ringlog inspect archive <path>`: prints the footer and the member
-/// table, then verifies every member. Opens the object as a reader of the
-/// object store does, from its last [`TAIL_READ_BYTES`] and then the
-/// footer's range if the tail did not hold it, so an archive that opens
-/// here opens there.
-pub fn archive(path: &Path, quiet: bool) -> Result<(), Failure> {
-    if let Some(url) = path.to_str().filter(|p| p.contains("://")) {
-        return Err(Failure::Usage(format!(
-            "{url}: only local paths are supported for now (no object store access yet); \
-             copy the object to a local file and inspect that"
-        )));
-    }
-    let bytes = std::fs::read(path)
-        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let corrupt = |e| Failure::Corrupt(format!("corrupt {}: {e}", path.display()));
-    let tail = &bytes[bytes.len().saturating_sub(TAIL_READ_BYTES as usize)..];
-    let footer = match Footer::from_tail(tail, bytes.len() as u64).map_err(corrupt)? {
+/// `ringlog inspect archive <path-or-url>`: prints the footer and the
+/// member table, then verifies every member. Opens the object as a reader
+/// of the object store does, from its last [`TAIL_READ_BYTES`] and then
+/// the footer's range if the tail did not hold it, so an archive that
+/// opens here opens there. `s3://bucket/key` is read through the store
+/// layer the broker uses (credentials and region from the `AWS_*`
+/// variables, `s3_endpoint` for an S3-compatible server) by ranged GETs:
+/// the tail, the footer if needed, then the whole object to verify it.
+pub fn archive(path: &str, s3_endpoint: Option<&str>, quiet: bool) -> Result<(), Failure> {
+    let object = ArchiveObject::open(path, s3_endpoint)?;
+    let len = object.len();
+    let corrupt = |e| Failure::Corrupt(format!("corrupt {path}: {e}"));
+    let tail = object.read(len.saturating_sub(TAIL_READ_BYTES)..len)?;
+    let footer = match Footer::from_tail(&tail, len).map_err(corrupt)? {
         TailRead::Complete(footer) => footer,
         TailRead::NeedFooter(trailer) => {
-            let range = trailer.footer_range();
-            Footer::decode(&bytes[range.start as usize..range.end as usize], &trailer)
-                .map_err(corrupt)?
+            Footer::decode(&object.read(trailer.footer_range())?, &trailer).map_err(corrupt)?
         }
     };
     if !quiet {
         print_footer(path, &footer);
     }
-    let report = verify_all(&bytes).map_err(corrupt)?;
+    let report = verify_all(&object.read(0..len)?).map_err(corrupt)?;
     println!(
         "ok: {} batches in {} spans, offsets {}..{}, {} members, every crc verified",
         report.footer.batch_count,
@@ -303,10 +303,89 @@ pub fn archive(path: &Path, quiet: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_footer(path: &Path, f: &Footer) {
+/// An archive being inspected: a local file read whole (an offline tool
+/// must work on a copy anywhere), or an object in S3 read by ranges.
+enum ArchiveObject {
+    Local(Vec<u8>),
+    Remote {
+        store: StoreHandle,
+        key: String,
+        url: String,
+        len: u64,
+    },
+}
+
+impl ArchiveObject {
+    fn open(path: &str, s3_endpoint: Option<&str>) -> Result<ArchiveObject, Failure> {
+        let Some(rest) = path.strip_prefix("s3://") else {
+            if let Some((scheme, _)) = path.split_once("://") {
+                return Err(Failure::Usage(format!(
+                    "{path}: unsupported scheme {scheme}:// (give a local path or s3://bucket/key)"
+                )));
+            }
+            if let Some(endpoint) = s3_endpoint {
+                return Err(Failure::Usage(format!(
+                    "--s3-endpoint {endpoint} is set but {path} is not an s3:// URL"
+                )));
+            }
+            return std::fs::read(path)
+                .map(ArchiveObject::Local)
+                .map_err(|e| Failure::Usage(format!("cannot read {path}: {e}")));
+        };
+        let Some((bucket, key)) = rest.split_once('/').filter(|(_, key)| !key.is_empty()) else {
+            return Err(Failure::Usage(format!(
+                "{path}: give s3://bucket/key, the key of one archive object"
+            )));
+        };
+        // The bucket's root as the target, so the key is the whole key
+        // (prefix included) as S3 lists it. The bucket name and endpoint
+        // are S3's to judge: its error names them.
+        let target = ArchiveTarget::S3 {
+            bucket: bucket.to_string(),
+            prefix: String::new(),
+            endpoint: s3_endpoint.map(str::to_string),
+        };
+        let store = start_store(&target, "inspect")
+            .map_err(|e| Failure::Usage(format!("{path}: {e}")))?
+            .expect("an s3:// target is not off");
+        let len = block_on(store.size(key))
+            .map_err(|e| Failure::Usage(format!("cannot read {path}: {e}")))?
+            .ok_or_else(|| Failure::Usage(format!("cannot read {path}: no such object")))?;
+        Ok(ArchiveObject::Remote {
+            store,
+            key: key.to_string(),
+            url: path.to_string(),
+            len,
+        })
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            ArchiveObject::Local(bytes) => bytes.len() as u64,
+            ArchiveObject::Remote { len, .. } => *len,
+        }
+    }
+
+    /// The bytes of `range`, which lies within the object (the trailer
+    /// and footer checks bound every range asked for).
+    fn read(&self, range: Range<u64>) -> Result<Cow<'_, [u8]>, Failure> {
+        match self {
+            ArchiveObject::Local(bytes) => Ok(Cow::Borrowed(
+                &bytes[range.start as usize..range.end as usize],
+            )),
+            ArchiveObject::Remote { .. } if range.is_empty() => Ok(Cow::Borrowed(&[])),
+            ArchiveObject::Remote {
+                store, key, url, ..
+            } => block_on(store.get_range(key, range))
+                .map(|bytes| Cow::Owned(bytes.to_vec()))
+                .map_err(|e| Failure::Usage(format!("cannot read {url}: {e}"))),
+        }
+    }
+}
+
+fn print_footer(path: &str, f: &Footer) {
     println!(
-        "{}: archive, format v{}, topic {} (id {}), partition {}",
-        path.display(),
+        "{path}: archive, format v{}, topic {} (id {}), partition {}",
         ARCHIVE_VERSION,
         f.topic,
         ringlog_engine::meta::format_topic_id(&f.topic_id),

@@ -10,9 +10,10 @@
 //! an I/O error.
 
 use clap::{Parser, Subcommand};
+use ringlog_shard::tiered::ArchiveTarget;
 use ringlog_tools::{doctor, group, inspect, partition, serve, shard, topic};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -45,7 +46,8 @@ enum Command {
         #[command(subcommand)]
         what: InspectCommand,
     },
-    /// Check that this host can run ringlog: kernel, io_uring, memlock, O_DIRECT.
+    /// Check that this host can run ringlog: kernel, io_uring, memlock,
+    /// O_DIRECT, the archive target.
     Doctor {
         /// Data directory to check (created if missing).
         #[arg(long, default_value = "./data", env = "RINGLOG_DATA_DIR")]
@@ -53,6 +55,14 @@ enum Command {
         /// Shards the host should support (memlock need = shards x 512 KiB).
         #[arg(long, default_value_t = 2, env = "RINGLOG_SHARDS")]
         shards: usize,
+        /// Archive target to check, as `serve --archive`: off, a directory
+        /// (created if missing) or s3://bucket[/prefix] [default:
+        /// <data-dir>/archive].
+        #[arg(long, env = "RINGLOG_ARCHIVE")]
+        archive: Option<String>,
+        /// With an s3:// --archive: the S3-compatible server's URL.
+        #[arg(long, env = "RINGLOG_S3_ENDPOINT")]
+        s3_endpoint: Option<String>,
     },
 }
 
@@ -68,9 +78,13 @@ enum InspectCommand {
     },
     /// Print an archive's footer and member table and verify every member.
     Archive {
-        /// An archive object (`.rla`) in a local file; object store URLs
-        /// are not supported yet.
-        path: PathBuf,
+        /// An archive object (`.rla`): a local file, or s3://bucket/key
+        /// (credentials and region from the AWS_* variables).
+        path: String,
+        /// With an s3:// object: the S3-compatible server's URL
+        /// (http://host:port or https://host) [default: AWS S3].
+        #[arg(long, env = "RINGLOG_S3_ENDPOINT")]
+        s3_endpoint: Option<String>,
         /// Print only the summary line.
         #[arg(long)]
         quiet: bool,
@@ -97,6 +111,34 @@ fn init_logging(default_filter: &str) {
         // Colours for a person at a terminal, not escape codes in journald.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// `ringlog doctor`: the archive target is read as `serve` reads
+/// `--archive` and `--s3-endpoint`, defaulting to `<data-dir>/archive`.
+fn run_doctor(
+    data_dir: &Path,
+    shards: usize,
+    archive: Option<&str>,
+    s3_endpoint: Option<&str>,
+) -> Result<(), inspect::Failure> {
+    let archive = match (archive, s3_endpoint) {
+        (Some(archive), endpoint) => {
+            ArchiveTarget::parse(archive, endpoint, data_dir).map_err(inspect::Failure::Usage)?
+        }
+        (None, Some(endpoint)) => {
+            return Err(inspect::Failure::Usage(format!(
+                "--s3-endpoint {endpoint} is set but --archive is not an s3:// target"
+            )))
+        }
+        (None, None) => ArchiveTarget::default_for(data_dir),
+    };
+    let report = doctor::run(data_dir, shards, &archive);
+    print!("{}", report.render());
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(inspect::Failure::Check)
+    }
 }
 
 fn main() -> ExitCode {
@@ -131,20 +173,27 @@ fn main() -> ExitCode {
             what: InspectCommand::Segment { file, quiet },
         } => inspect::segment(&file, quiet),
         Command::Inspect {
-            what: InspectCommand::Archive { path, quiet },
-        } => inspect::archive(&path, quiet),
+            what:
+                InspectCommand::Archive {
+                    path,
+                    s3_endpoint,
+                    quiet,
+                },
+        } => inspect::archive(&path, s3_endpoint.as_deref(), quiet),
         Command::Inspect {
             what: InspectCommand::Meta { data_dir, quiet },
         } => inspect::meta(&data_dir, quiet),
-        Command::Doctor { data_dir, shards } => {
-            let report = doctor::run(&data_dir, shards);
-            print!("{}", report.render());
-            if report.passed() {
-                Ok(())
-            } else {
-                Err(inspect::Failure::Check)
-            }
-        }
+        Command::Doctor {
+            data_dir,
+            shards,
+            archive,
+            s3_endpoint,
+        } => run_doctor(
+            &data_dir,
+            shards,
+            archive.as_deref(),
+            s3_endpoint.as_deref(),
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,7 @@ use ringlog_shard::config::{
     CoordinatorConfig, CoreBalancing, GroupSettings, RouterCores, ServerConfig,
 };
 use ringlog_shard::metrics::Metrics;
+use ringlog_shard::tiered::ArchiveTarget;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -70,6 +71,18 @@ pub const CORE_BALANCING_DEBOUNCE_MS_MIN: u64 = 1_000;
 /// unit mistake.
 pub const CORE_BALANCING_DEBOUNCE_MS_MAX: u64 = 86_400_000;
 
+/// Smallest `--archive-cache-bytes`: the cache holds chunks of a few MiB,
+/// and below this it could not keep a chunk and its read-ahead for more
+/// than one or two readers, so readers would evict each other's chunks
+/// and fetch them again.
+pub const ARCHIVE_CACHE_BYTES_MIN: u64 = 16 << 20;
+/// Largest `--archive-read-mb-s`: 1 TB/s per shard is no disk's or
+/// network's rate, so more is taken for a unit mistake (bytes for MB).
+pub const ARCHIVE_READ_MB_S_MAX: u64 = 1_000_000;
+/// `--archive-read-mb-s` counts megabytes of 10^6 bytes, as disk and
+/// network rates are given.
+const BYTES_PER_MB: u64 = 1_000_000;
+
 /// One option of `ringlog serve`. Its name is the long flag, the config
 /// file key, and (upper case, `-` as `_`, after [`ENV_PREFIX`]) the
 /// environment variable.
@@ -101,8 +114,9 @@ const fn setting(
 }
 
 /// Every option but `--config`, in `--help` order. The defaults of
-/// `segment-bytes`, `segment-ms` and `flush-policy` are `LogConfig`'s (a
-/// test holds them equal).
+/// `segment-bytes`, `segment-ms` and `flush-policy` are `LogConfig`'s, and
+/// those of `archive-cache-bytes` and `archive-read-mb-s` are
+/// `ServerConfig`'s (tests hold them equal).
 const SETTINGS: &[Setting] = &[
     setting(
         "data-dir",
@@ -243,6 +257,36 @@ const SETTINGS: &[Setting] = &[
         Some("30000"),
         "With --core-balancing continuous: how long the imbalance must last before a rebalance",
     ),
+    setting(
+        "archive",
+        "off|DIR|s3://BUCKET[/PREFIX]",
+        None,
+        "Where sealed segments are archived (one object per segment, read back by Fetch and ListOffsets): off, a local directory, or an S3 bucket and key prefix [default: <data-dir>/archive]",
+    ),
+    setting(
+        "s3-endpoint",
+        "URL",
+        None,
+        "With an s3:// --archive: the URL of an S3-compatible server, http://host:port or https://host [default: AWS S3]; credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION",
+    ),
+    setting(
+        "archive-cache-bytes",
+        "BYTES",
+        Some("1073741824"),
+        "Bound of the on-disk cache (<data-dir>/cache) of archive chunks read from S3, over all shards",
+    ),
+    setting(
+        "archive-read-mb-s",
+        "MB/S",
+        Some("200"),
+        "Megabytes (10^6 bytes) per second each shard may read from the archive store, so a backfill cannot starve produce",
+    ),
+    setting(
+        "local-retention-ms",
+        "MS",
+        None,
+        "With archiving on, the default local.retention.ms of topics: how long an archived segment stays on the local disk; -2 follows retention.ms, 0 or more is milliseconds up to the default retention.ms (-1, no local bound, is refused: retention.ms is bounded) [default: 0 with a local-directory archive, -2 (follow retention) with S3]",
+    ),
 ];
 
 /// `RINGLOG_DATA_DIR` for `data-dir`.
@@ -259,10 +303,14 @@ pub fn arguments() -> Vec<Arg> {
     let mut args: Vec<Arg> = SETTINGS
         .iter()
         .map(|s| {
+            // Negative numbers are values (`--local-retention-ms -2`), and
+            // elsewhere reach the option's parser, which says why they are
+            // out of range as it does for the same text from a file.
             let arg = Arg::new(s.name)
                 .long(s.name)
                 .value_name(s.value_name)
                 .help(s.help)
+                .allow_negative_numbers(true)
                 .action(ArgAction::Set);
             let arg = match s.default {
                 Some(default) => arg.default_value(default),
@@ -538,12 +586,43 @@ pub fn resolve(
         parse_number(text, 1, i64::MAX as u64).map(|n| n as i64)
     })?;
     let flush_policy = sources.required("flush-policy", parse_flush_policy)?;
-    let log_defaults = LogConfig {
+    let archive = archive_target(&sources, &data_dir)?;
+    let local_retention_ms = sources.value("local-retention-ms", parse_local_retention_ms)?;
+    let mut log_defaults = LogConfig {
         segment_bytes,
         segment_ms,
         flush_policy,
         ..LogConfig::default()
     };
+    log_defaults.remote_storage = archive != ArchiveTarget::Off;
+    log_defaults.local_retention_ms = match (&archive, local_retention_ms) {
+        (ArchiveTarget::Off, Some(ms)) => {
+            return Err(ConfigError(format!(
+                "--local-retention-ms {ms} has no effect with --archive off: nothing is archived, so segments stay local until retention"
+            )))
+        }
+        (_, Some(ms)) => ms,
+        // The archive is on the same host, usually the same disk: keeping
+        // the sealed segment once its archive is recorded would hold every
+        // byte twice.
+        (ArchiveTarget::Local { .. }, None) => 0,
+        // S3 is another failure domain and reads from it cost requests:
+        // local segments stay for the whole retention unless lowered.
+        (_, None) => LogConfig::LOCAL_FOLLOWS_RETENTION,
+    };
+    // Kafka's rule, which the broker applies to every topic's settings: a
+    // local bound within the overall one, so -1 (none) only with no
+    // retention.ms. Refused here, or every topic would be refused.
+    if let (Some(retention_ms), (local_ms, _)) =
+        (log_defaults.retention_ms, log_defaults.local_retention())
+    {
+        if local_ms.is_none_or(|ms| ms > retention_ms) {
+            return Err(ConfigError(format!(
+                "--local-retention-ms {} exceeds the default retention.ms {retention_ms}: a segment cannot stay local longer than the log keeps it (-2 keeps it for the whole retention)",
+                log_defaults.local_retention_ms
+            )));
+        }
+    }
     log_defaults.validate().map_err(|err| {
         ConfigError(format!(
             "--segment-bytes {segment_bytes}, --segment-ms {segment_ms}: invalid log settings: {err}"
@@ -599,6 +678,12 @@ pub fn resolve(
             debounce_ms,
         },
     };
+    let archive_cache_bytes = sources.required("archive-cache-bytes", |text| {
+        parse_number(text, ARCHIVE_CACHE_BYTES_MIN, u64::MAX)
+    })?;
+    let archive_read_bytes_per_s = sources.required("archive-read-mb-s", |text| {
+        parse_number(text, 1, ARCHIVE_READ_MB_S_MAX).map(|mb| mb * BYTES_PER_MB)
+    })?;
 
     Ok(Settings {
         server: ServerConfig {
@@ -627,12 +712,59 @@ pub fn resolve(
             metrics: Arc::new(Metrics::new(shards)),
             admin: Arc::default(),
             core_balancing,
-            archive: ringlog_shard::tiered::ArchiveTarget::Off,
-            archive_cache_bytes: ringlog_shard::config::ARCHIVE_CACHE_BYTES_DEFAULT,
-            archive_read_bytes_per_s: ringlog_shard::config::ARCHIVE_READ_BYTES_PER_S_DEFAULT,
+            archive,
+            archive_cache_bytes,
+            archive_read_bytes_per_s,
         },
         http,
     })
+}
+
+/// `--archive` with `--s3-endpoint`, parsed by [`ArchiveTarget::parse`];
+/// `<data-dir>/archive` when `--archive` is not set. Its messages name
+/// the option; a value that did not come from the command line also gets
+/// its origin in front.
+fn archive_target(sources: &Sources<'_>, data_dir: &Path) -> Result<ArchiveTarget, ConfigError> {
+    let archive = sources.text("archive")?;
+    let endpoint = sources.text("s3-endpoint")?;
+    let named = |origin: &Origin<'_>, why: String| match origin {
+        Origin::Flag(_) => ConfigError(why),
+        origin => ConfigError(format!("{origin}: {why}")),
+    };
+    match (archive, endpoint) {
+        (None, None) => Ok(ArchiveTarget::default_for(data_dir)),
+        (None, Some((endpoint, origin))) => Err(named(
+            &origin,
+            format!(
+                "--s3-endpoint {endpoint} is set but --archive is not an s3:// target (it defaults to {})",
+                data_dir.join(ringlog_shard::tiered::ARCHIVE_DIR_DEFAULT).display()
+            ),
+        )),
+        (Some((archive, archive_origin)), endpoint) => {
+            let (endpoint, endpoint_origin) = endpoint.unzip();
+            ArchiveTarget::parse(&archive, endpoint.as_deref(), data_dir).map_err(|why| {
+                match endpoint_origin.filter(|_| why.starts_with("--s3-endpoint")) {
+                    Some(origin) => named(&origin, why),
+                    None => named(&archive_origin, why),
+                }
+            })
+        }
+    }
+}
+
+/// Kafka's `local.retention.ms`: -2 (follow `retention.ms`), -1 (no local
+/// bound) or a number of milliseconds; whether it fits `retention.ms` is
+/// checked with the other log settings.
+fn parse_local_retention_ms(text: &str) -> Result<i64, String> {
+    let ms: i64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number"))?;
+    if ms < LogConfig::LOCAL_FOLLOWS_RETENTION {
+        return Err(format!(
+            "{ms} is not -2 (follow retention.ms), -1 (no local bound) or a number of milliseconds"
+        ));
+    }
+    Ok(ms)
 }
 
 /// The listener to advertise when none is set: the listen address itself,
@@ -834,7 +966,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
     };
     let config = settings.server;
 
-    let report = doctor::run(&config.data_dir, config.shards);
+    // The doctor checks include the archive target's (the directory takes
+    // a file, or the bucket exists and accepts the credentials), so a
+    // wrong --archive fails here, naming it, not at the first upload.
+    let report = doctor::run(&config.data_dir, config.shards, &config.archive);
     let mut passed = true;
     for check in &report.checks {
         match check.verdict {
@@ -868,6 +1003,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
         return fail(1, &format!("cannot start the signal thread: {err}"));
     }
 
+    match &config.archive {
+        ArchiveTarget::Off => {
+            tracing::info!("archive: off; sealed segments stay local until retention")
+        }
+        target => tracing::info!(
+            "archive: {target}; local.retention.ms default {}",
+            config.log_defaults.local_retention_ms
+        ),
+    }
     tracing::info!(
         "starting: {} shards{}, listening on {}, advertising {}:{}, data in {}",
         config.shards,

@@ -272,13 +272,33 @@ fn inspect_archive_names_the_member_and_byte_of_a_corruption() {
 }
 
 #[test]
-fn inspect_archive_takes_local_paths_only() {
-    let out = ringlog(&["inspect", "archive", "s3://bucket/prefix/topics/x/0/a.rla"]);
+fn inspect_archive_refuses_what_is_not_one_object() {
+    let out = ringlog(&["inspect", "archive", "s3://bucket"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("s3://bucket: give s3://bucket/key, the key of one archive object"),
+        "{stderr}"
+    );
+    let out = ringlog(&["inspect", "archive", "gs://bucket/a.rla"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("gs://bucket/a.rla: unsupported scheme gs://"),
+        "{stderr}"
+    );
+    let out = ringlog(&[
+        "inspect",
+        "archive",
+        "--s3-endpoint",
+        "http://127.0.0.1:9000",
+        "/tmp/a.rla",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(
-            "s3://bucket/prefix/topics/x/0/a.rla: only local paths are supported for now"
+            "--s3-endpoint http://127.0.0.1:9000 is set but /tmp/a.rla is not an s3:// URL"
         ),
         "{stderr}"
     );
@@ -367,7 +387,7 @@ fn doctor_passes_on_a_real_disk_directory() {
     ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    for check in ["kernel", "io_uring", "memlock", "o_direct"] {
+    for check in ["kernel", "io_uring", "memlock", "o_direct", "archive"] {
         assert!(
             stdout
                 .lines()
@@ -375,6 +395,68 @@ fn doctor_passes_on_a_real_disk_directory() {
             "{check}: {stdout}"
         );
     }
+    // The default archive target, created and probed.
+    let archive = dir.join("archive");
+    assert!(
+        stdout.contains(&format!(
+            "archive     {}: a probe object was put and deleted",
+            archive.display()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_dir(&archive).unwrap().count(), 0);
+}
+
+#[test]
+fn doctor_checks_the_archive_target() {
+    let dir = test_dir("cli-doctor-archive");
+    let data_dir = dir.to_str().unwrap();
+    let out = ringlog(&["doctor", "--data-dir", data_dir, "--archive", "off"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "[ OK ] archive     off: sealed segments stay on the local disk until retention"
+        ),
+        "{stdout}"
+    );
+    assert!(!dir.join("archive").exists());
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = Command::new(env!("CARGO_BIN_EXE_ringlog"))
+        .args(["doctor", "--data-dir", data_dir])
+        .env("RINGLOG_ARCHIVE", "s3://no-such-bucket")
+        .env("RINGLOG_S3_ENDPOINT", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with(&format!(
+            "[FAIL] archive     s3://no-such-bucket at {endpoint}: start-up check: list: unavailable: "
+        ))),
+        "{stdout}"
+    );
+
+    let out = ringlog(&["doctor", "--data-dir", data_dir, "--archive", "s3://"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--archive s3://: no bucket name"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ringlog(&["doctor", "--data-dir", data_dir, "--s3-endpoint", &endpoint]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is set but --archive is not an s3:// target"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -147,6 +147,73 @@ fn serve_refuses_a_taken_http_address() {
     assert!(!stderr.contains("starting:"), "{stderr}");
 }
 
+/// Credentials for S3 tests: set, so that nothing looks further for them
+/// (the instance metadata endpoint), though no request gets that far.
+const AWS_TEST_ENV: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+#[test]
+fn serve_refuses_an_archive_bucket_it_cannot_reach() {
+    let dir = test_dir("cli-serve-archive-unreachable");
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", free_port());
+    let out = run(ringlog_serve().envs(AWS_TEST_ENV).args([
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--shards",
+        "1",
+        "--listen",
+        &listen,
+        "--archive",
+        "s3://no-such-bucket/prefix",
+        "--s3-endpoint",
+        &endpoint,
+    ]));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("ringlog serve: archive: "))
+        .unwrap_or_else(|| panic!("no archive check failure in {stderr}"));
+    assert!(
+        line.contains(&format!(
+            "s3://no-such-bucket/prefix at {endpoint}: start-up check: "
+        )),
+        "{line}"
+    );
+    assert!(!stderr.contains("starting:"), "{stderr}");
+}
+
+#[test]
+fn serve_creates_the_default_archive_directory() {
+    let (mut child, seen, _rest) = start_broker("cli-serve-archive-default");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-serve-archive-default");
+    let archive = dir.join("archive");
+    let created = archive.is_dir();
+    // SAFETY: signalling our own child process by its id.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = wait_for_exit(&mut child);
+    let log = seen.join("\n");
+    assert!(created, "{} missing\n{log}", archive.display());
+    assert!(
+        log.contains(&format!(
+            "archive: {}; local.retention.ms default 0",
+            archive.display()
+        )),
+        "{log}"
+    );
+    // The start-up check's probe object is gone again.
+    let left: Vec<_> = std::fs::read_dir(&archive).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+}
+
 /// Starts a broker on a real-disk data dir and waits for its "starting"
 /// line; returns the child and the stderr lines seen so far, with a channel
 /// carrying the rest.

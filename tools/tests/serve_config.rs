@@ -4,7 +4,10 @@
 
 use clap::ArgMatches;
 use ringlog_engine::{FlushPolicy, LogConfig};
-use ringlog_shard::config::{CoreBalancing, RouterCores};
+use ringlog_shard::config::{
+    CoreBalancing, RouterCores, ARCHIVE_CACHE_BYTES_DEFAULT, ARCHIVE_READ_BYTES_PER_S_DEFAULT,
+};
+use ringlog_shard::tiered::ArchiveTarget;
 use ringlog_tools::serve::{
     arguments, config_path, env_var_name, parse_cpuset, parse_flush_policy, parse_host_port,
     resolve, Settings, SHARDS_MAX,
@@ -74,6 +77,24 @@ fn defaults_without_any_source() {
     assert_eq!(c.auto_create_partitions, 1);
     assert!(s.http.is_none());
     assert_eq!(c.core_balancing, CoreBalancing::OnChange);
+    assert_eq!(
+        c.archive,
+        ArchiveTarget::Local {
+            dir: PathBuf::from("./data/archive")
+        }
+    );
+    assert_eq!(c.archive, ArchiveTarget::default_for(&c.data_dir));
+    assert_eq!(c.archive_cache_bytes, ARCHIVE_CACHE_BYTES_DEFAULT);
+    assert_eq!(c.archive_read_bytes_per_s, ARCHIVE_READ_BYTES_PER_S_DEFAULT);
+    assert_eq!(c.archive_read_bytes_per_s, 200_000_000);
+    // Archiving to a local directory: remote storage on, and a sealed
+    // segment leaves the data disk once its archive is recorded.
+    assert!(c.log_defaults.remote_storage);
+    assert_eq!(c.log_defaults.local_retention_ms, 0);
+    assert_eq!(
+        c.log_defaults.local_retention_bytes,
+        LogConfig::LOCAL_FOLLOWS_RETENTION
+    );
     // The log defaults are exactly the engine's.
     let engine = LogConfig::default();
     assert_eq!(c.log_defaults.segment_bytes, engine.segment_bytes);
@@ -86,6 +107,7 @@ fn defaults_without_any_source() {
         c.log_defaults.max_payload_bytes, engine.max_payload_bytes,
         "fields without an option keep the engine default"
     );
+    assert_eq!(c.log_defaults.retention_ms, engine.retention_ms);
 }
 
 #[test]
@@ -188,6 +210,11 @@ http = \"127.0.0.1:9644\"
 core-balancing = \"continuous\"
 core-balancing-threshold = 1.5
 core-balancing-debounce-ms = 5000
+archive = \"s3://ringlog-archive/cluster-a\"
+s3-endpoint = \"http://127.0.0.1:9000\"
+archive-cache-bytes = 2147483648
+archive-read-mb-s = 50
+local-retention-ms = 3600000
 ";
     let from_file = settings(&[], &[], Some(file));
     let vars: Vec<(String, String)> = file
@@ -227,7 +254,187 @@ core-balancing-debounce-ms = 5000
                 debounce_ms: 5000
             }
         );
+        assert_eq!(
+            c.archive,
+            ArchiveTarget::S3 {
+                bucket: "ringlog-archive".into(),
+                prefix: "cluster-a".into(),
+                endpoint: Some("http://127.0.0.1:9000".into()),
+            }
+        );
+        assert_eq!(c.archive_cache_bytes, 2 << 30);
+        assert_eq!(c.archive_read_bytes_per_s, 50_000_000);
+        assert!(c.log_defaults.remote_storage);
+        assert_eq!(c.log_defaults.local_retention_ms, 3_600_000);
     }
+}
+
+#[test]
+fn archive_targets_and_their_local_retention() {
+    let c = settings(&["--archive", "off"], &[], None).server;
+    assert_eq!(c.archive, ArchiveTarget::Off);
+    assert!(!c.log_defaults.remote_storage);
+    assert_eq!(
+        c.log_defaults.local_retention_ms,
+        LogConfig::LOCAL_FOLLOWS_RETENTION
+    );
+
+    let c = settings(
+        &["--data-dir", "/d"],
+        &[("RINGLOG_ARCHIVE", "/mnt/archive")],
+        None,
+    )
+    .server;
+    assert_eq!(
+        c.archive,
+        ArchiveTarget::Local {
+            dir: PathBuf::from("/mnt/archive")
+        }
+    );
+    assert!(c.log_defaults.remote_storage);
+    assert_eq!(c.log_defaults.local_retention_ms, 0);
+
+    // S3 without an endpoint is AWS itself; local segments follow
+    // retention.ms unless lowered.
+    let c = settings(&[], &[], Some("archive = \"s3://bucket\"\n")).server;
+    assert_eq!(
+        c.archive,
+        ArchiveTarget::S3 {
+            bucket: "bucket".into(),
+            prefix: String::new(),
+            endpoint: None,
+        }
+    );
+    assert!(c.log_defaults.remote_storage);
+    assert_eq!(
+        c.log_defaults.local_retention_ms,
+        LogConfig::LOCAL_FOLLOWS_RETENTION
+    );
+
+    let retention = |flags: &[&str]| settings(flags, &[], None).server.log_defaults;
+    let s3 = [
+        "--archive",
+        "s3://bucket/p",
+        "--s3-endpoint",
+        "https://s3.example.com",
+    ];
+    for (ms, want) in [("-2", -2), ("0", 0), ("604800000", 604_800_000)] {
+        let flags = [&s3[..], &["--local-retention-ms", ms]].concat();
+        assert_eq!(retention(&flags).local_retention_ms, want, "{ms}");
+        assert_eq!(
+            retention(&["--local-retention-ms", ms]).local_retention_ms,
+            want,
+            "{ms}"
+        );
+    }
+    let c = settings(&[], &[("RINGLOG_LOCAL_RETENTION_MS", "-2")], None).server;
+    assert_eq!(c.log_defaults.local_retention_ms, -2);
+}
+
+#[test]
+fn bad_archive_values_name_the_option() {
+    let err = error(&["--archive", "s3://"], &[], None);
+    assert_eq!(
+        err,
+        "--archive s3://: no bucket name (give s3://bucket[/prefix])"
+    );
+    let err = error(&[], &[("RINGLOG_ARCHIVE", "s3:///prefix")], None);
+    assert_eq!(
+        err,
+        "environment variable RINGLOG_ARCHIVE: --archive s3:///prefix: no bucket name (give s3://bucket[/prefix])"
+    );
+    let err = error(&["--archive", "s3://Bad_Bucket"], &[], None);
+    assert!(err.contains("bad bucket name \"Bad_Bucket\""), "{err}");
+    let err = error(&["--archive", "gs://bucket"], &[], None);
+    assert!(err.contains("unsupported scheme gs://"), "{err}");
+    let err = error(&["--archive", ""], &[], None);
+    assert!(err.starts_with("--archive is empty"), "{err}");
+
+    // --s3-endpoint only with an s3:// target, whether --archive is set or
+    // left to its default.
+    let err = error(&["--s3-endpoint", "http://127.0.0.1:9000"], &[], None);
+    assert_eq!(
+        err,
+        "--s3-endpoint http://127.0.0.1:9000 is set but --archive is not an s3:// target (it defaults to ./data/archive)"
+    );
+    let err = error(
+        &["--archive", "off"],
+        &[],
+        Some("s3-endpoint = \"http://127.0.0.1:9000\"\n"),
+    );
+    assert_eq!(
+        err,
+        format!("config file {FILE}: key \"s3-endpoint\": --s3-endpoint http://127.0.0.1:9000 is set but --archive off is not an s3:// target")
+    );
+    let err = error(
+        &["--archive", "s3://bucket"],
+        &[("RINGLOG_S3_ENDPOINT", "127.0.0.1:9000")],
+        None,
+    );
+    assert!(
+        err.starts_with(
+            "environment variable RINGLOG_S3_ENDPOINT: --s3-endpoint 127.0.0.1:9000: not a URL"
+        ),
+        "{err}"
+    );
+
+    // A local directory that would be taken for broker state.
+    let err = error(
+        &["--data-dir", "/d", "--archive", "/d/topics/archive"],
+        &[],
+        None,
+    );
+    assert!(
+        err.contains("inside the broker's own topics/ directory"),
+        "{err}"
+    );
+    let err = error(&["--data-dir", "/d/data", "--archive", "/d"], &[], None);
+    assert!(err.contains("must not contain the data directory"), "{err}");
+
+    let err = error(&["--archive-read-mb-s", "0"], &[], None);
+    assert_eq!(err, "--archive-read-mb-s: 0 is outside 1..=1000000");
+    let err = error(&[], &[], Some("archive-read-mb-s = 2.5\n"));
+    assert_eq!(
+        err,
+        format!("config file {FILE}: key \"archive-read-mb-s\": \"2.5\" is not a whole number")
+    );
+    let err = error(&["--archive-cache-bytes", "1GiB"], &[], None);
+    assert_eq!(err, "--archive-cache-bytes: \"1GiB\" is not a whole number");
+    let err = error(&[], &[("RINGLOG_ARCHIVE_CACHE_BYTES", "4096")], None);
+    assert!(
+        err.starts_with(
+            "environment variable RINGLOG_ARCHIVE_CACHE_BYTES: 4096 is outside 16777216..="
+        ),
+        "{err}"
+    );
+
+    let err = error(&["--local-retention-ms", "-3"], &[], None);
+    assert!(
+        err.starts_with("--local-retention-ms: -3 is not -2"),
+        "{err}"
+    );
+    let err = error(&["--local-retention-ms", "soon"], &[], None);
+    assert_eq!(err, "--local-retention-ms: \"soon\" is not a whole number");
+    // Within retention.ms, as the broker requires of every topic; -1 (no
+    // local bound) exceeds a bounded retention.ms.
+    for ms in ["604800001", "-1"] {
+        let err = error(&["--local-retention-ms", ms], &[], None);
+        assert!(
+            err.starts_with(&format!(
+                "--local-retention-ms {ms} exceeds the default retention.ms 604800000"
+            )),
+            "{err}"
+        );
+    }
+    let err = error(
+        &["--archive", "off", "--local-retention-ms", "0"],
+        &[],
+        None,
+    );
+    assert!(
+        err.starts_with("--local-retention-ms 0 has no effect with --archive off"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -355,6 +562,9 @@ fn cpuset_sets_the_shard_count_or_must_match_it() {
 fn bad_values_name_their_origin() {
     let err = error(&["--shards", "many"], &[], None);
     assert_eq!(err, "--shards: \"many\" is not a whole number");
+    // A negative number is the option's value, judged by its parser.
+    let err = error(&["--shards", "-1"], &[], None);
+    assert_eq!(err, "--shards: \"-1\" is not a whole number");
     let err = error(&[], &[("RINGLOG_SHARDS", "0")], None);
     assert_eq!(
         err,

@@ -113,12 +113,13 @@ def confluent_producer(bootstrap: str, codec: str = "none", **extra) -> confluen
 
 
 def confluent_produce(
-    bootstrap: str, topic: str, records: list[Record], codec: str = "none"
+    bootstrap: str, topic: str, records: list[Record], codec: str = "none", **producer_conf
 ) -> list[Record]:
     """Produces ``records`` (each to its partition) with acks=all; returns
     them with the offsets from the delivery reports. Fails on any delivery
-    error."""
-    producer = confluent_producer(bootstrap, codec)
+    error. ``producer_conf`` adds librdkafka settings (``batch.size``, ...;
+    dots as in ``**{"batch.size": 16384}``)."""
+    producer = confluent_producer(bootstrap, codec, **producer_conf)
     delivered: dict[int, Record] = {}
     errors = []
 
@@ -169,10 +170,13 @@ def confluent_consume(
     *,
     start: int = confluent_kafka.OFFSET_BEGINNING,
     timeout: float = CLIENT_TIMEOUT_S,
+    **consumer_conf,
 ) -> dict[int, list[Record]]:
-    """Reads every partition from ``start`` to its end (partition EOF)."""
+    """Reads every partition from ``start`` to its end (partition EOF).
+    ``consumer_conf`` adds librdkafka settings (``max.partition.fetch.bytes``,
+    ...)."""
     partitions = list(partitions)
-    consumer = confluent_consumer(bootstrap)
+    consumer = confluent_consumer(bootstrap, **consumer_conf)
     out: dict[int, list[Record]] = {p: [] for p in partitions}
     at_end: set[int] = set()
     other_errors = []

@@ -260,7 +260,7 @@ def test_a_second_server_on_the_metrics_port_refuses_to_start(server, server_fac
     http = f"127.0.0.1:{server.http_port}"
     second = second_serve(server_factory, f"127.0.0.1:{free_port()}", http)
     assert second.returncode == 1, (second.returncode, second.stderr)
-    assert f"cannot serve metrics on {http}" in second.stderr, second.stderr
+    assert f"cannot serve metrics and the admin API on {http}" in second.stderr, second.stderr
     assert "in use" in second.stderr, second.stderr
     # /metrics still answers from the first server (two shards, not one).
     assert len(server.metrics().find("ringlog_produce_records_total")) == server.shards

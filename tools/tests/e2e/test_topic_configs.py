@@ -2,10 +2,11 @@
 confluent-kafka's AdminClient: every key created, described (value,
 source, is_default, synonyms) and deleted; APPEND/SUBTRACT and legacy
 alters; refusals; configs across a restart; honoured configs acting on
-produce; CreateTopics with a replica assignment to broker 0.
+produce; CreateTopics with a replica assignment to broker 0; the tiered
+storage keys following the broker's --archive.
 
-One server serves the module (but the restart test); every test uses its
-own topic names.
+One server serves the module (but the restart and --archive off tests);
+every test uses its own topic names.
 """
 
 from __future__ import annotations
@@ -93,7 +94,14 @@ DEFAULTS = {
     "retention.ms": str(7 * 24 * 3600 * 1000),
     "segment.bytes": str(1 << 30),
     "unclean.leader.election.enable": "false",
+    # The broker archives (by default to <data-dir>/archive).
+    "remote.storage.enable": "true",
 }
+
+# What the server sets for every topic (STATIC_BROKER_CONFIG, as Kafka's
+# log.local.retention.ms): with the default local-directory archive,
+# --local-retention-ms is 0.
+SERVER_SET = {"local.retention.ms": "0"}
 
 
 @pytest.fixture
@@ -149,6 +157,10 @@ def test_every_key_round_trips_with_sources_and_synonyms(server):
     )
     entries = describe_configs(server.bootstrap, "every-key")
     for key, entry in entries.items():
+        if key in SERVER_SET:
+            assert entry.value == SERVER_SET[key], f"{key}={entry.value}"
+            assert ConfigSource(entry.source) == ConfigSource.STATIC_BROKER_CONFIG, key
+            continue
         assert entry.is_default, f"{key} source {entry.source}"
         assert ConfigSource(entry.source) == ConfigSource.DEFAULT_CONFIG, key
     for key, value in DEFAULTS.items():
@@ -185,7 +197,6 @@ def test_incremental_append_subtract_and_legacy_alter(server):
     [
         (1, "cleanup.policy", "compact", "does not compact"),
         (2, "cleanup.policy", "delete,compact", "does not compact"),
-        (3, "remote.storage.enable", "true", "remote log storage"),
         (4, "compression.type", "brotli", "String must be one of"),
         (5, "min.insync.replicas", "0", "Value must be at least 1"),
         (6, "retention.ms", "-2", "Value must be at least -1"),
@@ -194,18 +205,45 @@ def test_incremental_append_subtract_and_legacy_alter(server):
     ],
 )
 def test_bad_values_are_invalid_config(server, n, key, value, words):
-    topic = f"refused-{n}"
+    assert_refused(server, f"refused-{n}", key, value, words)
+
+
+def assert_refused(server, topic: str, key: str, value: str, words: str) -> None:
+    """CreateTopics and IncrementalAlterConfigs with ``key=value`` answer
+    INVALID_CONFIG with ``words``; the refused alter changes nothing."""
     err = create_error(
         server, NewTopic(topic, num_partitions=1, replication_factor=1, config={key: value})
     )
     assert err.code() == KafkaError.INVALID_CONFIG, err
     assert key in err.str() and words in err.str(), err
     create_topic(server.bootstrap, topic, 1)
+
+    def described():
+        entries = describe_configs(server.bootstrap, topic)
+        return {k: (e.value, ConfigSource(e.source)) for k, e in entries.items()}
+
+    before = described()
     err = alter_error(server, topic, (key, value, AlterConfigOpType.SET))
     assert err.code() == KafkaError.INVALID_CONFIG, err
     assert words in err.str(), err
-    entries = describe_configs(server.bootstrap, topic)
-    assert all(e.is_default for e in entries.values()), "a refused alter changes nothing"
+    assert described() == before, "a refused alter changes nothing"
+
+
+def test_tiered_storage_keys_follow_the_archive_setting(server, server_factory):
+    """On the archiving (default) broker remote.storage.enable=true is
+    accepted and local.retention.ms stays within retention.ms; on a broker
+    started with --archive off, remote.storage.enable=true is refused and
+    the default is false."""
+    create_topic(server.bootstrap, "tiered-keys", 1, {"remote.storage.enable": "true"})
+    assert config_values(server.bootstrap, "tiered-keys")["remote.storage.enable"] == "true"
+    assert_refused(server, "tiered-local-above", "local.retention.ms", "604800001", "must not exceed")
+    assert_refused(server, "tiered-local-none", "local.retention.ms", "-1", "must not exceed")
+
+    off = server_factory("--archive", "off", name="archive-off")
+    assert_refused(off, "tiered-off", "remote.storage.enable", "true", "remote log storage")
+    entries = describe_configs(off.bootstrap, "tiered-off")
+    assert entries["remote.storage.enable"].value == "false"
+    assert entries["local.retention.ms"].value == "-2" and entries["local.retention.ms"].is_default
 
 
 def test_max_message_bytes_and_min_insync_replicas_act_on_produce(server):
