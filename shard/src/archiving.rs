@@ -327,13 +327,7 @@ pub async fn tend(
     });
     p.log.log().set_archived_end(archived_end);
     trim(client, &store, topic, partition, p, &config).await;
-    let waiting: Vec<SegmentInfo> = p
-        .log
-        .log()
-        .segments()
-        .into_iter()
-        .filter(|s| s.sealed && s.end_offset > archived_end)
-        .collect();
+    let waiting = unarchived(p, archived_end);
     let lag = Lag {
         segments: waiting.len() as u64,
         bytes: waiting.iter().map(|s| s.size_bytes).sum(),
@@ -344,18 +338,60 @@ pub async fn tend(
         if uploads.len() < UPLOADS_IN_FLIGHT_MAX && uploads.insert(key.clone()) {
             let client = client.clone();
             glommio::spawn_local(async move {
-                let uploaded = upload(&client, &store, &key.0, key.1, next).await;
-                let shard = client.local();
-                shard.archiving.uploads.borrow_mut().remove(&key);
-                if let Err(e) = uploaded {
-                    shard.config.metrics.archive_upload_failed(shard.id);
-                    tracing::warn!(topic = %key.0, partition = key.1, error = %e, store = store.store(), "archiving a segment failed; retried at the next maintenance round, the segment stays local meanwhile");
-                }
+                upload_all(&client, &store, &key.0, key.1, next).await;
+                client.local().archiving.uploads.borrow_mut().remove(&key);
             })
             .detach();
         }
     }
     lag
+}
+
+/// The sealed segments of `p` past `archived_end`, oldest first.
+fn unarchived(p: &Partition, archived_end: u64) -> Vec<SegmentInfo> {
+    p.log
+        .log()
+        .segments()
+        .into_iter()
+        .filter(|s| s.sealed && s.end_offset > archived_end)
+        .collect()
+}
+
+/// Archives `first`, then each next sealed segment of the partition as
+/// soon as the one before it is recorded, instead of one per maintenance
+/// round (which capped a shard at two segments per 250 ms). Looks the
+/// partition up afresh each round and holds it across no `.await`, so a
+/// move is never held up by an upload; a partition that moved away, or
+/// turned remote storage off, ends the loop. Bounded: every round archives
+/// a segment ending past the last one recorded, or ends.
+async fn upload_all(
+    client: &Rc<ShardClient>,
+    store: &StoreHandle,
+    topic: &Rc<str>,
+    partition: u32,
+    first: SegmentInfo,
+) {
+    let shard = client.local();
+    let mut next = Some(first);
+    while let Some(segment) = next.take() {
+        if let Err(e) = upload(client, store, topic, partition, segment).await {
+            shard.config.metrics.archive_upload_failed(shard.id);
+            tracing::warn!(%topic, partition, error = %e, store = store.store(), "archiving a segment failed; retried at the next maintenance round, the segment stays local meanwhile");
+            return;
+        }
+        let Some(p) = shard.partitions.open(topic, partition) else {
+            return;
+        };
+        if !p.log.log().config().remote_storage {
+            return;
+        }
+        let archived_end = shard.meta.with(|s| {
+            s.archives(topic, partition)
+                .map_or(0, |a| a.end_offset().max(a.log_start_offset))
+        });
+        p.log.log().set_archived_end(archived_end);
+        next = unarchived(&p, archived_end).into_iter().next();
+    }
 }
 
 /// Archives one sealed segment: encode off the reactor, put, record.

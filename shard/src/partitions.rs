@@ -347,6 +347,14 @@ impl Partitions {
         Some(order.take())
     }
 
+    /// The partition if it is open on this shard (no waiting, no opening).
+    pub fn open(&self, topic: &str, partition: u32) -> Option<Rc<Partition>> {
+        match self.by_name.borrow().get(&Self::key(topic, partition)) {
+            Some(Entry::Open(p)) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
     /// Every open partition with its topic and index, for maintenance.
     pub fn all(&self) -> Vec<(Rc<str>, u32, Rc<Partition>)> {
         self.by_name
