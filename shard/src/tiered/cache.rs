@@ -1,8 +1,8 @@
 //! The chunk cache of archives read from a remote store: fixed chunks of
 //! [`CHUNK_BYTES`] in files under `<data>/cache/<shard>`, a bound on their
 //! bytes, admission that keeps one long backfill from evicting everyone
-//! else's chunks, read-ahead for sequential readers, and a rate limit on
-//! the bytes fetched from the store.
+//! else's chunks, read-ahead for sequential readers; and the read rate
+//! every read of archived records keeps to.
 //!
 //! Layer: foundation (part of [`crate::tiered`]); it runs on the store
 //! thread.
@@ -82,11 +82,49 @@ struct Bucket {
     at: Instant,
 }
 
+/// The read rate of a store thread (`--archive-read-mb-s`): every read
+/// of archived records, from S3 or a local directory, waits its turn, so
+/// a backfill takes at most this much of the disk, the network and the
+/// copying, and produce keeps the rest.
+pub(super) struct ReadRate {
+    bytes_per_s: u64,
+    bucket: Mutex<Bucket>,
+}
+
+impl ReadRate {
+    pub(super) fn new(bytes_per_s: u64) -> ReadRate {
+        assert!(bytes_per_s > 0);
+        ReadRate {
+            bytes_per_s,
+            bucket: Mutex::new(Bucket {
+                tokens: 0.0,
+                at: Instant::now(),
+            }),
+        }
+    }
+
+    /// Waits until reading `bytes` keeps within the rate.
+    pub(super) async fn throttle(&self, bytes: u64) {
+        let wait = {
+            let mut bucket = self.bucket.lock().expect("never poisoned");
+            let rate = self.bytes_per_s as f64;
+            let now = Instant::now();
+            let refill = now.duration_since(bucket.at).as_secs_f64() * rate;
+            // At most one second of credit builds up.
+            bucket.tokens = (bucket.tokens + refill).min(rate) - bytes as f64;
+            bucket.at = now;
+            (bucket.tokens < 0.0).then(|| Duration::from_secs_f64(-bucket.tokens / rate))
+        };
+        if let Some(wait) = wait {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
 /// A shard's chunk cache (see the module docs).
 pub(super) struct ChunkCache {
     settings: CacheSettings,
     state: Mutex<State>,
-    bucket: Mutex<Bucket>,
 }
 
 /// What a read of a range needs.
@@ -100,7 +138,7 @@ pub(super) enum Lookup {
 impl ChunkCache {
     /// Empties (or creates) the directory and starts an empty cache.
     pub(super) fn open(settings: CacheSettings) -> std::io::Result<ChunkCache> {
-        assert!(settings.bytes_max >= CHUNK_BYTES && settings.read_bytes_per_s > 0);
+        assert!(settings.bytes_max >= CHUNK_BYTES);
         match std::fs::remove_dir_all(&settings.dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -110,10 +148,6 @@ impl ChunkCache {
         Ok(ChunkCache {
             settings,
             state: Mutex::default(),
-            bucket: Mutex::new(Bucket {
-                tokens: 0.0,
-                at: Instant::now(),
-            }),
         })
     }
 
@@ -253,23 +287,6 @@ impl ChunkCache {
         (sequential && !state.entries.contains_key(&(key.to_string(), next))).then_some(next)
     }
 
-    /// Waits until fetching `bytes` keeps within the read rate.
-    pub(super) async fn throttle(&self, bytes: u64) {
-        let wait = {
-            let mut bucket = self.bucket.lock().expect("never poisoned");
-            let rate = self.settings.read_bytes_per_s as f64;
-            let now = Instant::now();
-            let refill = now.duration_since(bucket.at).as_secs_f64() * rate;
-            // At most one second of credit builds up.
-            bucket.tokens = (bucket.tokens + refill).min(rate) - bytes as f64;
-            bucket.at = now;
-            (bucket.tokens < 0.0).then(|| Duration::from_secs_f64(-bucket.tokens / rate))
-        };
-        if let Some(wait) = wait {
-            tokio::time::sleep(wait).await;
-        }
-    }
-
     /// Bytes cached now.
     #[cfg(test)]
     pub(super) fn bytes(&self) -> (u64, u64) {
@@ -386,13 +403,7 @@ mod tests {
 
     #[test]
     fn the_read_rate_is_held() {
-        let dir = test_dir("cache-rate");
-        let cache = ChunkCache::open(CacheSettings {
-            dir,
-            bytes_max: CHUNK_BYTES,
-            read_bytes_per_s: 10_000_000,
-        })
-        .unwrap();
+        let rate = ReadRate::new(10_000_000);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -400,7 +411,7 @@ mod tests {
         let started = Instant::now();
         runtime.block_on(async {
             for _ in 0..5 {
-                cache.throttle(1_000_000).await;
+                rate.throttle(1_000_000).await;
             }
         });
         // 5 MB at 10 MB/s from an empty bucket: at least 0.5 s.

@@ -29,7 +29,7 @@
 //! range) fails at once. A multipart upload retries each part and the
 //! completion on their own, so one lost part costs one part.
 
-use super::cache::{CacheSettings, ChunkCache, Lookup, CHUNK_BYTES};
+use super::cache::{CacheSettings, ChunkCache, Lookup, ReadRate, CHUNK_BYTES};
 use super::target::{check_object_path, ArchiveTarget};
 use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
@@ -238,11 +238,11 @@ impl StoreHandle {
         self.ranged(key, range, None).await
     }
 
-    /// [`Self::get_range`] of an object of `object_len` bytes, through the
-    /// store's chunk cache when it has one (a remote store started with
-    /// [`start_store_with_cache`]): whole chunks are fetched (at the
-    /// cache's read rate) and kept, and a sequential reader's next chunk
-    /// is read ahead.
+    /// [`Self::get_range`] of an object of `object_len` bytes, at the
+    /// store's read rate and through its chunk cache when it has one (both
+    /// set by [`start_store_with_cache`]; the cache for a remote store
+    /// only): whole chunks are fetched and kept, and a sequential reader's
+    /// next chunk is read ahead.
     pub async fn read(
         &self,
         key: &str,
@@ -403,6 +403,7 @@ pub fn start_store(target: &ArchiveTarget, name: &str) -> Result<Option<StoreHan
         name,
         Limits::DEFAULT,
         None,
+        None,
     )
     .map(Some)
 }
@@ -421,30 +422,39 @@ fn runtime_and_backend(
     Ok((runtime, backend))
 }
 
-/// [`start_store`] with a chunk cache and a read rate for reads through
-/// [`StoreHandle::read`], when `target` is remote (S3): a local directory
-/// is read in place, so it gets neither (its files are the cache, and
-/// its reads cost no request).
+/// [`start_store`] with a read rate for reads through
+/// [`StoreHandle::read`] and, when `target` is remote (S3), a chunk cache
+/// for them: a local directory is read in place (its files are the
+/// cache, and its reads cost no request), but its reads still keep to the
+/// rate, so a backfill from it cannot take the disk and the cores from
+/// produce either.
 pub fn start_store_with_cache(
     target: &ArchiveTarget,
     name: &str,
     cache: CacheSettings,
 ) -> Result<Option<StoreHandle>, StoreError> {
-    let remote = matches!(target, ArchiveTarget::S3 { .. });
-    if !remote {
-        return start_store(target, name);
+    if *target == ArchiveTarget::Off {
+        return Ok(None);
     }
     let (runtime, backend) = runtime_and_backend(target, name)?;
-    let dir = cache.dir.clone();
-    let cache = ChunkCache::open(cache)
-        .map_err(|e| StoreError::Config(format!("chunk cache directory {}: {e}", dir.display())))?;
+    let rate = ReadRate::new(cache.read_bytes_per_s);
+    let cache = match target {
+        ArchiveTarget::S3 { .. } => {
+            let dir = cache.dir.clone();
+            Some(ChunkCache::open(cache).map_err(|e| {
+                StoreError::Config(format!("chunk cache directory {}: {e}", dir.display()))
+            })?)
+        }
+        _ => None,
+    };
     spawn_store(
         runtime,
         backend,
         target.to_string(),
         name,
         Limits::DEFAULT,
-        Some(cache),
+        cache,
+        Some(rate),
     )
     .map(Some)
 }
@@ -606,6 +616,7 @@ pub(super) fn spawn_store(
     name: &str,
     limits: Limits,
     cache: Option<ChunkCache>,
+    rate: Option<ReadRate>,
 ) -> Result<StoreHandle, StoreError> {
     assert!(limits.requests_queued_max > 0 && limits.ops_in_flight_max > 0);
     assert!(limits.attempts_max > 0 && limits.put_part_bytes > 0);
@@ -623,6 +634,7 @@ pub(super) fn spawn_store(
         shared: shared.clone(),
         limits,
         cache: cache.map(Arc::new),
+        rate,
     });
     std::thread::Builder::new()
         .name(format!("archive-store-{name}"))
@@ -636,8 +648,10 @@ struct Worker {
     backend: Backend,
     shared: Arc<Shared>,
     limits: Limits,
-    /// Remote stores only: chunks kept on local disk, the read rate.
+    /// Remote stores only: chunks kept on local disk.
     cache: Option<Arc<ChunkCache>>,
+    /// The rate of reads through [`StoreHandle::read`], when set.
+    rate: Option<ReadRate>,
 }
 
 /// A failed attempt, classified.
@@ -695,7 +709,13 @@ impl Worker {
             } => {
                 let result = match (&self.cache, object_len) {
                     (Some(cache), Some(len)) => self.cached(cache, &key, len, range).await,
-                    _ => self.get_range(&key, range).await,
+                    (None, Some(_)) => {
+                        if let Some(rate) = &self.rate {
+                            rate.throttle(range.end - range.start).await;
+                        }
+                        self.get_range(&key, range).await
+                    }
+                    (_, None) => self.get_range(&key, range).await,
                 };
                 self.answer(reply, result);
             }
@@ -806,7 +826,9 @@ impl Worker {
         }
         let start = chunk * CHUNK_BYTES;
         let range = start..object_len.min(start + CHUNK_BYTES);
-        cache.throttle(range.end - range.start).await;
+        if let Some(rate) = &self.rate {
+            rate.throttle(range.end - range.start).await;
+        }
         let bytes = self.get_range(key, range).await?;
         cache.admit(key.as_ref(), chunk, &bytes);
         Ok(bytes)

@@ -66,6 +66,7 @@ fn spawn_with<S: ObjectStore + MultipartStore>(store: Arc<S>, limits: Limits) ->
         "test",
         limits,
         None,
+        None,
     )
     .unwrap()
 }
