@@ -2,7 +2,10 @@
 """The issue 13 benchmarks: tiered storage against the same broker, in one
 run on one machine.
 
-    python3 bench/scripts/tiered.py [RINGLOG_BINARY] [--mib N]
+    python3 bench/scripts/tiered.py [RINGLOG_BINARY] [--mib N] [--read-mb-s N]
+
+`--read-mb-s` passes `--archive-read-mb-s` to the first broker (the
+backfill's read rate per shard; the broker's default otherwise).
 
 1. Consumption from archives. One `ringlog serve --shards 2` with the
    default local-directory archive. Topic `archived` (4 partitions,
@@ -129,8 +132,8 @@ def wait_archived(broker: Broker, topic: str, timeout: float) -> float:
         time.sleep(0.1)
 
 
-def consume_and_upload(binary: str, mib: int) -> tuple[Broker, float]:
-    broker = Broker(binary, "local-archive").start()
+def consume_and_upload(binary: str, mib: int, serve_args: list[str]) -> tuple[Broker, float]:
+    broker = Broker(binary, "local-archive", *serve_args).start()
     records = mib * 1024
     create(broker, "archived", "segment.bytes=16777216", "local.retention.ms=0")
     create(broker, "local", "segment.bytes=16777216", "remote.storage.enable=false")
@@ -211,10 +214,15 @@ def main() -> None:
         at = args.index("--mib")
         mib = int(args[at + 1])
         del args[at:at + 2]
+    serve_args = []
+    if "--read-mb-s" in args:
+        at = args.index("--read-mb-s")
+        serve_args = ["--archive-read-mb-s", args[at + 1]]
+        del args[at:at + 2]
     binary = args[0] if args else str(REPO / "target" / "release" / "ringlog")
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
-    broker, max_rate = consume_and_upload(binary, mib)
+    broker, max_rate = consume_and_upload(binary, mib, serve_args)
     try:
         backfill(broker, max_rate, mib)
     finally:
