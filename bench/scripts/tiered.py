@@ -17,10 +17,17 @@ backfill's read rate per shard; the broker's default otherwise).
    alternating, twice each. Prints MB/s and the archived/local ratio.
 2. Upload throughput. From the produce of `archived`: its MB/s, and the
    MB/s archived from the first record until the archive lag reached 0.
+   Then the uploader's capacity on its own: topic `drain` gets N MiB with
+   `remote.storage.enable=false`, the config is turned on live, and the
+   MB/s archived until the lag is 0 and the local segments are gone. Its
+   baseline, run just before: 4 concurrent `dd` copies of N/4 MiB each
+   with direct I/O on the data disk (archiving reads each segment back and
+   writes its archive, 4 partitions at once).
 3. Produce latency with a backfill. `ringlog bench produce` at half the
-   rate `local`'s produce reached, 10 s, alone and then with a concurrent
-   `ringlog bench consume` of `archived` from the earliest offset. Prints
-   both p99s and their ratio.
+   rate `local`'s produce reached, 10 s, alone, then with a concurrent
+   `ringlog bench consume` of `archived` from the earliest offset, then
+   (the control) with one of `local` from the earliest offset, twice
+   over. Prints the p99s and their ratios to the run alone.
 4. Cold first fetch from S3. A second broker with `--archive s3://...`
    on a moto server (tools/tests/e2e/moto_server.py); a topic of 1 MiB
    segments, 64 MiB produced, archived and gone locally; the broker
@@ -161,21 +168,69 @@ def consume_and_upload(binary: str, mib: int, serve_args: list[str]) -> tuple[Br
     return broker, local["throughput_records_s"]
 
 
+def disk_copy_mb_s(mib: int) -> float:
+    """4 concurrent direct-I/O copies of mib/4 MiB each on the data disk."""
+    sources = [OUT / f"copy-{i}" for i in range(4)]
+    each = max(1, mib // 16)  # 4 MiB blocks per file
+    for source in sources:
+        subprocess.run(["dd", "if=/dev/zero", f"of={source}", "bs=4M", f"count={each}",
+                        "oflag=direct"], check=True, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    copies = [subprocess.Popen(["dd", f"if={source}", f"of={source}.out", "bs=4M",
+                                "iflag=direct", "oflag=direct"], stderr=subprocess.DEVNULL)
+              for source in sources]
+    assert all(copy.wait(600) == 0 for copy in copies)
+    elapsed = time.monotonic() - started
+    for source in sources:
+        source.unlink()
+        Path(f"{source}.out").unlink()
+    return 4 * each * 4 * 1.048576 / elapsed
+
+
+def drain(broker: Broker, mib: int) -> None:
+    baseline = disk_copy_mb_s(mib)
+    create(broker, "drain", "segment.bytes=16777216", "local.retention.ms=0",
+           "remote.storage.enable=false")
+    bench(broker, "produce", "produce-drain", "--topic", "drain", "--partitions", "4",
+          "--records", str(mib * 1024))
+    before = broker.metric("ringlog_archived_bytes_total")
+    subprocess.run([broker.binary, "topic", "alter", "drain", "--bootstrap", broker.bootstrap,
+                    "--set", "remote.storage.enable=true"], check=True,
+                   stdout=subprocess.DEVNULL)
+    started = time.monotonic()
+    done = wait_archived(broker, "drain", 600)
+    archived_mb = (broker.metric("ringlog_archived_bytes_total") - before) / 1e6
+    rate = archived_mb / (done - started)
+    print(f"upload capacity: {archived_mb:.0f} MB archived in {done - started:.2f} s "
+          f"= {rate:.1f} MB/s; disk copy baseline (4 direct dd copies) {baseline:.1f} MB/s; "
+          f"ratio {rate / baseline:.2f}")
+
+
 def backfill(broker: Broker, max_records_s: float, mib: int) -> None:
     half = int(max_records_s / 2)
-    alone = bench(broker, "produce", "half-alone", "--topic", "local", "--partitions", "4",
-                  "--rate", str(half), "--duration", "10s", "--warmup", "2s")
-    consumer = subprocess.Popen(
-        [broker.binary, "bench", "consume", "--bootstrap", broker.bootstrap, "--quiet",
-         "--topic", "archived", "--records", str(mib * 1024)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    loaded = bench(broker, "produce", "half-backfill", "--topic", "local", "--partitions", "4",
-                   "--rate", str(half), "--duration", "10s", "--warmup", "2s")
-    consumer.wait(600)
-    print(f"produce at {half} records/s: p99 {alone['p99_ms']:.2f} ms alone, "
-          f"{loaded['p99_ms']:.2f} ms with a backfill consumer; ratio "
-          f"{loaded['p99_ms'] / alone['p99_ms']:.2f}")
+
+    def produce(name: str, backfill_topic: str | None) -> float:
+        consumer = None
+        if backfill_topic:
+            consumer = subprocess.Popen(
+                [broker.binary, "bench", "consume", "--bootstrap", broker.bootstrap, "--quiet",
+                 "--topic", backfill_topic, "--records", str(mib * 1024)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        got = bench(broker, "produce", name, "--topic", "latency", "--partitions", "4",
+                    "--rate", str(half), "--duration", "10s", "--warmup", "2s")
+        if consumer:
+            consumer.wait(600)
+        return got["p99_ms"]
+
+    create(broker, "latency", "segment.bytes=16777216", "remote.storage.enable=false")
+    for round_ in range(2):
+        alone = produce(f"half-alone-{round_}", None)
+        archived = produce(f"half-archived-{round_}", "archived")
+        local = produce(f"half-local-{round_}", "local")
+        print(f"produce at {half} records/s: p99 {alone:.2f} ms alone, {archived:.2f} ms with "
+              f"a backfill from archives (ratio {archived / alone:.2f}), {local:.2f} ms with a "
+              f"backfill from local segments (ratio {local / alone:.2f})")
 
 
 def cold_fetch_from_s3(binary: str) -> None:
@@ -224,6 +279,7 @@ def main() -> None:
     OUT.mkdir(parents=True)
     broker, max_rate = consume_and_upload(binary, mib, serve_args)
     try:
+        drain(broker, mib)
         backfill(broker, max_rate, mib)
     finally:
         broker.stop()

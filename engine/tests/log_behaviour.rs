@@ -796,8 +796,21 @@ fn a_sealed_segment_archives_batch_for_batch_and_an_active_one_does_not() {
         let sealed = &segments[0];
         assert!(sealed.sealed);
         let image = mem.file_bytes(&sealed.path).unwrap();
-        let archive = archive_segment(meta(), "k", &image).unwrap();
-        let footer = verify_all(&archive.bytes).unwrap().footer;
+        let len = image.len() as u64;
+        let mut bytes = Vec::new();
+        let archived = archive_segment(meta(), "k", &image[..], len, &mut bytes).unwrap();
+        let footer = verify_all(&bytes).unwrap().footer;
+        assert_eq!(footer, archived.footer);
+        assert_eq!(archived.len_bytes, bytes.len() as u64);
+        // Read a few bytes at a time, so frames straddle every refill of
+        // the read window: the same object.
+        let mut trickled = Vec::new();
+        let reader = Trickle {
+            bytes: &image,
+            step: 0,
+        };
+        archive_segment(meta(), "k", reader, len, &mut trickled).unwrap();
+        assert_eq!(trickled, bytes);
         assert_eq!(
             (footer.first_offset, footer.last_offset + 1),
             (sealed.base_offset, sealed.end_offset)
@@ -809,11 +822,12 @@ fn a_sealed_segment_archives_batch_for_batch_and_an_active_one_does_not() {
             .take_while(|(h, _)| h.base_offset < sealed.end_offset)
             .flat_map(|(_, payload)| payload.to_vec())
             .collect();
-        assert!(archive.bytes.starts_with(&stored));
+        assert!(bytes.starts_with(&stored));
         let active = segments.last().unwrap();
         assert!(!active.sealed);
         let image = mem.file_bytes(&active.path).unwrap();
-        match archive_segment(meta(), "k", &image) {
+        let len = image.len() as u64;
+        match archive_segment(meta(), "k", &image[..], len, &mut Vec::new()) {
             Err(Error::Archive { object, error }) => {
                 assert_eq!(object, "k");
                 assert_eq!(
@@ -824,4 +838,20 @@ fn a_sealed_segment_archives_batch_for_batch_and_an_active_one_does_not() {
             other => panic!("an active segment archived: {:?}", other.map(|_| ())),
         }
     });
+}
+
+/// A reader that hands out 1 to 7 bytes per call.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        self.step += 1;
+        let n = (self.step % 7 + 1).min(out.len()).min(self.bytes.len());
+        out[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
 }

@@ -9,8 +9,10 @@
 //!
 //! Every maintenance tick the owning shard looks at each partition with
 //! `remote.storage.enable`: the first sealed segment past the recorded
-//! archives is read and encoded off the reactor (a blocking thread), put
-//! into the store by the shard's store thread, and only once the store has
+//! archives is read, encoded and put by the shard's store thread (its
+//! blocking pool, never the reactor; into a local directory streamed with
+//! direct I/O, see `ringlog_engine::archive::write_archive_file`), and
+//! only once the store has
 //! acknowledged it is the `ArchiveSealed` event appended to the metadata
 //! log. Only then may retention delete the local segment
 //! (`Log::set_archived_end`), so a crash anywhere leaves the records in
@@ -48,9 +50,7 @@ use crate::runtime::ShardClient;
 use crate::shard::Shard;
 use crate::tiered::StoreHandle;
 use bytes::Bytes;
-use ringlog_engine::archive::{
-    archive_key, archive_segment, ArchiveIndex, ArchiveMeta, Footer, TailRead,
-};
+use ringlog_engine::archive::{archive_key, ArchiveIndex, ArchiveMeta, Footer, TailRead};
 use ringlog_engine::batch::BatchView;
 use ringlog_engine::log::SegmentInfo;
 use ringlog_engine::meta::{ArchiveRecord, ArchiveSealed, ArchivesTrimmed, MetaEvent};
@@ -61,8 +61,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
 
-/// Uploads one shard runs at once. Each holds one encoded segment in
-/// memory (up to `segment.bytes`), so this bounds that memory too.
+/// Uploads one shard runs at once. Into a local directory each holds a
+/// few MiB (a read window and a write buffer); to S3 each holds its
+/// encoded archive (up to `segment.bytes`), so this bounds that memory.
 pub const UPLOADS_IN_FLIGHT_MAX: usize = 2;
 /// Opened archives (footer and indexes) a shard keeps; past it, the
 /// oldest opened is dropped.
@@ -333,16 +334,19 @@ pub async fn tend(
         bytes: waiting.iter().map(|s| s.size_bytes).sum(),
     };
     let key = (topic.clone(), partition);
-    let mut uploads = shard.archiving.uploads.borrow_mut();
-    if let Some(next) = waiting.into_iter().next() {
-        if uploads.len() < UPLOADS_IN_FLIGHT_MAX && uploads.insert(key.clone()) {
-            let client = client.clone();
-            glommio::spawn_local(async move {
-                upload_all(&client, &store, &key.0, key.1, next).await;
-                client.local().archiving.uploads.borrow_mut().remove(&key);
-            })
-            .detach();
-        }
+    let start = waiting.into_iter().next().filter(|_| {
+        let mut uploads = shard.archiving.uploads.borrow_mut();
+        uploads.len() < UPLOADS_IN_FLIGHT_MAX && uploads.insert(key.clone())
+    });
+    if let Some(next) = start {
+        // The borrow above has ended: the task may run at once and
+        // borrow the set again when it ends.
+        let client = client.clone();
+        glommio::spawn_local(async move {
+            upload_all(&client, &store, &key.0, key.1, next).await;
+            client.local().archiving.uploads.borrow_mut().remove(&key);
+        })
+        .detach();
     }
     lag
 }
@@ -394,7 +398,8 @@ async fn upload_all(
     }
 }
 
-/// Archives one sealed segment: encode off the reactor, put, record.
+/// Archives one sealed segment: built and put by the store thread (never
+/// on the reactor), then recorded.
 async fn upload(
     client: &Rc<ShardClient>,
     store: &StoreHandle,
@@ -417,18 +422,11 @@ async fn upload(
         topic: topic.to_string(),
         partition,
     };
-    let (path, object) = (segment.path.clone(), key.clone());
-    let built = glommio::executor()
-        .spawn_blocking(move || {
-            let image =
-                std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-            archive_segment(meta, &object, &image).map_err(|e| e.to_string())
-        })
-        .await?;
-    let footer = built.footer;
-    let bytes = Bytes::from(built.bytes);
-    let len = bytes.len() as u64;
-    store.put(&key, bytes).await.map_err(|e| e.to_string())?;
+    let archived = store
+        .put_segment(&key, meta, segment.path.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (footer, len) = (archived.footer, archived.len_bytes);
     crash::point(CRASH_ARCHIVE_UPLOADED);
     let event = MetaEvent::ArchiveSealed(ArchiveSealed {
         topic: topic.to_string(),

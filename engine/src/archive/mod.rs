@@ -45,7 +45,10 @@
 //!
 //! * `format.rs`: the positions, the [`Trailer`], the [`Footer`] and its
 //!   member table, the index entries.
-//! * `writer.rs`: [`ArchiveWriter`] and [`build_archive`].
+//! * `writer.rs`: [`ArchiveWriter`], [`build_archive`], and
+//!   [`archive_segment`], which streams a sealed segment into an archive.
+//! * `file.rs`: [`write_archive_file`], an archive written into a local
+//!   directory with direct I/O (the local store's put).
 //! * `reader.rs`: [`ArchiveIndex`] (lookups, ranged-read checks) and
 //!   [`verify_all`].
 
@@ -53,10 +56,12 @@ use crate::batch::BatchError;
 use crate::meta::format_topic_id;
 use std::fmt;
 
+mod file;
 mod format;
 mod reader;
 mod writer;
 
+pub use file::{write_archive_file, STAGING_SUFFIX};
 pub use format::{
     Footer, Member, TailRead, Trailer, ARCHIVE_EXTENSION, ARCHIVE_VERSION, FOOTER_BATCH_COUNT_AT,
     FOOTER_FIRST_OFFSET_AT, FOOTER_FIXED_BYTES, FOOTER_LAST_OFFSET_AT, FOOTER_MAGIC,
@@ -71,7 +76,10 @@ pub use format::{
     TRAILER_RESERVED_AT, TRAILER_VERSION_AT,
 };
 pub use reader::{verify_all, ArchiveIndex, ReadRange, Report, Span};
-pub use writer::{archive_segment, build_archive, ArchiveMeta, ArchiveWriter, Finished};
+pub use writer::{
+    archive_segment, build_archive, ArchiveMeta, ArchiveWriter, Archived, Finished,
+    SEGMENT_READ_BYTES,
+};
 
 /// What a member holds: an open code, so a reader skips kinds it does not
 /// know instead of refusing the archive. Kind 0 is never valid (a zeroed

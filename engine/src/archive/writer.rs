@@ -9,11 +9,12 @@
 
 use super::format::{
     batch_len, encode_indexes, Footer, Member, SpanEntry, Trailer, INDEX_INTERVAL_BYTES,
-    TOPIC_NAME_BYTES_MAX,
+    TOPIC_NAME_BYTES_MAX, TRAILER_BYTES,
 };
 use super::{ArchiveError, InvalidInput, MemberKind};
-use crate::batch::BatchView;
+use crate::batch::{BatchError, BatchView};
 use crate::format::OFFSET_MAX;
+use std::io::{Read, Write};
 
 /// What names an archive besides its offsets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +103,31 @@ impl ArchiveWriter {
     pub fn push_batch(&mut self, batch: &[u8]) -> Result<(), ArchiveError> {
         let at = self.records_len_bytes;
         let view = BatchView::parse(batch).map_err(|error| InvalidInput::Batch { at, error })?;
+        self.push(view, batch)
+    }
+
+    /// [`ArchiveWriter::push_batch`] for a batch read back from a segment
+    /// frame whose crc32c was just verified: the batch's own CRC-32C was
+    /// checked when it was appended and the frame proves the bytes are the
+    /// ones appended, so it is not computed again (one pass over the
+    /// records fewer; the length, header and counts are still checked).
+    pub fn push_stored_batch(&mut self, batch: &[u8]) -> Result<(), ArchiveError> {
+        let at = self.records_len_bytes;
+        let view = BatchView::parse_unverified(batch)
+            .map_err(|error| InvalidInput::Batch { at, error })?;
+        let declared = batch_len(batch).unwrap_or(0);
+        if declared != batch.len() {
+            let error = BatchError::LengthMismatch {
+                declared,
+                actual: batch.len(),
+            };
+            return Err(InvalidInput::Batch { at, error }.into());
+        }
+        self.push(view, batch)
+    }
+
+    fn push(&mut self, view: BatchView<'_>, batch: &[u8]) -> Result<(), ArchiveError> {
+        let at = self.records_len_bytes;
         let base_offset = view.base_offset();
         let count = u64::from(view.offset_count());
         let out_of_range = InvalidInput::OffsetOutOfRange { at, base_offset };
@@ -135,6 +161,7 @@ impl ArchiveWriter {
             });
             self.span_len_bytes = 0;
         }
+        self.records_crc32c = crc32c::crc32c_append(self.records_crc32c, batch);
         self.max_timestamp_ms = self.max_timestamp_ms.max(view.max_timestamp());
         let first_timestamp_ms = if view.is_log_append_time() {
             view.max_timestamp()
@@ -145,7 +172,6 @@ impl ArchiveWriter {
         let span = self.spans.last_mut().expect("a span was just ensured");
         span.crc32c = crc32c::crc32c_append(span.crc32c, batch);
         span.max_timestamp_ms = self.max_timestamp_ms;
-        self.records_crc32c = crc32c::crc32c_append(self.records_crc32c, batch);
         self.record_count += view.record_count() as u64;
         self.batch_count += 1;
         self.output.extend_from_slice(batch);
@@ -170,6 +196,15 @@ impl ArchiveWriter {
     /// so far. What follows them is produced by [`ArchiveWriter::finish`].
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.output)
+    }
+
+    /// Writes the object's bytes produced since the last call to `out`
+    /// (as [`ArchiveWriter::take_output`], keeping the buffer for the
+    /// next batches).
+    pub fn write_output(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(&self.output)?;
+        self.output.clear();
+        Ok(())
     }
 
     /// Writes the added members, the offset index, the time index, the
@@ -243,29 +278,86 @@ pub fn build_archive(meta: ArchiveMeta, records: &[u8]) -> Result<Finished, Arch
     writer.finish()
 }
 
-/// Builds the archive of one sealed segment file image (`segment`, the
-/// whole file): every frame's payload, a record batch as stored, pushed in
-/// file order up to the segment's footer frame. `object` names the archive
-/// in errors. A frame that does not verify or a batch the archive refuses
-/// is [`crate::Error::Archive`] naming where; the segment is never
-/// archived in part.
-pub fn archive_segment(meta: ArchiveMeta, object: &str, segment: &[u8]) -> crate::Result<Finished> {
-    use crate::format::{walk_frames, FrameRead, FILE_HEADER_BYTES, FRAME_HEADER_BYTES};
+/// Segment bytes asked for per read while archiving a segment, and the
+/// least the read window holds: large enough that a read costs one
+/// system call per few MiB, small enough that a shard archiving two
+/// segments holds a few MiB, not two segments.
+pub const SEGMENT_READ_BYTES: usize = 4 << 20;
+
+/// What [`archive_segment`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Archived {
+    /// The footer written, with the trailer's fields: what the metadata
+    /// log records about the archive.
+    pub footer: Footer,
+    /// Bytes written: the object's length.
+    pub len_bytes: u64,
+}
+
+/// Builds the archive of one sealed segment, read from `segment` (the
+/// whole file, `segment_len_bytes` long), into `out` as it goes: every
+/// frame's payload, a record batch as stored, in file order up to the
+/// segment's footer frame, then the indexes, the footer and the trailer.
+/// It holds one read window ([`SEGMENT_READ_BYTES`], or one frame if
+/// larger) and the index entries, never the segment. `object` names the
+/// archive in errors. A frame that does not verify or a batch the archive
+/// refuses is [`crate::Error::Archive`] naming where, and a segment
+/// without its footer frame is refused: whatever reached `out` then is no
+/// archive, and the caller discards it.
+pub fn archive_segment(
+    meta: ArchiveMeta,
+    object: &str,
+    segment: impl Read,
+    segment_len_bytes: u64,
+    out: &mut impl Write,
+) -> crate::Result<Archived> {
+    use crate::format::{
+        peek_frame_header, read_frame, FrameRead, FILE_HEADER_BYTES, FRAME_HEADER_BYTES,
+    };
     let failed = |error: ArchiveError| crate::Error::Archive {
         object: object.to_string(),
         error,
     };
+    let io_failed = |what: &str, e: std::io::Error| {
+        crate::Error::io(
+            object,
+            std::io::Error::new(e.kind(), format!("{what}: {e}")),
+        )
+    };
+    let reading = |e| io_failed("reading the segment", e);
+    let writing = |e| io_failed("writing the archive", e);
+    // A frame is never longer than its segment.
+    let frame_payload_max = usize::try_from(segment_len_bytes).unwrap_or(usize::MAX);
+    let mut window = Window::new(segment);
+    let header = window.fill(FILE_HEADER_BYTES).map_err(reading)?.len();
+    window.consume(header.min(FILE_HEADER_BYTES));
     let mut writer = ArchiveWriter::new(meta).map_err(failed)?;
+    let mut records_len_bytes = 0u64;
     let mut sealed = false;
-    for (at, found) in walk_frames(segment, FILE_HEADER_BYTES, segment.len()) {
-        match found {
+    // Bounded: every round consumes a whole frame (at least its header) or
+    // ends, and the segment is finite.
+    loop {
+        let available = window.fill(FRAME_HEADER_BYTES).map_err(reading)?;
+        if available.is_empty() {
+            break;
+        }
+        let frame_bytes = match peek_frame_header(available) {
+            Some(h) if h.payload_len as usize <= frame_payload_max => h.frame_bytes(),
+            _ => FRAME_HEADER_BYTES,
+        };
+        let available = window.fill(frame_bytes).map_err(reading)?;
+        match read_frame(available, frame_payload_max) {
             FrameRead::Frame(h) if h.is_footer() => {
                 sealed = true;
                 break;
             }
-            FrameRead::Frame(h) => writer
-                .push_batch(&segment[at + FRAME_HEADER_BYTES..at + h.frame_bytes()])
-                .map_err(failed)?,
+            FrameRead::Frame(h) => {
+                let batch = &available[FRAME_HEADER_BYTES..h.frame_bytes()];
+                writer.push_stored_batch(batch).map_err(failed)?;
+                records_len_bytes += batch.len() as u64;
+                writer.write_output(out).map_err(writing)?;
+                window.consume(h.frame_bytes());
+            }
             FrameRead::End | FrameRead::Invalid(_) => break,
         }
     }
@@ -274,5 +366,72 @@ pub fn archive_segment(meta: ArchiveMeta, object: &str, segment: &[u8]) -> crate
             InvalidInput::SegmentNotSealed,
         )));
     }
-    writer.finish().map_err(failed)
+    let finished = writer.finish().map_err(failed)?;
+    out.write_all(&finished.bytes).map_err(writing)?;
+    let len_bytes = records_len_bytes + finished.bytes.len() as u64;
+    let trailer = &finished.footer.trailer;
+    assert_eq!(
+        len_bytes,
+        trailer.footer_position + u64::from(trailer.footer_len_bytes) + TRAILER_BYTES as u64,
+        "the archive ends with its footer and trailer"
+    );
+    Ok(Archived {
+        footer: finished.footer,
+        len_bytes,
+    })
+}
+
+/// A read-ahead window over a segment: the bytes from the reader's
+/// position on, refilled [`SEGMENT_READ_BYTES`] at a time, grown only for
+/// a frame longer than that.
+struct Window<R> {
+    source: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    at_end: bool,
+}
+
+impl<R: Read> Window<R> {
+    fn new(source: R) -> Self {
+        Window {
+            source,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            at_end: false,
+        }
+    }
+
+    /// At least `len_bytes` from the window's position, fewer only at the
+    /// end of the source (then all that is left).
+    fn fill(&mut self, len_bytes: usize) -> std::io::Result<&[u8]> {
+        if self.end - self.start < len_bytes && !self.at_end {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            let window_bytes = len_bytes.max(SEGMENT_READ_BYTES);
+            if self.buf.len() < window_bytes {
+                self.buf.resize(window_bytes, 0);
+            }
+            // Bounded: every round reads at least one byte or ends.
+            while self.end < len_bytes && !self.at_end {
+                match self.source.read(&mut self.buf[self.end..]) {
+                    Ok(0) => self.at_end = true,
+                    Ok(n) => self.end += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(&self.buf[self.start..self.end])
+    }
+
+    fn consume(&mut self, len_bytes: usize) {
+        assert!(
+            len_bytes <= self.end - self.start,
+            "consumed only what was read"
+        );
+        self.start += len_bytes;
+    }
 }

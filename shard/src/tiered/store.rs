@@ -41,9 +41,11 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use ringlog_engine::archive::{archive_segment, write_archive_file, ArchiveMeta, Archived};
 use std::error::Error as StdError;
 use std::future::Future;
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -190,6 +192,12 @@ enum Request {
         bytes: Bytes,
         reply: Reply<()>,
     },
+    PutSegment {
+        key: ObjectPath,
+        meta: ArchiveMeta,
+        segment: PathBuf,
+        reply: Reply<Archived>,
+    },
     GetRange {
         key: ObjectPath,
         range: Range<u64>,
@@ -225,6 +233,34 @@ impl StoreHandle {
             Request::Put {
                 key: path,
                 bytes,
+                reply,
+            },
+            answer,
+        )
+        .await
+    }
+
+    /// Archives the sealed segment file `segment` under `key`, replacing
+    /// any object there, and returns what it wrote. The archive is built
+    /// and written on the store thread's blocking pool, never on the
+    /// caller's: into the local directory streamed with direct I/O
+    /// ([`write_archive_file`]), to S3 built in memory and then put as
+    /// [`StoreHandle::put`] does. Durable when it returns `Ok`, as a put.
+    /// A segment that does not archive (not sealed, a frame that does not
+    /// verify) is [`StoreError::Refused`] naming the file.
+    pub async fn put_segment(
+        &self,
+        key: &str,
+        meta: ArchiveMeta,
+        segment: PathBuf,
+    ) -> Result<Archived, StoreError> {
+        let path = self.object_path(key)?;
+        let (reply, answer) = oneshot::channel();
+        self.call(
+            Request::PutSegment {
+                key: path,
+                meta,
+                segment,
                 reply,
             },
             answer,
@@ -386,6 +422,9 @@ impl Limits {
 pub(super) struct Backend {
     pub(super) objects: Arc<dyn ObjectStore>,
     pub(super) multipart: Option<Arc<dyn MultipartStore>>,
+    /// The local directory, when that is the store: archives are written
+    /// into it directly ([`write_archive_file`]).
+    pub(super) local: Option<Arc<LocalFileSystem>>,
 }
 
 /// Starts the store thread of shard `name` (`archive-store-<name>`) for
@@ -554,9 +593,11 @@ fn backend(target: &ArchiveTarget) -> Result<Backend, StoreError> {
                 // Deleting a partition's last archive removes the
                 // directories it leaves empty.
                 .with_automatic_cleanup(true);
+            let local = Arc::new(local);
             Ok(Backend {
-                objects: Arc::new(local),
+                objects: local.clone(),
                 multipart: None,
+                local: Some(local),
             })
         }
         ArchiveTarget::S3 {
@@ -603,6 +644,7 @@ fn backend(target: &ArchiveTarget) -> Result<Backend, StoreError> {
             Ok(Backend {
                 objects: store.clone(),
                 multipart: Some(store),
+                local: None,
             })
         }
     }
@@ -698,6 +740,19 @@ impl Worker {
                 if result.is_ok() {
                     self.shared.puts.fetch_add(1, Ordering::Relaxed);
                     self.shared.put_bytes.fetch_add(len, Ordering::Relaxed);
+                }
+                self.answer(reply, result);
+            }
+            Request::PutSegment {
+                key,
+                meta,
+                segment,
+                reply,
+            } => {
+                let result = self.put_segment(key, meta, segment).await;
+                if let Ok(archived) = &result {
+                    self.shared.puts.fetch_add(1, Ordering::Relaxed);
+                    (self.shared.put_bytes).fetch_add(archived.len_bytes, Ordering::Relaxed);
                 }
                 self.answer(reply, result);
             }
@@ -853,6 +908,60 @@ impl Worker {
             Fault::Missing(message) => self.failed("put", key, Fault::Permanent(message)),
             fault => self.failed("put", key, fault),
         })
+    }
+
+    /// [`StoreHandle::put_segment`] on this thread: the archive is built
+    /// on the blocking pool, and written there too into a local
+    /// directory.
+    async fn put_segment(
+        &self,
+        key: ObjectPath,
+        meta: ArchiveMeta,
+        segment: PathBuf,
+    ) -> Result<Archived, StoreError> {
+        let what = format!("put {key}");
+        let local = match &self.backend.local {
+            Some(local) => Some(
+                local
+                    .path_to_filesystem(&key)
+                    .map_err(|e| self.refused(&what, e.to_string()))?,
+            ),
+            None => None,
+        };
+        let object = key.to_string();
+        let built = tokio::task::spawn_blocking(move || match local {
+            Some(dest) => write_archive_file(meta, &object, &segment, &dest).map(|a| (a, None)),
+            None => {
+                let source = std::fs::File::open(&segment)
+                    .and_then(|f| Ok((f.metadata()?.len(), f)))
+                    .map_err(|e| ringlog_engine::Error::io(&segment, e))?;
+                let mut bytes = Vec::new();
+                archive_segment(meta, &object, source.1, source.0, &mut bytes)
+                    .map(|a| (a, Some(Bytes::from(bytes))))
+            }
+        })
+        .await
+        .map_err(|e| self.refused(&what, format!("the archiving task failed: {e}")))?;
+        let (archived, bytes) = built.map_err(|e| match e {
+            ringlog_engine::Error::Io { .. } => StoreError::Unavailable {
+                store: self.shared.store.clone(),
+                what: what.clone(),
+                message: e.to_string(),
+            },
+            e => self.refused(&what, e.to_string()),
+        })?;
+        if let Some(bytes) = bytes {
+            self.put(&key, bytes).await?;
+        }
+        Ok(archived)
+    }
+
+    fn refused(&self, what: &str, message: String) -> StoreError {
+        StoreError::Refused {
+            store: self.shared.store.clone(),
+            what: what.to_string(),
+            message,
+        }
     }
 
     /// A multipart upload: create, parts in order, complete, each retried

@@ -682,3 +682,34 @@ fn writer_refuses_reserved_member_kinds() {
 }
 
 mod corruption;
+
+#[test]
+fn stored_batches_archive_as_pushed_ones_and_still_need_their_length() {
+    let all = batches(40, 12);
+    let pushed = write(&all, 300, &[]);
+    let mut w = ArchiveWriter::with_index_interval(meta(), 300).unwrap();
+    for b in &all {
+        w.push_stored_batch(b).unwrap();
+    }
+    assert_eq!(w.finish().unwrap(), pushed);
+
+    // A stored batch's CRC-32C is the frame's business, not recomputed...
+    let mut w = ArchiveWriter::new(meta()).unwrap();
+    let mut flipped = batch(0, 2, 10, 5, None);
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    w.push_stored_batch(&flipped).unwrap();
+    // ...but a length field that disagrees with the frame is refused.
+    let mut long = batch(2, 1, 10, 5, None);
+    long.push(0);
+    match w.push_stored_batch(&long) {
+        Err(ArchiveError::Invalid(InvalidInput::Batch { at, error })) => {
+            assert_eq!(at, flipped.len() as u64);
+            assert!(matches!(
+                error,
+                crate::batch::BatchError::LengthMismatch { .. }
+            ));
+        }
+        other => panic!("a batch longer than it says archived: {other:?}"),
+    }
+}
