@@ -440,7 +440,19 @@ async fn upload(
         footer_offset: footer.trailer.footer_position,
         footer_bytes: footer.trailer.footer_len_bytes,
     });
-    append(client, event).await?;
+    if let Err(e) = append(client, event).await {
+        if shard.meta.with(|s| s.topic_by_id(&topic_id).is_none()) {
+            // The topic was deleted while its segment went up: the object
+            // can never be recorded, and the deletion removed only the
+            // recorded ones, so it goes now rather than at the next
+            // start's sweep.
+            if let Err(e) = store.delete(&key).await {
+                tracing::warn!(%topic, partition, key, error = %e, "removing the archive of a deleted topic failed; the next start's sweep removes it");
+            }
+            return Ok(());
+        }
+        return Err(e);
+    }
     crash::point(CRASH_ARCHIVE_RECORDED);
     shard.config.metrics.archived(shard.id, len);
     tracing::debug!(%topic, partition, key, bytes = len, "segment archived");
