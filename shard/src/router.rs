@@ -268,6 +268,13 @@ async fn tls_handshake(
     };
     let stream = match futures_lite::future::or(handshake, timeout).await {
         Ok(stream) => stream,
+        // The client left before finishing the handshake; most often a
+        // port probe (a health check connects and closes), which is no
+        // reason for a WARN.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::debug!(%peer, reason = %e, "client closed during the TLS handshake");
+            return None;
+        }
         Err(e) => {
             tracing::warn!(%peer, reason = %e, "closing connection: TLS handshake failed");
             return None;
