@@ -5,6 +5,7 @@
 #
 # Installs, idempotently and without prompts, only what is missing:
 #   * kcat from Debian 12 (kcat 1.7.1 on librdkafka 2.0.2),
+#   * the openssl CLI (test_tls.py makes its certificates with it),
 #   * the pinned Python packages of ci/python_deps.sh (pip, current
 #     interpreter),
 # then builds target/release/ringlog and runs tools/tests/e2e with pytest.
@@ -13,13 +14,13 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "e2e: kcat"
-if ! command -v kcat >/dev/null 2>&1; then
+step "e2e: kcat, openssl"
+if ! command -v kcat >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
   sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo -n"; fi
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends kcat </dev/null
+    apt-get install -y -qq --no-install-recommends kcat openssl </dev/null
 fi
 kcat -V 2>&1 | grep -E '^Version' || { echo "ci/e2e.sh: kcat -V failed" >&2; exit 2; }
 

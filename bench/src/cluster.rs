@@ -20,7 +20,7 @@ use kafka_protocol::ResponseError;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::conn::Conn;
+use crate::conn::{Conn, Dial};
 use ringlog_protocol::client::error_code_name;
 
 /// ListOffsets timestamp of the next offset to be written.
@@ -284,7 +284,7 @@ pub async fn list_offsets(
 pub async fn all_offsets(
     layout: &Layout,
     timestamp: i64,
-    timeout: Duration,
+    dial: &Dial,
 ) -> Result<BTreeMap<i32, i64>, String> {
     let mut by_leader: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for p in &layout.partitions {
@@ -292,7 +292,7 @@ pub async fn all_offsets(
     }
     let mut offsets = BTreeMap::new();
     for (leader, partitions) in by_leader {
-        let mut conn = Conn::connect(leader, timeout, 1).await?;
+        let mut conn = dial.connect(leader, 1).await?;
         offsets.extend(list_offsets(&mut conn, &layout.topic, &partitions, timestamp).await?);
     }
     Ok(offsets)

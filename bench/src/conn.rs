@@ -11,10 +11,15 @@
 //! [`Recv::TimedOut`] or a write error after `--request-timeout-ms`,
 //! never a hang. Dropping a [`Conn`] cancels its reader task and closes
 //! the socket.
+//!
+//! With `--security-protocol SSL` the socket is wrapped in TLS
+//! (futures-rustls) right after the connect, within the same timeout, and
+//! everything above runs on the TLS stream; the writer is boxed so one
+//! [`Conn`] type serves both (one indirect call per request written, next
+//! to a system call).
 
 use bytes::{Bytes, BytesMut};
-use futures_lite::io::{ReadHalf, WriteHalf};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::TcpStream;
 use glommio::Task;
@@ -24,6 +29,8 @@ use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::ResponseError;
 use ringlog_protocol::frame::FrameBuffer;
 use std::net::ToSocketAddrs;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::wire;
@@ -43,10 +50,33 @@ pub enum Recv {
     Closed(String),
 }
 
+/// How connections are opened: TLS (`--security-protocol SSL`) or not,
+/// and the timeout of the connect, the handshake and the version
+/// negotiation.
+#[derive(Clone)]
+pub struct Dial {
+    /// The client's TLS configuration; `None` for PLAINTEXT.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Bound of the connect, the TLS handshake and the ApiVersions
+    /// exchange; the default of [`Conn::call`].
+    pub timeout: Duration,
+}
+
+impl Dial {
+    /// Connects to `address`; see [`Conn::connect`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Conn::connect`].
+    pub async fn connect(&self, address: &str, queue: usize) -> Result<Conn, String> {
+        Conn::connect(address, self.tls.as_ref(), self.timeout, queue).await
+    }
+}
+
 /// A negotiated connection to one broker.
 pub struct Conn {
     address: String,
-    writer: WriteHalf<TcpStream>,
+    writer: Pin<Box<dyn AsyncWrite>>,
     responses: LocalReceiver<Result<Bytes, String>>,
     _reader: Task<()>,
     correlation_id: i32,
@@ -55,7 +85,10 @@ pub struct Conn {
     out: BytesMut,
 }
 
-async fn read_frames(mut reader: ReadHalf<TcpStream>, queue: LocalSender<Result<Bytes, String>>) {
+async fn read_frames(
+    mut reader: impl AsyncRead + Unpin,
+    queue: LocalSender<Result<Bytes, String>>,
+) {
     let mut frames = FrameBuffer::new(wire::RESPONSE_BYTES_MAX, READ_CHUNK_BYTES);
     loop {
         loop {
@@ -88,6 +121,33 @@ async fn read_frames(mut reader: ReadHalf<TcpStream>, queue: LocalSender<Result<
     }
 }
 
+/// The TLS handshake on a connected socket, within `timeout`; the name
+/// checked against the broker's certificate is `address`'s host.
+async fn tls_handshake(
+    address: &str,
+    tls: &Arc<rustls::ClientConfig>,
+    stream: TcpStream,
+    timeout: Duration,
+) -> Result<futures_rustls::client::TlsStream<TcpStream>, String> {
+    let name = ringlog_protocol::tls::server_name(address)?;
+    let handshake = futures_rustls::TlsConnector::from(tls.clone()).connect(name, stream);
+    futures_lite::future::or(
+        async {
+            handshake
+                .await
+                .map_err(|e| format!("{address}: TLS handshake failed: {e}"))
+        },
+        async {
+            glommio::timer::sleep(timeout).await;
+            Err(format!(
+                "{address}: no TLS handshake within {} ms",
+                timeout.as_millis()
+            ))
+        },
+    )
+    .await
+}
+
 async fn sleep_until(deadline: Instant) {
     let now = Instant::now();
     if deadline > now {
@@ -97,15 +157,22 @@ async fn sleep_until(deadline: Instant) {
 
 impl Conn {
     /// Connects to `address` (`host:port`, trying each address it resolves
-    /// to) and negotiates versions. `timeout` bounds the connect and the
-    /// ApiVersions exchange, and is the default for [`Conn::call`].
+    /// to), over TLS with `tls`, and negotiates versions. `timeout` bounds
+    /// the connect, the TLS handshake and the ApiVersions exchange, and is
+    /// the default for [`Conn::call`].
     /// `queue` bounds the answers buffered before the caller takes them
     /// (at least the requests the caller keeps in flight).
     ///
     /// # Errors
     ///
-    /// No address accepts, or the ApiVersions exchange fails.
-    pub async fn connect(address: &str, timeout: Duration, queue: usize) -> Result<Conn, String> {
+    /// No address accepts, the TLS handshake fails, or the ApiVersions
+    /// exchange fails.
+    pub async fn connect(
+        address: &str,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+        timeout: Duration,
+        queue: usize,
+    ) -> Result<Conn, String> {
         assert!(!timeout.is_zero() && queue >= 1);
         let addrs: Vec<_> = address
             .to_socket_addrs()
@@ -126,9 +193,24 @@ impl Conn {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("{address}: TCP_NODELAY: {e}"))?;
-        let (reader, writer) = futures_lite::io::split(stream);
         let (sender, responses) = local_channel::new_bounded(queue);
-        let reader = glommio::spawn_local(read_frames(reader, sender));
+        let (reader, writer): (Task<()>, Pin<Box<dyn AsyncWrite>>) = match tls {
+            None => {
+                let (reader, writer) = futures_lite::io::split(stream);
+                (
+                    glommio::spawn_local(read_frames(reader, sender)),
+                    Box::pin(writer),
+                )
+            }
+            Some(tls) => {
+                let stream = tls_handshake(address, tls, stream, timeout).await?;
+                let (reader, writer) = futures_lite::io::split(stream);
+                (
+                    glommio::spawn_local(read_frames(reader, sender)),
+                    Box::pin(writer),
+                )
+            }
+        };
         let mut conn = Conn {
             address: address.to_string(),
             writer,
@@ -237,10 +319,12 @@ impl Conn {
         let writer = &mut self.writer;
         futures_lite::future::or(
             async {
-                writer
-                    .write_all(frame)
-                    .await
-                    .map_err(|e| format!("{address}: write failed: {e}"))
+                // The flush sends what TLS holds back; a no-op on a socket.
+                let written = match writer.write_all(frame).await {
+                    Ok(()) => writer.flush().await,
+                    Err(e) => Err(e),
+                };
+                written.map_err(|e| format!("{address}: write failed: {e}"))
             },
             async {
                 sleep_until(deadline).await;

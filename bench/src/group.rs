@@ -426,7 +426,7 @@ async fn start_positions(
     coordinator: &mut Conn,
     config: &GroupConfig,
     partitions: &[i32],
-    timeout: Duration,
+    consumer: &ConsumerConfig,
 ) -> Result<BTreeMap<i32, i64>, String> {
     let mut positions = committed(coordinator, config, partitions).await?;
     let mut missing: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
@@ -442,7 +442,8 @@ async fn start_positions(
         StartFrom::Latest => LATEST,
     };
     for (leader, partitions) in missing {
-        let mut conn = Conn::connect(leader, timeout, 1).await?;
+        let mut conn =
+            Conn::connect(leader, consumer.tls.as_ref(), consumer.request_timeout, 1).await?;
         positions.extend(list_offsets(&mut conn, &config.topic, &partitions, timestamp).await?);
     }
     Ok(positions)
@@ -459,8 +460,7 @@ async fn generation(
     membership: &Membership,
     partitions: &[i32],
 ) -> Result<Outcome, String> {
-    let positions =
-        start_positions(coordinator, config, partitions, consumer.request_timeout).await?;
+    let positions = start_positions(coordinator, config, partitions, consumer).await?;
     let mut by_leader: BTreeMap<String, BTreeMap<i32, i64>> = BTreeMap::new();
     for (p, offset) in positions {
         let leader = config.leaders.get(&p).cloned().unwrap_or_default();
@@ -588,7 +588,13 @@ async fn run_member(
     config: &GroupConfig,
     stop: &Arc<StopRule>,
 ) -> Result<(), String> {
-    let mut coordinator = Conn::connect(&config.coordinator, consumer.request_timeout, 2).await?;
+    let mut coordinator = Conn::connect(
+        &config.coordinator,
+        consumer.tls.as_ref(),
+        consumer.request_timeout,
+        2,
+    )
+    .await?;
     let mut member_id = String::new();
     for _ in 0..GENERATIONS_MAX {
         let (membership, partitions) = join(&mut coordinator, config, &mut member_id).await?;

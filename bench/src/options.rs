@@ -17,8 +17,10 @@
 //! 1 MiB no better; 5 requests in flight 513 MB/s, 16 715 MB/s.
 
 use clap::{Args, Subcommand, ValueEnum};
-use serde::Serialize;
+use ringlog_protocol::tls::{ClientTlsFiles, SecurityProtocol};
+use serde::{Serialize, Serializer};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::records::Codec;
@@ -82,6 +84,73 @@ pub enum BenchCommand {
     Disk(DiskArgs),
 }
 
+/// Kafka's client security settings, the same flags on every command that
+/// speaks Kafka (`ringlog bench`, `ringlog topic`, `ringlog group`): this
+/// one definition is flattened into each. Flags only, no environment
+/// variables: `RINGLOG_TLS_CERT` and the like are `ringlog serve`'s.
+#[derive(Args, Clone, Debug, Serialize)]
+pub struct SecurityOptions {
+    /// Security protocol to the broker (Kafka's security.protocol): PLAINTEXT or SSL.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PLAINTEXT|SSL",
+        default_value = "PLAINTEXT",
+        value_parser = SecurityProtocol::parse
+    )]
+    #[serde(serialize_with = "serialize_display")]
+    pub security_protocol: SecurityProtocol,
+    /// With SSL: CA certificates (PEM) the broker's certificate must chain to.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// With SSL: this client's certificate (PEM), for brokers that require one.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// With SSL: the private key of --tls-cert (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+fn serialize_display<S: Serializer>(
+    value: &impl std::fmt::Display,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+impl SecurityOptions {
+    /// How a headline names the security protocol: nothing for PLAINTEXT
+    /// (the default), ` over SSL` otherwise, so a report says what it measured.
+    pub fn over(&self) -> &'static str {
+        match self.security_protocol {
+            SecurityProtocol::Plaintext => "",
+            SecurityProtocol::Ssl => " over SSL",
+        }
+    }
+
+    /// The TLS configuration to connect with, read from the files once;
+    /// `None` for PLAINTEXT.
+    ///
+    /// # Errors
+    ///
+    /// SSL without `--tls-ca`, TLS files with PLAINTEXT, or a file that
+    /// cannot be used (named, with why).
+    pub fn tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+        let files = ClientTlsFiles {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+        };
+        match self.security_protocol {
+            SecurityProtocol::Ssl => files.load().map(Some).map_err(|e| e.to_string()),
+            SecurityProtocol::Plaintext if files == ClientTlsFiles::default() => Ok(None),
+            SecurityProtocol::Plaintext => {
+                Err("--tls-ca, --tls-cert and --tls-key need --security-protocol SSL".to_string())
+            }
+        }
+    }
+}
+
 /// Where and how to connect.
 #[derive(Args, Clone, Debug, Serialize)]
 pub struct ClientOptions {
@@ -93,6 +162,9 @@ pub struct ClientOptions {
         env = "RINGLOG_BOOTSTRAP"
     )]
     pub bootstrap: String,
+    /// PLAINTEXT or SSL, and the TLS files.
+    #[command(flatten)]
+    pub security: SecurityOptions,
     /// Load-generator threads, one glommio executor each.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=THREADS_MAX as i64))]
     pub threads: u16,

@@ -79,6 +79,8 @@ pub struct ProducerConfig {
     pub max_request_bytes: usize,
     /// Time a request may take.
     pub request_timeout: Duration,
+    /// TLS to the brokers (`--security-protocol SSL`); `None` for PLAINTEXT.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Seed of keys and payloads.
     pub seed: u64,
     /// Whether acknowledged records are the measurement (`produce`) or
@@ -325,6 +327,7 @@ pub async fn connection(
     );
     let mut conn = match Conn::connect(
         &plan.assignment.leader,
+        config.tls.as_ref(),
         config.request_timeout,
         config.max_in_flight + 1,
     )

@@ -69,6 +69,8 @@ pub struct RequestsConfig {
     pub max_in_flight: usize,
     /// Time a request may take.
     pub request_timeout: Duration,
+    /// TLS to the brokers (`--security-protocol SSL`); `None` for PLAINTEXT.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// One requests connection's plan.
@@ -341,6 +343,7 @@ async fn run(
     let clock = ctx.clock;
     let mut conn = Conn::connect(
         &plan.broker,
+        config.tls.as_ref(),
         config.request_timeout,
         config.max_in_flight + 1,
     )
@@ -447,6 +450,7 @@ mod tests {
             run_id: "r1".into(),
             max_in_flight: 1,
             request_timeout: Duration::from_secs(1),
+            tls: None,
         }
     }
 

@@ -23,6 +23,10 @@
 //! * `client` (cargo feature `client`) — the other side of the same wire for
 //!   ringlog's own clients (`ringlog bench`, the admin commands): request
 //!   frames, response decoding, version choice, error names.
+//! * `tls` (cargo feature `tls`) — `--security-protocol` and the TLS files
+//!   of the broker and its clients into rustls configurations, and the
+//!   principal of a client certificate. The one module that reads files
+//!   (the PEM files, once, at start).
 //!
 //! Message codecs are never hand-written: bodies and headers come from
 //! `kafka-protocol`, which is generated from Kafka's own JSON schemas.
@@ -37,6 +41,8 @@ pub mod frame;
 pub mod fuzzing;
 pub mod request;
 pub mod response;
+#[cfg(any(test, feature = "tls"))]
+pub mod tls;
 pub mod versions;
 
 /// The `kafka-protocol` crate, re-exported so dependants name message types

@@ -42,6 +42,10 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Address the Kafka listener binds.
     pub listen: SocketAddr,
+    /// The listener's TLS (`--security-protocol SSL`), built once from the
+    /// PEM files at start and shared by every shard's router; `None` for
+    /// PLAINTEXT.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Host and port clients are told to connect to (Metadata,
     /// DescribeCluster).
     pub advertised_host: String,
@@ -127,6 +131,7 @@ impl ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
             listen,
+            tls: None,
             advertised_host: listen.ip().to_string(),
             advertised_port: listen.port(),
             shards,

@@ -24,6 +24,18 @@
 //! UNSUPPORTED_VERSION answer instead, as KIP-511 requires), and a header
 //! or body that does not decode. Answers to earlier requests on the
 //! connection are written first.
+//!
+//! TLS (`--security-protocol SSL`) sits under all of this: the accepted
+//! socket is handed to rustls (futures-rustls over glommio's socket) and
+//! the connection code runs, unchanged, on the TLS stream instead. It is
+//! generic over the stream, so a PLAINTEXT connection is the same code on
+//! the bare socket with no TLS layer and no dynamic dispatch. The handshake
+//! is bounded by [`TLS_HANDSHAKE_TIMEOUT_MS`] so a client that connects
+//! and says nothing holds nothing for long; anything that is not a TLS
+//! handshake (a plaintext Kafka client on the TLS port, garbage) fails it,
+//! closing the connection with a WARN naming the peer before a single
+//! request is read. With `--tls-client-ca` rustls requires and verifies a
+//! client certificate, and the connection's principal is its subject.
 
 use crate::controller::Controller;
 use crate::dispatch_order::{DispatchOrder, Turn};
@@ -33,7 +45,7 @@ use crate::message::{AdminReply, ServiceRequest};
 use crate::runtime::{Service, ShardClient};
 use bytes::Bytes;
 use futures_lite::future::BoxedLocal;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::Task;
@@ -42,6 +54,7 @@ use ringlog_protocol::frame::FrameBuffer;
 use ringlog_protocol::{encode_response, parse_request, ApiKey, RequestError};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Requests read but not yet answered, per connection.
@@ -55,6 +68,22 @@ pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 pub const WRITE_COALESCE_BYTES_MAX: usize = 64 * 1024;
 /// Pause after a failed accept (e.g. out of file descriptors).
 const ACCEPT_RETRY_MS: u64 = 100;
+/// Time a client has to complete the TLS handshake after connecting.
+pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// Kafka's principal of a connection that authenticated no one: PLAINTEXT,
+/// or SSL without a client certificate.
+pub const ANONYMOUS: &str = "User:ANONYMOUS";
+
+/// Who is at the other end of a connection.
+struct Peer {
+    /// The client's address, for log lines.
+    addr: String,
+    /// The client's host as Kafka shows a member's (DescribeGroups): `/<ip>`.
+    host: Rc<str>,
+    /// Kafka's principal: `User:<certificate subject>` for a client that
+    /// presented a verified certificate, else [`ANONYMOUS`].
+    principal: Rc<str>,
+}
 
 /// What a request task produced.
 enum Reply {
@@ -191,17 +220,95 @@ async fn accept(client: Rc<ShardClient>, listener: TcpListener) {
 
 async fn connection(client: Rc<ShardClient>, stream: TcpStream) {
     let peer_addr = stream.peer_addr().ok();
-    let peer = peer_addr.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+    let addr = peer_addr.map_or_else(|| "unknown".to_string(), |a| a.to_string());
     // Kafka shows a member's host as "/<ip>" (DescribeGroups).
     let host: Rc<str> =
         peer_addr.map_or_else(|| "/unknown".into(), |a| format!("/{}", a.ip()).into());
     if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
+        tracing::debug!(peer = %addr, error = %e, "TCP_NODELAY not set");
     }
+    let tls = client.local().config.tls.clone();
+    match tls {
+        None => {
+            let peer = Peer {
+                addr,
+                host,
+                principal: ANONYMOUS.into(),
+            };
+            serve(client, stream, peer).await;
+        }
+        Some(tls) => {
+            if let Some((stream, principal)) = tls_handshake(tls, stream, &addr).await {
+                let peer = Peer {
+                    addr,
+                    host,
+                    principal,
+                };
+                serve(client, stream, peer).await;
+            }
+        }
+    }
+}
+
+/// The TLS handshake of an accepted connection, within
+/// [`TLS_HANDSHAKE_TIMEOUT_MS`], and the principal it authenticated;
+/// `None` (the connection is dropped, so closed) when it fails.
+async fn tls_handshake(
+    config: Arc<rustls::ServerConfig>,
+    stream: TcpStream,
+    peer: &str,
+) -> Option<(futures_rustls::server::TlsStream<TcpStream>, Rc<str>)> {
+    let handshake = futures_rustls::TlsAcceptor::from(config).accept(stream);
+    let timeout = async {
+        glommio::timer::sleep(Duration::from_millis(TLS_HANDSHAKE_TIMEOUT_MS)).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no TLS handshake within {TLS_HANDSHAKE_TIMEOUT_MS} ms"),
+        ))
+    };
+    let stream = match futures_lite::future::or(handshake, timeout).await {
+        Ok(stream) => stream,
+        // The client left before finishing the handshake; most often a
+        // port probe (a health check connects and closes), which is no
+        // reason for a WARN.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::debug!(%peer, reason = %e, "client closed during the TLS handshake");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(%peer, reason = %e, "closing connection: TLS handshake failed");
+            return None;
+        }
+    };
+    let principal: Rc<str> = match stream.get_ref().1.peer_certificates() {
+        None => ANONYMOUS.into(),
+        Some(chain) => match chain
+            .first()
+            .and_then(|c| ringlog_protocol::tls::principal(c))
+        {
+            Some(principal) => principal.into(),
+            None => {
+                // rustls verified the certificate, so this does not happen;
+                // if it did, the client must not pass for anonymous.
+                tracing::warn!(%peer, "closing connection: the client certificate's subject does not parse");
+                return None;
+            }
+        },
+    };
+    tracing::debug!(%peer, %principal, "TLS connection");
+    Some((stream, principal))
+}
+
+/// Serves Kafka requests on `stream`, a TCP socket or a TLS stream over
+/// one, until either side closes it.
+async fn serve<S>(client: Rc<ShardClient>, stream: S, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let (reader, writer) = futures_lite::io::split(stream);
     let (queue, answers) = local_channel::new_bounded(IN_FLIGHT_REQUESTS_MAX);
     let read = async {
-        read_requests(&client, reader, queue, &peer, &host).await;
+        read_requests(&client, reader, queue, &peer).await;
         // Let the writer drain what is queued; it ends the connection.
         std::future::pending::<()>().await;
     };
@@ -210,10 +317,9 @@ async fn connection(client: Rc<ShardClient>, stream: TcpStream) {
 
 async fn read_requests(
     client: &Rc<ShardClient>,
-    mut reader: futures_lite::io::ReadHalf<TcpStream>,
+    mut reader: impl AsyncRead + Unpin,
     queue: LocalSender<Task<Reply>>,
-    peer: &str,
-    host: &Rc<str>,
+    peer: &Peer,
 ) {
     let max_request_bytes = client.local().config.max_request_bytes;
     let mut frames = FrameBuffer::new(max_request_bytes, READ_CHUNK_BYTES);
@@ -226,7 +332,7 @@ async fn read_requests(
                     let task = glommio::spawn_local(handle_frame(
                         client.clone(),
                         frame,
-                        host.clone(),
+                        peer.host.clone(),
                         turn,
                     ));
                     if queue.send(task).await.is_err() {
@@ -246,13 +352,13 @@ async fn read_requests(
         match reader.read(frames.room()).await {
             Ok(0) => {
                 if frames.buffered() > 0 {
-                    tracing::debug!(%peer, buffered = frames.buffered(), "client closed mid-request");
+                    tracing::debug!(peer = %peer.addr, buffered = frames.buffered(), "client closed mid-request");
                 }
                 return;
             }
             Ok(n) => frames.filled(n),
             Err(e) => {
-                tracing::debug!(%peer, error = %e, "read failed");
+                tracing::debug!(peer = %peer.addr, error = %e, "read failed");
                 return;
             }
         }
@@ -266,9 +372,9 @@ async fn read_requests(
 /// kernel's TCP path per send, not the handlers, is where a small
 /// request's time goes.
 async fn write_responses(
-    mut writer: futures_lite::io::WriteHalf<TcpStream>,
+    mut writer: impl AsyncWrite + Unpin,
     answers: LocalReceiver<Task<Reply>>,
-    peer: &str,
+    peer: &Peer,
 ) {
     let mut ready = ReadyAnswers::default();
     let mut waiting: Option<Task<Reply>> = None;
@@ -308,12 +414,16 @@ async fn write_responses(
             }
         };
         if let Err(e) = ready.write(&mut writer).await {
-            tracing::debug!(%peer, error = %e, "write failed");
+            tracing::debug!(peer = %peer.addr, error = %e, "write failed");
             return;
         }
         if let Some(reason) = close {
-            let _ = writer.flush().await;
-            tracing::warn!(%peer, %reason, "closing connection");
+            tracing::warn!(
+                peer = %peer.addr,
+                principal = %peer.principal,
+                %reason,
+                "closing connection"
+            );
             return;
         }
     }
@@ -337,11 +447,10 @@ impl ReadyAnswers {
     /// [`WRITE_COALESCE_BYTES_MAX`] joined into one write; a lone answer,
     /// or one of the bound or more (a large Fetch), as it is, not copied.
     /// A joined run stays below twice the bound: answers are added only
-    /// while the total is under it, each smaller than it.
-    async fn write(
-        &mut self,
-        writer: &mut futures_lite::io::WriteHalf<TcpStream>,
-    ) -> std::io::Result<()> {
+    /// while the total is under it, each smaller than it. Ends with a
+    /// flush: a TLS stream holds the last record until flushed (on a bare
+    /// socket the flush is a no-op).
+    async fn write(&mut self, writer: &mut (impl AsyncWrite + Unpin)) -> std::io::Result<()> {
         let answers = std::mem::take(&mut self.answers);
         self.bytes = 0;
         let mut next = 0;
@@ -362,7 +471,7 @@ impl ReadyAnswers {
         }
         self.answers = answers;
         self.answers.clear();
-        Ok(())
+        writer.flush().await
     }
 }
 

@@ -14,6 +14,14 @@
 //! KIP-511), then each request goes out at the highest version both sides
 //! know.
 //!
+//! With `--security-protocol SSL` the socket is wrapped in rustls's
+//! blocking stream and the handshake completes inside the connect, so a
+//! certificate the client does not trust (or a broker that is not speaking
+//! TLS) fails as a connect error naming the broker, not as a garbled first
+//! answer. The flags themselves are `ringlog bench`'s
+//! ([`SecurityOptions`]), flattened here, so every command spells them the
+//! same way.
+//!
 //! Everything except [`Client`] is a pure function, so the tests check it
 //! with bytes made by the broker-side codecs, without a broker.
 
@@ -23,18 +31,24 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, TopicName};
 use kafka_protocol::protocol::{Request, StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
+use ringlog_bench::options::SecurityOptions;
 use ringlog_protocol::client::{
     api_key, decode_response, encode_request, error_name, pick_version, API_VERSIONS_FIRST_VERSION,
 };
 use ringlog_protocol::frame::SIZE_PREFIX_BYTES;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the admin commands name themselves when no version is in common.
 pub const WHO: &str = "ringlog";
+/// Rounds of TLS handshake I/O before a broker is given up on (one
+/// normally does it).
+const TLS_HANDSHAKE_CALLS_MAX: usize = 16;
 /// Largest response accepted. A Metadata answer listing every topic is the
 /// biggest an admin command sees; tens of thousands of partitions fit.
 pub const RESPONSE_BYTES_MAX: usize = 100 << 20;
@@ -63,6 +77,8 @@ pub enum ClientError {
         /// What is wrong.
         why: String,
     },
+    /// The client's own settings cannot be used (a TLS file, say).
+    Settings(String),
     /// The command will not do what was asked, and says why.
     Refused {
         /// What it is about: a group, a topic, a partition.
@@ -97,6 +113,7 @@ impl fmt::Display for ClientError {
             }
             ClientError::Io { address, source } => write!(f, "{address}: {source}"),
             ClientError::Protocol { address, why } => write!(f, "{address}: {why}"),
+            ClientError::Settings(why) => f.write_str(why),
             ClientError::Refused { subject, why } => write!(f, "{subject}: {why}"),
             ClientError::Admin { status, message } => write!(f, "{message} (HTTP {status})"),
             ClientError::Kafka {
@@ -132,11 +149,42 @@ pub fn check_error(
     }
 }
 
+/// The connection under a [`Client`]: a socket, or TLS over one.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.read(buf),
+            Stream::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.write(buf),
+            Stream::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(stream) => stream.flush(),
+            Stream::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
 /// A connection to one broker, after version negotiation.
 pub struct Client {
     address: String,
     client_id: &'static str,
-    stream: TcpStream,
+    stream: Stream,
     timeout: Duration,
     correlation_id: i32,
     broker_apis: Vec<ApiVersion>,
@@ -144,15 +192,17 @@ pub struct Client {
 
 impl Client {
     /// Connects to `address` (`host:port`, trying every address the host
-    /// resolves to) and negotiates versions. `timeout` bounds the connect
-    /// and every read and write; `client_id` goes in every request header.
+    /// resolves to), over TLS with `tls`, and negotiates versions.
+    /// `timeout` bounds the connect and every read and write (of the TLS
+    /// handshake too); `client_id` goes in every request header.
     ///
     /// # Errors
     ///
-    /// [`ClientError::Connect`] when no address accepts; any error of the
-    /// ApiVersions exchange.
+    /// [`ClientError::Connect`] when no address accepts or the TLS
+    /// handshake fails; any error of the ApiVersions exchange.
     pub fn connect(
         address: &str,
+        tls: Option<&Arc<ClientConfig>>,
         timeout: Duration,
         client_id: &'static str,
     ) -> Result<Client, ClientError> {
@@ -178,6 +228,10 @@ impl Client {
             .and_then(|()| stream.set_write_timeout(Some(timeout)))
             .and_then(|()| stream.set_nodelay(true))
             .map_err(connect_error)?;
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some(tls) => Stream::Tls(Box::new(tls_handshake(address, tls, stream)?)),
+        };
         let mut client = Client {
             address: address.to_string(),
             client_id,
@@ -257,6 +311,7 @@ impl Client {
             .map_err(|why| self.protocol(why))?;
         self.stream
             .write_all(&frame)
+            .and_then(|()| self.stream.flush())
             .map_err(|err| self.io_error(err))?;
         let body = self.read_frame()?;
         decode_response::<R>(version, correlation_id, body).map_err(|why| self.protocol(why))
@@ -315,6 +370,35 @@ impl Client {
     }
 }
 
+/// Completes the TLS handshake on `stream` (bounded by its read and write
+/// timeouts), so a failure reads as a connect error naming the broker.
+fn tls_handshake(
+    address: &str,
+    tls: &Arc<ClientConfig>,
+    mut stream: TcpStream,
+) -> Result<StreamOwned<ClientConnection, TcpStream>, ClientError> {
+    let connect_error = |why: String| ClientError::Connect {
+        address: address.to_string(),
+        source: io::Error::other(why),
+    };
+    let name = ringlog_protocol::tls::server_name(address).map_err(connect_error)?;
+    let mut connection =
+        ClientConnection::new(tls.clone(), name).map_err(|e| connect_error(format!("TLS: {e}")))?;
+    // `complete_io` drives the whole handshake (a few flights) or fails;
+    // the bound only stops a broker that keeps it going forever.
+    for _ in 0..TLS_HANDSHAKE_CALLS_MAX {
+        if !connection.is_handshaking() {
+            return Ok(StreamOwned::new(connection, stream));
+        }
+        connection
+            .complete_io(&mut stream)
+            .map_err(|e| connect_error(format!("TLS handshake failed: {e}")))?;
+    }
+    Err(connect_error(format!(
+        "TLS handshake not done after {TLS_HANDSHAKE_CALLS_MAX} rounds"
+    )))
+}
+
 /// A topic name for a request.
 pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
@@ -347,6 +431,9 @@ pub struct BrokerArgs {
         value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX))
     )]
     pub timeout_ms: u32,
+    /// PLAINTEXT or SSL, and the TLS files.
+    #[command(flatten)]
+    pub security: SecurityOptions,
 }
 
 impl BrokerArgs {
@@ -355,9 +442,11 @@ impl BrokerArgs {
     ///
     /// # Errors
     ///
-    /// See [`Client::connect`].
+    /// See [`Client::connect`]; and [`ClientError::Settings`] when the TLS
+    /// files cannot be used.
     pub fn connect(&self, client_id: &'static str) -> Result<Client, ClientError> {
-        Client::connect(&self.bootstrap, self.timeout(), client_id)
+        let tls = self.security.tls().map_err(ClientError::Settings)?;
+        Client::connect(&self.bootstrap, tls.as_ref(), self.timeout(), client_id)
     }
 
     /// `--timeout-ms`.

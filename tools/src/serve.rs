@@ -19,6 +19,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches};
 use ringlog_engine::meta::PARTITIONS_MAX;
 use ringlog_engine::{FlushPolicy, LogConfig};
+use ringlog_protocol::tls::{SecurityProtocol, ServerTlsFiles};
 use ringlog_shard::config::{
     CoordinatorConfig, CoreBalancing, GroupSettings, RouterCores, ServerConfig,
 };
@@ -129,6 +130,30 @@ const SETTINGS: &[Setting] = &[
         "IP:PORT",
         Some("127.0.0.1:9092"),
         "Address the Kafka listener binds",
+    ),
+    setting(
+        "security-protocol",
+        "PLAINTEXT|SSL",
+        Some("PLAINTEXT"),
+        "Security protocol of the Kafka listener (Kafka's names): PLAINTEXT, or SSL (TLS, needs --tls-cert and --tls-key)",
+    ),
+    setting(
+        "tls-cert",
+        "FILE",
+        None,
+        "With SSL: the listener's certificate chain (PEM, the broker's certificate first)",
+    ),
+    setting(
+        "tls-key",
+        "FILE",
+        None,
+        "With SSL: the private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)",
+    ),
+    setting(
+        "tls-client-ca",
+        "FILE",
+        None,
+        "With SSL: CA certificates (PEM) that must have signed a client certificate; clients without one are refused, and a client's principal is User:<its certificate's subject> [default: no client certificates]",
     ),
     setting(
         "advertised-listener",
@@ -390,6 +415,9 @@ pub struct Settings {
     pub server: ServerConfig,
     /// Where to serve `/metrics` and the admin API, if anywhere.
     pub http: Option<SocketAddr>,
+    /// The listener's TLS files with `--security-protocol SSL`; read by
+    /// [`run`] into `server.tls` (resolving reads no files).
+    pub tls: Option<ServerTlsFiles>,
 }
 
 /// Where a setting's text came from, for error messages.
@@ -543,6 +571,7 @@ pub fn resolve(
 
     let data_dir = sources.required("data-dir", parse_path)?;
     let listen = sources.required("listen", parse_socket_addr)?;
+    let tls = tls_files(&sources)?;
     let (advertised_host, advertised_port) =
         match sources.value("advertised-listener", parse_host_port)? {
             Some(listener) => listener,
@@ -689,6 +718,7 @@ pub fn resolve(
         server: ServerConfig {
             data_dir,
             listen,
+            tls: None,
             advertised_host,
             advertised_port,
             shards,
@@ -717,7 +747,47 @@ pub fn resolve(
             archive_read_bytes_per_s,
         },
         http,
+        tls,
     })
+}
+
+/// `--security-protocol` with the files it needs: none for PLAINTEXT (and
+/// TLS files are refused, rather than ignored, since a listener the
+/// operator meant to secure would serve in plain text), a certificate and
+/// key for SSL.
+fn tls_files(sources: &Sources<'_>) -> Result<Option<ServerTlsFiles>, ConfigError> {
+    let protocol = sources.required("security-protocol", SecurityProtocol::parse)?;
+    let cert = sources.value("tls-cert", parse_path)?;
+    let key = sources.value("tls-key", parse_path)?;
+    let client_ca = sources.value("tls-client-ca", parse_path)?;
+    match protocol {
+        SecurityProtocol::Plaintext => {
+            let given = [
+                ("tls-cert", &cert),
+                ("tls-key", &key),
+                ("tls-client-ca", &client_ca),
+            ];
+            match given.iter().find(|(_, path)| path.is_some()) {
+                Some((name, _)) => Err(ConfigError(format!(
+                    "--{name} is set but --security-protocol is PLAINTEXT: use --security-protocol SSL for TLS"
+                ))),
+                None => Ok(None),
+            }
+        }
+        SecurityProtocol::Ssl => {
+            let missing = |name: &str, what: &str| {
+                ConfigError(format!(
+                    "--security-protocol SSL needs --{name} FILE ({what}, PEM)"
+                ))
+            };
+            Ok(Some(ServerTlsFiles {
+                cert: cert
+                    .ok_or_else(|| missing("tls-cert", "the listener's certificate chain"))?,
+                key: key.ok_or_else(|| missing("tls-key", "its private key"))?,
+                client_ca,
+            }))
+        }
+    }
 }
 
 /// `--archive` with `--s3-endpoint`, parsed by [`ArchiveTarget::parse`];
@@ -964,7 +1034,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(settings) => settings,
         Err(err) => return fail(2, &err.to_string()),
     };
-    let config = settings.server;
+    let mut config = settings.server;
+    // Built once here and shared by every shard's listener; a bad file
+    // stops the start, naming it.
+    if let Some(files) = &settings.tls {
+        match files.load() {
+            Ok(tls) => config.tls = Some(tls),
+            Err(err) => return fail(1, &err.to_string()),
+        }
+    }
 
     // The doctor checks include the archive target's (the directory takes
     // a file, or the bucket exists and accepts the credentials), so a
@@ -1013,13 +1091,18 @@ pub fn run(args: ServeArgs) -> ExitCode {
         ),
     }
     tracing::info!(
-        "starting: {} shards{}, listening on {}, advertising {}:{}, data in {}",
+        "starting: {} shards{}, listening on {} ({}), advertising {}:{}, data in {}",
         config.shards,
         match &config.cpus {
             Some(cpus) => format!(" on CPUs {cpus:?}"),
             None => String::new(),
         },
         config.listen,
+        match &settings.tls {
+            None => "PLAINTEXT",
+            Some(files) if files.client_ca.is_some() => "SSL, client certificates required",
+            Some(_) => "SSL",
+        },
         config.advertised_host,
         config.advertised_port,
         config.data_dir.display()

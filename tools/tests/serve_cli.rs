@@ -120,6 +120,50 @@ fn serve_refuses_bad_settings_with_exit_2() {
 }
 
 #[test]
+fn serve_refuses_unusable_tls_files_with_exit_1() {
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/tls");
+    let dir = test_dir("cli-serve-tls");
+    let missing = dir.join("missing.pem");
+    let cases = [
+        (
+            missing.clone(),
+            tls.join("server.key"),
+            format!("--tls-cert {}: No such file", missing.display()),
+        ),
+        (
+            tls.join("server.pem"),
+            tls.join("README"),
+            format!(
+                "--tls-key {}: no PEM private key",
+                tls.join("README").display()
+            ),
+        ),
+        (
+            tls.join("server.pem"),
+            tls.join("client.key"),
+            "the private key does not belong to the certificate".to_string(),
+        ),
+    ];
+    for (cert, key, expected) in cases {
+        let out = run(ringlog_serve().args([
+            "--data-dir",
+            dir.join("data").to_str().unwrap(),
+            "--security-protocol",
+            "SSL",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with("ringlog serve: --tls-"), "{stderr}");
+        assert!(stderr.contains(&expected), "{expected:?} in {stderr}");
+        assert!(!stderr.contains("starting:"), "{stderr}");
+    }
+}
+
+#[test]
 fn serve_refuses_a_taken_http_address() {
     let dir = test_dir("cli-serve-http-taken");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();

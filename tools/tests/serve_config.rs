@@ -4,6 +4,7 @@
 
 use clap::ArgMatches;
 use ringlog_engine::{FlushPolicy, LogConfig};
+use ringlog_protocol::tls::ServerTlsFiles;
 use ringlog_shard::config::{
     CoreBalancing, RouterCores, ARCHIVE_CACHE_BYTES_DEFAULT, ARCHIVE_READ_BYTES_PER_S_DEFAULT,
 };
@@ -215,6 +216,10 @@ s3-endpoint = \"http://127.0.0.1:9000\"
 archive-cache-bytes = 2147483648
 archive-read-mb-s = 50
 local-retention-ms = 3600000
+security-protocol = \"SSL\"
+tls-cert = \"/etc/ringlog/broker.pem\"
+tls-key = \"/etc/ringlog/broker.key\"
+tls-client-ca = \"/etc/ringlog/clients-ca.pem\"
 ";
     let from_file = settings(&[], &[], Some(file));
     let vars: Vec<(String, String)> = file
@@ -266,7 +271,65 @@ local-retention-ms = 3600000
         assert_eq!(c.archive_read_bytes_per_s, 50_000_000);
         assert!(c.log_defaults.remote_storage);
         assert_eq!(c.log_defaults.local_retention_ms, 3_600_000);
+        assert_eq!(
+            s.tls,
+            Some(ServerTlsFiles {
+                cert: "/etc/ringlog/broker.pem".into(),
+                key: "/etc/ringlog/broker.key".into(),
+                client_ca: Some("/etc/ringlog/clients-ca.pem".into()),
+            })
+        );
+        // Resolving reads no file: the configuration is built at start.
+        assert!(c.tls.is_none());
     }
+}
+
+#[test]
+fn security_protocol_and_its_files() {
+    let s = settings(&[], &[], None);
+    assert_eq!(s.tls, None);
+    let s = settings(
+        &["--security-protocol", "ssl", "--tls-key", "k.pem"],
+        &[("RINGLOG_TLS_CERT", "c.pem")],
+        None,
+    );
+    assert_eq!(
+        s.tls,
+        Some(ServerTlsFiles {
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            client_ca: None,
+        })
+    );
+    for sasl in ["SASL_SSL", "SASL_PLAINTEXT"] {
+        let err = error(&["--security-protocol", sasl], &[], None);
+        assert!(
+            err.starts_with("--security-protocol: ") && err.contains("SASL is not available yet"),
+            "{err}"
+        );
+    }
+    let err = error(&[], &[], Some("security-protocol = \"TLS\""));
+    assert!(
+        err.contains("key \"security-protocol\"") && err.contains("not PLAINTEXT or SSL"),
+        "{err}"
+    );
+    let err = error(
+        &["--security-protocol", "SSL", "--tls-key", "k.pem"],
+        &[],
+        None,
+    );
+    assert!(err.contains("SSL needs --tls-cert FILE"), "{err}");
+    let err = error(
+        &["--security-protocol", "SSL", "--tls-cert", "c.pem"],
+        &[],
+        None,
+    );
+    assert!(err.contains("SSL needs --tls-key FILE"), "{err}");
+    let err = error(&["--tls-client-ca", "ca.pem"], &[], None);
+    assert!(
+        err.contains("--tls-client-ca is set but --security-protocol is PLAINTEXT"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::{
     check_client, clean, consumer_config, consumer_plans, count, offsets, options_json, outputs,
 };
 use crate::cluster::{self, Layout, EARLIEST, LATEST};
-use crate::conn::Conn;
+use crate::conn::Dial;
 use crate::consume::{self, ConsumerPlan, StopRule};
 use crate::options::{ConsumeArgs, StartFrom};
 use crate::report::Report;
@@ -20,12 +20,12 @@ use crate::{group, Failure};
 
 /// Runs `ringlog bench consume`; `Ok(false)` when the run had errors.
 pub fn run(args: ConsumeArgs) -> Result<bool, Failure> {
-    check_client(&args.client)?;
+    let dial = check_client(&args.client)?;
     let bootstrap = args.client.bootstrap.clone();
-    let timeout = args.client.request_timeout();
     let topic = args.topic.clone();
+    let setup = dial.clone();
     let layout = runner::once("bench-setup", move || async move {
-        let mut conn = Conn::connect(&bootstrap, timeout, 1).await?;
+        let mut conn = setup.connect(&bootstrap, 1).await?;
         cluster::layout(&mut conn, &topic).await
     })?
     .ok_or_else(|| Failure::Run(format!("topic {} does not exist", args.topic)))?;
@@ -34,7 +34,7 @@ pub fn run(args: ConsumeArgs) -> Result<bool, Failure> {
         StartFrom::Latest => LATEST,
     };
     let end = if args.until_end {
-        Some(offsets(&layout, LATEST, timeout)?)
+        Some(offsets(&layout, LATEST, &dial)?)
     } else {
         None
     };
@@ -42,33 +42,31 @@ pub fn run(args: ConsumeArgs) -> Result<bool, Failure> {
     // Consumers never share a partition: extra ones would read it twice
     // (or, in a group, sit idle).
     let connections = args.client.connections().min(layout.partitions.len());
-    let config = Arc::new(consumer_config(
-        &args.topic,
-        &args.client,
-        &args.consumer,
-        false,
-    ));
+    let config = Arc::new(consumer_config(&args.topic, &dial, &args.consumer, false));
     let stop = StopRule {
         target: args.run.records,
         ..StopRule::default()
     };
     let work = match &args.group {
         None => {
-            let start = offsets(&layout, from, timeout)?;
+            let start = offsets(&layout, from, &dial)?;
             ConsumeWork::Assigned(Arc::new(consumer_plans(
                 cluster::assign(&layout, connections, threads),
                 &start,
                 end.as_ref(),
             )))
         }
-        Some(group) => ConsumeWork::Group(Arc::new(group_config(&args, group, &layout, end)?)),
+        Some(group) => {
+            ConsumeWork::Group(Arc::new(group_config(&args, &dial, group, &layout, end)?))
+        }
     };
     let stop = Arc::new(stop);
     let headline = format!(
-        "ringlog bench consume: {} of {} at {} from {}{}{}, {} on {}",
+        "ringlog bench consume: {} of {} at {}{} from {}{}{}, {} on {}",
         count(layout.partitions.len(), "partition"),
         layout.topic,
         args.client.bootstrap,
+        args.client.security.over(),
         format!("{:?}", args.from).to_lowercase(),
         if args.until_end { " until the end" } else { "" },
         args.group
@@ -139,15 +137,16 @@ enum ConsumeWork {
 
 fn group_config(
     args: &ConsumeArgs,
+    dial: &Dial,
     group: &str,
     layout: &Layout,
     end: Option<BTreeMap<i32, i64>>,
 ) -> Result<group::GroupConfig, Failure> {
     let bootstrap = args.client.bootstrap.clone();
-    let timeout = args.client.request_timeout();
+    let dial = dial.clone();
     let name = group.to_string();
     let coordinator = runner::once("bench-setup", move || async move {
-        let mut conn = Conn::connect(&bootstrap, timeout, 1).await?;
+        let mut conn = dial.connect(&bootstrap, 1).await?;
         cluster::find_coordinator(&mut conn, &name).await
     })?;
     Ok(group::GroupConfig {

@@ -22,7 +22,7 @@ use crate::{produce, Failure};
 /// Runs `ringlog bench e2e`; `Ok(false)` when the run had errors or not
 /// every acknowledged record was consumed.
 pub fn run(args: E2eArgs) -> Result<bool, Failure> {
-    check_client(&args.client)?;
+    let dial = check_client(&args.client)?;
     check_producer(&args.producer)?;
     if args.producer.acks.wire() == 0 {
         return Err(Failure::Usage(
@@ -30,9 +30,13 @@ pub fn run(args: E2eArgs) -> Result<bool, Failure> {
                 .to_string(),
         ));
     }
-    let layout = setup_topic(&args.client, &args.topic.topic, args.topic.partitions)?;
-    let timeout = args.client.request_timeout();
-    let start = offsets(&layout, LATEST, timeout)?;
+    let layout = setup_topic(
+        &args.client,
+        &dial,
+        &args.topic.topic,
+        args.topic.partitions,
+    )?;
+    let start = offsets(&layout, LATEST, &dial)?;
     let threads = usize::from(args.client.threads);
     let producers = cluster::assign(&layout, args.client.connections(), threads);
     let producer_threads: BTreeSet<usize> = producers.iter().map(|a| a.thread).collect();
@@ -50,27 +54,28 @@ pub fn run(args: E2eArgs) -> Result<bool, Failure> {
     ));
     let producer_config = Arc::new(producer_config(
         &args.topic.topic,
-        &args.client,
+        &dial,
         &args.run,
         &args.producer,
         false,
     ));
     let consumer_config = Arc::new(consumer_config(
         &args.topic.topic,
-        &args.client,
+        &dial,
         &args.consumer,
         true,
     ));
     let stop = Arc::new(StopRule {
         producers_running: AtomicUsize::new(producer_threads.len()),
-        drain_ns: timeout.as_nanos() as u64,
+        drain_ns: dial.timeout.as_nanos() as u64,
         ..StopRule::default()
     });
     let headline = format!(
-        "ringlog bench e2e: {} of {} at {}, {}, {} and {} on {}",
+        "ringlog bench e2e: {} of {} at {}{}, {}, {} and {} on {}",
         count(layout.partitions.len(), "partition"),
         layout.topic,
         args.client.bootstrap,
+        args.client.security.over(),
         describe_producer(&args.producer),
         count(producers.len(), "producer connection"),
         count(consumer_count, "consumer connection"),

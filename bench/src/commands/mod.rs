@@ -12,10 +12,9 @@ pub mod requests;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use crate::cluster::{self, Assignment, Layout};
-use crate::conn::Conn;
+use crate::conn::Dial;
 use crate::consume::{ConsumerConfig, ConsumerPlan};
 use crate::options::{self, ClientOptions, ProducerOptions, RunOptions};
 use crate::produce::ProducerConfig;
@@ -24,7 +23,9 @@ use crate::report::{self, Report, Verification};
 use crate::stats::Totals;
 use crate::{plot, runner, units, Failure};
 
-fn check_client(client: &ClientOptions) -> Result<(), Failure> {
+/// Checks the client options and reads the TLS files, once: how every
+/// connection of the run is opened.
+fn check_client(client: &ClientOptions) -> Result<Dial, Failure> {
     if client.connections() < usize::from(client.threads) {
         return Err(Failure::Usage(format!(
             "--connections {} is fewer than --threads {}: every thread needs a connection",
@@ -32,7 +33,10 @@ fn check_client(client: &ClientOptions) -> Result<(), Failure> {
             client.threads
         )));
     }
-    Ok(())
+    Ok(Dial {
+        tls: client.security.tls().map_err(Failure::Usage)?,
+        timeout: client.request_timeout(),
+    })
 }
 
 fn check_producer(producer: &ProducerOptions) -> Result<(), Failure> {
@@ -92,12 +96,17 @@ fn clean(totals: &Totals, verification: Option<&Verification>) -> bool {
 }
 
 /// Connects to the bootstrap broker and makes sure the topic exists.
-fn setup_topic(client: &ClientOptions, topic: &str, partitions: i32) -> Result<Layout, Failure> {
+fn setup_topic(
+    client: &ClientOptions,
+    dial: &Dial,
+    topic: &str,
+    partitions: i32,
+) -> Result<Layout, Failure> {
     let bootstrap = client.bootstrap.clone();
-    let timeout = client.request_timeout();
+    let dial = dial.clone();
     let name = topic.to_string();
     let (layout, created) = runner::once("bench-setup", move || async move {
-        let mut conn = Conn::connect(&bootstrap, timeout, 1).await?;
+        let mut conn = dial.connect(&bootstrap, 1).await?;
         cluster::ensure_topic(&mut conn, &name, partitions).await
     })?;
     if created {
@@ -111,20 +120,16 @@ fn setup_topic(client: &ClientOptions, topic: &str, partitions: i32) -> Result<L
     Ok(layout)
 }
 
-fn offsets(
-    layout: &Layout,
-    timestamp: i64,
-    timeout: Duration,
-) -> Result<BTreeMap<i32, i64>, Failure> {
-    let layout = layout.clone();
+fn offsets(layout: &Layout, timestamp: i64, dial: &Dial) -> Result<BTreeMap<i32, i64>, Failure> {
+    let (layout, dial) = (layout.clone(), dial.clone());
     Ok(runner::once("bench-offsets", move || async move {
-        cluster::all_offsets(&layout, timestamp, timeout).await
+        cluster::all_offsets(&layout, timestamp, &dial).await
     })?)
 }
 
 fn producer_config(
     topic: &str,
-    client: &ClientOptions,
+    dial: &Dial,
     run: &RunOptions,
     p: &ProducerOptions,
     measured: bool,
@@ -140,7 +145,8 @@ fn producer_config(
         max_in_flight: p.max_in_flight as usize,
         buffer_bytes: p.buffer_bytes,
         max_request_bytes: p.max_request_bytes,
-        request_timeout: client.request_timeout(),
+        request_timeout: dial.timeout,
+        tls: dial.tls.clone(),
         seed: run.seed,
         measured,
     }
@@ -175,7 +181,7 @@ fn describe_producer(p: &ProducerOptions) -> String {
 
 fn consumer_config(
     topic: &str,
-    client: &ClientOptions,
+    dial: &Dial,
     c: &options::ConsumerOptions,
     end_to_end: bool,
 ) -> ConsumerConfig {
@@ -184,7 +190,8 @@ fn consumer_config(
         max_wait_ms: c.fetch_max_wait_ms,
         fetch_max_bytes: i32::try_from(c.fetch_max_bytes).unwrap_or(i32::MAX),
         partition_max_bytes: i32::try_from(c.partition_max_bytes).unwrap_or(i32::MAX),
-        request_timeout: client.request_timeout(),
+        request_timeout: dial.timeout,
+        tls: dial.tls.clone(),
         end_to_end,
     }
 }

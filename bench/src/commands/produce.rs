@@ -13,6 +13,7 @@ use super::{
     producer_config, setup_topic,
 };
 use crate::cluster::{self, Layout, LATEST};
+use crate::conn::Dial;
 use crate::options::ProduceArgs;
 use crate::report::{self, Report, Verification};
 use crate::runner::{self, Clock};
@@ -21,13 +22,17 @@ use crate::{produce, Failure};
 /// Runs `ringlog bench produce`; `Ok(false)` when the run had errors or
 /// was not verified.
 pub fn run(args: ProduceArgs) -> Result<bool, Failure> {
-    check_client(&args.client)?;
+    let dial = check_client(&args.client)?;
     check_producer(&args.producer)?;
-    let layout = setup_topic(&args.client, &args.topic.topic, args.topic.partitions)?;
-    let timeout = args.client.request_timeout();
+    let layout = setup_topic(
+        &args.client,
+        &dial,
+        &args.topic.topic,
+        args.topic.partitions,
+    )?;
     let verify = args.producer.acks.wire() != 0;
     let before = if verify {
-        Some(offsets(&layout, LATEST, timeout)?)
+        Some(offsets(&layout, LATEST, &dial)?)
     } else {
         None
     };
@@ -40,16 +45,17 @@ pub fn run(args: ProduceArgs) -> Result<bool, Failure> {
     ));
     let config = Arc::new(producer_config(
         &args.topic.topic,
-        &args.client,
+        &dial,
         &args.run,
         &args.producer,
         true,
     ));
     let headline = format!(
-        "ringlog bench produce: {} of {} at {}, {}, {} on {}",
+        "ringlog bench produce: {} of {} at {}{}, {}, {} on {}",
         count(layout.partitions.len(), "partition"),
         layout.topic,
         args.client.bootstrap,
+        args.client.security.over(),
         describe_producer(&args.producer),
         count(assignments.len(), "connection"),
         count(threads, "thread"),
@@ -62,7 +68,7 @@ pub fn run(args: ProduceArgs) -> Result<bool, Failure> {
     })?;
     let mut verified_or_skipped = true;
     let verification = match before {
-        Some(before) => match readable_after(&layout, &before, totals.acknowledged_all, timeout) {
+        Some(before) => match readable_after(&layout, &before, totals.acknowledged_all, &dial) {
             Ok(readable) => Some(Verification::new(
                 totals.acknowledged_all,
                 readable,
@@ -101,14 +107,14 @@ fn readable_after(
     layout: &Layout,
     before: &BTreeMap<i32, i64>,
     acknowledged: u64,
-    timeout: Duration,
+    dial: &Dial,
 ) -> Result<u64, Failure> {
-    let (layout, before) = (layout.clone(), before.clone());
+    let (layout, before, dial) = (layout.clone(), before.clone(), dial.clone());
     Ok(runner::once("bench-verify", move || async move {
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = std::time::Instant::now() + dial.timeout;
         // Bounded by the deadline.
         loop {
-            let after = cluster::all_offsets(&layout, LATEST, timeout).await?;
+            let after = cluster::all_offsets(&layout, LATEST, &dial).await?;
             let readable = advance(&before, &after);
             if readable >= acknowledged || std::time::Instant::now() >= deadline {
                 return Ok(readable);

@@ -8,7 +8,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{check_client, clean, count, options_json, outputs, setup_topic};
 use crate::cluster;
-use crate::conn::Conn;
 use crate::options::RequestsArgs;
 use crate::report::Report;
 use crate::requests::{self, Api, RequestsConfig, RequestsPlan};
@@ -17,21 +16,21 @@ use crate::{units, Failure};
 
 /// Runs `ringlog bench requests`; `Ok(false)` when the run had errors.
 pub fn run(args: RequestsArgs) -> Result<bool, Failure> {
-    check_client(&args.client)?;
-    let timeout = args.client.request_timeout();
+    let dial = check_client(&args.client)?;
     let threads = usize::from(args.client.threads);
     let broker = match args.api {
         Api::CreateTopics => args.client.bootstrap.clone(),
         Api::Metadata => {
-            setup_topic(&args.client, &args.topic, args.partitions)?;
+            setup_topic(&args.client, &dial, &args.topic, args.partitions)?;
             args.client.bootstrap.clone()
         }
         Api::OffsetCommit | Api::OffsetFetch => {
-            setup_topic(&args.client, &args.topic, args.partitions)?;
+            setup_topic(&args.client, &dial, &args.topic, args.partitions)?;
             let bootstrap = args.client.bootstrap.clone();
             let group = args.group.clone();
+            let dial = dial.clone();
             runner::once("bench-setup", move || async move {
-                let mut conn = Conn::connect(&bootstrap, timeout, 1).await?;
+                let mut conn = dial.connect(&bootstrap, 1).await?;
                 cluster::find_coordinator(&mut conn, &group).await
             })?
         }
@@ -63,14 +62,16 @@ pub fn run(args: RequestsArgs) -> Result<bool, Failure> {
         group: args.group.clone(),
         run_id,
         max_in_flight: args.max_in_flight as usize,
-        request_timeout: timeout,
+        request_timeout: dial.timeout,
+        tls: dial.tls.clone(),
     });
     let headline = format!(
-        "ringlog bench requests: {} at {broker}, {} on {}, {}",
+        "ringlog bench requests: {} at {broker}{}, {} on {}, {}",
         serde_json::to_value(args.api)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
+        args.client.security.over(),
         count(connections, "connection"),
         count(threads, "thread"),
         match args.rate {
