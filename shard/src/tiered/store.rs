@@ -935,7 +935,9 @@ impl Worker {
                 let source = std::fs::File::open(&segment)
                     .and_then(|f| Ok((f.metadata()?.len(), f)))
                     .map_err(|e| ringlog_engine::Error::io(&segment, e))?;
-                let mut bytes = Vec::new();
+                // An archive is about its segment's size: the frame
+                // headers it drops outweigh the indexes it adds.
+                let mut bytes = Vec::with_capacity(usize::try_from(source.0).unwrap_or(0));
                 archive_segment(meta, &object, source.1, source.0, &mut bytes)
                     .map(|a| (a, Some(Bytes::from(bytes))))
             }
