@@ -61,9 +61,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
 
-/// Uploads one shard runs at once. Into a local directory each holds a
-/// few MiB (a read window and a write buffer); to S3 each holds its
-/// encoded archive (up to `segment.bytes`), so this bounds that memory.
+/// Uploads one shard runs at once. Each holds a few MiB: into a local
+/// directory a read window and a write buffer, to S3 a read window and up
+/// to three 8 MiB parts.
 pub const UPLOADS_IN_FLIGHT_MAX: usize = 2;
 /// Opened archives (footer and indexes) a shard keeps; past it, the
 /// oldest opened is dropped.

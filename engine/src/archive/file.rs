@@ -217,7 +217,8 @@ mod tests {
     fn a_filesystem_without_direct_io_gets_the_same_bytes() {
         // /dev/shm is tmpfs on Linux, which refuses O_DIRECT; the file is
         // then written through the page cache.
-        let path = Path::new("/dev/shm").join(format!("ringlog-archive-file-{}", std::process::id()));
+        let path =
+            Path::new("/dev/shm").join(format!("ringlog-archive-file-{}", std::process::id()));
         let bytes: Vec<u8> = (0..BLOCK_BYTES + 17).map(|i| i as u8).collect();
         let mut file = DirectFile::create(&path).unwrap();
         file.write_all(&bytes).unwrap();

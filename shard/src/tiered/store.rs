@@ -244,8 +244,8 @@ impl StoreHandle {
     /// any object there, and returns what it wrote. The archive is built
     /// and written on the store thread's blocking pool, never on the
     /// caller's: into the local directory streamed with direct I/O
-    /// ([`write_archive_file`]), to S3 built in memory and then put as
-    /// [`StoreHandle::put`] does. Durable when it returns `Ok`, as a put.
+    /// ([`write_archive_file`]), to S3 streamed part by part as it is
+    /// built. Durable when it returns `Ok`, as a put.
     /// A segment that does not archive (not sealed, a frame that does not
     /// verify) is [`StoreError::Refused`] naming the file.
     pub async fn put_segment(
@@ -425,6 +425,92 @@ pub(super) struct Backend {
     /// The local directory, when that is the store: archives are written
     /// into it directly ([`write_archive_file`]).
     pub(super) local: Option<Arc<LocalFileSystem>>,
+}
+
+/// The blocking task that builds an archive for S3.
+type Building = tokio::task::JoinHandle<ringlog_engine::Result<Archived>>;
+/// What it ended with.
+type Built = Result<ringlog_engine::Result<Archived>, tokio::task::JoinError>;
+
+/// Where a multipart upload's parts come from.
+enum Parts<'a> {
+    /// An object in memory, already cut.
+    Whole(std::vec::IntoIter<Bytes>),
+    /// An archive being built: the parts taken to decide on a multipart
+    /// upload, then the queue; whole once its building succeeded.
+    Streamed {
+        ahead: std::array::IntoIter<Bytes, 2>,
+        queued: &'a mut mpsc::Receiver<Bytes>,
+        building: &'a mut Building,
+        /// Boxed: an archive's footer is far larger than the rest.
+        settled: Option<Box<Built>>,
+    },
+}
+
+impl Parts<'_> {
+    /// The next part; `None` once there are no more.
+    async fn next(&mut self) -> Option<Bytes> {
+        match self {
+            Parts::Whole(parts) => parts.next(),
+            Parts::Streamed { ahead, queued, .. } => match ahead.next() {
+                Some(part) => Some(part),
+                None => queued.recv().await,
+            },
+        }
+    }
+
+    /// Whether the parts yielded make the whole object: for an archive,
+    /// waits for its building to end and keeps what it returned.
+    async fn whole(&mut self) -> bool {
+        match self {
+            Parts::Whole(_) => true,
+            Parts::Streamed {
+                building, settled, ..
+            } => {
+                let built = settled.insert(Box::new((&mut **building).await));
+                matches!(**built, Ok(Ok(_)))
+            }
+        }
+    }
+}
+
+/// The archive's bytes cut into parts of `part_bytes` for a multipart
+/// upload, each queued as soon as it is full (the last at
+/// [`PartWriter::send_staged`]). A write fails once the uploader has
+/// stopped taking parts.
+struct PartWriter {
+    part_bytes: usize,
+    staged: Vec<u8>,
+    parts: mpsc::Sender<Bytes>,
+}
+
+impl PartWriter {
+    /// Queues what is staged as a part, unless nothing is.
+    fn send_staged(&mut self) -> std::io::Result<()> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.staged, Vec::with_capacity(self.part_bytes));
+        self.parts
+            .blocking_send(Bytes::from(full))
+            .map_err(|_| std::io::Error::other("the upload stopped taking parts"))
+    }
+}
+
+impl std::io::Write for PartWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let taken = bytes.len().min(self.part_bytes - self.staged.len());
+        self.staged.extend_from_slice(&bytes[..taken]);
+        if self.staged.len() == self.part_bytes {
+            self.send_staged()?;
+        }
+        Ok(taken)
+    }
+
+    /// Staged bytes wait for a whole part or [`PartWriter::send_staged`].
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Starts the store thread of shard `name` (`archive-store-<name>`) for
@@ -892,7 +978,13 @@ impl Worker {
     async fn put(&self, key: &ObjectPath, bytes: Bytes) -> Result<(), StoreError> {
         let result = match &self.backend.multipart {
             Some(multipart) if bytes.len() > self.limits.put_single_bytes_max => {
-                self.put_parts(multipart.as_ref(), key, bytes).await
+                let part_bytes = self.limits.put_part_bytes;
+                let parts: Vec<Bytes> = (0..bytes.len())
+                    .step_by(part_bytes)
+                    .map(|start| bytes.slice(start..bytes.len().min(start + part_bytes)))
+                    .collect();
+                let mut source = Parts::Whole(parts.into_iter());
+                self.put_parts(multipart.as_ref(), key, &mut source).await
             }
             _ => self
                 .retried("put", key, || {
@@ -912,7 +1004,7 @@ impl Worker {
 
     /// [`StoreHandle::put_segment`] on this thread: the archive is built
     /// on the blocking pool, and written there too into a local
-    /// directory.
+    /// directory; to S3 it streams part by part ([`Worker::put_streamed`]).
     async fn put_segment(
         &self,
         key: ObjectPath,
@@ -920,42 +1012,118 @@ impl Worker {
         segment: PathBuf,
     ) -> Result<Archived, StoreError> {
         let what = format!("put {key}");
-        let local = match &self.backend.local {
-            Some(local) => Some(
-                local
-                    .path_to_filesystem(&key)
-                    .map_err(|e| self.refused(&what, e.to_string()))?,
-            ),
-            None => None,
-        };
         let object = key.to_string();
-        let built = tokio::task::spawn_blocking(move || match local {
-            Some(dest) => write_archive_file(meta, &object, &segment, &dest).map(|a| (a, None)),
-            None => {
-                let source = std::fs::File::open(&segment)
-                    .and_then(|f| Ok((f.metadata()?.len(), f)))
-                    .map_err(|e| ringlog_engine::Error::io(&segment, e))?;
-                // An archive is about its segment's size: the frame
-                // headers it drops outweigh the indexes it adds.
-                let mut bytes = Vec::with_capacity(usize::try_from(source.0).unwrap_or(0));
-                archive_segment(meta, &object, source.1, source.0, &mut bytes)
-                    .map(|a| (a, Some(Bytes::from(bytes))))
+        let built = match (&self.backend.local, &self.backend.multipart) {
+            (Some(local), _) => {
+                let dest = local
+                    .path_to_filesystem(&key)
+                    .map_err(|e| self.refused(&what, e.to_string()))?;
+                tokio::task::spawn_blocking(move || {
+                    write_archive_file(meta, &object, &segment, &dest)
+                })
+                .await
             }
-        })
-        .await
-        .map_err(|e| self.refused(&what, format!("the archiving task failed: {e}")))?;
-        let (archived, bytes) = built.map_err(|e| match e {
+            (None, Some(multipart)) => {
+                let (parts, mut queued) = mpsc::channel(1);
+                let part_bytes = self.limits.put_part_bytes;
+                let building = tokio::task::spawn_blocking(move || {
+                    let source = std::fs::File::open(&segment)
+                        .and_then(|f| Ok((f.metadata()?.len(), f)))
+                        .map_err(|e| ringlog_engine::Error::io(&segment, e))?;
+                    let mut out = PartWriter {
+                        part_bytes,
+                        staged: Vec::with_capacity(part_bytes),
+                        parts,
+                    };
+                    let archived = archive_segment(meta, &object, source.1, source.0, &mut out)?;
+                    out.send_staged()
+                        .map_err(|e| ringlog_engine::Error::io(&object, e))?;
+                    Ok(archived)
+                });
+                self.put_streamed(multipart.as_ref(), &key, &mut queued, building)
+                    .await?
+            }
+            (None, None) => unreachable!("a store without multipart uploads is a local directory"),
+        };
+        let built =
+            built.map_err(|e| self.refused(&what, format!("the archiving task failed: {e}")))?;
+        built.map_err(|e| match e {
             ringlog_engine::Error::Io { .. } => StoreError::Unavailable {
                 store: self.shared.store.clone(),
                 what: what.clone(),
                 message: e.to_string(),
             },
             e => self.refused(&what, e.to_string()),
-        })?;
-        if let Some(bytes) = bytes {
-            self.put(&key, bytes).await?;
+        })
+    }
+
+    /// Uploads the parts `building` queues as it builds the archive: an
+    /// archive of one part in one PUT, a larger one as a multipart upload
+    /// whose parts go up as they come, so at most three parts are in
+    /// memory (one being built, one queued, one going up). Nothing is put
+    /// or completed before `building` has finished the archive, so a
+    /// segment that fails half way leaves no object. Returns what
+    /// `building` returned, or the store's failure.
+    async fn put_streamed(
+        &self,
+        multipart: &dyn MultipartStore,
+        key: &ObjectPath,
+        queued: &mut mpsc::Receiver<Bytes>,
+        mut building: Building,
+    ) -> Result<Built, StoreError> {
+        let failed = |fault| match fault {
+            Fault::Missing(message) => self.failed("put", key, Fault::Permanent(message)),
+            fault => self.failed("put", key, fault),
+        };
+        let first = queued.recv().await;
+        let second = match first {
+            Some(_) => queued.recv().await,
+            None => None,
+        };
+        let (first, second) = match (first, second) {
+            (Some(first), Some(second)) => (first, second),
+            (Some(only), None) => {
+                let built = building.await;
+                if matches!(built, Ok(Ok(_))) {
+                    self.retried("put", key, || {
+                        (self.backend.objects).put(key, PutPayload::from_bytes(only.clone()))
+                    })
+                    .await
+                    .map_err(failed)?;
+                }
+                return Ok(built);
+            }
+            (None, _) => return Ok(building.await),
+        };
+        let mut source = Parts::Streamed {
+            ahead: [first, second].into_iter(),
+            queued,
+            building: &mut building,
+            settled: None,
+        };
+        let uploaded = self.put_parts(multipart, key, &mut source).await;
+        let Parts::Streamed {
+            queued, settled, ..
+        } = source
+        else {
+            unreachable!("the source stays streamed")
+        };
+        // A store that failed first stops the building (its next part
+        // finds the queue closed).
+        queued.close();
+        match (settled.map(|built| *built), uploaded) {
+            (Some(built), Ok(())) => Ok(built),
+            // The archive could not be built: its error, the upload aborted.
+            (Some(built @ (Err(_) | Ok(Err(_)))), Err(_)) => Ok(built),
+            (Some(Ok(Ok(_))), Err(fault)) => Err(failed(fault)),
+            (None, Err(fault)) => {
+                // The building ends at its next part; its error is only
+                // that the upload stopped.
+                let _stopped = building.await;
+                Err(failed(fault))
+            }
+            (None, Ok(())) => unreachable!("a multipart upload completes only once settled"),
         }
-        Ok(archived)
     }
 
     fn refused(&self, what: &str, message: String) -> StoreError {
@@ -966,41 +1134,43 @@ impl Worker {
         }
     }
 
-    /// A multipart upload: create, parts in order, complete, each retried
-    /// on its own; aborted (once, best effort) if any of them fails, so
-    /// the store does not keep the parts. (A crash mid-upload leaves them
-    /// to the bucket's lifecycle rule for incomplete uploads.)
+    /// A multipart upload of the parts `parts_from` yields, in order:
+    /// create, each part as it comes, then, if the parts make the whole
+    /// object ([`Parts::whole`]), complete; each call retried on its own. Aborted
+    /// (once, best effort) if any call fails or the parts are not whole,
+    /// so the store does not keep them. (A crash mid-upload leaves them to
+    /// the bucket's lifecycle rule for incomplete uploads.)
     async fn put_parts(
         &self,
         multipart: &dyn MultipartStore,
         key: &ObjectPath,
-        bytes: Bytes,
+        parts_from: &mut Parts<'_>,
     ) -> Result<(), Fault> {
-        let part_bytes = self.limits.put_part_bytes;
-        let parts_count = bytes.len().div_ceil(part_bytes);
-        if parts_count > PUT_PARTS_MAX {
-            return Err(Fault::Permanent(format!(
-                "{} bytes need {parts_count} parts of {part_bytes} bytes; at most {PUT_PARTS_MAX}",
-                bytes.len()
-            )));
-        }
         let id = self
             .retried("create multipart upload", key, || {
                 multipart.create_multipart(key)
             })
             .await?;
         let uploaded = async {
-            let mut parts: Vec<PartId> = Vec::with_capacity(parts_count);
-            for index in 0..parts_count {
-                let start = index * part_bytes;
-                let part = bytes.slice(start..bytes.len().min(start + part_bytes));
-                let id = &id;
+            let mut parts: Vec<PartId> = Vec::new();
+            // Bounded: at most PUT_PARTS_MAX parts go up.
+            while let Some(part) = parts_from.next().await {
+                if parts.len() == PUT_PARTS_MAX {
+                    return Err(Fault::Permanent(format!(
+                        "more than {PUT_PARTS_MAX} parts of {} bytes",
+                        self.limits.put_part_bytes
+                    )));
+                }
+                let (id, index) = (&id, parts.len());
                 let uploaded = self
                     .retried("put part", key, || {
                         multipart.put_part(key, id, index, PutPayload::from_bytes(part.clone()))
                     })
                     .await?;
                 parts.push(uploaded);
+            }
+            if !parts_from.whole().await {
+                return Err(Fault::Permanent("the object was not whole".to_string()));
             }
             self.retried("complete multipart upload", key, || {
                 multipart.complete_multipart(key, &id, parts.clone())

@@ -335,6 +335,117 @@ fn large_objects_go_up_in_parts() {
     assert_eq!(store.stats().puts, 2);
 }
 
+/// A sealed segment file of `batches` batches of 100-byte records from
+/// offset 0, as the log writes one: file header, a frame per batch, the
+/// footer frame.
+fn sealed_segment(name: &str, batches: usize) -> (PathBuf, Vec<u8>) {
+    use ringlog_engine::format::{
+        encode_footer, encode_frame_header, encode_segment_header, FrameHeader, SegmentFooter,
+        SegmentHeader, SegmentKind, FLAG_FOOTER, FRAME_HEADER_BYTES,
+    };
+    let mut file = encode_segment_header(&SegmentHeader {
+        kind: SegmentKind::Partition,
+        base_offset: 0,
+        created_ms: 0,
+    })
+    .to_vec();
+    let mut records = Vec::new();
+    let mut frame = |payload: &[u8], base_offset: u64, count: u32, flags: u16| {
+        let mut header = [0u8; FRAME_HEADER_BYTES];
+        let h = FrameHeader {
+            payload_len: payload.len() as u32,
+            base_offset,
+            max_timestamp_ms: 1000,
+            count,
+            flags,
+        };
+        encode_frame_header(&mut header, &h, payload);
+        file.extend_from_slice(&header);
+        file.extend_from_slice(payload);
+    };
+    let value = [b'v'; 100];
+    for i in 0..batches {
+        let mut batch = ringlog_engine::batch::build_batch(1000, &[&value, &value]);
+        ringlog_engine::batch::set_base_offset(&mut batch, 2 * i as u64);
+        frame(&batch, 2 * i as u64, 2, 0);
+        records.extend_from_slice(&batch);
+    }
+    let footer = SegmentFooter {
+        end_offset: 2 * batches as u64,
+        ..SegmentFooter::default()
+    };
+    frame(&encode_footer(&footer), footer.end_offset, 0, FLAG_FOOTER);
+    let dir = test_dir(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("00000000000000000000.log");
+    std::fs::write(&path, &file).unwrap();
+    (path, records)
+}
+
+fn segment_meta() -> ringlog_engine::archive::ArchiveMeta {
+    ringlog_engine::archive::ArchiveMeta {
+        topic_id: [3; 16],
+        topic: "t".into(),
+        partition: 0,
+    }
+}
+
+#[test]
+fn archives_stream_to_s3_in_parts_and_a_bad_segment_leaves_nothing() {
+    use ringlog_engine::archive::verify_all;
+    let flaky = Arc::new(Flaky::default());
+    let store = spawn_with(flaky.clone(), quick_limits());
+    // About 12 KiB of batches: parts of 3000 bytes as they are built.
+    let (segment, records) = sealed_segment("s3-streamed", 40);
+    block_on(async {
+        let archived = store
+            .put_segment("big", segment_meta(), segment.clone())
+            .await
+            .unwrap();
+        let object = store.get_range("big", 0..archived.len_bytes).await.unwrap();
+        let report = verify_all(&object).unwrap();
+        assert_eq!(report.footer, archived.footer);
+        assert!(object.starts_with(&records));
+        let parts = flaky.part_calls.load(Ordering::Relaxed);
+        assert_eq!(parts as u64, archived.len_bytes.div_ceil(3000));
+
+        // One part's worth goes up in one PUT.
+        let (small, _) = sealed_segment("s3-small", 2);
+        let archived = store
+            .put_segment("small", segment_meta(), small)
+            .await
+            .unwrap();
+        assert!(archived.len_bytes <= 3000);
+        assert_eq!(flaky.part_calls.load(Ordering::Relaxed), parts);
+        assert_eq!(store.size("small").await, Ok(Some(archived.len_bytes)));
+
+        // A segment cut short (no footer) fails after parts went up: the
+        // upload is aborted and no object appears.
+        let image = std::fs::read(&segment).unwrap();
+        std::fs::write(&segment, &image[..image.len() - 100]).unwrap();
+        let err = store
+            .put_segment("torn", segment_meta(), segment.clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Refused { .. }), "{err}");
+        assert!(err.to_string().contains("torn"), "{err}");
+        assert_eq!(flaky.aborts.load(Ordering::Relaxed), 1);
+        assert_eq!(store.size("torn").await, Ok(None));
+
+        // A store that fails every attempt stops the building too.
+        std::fs::write(&segment, &image).unwrap();
+        flaky.transient.store(u32::MAX, Ordering::Relaxed);
+        let err = store
+            .put_segment("down", segment_meta(), segment)
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        flaky.transient.store(0, Ordering::Relaxed);
+        assert_eq!(store.size("down").await, Ok(None));
+    });
+    assert_eq!(store.stats().puts, 2);
+}
+
 #[test]
 fn transient_failures_are_retried_and_counted() {
     let flaky = Arc::new(Flaky::default());
