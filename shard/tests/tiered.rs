@@ -8,7 +8,7 @@ mod common;
 use bytes::Bytes;
 use common::{Client, Server};
 use kafka_protocol::messages::*;
-use ringlog_engine::archive::{parse_archive_key, verify_all};
+use ringlog_engine::archive::{parse_archive_key, verify_all, STAGING_SUFFIX};
 use ringlog_engine::batch::{build_batch, BatchView};
 use ringlog_protocol::batches;
 use ringlog_shard::config::ServerConfig;
@@ -98,13 +98,15 @@ fn list_offset(client: &mut Client, timestamp: i64) -> (i16, i64) {
     (p.error_code, p.offset)
 }
 
+/// The archive objects in the local store: its files but the staging
+/// files of archives being written (`ringlog_engine::archive::STAGING_SUFFIX`).
 fn archives(dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
                 walk(&path, out);
-            } else {
+            } else if !path.to_string_lossy().ends_with(STAGING_SUFFIX) {
                 out.push(path);
             }
         }
