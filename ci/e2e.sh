@@ -5,7 +5,8 @@
 #
 # Installs, idempotently and without prompts, only what is missing:
 #   * kcat from Debian 12 (kcat 1.7.1 on librdkafka 2.0.2),
-#   * the openssl CLI (test_tls.py makes its certificates with it),
+#   * the openssl CLI (test_tls.py and test_sasl.py make their certificates
+#     with it),
 #   * the pinned Python packages of ci/python_deps.sh (pip, current
 #     interpreter),
 # then builds target/release/ringlog and runs tools/tests/e2e with pytest.

@@ -17,7 +17,7 @@ use ringlog_engine::meta::{
     encode_snapshot_file, read_snapshot_file, ArchiveSealed, ArchivesTrimmed, GroupMemberRecord,
     GroupStored, MetaEvent, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted,
     PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted, TopicConfigChanged,
-    TopicCreated, TopicDeleted,
+    TopicCreated, TopicDeleted, UserScramCredential,
 };
 use ringlog_engine::producer::{sequence_after, BatchRecord, ProducerBatch, ProducerStates};
 use std::collections::BTreeMap;
@@ -33,6 +33,11 @@ const META_EVENTS: u64 = 20;
 const META_V3_FIXTURE: &str = "00000000000000000025.snap";
 /// Events folded into the version 3 fixture.
 const META_V3_EVENTS: u64 = 25;
+/// The metadata snapshot of version 4: the version 3 events, then SCRAM
+/// credentials.
+const META_V4_FIXTURE: &str = "00000000000000000028.snap";
+/// Events folded into the version 4 fixture.
+const META_V4_EVENTS: u64 = 28;
 /// The producer snapshot, named as a partition log names it.
 const PRODUCER_FIXTURE: &str = "00000000000000000105.producers";
 /// Every batch of the producer fixture lies below this offset.
@@ -226,6 +231,35 @@ fn meta_state_v3() -> MetaState {
     state
 }
 
+fn scram(user: &str, mechanism: &str, keys: usize, iterations: u32, fill: u8) -> MetaEvent {
+    MetaEvent::UserScramCredential(UserScramCredential {
+        user: user.into(),
+        mechanism: mechanism.into(),
+        salt: vec![fill; 32],
+        iterations,
+        stored_key: vec![fill.wrapping_add(1); keys],
+        server_key: vec![fill.wrapping_add(2); keys],
+    })
+}
+
+/// The version 3 state, then SCRAM credentials: two mechanisms for one
+/// user, and one replaced.
+fn meta_state_v4() -> MetaState {
+    let mut state = meta_state_v3();
+    let more = [
+        scram("admin", "SCRAM-SHA-256", 32, 4096, 1),
+        scram("admin", "SCRAM-SHA-512", 64, 8192, 2),
+        scram("admin", "SCRAM-SHA-256", 32, 16384, 3),
+    ];
+    for (offset, event) in (META_V3_EVENTS..).zip(more.iter()) {
+        state
+            .apply_event(offset, event)
+            .unwrap_or_else(|e| panic!("event {offset}: {e}"));
+    }
+    assert_eq!(state.applied_offset(), META_V4_EVENTS);
+    state
+}
+
 /// Four producers: one with a single batch, one whose epoch moved on and
 /// that wrote more batches than are retained, one whose sequences wrap
 /// past `i32::MAX`, one with an id above `u32::MAX`.
@@ -257,7 +291,7 @@ fn producer_states() -> ProducerStates {
 }
 
 #[test]
-fn meta_snapshot_fixture_of_version_3_decodes_and_encodes_to_the_same_bytes() {
+fn meta_snapshot_fixture_of_version_3_still_decodes() {
     let bytes = fixture(META_V3_FIXTURE);
     assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 3);
     let (applied_offset, state) = read_snapshot_file(&bytes).expect("the fixture decodes");
@@ -277,6 +311,34 @@ fn meta_snapshot_fixture_of_version_3_decodes_and_encodes_to_the_same_bytes() {
     assert_eq!((logs.log_start_offset, logs.archives.len()), (0, 1));
     assert_eq!(state.all_archives().count(), 2);
     assert_eq!(state.started_shards(), Some(4));
+    assert_eq!(state.users().count(), 0, "version 3 had no users");
+    // Written again, it is a version 4 snapshot of the same state.
+    let rewritten = encode_snapshot_file(&state).expect("encode");
+    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 4);
+    assert_eq!(read_snapshot_file(&rewritten).expect("decodes").1, state);
+}
+
+#[test]
+fn meta_snapshot_fixture_of_version_4_decodes_and_encodes_to_the_same_bytes() {
+    let bytes = fixture(META_V4_FIXTURE);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 4);
+    let (applied_offset, state) = read_snapshot_file(&bytes).expect("the fixture decodes");
+    assert_eq!(applied_offset, META_V4_EVENTS);
+    assert_eq!(state, meta_state_v4());
+    assert_eq!(state.users().collect::<Vec<_>>(), ["admin"]);
+    let sha256 = state
+        .scram_credential("admin", "SCRAM-SHA-256")
+        .expect("stored");
+    assert_eq!(
+        (sha256.iterations, sha256.salt[0], sha256.stored_key.len()),
+        (16384, 3, 32),
+        "the later credential replaced the first"
+    );
+    let sha512 = state
+        .scram_credential("admin", "SCRAM-SHA-512")
+        .expect("stored");
+    assert_eq!((sha512.iterations, sha512.server_key.len()), (8192, 64));
+    assert_eq!(state.all_archives().count(), 2);
     assert_eq!(
         encode_snapshot_file(&state).expect("encode"),
         bytes,
@@ -354,9 +416,9 @@ fn meta_snapshot_fixture_of_version_2_still_decodes() {
     assert_eq!(state.all_archives().count(), 0, "version 2 had no archives");
     assert_eq!(state.started_shards(), None, "nor a recorded shard count");
 
-    // Written again, it is a version 3 snapshot of the same state.
+    // Written again, it is a version 4 snapshot of the same state.
     let rewritten = encode_snapshot_file(&state).expect("encode");
-    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 3);
+    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 4);
     assert_eq!(read_snapshot_file(&rewritten).expect("decodes").1, state);
 }
 
@@ -408,14 +470,14 @@ fn producer_snapshot_fixture_decodes_and_encodes_to_the_same_bytes() {
 }
 
 /// Writes the fixtures of the current versions from the states above
-/// (never the version 2 one). See the module docs for when this may run.
+/// (never the version 2 and 3 ones). See the module docs for when this may run.
 #[test]
 #[ignore = "rewrites the committed snapshot fixtures"]
 fn write_snapshot_fixtures() {
     let dir = fixture_path("");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let meta = encode_snapshot_file(&meta_state_v3()).expect("encode");
-    std::fs::write(fixture_path(META_V3_FIXTURE), meta).expect("write");
+    let meta = encode_snapshot_file(&meta_state_v4()).expect("encode");
+    std::fs::write(fixture_path(META_V4_FIXTURE), meta).expect("write");
     let producers = producer_states().encode_snapshot(PRODUCER_COVERED);
     std::fs::write(fixture_path(PRODUCER_FIXTURE), producers).expect("write");
 }

@@ -142,6 +142,12 @@ impl FrameBuffer {
         }
     }
 
+    /// Changes the frame size limit for frames not yet taken (a SASL
+    /// listener accepts small frames until the client authenticated).
+    pub fn set_max_frame_bytes(&mut self, max_frame_bytes: usize) {
+        self.max_frame_bytes = max_frame_bytes;
+    }
+
     /// Takes the next whole frame off the front, without its size prefix;
     /// `Ok(None)` while it is incomplete.
     ///

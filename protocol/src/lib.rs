@@ -27,6 +27,8 @@
 //!   of the broker and its clients into rustls configurations, and the
 //!   principal of a client certificate. The one module that reads files
 //!   (the PEM files, once, at start).
+//! * `sasl` (cargo feature `sasl`) — the SASL mechanisms, salted SCRAM
+//!   credentials and the server side of PLAIN and SCRAM exchanges.
 //!
 //! Message codecs are never hand-written: bodies and headers come from
 //! `kafka-protocol`, which is generated from Kafka's own JSON schemas.
@@ -41,6 +43,8 @@ pub mod frame;
 pub mod fuzzing;
 pub mod request;
 pub mod response;
+#[cfg(any(test, feature = "sasl"))]
+pub mod sasl;
 #[cfg(any(test, feature = "tls"))]
 pub mod tls;
 pub mod versions;

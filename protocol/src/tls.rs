@@ -1,5 +1,6 @@
 //! TLS for the Kafka listener and ringlog's own clients: Kafka's
-//! `security.protocol` names, PEM files into rustls configurations, and the
+//! `security.protocol` names (a listener's may add SASL, whose exchange is
+//! the `sasl` module's), PEM files into rustls configurations, and the
 //! principal a client certificate authenticates.
 //!
 //! Why here: the broker (`ringlog serve`), the admin commands and
@@ -27,8 +28,8 @@ use std::sync::Arc;
 /// larger file is refused rather than read without bound.
 pub const PEM_CERTIFICATES_MAX: usize = 1024;
 
-/// Kafka's `security.protocol` of a listener or client, of those ringlog
-/// has.
+/// Kafka's `security.protocol` of one of ringlog's clients: the
+/// transport. (A listener's is [`ListenerSecurity`], which adds SASL.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecurityProtocol {
     /// Kafka over plain TCP.
@@ -38,20 +39,23 @@ pub enum SecurityProtocol {
 }
 
 impl SecurityProtocol {
-    /// Parses Kafka's name (any case). The SASL protocols are refused with
-    /// a message saying they are not available yet.
+    /// Parses a client's protocol name (any case). The SASL protocols are
+    /// refused with a message saying ringlog's own clients do not speak
+    /// SASL (the broker does).
     ///
     /// # Errors
     ///
     /// Anything but `PLAINTEXT` and `SSL`.
     pub fn parse(text: &str) -> Result<SecurityProtocol, String> {
-        match text.to_ascii_uppercase().as_str() {
-            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
-            "SSL" => Ok(SecurityProtocol::Ssl),
-            "SASL_PLAINTEXT" | "SASL_SSL" => Err(format!(
-                "{text}: SASL is not available yet; use PLAINTEXT or SSL"
+        match ListenerSecurity::parse(text) {
+            Ok(ListenerSecurity {
+                transport,
+                sasl: false,
+            }) => Ok(transport),
+            Ok(_) => Err(format!(
+                "{text}: ringlog's own clients do not speak SASL; use PLAINTEXT or SSL (the broker's listener accepts SASL_PLAINTEXT and SASL_SSL)"
             )),
-            _ => Err(format!("{text:?} is not PLAINTEXT or SSL")),
+            Err(_) => Err(format!("{text:?} is not PLAINTEXT or SSL")),
         }
     }
 }
@@ -62,6 +66,48 @@ impl fmt::Display for SecurityProtocol {
             SecurityProtocol::Plaintext => "PLAINTEXT",
             SecurityProtocol::Ssl => "SSL",
         })
+    }
+}
+
+/// Kafka's `security.protocol` of the broker's listener: the transport,
+/// and whether clients authenticate with SASL on it (`SASL_PLAINTEXT`,
+/// `SASL_SSL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenerSecurity {
+    /// Plain TCP or TLS.
+    pub transport: SecurityProtocol,
+    /// Clients authenticate with SASL before any other request.
+    pub sasl: bool,
+}
+
+impl ListenerSecurity {
+    /// Parses Kafka's name (any case).
+    ///
+    /// # Errors
+    ///
+    /// Anything but `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` and `SASL_SSL`.
+    pub fn parse(text: &str) -> Result<ListenerSecurity, String> {
+        let (transport, sasl) = match text.to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => (SecurityProtocol::Plaintext, false),
+            "SSL" => (SecurityProtocol::Ssl, false),
+            "SASL_PLAINTEXT" => (SecurityProtocol::Plaintext, true),
+            "SASL_SSL" => (SecurityProtocol::Ssl, true),
+            _ => {
+                return Err(format!(
+                    "{text:?} is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+                ))
+            }
+        };
+        Ok(ListenerSecurity { transport, sasl })
+    }
+}
+
+impl fmt::Display for ListenerSecurity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.sasl {
+            f.write_str("SASL_")?;
+        }
+        self.transport.fmt(f)
     }
 }
 
@@ -486,9 +532,18 @@ mod tests {
         assert_eq!(SecurityProtocol::parse("ssl"), Ok(SecurityProtocol::Ssl));
         for sasl in ["SASL_SSL", "SASL_PLAINTEXT"] {
             let err = SecurityProtocol::parse(sasl).unwrap_err();
-            assert!(err.contains("SASL is not available yet"), "{err}");
+            assert!(err.contains("clients do not speak SASL"), "{err}");
+            let listener = ListenerSecurity::parse(&sasl.to_lowercase()).unwrap();
+            assert!(listener.sasl);
+            assert_eq!(listener.to_string(), sasl);
         }
+        assert_eq!(
+            ListenerSecurity::parse("SASL_SSL").map(|l| l.transport),
+            Ok(SecurityProtocol::Ssl)
+        );
+        assert_eq!(ListenerSecurity::parse("ssl").map(|l| l.sasl), Ok(false));
         assert!(SecurityProtocol::parse("TLS").is_err());
+        assert!(ListenerSecurity::parse("TLS").is_err());
     }
 
     #[test]

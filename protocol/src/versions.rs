@@ -3,8 +3,7 @@
 //! Why one table: ApiVersions advertises exactly these ranges and dispatch
 //! refuses anything outside them, so a client can never negotiate a version
 //! the handlers do not implement, and adding an API is a one-line change
-//! here plus its handler. The table lists only what the server implements —
-//! SASL joins it with its handlers.
+//! here plus its handler. The table lists only what the server implements.
 //!
 //! How each maximum was chosen (highest version `kafka-protocol` 0.18 knows
 //! whose semantics are the classic ones, and not above what librdkafka 2.x,
@@ -36,6 +35,8 @@
 //! | ListGroups | 0–5 | all versions; v4 filters by state, v5 by type (`classic`). |
 //! | DeleteGroups | 0–2 | all versions. |
 //! | OffsetDelete | 0 | the only version. |
+//! | SaslHandshake | 0–1 | all versions; v1 means the tokens follow in SaslAuthenticate (KIP-152), v0 that they follow as raw size-prefixed frames. Advertised on every listener as Kafka does; outside a SASL listener's authentication phase it is ILLEGAL_SASL_STATE. |
+//! | SaslAuthenticate | 0–2 | all versions; v1 adds the session lifetime (always 0: no re-authentication, KIP-368), v2 is flexible. |
 //! | InitProducerId | 0–5 | idempotent producers only (no transactional id). v3 adds the producer's current id and epoch (KIP-360; without a transactional id the answer is a new id, epoch 0, at every version); v4 and v5 only let the broker answer PRODUCER_FENCED / TRANSACTION_ABORTABLE, transactional errors it never gives. v6 adds two-phase-commit fields `kafka-protocol` cannot encode in requests. |
 
 use kafka_protocol::messages::ApiKey;
@@ -71,6 +72,7 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::SyncGroup, 0, 5),
     api(ApiKey::DescribeGroups, 0, 5),
     api(ApiKey::ListGroups, 0, 5),
+    api(ApiKey::SaslHandshake, 0, 1),
     api(ApiKey::ApiVersions, 0, 3),
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),
@@ -78,6 +80,7 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::InitProducerId, 0, 5),
     api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::AlterConfigs, 0, 2),
+    api(ApiKey::SaslAuthenticate, 0, 2),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
@@ -208,14 +211,13 @@ mod tests {
             (ApiKey::DescribeCluster, 0, 1),
             (ApiKey::DeleteRecords, 0, 2),
             (ApiKey::InitProducerId, 0, 5),
+            (ApiKey::SaslHandshake, 0, 1),
+            (ApiKey::SaslAuthenticate, 0, 2),
         ];
         assert_eq!(SUPPORTED_APIS.len(), expected.len());
         for (key, min, max) in expected {
             assert_eq!(supported(key), Some(&ApiSupport { key, min, max }));
         }
-        // Later issues add these with their handlers; until then they are
-        // refused like any unknown key.
-        assert_eq!(supported(ApiKey::SaslHandshake), None);
     }
 
     #[test]

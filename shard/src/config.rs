@@ -9,6 +9,7 @@ use crate::admin::AdminMailbox;
 use crate::metrics::Metrics;
 use crate::tiered::ArchiveTarget;
 use ringlog_engine::LogConfig;
+use ringlog_protocol::sasl::Mechanism;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +47,10 @@ pub struct ServerConfig {
     /// PEM files at start and shared by every shard's router; `None` for
     /// PLAINTEXT.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The mechanisms a SASL listener offers (`--security-protocol
+    /// SASL_PLAINTEXT` or `SASL_SSL`, `--sasl-mechanisms`); `None`: no
+    /// SASL, connections are served from their first request.
+    pub sasl: Option<Vec<Mechanism>>,
     /// Host and port clients are told to connect to (Metadata,
     /// DescribeCluster).
     pub advertised_host: String,
@@ -132,6 +137,7 @@ impl ServerConfig {
             data_dir: data_dir.into(),
             listen,
             tls: None,
+            sasl: None,
             advertised_host: listen.ip().to_string(),
             advertised_port: listen.port(),
             shards,

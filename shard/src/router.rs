@@ -36,6 +36,24 @@
 //! closing the connection with a WARN naming the peer before a single
 //! request is read. With `--tls-client-ca` rustls requires and verifies a
 //! client certificate, and the connection's principal is its subject.
+//!
+//! SASL (`--security-protocol SASL_PLAINTEXT` or `SASL_SSL`) is a phase
+//! between the stream and the pipelined serving: the connection first runs
+//! [`authenticate`], one request at a time, answering only ApiVersions,
+//! SaslHandshake and SaslAuthenticate (KIP-152; after a v0 handshake the
+//! tokens come as raw size-prefixed frames, as Kafka's legacy clients send
+//! them). Anything else before authentication closes the connection with a
+//! WARN naming the peer; so does a failed authentication, after its
+//! SASL_AUTHENTICATION_FAILED answer (the WARN names the user and the
+//! cause, never a password). Until then frames are limited to
+//! [`PRE_AUTH_FRAME_BYTES_MAX`] and the whole phase to
+//! [`SASL_AUTHENTICATION_TIMEOUT_MS`], so an anonymous client holds little
+//! for little time. Why sequential: nothing is pipelined before
+//! authentication, and a phase that owns the stream needs no state shared
+//! with the request tasks. Once authenticated, the principal is
+//! `User:<name>` and the bytes already read go on to the pipelined code.
+//! Re-authentication (KIP-368) is not offered: the session lifetime is 0,
+//! so clients never start one.
 
 use crate::controller::Controller;
 use crate::dispatch_order::{DispatchOrder, Turn};
@@ -49,8 +67,9 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::Task;
-use kafka_protocol::messages::ResponseKind;
+use kafka_protocol::messages::{RequestKind, ResponseKind, SaslAuthenticateRequest};
 use ringlog_protocol::frame::FrameBuffer;
+use ringlog_protocol::sasl::{Mechanism, ServerSession};
 use ringlog_protocol::{encode_response, parse_request, ApiKey, RequestError};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -70,6 +89,15 @@ pub const WRITE_COALESCE_BYTES_MAX: usize = 64 * 1024;
 const ACCEPT_RETRY_MS: u64 = 100;
 /// Time a client has to complete the TLS handshake after connecting.
 pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// Time a client on a SASL listener has to authenticate after connecting
+/// (after the TLS handshake with SASL_SSL).
+pub const SASL_AUTHENTICATION_TIMEOUT_MS: u64 = 10_000;
+/// Largest frame accepted before authentication: ApiVersions and SASL
+/// tokens are small (Kafka's own pre-authentication limit is 512 KiB).
+pub const PRE_AUTH_FRAME_BYTES_MAX: usize = 64 * 1024;
+/// Requests one connection may send before it authenticates (ApiVersions
+/// probes and the tokens of one exchange need a handful).
+pub const PRE_AUTH_REQUESTS_MAX: usize = 16;
 /// Kafka's principal of a connection that authenticated no one: PLAINTEXT,
 /// or SSL without a client certificate.
 pub const ANONYMOUS: &str = "User:ANONYMOUS";
@@ -80,8 +108,9 @@ struct Peer {
     addr: String,
     /// The client's host as Kafka shows a member's (DescribeGroups): `/<ip>`.
     host: Rc<str>,
-    /// Kafka's principal: `User:<certificate subject>` for a client that
-    /// presented a verified certificate, else [`ANONYMOUS`].
+    /// Kafka's principal: `User:<name>` of a client that authenticated
+    /// with SASL, `User:<certificate subject>` for a client that presented
+    /// a verified certificate, else [`ANONYMOUS`].
     principal: Rc<str>,
 }
 
@@ -301,14 +330,43 @@ async fn tls_handshake(
 
 /// Serves Kafka requests on `stream`, a TCP socket or a TLS stream over
 /// one, until either side closes it.
-async fn serve<S>(client: Rc<ShardClient>, stream: S, peer: Peer)
+async fn serve<S>(client: Rc<ShardClient>, mut stream: S, mut peer: Peer)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let max_request_bytes = client.local().config.max_request_bytes;
+    let mut frames = FrameBuffer::new(max_request_bytes, READ_CHUNK_BYTES);
+    if let Some(mechanisms) = client.local().config.sasl.clone() {
+        frames.set_max_frame_bytes(PRE_AUTH_FRAME_BYTES_MAX.min(max_request_bytes));
+        let phase = authenticate(&client, &mut stream, &mut frames, &peer, &mechanisms);
+        let timeout = async {
+            glommio::timer::sleep(Duration::from_millis(SASL_AUTHENTICATION_TIMEOUT_MS)).await;
+            Err(format!(
+                "not authenticated within {SASL_AUTHENTICATION_TIMEOUT_MS} ms"
+            ))
+        };
+        match futures_lite::future::or(phase, timeout).await {
+            Ok(user) => {
+                tracing::debug!(peer = %peer.addr, %user, "SASL authenticated");
+                peer.principal = format!("User:{user}").into();
+            }
+            // Most often a port probe (a health check connects and
+            // closes), which is no reason for a WARN.
+            Err(reason) if reason == CLIENT_LEFT => {
+                tracing::debug!(peer = %peer.addr, "client closed before authenticating");
+                return;
+            }
+            Err(reason) => {
+                tracing::warn!(peer = %peer.addr, %reason, "closing connection: not authenticated");
+                return;
+            }
+        }
+        frames.set_max_frame_bytes(max_request_bytes);
+    }
     let (reader, writer) = futures_lite::io::split(stream);
     let (queue, answers) = local_channel::new_bounded(IN_FLIGHT_REQUESTS_MAX);
     let read = async {
-        read_requests(&client, reader, queue, &peer).await;
+        read_requests(&client, reader, frames, queue, &peer).await;
         // Let the writer drain what is queued; it ends the connection.
         std::future::pending::<()>().await;
     };
@@ -318,11 +376,10 @@ where
 async fn read_requests(
     client: &Rc<ShardClient>,
     mut reader: impl AsyncRead + Unpin,
+    mut frames: FrameBuffer,
     queue: LocalSender<Task<Reply>>,
     peer: &Peer,
 ) {
-    let max_request_bytes = client.local().config.max_request_bytes;
-    let mut frames = FrameBuffer::new(max_request_bytes, READ_CHUNK_BYTES);
     let order = Rc::new(DispatchOrder::default());
     loop {
         loop {
@@ -363,6 +420,165 @@ async fn read_requests(
             }
         }
     }
+}
+
+/// The SASL phase of a connection: answers ApiVersions, SaslHandshake
+/// and SaslAuthenticate one at a time until the client authenticated, and
+/// returns its user name; `Err` is why the connection closes (a failed
+/// authentication was answered first and is logged here, with the user).
+async fn authenticate<S>(
+    client: &Rc<ShardClient>,
+    stream: &mut S,
+    frames: &mut FrameBuffer,
+    peer: &Peer,
+    mechanisms: &[Mechanism],
+) -> Result<String, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut session: Option<ServerSession> = None;
+    // After a v0 handshake the tokens come as bare frames (no header).
+    let mut raw_tokens = false;
+    for _ in 0..PRE_AUTH_REQUESTS_MAX {
+        let frame = next_frame(stream, frames).await?;
+        if raw_tokens {
+            let Some(session) = session.as_mut() else {
+                return Err("SASL token without a handshake".into());
+            };
+            let request = SaslAuthenticateRequest::default().with_auth_bytes(frame);
+            let (response, outcome) =
+                handlers::sasl_authenticate::handle(session, &client.local().meta, &request);
+            let done = sasl_outcome(outcome, session.mechanism(), peer)?;
+            let mut answer = bytes::BytesMut::new();
+            ringlog_protocol::frame::write_frame_header(&mut answer, response.auth_bytes.len())
+                .map_err(|e| e.to_string())?;
+            answer.extend_from_slice(&response.auth_bytes);
+            write_answer(stream, &answer).await?;
+            if let Some(user) = done {
+                return Ok(user);
+            }
+            continue;
+        }
+        let request = match parse(frame) {
+            Parsed::Request(request) => *request,
+            Parsed::Answer(answer) => {
+                write_answer(stream, &answer).await?;
+                continue;
+            }
+            Parsed::Close(reason) => return Err(reason),
+        };
+        let (key, version, correlation_id) = (
+            request.api_key,
+            request.api_version,
+            request.correlation_id(),
+        );
+        let (body, done) = match request.body {
+            RequestKind::ApiVersions(_) => (
+                ResponseKind::ApiVersions(ringlog_protocol::api_versions_response(version).1),
+                Ok(None),
+            ),
+            RequestKind::SaslHandshake(body) if session.is_none() => {
+                let (response, chosen) = handlers::sasl_handshake::handle(mechanisms, &body);
+                let done = match chosen {
+                    Some(mechanism) => {
+                        session = Some(ServerSession::new(mechanism));
+                        raw_tokens = version == 0;
+                        Ok(None)
+                    }
+                    None => Err(format!(
+                        "SASL mechanism {:?} is not enabled",
+                        body.mechanism.as_str()
+                    )),
+                };
+                (ResponseKind::SaslHandshake(response), done)
+            }
+            RequestKind::SaslAuthenticate(body) => match session.as_mut() {
+                Some(session) => {
+                    let (response, outcome) =
+                        handlers::sasl_authenticate::handle(session, &client.local().meta, &body);
+                    (
+                        ResponseKind::SaslAuthenticate(response),
+                        sasl_outcome(outcome, session.mechanism(), peer),
+                    )
+                }
+                None => (
+                    ResponseKind::SaslAuthenticate(handlers::sasl_authenticate::refused()),
+                    Err("SaslAuthenticate before SaslHandshake".into()),
+                ),
+            },
+            RequestKind::SaslHandshake(_) => (
+                ResponseKind::SaslHandshake(handlers::sasl_handshake::refused()),
+                Err("a second SaslHandshake".into()),
+            ),
+            _ => return Err(format!("{key:?} before authentication")),
+        };
+        let answer = answer(correlation_id, key, version, &body)?;
+        write_answer(stream, &answer).await?;
+        if let Some(user) = done? {
+            return Ok(user);
+        }
+    }
+    Err(format!(
+        "{PRE_AUTH_REQUESTS_MAX} requests without authenticating"
+    ))
+}
+
+/// The user of a finished exchange (`None`: more tokens to come); a
+/// failure is logged (peer, user, mechanism, cause; never a password) and
+/// closes the connection after its answer.
+fn sasl_outcome(
+    outcome: handlers::sasl_authenticate::Outcome,
+    mechanism: Mechanism,
+    peer: &Peer,
+) -> Result<Option<String>, String> {
+    use handlers::sasl_authenticate::Outcome;
+    match outcome {
+        Outcome::Continue => Ok(None),
+        Outcome::Authenticated(user) => Ok(Some(user)),
+        Outcome::Failed { user, reason } => {
+            tracing::warn!(
+                peer = %peer.addr,
+                // Quoted and escaped: the client chose it.
+                user = ?user.as_deref().unwrap_or(""),
+                %mechanism,
+                %reason,
+                "SASL authentication failed"
+            );
+            Err("SASL authentication failed".into())
+        }
+    }
+}
+
+/// Why the authentication phase ended when the client closed the
+/// connection.
+const CLIENT_LEFT: &str = "client closed the connection";
+
+/// The next whole frame of the authentication phase, reading as needed.
+async fn next_frame<S>(stream: &mut S, frames: &mut FrameBuffer) -> Result<Bytes, String>
+where
+    S: AsyncRead + Unpin,
+{
+    loop {
+        if let Some(frame) = frames.next_frame().map_err(|e| e.to_string())? {
+            return Ok(frame);
+        }
+        match stream.read(frames.room()).await {
+            Ok(0) => return Err(CLIENT_LEFT.into()),
+            Ok(n) => frames.filled(n),
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+}
+
+async fn write_answer(stream: &mut (impl AsyncWrite + Unpin), answer: &[u8]) -> Result<(), String> {
+    stream
+        .write_all(answer)
+        .await
+        .map_err(|e| format!("write failed: {e}"))?;
+    stream
+        .flush()
+        .await
+        .map_err(|e| format!("write failed: {e}"))
 }
 
 /// Writes the answers in request order. Answers already finished behind
@@ -477,22 +693,10 @@ impl ReadyAnswers {
 
 async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn: Turn) -> Reply {
     let started = Instant::now();
-    let request = match parse_request(frame) {
-        Ok(request) => request,
-        Err(RequestError::UnsupportedVersion {
-            api_key: ApiKey::ApiVersions,
-            api_version,
-            correlation_id,
-        }) => {
-            let (version, body) = ringlog_protocol::api_versions_response(api_version);
-            return encode(
-                correlation_id,
-                ApiKey::ApiVersions,
-                version,
-                &ResponseKind::ApiVersions(body),
-            );
-        }
-        Err(e) => return Reply::Close(e.to_string()),
+    let request = match parse(frame) {
+        Parsed::Request(request) => *request,
+        Parsed::Answer(answer) => return Reply::Respond(answer),
+        Parsed::Close(reason) => return Reply::Close(reason),
     };
     let (key, version, correlation_id) = (
         request.api_key,
@@ -513,13 +717,53 @@ async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn
 }
 
 fn encode(correlation_id: i32, key: ApiKey, version: i16, body: &ResponseKind) -> Reply {
-    match encode_response(correlation_id, key, version, body) {
-        Ok(bytes) => Reply::Respond(bytes),
-        Err(e) => {
-            tracing::error!(api = ?key, version, error = %e, "response does not encode");
-            Reply::Close(format!(
-                "internal error encoding the {key:?} v{version} response: {e}"
-            ))
+    answer(correlation_id, key, version, body).map_or_else(Reply::Close, Reply::Respond)
+}
+
+/// An encoded answer; `Err` (logged) is the reason to close the connection.
+fn answer(
+    correlation_id: i32,
+    key: ApiKey,
+    version: i16,
+    body: &ResponseKind,
+) -> Result<Bytes, String> {
+    encode_response(correlation_id, key, version, body).map_err(|e| {
+        tracing::error!(api = ?key, version, error = %e, "response does not encode");
+        format!("internal error encoding the {key:?} v{version} response: {e}")
+    })
+}
+
+/// What a frame is to the connection.
+enum Parsed {
+    /// A request to handle.
+    Request(Box<ringlog_protocol::Request>),
+    /// An answer already made: the v0 UNSUPPORTED_VERSION answer to an
+    /// ApiVersions request of a version this broker does not know
+    /// (KIP-511).
+    Answer(Bytes),
+    /// Why to close the connection.
+    Close(String),
+}
+
+fn parse(frame: Bytes) -> Parsed {
+    match parse_request(frame) {
+        Ok(request) => Parsed::Request(Box::new(request)),
+        Err(RequestError::UnsupportedVersion {
+            api_key: ApiKey::ApiVersions,
+            api_version,
+            correlation_id,
+        }) => {
+            let (version, body) = ringlog_protocol::api_versions_response(api_version);
+            match answer(
+                correlation_id,
+                ApiKey::ApiVersions,
+                version,
+                &ResponseKind::ApiVersions(body),
+            ) {
+                Ok(bytes) => Parsed::Answer(bytes),
+                Err(reason) => Parsed::Close(reason),
+            }
         }
+        Err(e) => Parsed::Close(e.to_string()),
     }
 }

@@ -13,3 +13,4 @@ pub mod partition;
 pub mod serve;
 pub mod shard;
 pub mod topic;
+pub mod user;

@@ -11,7 +11,7 @@
 
 use clap::{Parser, Subcommand};
 use ringlog_shard::tiered::ArchiveTarget;
-use ringlog_tools::{doctor, group, inspect, partition, serve, shard, topic};
+use ringlog_tools::{doctor, group, inspect, partition, serve, shard, topic, user};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,6 +39,8 @@ enum Command {
     Shard(shard::ShardArgs),
     /// Move a partition to another shard, live.
     Partition(partition::PartitionArgs),
+    /// Add a SASL user's SCRAM credential, with the broker stopped.
+    User(user::UserArgs),
     /// Load generator and disk ceiling: produce, consume, e2e, requests, disk.
     Bench(Box<ringlog_bench::BenchArgs>),
     /// Print and verify on-disk files.
@@ -168,6 +170,7 @@ fn main() -> ExitCode {
         Command::Group(args) => return group::run(args),
         Command::Shard(args) => return shard::run(args),
         Command::Partition(args) => return partition::run(args),
+        Command::User(args) => return user::run(args),
         Command::Bench(args) => return ringlog_bench::run(*args),
         Command::Inspect {
             what: InspectCommand::Segment { file, quiet },

@@ -19,7 +19,8 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches};
 use ringlog_engine::meta::PARTITIONS_MAX;
 use ringlog_engine::{FlushPolicy, LogConfig};
-use ringlog_protocol::tls::{SecurityProtocol, ServerTlsFiles};
+use ringlog_protocol::sasl::{parse_mechanisms, Mechanism, MECHANISMS_DEFAULT};
+use ringlog_protocol::tls::{ListenerSecurity, SecurityProtocol, ServerTlsFiles};
 use ringlog_shard::config::{
     CoordinatorConfig, CoreBalancing, GroupSettings, RouterCores, ServerConfig,
 };
@@ -133,9 +134,15 @@ const SETTINGS: &[Setting] = &[
     ),
     setting(
         "security-protocol",
-        "PLAINTEXT|SSL",
+        "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL",
         Some("PLAINTEXT"),
-        "Security protocol of the Kafka listener (Kafka's names): PLAINTEXT, or SSL (TLS, needs --tls-cert and --tls-key)",
+        "Security protocol of the Kafka listener (Kafka's names): PLAINTEXT; SSL (TLS, needs --tls-cert and --tls-key); SASL_PLAINTEXT or SASL_SSL (clients authenticate with SASL against the users of `ringlog user add` before any other request)",
+    ),
+    setting(
+        "sasl-mechanisms",
+        "LIST",
+        None,
+        "With SASL_PLAINTEXT or SASL_SSL: the SASL mechanisms offered, comma-separated, of SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN [default: SCRAM-SHA-256,SCRAM-SHA-512,PLAIN]",
     ),
     setting(
         "tls-cert",
@@ -571,7 +578,9 @@ pub fn resolve(
 
     let data_dir = sources.required("data-dir", parse_path)?;
     let listen = sources.required("listen", parse_socket_addr)?;
-    let tls = tls_files(&sources)?;
+    let security = sources.required("security-protocol", ListenerSecurity::parse)?;
+    let tls = tls_files(&sources, security)?;
+    let sasl = sasl_mechanisms(&sources, security)?;
     let (advertised_host, advertised_port) =
         match sources.value("advertised-listener", parse_host_port)? {
             Some(listener) => listener,
@@ -745,22 +754,60 @@ pub fn resolve(
             archive,
             archive_cache_bytes,
             archive_read_bytes_per_s,
+            sasl,
         },
         http,
         tls,
     })
 }
 
+/// How the start line names the listener's security.
+fn listener_description(tls: Option<&ServerTlsFiles>, sasl: Option<&[Mechanism]>) -> String {
+    let transport = match tls {
+        None => "PLAINTEXT",
+        Some(files) if files.client_ca.is_some() => "SSL, client certificates required",
+        Some(_) => "SSL",
+    };
+    match sasl {
+        None => transport.to_string(),
+        Some(mechanisms) => {
+            let names: Vec<&str> = mechanisms.iter().map(|m| m.name()).collect();
+            format!("SASL_{transport}, mechanisms {}", names.join(","))
+        }
+    }
+}
+
+/// `--sasl-mechanisms` on a SASL listener (every mechanism when unset);
+/// refused on any other listener, where it would be silently ignored.
+fn sasl_mechanisms(
+    sources: &Sources<'_>,
+    security: ListenerSecurity,
+) -> Result<Option<Vec<Mechanism>>, ConfigError> {
+    let mechanisms = sources.value("sasl-mechanisms", parse_mechanisms)?;
+    match (security.sasl, mechanisms) {
+        (true, Some(mechanisms)) => Ok(Some(mechanisms)),
+        (true, None) => Ok(Some(
+            parse_mechanisms(MECHANISMS_DEFAULT).map_err(ConfigError)?,
+        )),
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(ConfigError(format!(
+            "--sasl-mechanisms is set but --security-protocol is {security}: use SASL_PLAINTEXT or SASL_SSL for SASL"
+        ))),
+    }
+}
+
 /// `--security-protocol` with the files it needs: none for PLAINTEXT (and
 /// TLS files are refused, rather than ignored, since a listener the
 /// operator meant to secure would serve in plain text), a certificate and
 /// key for SSL.
-fn tls_files(sources: &Sources<'_>) -> Result<Option<ServerTlsFiles>, ConfigError> {
-    let protocol = sources.required("security-protocol", SecurityProtocol::parse)?;
+fn tls_files(
+    sources: &Sources<'_>,
+    security: ListenerSecurity,
+) -> Result<Option<ServerTlsFiles>, ConfigError> {
     let cert = sources.value("tls-cert", parse_path)?;
     let key = sources.value("tls-key", parse_path)?;
     let client_ca = sources.value("tls-client-ca", parse_path)?;
-    match protocol {
+    match security.transport {
         SecurityProtocol::Plaintext => {
             let given = [
                 ("tls-cert", &cert),
@@ -769,7 +816,7 @@ fn tls_files(sources: &Sources<'_>) -> Result<Option<ServerTlsFiles>, ConfigErro
             ];
             match given.iter().find(|(_, path)| path.is_some()) {
                 Some((name, _)) => Err(ConfigError(format!(
-                    "--{name} is set but --security-protocol is PLAINTEXT: use --security-protocol SSL for TLS"
+                    "--{name} is set but --security-protocol is {security}: use SSL or SASL_SSL for TLS"
                 ))),
                 None => Ok(None),
             }
@@ -777,7 +824,7 @@ fn tls_files(sources: &Sources<'_>) -> Result<Option<ServerTlsFiles>, ConfigErro
         SecurityProtocol::Ssl => {
             let missing = |name: &str, what: &str| {
                 ConfigError(format!(
-                    "--security-protocol SSL needs --{name} FILE ({what}, PEM)"
+                    "--security-protocol {security} needs --{name} FILE ({what}, PEM)"
                 ))
             };
             Ok(Some(ServerTlsFiles {
@@ -1062,6 +1109,13 @@ pub fn run(args: ServeArgs) -> ExitCode {
     if !passed {
         return ExitCode::from(1);
     }
+    // Held until the process ends: `ringlog user add` writes the metadata
+    // log only while no broker holds it, and a second broker on the same
+    // directory stops here.
+    let _data_dir_lock = match crate::user::lock_data_dir(&config.data_dir) {
+        Ok(lock) => lock,
+        Err(err) => return fail(1, &err),
+    };
 
     if let Some(listen) = settings.http {
         match http::start(listen, config.metrics.clone(), config.admin.clone()) {
@@ -1098,11 +1152,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             None => String::new(),
         },
         config.listen,
-        match &settings.tls {
-            None => "PLAINTEXT",
-            Some(files) if files.client_ca.is_some() => "SSL, client certificates required",
-            Some(_) => "SSL",
-        },
+        listener_description(settings.tls.as_ref(), config.sasl.as_deref()),
         config.advertised_host,
         config.advertised_port,
         config.data_dir.display()

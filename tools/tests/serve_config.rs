@@ -4,6 +4,7 @@
 
 use clap::ArgMatches;
 use ringlog_engine::{FlushPolicy, LogConfig};
+use ringlog_protocol::sasl::Mechanism;
 use ringlog_protocol::tls::ServerTlsFiles;
 use ringlog_shard::config::{
     CoreBalancing, RouterCores, ARCHIVE_CACHE_BYTES_DEFAULT, ARCHIVE_READ_BYTES_PER_S_DEFAULT,
@@ -301,16 +302,13 @@ fn security_protocol_and_its_files() {
             client_ca: None,
         })
     );
-    for sasl in ["SASL_SSL", "SASL_PLAINTEXT"] {
-        let err = error(&["--security-protocol", sasl], &[], None);
-        assert!(
-            err.starts_with("--security-protocol: ") && err.contains("SASL is not available yet"),
-            "{err}"
-        );
-    }
+    assert_eq!(s.server.sasl, None);
+    let err = error(&["--security-protocol", "SASL_SSL"], &[], None);
+    assert!(err.contains("SASL_SSL needs --tls-cert FILE"), "{err}");
     let err = error(&[], &[], Some("security-protocol = \"TLS\""));
     assert!(
-        err.contains("key \"security-protocol\"") && err.contains("not PLAINTEXT or SSL"),
+        err.contains("key \"security-protocol\"")
+            && err.contains("not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
         "{err}"
     );
     let err = error(
@@ -330,6 +328,54 @@ fn security_protocol_and_its_files() {
         err.contains("--tls-client-ca is set but --security-protocol is PLAINTEXT"),
         "{err}"
     );
+}
+
+#[test]
+fn sasl_protocols_and_mechanisms() {
+    let s = settings(&["--security-protocol", "sasl_plaintext"], &[], None);
+    assert_eq!(
+        (s.tls, s.server.sasl),
+        (None, Some(Mechanism::ALL.to_vec()))
+    );
+    let s = settings(
+        &[
+            "--security-protocol",
+            "SASL_SSL",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+        ],
+        &[("RINGLOG_SASL_MECHANISMS", "PLAIN,SCRAM-SHA-512")],
+        None,
+    );
+    assert!(s.tls.is_some());
+    assert_eq!(
+        s.server.sasl,
+        Some(vec![Mechanism::Plain, Mechanism::ScramSha512])
+    );
+    let s = settings(
+        &[],
+        &[],
+        Some("security-protocol = \"SASL_PLAINTEXT\"\nsasl-mechanisms = \"SCRAM-SHA-256\""),
+    );
+    assert_eq!(s.server.sasl, Some(vec![Mechanism::ScramSha256]));
+    let err = error(&["--sasl-mechanisms", "PLAIN"], &[], None);
+    assert!(
+        err.contains("--sasl-mechanisms is set but --security-protocol is PLAINTEXT"),
+        "{err}"
+    );
+    let err = error(
+        &[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-mechanisms",
+            "GSSAPI",
+        ],
+        &[],
+        None,
+    );
+    assert!(err.contains("\"GSSAPI\" is not a SASL mechanism"), "{err}");
 }
 
 #[test]

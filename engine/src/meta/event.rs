@@ -226,6 +226,36 @@ pub struct ShardsStarted {
     pub shards: u32,
 }
 
+/// A user's salted SCRAM credential for one mechanism was set (created or
+/// replaced): what SASL/SCRAM and PLAIN authenticate against. The
+/// password is never stored, only what RFC 5802 derives from it.
+#[derive(Archive, Serialize, Deserialize, Clone, PartialEq, Eq)]
+pub struct UserScramCredential {
+    /// User name (the principal is `User:<user>`).
+    pub user: String,
+    /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    /// The PBKDF2 salt.
+    pub salt: Vec<u8>,
+    /// PBKDF2 iterations.
+    pub iterations: u32,
+    /// `H(HMAC(SaltedPassword, "Client Key"))`.
+    pub stored_key: Vec<u8>,
+    /// `HMAC(SaltedPassword, "Server Key")`.
+    pub server_key: Vec<u8>,
+}
+
+/// Keys are password equivalents for SCRAM: never printed.
+impl fmt::Debug for UserScramCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserScramCredential")
+            .field("user", &self.user)
+            .field("mechanism", &self.mechanism)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One change to cluster metadata: the unit of the meta log (one event per
 /// offset; the frame carries the event time in ms).
 ///
@@ -263,6 +293,8 @@ pub enum MetaEvent {
     ArchivesTrimmed(#[rkyv(with = AsBox)] ArchivesTrimmed),
     /// Tag 12.
     ShardsStarted(#[rkyv(with = AsBox)] ShardsStarted),
+    /// Tag 13.
+    UserScramCredential(#[rkyv(with = AsBox)] UserScramCredential),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -310,7 +342,8 @@ impl MetaEvent {
             | MetaEvent::GroupStored(_)
             | MetaEvent::GroupDeleted(_)
             | MetaEvent::ProducerIdBlock(_)
-            | MetaEvent::ShardsStarted(_) => None,
+            | MetaEvent::ShardsStarted(_)
+            | MetaEvent::UserScramCredential(_) => None,
         }
     }
 
@@ -405,6 +438,14 @@ impl fmt::Display for MetaEvent {
                 e.topic, e.partition, e.log_start_offset
             ),
             MetaEvent::ShardsStarted(e) => write!(f, "shards-started shards={}", e.shards),
+            MetaEvent::UserScramCredential(e) => write!(
+                f,
+                "user-scram-credential user={:?} mechanism={:?} iterations={} salt_bytes={}",
+                e.user,
+                e.mechanism,
+                e.iterations,
+                e.salt.len()
+            ),
             MetaEvent::OffsetsCommitted(e) => {
                 write!(
                     f,
@@ -539,6 +580,14 @@ mod tests {
                 log_start_offset: 50,
             }),
             MetaEvent::ShardsStarted(ShardsStarted { shards: 3 }),
+            MetaEvent::UserScramCredential(UserScramCredential {
+                user: "alice".into(),
+                mechanism: "SCRAM-SHA-256".into(),
+                salt: vec![1; 32],
+                iterations: 4096,
+                stored_key: vec![2; 32],
+                server_key: vec![3; 32],
+            }),
         ]
     }
 

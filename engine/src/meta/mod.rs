@@ -93,14 +93,15 @@ pub use event::{
     decode_event, encode_event, format_topic_id, ArchiveSealed, ArchivedMetaEvent, ArchivesTrimmed,
     GroupDeleted, GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted,
     OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted,
-    TopicConfigChanged, TopicCreated, TopicDeleted, ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX,
-    OFFSET_METADATA_BYTES_MAX,
+    TopicConfigChanged, TopicCreated, TopicDeleted, UserScramCredential, ARCHIVE_KEY_BYTES_MAX,
+    GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
 };
 pub use snapshot::{encode_snapshot_file, read_snapshot_file};
 pub use state::{
-    check_group_id, check_topic_name, ArchiveRecord, CommittedOffset, GroupRecord, GroupState,
-    MetaState, PartitionArchives, TopicState, PARTITIONS_MAX, PRODUCER_ID_BLOCK_END_MAX,
-    TOPIC_NAME_BYTES_MAX,
+    check_group_id, check_topic_name, check_user_name, scram_key_bytes, ArchiveRecord,
+    CommittedOffset, GroupRecord, GroupState, MetaState, PartitionArchives, ScramCredential,
+    TopicState, PARTITIONS_MAX, PRODUCER_ID_BLOCK_END_MAX, SCRAM_ITERATIONS_MAX,
+    SCRAM_ITERATIONS_MIN, SCRAM_SALT_BYTES_MAX, TOPIC_NAME_BYTES_MAX, USER_NAME_BYTES_MAX,
 };
 
 use crate::clock::Clock;

@@ -5,11 +5,14 @@
 //! access, then the state's own invariants, because a snapshot that loads
 //! becomes the state every later event is validated against.
 
-use super::state::{ArchivedMetaState, ArchivedMetaStateV2, MetaState, MetaStateV2};
+use super::state::{
+    ArchivedMetaState, ArchivedMetaStateV2, ArchivedMetaStateV3, MetaState, MetaStateV2,
+    MetaStateV3,
+};
 use crate::error::Corruption;
 use crate::format::{
     decode_snapshot, encode_snapshot, SnapshotKind, META_SNAPSHOT_EXTENSION,
-    META_SNAPSHOT_VERSION_ARCHIVES,
+    META_SNAPSHOT_VERSION_ARCHIVES, META_SNAPSHOT_VERSION_USERS,
 };
 use crate::io::{write_file_atomic, Storage};
 use std::io;
@@ -44,12 +47,22 @@ pub fn read_snapshot_file(bytes: &[u8]) -> Result<(u64, MetaState), Corruption> 
         decode_snapshot(SnapshotKind::Meta, bytes).map_err(|(_, corruption)| corruption)?;
     assert_eq!(snapshot.entries, 0, "a metadata snapshot counts no entries");
     let mut state = match snapshot.version {
-        META_SNAPSHOT_VERSION_ARCHIVES => {
+        META_SNAPSHOT_VERSION_USERS => {
             let archived =
                 rkyv::access::<ArchivedMetaState, rkyv::rancor::Failure>(snapshot.payload)
                     .map_err(|_| Corruption::BadPayload)?;
             rkyv::deserialize::<MetaState, rkyv::rancor::Failure>(archived)
                 .map_err(|_| Corruption::BadPayload)?
+        }
+        META_SNAPSHOT_VERSION_ARCHIVES => {
+            // Version 3, before SCRAM credentials: the same state without
+            // them.
+            let archived =
+                rkyv::access::<ArchivedMetaStateV3, rkyv::rancor::Failure>(snapshot.payload)
+                    .map_err(|_| Corruption::BadPayload)?;
+            rkyv::deserialize::<MetaStateV3, rkyv::rancor::Failure>(archived)
+                .map_err(|_| Corruption::BadPayload)?
+                .into()
         }
         _ => {
             // Version 2, before archives: the same state without them.
@@ -186,10 +199,10 @@ mod tests {
     #[test]
     fn snapshot_unreadable_payload_with_valid_crcs() {
         let mut payload = payload(&state());
-        // The root object ends the payload: its last field is the shard
-        // count (any value reads); the four bytes before it belong to the
-        // archive map, which then claims entries the payload does not hold.
-        let at = payload.len() - 6;
+        // The root object ends the payload: its last field is the (empty)
+        // user map, whose last four bytes are its length; the map then
+        // claims entries the payload does not hold.
+        let at = payload.len() - 4;
         payload[at] ^= 0x40;
         let bytes = encode_snapshot(SnapshotKind::Meta, 5, 0, &payload);
         assert_eq!(read_snapshot_file(&bytes), Err(Corruption::BadPayload));

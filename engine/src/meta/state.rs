@@ -21,6 +21,84 @@ pub const PARTITIONS_MAX: u32 = 1 << 20;
 pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 /// Largest producer id block end: ids are `i64` on the wire.
 pub const PRODUCER_ID_BLOCK_END_MAX: u64 = i64::MAX as u64;
+/// Longest user name of a SCRAM credential (bytes).
+pub const USER_NAME_BYTES_MAX: usize = 256;
+/// Fewest PBKDF2 iterations a stored SCRAM credential may have (Kafka's
+/// minimum).
+pub const SCRAM_ITERATIONS_MIN: u32 = 4096;
+/// Most PBKDF2 iterations a stored SCRAM credential may have (Kafka's
+/// maximum): bounds the work one PLAIN authentication costs the broker.
+pub const SCRAM_ITERATIONS_MAX: u32 = 16384;
+/// Largest salt of a stored SCRAM credential.
+pub const SCRAM_SALT_BYTES_MAX: usize = 64;
+
+/// The key size of a SCRAM mechanism by its name; `None` for any other
+/// name.
+pub fn scram_key_bytes(mechanism: &str) -> Option<usize> {
+    match mechanism {
+        "SCRAM-SHA-256" => Some(32),
+        "SCRAM-SHA-512" => Some(64),
+        _ => None,
+    }
+}
+
+/// A user name: 1 to [`USER_NAME_BYTES_MAX`] bytes, no control characters
+/// (names appear in log lines and principals).
+pub fn check_user_name(user: &str) -> std::result::Result<(), String> {
+    if user.is_empty() || user.len() > USER_NAME_BYTES_MAX || user.chars().any(char::is_control) {
+        return Err(format!(
+            "invalid user name {user:?}: 1-{USER_NAME_BYTES_MAX} bytes, no control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// One user's salted SCRAM credential for one mechanism (see
+/// [`super::UserScramCredential`]).
+#[derive(Archive, Serialize, Deserialize, Clone, PartialEq, Eq)]
+pub struct ScramCredential {
+    /// The PBKDF2 salt.
+    pub salt: Vec<u8>,
+    /// PBKDF2 iterations.
+    pub iterations: u32,
+    /// `H(ClientKey)`.
+    pub stored_key: Vec<u8>,
+    /// `HMAC(SaltedPassword, "Server Key")`.
+    pub server_key: Vec<u8>,
+}
+
+/// Keys are password equivalents for SCRAM: never printed.
+impl std::fmt::Debug for ScramCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredential")
+            .field("iterations", &self.iterations)
+            .field("salt_bytes", &self.salt.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScramCredential {
+    /// Whether this is a well-formed credential of `mechanism`.
+    fn check(&self, user: &str, mechanism: &str) -> std::result::Result<(), String> {
+        check_user_name(user)?;
+        let Some(keys) = scram_key_bytes(mechanism) else {
+            return Err(format!(
+                "user {user:?}: {mechanism:?} is not SCRAM-SHA-256 or SCRAM-SHA-512"
+            ));
+        };
+        if self.salt.is_empty()
+            || self.salt.len() > SCRAM_SALT_BYTES_MAX
+            || !(SCRAM_ITERATIONS_MIN..=SCRAM_ITERATIONS_MAX).contains(&self.iterations)
+            || self.stored_key.len() != keys
+            || self.server_key.len() != keys
+        {
+            return Err(format!(
+                "user {user:?}: not a {mechanism} credential (salt 1-{SCRAM_SALT_BYTES_MAX} bytes, iterations {SCRAM_ITERATIONS_MIN}..={SCRAM_ITERATIONS_MAX}, keys of {keys} bytes)"
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// One topic's metadata.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -157,9 +235,39 @@ pub struct MetaState {
     /// Shards of the last start that recorded one; 0 if none did (a data
     /// directory of an older build).
     started_shards: u32,
+    /// SCRAM credentials by user and mechanism name (snapshot version 4).
+    users: BTreeMap<String, BTreeMap<String, ScramCredential>>,
     /// Derived index topic id -> name; not snapshotted, rebuilt on load.
     #[rkyv(with = Skip)]
     topic_ids: HashMap<[u8; 16], String>,
+}
+
+/// The metadata state as snapshot version 3 stored it (before SCRAM
+/// credentials): read, then converted, so a data directory of an older
+/// build loads.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MetaStateV3 {
+    applied_offset: u64,
+    producer_id_block_end: u64,
+    topics: BTreeMap<String, TopicState>,
+    groups: BTreeMap<String, GroupState>,
+    archives: BTreeMap<String, BTreeMap<u32, PartitionArchives>>,
+    started_shards: u32,
+}
+
+impl From<MetaStateV3> for MetaState {
+    fn from(v3: MetaStateV3) -> Self {
+        MetaState {
+            applied_offset: v3.applied_offset,
+            producer_id_block_end: v3.producer_id_block_end,
+            topics: v3.topics,
+            groups: v3.groups,
+            archives: v3.archives,
+            started_shards: v3.started_shards,
+            users: BTreeMap::new(),
+            topic_ids: HashMap::new(),
+        }
+    }
 }
 
 /// The metadata state as snapshot version 2 stored it (before archives):
@@ -181,8 +289,18 @@ impl From<MetaStateV2> for MetaState {
             groups: v2.groups,
             archives: BTreeMap::new(),
             started_shards: 0,
+            users: BTreeMap::new(),
             topic_ids: HashMap::new(),
         }
+    }
+}
+
+fn archived_credential(e: &super::event::ArchivedUserScramCredential) -> ScramCredential {
+    ScramCredential {
+        salt: e.salt.to_vec(),
+        iterations: e.iterations.to_native(),
+        stored_key: e.stored_key.to_vec(),
+        server_key: e.server_key.to_vec(),
     }
 }
 
@@ -288,6 +406,17 @@ impl MetaState {
     /// Every group, in id order.
     pub fn groups(&self) -> impl Iterator<Item = (&str, &GroupState)> + '_ {
         self.groups.iter().map(|(n, g)| (n.as_str(), g))
+    }
+
+    /// The SCRAM credential of `user` for `mechanism` (`SCRAM-SHA-256`,
+    /// `SCRAM-SHA-512`), if stored.
+    pub fn scram_credential(&self, user: &str, mechanism: &str) -> Option<&ScramCredential> {
+        self.users.get(user)?.get(mechanism)
+    }
+
+    /// Users with at least one SCRAM credential, by name.
+    pub fn users(&self) -> impl Iterator<Item = &str> + '_ {
+        self.users.keys().map(String::as_str)
     }
 
     /// Shards of the last start that recorded its count, if one did.
@@ -520,6 +649,9 @@ impl MetaState {
                 }
                 Ok(())
             }
+            ArchivedMetaEvent::UserScramCredential(e) => {
+                archived_credential(e).check(e.user.as_str(), e.mechanism.as_str())
+            }
             ArchivedMetaEvent::ShardsStarted(e) => {
                 if e.shards.to_native() == 0 {
                     return Err("a start with no shards".to_string());
@@ -653,6 +785,12 @@ impl MetaState {
             ArchivedMetaEvent::ShardsStarted(e) => {
                 self.started_shards = e.shards.to_native();
             }
+            ArchivedMetaEvent::UserScramCredential(e) => {
+                self.users
+                    .entry(e.user.to_string())
+                    .or_default()
+                    .insert(e.mechanism.to_string(), archived_credential(e));
+            }
             ArchivedMetaEvent::ArchiveSealed(e) => {
                 let record = ArchiveRecord {
                     key: e.key.to_string(),
@@ -783,6 +921,16 @@ impl MetaState {
                 return Err("offset metadata too long");
             }
         }
+        for (user, credentials) in &self.users {
+            if credentials.is_empty() {
+                return Err("user without credentials");
+            }
+            for (mechanism, credential) in credentials {
+                credential
+                    .check(user, mechanism)
+                    .map_err(|_| "malformed SCRAM credential")?;
+            }
+        }
         for (topic, partitions) in &self.archives {
             let Some(state) = self.topics.get(topic) else {
                 return Err("archives of a topic that does not exist");
@@ -808,5 +956,74 @@ impl MetaState {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::event::UserScramCredential;
+
+    fn credential(user: &str, mechanism: &str, keys: usize, iterations: u32) -> MetaEvent {
+        MetaEvent::UserScramCredential(UserScramCredential {
+            user: user.into(),
+            mechanism: mechanism.into(),
+            salt: vec![9; 32],
+            iterations,
+            stored_key: vec![1; keys],
+            server_key: vec![2; keys],
+        })
+    }
+
+    #[test]
+    fn scram_credentials_are_set_replaced_and_checked() {
+        let mut state = MetaState::new();
+        state
+            .apply_event(0, &credential("alice", "SCRAM-SHA-256", 32, 4096))
+            .expect("valid");
+        state
+            .apply_event(1, &credential("alice", "SCRAM-SHA-512", 64, 8192))
+            .expect("valid");
+        // A second credential for the same mechanism replaces the first.
+        state
+            .apply_event(2, &credential("alice", "SCRAM-SHA-256", 32, 16384))
+            .expect("valid");
+        let sha256 = state
+            .scram_credential("alice", "SCRAM-SHA-256")
+            .expect("stored");
+        assert_eq!((sha256.iterations, sha256.stored_key.len()), (16384, 32));
+        assert_eq!(
+            state
+                .scram_credential("alice", "SCRAM-SHA-512")
+                .map(|c| c.iterations),
+            Some(8192)
+        );
+        assert_eq!(state.scram_credential("bob", "SCRAM-SHA-256"), None);
+        assert_eq!(state.users().collect::<Vec<_>>(), ["alice"]);
+
+        let refused = [
+            credential("alice", "PLAIN", 32, 4096),
+            credential("alice", "SCRAM-SHA-256", 64, 4096),
+            credential("alice", "SCRAM-SHA-512", 32, 4096),
+            credential("alice", "SCRAM-SHA-256", 32, 4095),
+            credential("alice", "SCRAM-SHA-256", 32, 16385),
+            credential("", "SCRAM-SHA-256", 32, 4096),
+            credential("a\nb", "SCRAM-SHA-256", 32, 4096),
+            credential(
+                &"u".repeat(USER_NAME_BYTES_MAX + 1),
+                "SCRAM-SHA-256",
+                32,
+                4096,
+            ),
+        ];
+        for event in refused {
+            assert!(state.check_event(&event).is_err(), "{event}");
+            let before = state.clone();
+            assert!(state.apply_event(3, &event).is_err(), "{event}");
+            assert_eq!(state, before, "nothing changes on error");
+        }
+        // No key bytes in what is printed.
+        let printed = format!("{:?}", credential("alice", "SCRAM-SHA-256", 32, 4096));
+        assert!(!printed.contains("stored_key"), "{printed}");
     }
 }

@@ -6,7 +6,9 @@
 //! group coordinator and every layer below them; only the router imports
 //! the handlers. Three kinds, by where they run:
 //! * **Router handlers** run on the core that read the request and use that
-//!   shard's metadata replica: ApiVersions, Metadata, Produce, Fetch,
+//!   shard's metadata replica: ApiVersions, SaslHandshake and
+//!   SaslAuthenticate (called by the router's authentication phase on a
+//!   SASL listener, refused with ILLEGAL_SASL_STATE here otherwise), Metadata, Produce, Fetch,
 //!   ListOffsets, FindCoordinator, DescribeConfigs, DescribeCluster,
 //!   DeleteRecords, OffsetFetch (committed offsets are replicated meta
 //!   state), InitProducerId (the id comes from the controller). Partition
@@ -49,6 +51,8 @@ mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
 mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 mod sync_group;
 
 use crate::calls::call_admin;
@@ -132,6 +136,14 @@ pub async fn dispatch(
         RequestKind::InitProducerId(body) => respond(ResponseKind::InitProducerId(
             init_producer_id::handle(client, version, body).await,
         )),
+        // The router's authentication phase answers these on a SASL
+        // listener; here the connection is not in one.
+        RequestKind::SaslHandshake(_) => {
+            respond(ResponseKind::SaslHandshake(sasl_handshake::refused()))
+        }
+        RequestKind::SaslAuthenticate(_) => {
+            respond(ResponseKind::SaslAuthenticate(sasl_authenticate::refused()))
+        }
         body @ (RequestKind::CreateTopics(_)
         | RequestKind::DeleteTopics(_)
         | RequestKind::CreatePartitions(_)
