@@ -39,6 +39,7 @@ struct ShardMetrics {
     archive_lag_segments: Gauge,
     store_retries: Gauge,
     store_failures: Gauge,
+    request_memory_bytes: Gauge,
 }
 
 /// Every metric the broker exports. Shared by all shards (`Send + Sync`).
@@ -143,6 +144,11 @@ impl Metrics {
             "ringlog_archive_store_failures",
             "Object store requests that failed after every retry since start, per shard",
         );
+        let request_memory_bytes = gauge(
+            &mut registry,
+            "ringlog_request_memory_bytes",
+            "Bytes of request frames read and not yet answered, per shard (bounded by --request-memory-bytes-max)",
+        );
         let shards = (0..shards)
             .map(|shard| {
                 let labels = vec![("shard", shard.to_string())];
@@ -160,6 +166,7 @@ impl Metrics {
                     archive_lag_segments: archive_lag_segments.get_or_create(&labels).clone(),
                     store_retries: store_retries.get_or_create(&labels).clone(),
                     store_failures: store_failures.get_or_create(&labels).clone(),
+                    request_memory_bytes: request_memory_bytes.get_or_create(&labels).clone(),
                 }
             })
             .collect();
@@ -266,6 +273,13 @@ impl Metrics {
             .set(i64::try_from(stats.retries).unwrap_or(i64::MAX));
         m.store_failures
             .set(i64::try_from(stats.failures).unwrap_or(i64::MAX));
+    }
+
+    /// `shard`'s requests now hold `bytes` bytes of its request budget.
+    pub fn set_request_memory(&self, shard: usize, bytes: usize) {
+        self.shard(shard)
+            .request_memory_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// A partition on `shard` stopped after an internal invariant broke.
