@@ -263,10 +263,13 @@ async fn accept(client: Rc<ShardClient>, listener: TcpListener, memory: Rc<Reque
                         continue;
                     }
                 };
+                let metrics = client.local().config.metrics.clone();
+                metrics.connection_opened();
                 let (client, memory) = (client.clone(), memory.clone());
                 glommio::spawn_local(async move {
                     connection(client, stream, peer, memory).await;
                     drop(slot);
+                    metrics.connection_closed();
                 })
                 .detach();
             }
