@@ -25,6 +25,23 @@
 //! or body that does not decode. Answers to earlier requests on the
 //! connection are written first.
 //!
+//! Limits (see [`crate::limits`] for why each is where it is): a
+//! connection over `--max-connections` (counted over every router shard)
+//! or over `--max-connections-per-ip` from its IP is closed as soon as it
+//! is accepted, with a WARN naming the peer and the limit. A connection
+//! with no request in flight that received and sent nothing for
+//! `--connections-max-idle-ms` is closed with an INFO line; a request in
+//! flight (a long-polling Fetch, a frame waiting for request memory)
+//! keeps it open, and the TLS handshake and the SASL phase keep their own
+//! timeouts, since the idle clock starts after them. Request memory is
+//! bounded per shard: the reader takes a frame's bytes from the shard's
+//! [`RequestMemory`] as soon as its size prefix is in, before it reads the
+//! body, and the writer gives them back once the answer is written. A
+//! shard at `--request-memory-bytes-max` therefore stops reading its
+//! sockets until answers go out: per shard because a shard's requests live
+//! in its memory and only its executor serves them, so its budget needs
+//! no cross-core coordination and a busy shard slows its own clients only.
+//!
 //! TLS (`--security-protocol SSL`) sits under all of this: the accepted
 //! socket is handed to rustls (futures-rustls over glommio's socket) and
 //! the connection code runs, unchanged, on the TLS stream instead. It is
