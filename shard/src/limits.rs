@@ -504,6 +504,6 @@ mod tests {
     #[should_panic(expected = "exceeds the request memory bound")]
     fn a_request_larger_than_the_budget_is_a_bug() {
         let memory = RequestMemory::new(100, None);
-        let _ = memory.acquire(101);
+        drop(memory.acquire(101));
     }
 }
