@@ -128,6 +128,32 @@ def test_connection_over_max_connections_is_closed_and_a_freed_slot_is_reused(se
     assert_round_trip(server, "limited", "after-max-connections")
 
 
+def test_max_connections_counts_over_every_router_shard(server_factory):
+    """With ``--router-cores all`` both shards accept on the port (the
+    kernel spreads connections between them): the limit is the broker's,
+    not each router's, so once it is reached every further connection is
+    refused, whichever shard accepts it."""
+    limit = 4
+    server = server_factory("--router-cores", "all", "--max-connections", str(limit))
+    await_open_connections(server, 0)
+    conns = [wire.KafkaConn(server.kafka_addr) for _ in range(limit)]
+    try:
+        for conn in conns:
+            api_versions_ok(conn)
+        for _ in range(2 * limit):
+            with wire.KafkaConn(server.kafka_addr) as refused:
+                refused.expect_closed(timeout=SETTLE_TIMEOUT_S)
+        assert open_connections(server) == limit
+        for conn in conns:
+            api_versions_ok(conn)
+    finally:
+        for conn in conns:
+            conn.close()
+    await_open_connections(server, 0)
+    with wire.KafkaConn(server.kafka_addr) as conn:
+        api_versions_ok(conn)
+
+
 def test_per_ip_limit_spares_clients_from_other_ips(server_factory):
     limit = 3
     server = server_factory("--max-connections-per-ip", str(limit))
