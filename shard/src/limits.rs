@@ -23,7 +23,14 @@
 //! request's answer was written: a shard over the bound stops reading its
 //! sockets until answers go out, so it cannot grow without bound. Waiters
 //! are served in arrival order, so a large frame is not starved by a
-//! stream of small ones.
+//! stream of small ones. A frame never exceeds the whole budget
+//! (`--max-request-bytes` is checked to be at most the bound at start), so
+//! every waiter gets its turn once earlier requests are answered. Outside
+//! the budget: up to one read chunk of bytes not yet cut into frames per
+//! connection, and the SASL phase, which reads one frame of at most
+//! 64 KiB at a time per connection; both are bounded by the connection
+//! limit. A client that declares a frame and then stalls holds its bytes
+//! until the idle timeout closes its connection.
 
 use crate::metrics::Metrics;
 use std::cell::RefCell;
