@@ -219,11 +219,6 @@ impl RequestMemory {
         })
     }
 
-    /// The bound.
-    pub fn bytes_max(&self) -> usize {
-        self.bytes_max
-    }
-
     /// Bytes held by permits now.
     pub fn in_use_bytes(&self) -> usize {
         self.state.borrow().in_use_bytes
