@@ -148,6 +148,30 @@ impl FrameBuffer {
         self.max_frame_bytes = max_frame_bytes;
     }
 
+    /// The body size of the frame at the front once its size prefix is
+    /// in (`Ok(None)` before), checked like [`FrameBuffer::next_frame`]
+    /// checks it: what a caller accounting for request memory reserves
+    /// before reading the rest of the frame.
+    ///
+    /// # Errors
+    ///
+    /// As [`FrameBuffer::next_frame`].
+    ///
+    /// ```
+    /// use ringlog_protocol::frame::FrameBuffer;
+    /// let mut frames = FrameBuffer::new(1024, 64);
+    /// frames.room()[..3].copy_from_slice(&[0, 0, 0]);
+    /// frames.filled(3);
+    /// assert_eq!(frames.next_frame_bytes().unwrap(), None);
+    /// frames.room()[..1].copy_from_slice(&[200]);
+    /// frames.filled(1);
+    /// assert_eq!(frames.next_frame_bytes().unwrap(), Some(200));
+    /// assert_eq!(frames.next_frame().unwrap(), None);
+    /// ```
+    pub fn next_frame_bytes(&self) -> Result<Option<usize>, FrameError> {
+        declared_size(&self.buf[..self.filled], self.max_frame_bytes)
+    }
+
     /// Takes the next whole frame off the front, without its size prefix;
     /// `Ok(None)` while it is incomplete.
     ///
@@ -352,6 +376,26 @@ mod tests {
         frames.room()[..4].copy_from_slice(&(-1i32).to_be_bytes());
         frames.filled(4);
         assert_eq!(frames.next_frame(), Err(FrameError::NotPositive(-1)));
+        assert_eq!(frames.next_frame_bytes(), Err(FrameError::NotPositive(-1)));
+    }
+
+    #[test]
+    fn frame_buffer_tells_the_size_of_a_frame_before_its_body() {
+        let mut frames = FrameBuffer::new(100, 64);
+        frames.room()[..6].copy_from_slice(&[0, 0, 0, 3, b'a', b'b']);
+        frames.filled(6);
+        assert_eq!(frames.next_frame_bytes(), Ok(Some(3)));
+        assert_eq!(frames.next_frame(), Ok(None));
+        frames.room()[..5].copy_from_slice(&[b'c', 0, 0, 0, 101]);
+        frames.filled(5);
+        assert_eq!(&frames.next_frame().unwrap().unwrap()[..], b"abc");
+        assert_eq!(
+            frames.next_frame_bytes(),
+            Err(FrameError::TooLarge {
+                size: 101,
+                max: 100
+            })
+        );
     }
 
     #[test]

@@ -4,8 +4,13 @@
 //! crate, so every layer can read the settings: the runtime sizes its
 //! executors from them, the group state machine takes its session rules
 //! from them, the handlers advertise the listener from them.
+//! Also imports `limits`, whose connection count every router shares.
 
 use crate::admin::AdminMailbox;
+use crate::limits::{
+    ConnectionLimits, CONNECTIONS_MAX_IDLE_MS_DEFAULT, MAX_CONNECTIONS_DEFAULT,
+    REQUEST_MEMORY_BYTES_MAX_DEFAULT,
+};
 use crate::metrics::Metrics;
 use crate::tiered::ArchiveTarget;
 use ringlog_engine::LogConfig;
@@ -79,6 +84,17 @@ pub struct ServerConfig {
     pub log_defaults: LogConfig,
     /// Largest request frame accepted.
     pub max_request_bytes: usize,
+    /// Open Kafka connections of the whole broker, counted against
+    /// `--max-connections` and `--max-connections-per-ip`; one count shared
+    /// by every shard's router.
+    pub connections: Arc<ConnectionLimits>,
+    /// A connection with no request in flight that received nothing and
+    /// was sent nothing for this long is closed (`--connections-max-idle-ms`).
+    pub connections_max_idle_ms: u64,
+    /// Bytes of request frames each shard holds at most, from the frame's
+    /// size prefix until its answer is written
+    /// (`--request-memory-bytes-max`); at least `max_request_bytes`.
+    pub request_memory_bytes_max: usize,
     /// Create unknown topics on Metadata/Produce.
     pub auto_create_topics: bool,
     /// Partitions of an auto-created topic.
@@ -148,6 +164,12 @@ impl ServerConfig {
             io_memory_bytes: IO_MEMORY_BYTES_DEFAULT,
             log_defaults: LogConfig::default(),
             max_request_bytes: 100 << 20,
+            connections: Arc::new(ConnectionLimits::new(
+                MAX_CONNECTIONS_DEFAULT,
+                MAX_CONNECTIONS_DEFAULT,
+            )),
+            connections_max_idle_ms: CONNECTIONS_MAX_IDLE_MS_DEFAULT,
+            request_memory_bytes_max: REQUEST_MEMORY_BYTES_MAX_DEFAULT,
             auto_create_topics: false,
             auto_create_partitions: 1,
             coordinator: CoordinatorConfig::default(),

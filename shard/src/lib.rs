@@ -21,7 +21,7 @@
 //! | state machines | [`controller`], [`group`] | runtime and below; never handlers |
 //! | runtime | [`runtime`], [`shard`], [`calls`], [`archiving`] | partitions, meta view, foundation |
 //! | shard state | [`partitions`], [`meta_view`] | foundation |
-//! | foundation | [`config`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`], [`tiered`] | each other, the engine and protocol crates |
+//! | foundation | [`config`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`], [`limits`], [`tiered`] | each other, the engine and protocol crates |
 #![warn(missing_docs)]
 
 pub mod admin;
@@ -35,6 +35,7 @@ pub mod gate;
 pub mod group;
 pub mod handlers;
 pub mod ids;
+pub mod limits;
 pub mod load;
 pub mod message;
 pub mod meta_view;

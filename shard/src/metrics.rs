@@ -39,6 +39,7 @@ struct ShardMetrics {
     archive_lag_segments: Gauge,
     store_retries: Gauge,
     store_failures: Gauge,
+    request_memory_bytes: Gauge,
 }
 
 /// Every metric the broker exports. Shared by all shards (`Send + Sync`).
@@ -49,6 +50,8 @@ pub struct Metrics {
     requests: Vec<Option<Histogram>>,
     /// How long each partition move kept its partition unwritable.
     move_unavailable_seconds: Histogram,
+    /// Kafka connections open, over all shards.
+    open_connections: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -143,6 +146,11 @@ impl Metrics {
             "ringlog_archive_store_failures",
             "Object store requests that failed after every retry since start, per shard",
         );
+        let request_memory_bytes = gauge(
+            &mut registry,
+            "ringlog_request_memory_bytes",
+            "Bytes of request frames read and not yet answered, per shard (bounded by --request-memory-bytes-max)",
+        );
         let shards = (0..shards)
             .map(|shard| {
                 let labels = vec![("shard", shard.to_string())];
@@ -160,6 +168,7 @@ impl Metrics {
                     archive_lag_segments: archive_lag_segments.get_or_create(&labels).clone(),
                     store_retries: store_retries.get_or_create(&labels).clone(),
                     store_failures: store_failures.get_or_create(&labels).clone(),
+                    request_memory_bytes: request_memory_bytes.get_or_create(&labels).clone(),
                 }
             })
             .collect();
@@ -187,11 +196,18 @@ impl Metrics {
             "Time each partition move kept its partition unwritable (one observation per move)",
             move_unavailable_seconds.clone(),
         );
+        let open_connections = Gauge::default();
+        registry.register(
+            "ringlog_open_connections",
+            "Kafka connections open, over all shards (bounded by --max-connections)",
+            open_connections.clone(),
+        );
         Metrics {
             registry,
             shards,
             requests,
             move_unavailable_seconds,
+            open_connections,
         }
     }
 
@@ -268,6 +284,23 @@ impl Metrics {
             .set(i64::try_from(stats.failures).unwrap_or(i64::MAX));
     }
 
+    /// `shard`'s requests now hold `bytes` bytes of its request budget.
+    pub fn set_request_memory(&self, shard: usize, bytes: usize) {
+        self.shard(shard)
+            .request_memory_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// A Kafka connection was accepted within the connection limits.
+    pub fn connection_opened(&self) {
+        self.open_connections.inc();
+    }
+
+    /// A connection counted by [`Metrics::connection_opened`] closed.
+    pub fn connection_closed(&self) {
+        self.open_connections.dec();
+    }
+
     /// A partition on `shard` stopped after an internal invariant broke.
     pub fn partition_stopped(&self, shard: usize) {
         self.shard(shard).partitions_stopped.inc();
@@ -299,7 +332,16 @@ mod tests {
         metrics.fsync_done(0, Duration::from_micros(200));
         metrics.set_segments(1, 4);
         metrics.partition_stopped(0);
+        metrics.set_request_memory(1, 4096);
+        metrics.connection_opened();
+        metrics.connection_opened();
+        metrics.connection_closed();
         let text = metrics.encode();
+        assert!(
+            text.contains("ringlog_request_memory_bytes{shard=\"1\"} 4096"),
+            "{text}"
+        );
+        assert!(text.contains("ringlog_open_connections 1"), "{text}");
         assert!(
             text.contains("ringlog_produce_records_total{shard=\"1\"} 3"),
             "{text}"

@@ -25,6 +25,23 @@
 //! or body that does not decode. Answers to earlier requests on the
 //! connection are written first.
 //!
+//! Limits (see [`crate::limits`] for why each is where it is): a
+//! connection over `--max-connections` (counted over every router shard)
+//! or over `--max-connections-per-ip` from its IP is closed as soon as it
+//! is accepted, with a WARN naming the peer and the limit. A connection
+//! with no request in flight that received and sent nothing for
+//! `--connections-max-idle-ms` is closed with an INFO line; a request in
+//! flight (a long-polling Fetch, a frame waiting for request memory)
+//! keeps it open, and the TLS handshake and the SASL phase keep their own
+//! timeouts, since the idle clock starts after them. Request memory is
+//! bounded per shard: the reader takes a frame's bytes from the shard's
+//! [`RequestMemory`] as soon as its size prefix is in, before it reads the
+//! body, and the writer gives them back once the answer is written. A
+//! shard at `--request-memory-bytes-max` therefore stops reading its
+//! sockets until answers go out: per shard because a shard's requests live
+//! in its memory and only its executor serves them, so its budget needs
+//! no cross-core coordination and a busy shard slows its own clients only.
+//!
 //! TLS (`--security-protocol SSL`) sits under all of this: the accepted
 //! socket is handed to rustls (futures-rustls over glommio's socket) and
 //! the connection code runs, unchanged, on the TLS stream instead. It is
@@ -59,6 +76,7 @@ use crate::controller::Controller;
 use crate::dispatch_order::{DispatchOrder, Turn};
 use crate::group::Coordinator;
 use crate::handlers::{self, Handled};
+use crate::limits::{MemoryPermit, Refusal, RequestMemory};
 use crate::message::{AdminReply, ServiceRequest};
 use crate::runtime::{Service, ShardClient};
 use bytes::Bytes;
@@ -72,14 +90,13 @@ use ringlog_protocol::frame::FrameBuffer;
 use ringlog_protocol::sasl::{Mechanism, ServerSession};
 use ringlog_protocol::{encode_response, parse_request, ApiKey, RequestError};
 use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Requests read but not yet answered, per connection.
 pub const IN_FLIGHT_REQUESTS_MAX: usize = 256;
-/// Connections one router accepts at once; more are closed at accept.
-pub const CONNECTIONS_MAX: usize = 8192;
 /// Read buffer growth step (reads get at least half of it).
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Answers gathered into one write stop growing at this size (a single
@@ -126,13 +143,22 @@ enum Reply {
 /// address; glommio sets SO_REUSEPORT, so the kernel spreads connections.
 pub fn listen(client: Rc<ShardClient>) -> std::io::Result<()> {
     let config = client.local().config.clone();
+    assert!(
+        config.request_memory_bytes_max >= config.max_request_bytes,
+        "the request memory bound must hold the largest request"
+    );
+    let shard = client.local().id;
+    let memory = RequestMemory::new(
+        config.request_memory_bytes_max,
+        Some((config.metrics.clone(), shard)),
+    );
     let listener = TcpListener::bind(config.listen)?;
     tracing::info!(
-        shard = client.local().id,
+        shard,
         listen = %listener.local_addr()?,
         "accepting Kafka connections"
     );
-    glommio::spawn_local(accept(client, listener)).detach();
+    glommio::spawn_local(accept(client, listener, memory)).detach();
     Ok(())
 }
 
@@ -219,23 +245,48 @@ impl Service for Services {
     }
 }
 
-async fn accept(client: Rc<ShardClient>, listener: TcpListener) {
-    let open = Rc::new(Cell::new(0usize));
+/// Accepts connections, each counted against `--max-connections` and
+/// `--max-connections-per-ip` from accept to close; one over a limit is
+/// closed at once (dropping the socket closes it).
+async fn accept(client: Rc<ShardClient>, listener: TcpListener, memory: Rc<RequestMemory>) {
+    let limits = client.local().config.connections.clone();
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                if open.get() >= CONNECTIONS_MAX {
-                    tracing::warn!(
-                        limit = CONNECTIONS_MAX,
-                        "closing connection: too many open connections"
-                    );
-                    continue;
-                }
-                open.set(open.get() + 1);
-                let (client, open) = (client.clone(), open.clone());
+                let peer = match stream.peer_addr() {
+                    Ok(peer) => peer,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "closing connection: its peer address is unknown (the client left)");
+                        continue;
+                    }
+                };
+                let slot = match limits.open(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(Refusal::Total { limit }) => {
+                        tracing::warn!(
+                            %peer,
+                            limit,
+                            "closing connection: the broker has --max-connections open connections"
+                        );
+                        continue;
+                    }
+                    Err(Refusal::PerIp { limit }) => {
+                        tracing::warn!(
+                            %peer,
+                            ip = %peer.ip(),
+                            limit,
+                            "closing connection: its IP has --max-connections-per-ip open connections"
+                        );
+                        continue;
+                    }
+                };
+                let metrics = client.local().config.metrics.clone();
+                metrics.connection_opened();
+                let (client, memory) = (client.clone(), memory.clone());
                 glommio::spawn_local(async move {
-                    connection(client, stream).await;
-                    open.set(open.get() - 1);
+                    connection(client, stream, peer, memory).await;
+                    drop(slot);
+                    metrics.connection_closed();
                 })
                 .detach();
             }
@@ -247,12 +298,15 @@ async fn accept(client: Rc<ShardClient>, listener: TcpListener) {
     }
 }
 
-async fn connection(client: Rc<ShardClient>, stream: TcpStream) {
-    let peer_addr = stream.peer_addr().ok();
-    let addr = peer_addr.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+async fn connection(
+    client: Rc<ShardClient>,
+    stream: TcpStream,
+    peer_addr: SocketAddr,
+    memory: Rc<RequestMemory>,
+) {
+    let addr = peer_addr.to_string();
     // Kafka shows a member's host as "/<ip>" (DescribeGroups).
-    let host: Rc<str> =
-        peer_addr.map_or_else(|| "/unknown".into(), |a| format!("/{}", a.ip()).into());
+    let host: Rc<str> = format!("/{}", peer_addr.ip()).into();
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(peer = %addr, error = %e, "TCP_NODELAY not set");
     }
@@ -264,7 +318,7 @@ async fn connection(client: Rc<ShardClient>, stream: TcpStream) {
                 host,
                 principal: ANONYMOUS.into(),
             };
-            serve(client, stream, peer).await;
+            serve(client, stream, peer, memory).await;
         }
         Some(tls) => {
             if let Some((stream, principal)) = tls_handshake(tls, stream, &addr).await {
@@ -273,7 +327,7 @@ async fn connection(client: Rc<ShardClient>, stream: TcpStream) {
                     host,
                     principal,
                 };
-                serve(client, stream, peer).await;
+                serve(client, stream, peer, memory).await;
             }
         }
     }
@@ -329,8 +383,9 @@ async fn tls_handshake(
 }
 
 /// Serves Kafka requests on `stream`, a TCP socket or a TLS stream over
-/// one, until either side closes it.
-async fn serve<S>(client: Rc<ShardClient>, mut stream: S, mut peer: Peer)
+/// one, until either side closes it or it stays idle for
+/// `--connections-max-idle-ms`.
+async fn serve<S>(client: Rc<ShardClient>, mut stream: S, mut peer: Peer, memory: Rc<RequestMemory>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -363,28 +418,143 @@ where
         }
         frames.set_max_frame_bytes(max_request_bytes);
     }
+    let idle_ms = client.local().config.connections_max_idle_ms;
+    let activity = Rc::new(Activity::new());
     let (reader, writer) = futures_lite::io::split(stream);
     let (queue, answers) = local_channel::new_bounded(IN_FLIGHT_REQUESTS_MAX);
     let read = async {
-        read_requests(&client, reader, frames, queue, &peer).await;
+        read_requests(&client, reader, frames, queue, &peer, &memory, &activity).await;
         // Let the writer drain what is queued; it ends the connection.
         std::future::pending::<()>().await;
     };
-    futures_lite::future::or(write_responses(writer, answers, &peer), read).await;
+    let served = futures_lite::future::or(write_responses(writer, answers, &peer, &activity), read);
+    let idle = async {
+        activity.idle(Duration::from_millis(idle_ms)).await;
+        tracing::info!(
+            peer = %peer.addr,
+            principal = %peer.principal,
+            idle_ms,
+            "closing idle connection"
+        );
+    };
+    futures_lite::future::or(served, idle).await;
+}
+
+/// What tells an idle connection from a busy one: when it last received
+/// or sent bytes, and how many requests are in flight (read and not yet
+/// answered, or waiting for request memory). A long-polling Fetch is in
+/// flight, so its connection is not idle however long it waits.
+struct Activity {
+    last: Cell<Instant>,
+    in_flight: Cell<usize>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            last: Cell::new(Instant::now()),
+            in_flight: Cell::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        self.last.set(Instant::now());
+    }
+
+    /// Returns once nothing was in flight and nothing was received or sent
+    /// for `idle`; wakes at most once per `idle` while the connection is
+    /// busy, so an active connection costs no timer per read.
+    async fn idle(&self, idle: Duration) {
+        loop {
+            let quiet = self.last.get().elapsed();
+            let wait = if self.in_flight.get() > 0 {
+                idle
+            } else if quiet >= idle {
+                return;
+            } else {
+                idle - quiet
+            };
+            glommio::timer::sleep(wait).await;
+        }
+    }
+}
+
+/// One request in flight on [`Activity`], until dropped.
+struct InFlight(Rc<Activity>);
+
+impl InFlight {
+    fn new(activity: &Rc<Activity>) -> Self {
+        activity.in_flight.set(activity.in_flight.get() + 1);
+        InFlight(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let count = self.0.in_flight.get();
+        assert!(count > 0);
+        self.0.in_flight.set(count - 1);
+    }
+}
+
+/// A request on its way from the reader to the writer: the task making
+/// its answer, and what it holds until that answer is written.
+struct Queued {
+    task: Task<Reply>,
+    held: Held,
+}
+
+/// What a request holds until its answer was written: its frame's bytes
+/// of the shard's request memory (none for a close), and its place in the
+/// connection's in-flight count.
+struct Held {
+    _memory: Option<MemoryPermit>,
+    _in_flight: InFlight,
+}
+
+impl Queued {
+    fn new(task: Task<Reply>, memory: Option<MemoryPermit>, activity: &Rc<Activity>) -> Self {
+        Queued {
+            task,
+            held: Held {
+                _memory: memory,
+                _in_flight: InFlight::new(activity),
+            },
+        }
+    }
 }
 
 async fn read_requests(
     client: &Rc<ShardClient>,
     mut reader: impl AsyncRead + Unpin,
     mut frames: FrameBuffer,
-    queue: LocalSender<Task<Reply>>,
+    queue: LocalSender<Queued>,
     peer: &Peer,
+    memory: &Rc<RequestMemory>,
+    activity: &Rc<Activity>,
 ) {
     let order = Rc::new(DispatchOrder::default());
+    // The request memory of the frame at the front, taken once its size
+    // prefix is in and before the rest of it is read.
+    let mut permit: Option<MemoryPermit> = None;
     loop {
         loop {
-            match frames.next_frame() {
+            let frame = match frames.next_frame_bytes() {
+                Ok(Some(size)) => {
+                    if permit.is_none() {
+                        // Waiting for memory is the broker's doing, not
+                        // the client's idleness.
+                        let _waiting = InFlight::new(activity);
+                        permit = Some(memory.acquire(size).await);
+                    }
+                    frames.next_frame()
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            match frame {
                 Ok(Some(frame)) => {
+                    assert_eq!(permit.as_ref().map(MemoryPermit::bytes), Some(frame.len()));
                     let turn = order.take();
                     let task = glommio::spawn_local(handle_frame(
                         client.clone(),
@@ -392,16 +562,19 @@ async fn read_requests(
                         peer.host.clone(),
                         turn,
                     ));
-                    if queue.send(task).await.is_err() {
+                    if queue
+                        .send(Queued::new(task, permit.take(), activity))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
                     let reason = e.to_string();
-                    let _ = queue
-                        .send(glommio::spawn_local(async move { Reply::Close(reason) }))
-                        .await;
+                    let task = glommio::spawn_local(async move { Reply::Close(reason) });
+                    let _ = queue.send(Queued::new(task, None, activity)).await;
                     return;
                 }
             }
@@ -413,7 +586,10 @@ async fn read_requests(
                 }
                 return;
             }
-            Ok(n) => frames.filled(n),
+            Ok(n) => {
+                activity.touch();
+                frames.filled(n);
+            }
             Err(e) => {
                 tracing::debug!(peer = %peer.addr, error = %e, "read failed");
                 return;
@@ -589,20 +765,24 @@ async fn write_answer(stream: &mut (impl AsyncWrite + Unpin), answer: &[u8]) -> 
 /// request's time goes.
 async fn write_responses(
     mut writer: impl AsyncWrite + Unpin,
-    answers: LocalReceiver<Task<Reply>>,
+    answers: LocalReceiver<Queued>,
     peer: &Peer,
+    activity: &Activity,
 ) {
     let mut ready = ReadyAnswers::default();
-    let mut waiting: Option<Task<Reply>> = None;
+    let mut waiting: Option<Queued> = None;
+    // What the answers of this write hold; at most one queue's worth.
+    let mut held: Vec<Held> = Vec::new();
     loop {
-        let task = match waiting.take() {
-            Some(task) => task,
+        let Queued { task, held: first } = match waiting.take() {
+            Some(queued) => queued,
             None => match answers.recv().await {
-                Some(task) => task,
+                Some(queued) => queued,
                 None => break,
             },
         };
         let mut reply = task.await;
+        held.push(first);
         let close = loop {
             match reply {
                 Reply::Respond(bytes) => ready.push(bytes),
@@ -621,18 +801,24 @@ async fn write_responses(
             let Some(Some(mut next)) = futures_lite::future::poll_once(answers.recv()).await else {
                 break None;
             };
-            match futures_lite::future::poll_once(&mut next).await {
-                Some(next_reply) => reply = next_reply,
+            match futures_lite::future::poll_once(&mut next.task).await {
+                Some(next_reply) => {
+                    reply = next_reply;
+                    held.push(next.held);
+                }
                 None => {
                     waiting = Some(next);
                     break None;
                 }
             }
         };
+        assert!(held.len() <= IN_FLIGHT_REQUESTS_MAX + 1);
         if let Err(e) = ready.write(&mut writer).await {
             tracing::debug!(peer = %peer.addr, error = %e, "write failed");
             return;
         }
+        activity.touch();
+        held.clear();
         if let Some(reason) = close {
             tracing::warn!(
                 peer = %peer.addr,

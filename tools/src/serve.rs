@@ -24,6 +24,7 @@ use ringlog_protocol::tls::{ListenerSecurity, SecurityProtocol, ServerTlsFiles};
 use ringlog_shard::config::{
     CoordinatorConfig, CoreBalancing, GroupSettings, RouterCores, ServerConfig,
 };
+use ringlog_shard::limits::ConnectionLimits;
 use ringlog_shard::metrics::Metrics;
 use ringlog_shard::tiered::ArchiveTarget;
 use std::collections::BTreeMap;
@@ -58,6 +59,16 @@ pub const IO_MEMORY_BYTES_MAX: usize = 64 << 30;
 pub const MAX_REQUEST_BYTES_MIN: usize = 1024;
 /// Request frames carry an `i32` size.
 pub const MAX_REQUEST_BYTES_MAX: usize = i32::MAX as usize;
+/// Most `--max-connections` and `--max-connections-per-ip`: Linux's
+/// default ceiling of open files per process (`fs.nr_open`); more is a
+/// unit mistake.
+pub const MAX_CONNECTIONS_MAX: u64 = 1 << 20;
+/// Longest `--connections-max-idle-ms`: Kafka's timeouts are `i32`
+/// milliseconds (about 24.8 days).
+pub const CONNECTIONS_MAX_IDLE_MS_MAX: u64 = i32::MAX as u64;
+/// Largest `--request-memory-bytes-max`: 1 TiB per shard is no host's
+/// memory, so more is taken for a unit mistake.
+pub const REQUEST_MEMORY_BYTES_MAX_MAX: u64 = 1 << 40;
 /// Longest `--flush-policy interval:<ms>`: a crash loses up to this much
 /// acknowledged data, so a longer window is taken for a unit mistake.
 pub const FLUSH_INTERVAL_MS_MAX: u64 = 3_600_000;
@@ -227,6 +238,30 @@ const SETTINGS: &[Setting] = &[
         "BYTES",
         Some("104857600"),
         "Largest Kafka request accepted",
+    ),
+    setting(
+        "max-connections",
+        "N",
+        Some("8192"),
+        "Kafka connections the broker holds open at once, over all router shards; a connection over it is closed at accept",
+    ),
+    setting(
+        "max-connections-per-ip",
+        "N",
+        None,
+        "Kafka connections one client IP may hold open at once; a connection over it is closed at accept (Kafka's max.connections.per.ip) [default: --max-connections]",
+    ),
+    setting(
+        "connections-max-idle-ms",
+        "MS",
+        Some("600000"),
+        "Close a Kafka connection with no request in flight that received and sent nothing for this long (Kafka's connections.max.idle.ms)",
+    ),
+    setting(
+        "request-memory-bytes-max",
+        "BYTES",
+        Some("536870912"),
+        "Bytes of requests each shard holds from reading a frame until its answer is written; over it the shard stops reading from its clients until answers go out (Kafka's queued.max.request.bytes, but per shard); at least --max-request-bytes",
     ),
     Setting {
         name: "auto-create-topics",
@@ -674,6 +709,30 @@ pub fn resolve(
         )
         .map(|n| n as usize)
     })?;
+    let max_connections = sources.required("max-connections", |text| {
+        parse_number(text, 1, MAX_CONNECTIONS_MAX).map(|n| n as usize)
+    })?;
+    let max_connections_per_ip = sources
+        .value("max-connections-per-ip", |text| {
+            parse_number(text, 1, MAX_CONNECTIONS_MAX).map(|n| n as usize)
+        })?
+        .unwrap_or(max_connections);
+    let connections_max_idle_ms = sources.required("connections-max-idle-ms", |text| {
+        parse_number(text, 1, CONNECTIONS_MAX_IDLE_MS_MAX)
+    })?;
+    let request_memory_bytes_max = sources.required("request-memory-bytes-max", |text| {
+        parse_number(
+            text,
+            MAX_REQUEST_BYTES_MIN as u64,
+            REQUEST_MEMORY_BYTES_MAX_MAX,
+        )
+        .map(|n| n as usize)
+    })?;
+    if request_memory_bytes_max < max_request_bytes {
+        return Err(ConfigError(format!(
+            "--request-memory-bytes-max {request_memory_bytes_max} is below --max-request-bytes {max_request_bytes}: a shard could never hold the largest request"
+        )));
+    }
     let auto_create_topics = sources.required("auto-create-topics", parse_bool)?;
     let auto_create_partitions = sources.required("auto-create-partitions", |text| {
         parse_number(text, 1, u64::from(PARTITIONS_MAX)).map(|n| n as u32)
@@ -738,6 +797,12 @@ pub fn resolve(
             io_memory_bytes,
             log_defaults,
             max_request_bytes,
+            connections: Arc::new(ConnectionLimits::new(
+                max_connections,
+                max_connections_per_ip,
+            )),
+            connections_max_idle_ms,
+            request_memory_bytes_max,
             auto_create_topics,
             auto_create_partitions,
             coordinator: CoordinatorConfig {

@@ -92,6 +92,19 @@ fn serve_refuses_bad_settings_with_exit_2() {
         "ringlog serve: environment variable RINGLOG_CORE_BALANCING: \"sometimes\" is not off, on-change or continuous"
     );
 
+    let out = run(ringlog_serve().args(["--request-memory-bytes-max", "1048576"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "ringlog serve: --request-memory-bytes-max 1048576 is below --max-request-bytes 104857600: a shard could never hold the largest request"
+    );
+    let out = run(ringlog_serve().env("RINGLOG_MAX_CONNECTIONS", "0"));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "ringlog serve: environment variable RINGLOG_MAX_CONNECTIONS: 0 is outside 1..=1048576"
+    );
+
     let dir = test_dir("cli-serve-config");
     let file = dir.join("ringlog.toml");
     std::fs::write(&file, "shard = 2\n").unwrap();

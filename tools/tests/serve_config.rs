@@ -9,6 +9,9 @@ use ringlog_protocol::tls::ServerTlsFiles;
 use ringlog_shard::config::{
     CoreBalancing, RouterCores, ARCHIVE_CACHE_BYTES_DEFAULT, ARCHIVE_READ_BYTES_PER_S_DEFAULT,
 };
+use ringlog_shard::limits::{
+    CONNECTIONS_MAX_IDLE_MS_DEFAULT, MAX_CONNECTIONS_DEFAULT, REQUEST_MEMORY_BYTES_MAX_DEFAULT,
+};
 use ringlog_shard::tiered::ArchiveTarget;
 use ringlog_tools::serve::{
     arguments, config_path, env_var_name, parse_cpuset, parse_flush_policy, parse_host_port,
@@ -75,6 +78,17 @@ fn defaults_without_any_source() {
         ringlog_shard::config::IO_MEMORY_BYTES_DEFAULT
     );
     assert_eq!(c.max_request_bytes, 104_857_600);
+    assert_eq!(c.connections.max_connections(), 8192);
+    assert_eq!(c.connections.max_connections(), MAX_CONNECTIONS_DEFAULT);
+    assert_eq!(
+        c.connections.max_connections_per_ip(),
+        8192,
+        "per IP: as many as in all"
+    );
+    assert_eq!(c.connections_max_idle_ms, 600_000);
+    assert_eq!(c.connections_max_idle_ms, CONNECTIONS_MAX_IDLE_MS_DEFAULT);
+    assert_eq!(c.request_memory_bytes_max, 512 << 20);
+    assert_eq!(c.request_memory_bytes_max, REQUEST_MEMORY_BYTES_MAX_DEFAULT);
     assert!(!c.auto_create_topics);
     assert_eq!(c.auto_create_partitions, 1);
     assert!(s.http.is_none());
@@ -206,6 +220,10 @@ segment-bytes = 16777216
 segment-ms = 60000
 flush-policy = \"interval:5\"
 max-request-bytes = 2097152
+max-connections = 100
+max-connections-per-ip = 10
+connections-max-idle-ms = 30000
+request-memory-bytes-max = 8388608
 auto-create-topics = true
 auto-create-partitions = 3
 http = \"127.0.0.1:9644\"
@@ -250,6 +268,10 @@ tls-client-ca = \"/etc/ringlog/clients-ca.pem\"
         assert_eq!(c.log_defaults.segment_ms, 60_000);
         assert_eq!(c.log_defaults.flush_policy, FlushPolicy::IntervalMs(5));
         assert_eq!(c.max_request_bytes, 2 << 20);
+        assert_eq!(c.connections.max_connections(), 100);
+        assert_eq!(c.connections.max_connections_per_ip(), 10);
+        assert_eq!(c.connections_max_idle_ms, 30_000);
+        assert_eq!(c.request_memory_bytes_max, 8 << 20);
         assert!(c.auto_create_topics);
         assert_eq!(c.auto_create_partitions, 3);
         assert_eq!(s.http, Some("127.0.0.1:9644".parse().unwrap()));
@@ -706,6 +728,80 @@ fn bad_values_name_their_origin() {
     assert!(err.contains("outside 1024..=2147483647"), "{err}");
     let err = error(&["--http", "nowhere"], &[], None);
     assert!(err.starts_with("--http:"), "{err}");
+}
+
+#[test]
+fn connection_and_request_memory_limits() {
+    // The per-IP limit follows --max-connections unless given.
+    let c = settings(&["--max-connections", "50"], &[], None).server;
+    assert_eq!(c.connections.max_connections(), 50);
+    assert_eq!(c.connections.max_connections_per_ip(), 50);
+    let c = settings(
+        &["--max-connections-per-ip", "5"],
+        &[("RINGLOG_MAX_CONNECTIONS", "20")],
+        Some("max-connections-per-ip = 7\n"),
+    )
+    .server;
+    assert_eq!(c.connections.max_connections(), 20);
+    assert_eq!(c.connections.max_connections_per_ip(), 5);
+    let c = settings(
+        &[],
+        &[("RINGLOG_CONNECTIONS_MAX_IDLE_MS", "1000")],
+        Some("request-memory-bytes-max = 4194304\nmax-request-bytes = 1048576\n"),
+    )
+    .server;
+    assert_eq!(c.connections_max_idle_ms, 1000);
+    assert_eq!(c.request_memory_bytes_max, 4 << 20);
+    // Exactly one largest request per shard is enough.
+    let c = settings(
+        &[
+            "--request-memory-bytes-max",
+            "1048576",
+            "--max-request-bytes",
+            "1048576",
+        ],
+        &[],
+        None,
+    )
+    .server;
+    assert_eq!(c.request_memory_bytes_max, c.max_request_bytes);
+
+    let err = error(&["--max-connections", "0"], &[], None);
+    assert_eq!(err, "--max-connections: 0 is outside 1..=1048576");
+    let err = error(&[], &[("RINGLOG_MAX_CONNECTIONS_PER_IP", "0")], None);
+    assert_eq!(
+        err,
+        "environment variable RINGLOG_MAX_CONNECTIONS_PER_IP: 0 is outside 1..=1048576"
+    );
+    let err = error(&["--max-connections", "many"], &[], None);
+    assert_eq!(err, "--max-connections: \"many\" is not a whole number");
+    let err = error(&[], &[], Some("connections-max-idle-ms = 0\n"));
+    assert_eq!(
+        err,
+        format!("config file {FILE}: key \"connections-max-idle-ms\": 0 is outside 1..=2147483647")
+    );
+    let err = error(&["--connections-max-idle-ms", "-1"], &[], None);
+    assert!(err.starts_with("--connections-max-idle-ms: "), "{err}");
+    let err = error(&["--request-memory-bytes-max", "100"], &[], None);
+    assert!(
+        err.starts_with("--request-memory-bytes-max: 100 is outside 1024..="),
+        "{err}"
+    );
+    // Below the largest request: refused, naming both options.
+    let err = error(&["--request-memory-bytes-max", "1048576"], &[], None);
+    assert_eq!(
+        err,
+        "--request-memory-bytes-max 1048576 is below --max-request-bytes 104857600: a shard could never hold the largest request"
+    );
+    let err = error(
+        &["--max-request-bytes", "2097152"],
+        &[],
+        Some("request-memory-bytes-max = 2097151\n"),
+    );
+    assert!(
+        err.starts_with("--request-memory-bytes-max 2097151 is below --max-request-bytes 2097152"),
+        "{err}"
+    );
 }
 
 #[test]

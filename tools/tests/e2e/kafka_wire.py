@@ -188,8 +188,15 @@ class ConnectionClosed(Exception):
 class KafkaConn:
     """One TCP connection speaking raw Kafka frames."""
 
-    def __init__(self, addr: tuple[str, int], timeout: float = 10.0):
-        self.sock = socket.create_connection(addr, timeout=timeout)
+    def __init__(
+        self,
+        addr: tuple[str, int],
+        timeout: float = 10.0,
+        source: tuple[str, int] | None = None,
+    ):
+        """Connects to ``addr``; from the local ``source`` address when
+        given (e.g. ``("127.0.0.2", 0)``: another loopback IP)."""
+        self.sock = socket.create_connection(addr, timeout=timeout, source_address=source)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.correlation_id = 0
 
