@@ -15,10 +15,9 @@
 
 use ringlog_engine::meta::{
     encode_snapshot_file, read_snapshot_file, ArchiveSealed, ArchivesTrimmed, ClientQuotasAltered,
-    GroupMemberRecord,
-    GroupStored, MetaEvent, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted,
-    PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted, TopicConfigChanged,
-    QuotaEntity, QuotaName, TopicCreated, TopicDeleted, UserScramCredential,
+    GroupMemberRecord, GroupStored, MetaEvent, MetaState, OffsetCommit, OffsetsCommitted,
+    OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, QuotaEntity, QuotaName,
+    ShardsStarted, TopicConfigChanged, TopicCreated, TopicDeleted, UserScramCredential,
 };
 use ringlog_engine::producer::{sequence_after, BatchRecord, ProducerBatch, ProducerStates};
 use std::collections::BTreeMap;
@@ -291,10 +290,18 @@ fn meta_state_v5() -> MetaState {
         quota(
             alice(),
             None,
-            &[("producer_byte_rate", 1_048_576.0), ("request_percentage", 25.5)],
+            &[
+                ("producer_byte_rate", 1_048_576.0),
+                ("request_percentage", 25.5),
+            ],
             &[],
         ),
-        quota(None, Some(QuotaName::Default), &[("consumer_byte_rate", 2_097_152.0)], &[]),
+        quota(
+            None,
+            Some(QuotaName::Default),
+            &[("consumer_byte_rate", 2_097_152.0)],
+            &[],
+        ),
         quota(alice(), None, &[], &["request_percentage"]),
     ];
     for (offset, event) in (META_V4_EVENTS..).zip(more.iter()) {
@@ -425,8 +432,6 @@ fn meta_snapshot_fixture_of_version_5_decodes_and_encodes_to_the_same_bytes() {
         "the decoded state encodes to the fixture's bytes"
     );
 }
-
-
 
 #[test]
 fn meta_snapshot_fixture_of_version_2_still_decodes() {

@@ -129,6 +129,14 @@ pub enum CoreBalancing {
 }
 
 impl ServerConfig {
+    /// Shards that accept Kafka connections.
+    pub fn router_count(&self) -> usize {
+        match self.router_cores {
+            RouterCores::One => 1,
+            RouterCores::All => self.shards,
+        }
+    }
+
     /// The defaults of `ringlog serve` for `shards` shards on `data_dir`,
     /// listening on 127.0.0.1:9092.
     pub fn new(data_dir: impl Into<PathBuf>, shards: usize) -> Self {

@@ -60,6 +60,7 @@ use crate::dispatch_order::{DispatchOrder, Turn};
 use crate::group::Coordinator;
 use crate::handlers::{self, Handled};
 use crate::message::{AdminReply, ServiceRequest};
+use crate::quota::{quota_user, set_throttle_time, Usage};
 use crate::runtime::{Service, ShardClient};
 use bytes::Bytes;
 use futures_lite::future::BoxedLocal;
@@ -112,6 +113,45 @@ struct Peer {
     /// with SASL, `User:<certificate subject>` for a client that presented
     /// a verified certificate, else [`ANONYMOUS`].
     principal: Rc<str>,
+}
+
+/// What the request tasks of one connection share.
+struct Conn {
+    /// The client's host as Kafka shows a member's (DescribeGroups).
+    host: Rc<str>,
+    /// The user client quotas match: the principal's name.
+    quota_user: Rc<str>,
+    /// Until when the connection is muted (a client over its quota,
+    /// KIP-219): no request is read before then.
+    muted_until: Cell<Option<Instant>>,
+}
+
+impl Conn {
+    /// Mutes the connection for `wait` from now (a longer mute already
+    /// set stays).
+    fn mute_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        if self.muted_until.get().is_none_or(|muted| muted < until) {
+            self.muted_until.set(Some(until));
+        }
+    }
+
+    /// Returns once the connection is not muted. A mute set while waiting
+    /// (a request in flight finished over the quota) is waited out too;
+    /// each comes from one such request, so the loop ends.
+    async fn unmuted(&self) {
+        for _ in 0..=IN_FLIGHT_REQUESTS_MAX {
+            let Some(until) = self.muted_until.get() else {
+                return;
+            };
+            let now = Instant::now();
+            if until <= now {
+                self.muted_until.set(None);
+                return;
+            }
+            glommio::timer::sleep(until - now).await;
+        }
+    }
 }
 
 /// What a request task produced.
@@ -365,8 +405,13 @@ where
     }
     let (reader, writer) = futures_lite::io::split(stream);
     let (queue, answers) = local_channel::new_bounded(IN_FLIGHT_REQUESTS_MAX);
+    let conn = Rc::new(Conn {
+        host: peer.host.clone(),
+        quota_user: quota_user(&peer.principal).into(),
+        muted_until: Cell::new(None),
+    });
     let read = async {
-        read_requests(&client, reader, frames, queue, &peer).await;
+        read_requests(&client, reader, frames, queue, &peer, &conn).await;
         // Let the writer drain what is queued; it ends the connection.
         std::future::pending::<()>().await;
     };
@@ -379,17 +424,19 @@ async fn read_requests(
     mut frames: FrameBuffer,
     queue: LocalSender<Task<Reply>>,
     peer: &Peer,
+    conn: &Rc<Conn>,
 ) {
     let order = Rc::new(DispatchOrder::default());
     loop {
         loop {
+            conn.unmuted().await;
             match frames.next_frame() {
                 Ok(Some(frame)) => {
                     let turn = order.take();
                     let task = glommio::spawn_local(handle_frame(
                         client.clone(),
                         frame,
-                        peer.host.clone(),
+                        conn.clone(),
                         turn,
                     ));
                     if queue.send(task).await.is_err() {
@@ -691,8 +738,9 @@ impl ReadyAnswers {
     }
 }
 
-async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn: Turn) -> Reply {
+async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, conn: Rc<Conn>, turn: Turn) -> Reply {
     let started = Instant::now();
+    let request_bytes = frame.len();
     let request = match parse(frame) {
         Parsed::Request(request) => *request,
         Parsed::Answer(answer) => return Reply::Respond(answer),
@@ -703,9 +751,35 @@ async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn
         request.api_version,
         request.correlation_id(),
     );
-    let reply = match handlers::dispatch(&client, request, &host, turn).await {
-        Ok(Handled::Respond(body)) => encode(correlation_id, key, version, &body),
-        Ok(Handled::Silent) => Reply::Nothing,
+    let client_id = request.header.client_id.clone();
+    let parsed = started.elapsed();
+    let handled = handlers::dispatch(&client, request, &conn.host, turn).await;
+    let encoding = Instant::now();
+    let reply = match handled {
+        Ok(Handled::Respond(mut body)) => {
+            let mut reply = encode(correlation_id, key, version, &body);
+            if let Reply::Respond(answer) = &reply {
+                let usage = Usage::of(
+                    key,
+                    request_bytes,
+                    answer.len(),
+                    parsed + encoding.elapsed(),
+                );
+                let wait = throttle(&client, &conn, client_id.as_deref(), usage);
+                if !wait.is_zero() {
+                    let throttle_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+                    if set_throttle_time(&mut body, throttle_ms) {
+                        reply = encode(correlation_id, key, version, &body);
+                    }
+                }
+            }
+            reply
+        }
+        Ok(Handled::Silent) => {
+            let usage = Usage::of(key, request_bytes, 0, parsed);
+            throttle(&client, &conn, client_id.as_deref(), usage);
+            Reply::Nothing
+        }
         Err(reason) => Reply::Close(reason),
     };
     client
@@ -714,6 +788,22 @@ async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn
         .metrics
         .request_done(key, started.elapsed());
     reply
+}
+
+/// Charges a request to its client's quota sensors and mutes the
+/// connection for the throttle that results; returns the throttle.
+fn throttle(client: &ShardClient, conn: &Conn, client_id: Option<&str>, usage: Usage) -> Duration {
+    let wait = client.local().throttles.charge(
+        client,
+        &conn.quota_user,
+        client_id.unwrap_or(""),
+        usage,
+        Instant::now(),
+    );
+    if !wait.is_zero() {
+        conn.mute_for(wait);
+    }
+    wait
 }
 
 fn encode(correlation_id: i32, key: ApiKey, version: i16, body: &ResponseKind) -> Reply {

@@ -6,8 +6,8 @@
 //! the same code, and replay allocates only for the strings it keeps.
 
 use super::event::{
-    encode_event, ArchivedClientQuotasAltered, ArchivedMetaEvent, GroupMemberRecord, MetaEvent, ARCHIVE_KEY_BYTES_MAX,
-    GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
+    encode_event, ArchivedClientQuotasAltered, ArchivedMetaEvent, GroupMemberRecord, MetaEvent,
+    ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
 };
 use super::quota::{check_quota_change, resolve, ClientQuotaMap};
 use super::{QuotaEntity, QuotaName};
