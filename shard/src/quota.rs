@@ -211,6 +211,29 @@ pub fn quota_user(principal: &str) -> &str {
     principal.strip_prefix("User:").unwrap_or(principal)
 }
 
+/// The client id of a Produce request frame (header and body, without
+/// the size prefix), read from its header without parsing the rest;
+/// `None` for any other API or a header too short to hold one (the
+/// request's parse then answers for it).
+///
+/// Request headers v1 and v2 both start `api_key: i16, api_version: i16,
+/// correlation_id: i32, client_id: nullable string (i16 length, -1 for
+/// null)`, so the client id's length is at bytes 8..10 and its text
+/// follows from byte 10.
+pub fn produce_client_id(frame: &[u8]) -> Option<&str> {
+    const CLIENT_ID_AT: usize = 8;
+    let api_key = i16::from_be_bytes(frame.get(..2)?.try_into().ok()?);
+    if api_key != ApiKey::Produce as i16 {
+        return None;
+    }
+    let len = i16::from_be_bytes(frame.get(CLIENT_ID_AT..CLIENT_ID_AT + 2)?.try_into().ok()?);
+    let Ok(len) = usize::try_from(len) else {
+        return Some(""); // a null client id
+    };
+    let start = CLIENT_ID_AT + 2;
+    std::str::from_utf8(frame.get(start..start + len)?).ok()
+}
+
 /// Sets `throttle_time_ms` on an answer that has the field; `false` for
 /// one that has none (the throttle is then the mute alone).
 pub fn set_throttle_time(body: &mut ResponseKind, throttle_ms: i32) -> bool {
@@ -378,6 +401,39 @@ mod tests {
         let metadata = Usage::of(ApiKey::Metadata, 80, 5000, time);
         assert_eq!((metadata.produced_bytes, metadata.fetched_bytes), (0, 0));
         assert_eq!(metadata.router_time, time);
+    }
+
+    #[test]
+    fn a_produce_frame_shows_its_client_id() {
+        let header = |key: i16, client: Option<&str>| {
+            let mut frame = Vec::new();
+            frame.extend_from_slice(&key.to_be_bytes());
+            frame.extend_from_slice(&9i16.to_be_bytes());
+            frame.extend_from_slice(&7i32.to_be_bytes());
+            match client {
+                Some(client) => {
+                    frame.extend_from_slice(&(client.len() as i16).to_be_bytes());
+                    frame.extend_from_slice(client.as_bytes());
+                }
+                None => frame.extend_from_slice(&(-1i16).to_be_bytes()),
+            }
+            frame.extend_from_slice(b"body");
+            frame
+        };
+        assert_eq!(produce_client_id(&header(0, Some("app-1"))), Some("app-1"));
+        assert_eq!(produce_client_id(&header(0, None)), Some(""));
+        assert_eq!(
+            produce_client_id(&header(1, Some("app-1"))),
+            None,
+            "a Fetch"
+        );
+        let full = header(0, Some("app-1"));
+        for cut in 0..12 {
+            assert_eq!(produce_client_id(&full[..cut]), None, "cut at {cut}");
+        }
+        let mut bad_utf8 = header(0, Some("ab"));
+        bad_utf8[10] = 0xff;
+        assert_eq!(produce_client_id(&bad_utf8), None);
     }
 
     #[test]

@@ -60,7 +60,7 @@ use crate::dispatch_order::{DispatchOrder, Turn};
 use crate::group::Coordinator;
 use crate::handlers::{self, Handled};
 use crate::message::{AdminReply, ServiceRequest};
-use crate::quota::{quota_user, set_throttle_time, Usage};
+use crate::quota::{produce_client_id, quota_user, set_throttle_time, Usage};
 use crate::runtime::{Service, ShardClient};
 use bytes::Bytes;
 use futures_lite::future::BoxedLocal;
@@ -433,11 +433,23 @@ async fn read_requests(
             match frames.next_frame() {
                 Ok(Some(frame)) => {
                     let turn = order.take();
+                    // A Produce is charged to its quota here, before the
+                    // next frame is read, so a client pipelining produces
+                    // is muted from the request that went over, not from
+                    // the first answer (after an fsync) on.
+                    let produce_throttle = match produce_client_id(&frame) {
+                        Some(client_id) => {
+                            let usage = Usage::of(ApiKey::Produce, frame.len(), 0, Duration::ZERO);
+                            throttle(client, conn, Some(client_id), usage)
+                        }
+                        None => Duration::ZERO,
+                    };
                     let task = glommio::spawn_local(handle_frame(
                         client.clone(),
                         frame,
                         conn.clone(),
                         turn,
+                        produce_throttle,
                     ));
                     if queue.send(task).await.is_err() {
                         return;
@@ -738,7 +750,16 @@ impl ReadyAnswers {
     }
 }
 
-async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, conn: Rc<Conn>, turn: Turn) -> Reply {
+/// Runs one request and encodes its answer. `produce_throttle` is the
+/// throttle a Produce was given when its frame was read (it is charged
+/// there); every other request is charged here, after its answer is made.
+async fn handle_frame(
+    client: Rc<ShardClient>,
+    frame: Bytes,
+    conn: Rc<Conn>,
+    turn: Turn,
+    produce_throttle: Duration,
+) -> Reply {
     let started = Instant::now();
     let request_bytes = frame.len();
     let request = match parse(frame) {
@@ -755,17 +776,20 @@ async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, conn: Rc<Conn>, tur
     let parsed = started.elapsed();
     let handled = handlers::dispatch(&client, request, &conn.host, turn).await;
     let encoding = Instant::now();
+    // The Produce bytes were charged when the frame was read.
+    let request_bytes = if key == ApiKey::Produce {
+        0
+    } else {
+        request_bytes
+    };
     let reply = match handled {
         Ok(Handled::Respond(mut body)) => {
             let mut reply = encode(correlation_id, key, version, &body);
             if let Reply::Respond(answer) = &reply {
-                let usage = Usage::of(
-                    key,
-                    request_bytes,
-                    answer.len(),
-                    parsed + encoding.elapsed(),
-                );
-                let wait = throttle(&client, &conn, client_id.as_deref(), usage);
+                let router_time = parsed + encoding.elapsed();
+                let usage = Usage::of(key, request_bytes, answer.len(), router_time);
+                let wait =
+                    throttle(&client, &conn, client_id.as_deref(), usage).max(produce_throttle);
                 if !wait.is_zero() {
                     let throttle_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
                     if set_throttle_time(&mut body, throttle_ms) {
@@ -776,8 +800,12 @@ async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, conn: Rc<Conn>, tur
             reply
         }
         Ok(Handled::Silent) => {
-            let usage = Usage::of(key, request_bytes, 0, parsed);
-            throttle(&client, &conn, client_id.as_deref(), usage);
+            throttle(
+                &client,
+                &conn,
+                client_id.as_deref(),
+                Usage::of(key, 0, 0, parsed),
+            );
             Reply::Nothing
         }
         Err(reason) => Reply::Close(reason),

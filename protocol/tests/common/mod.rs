@@ -166,8 +166,8 @@ pub fn body(key: ApiKey, version: i16) -> RequestKind {
                 .with_auth_bytes(Bytes::from_static(b"\0alice\0alice-secret")),
         ),
         // A user's producer quota set, and its request percentage removed.
-        ApiKey::AlterClientQuotas => RequestKind::AlterClientQuotas(
-            AlterClientQuotasRequest::default().with_entries(vec![
+        ApiKey::AlterClientQuotas => {
+            RequestKind::AlterClientQuotas(AlterClientQuotasRequest::default().with_entries(vec![
                 alter_client_quotas_request::EntryData::default()
                     .with_entity(vec![alter_client_quotas_request::EntityData::default()
                         .with_entity_type(StrBytes::from_static_str("user"))
@@ -180,8 +180,8 @@ pub fn body(key: ApiKey, version: i16) -> RequestKind {
                             .with_key(StrBytes::from_static_str("request_percentage"))
                             .with_remove(true),
                     ]),
-            ]),
-        ),
+            ]))
+        }
         // Every entity with a client-id part (match type 2: specified).
         ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(
             DescribeClientQuotasRequest::default().with_components(vec![

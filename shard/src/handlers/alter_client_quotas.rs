@@ -38,7 +38,10 @@ pub async fn handle(
                     .with_entity_name(part.entity_name.clone())
             })
             .collect();
-        let result = EntryData::default().with_entity(echoed);
+        // Kafka's error message is null on success.
+        let result = EntryData::default()
+            .with_entity(echoed)
+            .with_error_message(None);
         let outcome = match entity_of(&entry.entity) {
             Ok(entity) => {
                 let (removed, set): (Vec<_>, Vec<_>) =

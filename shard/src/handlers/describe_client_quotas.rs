@@ -52,6 +52,7 @@ pub fn handle(
             return DescribeClientQuotasResponse::default()
                 .with_error_code(ResponseError::InvalidRequest.code())
                 .with_error_message(Some(text(message)))
+                .with_entries(None)
         }
     };
     let entries = client.local().meta.with(|state| {
@@ -74,7 +75,10 @@ pub fn handle(
             })
             .collect()
     });
-    DescribeClientQuotasResponse::default().with_entries(Some(entries))
+    // Kafka's error message is null on success.
+    DescribeClientQuotasResponse::default()
+        .with_error_message(None)
+        .with_entries(Some(entries))
 }
 
 fn filter_of(components: &[ComponentData], strict: bool) -> Result<Filter, String> {
