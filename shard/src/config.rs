@@ -51,6 +51,10 @@ pub struct ServerConfig {
     /// SASL_PLAINTEXT` or `SASL_SSL`, `--sasl-mechanisms`); `None`: no
     /// SASL, connections are served from their first request.
     pub sasl: Option<Vec<Mechanism>>,
+    /// Longest an authenticated SASL session lasts before the client must
+    /// re-authenticate on the same connection (KIP-368,
+    /// `--connections-max-reauth-ms`); 0: sessions never expire.
+    pub reauth_ms: u64,
     /// Host and port clients are told to connect to (Metadata,
     /// DescribeCluster).
     pub advertised_host: String,
@@ -146,6 +150,7 @@ impl ServerConfig {
             listen,
             tls: None,
             sasl: None,
+            reauth_ms: 0,
             advertised_host: listen.ip().to_string(),
             advertised_port: listen.port(),
             shards,

@@ -142,8 +142,8 @@ pub async fn dispatch(
         RequestKind::InitProducerId(body) => respond(ResponseKind::InitProducerId(
             init_producer_id::handle(client, version, body).await,
         )),
-        // The router's authentication phase answers these on a SASL
-        // listener; here the connection is not in one.
+        // The router answers these on a SASL listener (authentication
+        // and re-authentication); here the listener is not one.
         RequestKind::SaslHandshake(_) => {
             respond(ResponseKind::SaslHandshake(sasl_handshake::refused()))
         }
