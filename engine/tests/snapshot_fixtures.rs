@@ -14,10 +14,10 @@
 //! rewritten: it is what a data directory of that build holds.
 
 use ringlog_engine::meta::{
-    encode_snapshot_file, read_snapshot_file, ArchiveSealed, ArchivesTrimmed, GroupMemberRecord,
-    GroupStored, MetaEvent, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted,
-    PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted, TopicConfigChanged,
-    TopicCreated, TopicDeleted, UserScramCredential,
+    encode_snapshot_file, read_snapshot_file, ArchiveSealed, ArchivesTrimmed, ClientQuotasAltered,
+    GroupMemberRecord, GroupStored, MetaEvent, MetaState, OffsetCommit, OffsetsCommitted,
+    OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, QuotaEntity, QuotaName,
+    ShardsStarted, TopicConfigChanged, TopicCreated, TopicDeleted, UserScramCredential,
 };
 use ringlog_engine::producer::{sequence_after, BatchRecord, ProducerBatch, ProducerStates};
 use std::collections::BTreeMap;
@@ -38,6 +38,11 @@ const META_V3_EVENTS: u64 = 25;
 const META_V4_FIXTURE: &str = "00000000000000000028.snap";
 /// Events folded into the version 4 fixture.
 const META_V4_EVENTS: u64 = 28;
+/// The metadata snapshot of version 5: the version 4 events, then client
+/// quotas.
+const META_V5_FIXTURE: &str = "00000000000000000031.snap";
+/// Events folded into the version 5 fixture.
+const META_V5_EVENTS: u64 = 31;
 /// The producer snapshot, named as a partition log names it.
 const PRODUCER_FIXTURE: &str = "00000000000000000105.producers";
 /// Every batch of the producer fixture lies below this offset.
@@ -260,6 +265,54 @@ fn meta_state_v4() -> MetaState {
     state
 }
 
+fn quota(
+    user: Option<QuotaName>,
+    client_id: Option<QuotaName>,
+    set: &[(&str, f64)],
+    remove: &[&str],
+) -> MetaEvent {
+    MetaEvent::ClientQuotasAltered(ClientQuotasAltered {
+        entity: QuotaEntity { user, client_id },
+        set: set
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_bits()))
+            .collect(),
+        remove: remove.iter().map(|key| key.to_string()).collect(),
+    })
+}
+
+/// The version 4 state, then client quotas: a user's, a default client's,
+/// and one of two keys removed again.
+fn meta_state_v5() -> MetaState {
+    let mut state = meta_state_v4();
+    let alice = || Some(QuotaName::Named("alice".into()));
+    let more = [
+        quota(
+            alice(),
+            None,
+            &[
+                ("producer_byte_rate", 1_048_576.0),
+                ("request_percentage", 25.5),
+            ],
+            &[],
+        ),
+        quota(
+            None,
+            Some(QuotaName::Default),
+            &[("consumer_byte_rate", 2_097_152.0)],
+            &[],
+        ),
+        quota(alice(), None, &[], &["request_percentage"]),
+    ];
+    for (offset, event) in (META_V4_EVENTS..).zip(more.iter()) {
+        state
+            .apply_event(offset, event)
+            .unwrap_or_else(|e| panic!("event {offset}: {e}"));
+    }
+    assert_eq!(state.applied_offset(), META_V5_EVENTS);
+    state
+}
+
 /// Four producers: one with a single batch, one whose epoch moved on and
 /// that wrote more batches than are retained, one whose sequences wrap
 /// past `i32::MAX`, one with an id above `u32::MAX`.
@@ -312,14 +365,14 @@ fn meta_snapshot_fixture_of_version_3_still_decodes() {
     assert_eq!(state.all_archives().count(), 2);
     assert_eq!(state.started_shards(), Some(4));
     assert_eq!(state.users().count(), 0, "version 3 had no users");
-    // Written again, it is a version 4 snapshot of the same state.
+    // Written again, it is a version 5 snapshot of the same state.
     let rewritten = encode_snapshot_file(&state).expect("encode");
-    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 4);
+    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 5);
     assert_eq!(read_snapshot_file(&rewritten).expect("decodes").1, state);
 }
 
 #[test]
-fn meta_snapshot_fixture_of_version_4_decodes_and_encodes_to_the_same_bytes() {
+fn meta_snapshot_fixture_of_version_4_still_decodes() {
     let bytes = fixture(META_V4_FIXTURE);
     assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 4);
     let (applied_offset, state) = read_snapshot_file(&bytes).expect("the fixture decodes");
@@ -339,6 +392,40 @@ fn meta_snapshot_fixture_of_version_4_decodes_and_encodes_to_the_same_bytes() {
         .expect("stored");
     assert_eq!((sha512.iterations, sha512.server_key.len()), (8192, 64));
     assert_eq!(state.all_archives().count(), 2);
+    assert!(state.client_quotas().is_empty(), "version 4 had no quotas");
+    // Written again, it is a version 5 snapshot of the same state.
+    let rewritten = encode_snapshot_file(&state).expect("encode");
+    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 5);
+    assert_eq!(read_snapshot_file(&rewritten).expect("decodes").1, state);
+}
+
+#[test]
+fn meta_snapshot_fixture_of_version_5_decodes_and_encodes_to_the_same_bytes() {
+    let bytes = fixture(META_V5_FIXTURE);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 5);
+    let (applied_offset, state) = read_snapshot_file(&bytes).expect("the fixture decodes");
+    assert_eq!(applied_offset, META_V5_EVENTS);
+    assert_eq!(state, meta_state_v5());
+    assert_eq!(state.client_quotas().len(), 2);
+    assert_eq!(
+        state
+            .client_quota("alice", "any", "producer_byte_rate")
+            .map(|(_, value)| value),
+        Some(1_048_576.0)
+    );
+    assert_eq!(
+        state.client_quota("alice", "any", "request_percentage"),
+        None,
+        "removed again"
+    );
+    assert_eq!(
+        state
+            .client_quota("bob", "any", "consumer_byte_rate")
+            .map(|(_, value)| value),
+        Some(2_097_152.0),
+        "the default client's quota"
+    );
+    assert_eq!(state.users().collect::<Vec<_>>(), ["admin"]);
     assert_eq!(
         encode_snapshot_file(&state).expect("encode"),
         bytes,
@@ -416,9 +503,9 @@ fn meta_snapshot_fixture_of_version_2_still_decodes() {
     assert_eq!(state.all_archives().count(), 0, "version 2 had no archives");
     assert_eq!(state.started_shards(), None, "nor a recorded shard count");
 
-    // Written again, it is a version 4 snapshot of the same state.
+    // Written again, it is a version 5 snapshot of the same state.
     let rewritten = encode_snapshot_file(&state).expect("encode");
-    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 4);
+    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 5);
     assert_eq!(read_snapshot_file(&rewritten).expect("decodes").1, state);
 }
 
@@ -470,14 +557,14 @@ fn producer_snapshot_fixture_decodes_and_encodes_to_the_same_bytes() {
 }
 
 /// Writes the fixtures of the current versions from the states above
-/// (never the version 2 and 3 ones). See the module docs for when this may run.
+/// (never the version 2, 3 and 4 ones). See the module docs for when this may run.
 #[test]
 #[ignore = "rewrites the committed snapshot fixtures"]
 fn write_snapshot_fixtures() {
     let dir = fixture_path("");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let meta = encode_snapshot_file(&meta_state_v4()).expect("encode");
-    std::fs::write(fixture_path(META_V4_FIXTURE), meta).expect("write");
+    let meta = encode_snapshot_file(&meta_state_v5()).expect("encode");
+    std::fs::write(fixture_path(META_V5_FIXTURE), meta).expect("write");
     let producers = producer_states().encode_snapshot(PRODUCER_COVERED);
     std::fs::write(fixture_path(PRODUCER_FIXTURE), producers).expect("write");
 }

@@ -56,6 +56,10 @@ pub struct ServerConfig {
     /// SASL_PLAINTEXT` or `SASL_SSL`, `--sasl-mechanisms`); `None`: no
     /// SASL, connections are served from their first request.
     pub sasl: Option<Vec<Mechanism>>,
+    /// Longest an authenticated SASL session lasts before the client must
+    /// re-authenticate on the same connection (KIP-368,
+    /// `--connections-max-reauth-ms`); 0: sessions never expire.
+    pub reauth_ms: u64,
     /// Host and port clients are told to connect to (Metadata,
     /// DescribeCluster).
     pub advertised_host: String,
@@ -145,6 +149,14 @@ pub enum CoreBalancing {
 }
 
 impl ServerConfig {
+    /// Shards that accept Kafka connections.
+    pub fn router_count(&self) -> usize {
+        match self.router_cores {
+            RouterCores::One => 1,
+            RouterCores::All => self.shards,
+        }
+    }
+
     /// The defaults of `ringlog serve` for `shards` shards on `data_dir`,
     /// listening on 127.0.0.1:9092.
     pub fn new(data_dir: impl Into<PathBuf>, shards: usize) -> Self {
@@ -154,6 +166,7 @@ impl ServerConfig {
             listen,
             tls: None,
             sasl: None,
+            reauth_ms: 0,
             advertised_host: listen.ip().to_string(),
             advertised_port: listen.port(),
             shards,

@@ -19,7 +19,7 @@
 //! | router | [`router`] | handlers and below |
 //! | handlers | [`handlers`] | controller, group and below |
 //! | state machines | [`controller`], [`group`] | runtime and below; never handlers |
-//! | runtime | [`runtime`], [`shard`], [`calls`], [`archiving`] | partitions, meta view, foundation |
+//! | runtime | [`runtime`], [`shard`], [`calls`], [`archiving`], [`quota`] | partitions, meta view, foundation |
 //! | shard state | [`partitions`], [`meta_view`] | foundation |
 //! | foundation | [`config`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`], [`limits`], [`tiered`] | each other, the engine and protocol crates |
 #![warn(missing_docs)]
@@ -42,6 +42,7 @@ pub mod meta_view;
 pub mod metrics;
 pub mod panics;
 pub mod partitions;
+pub mod quota;
 pub mod router;
 pub mod runtime;
 pub mod server;

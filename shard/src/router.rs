@@ -69,8 +69,14 @@
 //! authentication, and a phase that owns the stream needs no state shared
 //! with the request tasks. Once authenticated, the principal is
 //! `User:<name>` and the bytes already read go on to the pipelined code.
-//! Re-authentication (KIP-368) is not offered: the session lifetime is 0,
-//! so clients never start one.
+//! Re-authentication (KIP-368): with `--connections-max-reauth-ms` the
+//! successful SaslAuthenticate (v1+) tells the client its session
+//! lifetime; before it ends the client sends SaslHandshake (v1+) and
+//! SaslAuthenticate again on the same connection, between its other
+//! requests, which go on meanwhile ([`reauthenticate`]). The new session
+//! must be the same user's. A request other than those two after the
+//! session expired closes the connection with a WARN, as does a failed
+//! re-authentication after its answer.
 
 use crate::controller::Controller;
 use crate::dispatch_order::{DispatchOrder, Turn};
@@ -78,6 +84,7 @@ use crate::group::Coordinator;
 use crate::handlers::{self, Handled};
 use crate::limits::{MemoryPermit, Refusal, RequestMemory};
 use crate::message::{AdminReply, ServiceRequest};
+use crate::quota::{produce_client_id, quota_user, set_throttle_time, Usage};
 use crate::runtime::{Service, ShardClient};
 use bytes::Bytes;
 use futures_lite::future::BoxedLocal;
@@ -131,9 +138,98 @@ struct Peer {
     principal: Rc<str>,
 }
 
+/// What the authentication phase produced.
+struct Authenticated {
+    /// The user.
+    user: String,
+    /// Whether the client was told a session lifetime (SaslAuthenticate
+    /// v1+ with `--connections-max-reauth-ms` set), so must re-authenticate.
+    expires: bool,
+}
+
+/// The SASL session of an authenticated connection: who, until when, and
+/// a re-authentication in progress (KIP-368).
+struct SaslSession {
+    user: String,
+    mechanisms: Vec<Mechanism>,
+    /// How long each (re-)authentication lasts; `None`: forever.
+    lifetime: Option<Duration>,
+    expires_at: Cell<Option<Instant>>,
+    /// The exchange of a re-authentication, between its handshake and its
+    /// last token.
+    exchange: RefCell<Option<ServerSession>>,
+}
+
+impl SaslSession {
+    fn new(user: String, mechanisms: Vec<Mechanism>, lifetime: Option<Duration>) -> SaslSession {
+        SaslSession {
+            user,
+            mechanisms,
+            lifetime,
+            expires_at: Cell::new(lifetime.map(|lifetime| Instant::now() + lifetime)),
+            exchange: RefCell::new(None),
+        }
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        self.expires_at.get().is_some_and(|at| at <= now)
+    }
+}
+
+/// What the request tasks of one connection share.
+struct Conn {
+    /// The client's address, for log lines.
+    addr: Rc<str>,
+    /// The SASL session on a SASL listener.
+    session: Option<SaslSession>,
+    /// The client's host as Kafka shows a member's (DescribeGroups).
+    host: Rc<str>,
+    /// The user client quotas match: the principal's name.
+    quota_user: Rc<str>,
+    /// Until when the connection is muted (a client over its quota,
+    /// KIP-219): no request is read before then.
+    muted_until: Cell<Option<Instant>>,
+}
+
+impl Conn {
+    /// Mutes the connection for `wait` from now (a longer mute already
+    /// set stays).
+    fn mute_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        if self.muted_until.get().is_none_or(|muted| muted < until) {
+            self.muted_until.set(Some(until));
+        }
+    }
+
+    /// Whether a mute is set (it may have ended already).
+    fn is_muted(&self) -> bool {
+        self.muted_until.get().is_some()
+    }
+
+    /// Returns once the connection is not muted. A mute set while waiting
+    /// (a request in flight finished over the quota) is waited out too;
+    /// each comes from one such request, so the loop ends.
+    async fn unmuted(&self) {
+        for _ in 0..=IN_FLIGHT_REQUESTS_MAX {
+            let Some(until) = self.muted_until.get() else {
+                return;
+            };
+            let now = Instant::now();
+            if until <= now {
+                self.muted_until.set(None);
+                return;
+            }
+            glommio::timer::sleep(until - now).await;
+        }
+    }
+}
+
 /// What a request task produced.
 enum Reply {
     Respond(Bytes),
+    /// Answer, then close the connection for this reason (a failed
+    /// re-authentication).
+    RespondThenClose(Bytes, String),
     Nothing,
     Close(String),
 }
@@ -391,6 +487,7 @@ where
 {
     let max_request_bytes = client.local().config.max_request_bytes;
     let mut frames = FrameBuffer::new(max_request_bytes, READ_CHUNK_BYTES);
+    let mut session = None;
     if let Some(mechanisms) = client.local().config.sasl.clone() {
         frames.set_max_frame_bytes(PRE_AUTH_FRAME_BYTES_MAX.min(max_request_bytes));
         let phase = authenticate(&client, &mut stream, &mut frames, &peer, &mechanisms);
@@ -401,9 +498,14 @@ where
             ))
         };
         match futures_lite::future::or(phase, timeout).await {
-            Ok(user) => {
+            Ok(Authenticated { user, expires }) => {
                 tracing::debug!(peer = %peer.addr, %user, "SASL authenticated");
                 peer.principal = format!("User:{user}").into();
+                session = Some(SaslSession::new(
+                    user,
+                    mechanisms,
+                    expires.then(|| Duration::from_millis(client.local().config.reauth_ms)),
+                ));
             }
             // Most often a port probe (a health check connects and
             // closes), which is no reason for a WARN.
@@ -422,8 +524,15 @@ where
     let activity = Rc::new(Activity::new());
     let (reader, writer) = futures_lite::io::split(stream);
     let (queue, answers) = local_channel::new_bounded(IN_FLIGHT_REQUESTS_MAX);
+    let conn = Rc::new(Conn {
+        addr: peer.addr.as_str().into(),
+        session,
+        host: peer.host.clone(),
+        quota_user: quota_user(&peer.principal).into(),
+        muted_until: Cell::new(None),
+    });
     let read = async {
-        read_requests(&client, reader, frames, queue, &peer, &memory, &activity).await;
+        read_requests(&client, reader, frames, queue, &memory, &activity, &conn).await;
         // Let the writer drain what is queued; it ends the connection.
         std::future::pending::<()>().await;
     };
@@ -529,9 +638,9 @@ async fn read_requests(
     mut reader: impl AsyncRead + Unpin,
     mut frames: FrameBuffer,
     queue: LocalSender<Queued>,
-    peer: &Peer,
     memory: &Rc<RequestMemory>,
     activity: &Rc<Activity>,
+    conn: &Rc<Conn>,
 ) {
     let order = Rc::new(DispatchOrder::default());
     // The request memory of the frame at the front, taken once its size
@@ -539,6 +648,12 @@ async fn read_requests(
     let mut permit: Option<MemoryPermit> = None;
     loop {
         loop {
+            if conn.is_muted() {
+                // A mute (a client over its quota) is the broker's doing,
+                // not the client's idleness.
+                let _waiting = InFlight::new(activity);
+                conn.unmuted().await;
+            }
             let frame = match frames.next_frame_bytes() {
                 Ok(Some(size)) => {
                     if permit.is_none() {
@@ -556,11 +671,23 @@ async fn read_requests(
                 Ok(Some(frame)) => {
                     assert_eq!(permit.as_ref().map(MemoryPermit::bytes), Some(frame.len()));
                     let turn = order.take();
+                    // A Produce is charged to its quota here, before the
+                    // next frame is read, so a client pipelining produces
+                    // is muted from the request that went over, not from
+                    // the first answer (after an fsync) on.
+                    let produce_throttle = match produce_client_id(&frame) {
+                        Some(client_id) => {
+                            let usage = Usage::of(ApiKey::Produce, frame.len(), 0, Duration::ZERO);
+                            throttle(client, conn, Some(client_id), usage)
+                        }
+                        None => Duration::ZERO,
+                    };
                     let task = glommio::spawn_local(handle_frame(
                         client.clone(),
                         frame,
-                        peer.host.clone(),
+                        conn.clone(),
                         turn,
+                        produce_throttle,
                     ));
                     if queue
                         .send(Queued::new(task, permit.take(), activity))
@@ -582,7 +709,7 @@ async fn read_requests(
         match reader.read(frames.room()).await {
             Ok(0) => {
                 if frames.buffered() > 0 {
-                    tracing::debug!(peer = %peer.addr, buffered = frames.buffered(), "client closed mid-request");
+                    tracing::debug!(peer = %conn.addr, buffered = frames.buffered(), "client closed mid-request");
                 }
                 return;
             }
@@ -591,7 +718,7 @@ async fn read_requests(
                 frames.filled(n);
             }
             Err(e) => {
-                tracing::debug!(peer = %peer.addr, error = %e, "read failed");
+                tracing::debug!(peer = %conn.addr, error = %e, "read failed");
                 return;
             }
         }
@@ -608,7 +735,7 @@ async fn authenticate<S>(
     frames: &mut FrameBuffer,
     peer: &Peer,
     mechanisms: &[Mechanism],
-) -> Result<String, String>
+) -> Result<Authenticated, String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -622,8 +749,9 @@ where
                 return Err("SASL token without a handshake".into());
             };
             let request = SaslAuthenticateRequest::default().with_auth_bytes(frame);
+            // SaslAuthenticate v0's framing: no session lifetime.
             let (response, outcome) =
-                handlers::sasl_authenticate::handle(session, &client.local().meta, &request);
+                handlers::sasl_authenticate::handle(session, &client.local().meta, &request, 0, 0);
             let done = sasl_outcome(outcome, session.mechanism(), peer)?;
             let mut answer = bytes::BytesMut::new();
             ringlog_protocol::frame::write_frame_header(&mut answer, response.auth_bytes.len())
@@ -631,7 +759,10 @@ where
             answer.extend_from_slice(&response.auth_bytes);
             write_answer(stream, &answer).await?;
             if let Some(user) = done {
-                return Ok(user);
+                return Ok(Authenticated {
+                    user,
+                    expires: false,
+                });
             }
             continue;
         }
@@ -670,8 +801,13 @@ where
             }
             RequestKind::SaslAuthenticate(body) => match session.as_mut() {
                 Some(session) => {
-                    let (response, outcome) =
-                        handlers::sasl_authenticate::handle(session, &client.local().meta, &body);
+                    let (response, outcome) = handlers::sasl_authenticate::handle(
+                        session,
+                        &client.local().meta,
+                        &body,
+                        version,
+                        client.local().config.reauth_ms,
+                    );
                     (
                         ResponseKind::SaslAuthenticate(response),
                         sasl_outcome(outcome, session.mechanism(), peer),
@@ -691,7 +827,11 @@ where
         let answer = answer(correlation_id, key, version, &body)?;
         write_answer(stream, &answer).await?;
         if let Some(user) = done? {
-            return Ok(user);
+            let reauth_ms = client.local().config.reauth_ms;
+            return Ok(Authenticated {
+                user,
+                expires: reauth_ms > 0 && key == ApiKey::SaslAuthenticate && version >= 1,
+            });
         }
     }
     Err(format!(
@@ -788,6 +928,10 @@ async fn write_responses(
                 Reply::Respond(bytes) => ready.push(bytes),
                 Reply::Nothing => {}
                 Reply::Close(reason) => break Some(reason),
+                Reply::RespondThenClose(bytes, reason) => {
+                    ready.push(bytes);
+                    break Some(reason);
+                }
             }
             // At most one queue's worth: the loop does not yield, so the
             // reader cannot add to the queue meanwhile.
@@ -877,8 +1021,18 @@ impl ReadyAnswers {
     }
 }
 
-async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn: Turn) -> Reply {
+/// Runs one request and encodes its answer. `produce_throttle` is the
+/// throttle a Produce was given when its frame was read (it is charged
+/// there); every other request is charged here, after its answer is made.
+async fn handle_frame(
+    client: Rc<ShardClient>,
+    frame: Bytes,
+    conn: Rc<Conn>,
+    turn: Turn,
+    produce_throttle: Duration,
+) -> Reply {
     let started = Instant::now();
+    let request_bytes = frame.len();
     let request = match parse(frame) {
         Parsed::Request(request) => *request,
         Parsed::Answer(answer) => return Reply::Respond(answer),
@@ -889,9 +1043,56 @@ async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn
         request.api_version,
         request.correlation_id(),
     );
-    let reply = match handlers::dispatch(&client, request, &host, turn).await {
-        Ok(Handled::Respond(body)) => encode(correlation_id, key, version, &body),
-        Ok(Handled::Silent) => Reply::Nothing,
+    if let Some(session) = &conn.session {
+        if matches!(
+            request.body,
+            RequestKind::SaslHandshake(_) | RequestKind::SaslAuthenticate(_)
+        ) {
+            return reauthenticate(&client, &conn, session, request);
+        }
+        if session.expired(Instant::now()) {
+            return Reply::Close(format!(
+                "the SASL session of User:{} expired (--connections-max-reauth-ms) and the client did not re-authenticate",
+                session.user
+            ));
+        }
+    }
+    let client_id = request.header.client_id.clone();
+    let parsed = started.elapsed();
+    let handled = handlers::dispatch(&client, request, &conn.host, turn).await;
+    let encoding = Instant::now();
+    // The Produce bytes were charged when the frame was read.
+    let request_bytes = if key == ApiKey::Produce {
+        0
+    } else {
+        request_bytes
+    };
+    let reply = match handled {
+        Ok(Handled::Respond(mut body)) => {
+            let mut reply = encode(correlation_id, key, version, &body);
+            if let Reply::Respond(answer) = &reply {
+                let router_time = parsed + encoding.elapsed();
+                let usage = Usage::of(key, request_bytes, answer.len(), router_time);
+                let wait =
+                    throttle(&client, &conn, client_id.as_deref(), usage).max(produce_throttle);
+                if !wait.is_zero() {
+                    let throttle_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+                    if set_throttle_time(&mut body, throttle_ms) {
+                        reply = encode(correlation_id, key, version, &body);
+                    }
+                }
+            }
+            reply
+        }
+        Ok(Handled::Silent) => {
+            throttle(
+                &client,
+                &conn,
+                client_id.as_deref(),
+                Usage::of(key, 0, 0, parsed),
+            );
+            Reply::Nothing
+        }
         Err(reason) => Reply::Close(reason),
     };
     client
@@ -900,6 +1101,133 @@ async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn
         .metrics
         .request_done(key, started.elapsed());
     reply
+}
+
+/// One step of a re-authentication (KIP-368) on an authenticated
+/// connection: a SaslHandshake (v1+) starts an exchange, SaslAuthenticate
+/// steps it. The new session must be the same user's; any failure is
+/// answered, then the connection closes. Other requests go on meanwhile:
+/// the session stays valid until it expires.
+fn reauthenticate(
+    client: &ShardClient,
+    conn: &Conn,
+    session: &SaslSession,
+    request: ringlog_protocol::Request,
+) -> Reply {
+    let (key, version, correlation_id) = (
+        request.api_key,
+        request.api_version,
+        request.correlation_id(),
+    );
+    let respond = |body: ResponseKind, close: Option<String>| match (
+        answer(correlation_id, key, version, &body),
+        close,
+    ) {
+        (Ok(bytes), None) => Reply::Respond(bytes),
+        (Ok(bytes), Some(reason)) => Reply::RespondThenClose(bytes, reason),
+        (Err(reason), _) => Reply::Close(reason),
+    };
+    match request.body {
+        RequestKind::SaslHandshake(_) if version < 1 => respond(
+            ResponseKind::SaslHandshake(handlers::sasl_handshake::refused()),
+            Some("re-authentication with SaslHandshake v0 (KIP-368 needs v1)".into()),
+        ),
+        RequestKind::SaslHandshake(body) => {
+            let (response, chosen) = handlers::sasl_handshake::handle(&session.mechanisms, &body);
+            let close = chosen.is_none().then(|| {
+                format!(
+                    "re-authentication with SASL mechanism {:?}, which is not enabled",
+                    body.mechanism.as_str()
+                )
+            });
+            *session.exchange.borrow_mut() = chosen.map(ServerSession::new);
+            respond(ResponseKind::SaslHandshake(response), close)
+        }
+        RequestKind::SaslAuthenticate(body) => {
+            let mut exchange = session.exchange.borrow_mut();
+            let Some(step) = exchange.as_mut() else {
+                return respond(
+                    ResponseKind::SaslAuthenticate(handlers::sasl_authenticate::refused()),
+                    Some("SaslAuthenticate without a re-authentication handshake".into()),
+                );
+            };
+            let lifetime_ms = session.lifetime.map_or(0, |l| l.as_millis() as u64);
+            let (response, outcome) = handlers::sasl_authenticate::handle(
+                step,
+                &client.local().meta,
+                &body,
+                version,
+                lifetime_ms,
+            );
+            use handlers::sasl_authenticate::Outcome;
+            let close = match outcome {
+                Outcome::Continue => {
+                    return respond(ResponseKind::SaslAuthenticate(response), None)
+                }
+                Outcome::Authenticated(user) if user == session.user => {
+                    *exchange = None;
+                    // SaslAuthenticate v0 cannot carry a lifetime, so it
+                    // renews nothing: the session expires as it would.
+                    if version >= 1 {
+                        session
+                            .expires_at
+                            .set(session.lifetime.map(|l| Instant::now() + l));
+                    }
+                    tracing::debug!(peer = %conn.addr, %user, "SASL re-authenticated");
+                    return respond(ResponseKind::SaslAuthenticate(response), None);
+                }
+                Outcome::Authenticated(user) => {
+                    tracing::warn!(
+                        peer = %conn.addr,
+                        user = ?user,
+                        principal = %format!("User:{}", session.user),
+                        "SASL re-authentication as another user refused"
+                    );
+                    let refused = response
+                        .with_error_code(
+                            kafka_protocol::ResponseError::SaslAuthenticationFailed.code(),
+                        )
+                        .with_error_message(Some(handlers::text(
+                            "re-authentication must keep the connection's principal",
+                        )))
+                        .with_auth_bytes(Bytes::new())
+                        .with_session_lifetime_ms(0);
+                    return respond(
+                        ResponseKind::SaslAuthenticate(refused),
+                        Some("SASL re-authentication as another user".into()),
+                    );
+                }
+                Outcome::Failed { user, reason } => {
+                    tracing::warn!(
+                        peer = %conn.addr,
+                        user = ?user.as_deref().unwrap_or(""),
+                        mechanism = %step.mechanism(),
+                        %reason,
+                        "SASL re-authentication failed"
+                    );
+                    "SASL re-authentication failed".to_string()
+                }
+            };
+            respond(ResponseKind::SaslAuthenticate(response), Some(close))
+        }
+        other => unreachable!("not a SASL request: {other:?}"),
+    }
+}
+
+/// Charges a request to its client's quota sensors and mutes the
+/// connection for the throttle that results; returns the throttle.
+fn throttle(client: &ShardClient, conn: &Conn, client_id: Option<&str>, usage: Usage) -> Duration {
+    let wait = client.local().throttles.charge(
+        client,
+        &conn.quota_user,
+        client_id.unwrap_or(""),
+        usage,
+        Instant::now(),
+    );
+    if !wait.is_zero() {
+        conn.mute_for(wait);
+    }
+    wait
 }
 
 fn encode(correlation_id: i32, key: ApiKey, version: i16, body: &ResponseKind) -> Reply {

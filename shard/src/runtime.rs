@@ -187,6 +187,7 @@ async fn start<S: Service + 'static>(
         config,
         in_flight: Cell::new(0),
         busy_ns: RefCell::default(),
+        throttles: crate::quota::Throttles::default(),
         store,
         archiving: Archiving::default(),
         client: OnceCell::new(),

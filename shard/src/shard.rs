@@ -61,6 +61,8 @@ pub struct Shard {
     pub client: OnceCell<Weak<ShardClient>>,
     /// Nanoseconds per second the reactor ran tasks.
     pub busy_ns: RefCell<RateWindow>,
+    /// Client quota sensors of this shard's router.
+    pub throttles: crate::quota::Throttles,
 }
 
 impl Shard {

@@ -69,6 +69,9 @@ pub const CONNECTIONS_MAX_IDLE_MS_MAX: u64 = i32::MAX as u64;
 /// Largest `--request-memory-bytes-max`: 1 TiB per shard is no host's
 /// memory, so more is taken for a unit mistake.
 pub const REQUEST_MEMORY_BYTES_MAX_MAX: u64 = 1 << 40;
+/// Longest `--connections-max-reauth-ms`: 24 days; longer is taken for a
+/// unit mistake (Kafka's default is 0, and hours are typical).
+pub const REAUTH_MS_MAX: u64 = 24 * 24 * 3600 * 1000;
 /// Longest `--flush-policy interval:<ms>`: a crash loses up to this much
 /// acknowledged data, so a longer window is taken for a unit mistake.
 pub const FLUSH_INTERVAL_MS_MAX: u64 = 3_600_000;
@@ -154,6 +157,12 @@ const SETTINGS: &[Setting] = &[
         "LIST",
         None,
         "With SASL_PLAINTEXT or SASL_SSL: the SASL mechanisms offered, comma-separated, of SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN [default: SCRAM-SHA-256,SCRAM-SHA-512,PLAIN]",
+    ),
+    setting(
+        "connections-max-reauth-ms",
+        "MS",
+        Some("0"),
+        "With SASL_PLAINTEXT or SASL_SSL: the session lifetime a client is told after it authenticates (KIP-368); it must re-authenticate on the connection before then or the connection is closed at its next request. 0: sessions never expire",
     ),
     setting(
         "tls-cert",
@@ -616,6 +625,14 @@ pub fn resolve(
     let security = sources.required("security-protocol", ListenerSecurity::parse)?;
     let tls = tls_files(&sources, security)?;
     let sasl = sasl_mechanisms(&sources, security)?;
+    let reauth_ms = sources.required("connections-max-reauth-ms", |text| {
+        parse_number(text, 0, REAUTH_MS_MAX)
+    })?;
+    if reauth_ms > 0 && !security.sasl {
+        return Err(ConfigError(format!(
+            "--connections-max-reauth-ms is set but --security-protocol is {security}: re-authentication needs SASL_PLAINTEXT or SASL_SSL"
+        )));
+    }
     let (advertised_host, advertised_port) =
         match sources.value("advertised-listener", parse_host_port)? {
             Some(listener) => listener,
@@ -820,6 +837,7 @@ pub fn resolve(
             archive_cache_bytes,
             archive_read_bytes_per_s,
             sasl,
+            reauth_ms,
         },
         http,
         tls,

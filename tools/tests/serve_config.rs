@@ -401,6 +401,39 @@ fn sasl_protocols_and_mechanisms() {
 }
 
 #[test]
+fn reauthentication_needs_sasl_and_a_bounded_lifetime() {
+    assert_eq!(settings(&[], &[], None).server.reauth_ms, 0);
+    let s = settings(
+        &["--security-protocol", "SASL_PLAINTEXT"],
+        &[("RINGLOG_CONNECTIONS_MAX_REAUTH_MS", "3600000")],
+        None,
+    );
+    assert_eq!(s.server.reauth_ms, 3_600_000);
+    let s = settings(
+        &[],
+        &[],
+        Some("security-protocol = \"SASL_PLAINTEXT\"\nconnections-max-reauth-ms = 1000"),
+    );
+    assert_eq!(s.server.reauth_ms, 1000);
+    let err = error(&["--connections-max-reauth-ms", "1000"], &[], None);
+    assert!(
+        err.contains("--connections-max-reauth-ms is set but --security-protocol is PLAINTEXT"),
+        "{err}"
+    );
+    let err = error(
+        &[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--connections-max-reauth-ms",
+            "99999999999",
+        ],
+        &[],
+        None,
+    );
+    assert!(err.contains("connections-max-reauth-ms"), "{err}");
+}
+
+#[test]
 fn archive_targets_and_their_local_retention() {
     let c = settings(&["--archive", "off"], &[], None).server;
     assert_eq!(c.archive, ArchiveTarget::Off);

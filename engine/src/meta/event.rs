@@ -245,6 +245,43 @@ pub struct UserScramCredential {
     pub server_key: Vec<u8>,
 }
 
+/// The name of one part of a client-quota entity (Kafka's
+/// `ClientQuotaEntity`): a named user or client id, or the type's default
+/// entity (Kafka's `<default>`, a null name on the wire), whose quota
+/// applies to every name that has none of its own.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[rkyv(derive(PartialEq, Eq, PartialOrd, Ord))]
+pub enum QuotaName {
+    /// The default entity of the type.
+    Default,
+    /// One user or client id (a client id may be empty).
+    Named(String),
+}
+
+/// A client-quota entity: a user, a client id, or both (at least one).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[rkyv(derive(PartialEq, Eq, PartialOrd, Ord))]
+pub struct QuotaEntity {
+    /// The `user` part (the principal's name without `User:`).
+    pub user: Option<QuotaName>,
+    /// The `client-id` part.
+    pub client_id: Option<QuotaName>,
+}
+
+/// One entity's client quotas changed (AlterClientQuotas): `remove`
+/// first, then `set`. Values are stored as the bits of Kafka's f64
+/// (`f64::to_bits`), so events stay `Eq`.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ClientQuotasAltered {
+    /// The entity the quotas belong to.
+    pub entity: QuotaEntity,
+    /// `(key, f64 bits)`: `producer_byte_rate`, `consumer_byte_rate`,
+    /// `request_percentage`.
+    pub set: Vec<(String, u64)>,
+    /// Keys whose quota is removed.
+    pub remove: Vec<String>,
+}
+
 /// Keys are password equivalents for SCRAM: never printed.
 impl fmt::Debug for UserScramCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -253,6 +290,26 @@ impl fmt::Debug for UserScramCredential {
             .field("mechanism", &self.mechanism)
             .field("iterations", &self.iterations)
             .finish_non_exhaustive()
+    }
+}
+
+/// Kafka's spelling: `user=alice,client-id=<default>`.
+impl fmt::Display for QuotaEntity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts = [("user", &self.user), ("client-id", &self.client_id)];
+        let mut first = true;
+        for (kind, name) in parts {
+            let Some(name) = name else { continue };
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            match name {
+                QuotaName::Default => write!(f, "{kind}=<default>")?,
+                QuotaName::Named(name) => write!(f, "{kind}={name:?}")?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -295,6 +352,8 @@ pub enum MetaEvent {
     ShardsStarted(#[rkyv(with = AsBox)] ShardsStarted),
     /// Tag 13.
     UserScramCredential(#[rkyv(with = AsBox)] UserScramCredential),
+    /// Tag 14.
+    ClientQuotasAltered(#[rkyv(with = AsBox)] ClientQuotasAltered),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -343,7 +402,8 @@ impl MetaEvent {
             | MetaEvent::GroupDeleted(_)
             | MetaEvent::ProducerIdBlock(_)
             | MetaEvent::ShardsStarted(_)
-            | MetaEvent::UserScramCredential(_) => None,
+            | MetaEvent::UserScramCredential(_)
+            | MetaEvent::ClientQuotasAltered(_) => None,
         }
     }
 
@@ -446,6 +506,13 @@ impl fmt::Display for MetaEvent {
                 e.iterations,
                 e.salt.len()
             ),
+            MetaEvent::ClientQuotasAltered(e) => {
+                write!(f, "client-quotas-altered entity={}", e.entity)?;
+                for (key, bits) in &e.set {
+                    write!(f, " {key:?}={}", f64::from_bits(*bits))?;
+                }
+                write!(f, " remove={:?}", e.remove)
+            }
             MetaEvent::OffsetsCommitted(e) => {
                 write!(
                     f,
@@ -588,6 +655,14 @@ mod tests {
                 stored_key: vec![2; 32],
                 server_key: vec![3; 32],
             }),
+            MetaEvent::ClientQuotasAltered(ClientQuotasAltered {
+                entity: QuotaEntity {
+                    user: Some(QuotaName::Named("alice".into())),
+                    client_id: Some(QuotaName::Default),
+                },
+                set: vec![("producer_byte_rate".into(), 1_048_576f64.to_bits())],
+                remove: vec!["request_percentage".into()],
+            }),
         ]
     }
 
@@ -644,5 +719,9 @@ mod tests {
         assert!(samples()[0]
             .to_string()
             .contains("id=07070707070707070707070707070707"));
+        assert_eq!(
+            samples().last().expect("samples").to_string(),
+            r#"client-quotas-altered entity=user="alice",client-id=<default> "producer_byte_rate"=1048576 remove=["request_percentage"]"#
+        );
     }
 }

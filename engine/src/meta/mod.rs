@@ -86,15 +86,16 @@
 //! with a corruption error instead of replaying a partial history.
 
 mod event;
+pub mod quota;
 mod snapshot;
 mod state;
 
 pub use event::{
     decode_event, encode_event, format_topic_id, ArchiveSealed, ArchivedMetaEvent, ArchivesTrimmed,
-    GroupDeleted, GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted,
-    OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted,
-    TopicConfigChanged, TopicCreated, TopicDeleted, UserScramCredential, ARCHIVE_KEY_BYTES_MAX,
-    GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
+    ClientQuotasAltered, GroupDeleted, GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit,
+    OffsetsCommitted, OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock,
+    QuotaEntity, QuotaName, ShardsStarted, TopicConfigChanged, TopicCreated, TopicDeleted,
+    UserScramCredential, ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
 };
 pub use snapshot::{encode_snapshot_file, read_snapshot_file};
 pub use state::{

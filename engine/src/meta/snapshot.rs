@@ -6,13 +6,13 @@
 //! becomes the state every later event is validated against.
 
 use super::state::{
-    ArchivedMetaState, ArchivedMetaStateV2, ArchivedMetaStateV3, MetaState, MetaStateV2,
-    MetaStateV3,
+    ArchivedMetaState, ArchivedMetaStateV2, ArchivedMetaStateV3, ArchivedMetaStateV4, MetaState,
+    MetaStateV2, MetaStateV3, MetaStateV4,
 };
 use crate::error::Corruption;
 use crate::format::{
     decode_snapshot, encode_snapshot, SnapshotKind, META_SNAPSHOT_EXTENSION,
-    META_SNAPSHOT_VERSION_ARCHIVES, META_SNAPSHOT_VERSION_USERS,
+    META_SNAPSHOT_VERSION_ARCHIVES, META_SNAPSHOT_VERSION_QUOTAS, META_SNAPSHOT_VERSION_USERS,
 };
 use crate::io::{write_file_atomic, Storage};
 use std::io;
@@ -47,12 +47,21 @@ pub fn read_snapshot_file(bytes: &[u8]) -> Result<(u64, MetaState), Corruption> 
         decode_snapshot(SnapshotKind::Meta, bytes).map_err(|(_, corruption)| corruption)?;
     assert_eq!(snapshot.entries, 0, "a metadata snapshot counts no entries");
     let mut state = match snapshot.version {
-        META_SNAPSHOT_VERSION_USERS => {
+        META_SNAPSHOT_VERSION_QUOTAS => {
             let archived =
                 rkyv::access::<ArchivedMetaState, rkyv::rancor::Failure>(snapshot.payload)
                     .map_err(|_| Corruption::BadPayload)?;
             rkyv::deserialize::<MetaState, rkyv::rancor::Failure>(archived)
                 .map_err(|_| Corruption::BadPayload)?
+        }
+        META_SNAPSHOT_VERSION_USERS => {
+            // Version 4, before client quotas: the same state without them.
+            let archived =
+                rkyv::access::<ArchivedMetaStateV4, rkyv::rancor::Failure>(snapshot.payload)
+                    .map_err(|_| Corruption::BadPayload)?;
+            rkyv::deserialize::<MetaStateV4, rkyv::rancor::Failure>(archived)
+                .map_err(|_| Corruption::BadPayload)?
+                .into()
         }
         META_SNAPSHOT_VERSION_ARCHIVES => {
             // Version 3, before SCRAM credentials: the same state without

@@ -6,9 +6,11 @@
 //! the same code, and replay allocates only for the strings it keeps.
 
 use super::event::{
-    encode_event, ArchivedMetaEvent, GroupMemberRecord, MetaEvent, ARCHIVE_KEY_BYTES_MAX,
-    GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
+    encode_event, ArchivedClientQuotasAltered, ArchivedMetaEvent, GroupMemberRecord, MetaEvent,
+    ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
 };
+use super::quota::{check_quota_change, resolve, ClientQuotaMap};
+use super::{QuotaEntity, QuotaName};
 use crate::error::{Error, Result};
 use rkyv::with::Skip;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -237,9 +239,42 @@ pub struct MetaState {
     started_shards: u32,
     /// SCRAM credentials by user and mechanism name (snapshot version 4).
     users: BTreeMap<String, BTreeMap<String, ScramCredential>>,
+    /// Client quotas by entity and key, values as f64 bits (snapshot
+    /// version 5).
+    quotas: ClientQuotaMap,
     /// Derived index topic id -> name; not snapshotted, rebuilt on load.
     #[rkyv(with = Skip)]
     topic_ids: HashMap<[u8; 16], String>,
+}
+
+/// The metadata state as snapshot version 4 stored it (before client
+/// quotas): read, then converted, so a data directory of an older build
+/// loads.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MetaStateV4 {
+    applied_offset: u64,
+    producer_id_block_end: u64,
+    topics: BTreeMap<String, TopicState>,
+    groups: BTreeMap<String, GroupState>,
+    archives: BTreeMap<String, BTreeMap<u32, PartitionArchives>>,
+    started_shards: u32,
+    users: BTreeMap<String, BTreeMap<String, ScramCredential>>,
+}
+
+impl From<MetaStateV4> for MetaState {
+    fn from(v4: MetaStateV4) -> Self {
+        MetaState {
+            applied_offset: v4.applied_offset,
+            producer_id_block_end: v4.producer_id_block_end,
+            topics: v4.topics,
+            groups: v4.groups,
+            archives: v4.archives,
+            started_shards: v4.started_shards,
+            users: v4.users,
+            quotas: ClientQuotaMap::new(),
+            topic_ids: HashMap::new(),
+        }
+    }
 }
 
 /// The metadata state as snapshot version 3 stored it (before SCRAM
@@ -265,6 +300,7 @@ impl From<MetaStateV3> for MetaState {
             archives: v3.archives,
             started_shards: v3.started_shards,
             users: BTreeMap::new(),
+            quotas: ClientQuotaMap::new(),
             topic_ids: HashMap::new(),
         }
     }
@@ -290,6 +326,7 @@ impl From<MetaStateV2> for MetaState {
             archives: BTreeMap::new(),
             started_shards: 0,
             users: BTreeMap::new(),
+            quotas: ClientQuotaMap::new(),
             topic_ids: HashMap::new(),
         }
     }
@@ -302,6 +339,28 @@ fn archived_credential(e: &super::event::ArchivedUserScramCredential) -> ScramCr
         stored_key: e.stored_key.to_vec(),
         server_key: e.server_key.to_vec(),
     }
+}
+
+/// An archived quota change as owned values: the entity, the keys set
+/// with their values, the keys removed.
+fn quota_change(e: &ArchivedClientQuotasAltered) -> (QuotaEntity, Vec<(String, f64)>, Vec<String>) {
+    let name = |name: &rkyv::option::ArchivedOption<super::event::ArchivedQuotaName>| {
+        name.as_ref().map(|name| match name {
+            super::event::ArchivedQuotaName::Default => QuotaName::Default,
+            super::event::ArchivedQuotaName::Named(name) => QuotaName::Named(name.to_string()),
+        })
+    };
+    let entity = QuotaEntity {
+        user: name(&e.entity.user),
+        client_id: name(&e.entity.client_id),
+    };
+    let set = e
+        .set
+        .iter()
+        .map(|kv| (kv.0.to_string(), f64::from_bits(kv.1.to_native())))
+        .collect();
+    let remove = e.remove.iter().map(|key| key.to_string()).collect();
+    (entity, set, remove)
 }
 
 /// Kafka's topic name rules; names become directory names, so this also
@@ -412,6 +471,24 @@ impl MetaState {
     /// `SCRAM-SHA-512`), if stored.
     pub fn scram_credential(&self, user: &str, mechanism: &str) -> Option<&ScramCredential> {
         self.users.get(user)?.get(mechanism)
+    }
+
+    /// Every configured client quota entity and its values (f64 bits), in
+    /// entity order.
+    pub fn client_quotas(&self) -> &ClientQuotaMap {
+        &self.quotas
+    }
+
+    /// The quota for `key` of a client with this user and client id, and
+    /// the configured entity it comes from (Kafka's precedence: see
+    /// [`super::quota::resolve`]).
+    pub fn client_quota(
+        &self,
+        user: &str,
+        client_id: &str,
+        key: &str,
+    ) -> Option<(&QuotaEntity, f64)> {
+        resolve(&self.quotas, user, client_id, key)
     }
 
     /// Users with at least one SCRAM credential, by name.
@@ -652,6 +729,10 @@ impl MetaState {
             ArchivedMetaEvent::UserScramCredential(e) => {
                 archived_credential(e).check(e.user.as_str(), e.mechanism.as_str())
             }
+            ArchivedMetaEvent::ClientQuotasAltered(e) => {
+                let (entity, set, remove) = quota_change(e);
+                check_quota_change(&entity, &set, &remove)
+            }
             ArchivedMetaEvent::ShardsStarted(e) => {
                 if e.shards.to_native() == 0 {
                     return Err("a start with no shards".to_string());
@@ -791,6 +872,19 @@ impl MetaState {
                     .or_default()
                     .insert(e.mechanism.to_string(), archived_credential(e));
             }
+            ArchivedMetaEvent::ClientQuotasAltered(e) => {
+                let (entity, set, remove) = quota_change(e);
+                let values = self.quotas.entry(entity.clone()).or_default();
+                for key in &remove {
+                    values.remove(key);
+                }
+                for (key, value) in set {
+                    values.insert(key, value.to_bits());
+                }
+                if values.is_empty() {
+                    self.quotas.remove(&entity);
+                }
+            }
             ArchivedMetaEvent::ArchiveSealed(e) => {
                 let record = ArchiveRecord {
                     key: e.key.to_string(),
@@ -929,6 +1023,15 @@ impl MetaState {
                 credential
                     .check(user, mechanism)
                     .map_err(|_| "malformed SCRAM credential")?;
+            }
+        }
+        for (entity, values) in &self.quotas {
+            let set: Vec<(String, f64)> = values
+                .iter()
+                .map(|(key, bits)| (key.clone(), f64::from_bits(*bits)))
+                .collect();
+            if set.is_empty() || check_quota_change(entity, &set, &[]).is_err() {
+                return Err("malformed client quota");
             }
         }
         for (topic, partitions) in &self.archives {

@@ -165,6 +165,31 @@ pub fn body(key: ApiKey, version: i16) -> RequestKind {
             SaslAuthenticateRequest::default()
                 .with_auth_bytes(Bytes::from_static(b"\0alice\0alice-secret")),
         ),
+        // A user's producer quota set, and its request percentage removed.
+        ApiKey::AlterClientQuotas => {
+            RequestKind::AlterClientQuotas(AlterClientQuotasRequest::default().with_entries(vec![
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                        .with_entity_type(StrBytes::from_static_str("user"))
+                        .with_entity_name(Some(StrBytes::from_static_str("alice")))])
+                    .with_ops(vec![
+                        alter_client_quotas_request::OpData::default()
+                            .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                            .with_value(1_048_576.0),
+                        alter_client_quotas_request::OpData::default()
+                            .with_key(StrBytes::from_static_str("request_percentage"))
+                            .with_remove(true),
+                    ]),
+            ]))
+        }
+        // Every entity with a client-id part (match type 2: specified).
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(
+            DescribeClientQuotasRequest::default().with_components(vec![
+                describe_client_quotas_request::ComponentData::default()
+                    .with_entity_type(StrBytes::from_static_str("client-id"))
+                    .with_match_type(2),
+            ]),
+        ),
         other => panic!("no test body for {other:?}"),
     }
 }

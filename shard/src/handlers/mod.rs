@@ -10,12 +10,13 @@
 //!   SaslAuthenticate (called by the router's authentication phase on a
 //!   SASL listener, refused with ILLEGAL_SASL_STATE here otherwise), Metadata, Produce, Fetch,
 //!   ListOffsets, FindCoordinator, DescribeConfigs, DescribeCluster,
+//!   DescribeClientQuotas,
 //!   DeleteRecords, OffsetFetch (committed offsets are replicated meta
 //!   state), InitProducerId (the id comes from the controller). Partition
 //!   work goes to the owning shard over the mesh (`fan_out.rs`).
 //! * **Admin handlers** run next to the controller (shard 0), the only
 //!   writer of the meta log: CreateTopics, DeleteTopics, CreatePartitions,
-//!   AlterConfigs, IncrementalAlterConfigs ([`admin`]). The router forwards
+//!   AlterConfigs, IncrementalAlterConfigs, AlterClientQuotas ([`admin`]). The router forwards
 //!   the decoded request and, before answering, waits until its own
 //!   replica has applied the change, so the client's next request sees it.
 //! * **Group handlers** run on the group's coordinator shard
@@ -24,6 +25,7 @@
 //!   ([`group`]). The router sends each group's part of a request there
 //!   and joins the answers (`group_route.rs`).
 
+mod alter_client_quotas;
 mod alter_configs;
 mod api_versions;
 mod config_change;
@@ -32,6 +34,7 @@ mod create_topics;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -130,14 +133,17 @@ pub async fn dispatch(
         RequestKind::DescribeCluster(body) => respond(ResponseKind::DescribeCluster(
             describe_cluster::handle(client, version, body),
         )),
+        RequestKind::DescribeClientQuotas(body) => respond(ResponseKind::DescribeClientQuotas(
+            describe_client_quotas::handle(client, version, body),
+        )),
         RequestKind::DeleteRecords(body) => respond(ResponseKind::DeleteRecords(
             delete_records::handle(client, version, body).await,
         )),
         RequestKind::InitProducerId(body) => respond(ResponseKind::InitProducerId(
             init_producer_id::handle(client, version, body).await,
         )),
-        // The router's authentication phase answers these on a SASL
-        // listener; here the connection is not in one.
+        // The router answers these on a SASL listener (authentication
+        // and re-authentication); here the listener is not one.
         RequestKind::SaslHandshake(_) => {
             respond(ResponseKind::SaslHandshake(sasl_handshake::refused()))
         }
@@ -148,7 +154,8 @@ pub async fn dispatch(
         | RequestKind::DeleteTopics(_)
         | RequestKind::CreatePartitions(_)
         | RequestKind::AlterConfigs(_)
-        | RequestKind::IncrementalAlterConfigs(_)) => {
+        | RequestKind::IncrementalAlterConfigs(_)
+        | RequestKind::AlterClientQuotas(_)) => {
             let reply = call_admin(client, version, Box::new(body)).await?;
             Ok(Handled::Respond(Box::new(reply.body)))
         }
@@ -183,6 +190,9 @@ pub async fn admin(
         ),
         RequestKind::IncrementalAlterConfigs(body) => ResponseKind::IncrementalAlterConfigs(
             incremental_alter_configs::handle(controller, version, body, &mut applied).await,
+        ),
+        RequestKind::AlterClientQuotas(body) => ResponseKind::AlterClientQuotas(
+            alter_client_quotas::handle(controller, version, body, &mut applied).await,
         ),
         other => unreachable!("not an admin request: {other:?}"),
     };

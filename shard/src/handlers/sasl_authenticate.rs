@@ -6,8 +6,10 @@
 //!
 //! A failure answers SASL_AUTHENTICATION_FAILED with one message for every
 //! cause (unknown user, wrong password, malformed token), so the wire does
-//! not tell them apart; the cause goes to the broker's log only. The
-//! session lifetime is 0: re-authentication (KIP-368) is not offered.
+//! not tell them apart; the cause goes to the broker's log only. A
+//! successful answer (v1+) carries the session lifetime,
+//! `--connections-max-reauth-ms` (0: the session never expires, and the
+//! client never re-authenticates; KIP-368).
 //!
 //! Layer: handlers (see the crate docs).
 
@@ -40,22 +42,39 @@ pub enum Outcome {
     },
 }
 
-/// Steps `session` with the request's token.
+/// SaslAuthenticate's first version with a session lifetime.
+const SESSION_LIFETIME_VERSION: i16 = 1;
+
+/// Steps `session` with the request's token; a finished exchange is
+/// answered with `lifetime_ms` as the session lifetime where the
+/// `version` has the field (a v0 client is never asked to re-authenticate).
 pub fn handle(
     session: &mut ServerSession,
     store: &MetaView,
     request: &SaslAuthenticateRequest,
+    version: i16,
+    lifetime_ms: u64,
 ) -> (SaslAuthenticateResponse, Outcome) {
-    let response = SaslAuthenticateResponse::default().with_session_lifetime_ms(0);
+    // Kafka's error message is null unless there is an error.
+    let response = SaslAuthenticateResponse::default().with_error_message(None);
     match session.step(&request.auth_bytes, store) {
         Step::Challenge(challenge) => (
             response.with_auth_bytes(challenge.into()),
             Outcome::Continue,
         ),
-        Step::Done { user, reply } => (
-            response.with_auth_bytes(reply.into()),
-            Outcome::Authenticated(user),
-        ),
+        Step::Done { user, reply } => {
+            let lifetime_ms = if version >= SESSION_LIFETIME_VERSION {
+                i64::try_from(lifetime_ms).unwrap_or(i64::MAX)
+            } else {
+                0
+            };
+            (
+                response
+                    .with_auth_bytes(reply.into())
+                    .with_session_lifetime_ms(lifetime_ms),
+                Outcome::Authenticated(user),
+            )
+        }
         Step::Failed { user, reason } => (
             response
                 .with_error_code(ResponseError::SaslAuthenticationFailed.code())

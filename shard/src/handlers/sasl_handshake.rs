@@ -1,8 +1,8 @@
 //! SaslHandshake (v0-v1): the client names the mechanism it will
 //! authenticate with. Answered by the router's authentication phase on a
-//! SASL listener; anywhere else (a PLAINTEXT or SSL listener, or a
-//! connection that already authenticated: re-authentication, KIP-368, is
-//! not offered) it is ILLEGAL_SASL_STATE, as Kafka answers it.
+//! SASL listener, and by the router's re-authentication (KIP-368) on an
+//! authenticated one; anywhere else (a PLAINTEXT or SSL listener) it is
+//! ILLEGAL_SASL_STATE, as Kafka answers it.
 //!
 //! Layer: handlers (see the crate docs).
 

@@ -27,9 +27,12 @@ LIST_OFFSETS = 2
 METADATA = 3
 API_VERSIONS = 18
 INIT_PRODUCER_ID = 22
+DESCRIBE_CLIENT_QUOTAS = 48
+ALTER_CLIENT_QUOTAS = 49
 
 # Error codes.
 NONE = 0
+INVALID_REQUEST = 42
 UNSUPPORTED_VERSION = 35
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47
@@ -145,6 +148,9 @@ class Reader:
 
     def u32(self) -> int:
         return self._unpack(">I")
+
+    def f64(self) -> float:
+        return self._unpack(">d")
 
     def i64(self) -> int:
         return self._unpack(">q")
@@ -615,3 +621,66 @@ def produce_v3(
     (got,) = results
     assert (got.topic, got.partition) == (topic, partition), got
     return got
+
+
+# ---------------------------------------------------------------- client quotas
+
+# A quota entity as Kafka's wire spells it: (entity type, name), a None
+# name being the type's default entity.
+Entity = list[tuple[str, "str | None"]]
+
+
+def _entity(entity: Entity) -> bytes:
+    return array([string(kind) + string(name) for kind, name in entity])
+
+
+def _read_entity(r: Reader) -> Entity:
+    return [(r.string(), r.string()) for _ in range(r.i32())]
+
+
+def alter_client_quotas_v0(
+    addr: tuple[str, int],
+    entries: list[tuple[Entity, list[tuple[str, float, bool]]]],
+    validate_only: bool = False,
+) -> list[tuple[int, str | None, Entity]]:
+    """AlterClientQuotas v0: request ``entries [entity [type, name],
+    ops [key, value f64, remove bool]], validate_only bool``; response
+    ``throttle_time_ms, entries [error_code, error_message, entity]``.
+    Returns ``(error_code, error_message, entity)`` per entry."""
+    body = array(
+        [
+            _entity(entity)
+            + array([string(key) + struct.pack(">d", value) + i8(remove) for key, value, remove in ops])
+            for entity, ops in entries
+        ]
+    ) + i8(validate_only)
+    with KafkaConn(addr) as conn:
+        corr = conn.send_request(ALTER_CLIENT_QUOTAS, 0, body)
+        r = conn.recv_response(corr)
+    r.i32()  # throttle_time_ms
+    out = [(r.i16(), r.string(), _read_entity(r)) for _ in range(r.i32())]
+    assert r.remaining() == 0, f"{r.remaining()} unexpected bytes after AlterClientQuotas v0"
+    return out
+
+
+def describe_client_quotas_v0(
+    addr: tuple[str, int], components: list[tuple[str, int, "str | None"]], strict: bool = False
+) -> tuple[int, str | None, list[tuple[Entity, dict[str, float]]]]:
+    """DescribeClientQuotas v0: request ``components [entity_type,
+    match_type i8, match], strict bool``; response ``throttle_time_ms,
+    error_code, error_message, entries [entity, values [key, value f64]]``
+    (entries null on error)."""
+    body = array([string(kind) + i8(match_type) + string(name) for kind, match_type, name in components])
+    body += i8(strict)
+    with KafkaConn(addr) as conn:
+        corr = conn.send_request(DESCRIBE_CLIENT_QUOTAS, 0, body)
+        r = conn.recv_response(corr)
+    r.i32()  # throttle_time_ms
+    error_code, message = r.i16(), r.string()
+    entries = []
+    for _ in range(max(r.i32(), 0)):
+        entity = _read_entity(r)
+        values = {r.string(): r.f64() for _ in range(r.i32())}
+        entries.append((entity, values))
+    assert r.remaining() == 0, f"{r.remaining()} unexpected bytes after DescribeClientQuotas v0"
+    return error_code, message, entries
