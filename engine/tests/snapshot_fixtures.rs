@@ -14,10 +14,11 @@
 //! rewritten: it is what a data directory of that build holds.
 
 use ringlog_engine::meta::{
-    encode_snapshot_file, read_snapshot_file, ArchiveSealed, ArchivesTrimmed, GroupMemberRecord,
-    GroupStored, MetaEvent, MetaState, OffsetCommit, OffsetsCommitted, OffsetsDeleted,
-    PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted, TopicConfigChanged,
-    TopicCreated, TopicDeleted, UserScramCredential,
+    encode_snapshot_file, read_snapshot_file, AclBinding, AclOperation, AclPatternType,
+    AclPermission, AclResourceType, AclsCreated, AclsDeleted, ArchiveSealed, ArchivesTrimmed,
+    GroupMemberRecord, GroupStored, MetaEvent, MetaState, OffsetCommit, OffsetsCommitted,
+    OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted,
+    TopicConfigChanged, TopicCreated, TopicDeleted, UserScramCredential,
 };
 use ringlog_engine::producer::{sequence_after, BatchRecord, ProducerBatch, ProducerStates};
 use std::collections::BTreeMap;
@@ -38,6 +39,11 @@ const META_V3_EVENTS: u64 = 25;
 const META_V4_FIXTURE: &str = "00000000000000000028.snap";
 /// Events folded into the version 4 fixture.
 const META_V4_EVENTS: u64 = 28;
+/// The metadata snapshot of version 5: the version 4 events, then ACLs
+/// created and one deleted.
+const META_V5_FIXTURE: &str = "00000000000000000030.snap";
+/// Events folded into the version 5 fixture.
+const META_V5_EVENTS: u64 = 30;
 /// The producer snapshot, named as a partition log names it.
 const PRODUCER_FIXTURE: &str = "00000000000000000105.producers";
 /// Every batch of the producer fixture lies below this offset.
@@ -260,6 +266,61 @@ fn meta_state_v4() -> MetaState {
     state
 }
 
+fn acl(
+    resource_type: AclResourceType,
+    pattern_type: AclPatternType,
+    name: &str,
+    principal: &str,
+    operation: AclOperation,
+    permission: AclPermission,
+) -> AclBinding {
+    AclBinding {
+        resource_type,
+        pattern_type,
+        name: name.into(),
+        principal: principal.into(),
+        host: "*".into(),
+        operation,
+        permission,
+    }
+}
+
+fn acl_bindings() -> Vec<AclBinding> {
+    use AclOperation::*;
+    use AclPatternType::*;
+    use AclPermission::*;
+    use AclResourceType::*;
+    vec![
+        acl(Topic, Prefixed, "orders-", "User:alice", Write, Allow),
+        acl(Topic, Literal, "orders-secret", "User:alice", All, Deny),
+        acl(Topic, Literal, "*", "User:*", Describe, Allow),
+        acl(Group, Literal, "billing", "User:bob", Read, Allow),
+        acl(Cluster, Literal, "kafka-cluster", "User:ops", Alter, Allow),
+        acl(TransactionalId, Prefixed, "tx-", "User:alice", Write, Allow),
+    ]
+}
+
+/// The version 4 state, then six ACL bindings (one given twice) and the
+/// deletion of one.
+fn meta_state_v5() -> MetaState {
+    let mut state = meta_state_v4();
+    let mut created = acl_bindings();
+    created.push(created[0].clone());
+    let more = [
+        MetaEvent::AclsCreated(AclsCreated { bindings: created }),
+        MetaEvent::AclsDeleted(AclsDeleted {
+            bindings: vec![acl_bindings()[3].clone()],
+        }),
+    ];
+    for (offset, event) in (META_V4_EVENTS..).zip(more.iter()) {
+        state
+            .apply_event(offset, event)
+            .unwrap_or_else(|e| panic!("event {offset}: {e}"));
+    }
+    assert_eq!(state.applied_offset(), META_V5_EVENTS);
+    state
+}
+
 /// Four producers: one with a single batch, one whose epoch moved on and
 /// that wrote more batches than are retained, one whose sequences wrap
 /// past `i32::MAX`, one with an id above `u32::MAX`.
@@ -312,9 +373,9 @@ fn meta_snapshot_fixture_of_version_3_still_decodes() {
     assert_eq!(state.all_archives().count(), 2);
     assert_eq!(state.started_shards(), Some(4));
     assert_eq!(state.users().count(), 0, "version 3 had no users");
-    // Written again, it is a version 4 snapshot of the same state.
+    // Written again, it is a version 5 snapshot of the same state.
     let rewritten = encode_snapshot_file(&state).expect("encode");
-    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 4);
+    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 5);
     assert_eq!(read_snapshot_file(&rewritten).expect("decodes").1, state);
 }
 
@@ -339,6 +400,27 @@ fn meta_snapshot_fixture_of_version_4_decodes_and_encodes_to_the_same_bytes() {
         .expect("stored");
     assert_eq!((sha512.iterations, sha512.server_key.len()), (8192, 64));
     assert_eq!(state.all_archives().count(), 2);
+    assert!(state.acls().is_empty(), "version 4 had no ACLs");
+    // Written again, it is a version 5 snapshot of the same state.
+    let rewritten = encode_snapshot_file(&state).expect("encode");
+    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 5);
+    assert_eq!(read_snapshot_file(&rewritten).expect("decodes").1, state);
+}
+
+#[test]
+fn meta_snapshot_fixture_of_version_5_decodes_and_encodes_to_the_same_bytes() {
+    let bytes = fixture(META_V5_FIXTURE);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 5);
+    let (applied_offset, state) = read_snapshot_file(&bytes).expect("the fixture decodes");
+    assert_eq!(applied_offset, META_V5_EVENTS);
+    assert_eq!(state, meta_state_v5());
+    let mut expected = acl_bindings();
+    expected.remove(3);
+    expected.sort();
+    let mut held: Vec<AclBinding> = state.acls().bindings().collect();
+    held.sort();
+    assert_eq!(held, expected, "deduplicated, the group binding deleted");
+    assert_eq!(state.users().collect::<Vec<_>>(), ["admin"]);
     assert_eq!(
         encode_snapshot_file(&state).expect("encode"),
         bytes,
@@ -416,9 +498,9 @@ fn meta_snapshot_fixture_of_version_2_still_decodes() {
     assert_eq!(state.all_archives().count(), 0, "version 2 had no archives");
     assert_eq!(state.started_shards(), None, "nor a recorded shard count");
 
-    // Written again, it is a version 4 snapshot of the same state.
+    // Written again, it is a version 5 snapshot of the same state.
     let rewritten = encode_snapshot_file(&state).expect("encode");
-    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 4);
+    assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 5);
     assert_eq!(read_snapshot_file(&rewritten).expect("decodes").1, state);
 }
 
@@ -470,14 +552,14 @@ fn producer_snapshot_fixture_decodes_and_encodes_to_the_same_bytes() {
 }
 
 /// Writes the fixtures of the current versions from the states above
-/// (never the version 2 and 3 ones). See the module docs for when this may run.
+/// (never the version 2, 3 and 4 ones). See the module docs for when this may run.
 #[test]
 #[ignore = "rewrites the committed snapshot fixtures"]
 fn write_snapshot_fixtures() {
     let dir = fixture_path("");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let meta = encode_snapshot_file(&meta_state_v4()).expect("encode");
-    std::fs::write(fixture_path(META_V4_FIXTURE), meta).expect("write");
+    let meta = encode_snapshot_file(&meta_state_v5()).expect("encode");
+    std::fs::write(fixture_path(META_V5_FIXTURE), meta).expect("write");
     let producers = producer_states().encode_snapshot(PRODUCER_COVERED);
     std::fs::write(fixture_path(PRODUCER_FIXTURE), producers).expect("write");
 }

@@ -48,18 +48,20 @@ use crate::producer::{BatchRecord, BATCHES_RETAINED, PRODUCERS_MAX};
 
 /// Metadata snapshot file magic.
 pub const META_SNAPSHOT_MAGIC: [u8; 8] = *b"RINGLSNP";
-/// The metadata snapshot version this build writes: 4 added SCRAM
-/// credentials.
-pub const META_SNAPSHOT_VERSION: u16 = 4;
+/// The metadata snapshot version this build writes: 5 added ACL
+/// bindings.
+pub const META_SNAPSHOT_VERSION: u16 = 5;
 /// The version that added archives to the metadata state.
 pub const META_SNAPSHOT_VERSION_ARCHIVES: u16 = 3;
 /// The version that added users' SCRAM credentials to the metadata state.
 pub const META_SNAPSHOT_VERSION_USERS: u16 = 4;
+/// The version that added ACL bindings to the metadata state.
+pub const META_SNAPSHOT_VERSION_ACLS: u16 = 5;
 /// The oldest metadata snapshot version this build reads (2 added groups
 /// and their offsets; a version 2 state is read and given no archives).
 pub const META_SNAPSHOT_VERSION_OLDEST: u16 = 2;
 const _: () = assert!(META_SNAPSHOT_VERSION_OLDEST <= META_SNAPSHOT_VERSION);
-const _: () = assert!(META_SNAPSHOT_VERSION == META_SNAPSHOT_VERSION_USERS);
+const _: () = assert!(META_SNAPSHOT_VERSION == META_SNAPSHOT_VERSION_ACLS);
 /// Bytes in a metadata snapshot header; the payload starts here.
 pub const META_SNAPSHOT_HEADER_BYTES: usize = FILE_HEADER_BYTES;
 /// Extension of metadata snapshot files: `<applied offset, 20 digits>.snap`.

@@ -278,7 +278,7 @@ fn reseal_snapshot(bytes: &mut [u8]) {
 fn snapshot_round_trips() {
     let meta = snapshot(SnapshotKind::Meta);
     assert_eq!(&meta[0..8], b"RINGLSNP");
-    assert_eq!(le_u16(&meta, 8), 4);
+    assert_eq!(le_u16(&meta, 8), 5);
     assert_eq!(le_u64(&meta, 24), 40, "payload length, u64");
     let producer = snapshot(SnapshotKind::Producer);
     assert_eq!(&producer[0..8], b"RINGLPRD");

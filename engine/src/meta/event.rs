@@ -10,6 +10,7 @@
 //! four-byte relative pointer, whatever the variants hold, and a const
 //! assertion below keeps it that way.
 
+use super::acl::AclBinding;
 use crate::error::Corruption;
 use rkyv::with::AsBox;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -256,6 +257,22 @@ impl fmt::Debug for UserScramCredential {
     }
 }
 
+/// ACL bindings were created (Kafka CreateAcls); one already held is a
+/// no-op (bindings are a set).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AclsCreated {
+    /// 1 to [`super::ACL_BINDINGS_PER_EVENT_MAX`] well-formed bindings.
+    pub bindings: Vec<AclBinding>,
+}
+
+/// ACL bindings were deleted (Kafka DeleteAcls): the exact bindings the
+/// filters matched; one not held is a no-op.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AclsDeleted {
+    /// 1 to [`super::ACL_BINDINGS_PER_EVENT_MAX`] bindings.
+    pub bindings: Vec<AclBinding>,
+}
+
 /// One change to cluster metadata: the unit of the meta log (one event per
 /// offset; the frame carries the event time in ms).
 ///
@@ -295,6 +312,10 @@ pub enum MetaEvent {
     ShardsStarted(#[rkyv(with = AsBox)] ShardsStarted),
     /// Tag 13.
     UserScramCredential(#[rkyv(with = AsBox)] UserScramCredential),
+    /// Tag 14.
+    AclsCreated(#[rkyv(with = AsBox)] AclsCreated),
+    /// Tag 15.
+    AclsDeleted(#[rkyv(with = AsBox)] AclsDeleted),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -343,7 +364,9 @@ impl MetaEvent {
             | MetaEvent::GroupDeleted(_)
             | MetaEvent::ProducerIdBlock(_)
             | MetaEvent::ShardsStarted(_)
-            | MetaEvent::UserScramCredential(_) => None,
+            | MetaEvent::UserScramCredential(_)
+            | MetaEvent::AclsCreated(_)
+            | MetaEvent::AclsDeleted(_) => None,
         }
     }
 
@@ -446,6 +469,20 @@ impl fmt::Display for MetaEvent {
                 e.iterations,
                 e.salt.len()
             ),
+            MetaEvent::AclsCreated(e) => {
+                f.write_str("acls-created")?;
+                for binding in &e.bindings {
+                    write!(f, " [{binding}]")?;
+                }
+                Ok(())
+            }
+            MetaEvent::AclsDeleted(e) => {
+                f.write_str("acls-deleted")?;
+                for binding in &e.bindings {
+                    write!(f, " [{binding}]")?;
+                }
+                Ok(())
+            }
             MetaEvent::OffsetsCommitted(e) => {
                 write!(
                     f,
@@ -588,7 +625,37 @@ mod tests {
                 stored_key: vec![2; 32],
                 server_key: vec![3; 32],
             }),
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![acl_sample()],
+            }),
+            MetaEvent::AclsDeleted(AclsDeleted {
+                bindings: vec![acl_sample()],
+            }),
         ]
+    }
+
+    fn acl_sample() -> AclBinding {
+        use crate::meta::{AclOperation, AclPatternType, AclPermission, AclResourceType};
+        AclBinding {
+            resource_type: AclResourceType::Topic,
+            pattern_type: AclPatternType::Prefixed,
+            name: "orders-".into(),
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Write,
+            permission: AclPermission::Allow,
+        }
+    }
+
+    #[test]
+    fn acl_events_display_their_bindings() {
+        let event = MetaEvent::AclsCreated(AclsCreated {
+            bindings: vec![acl_sample()],
+        });
+        assert_eq!(
+            event.to_string(),
+            r#"acls-created [TOPIC PREFIXED "orders-" principal="User:alice" host="*" ALLOW WRITE]"#
+        );
     }
 
     #[test]

@@ -85,16 +85,21 @@
 //! If no valid snapshot covers the events below the log start, open fails
 //! with a corruption error instead of replaying a partial history.
 
+pub mod acl;
 mod event;
 mod snapshot;
 mod state;
 
+pub use acl::{
+    AclBinding, AclEntry, AclOperation, AclPatternType, AclPatterns, AclPermission,
+    AclResourceType, Acls, ACLS_MAX, ACL_BINDINGS_PER_EVENT_MAX, CLUSTER_RESOURCE_NAME,
+};
 pub use event::{
-    decode_event, encode_event, format_topic_id, ArchiveSealed, ArchivedMetaEvent, ArchivesTrimmed,
-    GroupDeleted, GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted,
-    OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted,
-    TopicConfigChanged, TopicCreated, TopicDeleted, UserScramCredential, ARCHIVE_KEY_BYTES_MAX,
-    GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
+    decode_event, encode_event, format_topic_id, AclsCreated, AclsDeleted, ArchiveSealed,
+    ArchivedMetaEvent, ArchivesTrimmed, GroupDeleted, GroupMemberRecord, GroupStored, MetaEvent,
+    OffsetCommit, OffsetsCommitted, OffsetsDeleted, PartitionPlaced, PartitionsAdded,
+    ProducerIdBlock, ShardsStarted, TopicConfigChanged, TopicCreated, TopicDeleted,
+    UserScramCredential, ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
 };
 pub use snapshot::{encode_snapshot_file, read_snapshot_file};
 pub use state::{

@@ -6,13 +6,13 @@
 //! becomes the state every later event is validated against.
 
 use super::state::{
-    ArchivedMetaState, ArchivedMetaStateV2, ArchivedMetaStateV3, MetaState, MetaStateV2,
-    MetaStateV3,
+    ArchivedMetaState, ArchivedMetaStateV2, ArchivedMetaStateV3, ArchivedMetaStateV4, MetaState,
+    MetaStateV2, MetaStateV3, MetaStateV4,
 };
 use crate::error::Corruption;
 use crate::format::{
     decode_snapshot, encode_snapshot, SnapshotKind, META_SNAPSHOT_EXTENSION,
-    META_SNAPSHOT_VERSION_ARCHIVES, META_SNAPSHOT_VERSION_USERS,
+    META_SNAPSHOT_VERSION_ACLS, META_SNAPSHOT_VERSION_ARCHIVES, META_SNAPSHOT_VERSION_USERS,
 };
 use crate::io::{write_file_atomic, Storage};
 use std::io;
@@ -47,12 +47,21 @@ pub fn read_snapshot_file(bytes: &[u8]) -> Result<(u64, MetaState), Corruption> 
         decode_snapshot(SnapshotKind::Meta, bytes).map_err(|(_, corruption)| corruption)?;
     assert_eq!(snapshot.entries, 0, "a metadata snapshot counts no entries");
     let mut state = match snapshot.version {
-        META_SNAPSHOT_VERSION_USERS => {
+        META_SNAPSHOT_VERSION_ACLS => {
             let archived =
                 rkyv::access::<ArchivedMetaState, rkyv::rancor::Failure>(snapshot.payload)
                     .map_err(|_| Corruption::BadPayload)?;
             rkyv::deserialize::<MetaState, rkyv::rancor::Failure>(archived)
                 .map_err(|_| Corruption::BadPayload)?
+        }
+        META_SNAPSHOT_VERSION_USERS => {
+            // Version 4, before ACLs: the same state without them.
+            let archived =
+                rkyv::access::<ArchivedMetaStateV4, rkyv::rancor::Failure>(snapshot.payload)
+                    .map_err(|_| Corruption::BadPayload)?;
+            rkyv::deserialize::<MetaStateV4, rkyv::rancor::Failure>(archived)
+                .map_err(|_| Corruption::BadPayload)?
+                .into()
         }
         META_SNAPSHOT_VERSION_ARCHIVES => {
             // Version 3, before SCRAM credentials: the same state without
@@ -199,10 +208,10 @@ mod tests {
     #[test]
     fn snapshot_unreadable_payload_with_valid_crcs() {
         let mut payload = payload(&state());
-        // The root object ends the payload: its last field is the (empty)
-        // user map, whose last four bytes are its length; the map then
-        // claims entries the payload does not hold.
-        let at = payload.len() - 4;
+        // The root object ends the payload: its last fields are the
+        // (empty) user map, whose last four bytes are its length, and the
+        // ACLs; the map then claims entries the payload does not hold.
+        let at = payload.len() - 4 - std::mem::size_of::<crate::meta::acl::ArchivedAcls>();
         payload[at] ^= 0x40;
         let bytes = encode_snapshot(SnapshotKind::Meta, 5, 0, &payload);
         assert_eq!(read_snapshot_file(&bytes), Err(Corruption::BadPayload));

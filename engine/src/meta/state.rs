@@ -5,6 +5,7 @@
 //! append path, replay from disk and (later) followers on other shards run
 //! the same code, and replay allocates only for the strings it keeps.
 
+use super::acl::{check_binding, AclBinding, Acls, ACLS_MAX, ACL_BINDINGS_PER_EVENT_MAX};
 use super::event::{
     encode_event, ArchivedMetaEvent, GroupMemberRecord, MetaEvent, ARCHIVE_KEY_BYTES_MAX,
     GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
@@ -237,9 +238,40 @@ pub struct MetaState {
     started_shards: u32,
     /// SCRAM credentials by user and mechanism name (snapshot version 4).
     users: BTreeMap<String, BTreeMap<String, ScramCredential>>,
+    /// ACL bindings (snapshot version 5).
+    acls: Acls,
     /// Derived index topic id -> name; not snapshotted, rebuilt on load.
     #[rkyv(with = Skip)]
     topic_ids: HashMap<[u8; 16], String>,
+}
+
+/// The metadata state as snapshot version 4 stored it (before ACLs):
+/// read, then converted, so a data directory of an older build loads.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MetaStateV4 {
+    applied_offset: u64,
+    producer_id_block_end: u64,
+    topics: BTreeMap<String, TopicState>,
+    groups: BTreeMap<String, GroupState>,
+    archives: BTreeMap<String, BTreeMap<u32, PartitionArchives>>,
+    started_shards: u32,
+    users: BTreeMap<String, BTreeMap<String, ScramCredential>>,
+}
+
+impl From<MetaStateV4> for MetaState {
+    fn from(v4: MetaStateV4) -> Self {
+        MetaState {
+            applied_offset: v4.applied_offset,
+            producer_id_block_end: v4.producer_id_block_end,
+            topics: v4.topics,
+            groups: v4.groups,
+            archives: v4.archives,
+            started_shards: v4.started_shards,
+            users: v4.users,
+            acls: Acls::default(),
+            topic_ids: HashMap::new(),
+        }
+    }
 }
 
 /// The metadata state as snapshot version 3 stored it (before SCRAM
@@ -265,6 +297,7 @@ impl From<MetaStateV3> for MetaState {
             archives: v3.archives,
             started_shards: v3.started_shards,
             users: BTreeMap::new(),
+            acls: Acls::default(),
             topic_ids: HashMap::new(),
         }
     }
@@ -290,9 +323,29 @@ impl From<MetaStateV2> for MetaState {
             archives: BTreeMap::new(),
             started_shards: 0,
             users: BTreeMap::new(),
+            acls: Acls::default(),
             topic_ids: HashMap::new(),
         }
     }
+}
+
+/// The bindings of an ACL event: 1 to [`ACL_BINDINGS_PER_EVENT_MAX`].
+fn archived_bindings(
+    bindings: &rkyv::vec::ArchivedVec<super::acl::ArchivedAclBinding>,
+) -> std::result::Result<Vec<AclBinding>, String> {
+    if bindings.is_empty() || bindings.len() > ACL_BINDINGS_PER_EVENT_MAX {
+        return Err(format!(
+            "an ACL event of {} bindings, 1-{ACL_BINDINGS_PER_EVENT_MAX}",
+            bindings.len()
+        ));
+    }
+    Ok(bindings
+        .iter()
+        .map(|b| {
+            rkyv::deserialize::<AclBinding, rkyv::rancor::Failure>(b)
+                .expect("validated archive deserializes")
+        })
+        .collect())
 }
 
 fn archived_credential(e: &super::event::ArchivedUserScramCredential) -> ScramCredential {
@@ -417,6 +470,11 @@ impl MetaState {
     /// Users with at least one SCRAM credential, by name.
     pub fn users(&self) -> impl Iterator<Item = &str> + '_ {
         self.users.keys().map(String::as_str)
+    }
+
+    /// Every ACL binding, indexed for the authorizer.
+    pub fn acls(&self) -> &Acls {
+        &self.acls
     }
 
     /// Shards of the last start that recorded its count, if one did.
@@ -652,6 +710,21 @@ impl MetaState {
             ArchivedMetaEvent::UserScramCredential(e) => {
                 archived_credential(e).check(e.user.as_str(), e.mechanism.as_str())
             }
+            ArchivedMetaEvent::AclsCreated(e) => {
+                let bindings = archived_bindings(&e.bindings)?;
+                for binding in &bindings {
+                    check_binding(binding)?;
+                }
+                let new = bindings.iter().filter(|b| !self.acls.contains(b)).count();
+                if self.acls.len() + new > ACLS_MAX {
+                    return Err(format!(
+                        "{new} new ACL bindings would make {}, more than {ACLS_MAX}",
+                        self.acls.len() + new
+                    ));
+                }
+                Ok(())
+            }
+            ArchivedMetaEvent::AclsDeleted(e) => archived_bindings(&e.bindings).map(drop),
             ArchivedMetaEvent::ShardsStarted(e) => {
                 if e.shards.to_native() == 0 {
                     return Err("a start with no shards".to_string());
@@ -790,6 +863,16 @@ impl MetaState {
                     .entry(e.user.to_string())
                     .or_default()
                     .insert(e.mechanism.to_string(), archived_credential(e));
+            }
+            ArchivedMetaEvent::AclsCreated(e) => {
+                for binding in archived_bindings(&e.bindings)? {
+                    self.acls.insert(&binding);
+                }
+            }
+            ArchivedMetaEvent::AclsDeleted(e) => {
+                for binding in archived_bindings(&e.bindings)? {
+                    self.acls.remove(&binding);
+                }
             }
             ArchivedMetaEvent::ArchiveSealed(e) => {
                 let record = ArchiveRecord {
@@ -931,6 +1014,7 @@ impl MetaState {
                     .map_err(|_| "malformed SCRAM credential")?;
             }
         }
+        self.acls.check()?;
         for (topic, partitions) in &self.archives {
             let Some(state) = self.topics.get(topic) else {
                 return Err("archives of a topic that does not exist");
@@ -962,7 +1046,8 @@ impl MetaState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::event::UserScramCredential;
+    use crate::meta::event::{AclsCreated, AclsDeleted, UserScramCredential};
+    use crate::meta::{AclOperation, AclPatternType, AclPermission, AclResourceType};
 
     fn credential(user: &str, mechanism: &str, keys: usize, iterations: u32) -> MetaEvent {
         MetaEvent::UserScramCredential(UserScramCredential {
@@ -1025,5 +1110,79 @@ mod tests {
         // No key bytes in what is printed.
         let printed = format!("{:?}", credential("alice", "SCRAM-SHA-256", 32, 4096));
         assert!(!printed.contains("stored_key"), "{printed}");
+    }
+
+    fn acl(name: &str, principal: &str, permission: AclPermission) -> AclBinding {
+        AclBinding {
+            resource_type: AclResourceType::Topic,
+            pattern_type: AclPatternType::Literal,
+            name: name.into(),
+            principal: principal.into(),
+            host: "*".into(),
+            operation: AclOperation::Write,
+            permission,
+        }
+    }
+
+    #[test]
+    fn acls_are_created_deduplicated_deleted_and_replayed() {
+        let alice = acl("orders", "User:alice", AclPermission::Allow);
+        let deny = acl("orders", "User:alice", AclPermission::Deny);
+        let bob = acl("payments", "User:bob", AclPermission::Allow);
+        let events = [
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![alice.clone(), bob.clone(), alice.clone()],
+            }),
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![deny.clone(), bob.clone()],
+            }),
+            MetaEvent::AclsDeleted(AclsDeleted {
+                bindings: vec![bob.clone(), acl("absent", "User:x", AclPermission::Allow)],
+            }),
+        ];
+        let mut state = MetaState::new();
+        for (offset, event) in events.iter().enumerate() {
+            state.apply_event(offset as u64, event).expect("valid");
+        }
+        assert_eq!(state.acls().len(), 2, "deduplicated, bob deleted");
+        assert_eq!(state.acls().bindings().collect::<Vec<_>>(), [alice, deny]);
+        let entries = &state.acls().of(AclResourceType::Topic).literal["orders"];
+        assert_eq!(entries.len(), 2);
+        assert!(!state
+            .acls()
+            .of(AclResourceType::Topic)
+            .literal
+            .contains_key("payments"));
+        // Replay of the same events from a snapshot of the middle.
+        let mut replayed = MetaState::new();
+        replayed.apply_event(0, &events[0]).expect("valid");
+        let bytes = super::super::encode_snapshot_file(&replayed).expect("encode");
+        let (_, mut loaded) = super::super::read_snapshot_file(&bytes).expect("decodes");
+        for (offset, event) in events.iter().enumerate().skip(1) {
+            loaded.apply_event(offset as u64, event).expect("valid");
+        }
+        assert_eq!(loaded, state);
+
+        let refused = [
+            MetaEvent::AclsCreated(AclsCreated { bindings: vec![] }),
+            MetaEvent::AclsDeleted(AclsDeleted { bindings: vec![] }),
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![acl("orders", "alice", AclPermission::Allow)],
+            }),
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![acl("", "User:alice", AclPermission::Allow)],
+            }),
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![
+                    acl("orders", "User:alice", AclPermission::Allow);
+                    ACL_BINDINGS_PER_EVENT_MAX + 1
+                ],
+            }),
+        ];
+        for event in refused {
+            let before = state.clone();
+            assert!(state.apply_event(3, &event).is_err(), "{event}");
+            assert_eq!(state, before, "nothing changes on error");
+        }
     }
 }
