@@ -6,6 +6,7 @@
 //! from them, the handlers advertise the listener from them.
 
 use crate::admin::AdminMailbox;
+use crate::authorizer::AuthorizerConfig;
 use crate::metrics::Metrics;
 use crate::tiered::ArchiveTarget;
 use ringlog_engine::LogConfig;
@@ -51,6 +52,9 @@ pub struct ServerConfig {
     /// SASL_PLAINTEXT` or `SASL_SSL`, `--sasl-mechanisms`); `None`: no
     /// SASL, connections are served from their first request.
     pub sasl: Option<Vec<Mechanism>>,
+    /// The ACL authorizer (`--authorizer on`); `None`: every request is
+    /// allowed, as in Kafka without an authorizer.
+    pub authorizer: Option<Arc<AuthorizerConfig>>,
     /// Host and port clients are told to connect to (Metadata,
     /// DescribeCluster).
     pub advertised_host: String,
@@ -138,6 +142,7 @@ impl ServerConfig {
             listen,
             tls: None,
             sasl: None,
+            authorizer: None,
             advertised_host: listen.ip().to_string(),
             advertised_port: listen.port(),
             shards,

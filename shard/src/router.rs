@@ -55,6 +55,7 @@
 //! Re-authentication (KIP-368) is not offered: the session lifetime is 0,
 //! so clients never start one.
 
+use crate::authorizer::Identity;
 use crate::controller::Controller;
 use crate::dispatch_order::{DispatchOrder, Turn};
 use crate::group::Coordinator;
@@ -381,6 +382,10 @@ async fn read_requests(
     peer: &Peer,
 ) {
     let order = Rc::new(DispatchOrder::default());
+    let identity = Rc::new(Identity {
+        principal: peer.principal.clone(),
+        host: peer.host.clone(),
+    });
     loop {
         loop {
             match frames.next_frame() {
@@ -389,7 +394,7 @@ async fn read_requests(
                     let task = glommio::spawn_local(handle_frame(
                         client.clone(),
                         frame,
-                        peer.host.clone(),
+                        identity.clone(),
                         turn,
                     ));
                     if queue.send(task).await.is_err() {
@@ -691,7 +696,12 @@ impl ReadyAnswers {
     }
 }
 
-async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn: Turn) -> Reply {
+async fn handle_frame(
+    client: Rc<ShardClient>,
+    frame: Bytes,
+    identity: Rc<Identity>,
+    turn: Turn,
+) -> Reply {
     let started = Instant::now();
     let request = match parse(frame) {
         Parsed::Request(request) => *request,
@@ -703,7 +713,7 @@ async fn handle_frame(client: Rc<ShardClient>, frame: Bytes, host: Rc<str>, turn
         request.api_version,
         request.correlation_id(),
     );
-    let reply = match handlers::dispatch(&client, request, &host, turn).await {
+    let reply = match handlers::dispatch(&client, request, &identity, turn).await {
         Ok(Handled::Respond(body)) => encode(correlation_id, key, version, &body),
         Ok(Handled::Silent) => Reply::Nothing,
         Err(reason) => Reply::Close(reason),
