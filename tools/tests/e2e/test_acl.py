@@ -249,3 +249,66 @@ def test_invalid_acls_are_refused(server_factory):
         assert admin_error(futures[b]) == KafkaError.INVALID_REQUEST, str(b)
     assert futures[good].result(CLIENT_TIMEOUT_S) is None
     assert describe_acls(admin) == {str(good)}
+
+
+def ringlog_acl(server: RinglogServer, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ringlog_bin()), "acl", *args, "--bootstrap", server.bootstrap],
+                          capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S)
+
+
+def test_ringlog_acl_adds_lists_and_deletes(server_factory):
+    server = server_factory("--authorizer", "on", "--super-users", "User:ANONYMOUS")
+    added = ringlog_acl(server, "add", "--allow-principal", "User:alice", "--operation", "write",
+                        "--operation", "describe", "--topic", "orders-",
+                        "--resource-pattern-type", "prefixed")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "added 2 ACL bindings"
+    denied = ringlog_acl(server, "add", "--deny-principal", "User:*", "--operation", "alter",
+                         "--cluster", "--host", "10.0.0.1")
+    assert denied.returncode == 0, denied.stderr
+
+    listed = ringlog_acl(server, "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["RESOURCE", "NAME", "PATTERN", "PRINCIPAL", "HOST", "OPERATION",
+                                "PERMISSION"]
+    assert sorted(line.split() for line in lines[1:]) == sorted([
+        ["TOPIC", "orders-", "PREFIXED", "User:alice", "*", "WRITE", "ALLOW"],
+        ["TOPIC", "orders-", "PREFIXED", "User:alice", "*", "DESCRIBE", "ALLOW"],
+        ["CLUSTER", "kafka-cluster", "LITERAL", "User:*", "10.0.0.1", "ALTER", "DENY"],
+    ])
+    # MATCH on a topic: the prefixed bindings apply to orders-eu.
+    matched = ringlog_acl(server, "list", "--topic", "orders-eu", "--resource-pattern-type",
+                          "match", "--json")
+    assert matched.returncode == 0, matched.stderr
+    assert {(b["name"], b["operation"]) for b in json.loads(matched.stdout)} == \
+        {("orders-", "WRITE"), ("orders-", "DESCRIBE")}
+
+    deleted = ringlog_acl(server, "delete", "--allow-principal", "User:alice", "--operation",
+                          "write", "--topic", "orders-")
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout.splitlines()[0] == "deleted 1 ACL bindings"
+    remaining = json.loads(ringlog_acl(server, "list", "--principal", "User:alice",
+                                       "--json").stdout)
+    assert [(b["operation"], b["permission"]) for b in remaining] == [("DESCRIBE", "ALLOW")]
+
+    refused = ringlog_acl(server, "add", "--operation", "read", "--topic", "t")
+    assert refused.returncode == 1
+    assert "--allow-principal or --deny-principal" in refused.stderr, refused.stderr
+    invalid = ringlog_acl(server, "add", "--allow-principal", "alice", "--operation", "read",
+                          "--topic", "t")
+    assert invalid.returncode == 1
+    assert "INVALID_REQUEST" in invalid.stderr and "User:<name>" in invalid.stderr, \
+        invalid.stderr
+
+
+def test_ringlog_acl_needs_alter_on_the_cluster(server_factory):
+    # ANONYMOUS is no super user here, and no ACL allows it anything.
+    server = server_factory("--authorizer", "on", "--super-users", "User:admin")
+    out = ringlog_acl(server, "add", "--allow-principal", "User:ANONYMOUS", "--operation", "all",
+                      "--topic", "*")
+    assert out.returncode == 1
+    assert "CLUSTER_AUTHORIZATION_FAILED" in out.stderr, out.stderr
+    out = ringlog_acl(server, "list")
+    assert out.returncode == 1
+    assert "CLUSTER_AUTHORIZATION_FAILED" in out.stderr, out.stderr
