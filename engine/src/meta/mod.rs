@@ -70,8 +70,9 @@
 //! header codec also frames the producer snapshot) and then the rkyv
 //! archive of [`MetaState`]: topics with their ids, partition placements
 //! and configs; groups with their stored generation and committed
-//! offsets; the producer id block end; and the applied offset again. The
-//! file ends exactly at the end of the payload.
+//! offsets; the producer id block end; archives; users' SCRAM
+//! credentials; ACL bindings ([`acl`], version 5); and the applied offset
+//! again. The file ends exactly at the end of the payload.
 //!
 //! A snapshot is written to `<name>.tmp`, fdatasync'ed, renamed into place
 //! and the directory synced, so a crash leaves the old set of snapshots

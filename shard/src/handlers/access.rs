@@ -132,6 +132,17 @@ impl<'a> Access<'a> {
         self.allows(operation, AclResourceType::Cluster, CLUSTER_RESOURCE_NAME)
     }
 
+    /// The topics of `names` the caller may auto-create: all with CREATE
+    /// on the cluster (or the authorizer off), else those with CREATE on
+    /// the topic.
+    pub fn may_create(&self, mut names: Vec<String>) -> Vec<String> {
+        if !self.is_on() || names.is_empty() || self.cluster(AclOperation::Create) {
+            return names;
+        }
+        names.retain(|name| self.allows(AclOperation::Create, AclResourceType::Topic, name));
+        names
+    }
+
     fn topic(&self, operation: AclOperation, name: &TopicName) -> bool {
         self.allows(operation, AclResourceType::Topic, name.0.as_str())
     }

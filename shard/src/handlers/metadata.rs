@@ -77,12 +77,7 @@ pub async fn handle(
                 })
                 .collect()
         });
-        let may_create_all = !access.is_on() || access.cluster(AclOperation::Create);
-        let mut missing = missing;
-        if !may_create_all {
-            missing
-                .retain(|name| access.allows(AclOperation::Create, AclResourceType::Topic, name));
-        }
+        let missing = access.may_create(missing);
         if !missing.is_empty() {
             if let Err(e) =
                 call_controller(client, ControllerRequest::AutoCreate { topics: missing }).await

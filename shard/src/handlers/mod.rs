@@ -163,7 +163,7 @@ async fn run(
             metadata::handle(client, access, version, body).await,
         )),
         RequestKind::Produce(body) => Ok(
-            match produce::handle(client, version, body, produce_turn).await {
+            match produce::handle(client, access, version, body, produce_turn).await {
                 Some(body) => Handled::Respond(Box::new(ResponseKind::Produce(body))),
                 None => Handled::Silent,
             },
