@@ -168,8 +168,9 @@ pub enum Refused {
     OffsetFetch(Vec<bool>),
 }
 
-/// Takes out of `body` what the caller may not do (see the module docs);
-/// `None` when nothing of the request is left to run.
+/// Takes out of `body` what the caller may not do (see the module docs):
+/// the request left to run, and what to answer for the rest
+/// ([`Refused::Whole`] when nothing is left to run).
 pub fn screen(access: &Access<'_>, version: i16, body: RequestKind) -> (RequestKind, Refused) {
     if !access.is_on() {
         return (body, Refused::Nothing);
