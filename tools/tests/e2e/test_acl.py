@@ -7,6 +7,8 @@ restart.
 
 `ringlog acl` runs against a second, PLAINTEXT broker whose anonymous
 principal is the super user (ringlog's own clients speak no SASL yet).
+A third one shows `--allow-everyone-if-no-acl-found` and that
+auto-creation needs CREATE.
 """
 
 from __future__ import annotations
@@ -312,3 +314,45 @@ def test_ringlog_acl_needs_alter_on_the_cluster(server_factory):
     out = ringlog_acl(server, "list")
     assert out.returncode == 1
     assert "CLUSTER_AUTHORIZATION_FAILED" in out.stderr, out.stderr
+
+
+def test_auto_creation_needs_create_and_no_acl_found_allows(server_factory):
+    # ANONYMOUS is nobody special; resources no binding matches are open.
+    server = server_factory("--authorizer", "on", "--allow-everyone-if-no-acl-found",
+                            "--auto-create-topics", start=False)
+    server.extra_env["RINGLOG_LOG"] = "info,ringlog_shard::handlers::access=debug"
+    server.start()
+    anonymous = {"bootstrap.servers": server.bootstrap}
+    allow, deny = AclPermissionType.ALLOW, AclPermissionType.DENY
+    anyone = "User:ANONYMOUS"
+    admin = AdminClient(anonymous)
+    bindings = [
+        # Keep managing ACLs once the cluster has bindings...
+        binding(ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL, anyone,
+                AclOperation.ALTER, allow),
+        binding(ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL, anyone,
+                AclOperation.DESCRIBE, allow),
+        # ...but create no topic through the cluster,
+        binding(ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL, anyone,
+                AclOperation.CREATE, deny),
+        # and none named secret-*, which may be written and described.
+        binding(ResourceType.TOPIC, "secret-", ResourcePatternType.PREFIXED, anyone,
+                AclOperation.CREATE, deny),
+        binding(ResourceType.TOPIC, "secret-", ResourcePatternType.PREFIXED, anyone,
+                AclOperation.WRITE, allow),
+    ]
+    for future in admin.create_acls(bindings).values():
+        future.result(CLIENT_TIMEOUT_S)
+    # No binding matches open-topic: allowed to create (auto) and write.
+    assert produce_outcomes(anonymous, "open-topic", 2) == [None] * 2
+    # secret-x: WRITE and DESCRIBE allowed, CREATE denied: never created.
+    producer = confluent_kafka.Producer({**anonymous, "message.timeout.ms": 3000})
+    outcomes: list = []
+    producer.produce("secret-x", b"v",
+                     callback=lambda err, _msg: outcomes.append(err.code() if err else None))
+    assert producer.flush(CLIENT_TIMEOUT_S) == 0
+    assert outcomes and outcomes[0] is not None, outcomes
+    topics = set(admin.list_topics(timeout=CLIENT_TIMEOUT_S).topics)
+    assert "open-topic" in topics and "secret-x" not in topics, topics
+    denied = server.log_lines("authorization denied", 'operation="CREATE"', "secret-x")
+    assert denied, server.log_tail()
