@@ -14,10 +14,12 @@
 //! rewritten: it is what a data directory of that build holds.
 
 use ringlog_engine::meta::{
-    encode_snapshot_file, read_snapshot_file, ArchiveSealed, ArchivesTrimmed, ClientQuotasAltered,
-    GroupMemberRecord, GroupStored, MetaEvent, MetaState, OffsetCommit, OffsetsCommitted,
-    OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, QuotaEntity, QuotaName,
-    ShardsStarted, TopicConfigChanged, TopicCreated, TopicDeleted, UserScramCredential,
+    encode_snapshot_file, read_snapshot_file, AclBinding, AclOperation, AclPatternType,
+    AclPermission, AclResourceType, AclsCreated, AclsDeleted, ArchiveSealed, ArchivesTrimmed,
+    ClientQuotasAltered, GroupMemberRecord, GroupStored, MetaEvent, MetaState, OffsetCommit,
+    OffsetsCommitted, OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock,
+    QuotaEntity, QuotaName, ShardsStarted, TopicConfigChanged, TopicCreated, TopicDeleted,
+    UserScramCredential,
 };
 use ringlog_engine::producer::{sequence_after, BatchRecord, ProducerBatch, ProducerStates};
 use std::collections::BTreeMap;
@@ -39,10 +41,10 @@ const META_V4_FIXTURE: &str = "00000000000000000028.snap";
 /// Events folded into the version 4 fixture.
 const META_V4_EVENTS: u64 = 28;
 /// The metadata snapshot of version 5: the version 4 events, then client
-/// quotas.
-const META_V5_FIXTURE: &str = "00000000000000000031.snap";
+/// quotas, then ACLs created and one deleted.
+const META_V5_FIXTURE: &str = "00000000000000000033.snap";
 /// Events folded into the version 5 fixture.
-const META_V5_EVENTS: u64 = 31;
+const META_V5_EVENTS: u64 = 33;
 /// The producer snapshot, named as a partition log names it.
 const PRODUCER_FIXTURE: &str = "00000000000000000105.producers";
 /// Every batch of the producer fixture lies below this offset.
@@ -281,11 +283,48 @@ fn quota(
     })
 }
 
-/// The version 4 state, then client quotas: a user's, a default client's,
-/// and one of two keys removed again.
+fn acl(
+    resource_type: AclResourceType,
+    pattern_type: AclPatternType,
+    name: &str,
+    principal: &str,
+    operation: AclOperation,
+    permission: AclPermission,
+) -> AclBinding {
+    AclBinding {
+        resource_type,
+        pattern_type,
+        name: name.into(),
+        principal: principal.into(),
+        host: "*".into(),
+        operation,
+        permission,
+    }
+}
+
+fn acl_bindings() -> Vec<AclBinding> {
+    use AclOperation::*;
+    use AclPatternType::*;
+    use AclPermission::*;
+    use AclResourceType::*;
+    vec![
+        acl(Topic, Prefixed, "orders-", "User:alice", Write, Allow),
+        acl(Topic, Literal, "orders-secret", "User:alice", All, Deny),
+        acl(Topic, Literal, "*", "User:*", Describe, Allow),
+        acl(Group, Literal, "billing", "User:bob", Read, Allow),
+        acl(Cluster, Literal, "kafka-cluster", "User:ops", Alter, Allow),
+        acl(TransactionalId, Prefixed, "tx-", "User:alice", Write, Allow),
+    ]
+}
+
+/// The version 4 state, then client quotas (a user's, a default
+/// client's, and one of two keys removed again), then six ACL bindings
+/// (one given twice) and the deletion of one.
 fn meta_state_v5() -> MetaState {
     let mut state = meta_state_v4();
     let alice = || Some(QuotaName::Named("alice".into()));
+    let mut created = acl_bindings();
+    created.push(created[0].clone());
     let more = [
         quota(
             alice(),
@@ -303,6 +342,10 @@ fn meta_state_v5() -> MetaState {
             &[],
         ),
         quota(alice(), None, &[], &["request_percentage"]),
+        MetaEvent::AclsCreated(AclsCreated { bindings: created }),
+        MetaEvent::AclsDeleted(AclsDeleted {
+            bindings: vec![acl_bindings()[3].clone()],
+        }),
     ];
     for (offset, event) in (META_V4_EVENTS..).zip(more.iter()) {
         state
@@ -393,6 +436,7 @@ fn meta_snapshot_fixture_of_version_4_still_decodes() {
     assert_eq!((sha512.iterations, sha512.server_key.len()), (8192, 64));
     assert_eq!(state.all_archives().count(), 2);
     assert!(state.client_quotas().is_empty(), "version 4 had no quotas");
+    assert!(state.acls().is_empty(), "version 4 had no ACLs");
     // Written again, it is a version 5 snapshot of the same state.
     let rewritten = encode_snapshot_file(&state).expect("encode");
     assert_eq!(u16::from_le_bytes([rewritten[8], rewritten[9]]), 5);
@@ -425,6 +469,12 @@ fn meta_snapshot_fixture_of_version_5_decodes_and_encodes_to_the_same_bytes() {
         Some(2_097_152.0),
         "the default client's quota"
     );
+    let mut expected = acl_bindings();
+    expected.remove(3);
+    expected.sort();
+    let mut held: Vec<AclBinding> = state.acls().bindings().collect();
+    held.sort();
+    assert_eq!(held, expected, "deduplicated, the group binding deleted");
     assert_eq!(state.users().collect::<Vec<_>>(), ["admin"]);
     assert_eq!(
         encode_snapshot_file(&state).expect("encode"),

@@ -330,8 +330,8 @@ mod tests {
         let below = VersionRange { min: 0, max: 4 };
         assert_eq!(pick_version(apis, ApiKey::DeleteTopics, below, "me"), Ok(4));
         let err =
-            pick_version(apis, ApiKey::DescribeAcls, MetadataRequest::VERSIONS, "me").unwrap_err();
-        assert_eq!(err, "the broker does not support DescribeAcls");
+            pick_version(apis, ApiKey::ElectLeaders, MetadataRequest::VERSIONS, "me").unwrap_err();
+        assert_eq!(err, "the broker does not support ElectLeaders");
         let old = [ApiVersion::default()
             .with_api_key(ApiKey::DeleteTopics as i16)
             .with_min_version(0)

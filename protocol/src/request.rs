@@ -329,12 +329,12 @@ mod tests {
     #[test]
     fn unknown_api_keeps_the_correlation_id() {
         let mut buf = BytesMut::new();
-        header_v1(&mut buf, ApiKey::DescribeAcls as i16, 1, 5, None);
+        header_v1(&mut buf, ApiKey::ElectLeaders as i16, 1, 5, None);
         let err = parse_request(buf.freeze()).unwrap_err();
         assert_eq!(
             err,
             RequestError::UnknownApi {
-                api_key: ApiKey::DescribeAcls as i16,
+                api_key: ApiKey::ElectLeaders as i16,
                 api_version: 1,
                 correlation_id: 5
             }

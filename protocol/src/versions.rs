@@ -36,6 +36,9 @@
 //! | DeleteGroups | 0–2 | all versions. |
 //! | OffsetDelete | 0 | the only version. |
 //! | SaslHandshake | 0–1 | all versions; v1 means the tokens follow in SaslAuthenticate (KIP-152), v0 that they follow as raw size-prefixed frames. Advertised on every listener as Kafka does; outside a SASL listener's authentication phase it is ILLEGAL_SASL_STATE. |
+//! | DescribeAcls | 1–3 | v1+ (v0 predates prefixed patterns, KIP-290); ANY/MATCH filters; v2 is flexible. |
+//! | CreateAcls | 1–3 | v1+, literal and prefixed patterns; v2 is flexible. |
+//! | DeleteAcls | 1–3 | v1+, answers the removed bindings per filter; v2 is flexible. |
 //! | SaslAuthenticate | 0–2 | all versions; v1 adds the session lifetime (always 0: no re-authentication, KIP-368), v2 is flexible. |
 //! | DescribeClientQuotas | 0–1 | all versions `kafka-protocol` knows; v1 is flexible. |
 //! | AlterClientQuotas | 0–1 | all versions `kafka-protocol` knows; v1 is flexible. |
@@ -80,6 +83,9 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::DeleteRecords, 0, 2),
     api(ApiKey::InitProducerId, 0, 5),
+    api(ApiKey::DescribeAcls, 1, 3),
+    api(ApiKey::CreateAcls, 1, 3),
+    api(ApiKey::DeleteAcls, 1, 3),
     api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::AlterConfigs, 0, 2),
     api(ApiKey::SaslAuthenticate, 0, 2),
@@ -219,6 +225,9 @@ mod tests {
             (ApiKey::SaslAuthenticate, 0, 2),
             (ApiKey::DescribeClientQuotas, 0, 1),
             (ApiKey::AlterClientQuotas, 0, 1),
+            (ApiKey::DescribeAcls, 1, 3),
+            (ApiKey::CreateAcls, 1, 3),
+            (ApiKey::DeleteAcls, 1, 3),
         ];
         assert_eq!(SUPPORTED_APIS.len(), expected.len());
         for (key, min, max) in expected {
@@ -248,11 +257,11 @@ mod tests {
     fn check_refuses_unknown_and_unimplemented_keys() {
         assert_eq!(check(-1, 0), Err(VersionError::UnknownApi(-1)));
         assert_eq!(check(i16::MAX, 0), Err(VersionError::UnknownApi(i16::MAX)));
-        // ACLs are not implemented (a single-tenant broker).
-        let describe_acls = ApiKey::DescribeAcls as i16;
+        // Leader elections are not implemented (one broker leads all).
+        let elect_leaders = ApiKey::ElectLeaders as i16;
         assert_eq!(
-            check(describe_acls, 0),
-            Err(VersionError::UnknownApi(describe_acls))
+            check(elect_leaders, 0),
+            Err(VersionError::UnknownApi(elect_leaders))
         );
     }
 }

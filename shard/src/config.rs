@@ -7,6 +7,7 @@
 //! Also imports `limits`, whose connection count every router shares.
 
 use crate::admin::AdminMailbox;
+use crate::authorizer::AuthorizerConfig;
 use crate::limits::{
     ConnectionLimits, CONNECTIONS_MAX_IDLE_MS_DEFAULT, MAX_CONNECTIONS_DEFAULT,
     REQUEST_MEMORY_BYTES_MAX_DEFAULT,
@@ -60,6 +61,9 @@ pub struct ServerConfig {
     /// re-authenticate on the same connection (KIP-368,
     /// `--connections-max-reauth-ms`); 0: sessions never expire.
     pub reauth_ms: u64,
+    /// The ACL authorizer (`--authorizer on`); `None`: every request is
+    /// allowed, as in Kafka without an authorizer.
+    pub authorizer: Option<Arc<AuthorizerConfig>>,
     /// Host and port clients are told to connect to (Metadata,
     /// DescribeCluster).
     pub advertised_host: String,
@@ -167,6 +171,7 @@ impl ServerConfig {
             tls: None,
             sasl: None,
             reauth_ms: 0,
+            authorizer: None,
             advertised_host: listen.ip().to_string(),
             advertised_port: listen.port(),
             shards,

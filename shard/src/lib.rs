@@ -21,11 +21,12 @@
 //! | state machines | [`controller`], [`group`] | runtime and below; never handlers |
 //! | runtime | [`runtime`], [`shard`], [`calls`], [`archiving`], [`quota`] | partitions, meta view, foundation |
 //! | shard state | [`partitions`], [`meta_view`] | foundation |
-//! | foundation | [`config`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`], [`limits`], [`tiered`] | each other, the engine and protocol crates |
+//! | foundation | [`config`], [`authorizer`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`], [`limits`], [`tiered`] | each other, the engine and protocol crates |
 #![warn(missing_docs)]
 
 pub mod admin;
 pub mod archiving;
+pub mod authorizer;
 pub mod calls;
 pub mod config;
 pub mod controller;

@@ -78,6 +78,7 @@
 //! session expired closes the connection with a WARN, as does a failed
 //! re-authentication after its answer.
 
+use crate::authorizer::Identity;
 use crate::controller::Controller;
 use crate::dispatch_order::{DispatchOrder, Turn};
 use crate::group::Coordinator;
@@ -182,8 +183,8 @@ struct Conn {
     addr: Rc<str>,
     /// The SASL session on a SASL listener.
     session: Option<SaslSession>,
-    /// The client's host as Kafka shows a member's (DescribeGroups).
-    host: Rc<str>,
+    /// Who the client is, as the handlers and the authorizer need it.
+    identity: Identity,
     /// The user client quotas match: the principal's name.
     quota_user: Rc<str>,
     /// Until when the connection is muted (a client over its quota,
@@ -527,7 +528,10 @@ where
     let conn = Rc::new(Conn {
         addr: peer.addr.as_str().into(),
         session,
-        host: peer.host.clone(),
+        identity: Identity {
+            principal: peer.principal.clone(),
+            host: peer.host.clone(),
+        },
         quota_user: quota_user(&peer.principal).into(),
         muted_until: Cell::new(None),
     });
@@ -1059,7 +1063,7 @@ async fn handle_frame(
     }
     let client_id = request.header.client_id.clone();
     let parsed = started.elapsed();
-    let handled = handlers::dispatch(&client, request, &conn.host, turn).await;
+    let handled = handlers::dispatch(&client, request, &conn.identity, turn).await;
     let encoding = Instant::now();
     // The Produce bytes were charged when the frame was read.
     let request_bytes = if key == ApiKey::Produce {

@@ -2,6 +2,7 @@
 //! tests can call their pure parts (configuration merging, request
 //! building, response rendering) without a running broker.
 
+pub mod acl;
 pub mod admin_api;
 pub mod admin_client;
 pub mod doctor;

@@ -11,7 +11,7 @@
 
 use clap::{Parser, Subcommand};
 use ringlog_shard::tiered::ArchiveTarget;
-use ringlog_tools::{doctor, group, inspect, partition, serve, shard, topic, user};
+use ringlog_tools::{acl, doctor, group, inspect, partition, serve, shard, topic, user};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +41,8 @@ enum Command {
     Partition(partition::PartitionArgs),
     /// Add a SASL user's SCRAM credential, with the broker stopped.
     User(user::UserArgs),
+    /// Add, list and delete ACL bindings on a running broker.
+    Acl(acl::AclArgs),
     /// Load generator and disk ceiling: produce, consume, e2e, requests, disk.
     Bench(Box<ringlog_bench::BenchArgs>),
     /// Print and verify on-disk files.
@@ -171,6 +173,7 @@ fn main() -> ExitCode {
         Command::Shard(args) => return shard::run(args),
         Command::Partition(args) => return partition::run(args),
         Command::User(args) => return user::run(args),
+        Command::Acl(args) => return acl::run(args),
         Command::Bench(args) => return ringlog_bench::run(*args),
         Command::Inspect {
             what: InspectCommand::Segment { file, quiet },

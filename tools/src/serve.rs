@@ -21,6 +21,7 @@ use ringlog_engine::meta::PARTITIONS_MAX;
 use ringlog_engine::{FlushPolicy, LogConfig};
 use ringlog_protocol::sasl::{parse_mechanisms, Mechanism, MECHANISMS_DEFAULT};
 use ringlog_protocol::tls::{ListenerSecurity, SecurityProtocol, ServerTlsFiles};
+use ringlog_shard::authorizer::{parse_super_users, AuthorizerConfig};
 use ringlog_shard::config::{
     CoordinatorConfig, CoreBalancing, GroupSettings, RouterCores, ServerConfig,
 };
@@ -182,6 +183,25 @@ const SETTINGS: &[Setting] = &[
         None,
         "With SSL: CA certificates (PEM) that must have signed a client certificate; clients without one are refused, and a client's principal is User:<its certificate's subject> [default: no client certificates]",
     ),
+    setting(
+        "authorizer",
+        "on|off",
+        Some("off"),
+        "ACL authorization of every Kafka request (Kafka's StandardAuthorizer semantics, ACLs from `ringlog acl` or any Kafka admin client): off allows everything, as Kafka without an authorizer",
+    ),
+    setting(
+        "super-users",
+        "PRINCIPALS",
+        None,
+        "With --authorizer on: principals allowed everything, separated by ';' (e.g. \"User:admin;User:ops\") [default: none]",
+    ),
+    Setting {
+        name: "allow-everyone-if-no-acl-found",
+        value_name: "true|false",
+        default: Some("false"),
+        switch: true,
+        help: "With --authorizer on: allow a request on a resource no ACL matches (Kafka's allow.everyone.if.no.acl.found)",
+    },
     setting(
         "advertised-listener",
         "HOST:PORT",
@@ -633,6 +653,7 @@ pub fn resolve(
             "--connections-max-reauth-ms is set but --security-protocol is {security}: re-authentication needs SASL_PLAINTEXT or SASL_SSL"
         )));
     }
+    let authorizer = authorizer(&sources)?;
     let (advertised_host, advertised_port) =
         match sources.value("advertised-listener", parse_host_port)? {
             Some(listener) => listener,
@@ -838,10 +859,41 @@ pub fn resolve(
             archive_read_bytes_per_s,
             sasl,
             reauth_ms,
+            authorizer,
         },
         http,
         tls,
     })
+}
+
+/// `--authorizer` with its settings; `--super-users` and
+/// `--allow-everyone-if-no-acl-found` are refused with the authorizer off,
+/// where they would be silently ignored.
+fn authorizer(sources: &Sources<'_>) -> Result<Option<Arc<AuthorizerConfig>>, ConfigError> {
+    let on = sources.required("authorizer", |text| match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{text:?} is not on or off")),
+    })?;
+    let super_users = sources.value("super-users", parse_super_users)?;
+    let allow_everyone = sources.required("allow-everyone-if-no-acl-found", parse_bool)?;
+    if !on {
+        if super_users.is_some() {
+            return Err(ConfigError(
+                "--super-users is set but --authorizer is off: use --authorizer on".into(),
+            ));
+        }
+        if allow_everyone {
+            return Err(ConfigError(
+                "--allow-everyone-if-no-acl-found is set but --authorizer is off: use --authorizer on".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(AuthorizerConfig {
+        super_users: super_users.unwrap_or_default(),
+        allow_everyone_if_no_acl_found: allow_everyone,
+    })))
 }
 
 /// How the start line names the listener's security.
@@ -1225,6 +1277,14 @@ pub fn run(args: ServeArgs) -> ExitCode {
         target => tracing::info!(
             "archive: {target}; local.retention.ms default {}",
             config.log_defaults.local_retention_ms
+        ),
+    }
+    match &config.authorizer {
+        None => tracing::info!("authorizer: off; every request is allowed"),
+        Some(authorizer) => tracing::info!(
+            "authorizer: on; super users {:?}, allow everyone if no ACL found: {}",
+            authorizer.super_users,
+            authorizer.allow_everyone_if_no_acl_found
         ),
     }
     tracing::info!(

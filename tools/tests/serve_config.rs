@@ -353,6 +353,44 @@ fn security_protocol_and_its_files() {
 }
 
 #[test]
+fn authorizer_and_its_settings() {
+    assert_eq!(settings(&[], &[], None).server.authorizer, None);
+    let s = settings(
+        &[
+            "--authorizer",
+            "on",
+            "--super-users",
+            "User:admin; User:ops",
+            "--allow-everyone-if-no-acl-found",
+        ],
+        &[],
+        None,
+    );
+    let authorizer = s.server.authorizer.expect("on");
+    assert_eq!(authorizer.super_users, ["User:admin", "User:ops"]);
+    assert!(authorizer.allow_everyone_if_no_acl_found);
+    let s = settings(
+        &[],
+        &[("RINGLOG_AUTHORIZER", "on")],
+        Some("super-users = \"User:root\""),
+    );
+    let authorizer = s.server.authorizer.expect("on");
+    assert_eq!(authorizer.super_users, ["User:root"]);
+    assert!(!authorizer.allow_everyone_if_no_acl_found);
+    let err = error(&["--authorizer", "yes"], &[], None);
+    assert!(err.contains("\"yes\" is not on or off"), "{err}");
+    let err = error(&["--super-users", "User:admin"], &[], None);
+    assert!(
+        err.contains("--super-users is set but --authorizer is off"),
+        "{err}"
+    );
+    let err = error(&["--allow-everyone-if-no-acl-found"], &[], None);
+    assert!(err.contains("--authorizer is off"), "{err}");
+    let err = error(&["--authorizer", "on", "--super-users", "admin"], &[], None);
+    assert!(err.contains("not of the form User:<name>"), "{err}");
+}
+
+#[test]
 fn sasl_protocols_and_mechanisms() {
     let s = settings(&["--security-protocol", "sasl_plaintext"], &[], None);
     assert_eq!(

@@ -49,13 +49,14 @@ use crate::producer::{BatchRecord, BATCHES_RETAINED, PRODUCERS_MAX};
 /// Metadata snapshot file magic.
 pub const META_SNAPSHOT_MAGIC: [u8; 8] = *b"RINGLSNP";
 /// The metadata snapshot version this build writes: 5 added client
-/// quotas.
+/// quotas and ACL bindings.
 pub const META_SNAPSHOT_VERSION: u16 = 5;
 /// The version that added archives to the metadata state.
 pub const META_SNAPSHOT_VERSION_ARCHIVES: u16 = 3;
 /// The version that added users' SCRAM credentials to the metadata state.
 pub const META_SNAPSHOT_VERSION_USERS: u16 = 4;
-/// The version that added client quotas to the metadata state.
+/// The version that added client quotas and ACL bindings to the
+/// metadata state.
 pub const META_SNAPSHOT_VERSION_QUOTAS: u16 = 5;
 /// The oldest metadata snapshot version this build reads (2 added groups
 /// and their offsets; a version 2 state is read and given no archives).

@@ -10,6 +10,7 @@
 //! four-byte relative pointer, whatever the variants hold, and a const
 //! assertion below keeps it that way.
 
+use super::acl::AclBinding;
 use crate::error::Corruption;
 use rkyv::with::AsBox;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -313,6 +314,22 @@ impl fmt::Display for QuotaEntity {
     }
 }
 
+/// ACL bindings were created (Kafka CreateAcls); one already held is a
+/// no-op (bindings are a set).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AclsCreated {
+    /// 1 to [`super::ACL_BINDINGS_PER_EVENT_MAX`] well-formed bindings.
+    pub bindings: Vec<AclBinding>,
+}
+
+/// ACL bindings were deleted (Kafka DeleteAcls): the exact bindings the
+/// filters matched; one not held is a no-op.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AclsDeleted {
+    /// 1 to [`super::ACL_BINDINGS_PER_EVENT_MAX`] bindings.
+    pub bindings: Vec<AclBinding>,
+}
+
 /// One change to cluster metadata: the unit of the meta log (one event per
 /// offset; the frame carries the event time in ms).
 ///
@@ -354,6 +371,10 @@ pub enum MetaEvent {
     UserScramCredential(#[rkyv(with = AsBox)] UserScramCredential),
     /// Tag 14.
     ClientQuotasAltered(#[rkyv(with = AsBox)] ClientQuotasAltered),
+    /// Tag 15.
+    AclsCreated(#[rkyv(with = AsBox)] AclsCreated),
+    /// Tag 16.
+    AclsDeleted(#[rkyv(with = AsBox)] AclsDeleted),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -403,7 +424,9 @@ impl MetaEvent {
             | MetaEvent::ProducerIdBlock(_)
             | MetaEvent::ShardsStarted(_)
             | MetaEvent::UserScramCredential(_)
-            | MetaEvent::ClientQuotasAltered(_) => None,
+            | MetaEvent::ClientQuotasAltered(_)
+            | MetaEvent::AclsCreated(_)
+            | MetaEvent::AclsDeleted(_) => None,
         }
     }
 
@@ -512,6 +535,20 @@ impl fmt::Display for MetaEvent {
                     write!(f, " {key:?}={}", f64::from_bits(*bits))?;
                 }
                 write!(f, " remove={:?}", e.remove)
+            }
+            MetaEvent::AclsCreated(e) => {
+                f.write_str("acls-created")?;
+                for binding in &e.bindings {
+                    write!(f, " [{binding}]")?;
+                }
+                Ok(())
+            }
+            MetaEvent::AclsDeleted(e) => {
+                f.write_str("acls-deleted")?;
+                for binding in &e.bindings {
+                    write!(f, " [{binding}]")?;
+                }
+                Ok(())
             }
             MetaEvent::OffsetsCommitted(e) => {
                 write!(
@@ -663,7 +700,37 @@ mod tests {
                 set: vec![("producer_byte_rate".into(), 1_048_576f64.to_bits())],
                 remove: vec!["request_percentage".into()],
             }),
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![acl_sample()],
+            }),
+            MetaEvent::AclsDeleted(AclsDeleted {
+                bindings: vec![acl_sample()],
+            }),
         ]
+    }
+
+    fn acl_sample() -> AclBinding {
+        use crate::meta::{AclOperation, AclPatternType, AclPermission, AclResourceType};
+        AclBinding {
+            resource_type: AclResourceType::Topic,
+            pattern_type: AclPatternType::Prefixed,
+            name: "orders-".into(),
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Write,
+            permission: AclPermission::Allow,
+        }
+    }
+
+    #[test]
+    fn acl_events_display_their_bindings() {
+        let event = MetaEvent::AclsCreated(AclsCreated {
+            bindings: vec![acl_sample()],
+        });
+        assert_eq!(
+            event.to_string(),
+            r#"acls-created [TOPIC PREFIXED "orders-" principal="User:alice" host="*" ALLOW WRITE]"#
+        );
     }
 
     #[test]
@@ -720,7 +787,11 @@ mod tests {
             .to_string()
             .contains("id=07070707070707070707070707070707"));
         assert_eq!(
-            samples().last().expect("samples").to_string(),
+            samples()
+                .iter()
+                .find(|e| matches!(e, MetaEvent::ClientQuotasAltered(_)))
+                .expect("a quota sample")
+                .to_string(),
             r#"client-quotas-altered entity=user="alice",client-id=<default> "producer_byte_rate"=1048576 remove=["request_percentage"]"#
         );
     }

@@ -70,8 +70,9 @@
 //! header codec also frames the producer snapshot) and then the rkyv
 //! archive of [`MetaState`]: topics with their ids, partition placements
 //! and configs; groups with their stored generation and committed
-//! offsets; the producer id block end; and the applied offset again. The
-//! file ends exactly at the end of the payload.
+//! offsets; the producer id block end; archives; users' SCRAM
+//! credentials; ACL bindings ([`acl`], version 5); and the applied offset
+//! again. The file ends exactly at the end of the payload.
 //!
 //! A snapshot is written to `<name>.tmp`, fdatasync'ed, renamed into place
 //! and the directory synced, so a crash leaves the old set of snapshots
@@ -85,17 +86,23 @@
 //! If no valid snapshot covers the events below the log start, open fails
 //! with a corruption error instead of replaying a partial history.
 
+pub mod acl;
 mod event;
 pub mod quota;
 mod snapshot;
 mod state;
 
+pub use acl::{
+    AclBinding, AclEntry, AclOperation, AclPatternType, AclPatterns, AclPermission,
+    AclResourceType, Acls, ACLS_MAX, ACL_BINDINGS_PER_EVENT_MAX, CLUSTER_RESOURCE_NAME,
+};
 pub use event::{
-    decode_event, encode_event, format_topic_id, ArchiveSealed, ArchivedMetaEvent, ArchivesTrimmed,
-    ClientQuotasAltered, GroupDeleted, GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit,
-    OffsetsCommitted, OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock,
-    QuotaEntity, QuotaName, ShardsStarted, TopicConfigChanged, TopicCreated, TopicDeleted,
-    UserScramCredential, ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
+    decode_event, encode_event, format_topic_id, AclsCreated, AclsDeleted, ArchiveSealed,
+    ArchivedMetaEvent, ArchivesTrimmed, ClientQuotasAltered, GroupDeleted, GroupMemberRecord,
+    GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted, OffsetsDeleted, PartitionPlaced,
+    PartitionsAdded, ProducerIdBlock, QuotaEntity, QuotaName, ShardsStarted, TopicConfigChanged,
+    TopicCreated, TopicDeleted, UserScramCredential, ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX,
+    OFFSET_METADATA_BYTES_MAX,
 };
 pub use snapshot::{encode_snapshot_file, read_snapshot_file};
 pub use state::{

@@ -55,7 +55,8 @@ pub fn read_snapshot_file(bytes: &[u8]) -> Result<(u64, MetaState), Corruption> 
                 .map_err(|_| Corruption::BadPayload)?
         }
         META_SNAPSHOT_VERSION_USERS => {
-            // Version 4, before client quotas: the same state without them.
+            // Version 4, before client quotas and ACLs: the same state
+            // without them.
             let archived =
                 rkyv::access::<ArchivedMetaStateV4, rkyv::rancor::Failure>(snapshot.payload)
                     .map_err(|_| Corruption::BadPayload)?;
@@ -208,10 +209,10 @@ mod tests {
     #[test]
     fn snapshot_unreadable_payload_with_valid_crcs() {
         let mut payload = payload(&state());
-        // The root object ends the payload: its last field is the (empty)
-        // user map, whose last four bytes are its length; the map then
-        // claims entries the payload does not hold.
-        let at = payload.len() - 4;
+        // The root object ends the payload: its last fields are the
+        // (empty) user map, whose last four bytes are its length, and the
+        // ACLs; the map then claims entries the payload does not hold.
+        let at = payload.len() - 4 - std::mem::size_of::<crate::meta::acl::ArchivedAcls>();
         payload[at] ^= 0x40;
         let bytes = encode_snapshot(SnapshotKind::Meta, 5, 0, &payload);
         assert_eq!(read_snapshot_file(&bytes), Err(Corruption::BadPayload));

@@ -5,6 +5,7 @@
 //! append path, replay from disk and (later) followers on other shards run
 //! the same code, and replay allocates only for the strings it keeps.
 
+use super::acl::{check_binding, AclBinding, Acls, ACLS_MAX, ACL_BINDINGS_PER_EVENT_MAX};
 use super::event::{
     encode_event, ArchivedClientQuotasAltered, ArchivedMetaEvent, GroupMemberRecord, MetaEvent,
     ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
@@ -242,14 +243,16 @@ pub struct MetaState {
     /// Client quotas by entity and key, values as f64 bits (snapshot
     /// version 5).
     quotas: ClientQuotaMap,
+    /// ACL bindings (snapshot version 5).
+    acls: Acls,
     /// Derived index topic id -> name; not snapshotted, rebuilt on load.
     #[rkyv(with = Skip)]
     topic_ids: HashMap<[u8; 16], String>,
 }
 
 /// The metadata state as snapshot version 4 stored it (before client
-/// quotas): read, then converted, so a data directory of an older build
-/// loads.
+/// quotas and ACLs): read, then converted, so a data directory of an
+/// older build loads.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct MetaStateV4 {
     applied_offset: u64,
@@ -272,6 +275,7 @@ impl From<MetaStateV4> for MetaState {
             started_shards: v4.started_shards,
             users: v4.users,
             quotas: ClientQuotaMap::new(),
+            acls: Acls::default(),
             topic_ids: HashMap::new(),
         }
     }
@@ -301,6 +305,7 @@ impl From<MetaStateV3> for MetaState {
             started_shards: v3.started_shards,
             users: BTreeMap::new(),
             quotas: ClientQuotaMap::new(),
+            acls: Acls::default(),
             topic_ids: HashMap::new(),
         }
     }
@@ -327,9 +332,29 @@ impl From<MetaStateV2> for MetaState {
             started_shards: 0,
             users: BTreeMap::new(),
             quotas: ClientQuotaMap::new(),
+            acls: Acls::default(),
             topic_ids: HashMap::new(),
         }
     }
+}
+
+/// The bindings of an ACL event: 1 to [`ACL_BINDINGS_PER_EVENT_MAX`].
+fn archived_bindings(
+    bindings: &rkyv::vec::ArchivedVec<super::acl::ArchivedAclBinding>,
+) -> std::result::Result<Vec<AclBinding>, String> {
+    if bindings.is_empty() || bindings.len() > ACL_BINDINGS_PER_EVENT_MAX {
+        return Err(format!(
+            "an ACL event of {} bindings, 1-{ACL_BINDINGS_PER_EVENT_MAX}",
+            bindings.len()
+        ));
+    }
+    Ok(bindings
+        .iter()
+        .map(|b| {
+            rkyv::deserialize::<AclBinding, rkyv::rancor::Failure>(b)
+                .expect("validated archive deserializes")
+        })
+        .collect())
 }
 
 fn archived_credential(e: &super::event::ArchivedUserScramCredential) -> ScramCredential {
@@ -494,6 +519,11 @@ impl MetaState {
     /// Users with at least one SCRAM credential, by name.
     pub fn users(&self) -> impl Iterator<Item = &str> + '_ {
         self.users.keys().map(String::as_str)
+    }
+
+    /// Every ACL binding, indexed for the authorizer.
+    pub fn acls(&self) -> &Acls {
+        &self.acls
     }
 
     /// Shards of the last start that recorded its count, if one did.
@@ -733,6 +763,21 @@ impl MetaState {
                 let (entity, set, remove) = quota_change(e);
                 check_quota_change(&entity, &set, &remove)
             }
+            ArchivedMetaEvent::AclsCreated(e) => {
+                let bindings = archived_bindings(&e.bindings)?;
+                for binding in &bindings {
+                    check_binding(binding)?;
+                }
+                let new = bindings.iter().filter(|b| !self.acls.contains(b)).count();
+                if self.acls.len() + new > ACLS_MAX {
+                    return Err(format!(
+                        "{new} new ACL bindings would make {}, more than {ACLS_MAX}",
+                        self.acls.len() + new
+                    ));
+                }
+                Ok(())
+            }
+            ArchivedMetaEvent::AclsDeleted(e) => archived_bindings(&e.bindings).map(drop),
             ArchivedMetaEvent::ShardsStarted(e) => {
                 if e.shards.to_native() == 0 {
                     return Err("a start with no shards".to_string());
@@ -885,6 +930,16 @@ impl MetaState {
                     self.quotas.remove(&entity);
                 }
             }
+            ArchivedMetaEvent::AclsCreated(e) => {
+                for binding in archived_bindings(&e.bindings)? {
+                    self.acls.insert(&binding);
+                }
+            }
+            ArchivedMetaEvent::AclsDeleted(e) => {
+                for binding in archived_bindings(&e.bindings)? {
+                    self.acls.remove(&binding);
+                }
+            }
             ArchivedMetaEvent::ArchiveSealed(e) => {
                 let record = ArchiveRecord {
                     key: e.key.to_string(),
@@ -1034,6 +1089,7 @@ impl MetaState {
                 return Err("malformed client quota");
             }
         }
+        self.acls.check()?;
         for (topic, partitions) in &self.archives {
             let Some(state) = self.topics.get(topic) else {
                 return Err("archives of a topic that does not exist");
@@ -1065,7 +1121,8 @@ impl MetaState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::event::UserScramCredential;
+    use crate::meta::event::{AclsCreated, AclsDeleted, UserScramCredential};
+    use crate::meta::{AclOperation, AclPatternType, AclPermission, AclResourceType};
 
     fn credential(user: &str, mechanism: &str, keys: usize, iterations: u32) -> MetaEvent {
         MetaEvent::UserScramCredential(UserScramCredential {
@@ -1128,5 +1185,79 @@ mod tests {
         // No key bytes in what is printed.
         let printed = format!("{:?}", credential("alice", "SCRAM-SHA-256", 32, 4096));
         assert!(!printed.contains("stored_key"), "{printed}");
+    }
+
+    fn acl(name: &str, principal: &str, permission: AclPermission) -> AclBinding {
+        AclBinding {
+            resource_type: AclResourceType::Topic,
+            pattern_type: AclPatternType::Literal,
+            name: name.into(),
+            principal: principal.into(),
+            host: "*".into(),
+            operation: AclOperation::Write,
+            permission,
+        }
+    }
+
+    #[test]
+    fn acls_are_created_deduplicated_deleted_and_replayed() {
+        let alice = acl("orders", "User:alice", AclPermission::Allow);
+        let deny = acl("orders", "User:alice", AclPermission::Deny);
+        let bob = acl("payments", "User:bob", AclPermission::Allow);
+        let events = [
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![alice.clone(), bob.clone(), alice.clone()],
+            }),
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![deny.clone(), bob.clone()],
+            }),
+            MetaEvent::AclsDeleted(AclsDeleted {
+                bindings: vec![bob.clone(), acl("absent", "User:x", AclPermission::Allow)],
+            }),
+        ];
+        let mut state = MetaState::new();
+        for (offset, event) in events.iter().enumerate() {
+            state.apply_event(offset as u64, event).expect("valid");
+        }
+        assert_eq!(state.acls().len(), 2, "deduplicated, bob deleted");
+        assert_eq!(state.acls().bindings().collect::<Vec<_>>(), [alice, deny]);
+        let entries = &state.acls().of(AclResourceType::Topic).literal["orders"];
+        assert_eq!(entries.len(), 2);
+        assert!(!state
+            .acls()
+            .of(AclResourceType::Topic)
+            .literal
+            .contains_key("payments"));
+        // Replay of the same events from a snapshot of the middle.
+        let mut replayed = MetaState::new();
+        replayed.apply_event(0, &events[0]).expect("valid");
+        let bytes = super::super::encode_snapshot_file(&replayed).expect("encode");
+        let (_, mut loaded) = super::super::read_snapshot_file(&bytes).expect("decodes");
+        for (offset, event) in events.iter().enumerate().skip(1) {
+            loaded.apply_event(offset as u64, event).expect("valid");
+        }
+        assert_eq!(loaded, state);
+
+        let refused = [
+            MetaEvent::AclsCreated(AclsCreated { bindings: vec![] }),
+            MetaEvent::AclsDeleted(AclsDeleted { bindings: vec![] }),
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![acl("orders", "alice", AclPermission::Allow)],
+            }),
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![acl("", "User:alice", AclPermission::Allow)],
+            }),
+            MetaEvent::AclsCreated(AclsCreated {
+                bindings: vec![
+                    acl("orders", "User:alice", AclPermission::Allow);
+                    ACL_BINDINGS_PER_EVENT_MAX + 1
+                ],
+            }),
+        ];
+        for event in refused {
+            let before = state.clone();
+            assert!(state.apply_event(3, &event).is_err(), "{event}");
+            assert_eq!(state, before, "nothing changes on error");
+        }
     }
 }

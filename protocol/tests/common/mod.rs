@@ -190,6 +190,35 @@ pub fn body(key: ApiKey, version: i16) -> RequestKind {
                     .with_match_type(2),
             ]),
         ),
+        // alice may write every topic starting with "orders-".
+        ApiKey::CreateAcls => RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(
+            vec![create_acls_request::AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("orders-"))
+                .with_resource_pattern_type(4)
+                .with_principal(StrBytes::from_static_str("User:alice"))
+                .with_host(StrBytes::from_static_str("*"))
+                .with_operation(4)
+                .with_permission_type(3)],
+        )),
+        // Every binding that applies to topic "orders-eu".
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(2)
+                .with_resource_name_filter(Some(StrBytes::from_static_str("orders-eu")))
+                .with_pattern_type_filter(2)
+                .with_operation(1)
+                .with_permission_type(1),
+        ),
+        // Every binding of alice.
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(
+            vec![delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_principal_filter(Some(StrBytes::from_static_str("User:alice")))
+                .with_operation(1)
+                .with_permission_type(1)],
+        )),
         other => panic!("no test body for {other:?}"),
     }
 }

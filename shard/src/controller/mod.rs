@@ -47,6 +47,7 @@
 //!   owner's remove waits for an open in flight; a create after it starts
 //!   only once every remove is done.
 
+mod acls;
 mod archives;
 mod assignment;
 pub mod balance;

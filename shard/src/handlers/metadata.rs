@@ -5,6 +5,7 @@
 //!
 //! Layer: handlers (see the crate docs).
 
+use super::access::Access;
 use super::{text, topic_name};
 use crate::calls::call_controller;
 use crate::ids::{CLUSTER_ID, NODE_ID};
@@ -15,7 +16,7 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use kafka_protocol::ResponseError;
-use ringlog_engine::meta::{check_topic_name, MetaState};
+use ringlog_engine::meta::{check_topic_name, AclOperation, AclResourceType, MetaState};
 use std::rc::Rc;
 use uuid::Uuid;
 
@@ -29,9 +30,13 @@ enum Wanted {
 }
 
 /// Answers a Metadata request; creates missing topics first when
-/// `--auto-create-topics` is on and the client allows it.
+/// `--auto-create-topics` is on, the client allows it and the caller may
+/// create them (CREATE on the cluster or the topic). Topics the caller may
+/// not DESCRIBE are left out of a listing of every topic and answered
+/// TOPIC_AUTHORIZATION_FAILED when named.
 pub async fn handle(
     client: &Rc<ShardClient>,
+    access: &Access<'_>,
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
@@ -72,6 +77,7 @@ pub async fn handle(
                 })
                 .collect()
         });
+        let missing = access.may_create(missing);
         if !missing.is_empty() {
             if let Err(e) =
                 call_controller(client, ControllerRequest::AutoCreate { topics: missing }).await
@@ -98,6 +104,11 @@ pub async fn handle(
             })
             .collect(),
     });
+    let topics = if access.is_on() {
+        authorized(access, topics, wanted.is_some())
+    } else {
+        topics
+    };
     let mut response = MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(NODE_ID))
@@ -112,6 +123,36 @@ pub async fn handle(
         response = response.with_cluster_authorized_operations(OPERATIONS_OMITTED);
     }
     response
+}
+
+/// The entries the caller may DESCRIBE; the others are left out of a
+/// listing, or answered TOPIC_AUTHORIZATION_FAILED (without partitions or
+/// id) when `named`.
+fn authorized(
+    access: &Access<'_>,
+    topics: Vec<MetadataResponseTopic>,
+    named: bool,
+) -> Vec<MetadataResponseTopic> {
+    topics
+        .into_iter()
+        .filter_map(|entry| {
+            let Some(name) = entry.name.as_ref() else {
+                return Some(entry);
+            };
+            if access.allows(
+                AclOperation::Describe,
+                AclResourceType::Topic,
+                name.0.as_str(),
+            ) {
+                return Some(entry);
+            }
+            named.then(|| {
+                MetadataResponseTopic::default()
+                    .with_name(entry.name)
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+            })
+        })
+        .collect()
 }
 
 /// One topic's entry (UNKNOWN_TOPIC_OR_PARTITION if it does not exist).

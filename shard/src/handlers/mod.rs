@@ -12,11 +12,13 @@
 //!   ListOffsets, FindCoordinator, DescribeConfigs, DescribeCluster,
 //!   DescribeClientQuotas,
 //!   DeleteRecords, OffsetFetch (committed offsets are replicated meta
-//!   state), InitProducerId (the id comes from the controller). Partition
+//!   state), InitProducerId (the id comes from the controller),
+//!   DescribeAcls (ACLs are replicated meta state). Partition
 //!   work goes to the owning shard over the mesh (`fan_out.rs`).
 //! * **Admin handlers** run next to the controller (shard 0), the only
 //!   writer of the meta log: CreateTopics, DeleteTopics, CreatePartitions,
-//!   AlterConfigs, IncrementalAlterConfigs, AlterClientQuotas ([`admin`]). The router forwards
+//!   AlterConfigs, IncrementalAlterConfigs, AlterClientQuotas, CreateAcls,
+//!   DeleteAcls ([`admin`]). The router forwards
 //!   the decoded request and, before answering, waits until its own
 //!   replica has applied the change, so the client's next request sees it.
 //! * **Group handlers** run on the group's coordinator shard
@@ -24,16 +26,24 @@
 //!   OffsetCommit, DescribeGroups, DeleteGroups, OffsetDelete, ListGroups
 //!   ([`group`]). The router sends each group's part of a request there
 //!   and joins the answers (`group_route.rs`).
+//!
+//! Before any of them, the authorizer screens the request with the
+//! connection's principal ([`access`]), so what a caller may not do never
+//! reaches a handler.
 
+pub mod access;
 mod alter_client_quotas;
 mod alter_configs;
 mod api_versions;
 mod config_change;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
@@ -58,12 +68,14 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 mod sync_group;
 
+use crate::authorizer::Identity;
 use crate::calls::call_admin;
 use crate::controller::Controller;
 use crate::dispatch_order::Turn;
 use crate::group::Coordinator;
 use crate::message::{ClientInfo, GroupAnswer};
 use crate::runtime::ShardClient;
+use access::{Access, Refused};
 use group_route::{GroupRoute, Routed};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -78,30 +90,71 @@ pub enum Handled {
     Silent,
 }
 
-/// Runs the handler of a decoded request. `Err` is a reason to close the
-/// connection (a request this broker cannot answer).
+/// Runs the handler of a decoded request from `identity`'s connection,
+/// after the authorizer took out what the caller may not do
+/// ([`access::screen`]). `Err` is a reason to close the connection (a
+/// request this broker cannot answer).
 pub async fn dispatch(
     client: &Rc<ShardClient>,
     request: Request,
-    host: &str,
+    identity: &Identity,
     turn: Turn,
 ) -> Result<Handled, String> {
-    let version = request.api_version;
+    let Request {
+        header,
+        api_key,
+        api_version: version,
+        body,
+    } = request;
     // Only Produce dispatches in arrival order; every other request gives
     // its turn up here.
-    let produce_turn = (request.api_key == ApiKey::Produce).then_some(turn);
+    let produce_turn = (api_key == ApiKey::Produce).then_some(turn);
+    let access = Access::new(client, identity);
+    let (body, refused) = access::screen(&access, version, body);
+    if let Refused::Whole(response) = refused {
+        return Ok(Handled::Respond(response));
+    }
     let respond = |body| Ok(Handled::Respond(Box::new(body)));
-    let body = match GroupRoute::of(request.body, client.shard_count()) {
+    let handled = match GroupRoute::of(body, client.shard_count()) {
         Routed::Group(route) => {
             // Group members keep who sent them.
             let sender = ClientInfo {
-                client_id: request.header.client_id.unwrap_or_default().to_string(),
-                host: host.to_string(),
+                client_id: header.client_id.unwrap_or_default().to_string(),
+                host: identity.host.to_string(),
             };
-            return respond(route.ask(client, request.api_key, version, &sender).await?);
+            respond(route.ask(client, api_key, version, &sender).await?)
         }
-        Routed::Other(body) => body,
-    };
+        Routed::Other(body) => {
+            run(
+                client,
+                &access,
+                version,
+                header.request_api_key,
+                body,
+                produce_turn,
+            )
+            .await
+        }
+    }?;
+    Ok(match handled {
+        Handled::Respond(mut body) => {
+            access::join(&access, &mut body, refused);
+            Handled::Respond(body)
+        }
+        Handled::Silent => Handled::Silent,
+    })
+}
+
+/// Runs the handler of a request that is not a group request.
+async fn run(
+    client: &Rc<ShardClient>,
+    access: &Access<'_>,
+    version: i16,
+    api_key: i16,
+    body: RequestKind,
+    produce_turn: Option<Turn>,
+) -> Result<Handled, String> {
+    let respond = |body| Ok(Handled::Respond(Box::new(body)));
     match body {
         RequestKind::OffsetFetch(body) => respond(ResponseKind::OffsetFetch(
             offset_fetch::handle(client, version, body).await,
@@ -110,10 +163,10 @@ pub async fn dispatch(
             respond(ResponseKind::ApiVersions(api_versions::handle(version)))
         }
         RequestKind::Metadata(body) => respond(ResponseKind::Metadata(
-            metadata::handle(client, version, body).await,
+            metadata::handle(client, access, version, body).await,
         )),
         RequestKind::Produce(body) => Ok(
-            match produce::handle(client, version, body, produce_turn).await {
+            match produce::handle(client, access, version, body, produce_turn).await {
                 Some(body) => Handled::Respond(Box::new(ResponseKind::Produce(body))),
                 None => Handled::Silent,
             },
@@ -142,6 +195,9 @@ pub async fn dispatch(
         RequestKind::InitProducerId(body) => respond(ResponseKind::InitProducerId(
             init_producer_id::handle(client, version, body).await,
         )),
+        RequestKind::DescribeAcls(body) => respond(ResponseKind::DescribeAcls(
+            describe_acls::handle(client, version, body).await,
+        )),
         // The router answers these on a SASL listener (authentication
         // and re-authentication); here the listener is not one.
         RequestKind::SaslHandshake(_) => {
@@ -155,13 +211,15 @@ pub async fn dispatch(
         | RequestKind::CreatePartitions(_)
         | RequestKind::AlterConfigs(_)
         | RequestKind::IncrementalAlterConfigs(_)
-        | RequestKind::AlterClientQuotas(_)) => {
+        | RequestKind::AlterClientQuotas(_)
+        | RequestKind::CreateAcls(_)
+        | RequestKind::DeleteAcls(_)) => {
             let reply = call_admin(client, version, Box::new(body)).await?;
             Ok(Handled::Respond(Box::new(reply.body)))
         }
         other => Err(format!(
             "no handler for {:?} v{version}",
-            ringlog_protocol::ApiKey::try_from(request.header.request_api_key)
+            ringlog_protocol::ApiKey::try_from(api_key)
                 .map_or_else(|_| format!("{other:?}"), |k| format!("{k:?}"))
         )),
     }
@@ -193,6 +251,12 @@ pub async fn admin(
         ),
         RequestKind::AlterClientQuotas(body) => ResponseKind::AlterClientQuotas(
             alter_client_quotas::handle(controller, version, body, &mut applied).await,
+        ),
+        RequestKind::CreateAcls(body) => ResponseKind::CreateAcls(
+            create_acls::handle(controller, version, body, &mut applied).await,
+        ),
+        RequestKind::DeleteAcls(body) => ResponseKind::DeleteAcls(
+            delete_acls::handle(controller, version, body, &mut applied).await,
         ),
         other => unreachable!("not an admin request: {other:?}"),
     };

@@ -31,6 +31,7 @@
 //! (53), as for a request with a transactional id, because transactions
 //! are not supported.
 
+use super::access::Access;
 use super::fan_out::Parts;
 use super::topic_name;
 use crate::calls::call_controller;
@@ -58,8 +59,11 @@ const BATCHES_PER_PARTITION_MAX: usize = 1;
 /// Answers a Produce request; `None` for acks=0 (no response is sent).
 /// With a `turn`, the batches are routed only after every earlier request
 /// of the connection has routed its own (see [`crate::dispatch_order`]).
+/// Missing topics are auto-created (`--auto-create-topics`) only if the
+/// caller may create them (CREATE on the cluster or the topic).
 pub async fn handle(
     client: &Rc<ShardClient>,
+    access: &Access<'_>,
     version: i16,
     request: ProduceRequest,
     turn: Option<Turn>,
@@ -101,6 +105,7 @@ pub async fn handle(
                 .map(str::to_string)
                 .collect()
         });
+        let missing = access.may_create(missing);
         if !missing.is_empty() {
             if let Err(e) =
                 call_controller(client, ControllerRequest::AutoCreate { topics: missing }).await
