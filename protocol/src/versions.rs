@@ -37,6 +37,8 @@
 //! | OffsetDelete | 0 | the only version. |
 //! | SaslHandshake | 0–1 | all versions; v1 means the tokens follow in SaslAuthenticate (KIP-152), v0 that they follow as raw size-prefixed frames. Advertised on every listener as Kafka does; outside a SASL listener's authentication phase it is ILLEGAL_SASL_STATE. |
 //! | SaslAuthenticate | 0–2 | all versions; v1 adds the session lifetime (always 0: no re-authentication, KIP-368), v2 is flexible. |
+//! | DescribeUserScramCredentials | 0 | the only version (KIP-554). |
+//! | AlterUserScramCredentials | 0 | the only version (KIP-554). |
 //! | InitProducerId | 0–5 | idempotent producers only (no transactional id). v3 adds the producer's current id and epoch (KIP-360; without a transactional id the answer is a new id, epoch 0, at every version); v4 and v5 only let the broker answer PRODUCER_FENCED / TRANSACTION_ABORTABLE, transactional errors it never gives. v6 adds two-phase-commit fields `kafka-protocol` cannot encode in requests. |
 
 use kafka_protocol::messages::ApiKey;
@@ -85,6 +87,8 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::OffsetDelete, 0, 0),
+    api(ApiKey::DescribeUserScramCredentials, 0, 0),
+    api(ApiKey::AlterUserScramCredentials, 0, 0),
     api(ApiKey::DescribeCluster, 0, 1),
 ];
 
@@ -213,6 +217,8 @@ mod tests {
             (ApiKey::InitProducerId, 0, 5),
             (ApiKey::SaslHandshake, 0, 1),
             (ApiKey::SaslAuthenticate, 0, 2),
+            (ApiKey::DescribeUserScramCredentials, 0, 0),
+            (ApiKey::AlterUserScramCredentials, 0, 0),
         ];
         assert_eq!(SUPPORTED_APIS.len(), expected.len());
         for (key, min, max) in expected {

@@ -256,6 +256,18 @@ impl fmt::Debug for UserScramCredential {
     }
 }
 
+/// A user's SCRAM credential for one mechanism was removed
+/// (AlterUserScramCredentials' deletion): new authentications with it
+/// fail; connections it already authenticated stay (as in Kafka). The
+/// credential must exist.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct UserScramCredentialDeleted {
+    /// User name.
+    pub user: String,
+    /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+}
+
 /// One change to cluster metadata: the unit of the meta log (one event per
 /// offset; the frame carries the event time in ms).
 ///
@@ -295,6 +307,8 @@ pub enum MetaEvent {
     ShardsStarted(#[rkyv(with = AsBox)] ShardsStarted),
     /// Tag 13.
     UserScramCredential(#[rkyv(with = AsBox)] UserScramCredential),
+    /// Tag 14.
+    UserScramCredentialDeleted(#[rkyv(with = AsBox)] UserScramCredentialDeleted),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -343,7 +357,8 @@ impl MetaEvent {
             | MetaEvent::GroupDeleted(_)
             | MetaEvent::ProducerIdBlock(_)
             | MetaEvent::ShardsStarted(_)
-            | MetaEvent::UserScramCredential(_) => None,
+            | MetaEvent::UserScramCredential(_)
+            | MetaEvent::UserScramCredentialDeleted(_) => None,
         }
     }
 
@@ -445,6 +460,11 @@ impl fmt::Display for MetaEvent {
                 e.mechanism,
                 e.iterations,
                 e.salt.len()
+            ),
+            MetaEvent::UserScramCredentialDeleted(e) => write!(
+                f,
+                "user-scram-credential-deleted user={:?} mechanism={:?}",
+                e.user, e.mechanism
             ),
             MetaEvent::OffsetsCommitted(e) => {
                 write!(
@@ -587,6 +607,10 @@ mod tests {
                 iterations: 4096,
                 stored_key: vec![2; 32],
                 server_key: vec![3; 32],
+            }),
+            MetaEvent::UserScramCredentialDeleted(UserScramCredentialDeleted {
+                user: "alice".into(),
+                mechanism: "SCRAM-SHA-256".into(),
             }),
         ]
     }

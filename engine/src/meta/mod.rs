@@ -93,8 +93,9 @@ pub use event::{
     decode_event, encode_event, format_topic_id, ArchiveSealed, ArchivedMetaEvent, ArchivesTrimmed,
     GroupDeleted, GroupMemberRecord, GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted,
     OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, ShardsStarted,
-    TopicConfigChanged, TopicCreated, TopicDeleted, UserScramCredential, ARCHIVE_KEY_BYTES_MAX,
-    GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
+    TopicConfigChanged, TopicCreated, TopicDeleted, UserScramCredential,
+    UserScramCredentialDeleted, ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX,
+    OFFSET_METADATA_BYTES_MAX,
 };
 pub use snapshot::{encode_snapshot_file, read_snapshot_file};
 pub use state::{

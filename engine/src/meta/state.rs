@@ -652,6 +652,13 @@ impl MetaState {
             ArchivedMetaEvent::UserScramCredential(e) => {
                 archived_credential(e).check(e.user.as_str(), e.mechanism.as_str())
             }
+            ArchivedMetaEvent::UserScramCredentialDeleted(e) => {
+                let (user, mechanism) = (e.user.as_str(), e.mechanism.as_str());
+                if self.scram_credential(user, mechanism).is_none() {
+                    return Err(format!("user {user:?} has no {mechanism:?} credential"));
+                }
+                Ok(())
+            }
             ArchivedMetaEvent::ShardsStarted(e) => {
                 if e.shards.to_native() == 0 {
                     return Err("a start with no shards".to_string());
@@ -790,6 +797,16 @@ impl MetaState {
                     .entry(e.user.to_string())
                     .or_default()
                     .insert(e.mechanism.to_string(), archived_credential(e));
+            }
+            ArchivedMetaEvent::UserScramCredentialDeleted(e) => {
+                let user = e.user.as_str();
+                let mechanisms = self.users.get_mut(user).expect("checked: the user exists");
+                mechanisms.remove(e.mechanism.as_str());
+                // A user without credentials is no user: `users()` lists
+                // only those with one.
+                if mechanisms.is_empty() {
+                    self.users.remove(user);
+                }
             }
             ArchivedMetaEvent::ArchiveSealed(e) => {
                 let record = ArchiveRecord {
@@ -962,7 +979,7 @@ impl MetaState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::event::UserScramCredential;
+    use crate::meta::event::{UserScramCredential, UserScramCredentialDeleted};
 
     fn credential(user: &str, mechanism: &str, keys: usize, iterations: u32) -> MetaEvent {
         MetaEvent::UserScramCredential(UserScramCredential {
@@ -1022,6 +1039,33 @@ mod tests {
             assert!(state.apply_event(3, &event).is_err(), "{event}");
             assert_eq!(state, before, "nothing changes on error");
         }
+        // Deleting removes one mechanism, then the user with the last.
+        let deleted = |user: &str, mechanism: &str| {
+            MetaEvent::UserScramCredentialDeleted(UserScramCredentialDeleted {
+                user: user.into(),
+                mechanism: mechanism.into(),
+            })
+        };
+        state
+            .apply_event(3, &deleted("alice", "SCRAM-SHA-256"))
+            .expect("stored");
+        assert_eq!(state.scram_credential("alice", "SCRAM-SHA-256"), None);
+        assert!(state.scram_credential("alice", "SCRAM-SHA-512").is_some());
+        for missing in [
+            deleted("alice", "SCRAM-SHA-256"),
+            deleted("bob", "SCRAM-SHA-512"),
+            deleted("alice", "PLAIN"),
+        ] {
+            let before = state.clone();
+            assert!(state.apply_event(4, &missing).is_err(), "{missing}");
+            assert_eq!(state, before, "nothing changes on error");
+        }
+        state
+            .apply_event(4, &deleted("alice", "SCRAM-SHA-512"))
+            .expect("stored");
+        assert_eq!(state.users().count(), 0);
+        assert_eq!(state.applied_offset(), 5);
+
         // No key bytes in what is printed.
         let printed = format!("{:?}", credential("alice", "SCRAM-SHA-256", 32, 4096));
         assert!(!printed.contains("stored_key"), "{printed}");

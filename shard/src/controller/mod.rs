@@ -52,6 +52,7 @@ mod assignment;
 pub mod balance;
 pub mod moves;
 mod producer_ids;
+mod users;
 
 use crate::config::CoreBalancing;
 use crate::ids::random_uuid;

@@ -10,12 +10,13 @@
 //!   SaslAuthenticate (called by the router's authentication phase on a
 //!   SASL listener, refused with ILLEGAL_SASL_STATE here otherwise), Metadata, Produce, Fetch,
 //!   ListOffsets, FindCoordinator, DescribeConfigs, DescribeCluster,
-//!   DeleteRecords, OffsetFetch (committed offsets are replicated meta
+//!   DescribeUserScramCredentials, DeleteRecords, OffsetFetch (committed offsets are replicated meta
 //!   state), InitProducerId (the id comes from the controller). Partition
 //!   work goes to the owning shard over the mesh (`fan_out.rs`).
 //! * **Admin handlers** run next to the controller (shard 0), the only
 //!   writer of the meta log: CreateTopics, DeleteTopics, CreatePartitions,
-//!   AlterConfigs, IncrementalAlterConfigs ([`admin`]). The router forwards
+//!   AlterConfigs, IncrementalAlterConfigs, AlterUserScramCredentials
+//!   ([`admin`]). The router forwards
 //!   the decoded request and, before answering, waits until its own
 //!   replica has applied the change, so the client's next request sees it.
 //! * **Group handlers** run on the group's coordinator shard
@@ -25,6 +26,7 @@
 //!   and joins the answers (`group_route.rs`).
 
 mod alter_configs;
+mod alter_user_scram_credentials;
 mod api_versions;
 mod config_change;
 mod create_partitions;
@@ -35,6 +37,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_user_scram_credentials;
 mod fan_out;
 mod fetch;
 mod find_coordinator;
@@ -130,6 +133,11 @@ pub async fn dispatch(
         RequestKind::DescribeCluster(body) => respond(ResponseKind::DescribeCluster(
             describe_cluster::handle(client, version, body),
         )),
+        RequestKind::DescribeUserScramCredentials(body) => {
+            respond(ResponseKind::DescribeUserScramCredentials(
+                describe_user_scram_credentials::handle(client, version, body),
+            ))
+        }
         RequestKind::DeleteRecords(body) => respond(ResponseKind::DeleteRecords(
             delete_records::handle(client, version, body).await,
         )),
@@ -148,7 +156,8 @@ pub async fn dispatch(
         | RequestKind::DeleteTopics(_)
         | RequestKind::CreatePartitions(_)
         | RequestKind::AlterConfigs(_)
-        | RequestKind::IncrementalAlterConfigs(_)) => {
+        | RequestKind::IncrementalAlterConfigs(_)
+        | RequestKind::AlterUserScramCredentials(_)) => {
             let reply = call_admin(client, version, Box::new(body)).await?;
             Ok(Handled::Respond(Box::new(reply.body)))
         }
@@ -183,6 +192,9 @@ pub async fn admin(
         ),
         RequestKind::IncrementalAlterConfigs(body) => ResponseKind::IncrementalAlterConfigs(
             incremental_alter_configs::handle(controller, version, body, &mut applied).await,
+        ),
+        RequestKind::AlterUserScramCredentials(body) => ResponseKind::AlterUserScramCredentials(
+            alter_user_scram_credentials::handle(controller, version, body, &mut applied).await,
         ),
         other => unreachable!("not an admin request: {other:?}"),
     };
