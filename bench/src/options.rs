@@ -607,6 +607,100 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
+    fn security(args: &[&str]) -> SecurityOptions {
+        let mut argv = vec!["produce"];
+        argv.extend_from_slice(args);
+        match parse(&argv).expect("parses") {
+            BenchCommand::Produce(p) => p.client.security,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sasl_needs_a_user_and_a_password_from_a_file_or_the_environment() {
+        let plain = security(&[]);
+        assert_eq!(plain.over(), "");
+        assert!(plain.resolve_with(None).unwrap().sasl.is_none());
+
+        let sasl = security(&["--security-protocol", "sasl_plaintext"]);
+        let err = sasl.resolve_with(None).unwrap_err();
+        assert!(err.contains("--sasl-username"), "{err}");
+        let sasl = security(&[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-username",
+            "bob",
+            "--sasl-mechanism",
+            "plain",
+        ]);
+        assert_eq!(sasl.over(), " over SASL_PLAINTEXT PLAIN");
+        let err = sasl.resolve_with(None).unwrap_err();
+        assert!(
+            err.contains("--sasl-password-file") && err.contains(SASL_PASSWORD_ENV),
+            "{err}"
+        );
+        let resolved = sasl.resolve_with(Some("from-env".into())).unwrap();
+        let credentials = resolved.sasl.expect("SASL");
+        assert_eq!(
+            (
+                credentials.mechanism,
+                credentials.user.as_str(),
+                &credentials.password[..]
+            ),
+            (Mechanism::Plain, "bob", &b"from-env"[..])
+        );
+        assert!(resolved.tls.is_none());
+
+        // The file wins over the environment; only its first line counts.
+        let dir = std::env::temp_dir().join(format!("ringlog-sasl-opts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "from-file\r\nsecond line\n").unwrap();
+        let file_flag = file.to_str().unwrap();
+        let with_file = security(&[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-username",
+            "bob",
+            "--sasl-password-file",
+            file_flag,
+        ]);
+        let credentials = with_file
+            .resolve_with(Some("from-env".into()))
+            .unwrap()
+            .sasl
+            .unwrap();
+        assert_eq!(credentials.password, b"from-file");
+        assert_eq!(credentials.mechanism, Mechanism::ScramSha512, "the default");
+        std::fs::write(&file, "\n").unwrap();
+        assert!(with_file.resolve_with(None).unwrap_err().contains("empty"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let missing = security(&[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-username",
+            "bob",
+            "--sasl-password-file",
+            "/nonexistent/password",
+        ]);
+        assert!(missing
+            .resolve_with(None)
+            .unwrap_err()
+            .contains("/nonexistent/password"));
+
+        // SASL flags without SASL, and SASL_SSL without a CA.
+        let err = security(&["--sasl-username", "bob"])
+            .resolve_with(None)
+            .unwrap_err();
+        assert!(err.contains("need --security-protocol SASL_"), "{err}");
+        assert!(
+            security(&["--security-protocol", "SASL_SSL", "--sasl-username", "bob"])
+                .resolve_with(Some("pw".into()))
+                .is_err()
+        );
+        assert!(parse(&["produce", "--sasl-mechanism", "GSSAPI"]).is_err());
+    }
+
     #[test]
     fn produce_defaults() {
         let BenchCommand::Produce(p) = parse(&["produce"]).unwrap() else {
