@@ -39,7 +39,7 @@ enum Command {
     Shard(shard::ShardArgs),
     /// Move a partition to another shard, live.
     Partition(partition::PartitionArgs),
-    /// Add a SASL user's SCRAM credential, with the broker stopped.
+    /// SASL users' SCRAM credentials: add (online or with the broker stopped), delete, list.
     User(user::UserArgs),
     /// Load generator and disk ceiling: produce, consume, e2e, requests, disk.
     Bench(Box<ringlog_bench::BenchArgs>),

@@ -125,7 +125,10 @@ mod tests {
         state
     }
 
-    fn ask(users: Option<&[&str]>) -> Vec<(String, i16, Vec<(i8, i32)>)> {
+    /// A result: user, error code, (mechanism, iterations) of each credential.
+    type Described = (String, i16, Vec<(i8, i32)>);
+
+    fn ask(users: Option<&[&str]>) -> Vec<Described> {
         let request = DescribeUserScramCredentialsRequest::default().with_users(users.map(|u| {
             u.iter()
                 .map(|name| UserName::default().with_name(text(*name)))
