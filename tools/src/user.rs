@@ -203,7 +203,7 @@ fn add_online(args: &AddArgs, bootstrap: &str) -> Result<String, (u8, String)> {
     let upsertion = ScramCredentialUpsertion::default()
         .with_name(str_bytes(&args.name))
         .with_mechanism(mechanism_code(args.mechanism))
-        .with_iterations(i32::try_from(args.iterations).map_err(|_| (2, "iterations".to_string()))?)
+        .with_iterations(i32::try_from(args.iterations).expect("checked: at most 16384"))
         .with_salt(Bytes::from(salt))
         .with_salted_password(Bytes::from(salted));
     let request = AlterUserScramCredentialsRequest::default().with_upsertions(vec![upsertion]);
