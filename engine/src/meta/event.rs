@@ -668,5 +668,9 @@ mod tests {
         assert!(samples()[0]
             .to_string()
             .contains("id=07070707070707070707070707070707"));
+        assert_eq!(
+            samples()[14].to_string(),
+            r#"user-scram-credential-deleted user="alice" mechanism="SCRAM-SHA-256""#
+        );
     }
 }
