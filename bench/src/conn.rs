@@ -14,7 +14,9 @@
 //!
 //! With `--security-protocol SSL` the socket is wrapped in TLS
 //! (futures-rustls) right after the connect, within the same timeout, and
-//! everything above runs on the TLS stream; the writer is boxed so one
+//! everything above runs on the TLS stream; with SASL_* the client
+//! authenticates next (SaslHandshake v1 and SaslAuthenticate, driven by
+//! `ringlog_protocol::sasl::ClientSession`), before ApiVersions; the writer is boxed so one
 //! [`Conn`] type serves both (one indirect call per request written, next
 //! to a system call).
 
@@ -33,8 +35,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::options::ClientSecurity;
 use crate::wire;
 use ringlog_protocol::client;
+use ringlog_protocol::sasl::{self, ClientCredentials, ClientSession};
 
 /// Read buffer growth step (reads get at least half of it).
 const READ_CHUNK_BYTES: usize = 256 * 1024;
@@ -50,13 +54,13 @@ pub enum Recv {
     Closed(String),
 }
 
-/// How connections are opened: TLS (`--security-protocol SSL`) or not,
-/// and the timeout of the connect, the handshake and the version
-/// negotiation.
+/// How connections are opened: TLS and SASL (`--security-protocol`) or
+/// not, and the timeout of the connect, the handshake, the authentication
+/// and the version negotiation.
 #[derive(Clone)]
 pub struct Dial {
-    /// The client's TLS configuration; `None` for PLAINTEXT.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// TLS and SASL settings.
+    pub security: ClientSecurity,
     /// Bound of the connect, the TLS handshake and the ApiVersions
     /// exchange; the default of [`Conn::call`].
     pub timeout: Duration,
@@ -69,7 +73,7 @@ impl Dial {
     ///
     /// See [`Conn::connect`].
     pub async fn connect(&self, address: &str, queue: usize) -> Result<Conn, String> {
-        Conn::connect(address, self.tls.as_ref(), self.timeout, queue).await
+        Conn::connect(address, &self.security, self.timeout, queue).await
     }
 }
 
@@ -169,7 +173,7 @@ impl Conn {
     /// exchange fails.
     pub async fn connect(
         address: &str,
-        tls: Option<&Arc<rustls::ClientConfig>>,
+        security: &ClientSecurity,
         timeout: Duration,
         queue: usize,
     ) -> Result<Conn, String> {
@@ -194,7 +198,7 @@ impl Conn {
             .set_nodelay(true)
             .map_err(|e| format!("{address}: TCP_NODELAY: {e}"))?;
         let (sender, responses) = local_channel::new_bounded(queue);
-        let (reader, writer): (Task<()>, Pin<Box<dyn AsyncWrite>>) = match tls {
+        let (reader, writer): (Task<()>, Pin<Box<dyn AsyncWrite>>) = match &security.tls {
             None => {
                 let (reader, writer) = futures_lite::io::split(stream);
                 (
@@ -221,6 +225,9 @@ impl Conn {
             timeout,
             out: BytesMut::new(),
         };
+        if let Some(credentials) = &security.sasl {
+            conn.authenticate(credentials).await?;
+        }
         conn.negotiate().await?;
         Ok(conn)
     }
@@ -233,6 +240,42 @@ impl Conn {
     /// The default request timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// SaslHandshake and SaslAuthenticate (KIP-152), before any other
+    /// request; `Err` names the user and mechanism, never the password.
+    async fn authenticate(&mut self, credentials: &ClientCredentials) -> Result<(), String> {
+        let address = self.address.clone();
+        let failed = |why: String| format!("{address}: {why}");
+        let response = self
+            .call(
+                sasl::CLIENT_HANDSHAKE_VERSION,
+                &sasl::handshake_request(credentials),
+            )
+            .await?;
+        sasl::check_handshake(credentials, &response).map_err(failed)?;
+        let mut session = ClientSession::new(credentials.clone());
+        let mut token = session
+            .first()
+            .map_err(|why| failed(sasl::client_failure(credentials, &why)))?;
+        for _ in 0..sasl::CLIENT_ROUNDS_MAX {
+            let response = self
+                .call(
+                    sasl::CLIENT_AUTHENTICATE_VERSION,
+                    &sasl::authenticate_request(token),
+                )
+                .await?;
+            let server = sasl::check_authenticate(credentials, response).map_err(failed)?;
+            match session.step(&server) {
+                Ok(Some(next)) => token = next,
+                Ok(None) => return Ok(()),
+                Err(why) => return Err(failed(sasl::client_failure(credentials, &why))),
+            }
+        }
+        Err(failed(sasl::client_failure(
+            credentials,
+            &format!("not done after {} rounds", sasl::CLIENT_ROUNDS_MAX),
+        )))
     }
 
     async fn negotiate(&mut self) -> Result<(), String> {

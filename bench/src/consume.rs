@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use crate::cluster::{topic_name, Assignment};
 use crate::conn::{Conn, Recv};
+use crate::options::ClientSecurity;
 use crate::records::{count_fetched, value_stamps};
 use crate::runner::{stopping, ThreadContext};
 use ringlog_protocol::client::{decode_response, error_code_name};
@@ -47,8 +48,8 @@ pub struct ConsumerConfig {
     pub partition_max_bytes: i32,
     /// Time a request may take beyond its long-poll.
     pub request_timeout: Duration,
-    /// TLS to the brokers (`--security-protocol SSL`); `None` for PLAINTEXT.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// TLS and SASL to the brokers (`--security-protocol`).
+    pub security: ClientSecurity,
     /// Decode records and measure produce-to-consume latency.
     pub end_to_end: bool,
 }
@@ -231,7 +232,7 @@ pub async fn fetch_loop(
     stop: &StopRule,
 ) -> Result<(), String> {
     let clock = ctx.clock;
-    let mut conn = Conn::connect(leader, config.tls.as_ref(), config.request_timeout, 2).await?;
+    let mut conn = Conn::connect(leader, &config.security, config.request_timeout, 2).await?;
     let version = conn.version::<FetchRequest>()?;
     let max_wait_ms = if config.end_to_end {
         config.max_wait_ms.min(E2E_MAX_WAIT_MS)
@@ -393,7 +394,7 @@ mod tests {
             fetch_max_bytes: 1 << 20,
             partition_max_bytes: 1 << 16,
             request_timeout: Duration::from_secs(1),
-            tls: None,
+            security: ClientSecurity::default(),
             end_to_end: false,
         };
         let offsets = BTreeMap::from([(0, 5), (3, 9)]);

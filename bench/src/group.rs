@@ -443,7 +443,7 @@ async fn start_positions(
     };
     for (leader, partitions) in missing {
         let mut conn =
-            Conn::connect(leader, consumer.tls.as_ref(), consumer.request_timeout, 1).await?;
+            Conn::connect(leader, &consumer.security, consumer.request_timeout, 1).await?;
         positions.extend(list_offsets(&mut conn, &config.topic, &partitions, timestamp).await?);
     }
     Ok(positions)
@@ -590,7 +590,7 @@ async fn run_member(
 ) -> Result<(), String> {
     let mut coordinator = Conn::connect(
         &config.coordinator,
-        consumer.tls.as_ref(),
+        &consumer.security,
         consumer.request_timeout,
         2,
     )

@@ -17,9 +17,11 @@
 //! 1 MiB no better; 5 requests in flight 513 MB/s, 16 715 MB/s.
 
 use clap::{Args, Subcommand, ValueEnum};
-use ringlog_protocol::tls::{ClientTlsFiles, SecurityProtocol};
+use ringlog_protocol::sasl::{ClientCredentials, Mechanism};
+use ringlog_protocol::tls::{ClientTlsFiles, ListenerSecurity, SecurityProtocol};
 use serde::{Serialize, Serializer};
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,21 +87,24 @@ pub enum BenchCommand {
 }
 
 /// Kafka's client security settings, the same flags on every command that
-/// speaks Kafka (`ringlog bench`, `ringlog topic`, `ringlog group`): this
-/// one definition is flattened into each. Flags only, no environment
-/// variables: `RINGLOG_TLS_CERT` and the like are `ringlog serve`'s.
+/// speaks Kafka (`ringlog bench`, `ringlog topic`, `ringlog group`,
+/// `ringlog user`): this one definition is flattened into each. Flags
+/// only, no environment variables (`RINGLOG_TLS_CERT` and the like are
+/// `ringlog serve`'s), except the SASL password: it never goes on the
+/// command line, where any user of the host can read it, so it comes from
+/// `--sasl-password-file` or [`SASL_PASSWORD_ENV`].
 #[derive(Args, Clone, Debug, Serialize)]
 pub struct SecurityOptions {
-    /// Security protocol to the broker (Kafka's security.protocol): PLAINTEXT or SSL.
+    /// Security protocol to the broker (Kafka's security.protocol).
     #[arg(
         long,
         global = true,
-        value_name = "PLAINTEXT|SSL",
+        value_name = "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL",
         default_value = "PLAINTEXT",
-        value_parser = SecurityProtocol::parse
+        value_parser = ListenerSecurity::parse
     )]
     #[serde(serialize_with = "serialize_display")]
-    pub security_protocol: SecurityProtocol,
+    pub security_protocol: ListenerSecurity,
     /// With SSL: CA certificates (PEM) the broker's certificate must chain to.
     #[arg(long, global = true, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
@@ -109,6 +114,34 @@ pub struct SecurityOptions {
     /// With SSL: the private key of --tls-cert (PEM).
     #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// With SASL_*: the mechanism (Kafka's sasl.mechanism).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PLAIN|SCRAM-SHA-256|SCRAM-SHA-512",
+        default_value = SASL_MECHANISM_DEFAULT,
+        value_parser = parse_mechanism
+    )]
+    #[serde(serialize_with = "serialize_display")]
+    pub sasl_mechanism: Mechanism,
+    /// With SASL_*: the user to authenticate as.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub sasl_username: Option<String>,
+    /// With SASL_*: a file whose first line is the password (else the
+    /// RINGLOG_SASL_PASSWORD environment variable).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub sasl_password_file: Option<PathBuf>,
+}
+
+/// `--sasl-mechanism`'s default: the strongest mechanism the broker offers
+/// (SCRAM never sends the password, and SHA-512 is Kafka's stronger hash).
+pub const SASL_MECHANISM_DEFAULT: &str = "SCRAM-SHA-512";
+/// Where the SASL password comes from without `--sasl-password-file`.
+pub const SASL_PASSWORD_ENV: &str = "RINGLOG_SASL_PASSWORD";
+
+fn parse_mechanism(text: &str) -> Result<Mechanism, String> {
+    Mechanism::from_name(&text.to_ascii_uppercase())
+        .ok_or_else(|| format!("{text:?} is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"))
 }
 
 fn serialize_display<S: Serializer>(
@@ -118,37 +151,118 @@ fn serialize_display<S: Serializer>(
     serializer.collect_str(value)
 }
 
+/// How every connection of a command is opened: TLS or not, SASL or not.
+/// Cheap to clone (shared configurations).
+#[derive(Clone, Debug, Default)]
+pub struct ClientSecurity {
+    /// The client's TLS configuration; `None` for PLAINTEXT and
+    /// SASL_PLAINTEXT.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Who to authenticate as right after connecting (and after TLS);
+    /// `None` without SASL.
+    pub sasl: Option<Arc<ClientCredentials>>,
+}
+
 impl SecurityOptions {
     /// How a headline names the security protocol: nothing for PLAINTEXT
-    /// (the default), ` over SSL` otherwise, so a report says what it measured.
-    pub fn over(&self) -> &'static str {
+    /// (the default), ` over SSL` (or the SASL protocol and mechanism)
+    /// otherwise, so a report says what it measured.
+    pub fn over(&self) -> String {
         match self.security_protocol {
-            SecurityProtocol::Plaintext => "",
-            SecurityProtocol::Ssl => " over SSL",
+            ListenerSecurity {
+                transport: SecurityProtocol::Plaintext,
+                sasl: false,
+            } => String::new(),
+            ListenerSecurity { sasl: false, .. } => format!(" over {}", self.security_protocol),
+            ListenerSecurity { sasl: true, .. } => {
+                format!(" over {} {}", self.security_protocol, self.sasl_mechanism)
+            }
         }
     }
 
-    /// The TLS configuration to connect with, read from the files once;
-    /// `None` for PLAINTEXT.
+    /// The TLS configuration and SASL credentials to connect with, read
+    /// from the files (and the environment) once.
     ///
     /// # Errors
     ///
-    /// SSL without `--tls-ca`, TLS files with PLAINTEXT, or a file that
-    /// cannot be used (named, with why).
-    pub fn tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+    /// SSL without `--tls-ca`, TLS files without SSL, SASL flags without
+    /// SASL, SASL without a user or password, or a file that cannot be
+    /// used (named, with why).
+    pub fn resolve(&self) -> Result<ClientSecurity, String> {
+        self.resolve_with(std::env::var_os(SASL_PASSWORD_ENV))
+    }
+
+    fn resolve_with(&self, password_env: Option<OsString>) -> Result<ClientSecurity, String> {
         let files = ClientTlsFiles {
             ca: self.tls_ca.clone(),
             cert: self.tls_cert.clone(),
             key: self.tls_key.clone(),
         };
-        match self.security_protocol {
-            SecurityProtocol::Ssl => files.load().map(Some).map_err(|e| e.to_string()),
-            SecurityProtocol::Plaintext if files == ClientTlsFiles::default() => Ok(None),
+        let protocol = self.security_protocol;
+        let tls = match protocol.transport {
+            SecurityProtocol::Ssl => Some(files.load().map_err(|e| e.to_string())?),
+            SecurityProtocol::Plaintext if files == ClientTlsFiles::default() => None,
             SecurityProtocol::Plaintext => {
-                Err("--tls-ca, --tls-cert and --tls-key need --security-protocol SSL".to_string())
+                return Err(format!(
+                    "--tls-ca, --tls-cert and --tls-key need --security-protocol SSL or SASL_SSL, not {protocol}"
+                ))
             }
+        };
+        if !protocol.sasl {
+            if self.sasl_username.is_some() || self.sasl_password_file.is_some() {
+                return Err(format!(
+                    "--sasl-username and --sasl-password-file need --security-protocol SASL_PLAINTEXT or SASL_SSL, not {protocol}"
+                ));
+            }
+            return Ok(ClientSecurity { tls, sasl: None });
         }
+        let mechanism = self.sasl_mechanism;
+        let Some(user) = &self.sasl_username else {
+            return Err(format!(
+                "--security-protocol {protocol} needs --sasl-username NAME"
+            ));
+        };
+        let password = match (&self.sasl_password_file, password_env) {
+            (Some(path), _) => read_password_file(path)?,
+            (None, Some(value)) => value
+                .into_string()
+                .map_err(|_| format!("{SASL_PASSWORD_ENV} is not UTF-8"))?
+                .into_bytes(),
+            (None, None) => {
+                return Err(format!(
+                    "--security-protocol {protocol} needs the password of {user:?}: --sasl-password-file FILE (its first line) or the {SASL_PASSWORD_ENV} environment variable"
+                ))
+            }
+        };
+        let credentials = ClientCredentials::new(mechanism, user, password)
+            .map_err(|e| format!("SASL {mechanism} as {user:?}: {e}"))?;
+        Ok(ClientSecurity {
+            tls,
+            sasl: Some(Arc::new(credentials)),
+        })
     }
+}
+
+/// Longest password file read: a password is at most
+/// [`ringlog_protocol::sasl::PASSWORD_BYTES_MAX`] bytes, plus a line end.
+const PASSWORD_FILE_BYTES_MAX: u64 = ringlog_protocol::sasl::PASSWORD_BYTES_MAX as u64 + 2;
+
+/// The first line of `path`, without its line end.
+fn read_password_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(PASSWORD_FILE_BYTES_MAX).read_to_end(&mut text))
+        .map_err(|e| format!("--sasl-password-file {}: {e}", path.display()))?;
+    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return Err(format!(
+            "--sasl-password-file {}: the first line is empty",
+            path.display()
+        ));
+    }
+    Ok(line.to_vec())
 }
 
 /// Where and how to connect.
@@ -162,7 +276,7 @@ pub struct ClientOptions {
         env = "RINGLOG_BOOTSTRAP"
     )]
     pub bootstrap: String,
-    /// PLAINTEXT or SSL, and the TLS files.
+    /// The security protocol, the TLS files and the SASL login.
     #[command(flatten)]
     pub security: SecurityOptions,
     /// Load-generator threads, one glommio executor each.
@@ -491,6 +605,100 @@ mod tests {
         Cli::try_parse_from(argv)
             .map(|c| c.bench.command)
             .map_err(|e| e.to_string())
+    }
+
+    fn security(args: &[&str]) -> SecurityOptions {
+        let mut argv = vec!["produce"];
+        argv.extend_from_slice(args);
+        match parse(&argv).expect("parses") {
+            BenchCommand::Produce(p) => p.client.security,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sasl_needs_a_user_and_a_password_from_a_file_or_the_environment() {
+        let plain = security(&[]);
+        assert_eq!(plain.over(), "");
+        assert!(plain.resolve_with(None).unwrap().sasl.is_none());
+
+        let sasl = security(&["--security-protocol", "sasl_plaintext"]);
+        let err = sasl.resolve_with(None).unwrap_err();
+        assert!(err.contains("--sasl-username"), "{err}");
+        let sasl = security(&[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-username",
+            "bob",
+            "--sasl-mechanism",
+            "plain",
+        ]);
+        assert_eq!(sasl.over(), " over SASL_PLAINTEXT PLAIN");
+        let err = sasl.resolve_with(None).unwrap_err();
+        assert!(
+            err.contains("--sasl-password-file") && err.contains(SASL_PASSWORD_ENV),
+            "{err}"
+        );
+        let resolved = sasl.resolve_with(Some("from-env".into())).unwrap();
+        let credentials = resolved.sasl.expect("SASL");
+        assert_eq!(
+            (
+                credentials.mechanism,
+                credentials.user.as_str(),
+                &credentials.password[..]
+            ),
+            (Mechanism::Plain, "bob", &b"from-env"[..])
+        );
+        assert!(resolved.tls.is_none());
+
+        // The file wins over the environment; only its first line counts.
+        let dir = std::env::temp_dir().join(format!("ringlog-sasl-opts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "from-file\r\nsecond line\n").unwrap();
+        let file_flag = file.to_str().unwrap();
+        let with_file = security(&[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-username",
+            "bob",
+            "--sasl-password-file",
+            file_flag,
+        ]);
+        let credentials = with_file
+            .resolve_with(Some("from-env".into()))
+            .unwrap()
+            .sasl
+            .unwrap();
+        assert_eq!(credentials.password, b"from-file");
+        assert_eq!(credentials.mechanism, Mechanism::ScramSha512, "the default");
+        std::fs::write(&file, "\n").unwrap();
+        assert!(with_file.resolve_with(None).unwrap_err().contains("empty"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let missing = security(&[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-username",
+            "bob",
+            "--sasl-password-file",
+            "/nonexistent/password",
+        ]);
+        assert!(missing
+            .resolve_with(None)
+            .unwrap_err()
+            .contains("/nonexistent/password"));
+
+        // SASL flags without SASL, and SASL_SSL without a CA.
+        let err = security(&["--sasl-username", "bob"])
+            .resolve_with(None)
+            .unwrap_err();
+        assert!(err.contains("need --security-protocol SASL_"), "{err}");
+        assert!(
+            security(&["--security-protocol", "SASL_SSL", "--sasl-username", "bob"])
+                .resolve_with(Some("pw".into()))
+                .is_err()
+        );
+        assert!(parse(&["produce", "--sasl-mechanism", "GSSAPI"]).is_err());
     }
 
     #[test]

@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use crate::cluster::{topic_name, Assignment};
 use crate::conn::{Conn, Recv};
+use crate::options::ClientSecurity;
 use crate::records::{partition_of_key, write_key, BatchBuilder, Codec, Payload};
 use crate::rng::Rng;
 use crate::runner::{stopping, ThreadContext};
@@ -79,8 +80,8 @@ pub struct ProducerConfig {
     pub max_request_bytes: usize,
     /// Time a request may take.
     pub request_timeout: Duration,
-    /// TLS to the brokers (`--security-protocol SSL`); `None` for PLAINTEXT.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// TLS and SASL to the brokers (`--security-protocol`).
+    pub security: ClientSecurity,
     /// Seed of keys and payloads.
     pub seed: u64,
     /// Whether acknowledged records are the measurement (`produce`) or
@@ -327,7 +328,7 @@ pub async fn connection(
     );
     let mut conn = match Conn::connect(
         &plan.assignment.leader,
-        config.tls.as_ref(),
+        &config.security,
         config.request_timeout,
         config.max_in_flight + 1,
     )

@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use crate::cluster::{check_created, create_topics_request, topic_name};
 use crate::conn::{Conn, Recv};
+use crate::options::ClientSecurity;
 use crate::runner::{stopping, ThreadContext};
 use crate::schedule::{Due, Schedule};
 use ringlog_protocol::client::{decode_response, error_code_name};
@@ -69,8 +70,8 @@ pub struct RequestsConfig {
     pub max_in_flight: usize,
     /// Time a request may take.
     pub request_timeout: Duration,
-    /// TLS to the brokers (`--security-protocol SSL`); `None` for PLAINTEXT.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// TLS and SASL to the brokers (`--security-protocol`).
+    pub security: ClientSecurity,
 }
 
 /// One requests connection's plan.
@@ -343,7 +344,7 @@ async fn run(
     let clock = ctx.clock;
     let mut conn = Conn::connect(
         &plan.broker,
-        config.tls.as_ref(),
+        &config.security,
         config.request_timeout,
         config.max_in_flight + 1,
     )
@@ -450,7 +451,7 @@ mod tests {
             run_id: "r1".into(),
             max_in_flight: 1,
             request_timeout: Duration::from_secs(1),
-            tls: None,
+            security: ClientSecurity::default(),
         }
     }
 

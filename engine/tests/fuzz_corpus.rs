@@ -34,7 +34,7 @@ use ringlog_engine::io::TMP_SUFFIX;
 use ringlog_engine::meta::{
     GroupMemberRecord, GroupStored, MetaConfig, MetaEvent, MetaLog, OffsetCommit, OffsetsCommitted,
     OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock, TopicConfigChanged,
-    TopicCreated, TopicDeleted,
+    TopicCreated, TopicDeleted, UserScramCredential, UserScramCredentialDeleted,
 };
 use ringlog_engine::partition::PartitionLog;
 use ringlog_engine::{Clock, LogConfig};
@@ -401,6 +401,23 @@ fn meta_events() -> Vec<MetaEvent> {
             group: "billing".into(),
         }),
     ]);
+    // SCRAM credentials: one user with both mechanisms, then one deleted.
+    for (mechanism, keys) in [("SCRAM-SHA-256", 32), ("SCRAM-SHA-512", 64)] {
+        events.push(MetaEvent::UserScramCredential(UserScramCredential {
+            user: "alice".into(),
+            mechanism: mechanism.into(),
+            salt: vec![1; 32],
+            iterations: 4096,
+            stored_key: vec![2; keys],
+            server_key: vec![3; keys],
+        }));
+    }
+    events.push(MetaEvent::UserScramCredentialDeleted(
+        UserScramCredentialDeleted {
+            user: "alice".into(),
+            mechanism: "SCRAM-SHA-256".into(),
+        },
+    ));
     events
 }
 

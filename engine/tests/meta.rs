@@ -16,7 +16,8 @@ use ringlog_engine::meta::{
     encode_event, log_dir, snapshot_dir, ArchiveSealed, ArchivesTrimmed, GroupDeleted,
     GroupMemberRecord, GroupStored, MetaConfig, MetaEvent, MetaLog, MetaState, OffsetCommit,
     OffsetsCommitted, OffsetsDeleted, PartitionPlaced, PartitionsAdded, ProducerIdBlock,
-    ShardsStarted, TopicConfigChanged, TopicCreated, TopicDeleted,
+    ShardsStarted, TopicConfigChanged, TopicCreated, TopicDeleted, UserScramCredential,
+    UserScramCredentialDeleted,
 };
 use ringlog_engine::{Clock, Corruption, Error, Log};
 use std::path::{Path, PathBuf};
@@ -353,6 +354,66 @@ fn snapshot_plus_tail_equals_full_replay() {
         }
         let full = open_mem(&mem, small_config(0)).await;
         assert_eq!(full.snapshot_offset(), None);
+        assert_eq!(full.state(), expected);
+    });
+}
+
+/// SCRAM credentials set and deleted on both sides of a snapshot: the
+/// snapshot (version 4, the users map) and the replayed tail give the
+/// state a full replay gives, and a deletion of a missing credential is
+/// refused without changing anything.
+#[test]
+fn scram_credential_deletions_survive_snapshot_and_replay() {
+    fn credential(user: &str, mechanism: &str, keys: usize) -> MetaEvent {
+        MetaEvent::UserScramCredential(UserScramCredential {
+            user: user.into(),
+            mechanism: mechanism.into(),
+            salt: vec![4; 16],
+            iterations: 4096,
+            stored_key: vec![5; keys],
+            server_key: vec![6; keys],
+        })
+    }
+    fn deleted(user: &str, mechanism: &str) -> MetaEvent {
+        MetaEvent::UserScramCredentialDeleted(UserScramCredentialDeleted {
+            user: user.into(),
+            mechanism: mechanism.into(),
+        })
+    }
+    run(|| async move {
+        let mem = MemStorage::new();
+        let meta = open_mem(&mem, small_config(0)).await;
+        for event in [
+            credential("alice", "SCRAM-SHA-256", 32),
+            credential("alice", "SCRAM-SHA-512", 64),
+            credential("bob", "SCRAM-SHA-256", 32),
+            deleted("alice", "SCRAM-SHA-256"),
+        ] {
+            meta.append(&event).await.expect("valid");
+        }
+        assert_eq!(meta.snapshot().await.expect("snapshot"), 4);
+        meta.append(&deleted("bob", "SCRAM-SHA-256"))
+            .await
+            .expect("valid");
+        assert!(meta.append(&deleted("bob", "SCRAM-SHA-256")).await.is_err());
+        let expected = meta.state();
+        assert_eq!(expected.users().collect::<Vec<_>>(), ["alice"]);
+        assert!(expected
+            .scram_credential("alice", "SCRAM-SHA-256")
+            .is_none());
+        assert!(expected
+            .scram_credential("alice", "SCRAM-SHA-512")
+            .is_some());
+        meta.close().await.expect("close");
+
+        let with_snapshot = open_mem(&mem, small_config(0)).await;
+        assert_eq!(with_snapshot.snapshot_offset(), Some(4));
+        assert_eq!(with_snapshot.state(), expected);
+        drop(with_snapshot);
+        for path in snapshot_files(&mem) {
+            mem.remove(&path).await.expect("remove snapshot");
+        }
+        let full = open_mem(&mem, small_config(0)).await;
         assert_eq!(full.state(), expected);
     });
 }

@@ -22,11 +22,28 @@
 //! per-process secret (stable across attempts) and then fails the proof,
 //! with the one message every failure carries.
 //!
+//! The client side ([`ClientSession`]) is the same kind of state machine,
+//! used by ringlog's own clients (`ringlog bench`, `topic`, `group`,
+//! `user`) right after connecting: it verifies the server's signature, so
+//! a broker that does not hold the credential (or a man in the middle
+//! without it) cannot pass for one that does, and it refuses a server
+//! nonce that does not extend its own. Testing it against
+//! [`ServerSession`] checks both halves of every exchange. The helpers
+//! that salt a password client-side ([`salted_password`]) and derive the
+//! stored keys from a salted password ([`credential_from_salted`]) serve
+//! AlterUserScramCredentials (KIP-554), where only the salted password
+//! travels.
+//!
 //! The crypto is aws-lc-rs's (PBKDF2, HMAC, SHA-2, constant-time compare,
 //! the system random generator), the library rustls already runs on here.
 
 use aws_lc_rs::{constant_time, digest, hmac, pbkdf2, rand};
 use base64::prelude::{Engine, BASE64_STANDARD};
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::StrBytes;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::OnceLock;
@@ -181,15 +198,12 @@ fn derive(
 ) -> ScramCredential {
     let mut salted = vec![0u8; mechanism.key_bytes()];
     pbkdf2::derive(mechanism.pbkdf2(), iterations, salt, password, &mut salted);
-    let key = hmac::Key::new(mechanism.hmac(), &salted);
-    let client_key = hmac::sign(&key, b"Client Key");
-    let stored_key = digest::digest(mechanism.digest(), client_key.as_ref());
-    let server_key = hmac::sign(&key, b"Server Key");
+    let (stored_key, server_key) = keys(mechanism, &salted);
     ScramCredential {
         salt: salt.to_vec(),
         iterations: iterations.get(),
-        stored_key: stored_key.as_ref().to_vec(),
-        server_key: server_key.as_ref().to_vec(),
+        stored_key,
+        server_key,
     }
 }
 
@@ -557,6 +571,398 @@ fn plain(token: &[u8], store: &impl CredentialStore) -> Step {
     }
 }
 
+/// Bytes of the random part of the client's SCRAM nonce (before base64).
+const CLIENT_NONCE_BYTES: usize = 24;
+
+/// `SaltedPassword` of a password: what AlterUserScramCredentials carries
+/// (KIP-554), derived client-side so the password never leaves the client.
+///
+/// # Errors
+///
+/// Not a SCRAM mechanism, iterations outside
+/// [`SCRAM_ITERATIONS_MIN`]`..=`[`SCRAM_ITERATIONS_MAX`], an empty or too long
+/// password, or an empty salt.
+pub fn salted_password(
+    mechanism: Mechanism,
+    password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+) -> Result<Vec<u8>, String> {
+    if !mechanism.is_scram() {
+        return Err(format!("{mechanism} stores no credential"));
+    }
+    if !(SCRAM_ITERATIONS_MIN..=SCRAM_ITERATIONS_MAX).contains(&iterations) {
+        return Err(format!(
+            "iterations {iterations} outside {SCRAM_ITERATIONS_MIN}..={SCRAM_ITERATIONS_MAX}"
+        ));
+    }
+    check_password(password)?;
+    if salt.is_empty() {
+        return Err("an empty salt".into());
+    }
+    let iterations = NonZeroU32::new(iterations).ok_or("zero iterations")?;
+    let mut salted = vec![0u8; mechanism.key_bytes()];
+    pbkdf2::derive(mechanism.pbkdf2(), iterations, salt, password, &mut salted);
+    Ok(salted)
+}
+
+/// A random salt of [`SALT_BYTES`] for a new credential.
+///
+/// # Errors
+///
+/// No system randomness.
+pub fn random_salt() -> Result<Vec<u8>, String> {
+    let mut salt = vec![0u8; SALT_BYTES];
+    rand::fill(&mut salt).map_err(|_| "no system randomness for the salt".to_string())?;
+    Ok(salt)
+}
+
+/// The credential the broker stores for a salted password it was sent
+/// (AlterUserScramCredentials): the keys RFC 5802 derives from it.
+///
+/// # Errors
+///
+/// Not a SCRAM mechanism, or a salted password of the wrong length for
+/// the mechanism's hash.
+pub fn credential_from_salted(
+    mechanism: Mechanism,
+    salted_password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+) -> Result<ScramCredential, String> {
+    if !mechanism.is_scram() {
+        return Err(format!("{mechanism} stores no credential"));
+    }
+    if salted_password.len() != mechanism.key_bytes() {
+        return Err(format!(
+            "a {mechanism} salted password is {} bytes, not {}",
+            mechanism.key_bytes(),
+            salted_password.len()
+        ));
+    }
+    let (stored_key, server_key) = keys(mechanism, salted_password);
+    Ok(ScramCredential {
+        salt: salt.to_vec(),
+        iterations,
+        stored_key,
+        server_key,
+    })
+}
+
+/// `StoredKey` and `ServerKey` of a salted password.
+fn keys(mechanism: Mechanism, salted: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let key = hmac::Key::new(mechanism.hmac(), salted);
+    let client_key = hmac::sign(&key, b"Client Key");
+    let stored_key = digest::digest(mechanism.digest(), client_key.as_ref());
+    let server_key = hmac::sign(&key, b"Server Key");
+    (stored_key.as_ref().to_vec(), server_key.as_ref().to_vec())
+}
+
+/// What one of ringlog's clients authenticates with: the mechanism, the
+/// user and the password (never printed: `Debug` leaves it out).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    /// PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub mechanism: Mechanism,
+    /// The user name.
+    pub user: String,
+    /// The password, as the bytes sent (no SASLprep, like the server).
+    pub password: Vec<u8>,
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("mechanism", &self.mechanism)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCredentials {
+    /// Checked credentials.
+    ///
+    /// # Errors
+    ///
+    /// A user name [`check_user_name`] refuses, or an empty or too long
+    /// password.
+    pub fn new(
+        mechanism: Mechanism,
+        user: &str,
+        password: Vec<u8>,
+    ) -> Result<ClientCredentials, String> {
+        check_user_name(user)?;
+        check_password(&password)?;
+        Ok(ClientCredentials {
+            mechanism,
+            user: user.to_string(),
+            password,
+        })
+    }
+}
+
+/// The client side of one authentication exchange (RFC 4616 PLAIN, RFC
+/// 5802/7677 SCRAM), as a pure state machine like [`ServerSession`]:
+/// [`ClientSession::first`] is the first token, [`ClientSession::step`]
+/// takes each server token and says what to send next, or that the server
+/// proved it knows the credential (SCRAM's server signature, verified).
+pub struct ClientSession {
+    credentials: ClientCredentials,
+    state: ClientState,
+}
+
+enum ClientState {
+    /// Nothing sent yet.
+    Start,
+    /// PLAIN's one token sent; the server answers with nothing.
+    PlainSent,
+    /// Client-first sent.
+    FirstSent {
+        client_first_bare: String,
+        client_nonce: String,
+    },
+    /// Client-final sent; the server must answer with this signature.
+    FinalSent { server_signature: Vec<u8> },
+    /// Done or failed: any further token fails.
+    Over,
+}
+
+impl ClientSession {
+    /// A session that authenticates as `credentials`.
+    pub fn new(credentials: ClientCredentials) -> Self {
+        ClientSession {
+            credentials,
+            state: ClientState::Start,
+        }
+    }
+
+    /// The first token: PLAIN's `NUL user NUL password`, or SCRAM's
+    /// client-first with a random nonce.
+    ///
+    /// # Errors
+    ///
+    /// Called twice, or no system randomness.
+    pub fn first(&mut self) -> Result<Vec<u8>, String> {
+        let mut nonce = [0u8; CLIENT_NONCE_BYTES];
+        rand::fill(&mut nonce).map_err(|_| "no system randomness for the nonce".to_string())?;
+        self.first_with_nonce(&BASE64_STANDARD.encode(nonce))
+    }
+
+    fn first_with_nonce(&mut self, client_nonce: &str) -> Result<Vec<u8>, String> {
+        if !matches!(self.state, ClientState::Start) {
+            self.state = ClientState::Over;
+            return Err("the first token was already sent".into());
+        }
+        let credentials = &self.credentials;
+        if credentials.mechanism == Mechanism::Plain {
+            self.state = ClientState::PlainSent;
+            let mut token =
+                Vec::with_capacity(credentials.user.len() + credentials.password.len() + 2);
+            token.push(0);
+            token.extend_from_slice(credentials.user.as_bytes());
+            token.push(0);
+            token.extend_from_slice(&credentials.password);
+            return Ok(token);
+        }
+        let client_first_bare = format!("n={},r={client_nonce}", escape_name(&credentials.user));
+        let token = format!("n,,{client_first_bare}").into_bytes();
+        self.state = ClientState::FirstSent {
+            client_first_bare,
+            client_nonce: client_nonce.to_string(),
+        };
+        Ok(token)
+    }
+
+    /// Takes the server's next token: `Ok(Some(token))` to send next,
+    /// `Ok(None)` when authentication is complete (for SCRAM: the server's
+    /// signature verified).
+    ///
+    /// # Errors
+    ///
+    /// A malformed server message, a server nonce that does not extend
+    /// the client's, iterations outside the accepted range, a server
+    /// signature that does not verify, or a token out of turn.
+    pub fn step(&mut self, token: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let state = std::mem::replace(&mut self.state, ClientState::Over);
+        if token.len() > TOKEN_BYTES_MAX {
+            return Err(format!("a server token over {TOKEN_BYTES_MAX} bytes"));
+        }
+        match state {
+            ClientState::PlainSent if token.is_empty() => Ok(None),
+            ClientState::PlainSent => Err("PLAIN answered with a challenge".into()),
+            ClientState::FirstSent {
+                client_first_bare,
+                client_nonce,
+            } => {
+                let (client_final, server_signature) =
+                    self.client_final(token, &client_first_bare, &client_nonce)?;
+                self.state = ClientState::FinalSent { server_signature };
+                Ok(Some(client_final))
+            }
+            ClientState::FinalSent { server_signature } => {
+                let text = std::str::from_utf8(token).map_err(|_| "server-final is not UTF-8")?;
+                if let Some(error) = text.strip_prefix("e=") {
+                    return Err(format!("the server refused: {error}"));
+                }
+                let verifier = text
+                    .split(',')
+                    .next()
+                    .and_then(|f| f.strip_prefix("v="))
+                    .ok_or("server-final without v=")?;
+                let verifier = BASE64_STANDARD
+                    .decode(verifier)
+                    .map_err(|_| "server signature is not base64")?;
+                constant_time::verify_slices_are_equal(&verifier, &server_signature).map_err(
+                    |_| "the server's signature does not verify: it does not know this credential",
+                )?;
+                Ok(None)
+            }
+            ClientState::Start | ClientState::Over => Err("a server token out of turn".into()),
+        }
+    }
+
+    /// Client-final for server-first, and the server signature it implies.
+    fn client_final(
+        &self,
+        token: &[u8],
+        client_first_bare: &str,
+        client_nonce: &str,
+    ) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let mechanism = self.credentials.mechanism;
+        let server_first = std::str::from_utf8(token).map_err(|_| "server-first is not UTF-8")?;
+        let mut fields = server_first.split(',');
+        let nonce = fields
+            .next()
+            .and_then(|f| f.strip_prefix("r="))
+            .ok_or("server-first without r=")?;
+        if nonce.len() <= client_nonce.len() || !nonce.starts_with(client_nonce) {
+            return Err("the server nonce does not extend the client's".into());
+        }
+        let salt = fields
+            .next()
+            .and_then(|f| f.strip_prefix("s="))
+            .ok_or("server-first without s=")?;
+        let salt = BASE64_STANDARD
+            .decode(salt)
+            .map_err(|_| "server salt is not base64")?;
+        let iterations: u32 = fields
+            .next()
+            .and_then(|f| f.strip_prefix("i="))
+            .and_then(|i| i.parse().ok())
+            .ok_or("server-first without a numeric i=")?;
+        let salted = salted_password(mechanism, &self.credentials.password, &salt, iterations)?;
+        let key = hmac::Key::new(mechanism.hmac(), &salted);
+        let client_key = hmac::sign(&key, b"Client Key");
+        let (stored_key, server_key) = keys(mechanism, &salted);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+        let signature = hmac::sign(
+            &hmac::Key::new(mechanism.hmac(), &stored_key),
+            auth_message.as_bytes(),
+        );
+        let proof: Vec<u8> = client_key
+            .as_ref()
+            .iter()
+            .zip(signature.as_ref())
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_signature = hmac::sign(
+            &hmac::Key::new(mechanism.hmac(), &server_key),
+            auth_message.as_bytes(),
+        );
+        Ok((
+            format!("{without_proof},p={}", BASE64_STANDARD.encode(proof)).into_bytes(),
+            server_signature.as_ref().to_vec(),
+        ))
+    }
+}
+
+/// SaslHandshake version ringlog's clients send: v1, the tokens follow in
+/// SaslAuthenticate requests (KIP-152).
+pub const CLIENT_HANDSHAKE_VERSION: i16 = 1;
+/// SaslAuthenticate version ringlog's clients send (v0 and v1 differ only
+/// in the session lifetime answered; v2 is flexible). Fixed, because the
+/// exchange runs before ApiVersions.
+pub const CLIENT_AUTHENTICATE_VERSION: i16 = 1;
+/// Most SaslAuthenticate round trips of one client exchange (SCRAM needs
+/// two, PLAIN one).
+pub const CLIENT_ROUNDS_MAX: usize = 4;
+
+/// The SaslHandshake a client opens with.
+pub fn handshake_request(credentials: &ClientCredentials) -> SaslHandshakeRequest {
+    SaslHandshakeRequest::default()
+        .with_mechanism(StrBytes::from_static_str(credentials.mechanism.name()))
+}
+
+/// A client's SaslAuthenticate carrying `token`.
+pub fn authenticate_request(token: Vec<u8>) -> SaslAuthenticateRequest {
+    SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token))
+}
+
+/// How a client names a failed authentication: the user and the
+/// mechanism, never the password.
+pub fn client_failure(credentials: &ClientCredentials, why: &str) -> String {
+    format!(
+        "SASL authentication as user {:?} with {} failed: {why}",
+        credentials.user, credentials.mechanism
+    )
+}
+
+/// Checks the broker's SaslHandshake answer.
+///
+/// # Errors
+///
+/// The broker refused the mechanism (saying which it offers) or is not in
+/// an authentication phase; the message names the user and mechanism.
+pub fn check_handshake(
+    credentials: &ClientCredentials,
+    response: &SaslHandshakeResponse,
+) -> Result<(), String> {
+    if response.error_code == 0 {
+        return Ok(());
+    }
+    let offered: Vec<&str> = response.mechanisms.iter().map(|m| m.as_str()).collect();
+    Err(client_failure(
+        credentials,
+        &format!(
+            "the broker answered SaslHandshake with error {} (it offers: {})",
+            response.error_code,
+            if offered.is_empty() {
+                "nothing".to_string()
+            } else {
+                offered.join(", ")
+            }
+        ),
+    ))
+}
+
+/// The server token of the broker's SaslAuthenticate answer.
+///
+/// # Errors
+///
+/// The broker refused: its message, with the user and mechanism.
+pub fn check_authenticate(
+    credentials: &ClientCredentials,
+    response: SaslAuthenticateResponse,
+) -> Result<Vec<u8>, String> {
+    if response.error_code == 0 {
+        return Ok(response.auth_bytes.to_vec());
+    }
+    let message = response
+        .error_message
+        .as_ref()
+        .map_or("no message", |m| m.as_str());
+    Err(client_failure(
+        credentials,
+        &format!("error {}: {message}", response.error_code),
+    ))
+}
+
+/// RFC 5802's saslname escape: `,` is `=2C` and `=` is `=3D`.
+fn escape_name(name: &str) -> String {
+    name.replace('=', "=3D").replace(',', "=2C")
+}
+
 /// RFC 5802's saslname: `=2C` is `,` and `=3D` is `=`; any other `=` is an
 /// error.
 fn unescape_name(name: &str) -> Option<String> {
@@ -746,6 +1152,131 @@ mod tests {
                 failed(Some("al=ice"), "wrong password")
             );
         }
+    }
+
+    /// Runs a [`ClientSession`] against a [`ServerSession`]; `tamper`
+    /// may change each server token before the client sees it.
+    fn run_client(
+        credentials: ClientCredentials,
+        store: &Store,
+        tamper: impl Fn(Vec<u8>) -> Vec<u8>,
+    ) -> (Result<(), String>, Option<Step>) {
+        let mut server = ServerSession::new(credentials.mechanism);
+        let mut client = ClientSession::new(credentials);
+        let mut token = client.first().unwrap();
+        for _ in 0..4 {
+            let reply = match server.step(&token, store) {
+                Step::Challenge(challenge) => challenge,
+                Step::Done { user, reply } => {
+                    let done = Step::Done {
+                        user,
+                        reply: reply.clone(),
+                    };
+                    return match client.step(&tamper(reply)) {
+                        Ok(None) => (Ok(()), Some(done)),
+                        Ok(Some(_)) => (Err("client wants more".into()), Some(done)),
+                        Err(e) => (Err(e), Some(done)),
+                    };
+                }
+                failed @ Step::Failed { .. } => return (Err("server failed".into()), Some(failed)),
+            };
+            match client.step(&tamper(reply)) {
+                Ok(Some(next)) => token = next,
+                Ok(None) => return (Err("client done before the server".into()), None),
+                Err(e) => return (Err(e), None),
+            }
+        }
+        (Err("no end".into()), None)
+    }
+
+    fn credentials(mechanism: Mechanism, user: &str, password: &str) -> ClientCredentials {
+        ClientCredentials::new(mechanism, user, password.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn client_authenticates_against_the_server_session() {
+        for stored in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
+            let user = "al=i,ce";
+            let store = store_with(user, stored, "s3cret");
+            for mechanism in [stored, Mechanism::Plain] {
+                let (outcome, server) =
+                    run_client(credentials(mechanism, user, "s3cret"), &store, |t| t);
+                assert_eq!(outcome, Ok(()), "{mechanism}");
+                assert!(
+                    matches!(server, Some(Step::Done { ref user, .. }) if user == "al=i,ce"),
+                    "{mechanism}: {server:?}"
+                );
+                let (outcome, server) =
+                    run_client(credentials(mechanism, user, "wrong"), &store, |t| t);
+                assert!(outcome.is_err(), "{mechanism}");
+                assert_eq!(server, Some(failed(Some(user), "wrong password")));
+            }
+        }
+    }
+
+    #[test]
+    fn client_refuses_a_forged_server_signature_and_a_foreign_nonce() {
+        for mechanism in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
+            let store = store_with("bob", mechanism, "pw");
+            // The server accepted the proof, but its signature is forged.
+            let forge = |token: Vec<u8>| match token.strip_prefix(b"v=") {
+                Some(_) => {
+                    let bytes = vec![7u8; mechanism.key_bytes()];
+                    format!("v={}", BASE64_STANDARD.encode(bytes)).into_bytes()
+                }
+                None => token,
+            };
+            let (outcome, server) = run_client(credentials(mechanism, "bob", "pw"), &store, forge);
+            assert!(matches!(server, Some(Step::Done { .. })));
+            assert!(outcome.unwrap_err().contains("signature does not verify"));
+
+            let mut client = ClientSession::new(credentials(mechanism, "bob", "pw"));
+            client.first_with_nonce("abc").unwrap();
+            let err = client.step(b"r=xyzabcdef,s=AAAA,i=4096").unwrap_err();
+            assert!(err.contains("does not extend"), "{err}");
+            let mut client = ClientSession::new(credentials(mechanism, "bob", "pw"));
+            client.first_with_nonce("abc").unwrap();
+            assert!(
+                client.step(b"r=abc,s=AAAA,i=4096").is_err(),
+                "no server part"
+            );
+            let mut client = ClientSession::new(credentials(mechanism, "bob", "pw"));
+            client.first_with_nonce("abc").unwrap();
+            assert!(
+                client.step(b"r=abcd,s=AAAA,i=1").is_err(),
+                "too few iterations"
+            );
+            let mut client = ClientSession::new(credentials(mechanism, "bob", "pw"));
+            client.first_with_nonce("abc").unwrap();
+            assert_eq!(
+                client.step(b"e=invalid-proof").unwrap_err(),
+                "server-first without r="
+            );
+        }
+        let mut plain = ClientSession::new(credentials(Mechanism::Plain, "bob", "pw"));
+        assert_eq!(plain.first().unwrap(), b"\0bob\0pw");
+        assert!(plain.step(b"challenge").is_err());
+        assert!(plain.step(b"").is_err(), "over after a failure");
+        assert!(ClientCredentials::new(Mechanism::Plain, "bob", Vec::new()).is_err());
+        assert!(ClientCredentials::new(Mechanism::Plain, "", b"pw".to_vec()).is_err());
+        let printed = format!("{:?}", credentials(Mechanism::Plain, "bob", "hunter2"));
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+
+    #[test]
+    fn salted_passwords_give_the_credential_a_password_does() {
+        for mechanism in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
+            let salt = random_salt().unwrap();
+            let salted = salted_password(mechanism, b"pw", &salt, 4096).unwrap();
+            assert_eq!(
+                credential_from_salted(mechanism, &salted, &salt, 4096).unwrap(),
+                derive(mechanism, b"pw", &salt, NonZeroU32::new(4096).unwrap())
+            );
+            assert!(credential_from_salted(mechanism, &salted[1..], &salt, 4096).is_err());
+            assert!(salted_password(mechanism, b"pw", &[], 4096).is_err());
+            assert!(salted_password(mechanism, b"pw", &salt, 100).is_err());
+        }
+        assert!(salted_password(Mechanism::Plain, b"pw", b"salt", 4096).is_err());
     }
 
     #[test]

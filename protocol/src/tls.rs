@@ -28,36 +28,14 @@ use std::sync::Arc;
 /// larger file is refused rather than read without bound.
 pub const PEM_CERTIFICATES_MAX: usize = 1024;
 
-/// Kafka's `security.protocol` of one of ringlog's clients: the
-/// transport. (A listener's is [`ListenerSecurity`], which adds SASL.)
+/// The transport of Kafka's `security.protocol`: plain TCP or TLS
+/// ([`ListenerSecurity`] adds SASL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecurityProtocol {
     /// Kafka over plain TCP.
     Plaintext,
     /// Kafka over TLS.
     Ssl,
-}
-
-impl SecurityProtocol {
-    /// Parses a client's protocol name (any case). The SASL protocols are
-    /// refused with a message saying ringlog's own clients do not speak
-    /// SASL (the broker does).
-    ///
-    /// # Errors
-    ///
-    /// Anything but `PLAINTEXT` and `SSL`.
-    pub fn parse(text: &str) -> Result<SecurityProtocol, String> {
-        match ListenerSecurity::parse(text) {
-            Ok(ListenerSecurity {
-                transport,
-                sasl: false,
-            }) => Ok(transport),
-            Ok(_) => Err(format!(
-                "{text}: ringlog's own clients do not speak SASL; use PLAINTEXT or SSL (the broker's listener accepts SASL_PLAINTEXT and SASL_SSL)"
-            )),
-            Err(_) => Err(format!("{text:?} is not PLAINTEXT or SSL")),
-        }
-    }
 }
 
 impl fmt::Display for SecurityProtocol {
@@ -69,9 +47,9 @@ impl fmt::Display for SecurityProtocol {
     }
 }
 
-/// Kafka's `security.protocol` of the broker's listener: the transport,
-/// and whether clients authenticate with SASL on it (`SASL_PLAINTEXT`,
-/// `SASL_SSL`).
+/// Kafka's `security.protocol`, of the broker's listener or of one of
+/// ringlog's clients: the transport, and whether clients authenticate
+/// with SASL on it (`SASL_PLAINTEXT`, `SASL_SSL`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListenerSecurity {
     /// Plain TCP or TLS.
@@ -526,13 +504,10 @@ mod tests {
     #[test]
     fn security_protocols() {
         assert_eq!(
-            SecurityProtocol::parse("PLAINTEXT"),
+            ListenerSecurity::parse("PLAINTEXT").map(|l| l.transport),
             Ok(SecurityProtocol::Plaintext)
         );
-        assert_eq!(SecurityProtocol::parse("ssl"), Ok(SecurityProtocol::Ssl));
         for sasl in ["SASL_SSL", "SASL_PLAINTEXT"] {
-            let err = SecurityProtocol::parse(sasl).unwrap_err();
-            assert!(err.contains("clients do not speak SASL"), "{err}");
             let listener = ListenerSecurity::parse(&sasl.to_lowercase()).unwrap();
             assert!(listener.sasl);
             assert_eq!(listener.to_string(), sasl);
@@ -542,7 +517,6 @@ mod tests {
             Ok(SecurityProtocol::Ssl)
         );
         assert_eq!(ListenerSecurity::parse("ssl").map(|l| l.sasl), Ok(false));
-        assert!(SecurityProtocol::parse("TLS").is_err());
         assert!(ListenerSecurity::parse("TLS").is_err());
     }
 

@@ -42,6 +42,8 @@
 //! | SaslAuthenticate | 0–2 | all versions; v1 adds the session lifetime (always 0: no re-authentication, KIP-368), v2 is flexible. |
 //! | DescribeClientQuotas | 0–1 | all versions `kafka-protocol` knows; v1 is flexible. |
 //! | AlterClientQuotas | 0–1 | all versions `kafka-protocol` knows; v1 is flexible. |
+//! | DescribeUserScramCredentials | 0 | the only version (KIP-554). |
+//! | AlterUserScramCredentials | 0 | the only version (KIP-554). |
 //! | InitProducerId | 0–5 | idempotent producers only (no transactional id). v3 adds the producer's current id and epoch (KIP-360; without a transactional id the answer is a new id, epoch 0, at every version); v4 and v5 only let the broker answer PRODUCER_FENCED / TRANSACTION_ABORTABLE, transactional errors it never gives. v6 adds two-phase-commit fields `kafka-protocol` cannot encode in requests. |
 
 use kafka_protocol::messages::ApiKey;
@@ -95,6 +97,8 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::OffsetDelete, 0, 0),
     api(ApiKey::DescribeClientQuotas, 0, 1),
     api(ApiKey::AlterClientQuotas, 0, 1),
+    api(ApiKey::DescribeUserScramCredentials, 0, 0),
+    api(ApiKey::AlterUserScramCredentials, 0, 0),
     api(ApiKey::DescribeCluster, 0, 1),
 ];
 
@@ -228,6 +232,8 @@ mod tests {
             (ApiKey::DescribeAcls, 1, 3),
             (ApiKey::CreateAcls, 1, 3),
             (ApiKey::DeleteAcls, 1, 3),
+            (ApiKey::DescribeUserScramCredentials, 0, 0),
+            (ApiKey::AlterUserScramCredentials, 0, 0),
         ];
         assert_eq!(SUPPORTED_APIS.len(), expected.len());
         for (key, min, max) in expected {

@@ -18,7 +18,12 @@
 //! blocking stream and the handshake completes inside the connect, so a
 //! certificate the client does not trust (or a broker that is not speaking
 //! TLS) fails as a connect error naming the broker, not as a garbled first
-//! answer. The flags themselves are `ringlog bench`'s
+//! answer. With SASL_PLAINTEXT or SASL_SSL the client authenticates next
+//! (SaslHandshake v1, then SaslAuthenticate rounds driven by
+//! `ringlog_protocol::sasl::ClientSession`, which verifies the broker's
+//! SCRAM signature), before ApiVersions; a refusal is
+//! [`ClientError::Authentication`], naming the user and mechanism. The
+//! flags themselves are `ringlog bench`'s
 //! ([`SecurityOptions`]), flattened here, so every command spells them the
 //! same way.
 //!
@@ -31,11 +36,12 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, TopicName};
 use kafka_protocol::protocol::{Request, StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
-use ringlog_bench::options::SecurityOptions;
+use ringlog_bench::options::{ClientSecurity, SecurityOptions};
 use ringlog_protocol::client::{
     api_key, decode_response, encode_request, error_name, pick_version, API_VERSIONS_FIRST_VERSION,
 };
 use ringlog_protocol::frame::SIZE_PREFIX_BYTES;
+use ringlog_protocol::sasl::{self, ClientCredentials, ClientSession};
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -79,6 +85,14 @@ pub enum ClientError {
     },
     /// The client's own settings cannot be used (a TLS file, say).
     Settings(String),
+    /// SASL authentication failed: why, naming the user and mechanism
+    /// (never the password).
+    Authentication {
+        /// The broker as given.
+        address: String,
+        /// Why.
+        why: String,
+    },
     /// The command will not do what was asked, and says why.
     Refused {
         /// What it is about: a group, a topic, a partition.
@@ -114,6 +128,7 @@ impl fmt::Display for ClientError {
             ClientError::Io { address, source } => write!(f, "{address}: {source}"),
             ClientError::Protocol { address, why } => write!(f, "{address}: {why}"),
             ClientError::Settings(why) => f.write_str(why),
+            ClientError::Authentication { address, why } => write!(f, "{address}: {why}"),
             ClientError::Refused { subject, why } => write!(f, "{subject}: {why}"),
             ClientError::Admin { status, message } => write!(f, "{message} (HTTP {status})"),
             ClientError::Kafka {
@@ -202,7 +217,7 @@ impl Client {
     /// handshake fails; any error of the ApiVersions exchange.
     pub fn connect(
         address: &str,
-        tls: Option<&Arc<ClientConfig>>,
+        security: &ClientSecurity,
         timeout: Duration,
         client_id: &'static str,
     ) -> Result<Client, ClientError> {
@@ -228,7 +243,7 @@ impl Client {
             .and_then(|()| stream.set_write_timeout(Some(timeout)))
             .and_then(|()| stream.set_nodelay(true))
             .map_err(connect_error)?;
-        let stream = match tls {
+        let stream = match &security.tls {
             None => Stream::Plain(stream),
             Some(tls) => Stream::Tls(Box::new(tls_handshake(address, tls, stream)?)),
         };
@@ -240,6 +255,9 @@ impl Client {
             correlation_id: 0,
             broker_apis: Vec::new(),
         };
+        if let Some(credentials) = &security.sasl {
+            client.authenticate(credentials)?;
+        }
         client.negotiate()?;
         Ok(client)
     }
@@ -247,6 +265,41 @@ impl Client {
     /// The broker as given to [`Client::connect`].
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// SaslHandshake and SaslAuthenticate (KIP-152), before any other
+    /// request.
+    fn authenticate(&mut self, credentials: &ClientCredentials) -> Result<(), ClientError> {
+        let address = self.address.clone();
+        let failed = |why: String| ClientError::Authentication {
+            address: address.clone(),
+            why,
+        };
+        let response = self.call(
+            sasl::CLIENT_HANDSHAKE_VERSION,
+            &sasl::handshake_request(credentials),
+        )?;
+        sasl::check_handshake(credentials, &response).map_err(failed)?;
+        let mut session = ClientSession::new(credentials.clone());
+        let mut token = session
+            .first()
+            .map_err(|why| failed(sasl::client_failure(credentials, &why)))?;
+        for _ in 0..sasl::CLIENT_ROUNDS_MAX {
+            let response = self.call(
+                sasl::CLIENT_AUTHENTICATE_VERSION,
+                &sasl::authenticate_request(token),
+            )?;
+            let server = sasl::check_authenticate(credentials, response).map_err(failed)?;
+            match session.step(&server) {
+                Ok(Some(next)) => token = next,
+                Ok(None) => return Ok(()),
+                Err(why) => return Err(failed(sasl::client_failure(credentials, &why))),
+            }
+        }
+        Err(failed(sasl::client_failure(
+            credentials,
+            &format!("not done after {} rounds", sasl::CLIENT_ROUNDS_MAX),
+        )))
     }
 
     fn negotiate(&mut self) -> Result<(), ClientError> {
@@ -431,7 +484,7 @@ pub struct BrokerArgs {
         value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX))
     )]
     pub timeout_ms: u32,
-    /// PLAINTEXT or SSL, and the TLS files.
+    /// The security protocol, the TLS files and the SASL login.
     #[command(flatten)]
     pub security: SecurityOptions,
 }
@@ -445,8 +498,8 @@ impl BrokerArgs {
     /// See [`Client::connect`]; and [`ClientError::Settings`] when the TLS
     /// files cannot be used.
     pub fn connect(&self, client_id: &'static str) -> Result<Client, ClientError> {
-        let tls = self.security.tls().map_err(ClientError::Settings)?;
-        Client::connect(&self.bootstrap, tls.as_ref(), self.timeout(), client_id)
+        let security = self.security.resolve().map_err(ClientError::Settings)?;
+        Client::connect(&self.bootstrap, &security, self.timeout(), client_id)
     }
 
     /// `--timeout-ms`.

@@ -39,7 +39,7 @@ enum Command {
     Shard(shard::ShardArgs),
     /// Move a partition to another shard, live.
     Partition(partition::PartitionArgs),
-    /// Add a SASL user's SCRAM credential, with the broker stopped.
+    /// SASL users' SCRAM credentials: add (online or with the broker stopped), delete, list.
     User(user::UserArgs),
     /// Add, list and delete ACL bindings on a running broker.
     Acl(acl::AclArgs),

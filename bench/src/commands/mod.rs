@@ -34,7 +34,7 @@ fn check_client(client: &ClientOptions) -> Result<Dial, Failure> {
         )));
     }
     Ok(Dial {
-        tls: client.security.tls().map_err(Failure::Usage)?,
+        security: client.security.resolve().map_err(Failure::Usage)?,
         timeout: client.request_timeout(),
     })
 }
@@ -146,7 +146,7 @@ fn producer_config(
         buffer_bytes: p.buffer_bytes,
         max_request_bytes: p.max_request_bytes,
         request_timeout: dial.timeout,
-        tls: dial.tls.clone(),
+        security: dial.security.clone(),
         seed: run.seed,
         measured,
     }
@@ -191,7 +191,7 @@ fn consumer_config(
         fetch_max_bytes: i32::try_from(c.fetch_max_bytes).unwrap_or(i32::MAX),
         partition_max_bytes: i32::try_from(c.partition_max_bytes).unwrap_or(i32::MAX),
         request_timeout: dial.timeout,
-        tls: dial.tls.clone(),
+        security: dial.security.clone(),
         end_to_end,
     }
 }

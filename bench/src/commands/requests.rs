@@ -63,7 +63,7 @@ pub fn run(args: RequestsArgs) -> Result<bool, Failure> {
         run_id,
         max_in_flight: args.max_in_flight as usize,
         request_timeout: dial.timeout,
-        tls: dial.tls.clone(),
+        security: dial.security.clone(),
     });
     let headline = format!(
         "ringlog bench requests: {} at {broker}{}, {} on {}, {}",

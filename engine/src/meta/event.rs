@@ -330,6 +330,18 @@ pub struct AclsDeleted {
     pub bindings: Vec<AclBinding>,
 }
 
+/// A user's SCRAM credential for one mechanism was removed
+/// (AlterUserScramCredentials' deletion): new authentications with it
+/// fail; connections it already authenticated stay (as in Kafka). The
+/// credential must exist.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct UserScramCredentialDeleted {
+    /// User name.
+    pub user: String,
+    /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+}
+
 /// One change to cluster metadata: the unit of the meta log (one event per
 /// offset; the frame carries the event time in ms).
 ///
@@ -375,6 +387,8 @@ pub enum MetaEvent {
     AclsCreated(#[rkyv(with = AsBox)] AclsCreated),
     /// Tag 16.
     AclsDeleted(#[rkyv(with = AsBox)] AclsDeleted),
+    /// Tag 17.
+    UserScramCredentialDeleted(#[rkyv(with = AsBox)] UserScramCredentialDeleted),
 }
 
 /// Archived events are a tag byte plus one 32-bit relative pointer, for
@@ -426,7 +440,8 @@ impl MetaEvent {
             | MetaEvent::UserScramCredential(_)
             | MetaEvent::ClientQuotasAltered(_)
             | MetaEvent::AclsCreated(_)
-            | MetaEvent::AclsDeleted(_) => None,
+            | MetaEvent::AclsDeleted(_)
+            | MetaEvent::UserScramCredentialDeleted(_) => None,
         }
     }
 
@@ -550,6 +565,11 @@ impl fmt::Display for MetaEvent {
                 }
                 Ok(())
             }
+            MetaEvent::UserScramCredentialDeleted(e) => write!(
+                f,
+                "user-scram-credential-deleted user={:?} mechanism={:?}",
+                e.user, e.mechanism
+            ),
             MetaEvent::OffsetsCommitted(e) => {
                 write!(
                     f,
@@ -706,6 +726,10 @@ mod tests {
             MetaEvent::AclsDeleted(AclsDeleted {
                 bindings: vec![acl_sample()],
             }),
+            MetaEvent::UserScramCredentialDeleted(UserScramCredentialDeleted {
+                user: "alice".into(),
+                mechanism: "SCRAM-SHA-256".into(),
+            }),
         ]
     }
 
@@ -793,6 +817,14 @@ mod tests {
                 .expect("a quota sample")
                 .to_string(),
             r#"client-quotas-altered entity=user="alice",client-id=<default> "producer_byte_rate"=1048576 remove=["request_percentage"]"#
+        );
+        assert_eq!(
+            samples()
+                .iter()
+                .find(|e| matches!(e, MetaEvent::UserScramCredentialDeleted(_)))
+                .expect("a deletion sample")
+                .to_string(),
+            r#"user-scram-credential-deleted user="alice" mechanism="SCRAM-SHA-256""#
         );
     }
 }

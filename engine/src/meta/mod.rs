@@ -101,8 +101,8 @@ pub use event::{
     ArchivedMetaEvent, ArchivesTrimmed, ClientQuotasAltered, GroupDeleted, GroupMemberRecord,
     GroupStored, MetaEvent, OffsetCommit, OffsetsCommitted, OffsetsDeleted, PartitionPlaced,
     PartitionsAdded, ProducerIdBlock, QuotaEntity, QuotaName, ShardsStarted, TopicConfigChanged,
-    TopicCreated, TopicDeleted, UserScramCredential, ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX,
-    OFFSET_METADATA_BYTES_MAX,
+    TopicCreated, TopicDeleted, UserScramCredential, UserScramCredentialDeleted,
+    ARCHIVE_KEY_BYTES_MAX, GROUP_ID_BYTES_MAX, OFFSET_METADATA_BYTES_MAX,
 };
 pub use snapshot::{encode_snapshot_file, read_snapshot_file};
 pub use state::{

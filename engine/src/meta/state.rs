@@ -778,6 +778,13 @@ impl MetaState {
                 Ok(())
             }
             ArchivedMetaEvent::AclsDeleted(e) => archived_bindings(&e.bindings).map(drop),
+            ArchivedMetaEvent::UserScramCredentialDeleted(e) => {
+                let (user, mechanism) = (e.user.as_str(), e.mechanism.as_str());
+                if self.scram_credential(user, mechanism).is_none() {
+                    return Err(format!("user {user:?} has no {mechanism:?} credential"));
+                }
+                Ok(())
+            }
             ArchivedMetaEvent::ShardsStarted(e) => {
                 if e.shards.to_native() == 0 {
                     return Err("a start with no shards".to_string());
@@ -938,6 +945,16 @@ impl MetaState {
             ArchivedMetaEvent::AclsDeleted(e) => {
                 for binding in archived_bindings(&e.bindings)? {
                     self.acls.remove(&binding);
+                }
+            }
+            ArchivedMetaEvent::UserScramCredentialDeleted(e) => {
+                let user = e.user.as_str();
+                let mechanisms = self.users.get_mut(user).expect("checked: the user exists");
+                mechanisms.remove(e.mechanism.as_str());
+                // A user without credentials is no user: `users()` lists
+                // only those with one.
+                if mechanisms.is_empty() {
+                    self.users.remove(user);
                 }
             }
             ArchivedMetaEvent::ArchiveSealed(e) => {
@@ -1121,7 +1138,9 @@ impl MetaState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::event::{AclsCreated, AclsDeleted, UserScramCredential};
+    use crate::meta::event::{
+        AclsCreated, AclsDeleted, UserScramCredential, UserScramCredentialDeleted,
+    };
     use crate::meta::{AclOperation, AclPatternType, AclPermission, AclResourceType};
 
     fn credential(user: &str, mechanism: &str, keys: usize, iterations: u32) -> MetaEvent {
@@ -1182,6 +1201,33 @@ mod tests {
             assert!(state.apply_event(3, &event).is_err(), "{event}");
             assert_eq!(state, before, "nothing changes on error");
         }
+        // Deleting removes one mechanism, then the user with the last.
+        let deleted = |user: &str, mechanism: &str| {
+            MetaEvent::UserScramCredentialDeleted(UserScramCredentialDeleted {
+                user: user.into(),
+                mechanism: mechanism.into(),
+            })
+        };
+        state
+            .apply_event(3, &deleted("alice", "SCRAM-SHA-256"))
+            .expect("stored");
+        assert_eq!(state.scram_credential("alice", "SCRAM-SHA-256"), None);
+        assert!(state.scram_credential("alice", "SCRAM-SHA-512").is_some());
+        for missing in [
+            deleted("alice", "SCRAM-SHA-256"),
+            deleted("bob", "SCRAM-SHA-512"),
+            deleted("alice", "PLAIN"),
+        ] {
+            let before = state.clone();
+            assert!(state.apply_event(4, &missing).is_err(), "{missing}");
+            assert_eq!(state, before, "nothing changes on error");
+        }
+        state
+            .apply_event(4, &deleted("alice", "SCRAM-SHA-512"))
+            .expect("stored");
+        assert_eq!(state.users().count(), 0);
+        assert_eq!(state.applied_offset(), 5);
+
         // No key bytes in what is printed.
         let printed = format!("{:?}", credential("alice", "SCRAM-SHA-256", 32, 4096));
         assert!(!printed.contains("stored_key"), "{printed}");

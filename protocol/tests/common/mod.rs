@@ -219,6 +219,28 @@ pub fn body(key: ApiKey, version: i16) -> RequestKind {
                 .with_operation(1)
                 .with_permission_type(1)],
         )),
+        ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(
+            DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                describe_user_scram_credentials_request::UserName::default()
+                    .with_name(StrBytes::from_static_str("alice")),
+            ])),
+        ),
+        ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(
+            AlterUserScramCredentialsRequest::default()
+                .with_deletions(vec![
+                    alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+                        .with_name(StrBytes::from_static_str("bob"))
+                        .with_mechanism(1),
+                ])
+                .with_upsertions(vec![
+                    alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                        .with_name(StrBytes::from_static_str("alice"))
+                        .with_mechanism(2)
+                        .with_iterations(4096)
+                        .with_salt(Bytes::from_static(&[7; 32]))
+                        .with_salted_password(Bytes::from_static(&[9; 64])),
+                ]),
+        ),
         other => panic!("no test body for {other:?}"),
     }
 }

@@ -54,6 +54,7 @@ pub mod balance;
 pub mod moves;
 mod producer_ids;
 mod quotas;
+mod users;
 
 use crate::config::CoreBalancing;
 use crate::ids::random_uuid;

@@ -48,13 +48,15 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    alter_client_quotas_response, alter_configs_response, create_partitions_response,
-    incremental_alter_configs_response, AlterClientQuotasResponse, BrokerId, CreateAclsResponse,
-    DeleteAclsResponse, DeleteGroupsResponse, DescribeAclsResponse, DescribeClientQuotasResponse,
+    alter_client_quotas_response, alter_configs_response, alter_user_scram_credentials_response,
+    create_partitions_response, incremental_alter_configs_response, AlterClientQuotasResponse,
+    AlterUserScramCredentialsResponse, BrokerId, CreateAclsResponse, DeleteAclsResponse,
+    DeleteGroupsResponse, DescribeAclsResponse, DescribeClientQuotasResponse,
     DescribeClusterResponse, DescribeConfigsResponse, DescribeGroupsResponse,
-    FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse,
-    LeaveGroupResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
-    ProducerId, RequestKind, ResponseKind, SyncGroupResponse, TopicName,
+    DescribeUserScramCredentialsResponse, FindCoordinatorResponse, HeartbeatResponse,
+    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, OffsetCommitResponse,
+    OffsetDeleteResponse, OffsetFetchResponse, ProducerId, RequestKind, ResponseKind,
+    SyncGroupResponse, TopicName,
 };
 use kafka_protocol::ResponseError;
 use ringlog_engine::meta::{AclOperation, AclResourceType, CLUSTER_RESOURCE_NAME};
@@ -872,6 +874,50 @@ pub fn screen(access: &Access<'_>, version: i16, body: RequestKind) -> (RequestK
             });
             (
                 RequestKind::AlterClientQuotas(request),
+                refused.map_or(Refused::Nothing, whole),
+            )
+        }
+        // SCRAM credentials are cluster resources, as in Kafka.
+        RequestKind::DescribeUserScramCredentials(request) => {
+            let refused = (!access.cluster(Describe)).then(|| {
+                let error = ResponseError::ClusterAuthorizationFailed;
+                ResponseKind::DescribeUserScramCredentials(
+                    DescribeUserScramCredentialsResponse::default()
+                        .with_error_code(error.code())
+                        .with_error_message(Some(text(error.to_string()))),
+                )
+            });
+            (
+                RequestKind::DescribeUserScramCredentials(request),
+                refused.map_or(Refused::Nothing, whole),
+            )
+        }
+        RequestKind::AlterUserScramCredentials(request) => {
+            let refused = (!access.cluster(Alter)).then(|| {
+                let error = ResponseError::ClusterAuthorizationFailed;
+                let mut users: Vec<_> = request
+                    .deletions
+                    .iter()
+                    .map(|d| d.name.clone())
+                    .chain(request.upsertions.iter().map(|u| u.name.clone()))
+                    .collect();
+                users.sort();
+                users.dedup();
+                let results = users
+                    .into_iter()
+                    .map(|user| {
+                        alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default()
+                            .with_user(user)
+                            .with_error_code(error.code())
+                            .with_error_message(Some(text(error.to_string())))
+                    })
+                    .collect();
+                ResponseKind::AlterUserScramCredentials(
+                    AlterUserScramCredentialsResponse::default().with_results(results),
+                )
+            });
+            (
+                RequestKind::AlterUserScramCredentials(request),
                 refused.map_or(Refused::Nothing, whole),
             )
         }

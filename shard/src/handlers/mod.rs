@@ -7,10 +7,11 @@
 //! the handlers. Three kinds, by where they run:
 //! * **Router handlers** run on the core that read the request and use that
 //!   shard's metadata replica: ApiVersions, SaslHandshake and
-//!   SaslAuthenticate (called by the router's authentication phase on a
-//!   SASL listener, refused with ILLEGAL_SASL_STATE here otherwise), Metadata, Produce, Fetch,
+//!   SaslAuthenticate (called by the router's authentication and
+//!   re-authentication on a SASL listener, refused with
+//!   ILLEGAL_SASL_STATE here otherwise), Metadata, Produce, Fetch,
 //!   ListOffsets, FindCoordinator, DescribeConfigs, DescribeCluster,
-//!   DescribeClientQuotas,
+//!   DescribeClientQuotas, DescribeUserScramCredentials,
 //!   DeleteRecords, OffsetFetch (committed offsets are replicated meta
 //!   state), InitProducerId (the id comes from the controller),
 //!   DescribeAcls (ACLs are replicated meta state). Partition
@@ -18,7 +19,7 @@
 //! * **Admin handlers** run next to the controller (shard 0), the only
 //!   writer of the meta log: CreateTopics, DeleteTopics, CreatePartitions,
 //!   AlterConfigs, IncrementalAlterConfigs, AlterClientQuotas, CreateAcls,
-//!   DeleteAcls ([`admin`]). The router forwards
+//!   DeleteAcls, AlterUserScramCredentials ([`admin`]). The router forwards
 //!   the decoded request and, before answering, waits until its own
 //!   replica has applied the change, so the client's next request sees it.
 //! * **Group handlers** run on the group's coordinator shard
@@ -34,6 +35,7 @@
 pub mod access;
 mod alter_client_quotas;
 mod alter_configs;
+mod alter_user_scram_credentials;
 mod api_versions;
 mod config_change;
 mod create_acls;
@@ -48,6 +50,7 @@ mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_user_scram_credentials;
 mod fan_out;
 mod fetch;
 mod find_coordinator;
@@ -189,6 +192,11 @@ async fn run(
         RequestKind::DescribeClientQuotas(body) => respond(ResponseKind::DescribeClientQuotas(
             describe_client_quotas::handle(client, version, body),
         )),
+        RequestKind::DescribeUserScramCredentials(body) => {
+            respond(ResponseKind::DescribeUserScramCredentials(
+                describe_user_scram_credentials::handle(client, version, body),
+            ))
+        }
         RequestKind::DeleteRecords(body) => respond(ResponseKind::DeleteRecords(
             delete_records::handle(client, version, body).await,
         )),
@@ -213,7 +221,8 @@ async fn run(
         | RequestKind::IncrementalAlterConfigs(_)
         | RequestKind::AlterClientQuotas(_)
         | RequestKind::CreateAcls(_)
-        | RequestKind::DeleteAcls(_)) => {
+        | RequestKind::DeleteAcls(_)
+        | RequestKind::AlterUserScramCredentials(_)) => {
             let reply = call_admin(client, version, Box::new(body)).await?;
             Ok(Handled::Respond(Box::new(reply.body)))
         }
@@ -257,6 +266,9 @@ pub async fn admin(
         ),
         RequestKind::DeleteAcls(body) => ResponseKind::DeleteAcls(
             delete_acls::handle(controller, version, body, &mut applied).await,
+        ),
+        RequestKind::AlterUserScramCredentials(body) => ResponseKind::AlterUserScramCredentials(
+            alter_user_scram_credentials::handle(controller, version, body, &mut applied).await,
         ),
         other => unreachable!("not an admin request: {other:?}"),
     };

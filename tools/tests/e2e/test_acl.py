@@ -14,6 +14,7 @@ auto-creation needs CREATE.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 
@@ -33,6 +34,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+import kafka_wire as wire
 from ringlog_server import RinglogServer, ringlog_bin, wait_until
 from test_sasl import user_add
 
@@ -356,3 +358,39 @@ def test_auto_creation_needs_create_and_no_acl_found_allows(server_factory):
     assert "open-topic" in topics and "secret-x" not in topics, topics
     denied = server.log_lines("authorization denied", 'operation="CREATE"', "secret-x")
     assert denied, server.log_tail()
+
+
+def test_quota_and_credential_apis_need_cluster_permissions(server_factory):
+    """Client quotas are cluster configuration (DESCRIBE_CONFIGS,
+    ALTER_CONFIGS) and SCRAM credentials cluster resources (DESCRIBE,
+    ALTER), as in Kafka: refused to ANONYMOUS here, and nothing changes.
+    The super user, authenticated by ringlog's own SASL client, may."""
+    server = acl_server(server_factory)
+    anonymous = server_factory("--authorizer", "on", "--super-users", "User:admin",
+                               name="plaintext")
+    entity = [("client-id", "reporting")]
+    [(code, _, _)] = wire.alter_client_quotas_v0(
+        anonymous.kafka_addr, [(entity, [("producer_byte_rate", 1e6, False)])])
+    assert code == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+    code, _, entries = wire.describe_client_quotas_v0(anonymous.kafka_addr, [])
+    assert code == KafkaError.CLUSTER_AUTHORIZATION_FAILED and entries == []
+    out = subprocess.run([str(ringlog_bin()), "user", "list", "--bootstrap", anonymous.bootstrap],
+                         capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S)
+    assert out.returncode == 1 and "CLUSTER_AUTHORIZATION_FAILED" in out.stderr, out.stderr
+
+    # On the SASL broker, the super user lists users and ACLs with
+    # ringlog's own clients; alice may not.
+    def as_user(user: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(ringlog_bin()), *args, "--bootstrap", server.bootstrap,
+             "--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanism", MECHANISM,
+             "--sasl-username", user],
+            capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S,
+            env={**os.environ, "RINGLOG_SASL_PASSWORD": PASSWORDS[user]})
+    users = as_user("admin", "user", "list", "--json")
+    assert users.returncode == 0, users.stderr
+    assert {u["user"] for u in json.loads(users.stdout)} == set(PASSWORDS)
+    assert as_user("admin", "acl", "list").returncode == 0
+    refused = as_user("alice", "user", "list")
+    assert refused.returncode == 1 and "CLUSTER_AUTHORIZATION_FAILED" in refused.stderr, \
+        refused.stderr
