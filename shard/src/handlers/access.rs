@@ -853,19 +853,10 @@ pub fn screen(access: &Access<'_>, version: i16, body: RequestKind) -> (RequestK
                     .entries
                     .iter()
                     .map(|entry| {
-                        let entity = entry
-                            .entity
-                            .iter()
-                            .map(|part| {
-                                alter_client_quotas_response::EntityData::default()
-                                    .with_entity_type(part.entity_type.clone())
-                                    .with_entity_name(part.entity_name.clone())
-                            })
-                            .collect();
                         alter_client_quotas_response::EntryData::default()
                             .with_error_code(error.code())
                             .with_error_message(Some(text(error.to_string())))
-                            .with_entity(entity)
+                            .with_entity(super::alter_client_quotas::echo_entity(&entry.entity))
                     })
                     .collect();
                 ResponseKind::AlterClientQuotas(

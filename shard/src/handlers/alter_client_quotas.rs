@@ -29,15 +29,7 @@ pub async fn handle(
 ) -> AlterClientQuotasResponse {
     let mut entries = Vec::with_capacity(request.entries.len());
     for entry in request.entries {
-        let echoed = entry
-            .entity
-            .iter()
-            .map(|part| {
-                alter_client_quotas_response::EntityData::default()
-                    .with_entity_type(part.entity_type.clone())
-                    .with_entity_name(part.entity_name.clone())
-            })
-            .collect();
+        let echoed = echo_entity(&entry.entity);
         // Kafka's error message is null on success.
         let result = EntryData::default()
             .with_entity(echoed)
@@ -69,6 +61,18 @@ pub async fn handle(
         });
     }
     AlterClientQuotasResponse::default().with_entries(entries)
+}
+
+/// An entry's entity as its answer repeats it.
+pub fn echo_entity(parts: &[EntityData]) -> Vec<alter_client_quotas_response::EntityData> {
+    parts
+        .iter()
+        .map(|part| {
+            alter_client_quotas_response::EntityData::default()
+                .with_entity_type(part.entity_type.clone())
+                .with_entity_name(part.entity_name.clone())
+        })
+        .collect()
 }
 
 /// The entity an entry names: a user, a client id or both, each type at

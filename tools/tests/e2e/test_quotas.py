@@ -123,6 +123,7 @@ def test_a_producer_over_its_quota_is_held_to_it_and_others_keep_their_rate(
     slow = run_producer(server, "quota-slow", "slow", 12, 2)
     free = run_producer(server, "quota-free", "free", 12, 2)
     slow, free = result(slow), result(free)
+    print(f"quota {quota:.0f} B/s: throttled {slow}, unthrottled {free}, alone {alone}")
 
     assert 0.9 * quota <= slow["rate"] <= 1.1 * quota, slow
     assert slow["throttles"] > 0, "the broker answered with throttle times"
