@@ -13,6 +13,7 @@
 //! fdatasync). The HTTP thread blocks on the answer; the shard side bounds
 //! every step, so the wait ends.
 
+use crate::wake;
 use futures_channel::{mpsc, oneshot};
 use std::sync::Mutex;
 
@@ -219,7 +220,7 @@ impl AdminMailbox {
     /// Sends `request` and blocks the calling thread until the answer.
     /// For threads outside the shards (the HTTP endpoint) only.
     pub fn call(&self, request: AdminRequest) -> AdminOutcome {
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         let unavailable = |why: &str| AdminFailure::new(AdminFailureKind::Unavailable, why);
         // One HTTP thread calls at a time, so the queue holds at most
         // [`ADMIN_CALLS_QUEUED_MAX`] plus one slot per clone in flight.

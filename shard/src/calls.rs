@@ -13,7 +13,7 @@ use crate::message::{
     ShardRequest,
 };
 use crate::runtime::ShardClient;
-use futures_channel::oneshot;
+use crate::wake;
 use kafka_protocol::messages::RequestKind;
 use ringlog_engine::meta::MetaState;
 
@@ -42,7 +42,7 @@ impl Applied for AdminReply {
 async fn on_controller<R: Applied>(
     client: &ShardClient,
     request: ServiceRequest,
-    answer: oneshot::Receiver<R>,
+    answer: wake::Answer<R>,
 ) -> Result<R, String> {
     client
         .send(CONTROLLER_SHARD, ShardRequest::Service(request))
@@ -66,7 +66,7 @@ pub async fn call_controller(
     client: &ShardClient,
     request: ControllerRequest,
 ) -> Result<ControllerReply, String> {
-    let (reply, answer) = oneshot::channel();
+    let (reply, answer) = wake::channel();
     on_controller(
         client,
         ServiceRequest::Controller { request, reply },
@@ -82,7 +82,7 @@ pub async fn call_admin(
     version: i16,
     body: Box<RequestKind>,
 ) -> Result<AdminReply, String> {
-    let (reply, answer) = oneshot::channel();
+    let (reply, answer) = wake::channel();
     let request = ServiceRequest::Admin {
         version,
         body,
@@ -100,7 +100,7 @@ pub async fn forward_to(
     body: RequestKind,
     sender: &ClientInfo,
 ) -> Result<GroupAnswer, String> {
-    let (reply, answer) = oneshot::channel();
+    let (reply, answer) = wake::channel();
     let request = ServiceRequest::Group {
         version,
         body: Box::new(body),

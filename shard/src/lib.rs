@@ -21,7 +21,7 @@
 //! | state machines | [`controller`], [`group`] | runtime and below; never handlers |
 //! | runtime | [`runtime`], [`shard`], [`calls`], [`archiving`], [`quota`] | partitions, meta view, foundation |
 //! | shard state | [`partitions`], [`meta_view`] | foundation |
-//! | foundation | [`config`], [`authorizer`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`], [`limits`], [`tiered`] | each other, the engine and protocol crates |
+//! | foundation | [`wake`], [`config`], [`authorizer`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`], [`limits`], [`tiered`] | each other, the engine and protocol crates |
 #![warn(missing_docs)]
 
 pub mod admin;
@@ -50,3 +50,4 @@ pub mod server;
 pub mod shard;
 pub mod tiered;
 pub mod topic_config;
+pub mod wake;

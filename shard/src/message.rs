@@ -7,6 +7,7 @@
 //! these. Imports nothing of the crate.
 
 use crate::admin::ShardLoad;
+use crate::wake;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use kafka_protocol::messages::{OffsetCommitResponse, RequestKind, ResponseKind};
@@ -96,7 +97,7 @@ pub enum GroupAnswer {
         /// The response if the event is durable.
         response: OffsetCommitResponse,
         /// The controller's verdict on the event.
-        durable: oneshot::Receiver<ControllerReply>,
+        durable: wake::Answer<ControllerReply>,
     },
 }
 

@@ -19,7 +19,7 @@ use crate::message::{ServiceRequest, ShardRequest};
 use crate::meta_view::MetaView;
 use crate::partitions::Partitions;
 use crate::shard::{self, Shard};
-use futures_channel::oneshot;
+use crate::wake;
 use futures_lite::future::BoxedLocal;
 use futures_lite::StreamExt;
 use glommio::channels::channel_mesh::Full;
@@ -259,7 +259,7 @@ impl ShardClient {
     pub async fn shutdown_all(&self) {
         let mut replies = Vec::new();
         for to in (0..self.shard_count()).filter(|&to| to != self.local.id) {
-            let (reply, done) = oneshot::channel();
+            let (reply, done) = wake::channel();
             self.send(to, ShardRequest::Shutdown { reply }).await;
             replies.push(done);
         }

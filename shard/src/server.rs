@@ -20,7 +20,7 @@ use crate::controller::Controller;
 use crate::message::{ServiceRequest, ShardRequest};
 use crate::router::{self, Services};
 use crate::runtime::run_pool;
-use futures_channel::oneshot;
+use crate::wake;
 use futures_lite::StreamExt;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -56,7 +56,7 @@ pub enum ServeError {
 /// starts one executor per shard, the controller on shard 0, the Kafka
 /// listener(s); then stops accepting, closes every log (final fdatasync)
 /// and the meta log, and returns.
-pub fn serve(config: ServerConfig, shutdown: oneshot::Receiver<()>) -> Result<(), ServeError> {
+pub fn serve(config: ServerConfig, shutdown: wake::Answer<()>) -> Result<(), ServeError> {
     assert!(config.shards >= 1, "at least one shard");
     let mut config = config;
     claim_listen(&mut config)?;
@@ -127,7 +127,7 @@ fn serve_admin_calls(config: &ServerConfig, controller: &Rc<Controller>) {
     };
     let controller = controller.clone();
     glommio::spawn_local(async move {
-        while let Some(AdminCall { request, reply }) = calls.next().await {
+        while let Some(AdminCall { request, reply }) = wake::shield(calls.next()).await {
             let controller = controller.clone();
             glommio::spawn_local(async move {
                 let _ = reply.send(controller.admin_call(request).await);

@@ -2,13 +2,13 @@
 //! shard; produce, fetch (with long-poll) and offsets work end to end.
 
 use bytes::Bytes;
-use futures_channel::oneshot;
 use futures_lite::future::BoxedLocal;
 use ringlog_engine::batch::build_batch;
 use ringlog_engine::LogConfig;
 use ringlog_shard::config::ServerConfig;
 use ringlog_shard::message::{OffsetQuery, OpenReply, ServiceRequest, ShardRequest};
 use ringlog_shard::runtime::{run_pool, Service, ShardClient};
+use ringlog_shard::wake;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -45,7 +45,7 @@ async fn produce_to(
     value: &[u8],
     durable: bool,
 ) -> u64 {
-    let (reply, answer) = oneshot::channel();
+    let (reply, answer) = wake::channel();
     let batch = Bytes::from(build_batch(1_000, &[value]));
     client
         .send(
@@ -63,7 +63,7 @@ async fn produce_to(
 }
 
 async fn fetch(client: &ShardClient, to: usize, offset: u64, max_wait: Duration) -> Bytes {
-    let (reply, answer) = oneshot::channel();
+    let (reply, answer) = wake::channel();
     client
         .send(
             to,
@@ -86,7 +86,7 @@ fn produce_and_fetch_cross_the_mesh_to_the_owning_shard() {
     let config = Arc::new(ServerConfig::new(dir.clone(), 2));
     run_pool(config, alone, |client: Rc<ShardClient>, _| async move {
         assert_eq!(client.shard_count(), 2);
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         client
             .send(
                 1,
@@ -139,7 +139,7 @@ fn produce_and_fetch_cross_the_mesh_to_the_owning_shard() {
             "{idle:?}"
         );
 
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         client
             .send(
                 1,
@@ -153,7 +153,7 @@ fn produce_and_fetch_cross_the_mesh_to_the_owning_shard() {
             .await;
         assert_eq!(answer.await.unwrap().unwrap().0.map(|f| f.offset), Some(3));
         // Unknown partition: a typed error, not a hang.
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         client
             .send(
                 0,
@@ -176,7 +176,7 @@ fn produce_and_fetch_cross_the_mesh_to_the_owning_shard() {
 /// Asks shard `to` to open partition `partition` of "t", answered once it
 /// is registered (as CreateTopics does).
 async fn register(client: &ShardClient, to: usize, partition: u32) {
-    let (reply, answer) = oneshot::channel();
+    let (reply, answer) = wake::channel();
     let request = ShardRequest::Open {
         topic: "t".into(),
         partition,
@@ -219,7 +219,7 @@ fn a_registered_partition_gets_its_log_from_the_first_request_that_needs_it() {
         // On the other shard: produce and offsets right after registration.
         register(&client, 1, 1).await;
         assert_eq!(produce_to(&client, 1, 1, b"remote", true).await, 0);
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         let query = ShardRequest::Offsets {
             topic: "t".into(),
             partition: 1,
@@ -233,7 +233,7 @@ fn a_registered_partition_gets_its_log_from_the_first_request_that_needs_it() {
         // log is created.
         register(&client, 0, 3).await;
         let reconfigure = |segment_bytes| {
-            let (reply, answer) = oneshot::channel();
+            let (reply, answer) = wake::channel();
             let request = ShardRequest::Reconfigure {
                 topic: "t".into(),
                 partition: 3,
@@ -267,7 +267,7 @@ fn a_registered_partition_gets_its_log_from_the_first_request_that_needs_it() {
         // Remove right after registration: nothing was created, nothing
         // is left, and the partition is unknown afterwards.
         register(&client, 0, 2).await;
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         let remove = ShardRequest::Remove {
             topic: "t".into(),
             partition: 2,
@@ -276,7 +276,7 @@ fn a_registered_partition_gets_its_log_from_the_first_request_that_needs_it() {
         client.send(0, remove).await;
         answer.await.unwrap().unwrap();
         assert_eq!(partitions.unopened_count(), 0);
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         let query = ShardRequest::Offsets {
             topic: "t".into(),
             partition: 2,

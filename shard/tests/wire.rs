@@ -8,13 +8,13 @@ mod common;
 
 use bytes::Bytes;
 use common::{create_topic, fetch_from_start, name, Client, Server};
-use futures_channel::oneshot;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use ringlog_engine::batch::build_batch;
 use ringlog_protocol::versions::supported;
 use ringlog_shard::config::{RouterCores, ServerConfig};
 use ringlog_shard::server::serve;
+use ringlog_shard::wake;
 use std::path::PathBuf;
 
 fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
@@ -346,7 +346,7 @@ fn a_second_server_on_the_same_address_refuses_to_start() {
     config.advertised_port = first.addr.port();
     // Stopped before it starts: were the bind to succeed, serve would
     // return Ok at once instead of hanging the test.
-    let (stop, stopped) = oneshot::channel::<()>();
+    let (stop, stopped) = wake::channel::<()>();
     drop(stop);
     let err = serve(config, stopped).expect_err("the address is taken");
     assert_eq!(

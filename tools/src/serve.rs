@@ -1265,7 +1265,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             }
         }
     }
-    let (shutdown_sender, shutdown) = futures_channel::oneshot::channel();
+    let (shutdown_sender, shutdown) = ringlog_shard::wake::channel();
     if let Err(err) = spawn_signal_thread(signals, shutdown_sender) {
         return fail(1, &format!("cannot start the signal thread: {err}"));
     }

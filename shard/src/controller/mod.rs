@@ -63,6 +63,7 @@ use crate::message::{
 };
 use crate::runtime::ShardClient;
 use crate::topic_config;
+use crate::wake;
 use assignment::requested_partitions;
 use futures_channel::oneshot;
 use glommio::sync::Semaphore;
@@ -328,7 +329,7 @@ impl Controller {
     ) -> AdminResult {
         let mut replies = Vec::with_capacity(owners.len());
         for (partition, owner) in owners {
-            let (reply, done) = oneshot::channel();
+            let (reply, done) = wake::channel();
             self.client
                 .send(owner as usize, request(partition, reply))
                 .await;
@@ -506,7 +507,7 @@ impl Controller {
         let mut replies = Vec::new();
         for (partition, owner) in owners {
             let Some(owner) = owner else { continue };
-            let (reply, done) = oneshot::channel();
+            let (reply, done) = wake::channel();
             self.client
                 .send(
                     owner as usize,

@@ -47,7 +47,7 @@ use crate::admin::{
 use crate::config::CoreBalancing;
 use crate::crash;
 use crate::message::{OpenReply, ShardRequest};
-use futures_channel::oneshot;
+use crate::wake;
 use ringlog_engine::meta::{MetaEvent, PartitionPlaced, ShardsStarted};
 use ringlog_engine::Error;
 use std::rc::Rc;
@@ -107,7 +107,7 @@ impl Controller {
     pub async fn shard_loads(&self) -> Vec<ShardLoad> {
         let mut replies = Vec::with_capacity(self.client.shard_count());
         for shard in 0..self.client.shard_count() {
-            let (reply, load) = oneshot::channel();
+            let (reply, load) = wake::channel();
             self.client.send(shard, ShardRequest::Load { reply }).await;
             replies.push((shard, load));
         }
@@ -176,7 +176,7 @@ impl Controller {
             .topic_log_config(topic)
             .map_err(|e| failure(AdminFailureKind::Internal, e.message))?;
         let started = Instant::now();
-        let (reply, released) = oneshot::channel();
+        let (reply, released) = wake::channel();
         let release = ShardRequest::Release {
             topic: topic.to_string(),
             partition,

@@ -9,6 +9,7 @@
 use crate::calls::{all_placed, catch_up_unless, owner};
 use crate::message::ShardRequest;
 use crate::runtime::ShardClient;
+use crate::wake;
 use futures_channel::oneshot;
 use kafka_protocol::ResponseError;
 
@@ -63,7 +64,7 @@ impl<T> Parts<T> {
                 let pending = match owner(client, &name, index) {
                     None => Err((ResponseError::UnknownTopicOrPartition, None)),
                     Some(owner) => {
-                        let (reply, answer) = oneshot::channel();
+                        let (reply, answer) = wake::channel();
                         match request(&name, index as u32, part, reply) {
                             Ok(request) => {
                                 client.send(owner as usize, request).await;
@@ -98,7 +99,7 @@ impl<T> Parts<T> {
 }
 
 /// A part on its way: the reply to come, or why it was not sent.
-type Pending<R> = Result<oneshot::Receiver<R>, Refusal>;
+type Pending<R> = Result<wake::Answer<R>, Refusal>;
 
 /// The parts of a request on their way.
 pub struct Sent<R> {

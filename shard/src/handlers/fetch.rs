@@ -15,6 +15,7 @@
 use super::topic_name;
 use crate::message::{FetchReply, PartitionOffsets, ShardRequest};
 use crate::runtime::ShardClient;
+use crate::wake;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
@@ -175,10 +176,10 @@ async fn send(
     w: &Wanted,
     max_wait: Duration,
     probe_bytes: Option<usize>,
-) -> Result<oneshot::Receiver<FetchReply>, ResponseError> {
+) -> Result<wake::Answer<FetchReply>, ResponseError> {
     let owner = w.owner.ok_or(ResponseError::UnknownTopicOrPartition)?;
     let offset = u64::try_from(w.offset).map_err(|_| ResponseError::OffsetOutOfRange)?;
-    let (reply, answer) = oneshot::channel();
+    let (reply, answer) = wake::channel();
     client
         .send(
             owner as usize,

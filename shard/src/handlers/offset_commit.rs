@@ -24,7 +24,7 @@ use crate::message::{
     ControllerReply, ControllerRequest, GroupAnswer, ServiceRequest, ShardRequest,
 };
 use crate::runtime::ShardClient;
-use futures_channel::oneshot;
+use crate::wake;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -132,7 +132,7 @@ pub async fn handle(
         commit_ms: now_ms(),
         offsets,
     });
-    let (reply, durable) = oneshot::channel();
+    let (reply, durable) = wake::channel();
     let request = ControllerRequest::Append {
         event: Box::new(event),
     };
@@ -148,7 +148,7 @@ pub async fn handle(
 /// committed answer COORDINATOR_NOT_AVAILABLE (the client retries).
 pub async fn once_durable(
     mut response: OffsetCommitResponse,
-    durable: oneshot::Receiver<ControllerReply>,
+    durable: wake::Answer<ControllerReply>,
 ) -> OffsetCommitResponse {
     let failed = match durable.await {
         Ok(reply) => reply.failed.map(|e| e.message),
@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn a_durable_commit_keeps_its_answers() {
-        let (reply, durable) = oneshot::channel();
+        let (reply, durable) = wake::channel();
         reply
             .send(ControllerReply {
                 failed: None,
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn a_refused_commit_fails_only_the_partitions_it_was_storing() {
-        let (reply, durable) = oneshot::channel();
+        let (reply, durable) = wake::channel();
         reply
             .send(ControllerReply {
                 failed: Some(AdminError::new(
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_dropped_commit_fails_like_a_refused_one() {
-        let (reply, durable) = oneshot::channel::<ControllerReply>();
+        let (reply, durable) = wake::channel::<ControllerReply>();
         drop(reply);
         let answered = futures_lite::future::block_on(once_durable(response(&[0]), durable));
         assert_eq!(codes(&answered), [UNAVAILABLE]);

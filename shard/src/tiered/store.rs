@@ -10,8 +10,10 @@
 //! ([`STORE_REQUESTS_QUEUED_MAX`]; a caller finding it full waits, so a
 //! shard that seals faster than the store takes can only slow down, never
 //! pile up memory), at most [`STORE_OPS_IN_FLIGHT_MAX`] run at once, and
-//! each answer comes back through a oneshot whose waker is the glommio
-//! task's (glommio accepts wakes from foreign threads).
+//! each answer comes back through a [`crate::wake::channel`]. The store
+//! thread wakes shard tasks (an answer, a free queue slot), so both waits
+//! are shielded: glommio frees a task twice when a foreign thread drops
+//! the last reference to its waker (see [`crate::wake`]).
 //!
 //! Why tokio's bounded `mpsc` for the queue and not `futures-channel`'s:
 //! a `futures-channel` sender needs `&mut self` to send, so a shared
@@ -31,6 +33,7 @@
 
 use super::cache::{CacheSettings, ChunkCache, Lookup, ReadRate, CHUNK_BYTES};
 use super::target::{check_object_path, ArchiveTarget};
+use crate::wake;
 use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 use futures_lite::StreamExt;
@@ -228,7 +231,7 @@ impl StoreHandle {
     /// and its directory were fsynced).
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
         let path = self.object_path(key)?;
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         self.call(
             Request::Put {
                 key: path,
@@ -255,7 +258,7 @@ impl StoreHandle {
         segment: PathBuf,
     ) -> Result<Archived, StoreError> {
         let path = self.object_path(key)?;
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         self.call(
             Request::PutSegment {
                 key: path,
@@ -303,7 +306,7 @@ impl StoreHandle {
                 message: format!("range {range:?} is empty or past the object's end"),
             });
         }
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         self.call(
             Request::GetRange {
                 key: path,
@@ -319,14 +322,14 @@ impl StoreHandle {
     /// The size of the object at `key`, `None` if there is none.
     pub async fn size(&self, key: &str) -> Result<Option<u64>, StoreError> {
         let path = self.object_path(key)?;
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         self.call(Request::Size { key: path, reply }, answer).await
     }
 
     /// Deletes the object at `key`; a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.object_path(key)?;
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         self.call(Request::Delete { key: path, reply }, answer)
             .await
     }
@@ -339,7 +342,7 @@ impl StoreHandle {
             "" => None,
             prefix => Some(self.object_path(prefix)?),
         };
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = wake::channel();
         self.call(Request::List { prefix, reply }, answer).await
     }
 
@@ -375,7 +378,7 @@ impl StoreHandle {
     async fn call<T>(
         &self,
         request: Request,
-        answer: oneshot::Receiver<Result<T, StoreError>>,
+        answer: wake::Answer<Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         // Only a panic drops a request unanswered (the thread lives as
         // long as a handle does).
@@ -385,7 +388,11 @@ impl StoreHandle {
                 self.shared.store
             ))
         };
-        self.requests.send(request).await.map_err(|_| stopped())?;
+        // A full queue parks this task in tokio's semaphore, which the
+        // store thread wakes: shielded, like the answer (crate::wake).
+        wake::shield(Box::pin(self.requests.send(request)))
+            .await
+            .map_err(|_| stopped())?;
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 }

@@ -10,6 +10,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use ringlog_shard::config::ServerConfig;
 use ringlog_shard::server::serve;
+use ringlog_shard::wake;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -48,7 +49,7 @@ impl Server {
         config.advertised_port = port;
         adjust(&mut config);
         let addr = config.listen;
-        let (stop, stopped) = oneshot::channel();
+        let (stop, stopped) = wake::channel();
         let thread = std::thread::spawn(move || serve(config, stopped).unwrap());
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(addr).is_err() {

@@ -4,8 +4,8 @@
 //!
 //! Layer: group (see the crate docs); imports nothing of the crate.
 
+use crate::wake;
 use bytes::Bytes;
-use futures_channel::oneshot;
 use kafka_protocol::ResponseError;
 
 /// A JoinGroup request as the state machine sees it.
@@ -96,5 +96,5 @@ pub enum Answer<T> {
     /// Answer now.
     Now(T),
     /// Answer when the group moves on.
-    Later(oneshot::Receiver<T>),
+    Later(wake::Answer<T>),
 }

@@ -34,6 +34,7 @@ mod tests;
 pub use messages::{Answer, JoinRequest, JoinResponse, SyncResponse};
 
 use crate::config::GroupSettings;
+use crate::wake;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use kafka_protocol::ResponseError;
@@ -343,7 +344,7 @@ impl Group {
                 Answer::Now(self.join_answer(&id))
             }
             _ => {
-                let (tx, rx) = oneshot::channel();
+                let (tx, rx) = wake::channel();
                 let member = self.members.get_mut(&id).expect("checked above");
                 member.protocols = request.protocols;
                 member.session_timeout_ms = request.session_timeout_ms;
@@ -435,7 +436,7 @@ impl Group {
         if self.phase == Phase::Stable && unchanged {
             return Answer::Now(self.join_answer(&new_id));
         }
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = wake::channel();
         self.members.get_mut(&new_id).expect("inserted").join_waiter = Some(tx);
         if self.phase != Phase::PreparingRebalance {
             self.prepare_rebalance(now, now_ms, settings);
@@ -455,7 +456,7 @@ impl Group {
         if self.members.len() >= MEMBERS_MAX {
             return Answer::Now(JoinResponse::error(ResponseError::GroupMaxSizeReached, &id));
         }
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = wake::channel();
         let mut member = Member {
             id: id.clone(),
             instance_id: request.instance_id.clone(),
@@ -686,7 +687,7 @@ impl Group {
             ),
             Phase::Stable => (Answer::Now(self.sync_answer(member_id)), None),
             Phase::CompletingRebalance => {
-                let (tx, rx) = oneshot::channel();
+                let (tx, rx) = wake::channel();
                 member.sync_waiter = Some(tx);
                 let is_leader = self.leader.as_deref() == Some(member_id);
                 if !is_leader || self.pending_assignment.is_some() {

@@ -34,15 +34,16 @@ fn now_answer<T>(answer: Answer<T>) -> T {
     }
 }
 
-fn later<T>(answer: Answer<T>) -> oneshot::Receiver<T> {
+fn later<T>(answer: Answer<T>) -> wake::Answer<T> {
     match answer {
         Answer::Later(rx) => rx,
         Answer::Now(_) => panic!("expected a parked request"),
     }
 }
 
-fn ready<T>(rx: &mut oneshot::Receiver<T>) -> T {
-    rx.try_recv()
+fn ready<T>(rx: &mut wake::Answer<T>) -> T {
+    rx.get_mut()
+        .try_recv()
         .expect("not cancelled")
         .expect("answered by now")
 }
@@ -52,7 +53,7 @@ fn join_new(
     group: &mut Group,
     protocols: &[&str],
     now: Instant,
-) -> (String, oneshot::Receiver<JoinResponse>) {
+) -> (String, wake::Answer<JoinResponse>) {
     let first = now_answer(group.join(join_request("", protocols), &settings(), now, 0));
     assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
     let id = first.member_id;
@@ -86,7 +87,7 @@ fn single_member_joins_leads_and_syncs() {
     let store = store.expect("the leader's assignment is stored first");
     assert_eq!(store.record.members[0].assignment, b"a");
     assert!(
-        synced.try_recv().expect("pending").is_none(),
+        synced.get_mut().try_recv().expect("pending").is_none(),
         "answered only once stored"
     );
     group.stored(store.generation, true, &settings(), now, 6);
@@ -117,7 +118,7 @@ fn second_member_rebalances_and_protocol_is_voted() {
     let (_b, mut b_joined) = join_new(&mut group, &["range", "roundrobin"], now);
     assert_eq!(group.phase(), Phase::PreparingRebalance);
     assert!(
-        b_joined.try_recv().expect("pending").is_none(),
+        b_joined.get_mut().try_recv().expect("pending").is_none(),
         "waits for a to rejoin"
     );
     assert_eq!(
@@ -166,7 +167,7 @@ fn silent_member_expires_after_its_session() {
     let (b, mut b_joined) = join_new(&mut group, &["range"], start);
     let before = start + timeout(SESSION_MS) - Duration::from_millis(1);
     assert!(group.expire(&settings(), before, 0).is_empty());
-    assert!(b_joined.try_recv().expect("pending").is_none());
+    assert!(b_joined.get_mut().try_recv().expect("pending").is_none());
     group.expire(&settings(), start + timeout(SESSION_MS), 0);
     let answer = ready(&mut b_joined);
     assert_eq!((answer.generation, answer.leader.as_str()), (2, b.as_str()));
@@ -205,7 +206,7 @@ fn member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
         );
         assert!(group.expire(&settings(), now, 0).is_empty());
     }
-    assert!(b_joined.try_recv().expect("pending").is_none());
+    assert!(b_joined.get_mut().try_recv().expect("pending").is_none());
     group.expire(&settings(), start + timeout(REBALANCE_MS), 0);
     assert_eq!(ready(&mut b_joined).leader, b);
     assert_eq!(
@@ -350,13 +351,13 @@ fn initial_delay_holds_the_first_rebalance() {
     let mut request = join_request("", &["range"]);
     request.require_known_member_id = false;
     let mut a = later(group.join(request.clone(), &delayed, now, 0));
-    assert!(a.try_recv().expect("pending").is_none());
+    assert!(a.get_mut().try_recv().expect("pending").is_none());
     let mut b = later(group.join(request, &delayed, now + Duration::from_secs(1), 0));
     assert!(group
         .expire(&delayed, now + Duration::from_millis(3_500), 0)
         .is_empty());
     assert!(
-        a.try_recv().expect("pending").is_none(),
+        a.get_mut().try_recv().expect("pending").is_none(),
         "b's join extended the delay"
     );
     group.expire(&delayed, now + Duration::from_secs(4), 0);
