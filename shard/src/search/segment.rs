@@ -9,7 +9,9 @@
 //! body: per file: name length u16, name (UTF-8), data length u64; then the files' data in order
 //! ```
 //!
-//! The crc32c covers the body. Reopening copies the files into a tantivy
+//! The crc32c covers the body: damage in storage or transit is a
+//! [`Corruption`], found before tantivy reads a byte (the blob is
+//! ringlog's own output, never client bytes). Reopening copies the files into a tantivy
 //! `RamDirectory` (the simplest correct choice: the blob is read once from
 //! the archive anyway, and a directory over the blob itself would have to
 //! implement tantivy's locking and watching for nothing); the index costs
