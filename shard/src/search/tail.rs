@@ -17,6 +17,7 @@ use super::SearchError;
 use std::ops::{Bound, Range};
 use tantivy::directory::RamDirectory;
 use tantivy::query::RangeQuery;
+use tantivy::schema::Value;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 /// The most time between an append and the commit that makes it
@@ -74,7 +75,7 @@ impl TailIndex {
         for document in documents {
             let offset = document
                 .get_first(self.schema.offset)
-                .and_then(|v| tantivy::schema::Value::as_u64(&v));
+                .and_then(|v| v.as_u64());
             if let Some(offset) = offset {
                 if self.offsets.is_empty() {
                     self.offsets = offset..offset + 1;
