@@ -25,6 +25,9 @@
 //!   the header's base offset, producer id, epoch, base sequence, base
 //!   timestamp, record count and the attributes other than codec and
 //!   timestamp type.
+//! * **Search indexing** (issue 14) needs every field of every record:
+//!   [`RecordWalker`] yields each record's offset, timestamp, key, value
+//!   and headers. The two uses above walk with the same parser.
 //!
 //! Decoding is bounded and total: decompression stops at
 //! [`DECOMPRESSED_BYTES_MAX`], every length read from a record is checked
