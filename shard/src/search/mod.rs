@@ -5,9 +5,13 @@
 //!
 //! * **Per shard, per partition.** A shard owns its partitions, so it owns
 //!   their indexes too: a partition's not-yet-archived records live in a
-//!   [`TailIndex`] in RAM, and each sealed segment gets a
-//!   [`SegmentIndex`] built whole ([`SegmentIndexBuilder`]) and kept as
-//!   one blob, a member of the segment's archive. Nothing is shared
+//!   [`TailIndex`] in RAM, fed by the shard's indexer thread
+//!   ([`SearchHub`]). A sealed segment's index is built whole
+//!   ([`SegmentIndexBuilder`]) as one checksummed blob that
+//!   [`SegmentIndex`] opens; storing that blob as a member of the
+//!   segment's archive, so archived records stay searchable, is the next
+//!   step (today the blob is built by the tests and the benchmark only,
+//!   and archived records are reported unindexed). Nothing is shared
 //!   across shards, and a search fans out to the owners and merges
 //!   ([`search`] merges any number of indexes under one limit).
 //! * **Off the reactor.** tantivy blocks (commits, merges, its own writer
@@ -16,7 +20,8 @@
 //!   glommio task: the reactor hands batches over and keeps serving.
 //! * **Searchable within a second.** The tail commits at most every
 //!   [`TAIL_COMMIT_INTERVAL_MS`] (500 ms); an archived segment's records
-//!   leave the tail ([`TailIndex::drop_below`]) once its index is stored.
+//!   leave the tail ([`TailIndex::drop_below`]) once the archive is
+//!   recorded.
 //! * **Fields** ([`schema`]): `offset`, `timestamp` (ms), `partition`
 //!   (indexed, fast for ordering and ranges, stored); `key` (words) and
 //!   `key_raw` (exact); `value` (a JSON object value by member:
@@ -31,6 +36,7 @@
 //! panic.
 
 mod documents;
+mod indexer;
 mod query;
 pub mod schema;
 mod segment;
@@ -40,6 +46,10 @@ mod tail;
 mod tests;
 
 pub use documents::batch_documents;
+pub use indexer::{
+    AppendedBatch, Found, SearchHub, Tend, COMMIT_CHECK_INTERVAL_MS, INDEX_QUEUE_JOBS_MAX,
+    SEARCH_TIMEOUT_MS, TAIL_BATCH_BYTES_MAX, TAIL_CHECKPOINT_BYTES, UNINDEXED_RANGES_MAX,
+};
 pub use query::{search, Hit, Order, Payload, SearchRequest, SEARCH_LIMIT_MAX};
 pub use schema::SearchSchema;
 pub use segment::{
@@ -61,6 +71,9 @@ pub enum SearchError {
     /// tantivy failed.
     #[error("index: {0}")]
     Index(#[from] tantivy::TantivyError),
+    /// The indexers cannot answer now (named why).
+    #[error("search unavailable: {0}")]
+    Unavailable(&'static str),
     /// A segment index blob, or a stored document, is damaged.
     #[error("corrupt search index: {0}")]
     Corrupt(#[from] Corruption),

@@ -104,6 +104,18 @@ impl TailIndex {
         Ok(true)
     }
 
+    /// Commits what changed now, at `now_ms`, whatever the interval (a
+    /// forgotten range must be gone before it is reported unindexed).
+    pub fn commit(&mut self, now_ms: i64) -> Result<(), SearchError> {
+        if self.dirty {
+            self.writer.commit()?;
+            self.reader.reload()?;
+            self.dirty = false;
+            self.last_commit_ms = now_ms;
+        }
+        Ok(())
+    }
+
     /// Forgets the records below `offset` (an archive now holds them), at
     /// the next commit.
     pub fn drop_below(&mut self, offset: u64) -> Result<(), SearchError> {
