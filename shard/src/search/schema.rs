@@ -14,7 +14,10 @@
 //! object value; the plain text of every value (JSON or not) is
 //! `value_text`, a default field, so a bare `alice` finds it either way.
 
+use super::SearchError;
+use tantivy::directory::RamDirectory;
 use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING, TEXT};
+use tantivy::{Index, IndexWriter, TantivyDocument};
 
 /// Field names of [`SearchSchema`], as a query names them.
 pub mod names {
@@ -73,6 +76,21 @@ pub struct SearchSchema {
 }
 
 impl SearchSchema {
+    /// A new, empty index of this schema in RAM, and its one-thread writer
+    /// with `memory_bytes` of arena (at least tantivy's 15 MB minimum).
+    pub fn ram_index(
+        &self,
+        memory_bytes: usize,
+    ) -> Result<(Index, IndexWriter<TantivyDocument>), SearchError> {
+        let index = Index::create(
+            RamDirectory::create(),
+            self.schema.clone(),
+            Default::default(),
+        )?;
+        let writer = index.writer_with_num_threads(1, memory_bytes)?;
+        Ok((index, writer))
+    }
+
     /// Builds the schema.
     pub fn new() -> Self {
         let mut builder = Schema::builder();

@@ -50,12 +50,7 @@ impl SegmentIndexBuilder {
     /// An empty index of `partition`'s segment.
     pub fn new(partition: u32) -> Result<Self, SearchError> {
         let schema = SearchSchema::new();
-        let index = Index::create(
-            RamDirectory::create(),
-            schema.schema.clone(),
-            Default::default(),
-        )?;
-        let writer = index.writer_with_num_threads(1, SEGMENT_WRITER_MEMORY_BYTES)?;
+        let (index, writer) = schema.ram_index(SEGMENT_WRITER_MEMORY_BYTES)?;
         Ok(SegmentIndexBuilder {
             schema,
             partition,

@@ -15,10 +15,9 @@ use super::documents::batch_documents;
 use super::schema::SearchSchema;
 use super::SearchError;
 use std::ops::{Bound, Range};
-use tantivy::directory::RamDirectory;
 use tantivy::query::RangeQuery;
 use tantivy::schema::Value;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 /// The most time between an append and the commit that makes it
 /// searchable; a record must be searchable within a second.
@@ -46,12 +45,7 @@ impl TailIndex {
     /// An empty index of `partition`.
     pub fn new(partition: u32) -> Result<Self, SearchError> {
         let schema = SearchSchema::new();
-        let index = Index::create(
-            RamDirectory::create(),
-            schema.schema.clone(),
-            Default::default(),
-        )?;
-        let writer = index.writer_with_num_threads(1, TAIL_WRITER_MEMORY_BYTES)?;
+        let (index, writer) = schema.ram_index(TAIL_WRITER_MEMORY_BYTES)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

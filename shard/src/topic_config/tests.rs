@@ -629,10 +629,21 @@ fn search_follows_the_broker_default_and_the_topic_override() {
     };
     assert!(log_config(&on, &overrides(&[])).unwrap().search);
     assert!(!log_config(&off, &overrides(&[])).unwrap().search);
-    assert!(!log_config(&on, &overrides(&[(SEARCH_ENABLE, "false")])).unwrap().search);
-    assert!(log_config(&off, &overrides(&[(SEARCH_ENABLE, " TRUE ")])).unwrap().search);
+    assert!(
+        !log_config(&on, &overrides(&[(SEARCH_ENABLE, "false")]))
+            .unwrap()
+            .search
+    );
+    assert!(
+        log_config(&off, &overrides(&[(SEARCH_ENABLE, " TRUE ")]))
+            .unwrap()
+            .search
+    );
     assert!(canonical(SEARCH_ENABLE, "maybe").is_err());
-    assert_eq!(entry(&describe(&off, &BTreeMap::new()), SEARCH_ENABLE).value, "false");
+    assert_eq!(
+        entry(&describe(&off, &BTreeMap::new()), SEARCH_ENABLE).value,
+        "false"
+    );
     let rows = describe(&on, &overrides(&[(SEARCH_ENABLE, "false")]));
     assert_eq!(entry(&rows, SEARCH_ENABLE).value, "false");
 }
