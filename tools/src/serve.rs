@@ -303,7 +303,7 @@ const SETTINGS: &[Setting] = &[
     setting(
         "index-lag-bytes-max",
         "BYTES",
-        Some("268435456"),
+        Some("33554432"),
         "Bytes of appended batches each shard's search indexer may have queued; past it a batch is not indexed (searches report its offsets as unindexed), so produce never waits for indexing",
     ),
     Setting {

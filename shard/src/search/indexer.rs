@@ -16,6 +16,11 @@
 //! then reports. No glommio waker ever reaches the indexer (the feed is a
 //! `try_send` on a std channel), so [`crate::wake`]'s rule holds.
 //!
+//! **Indexing gets only idle CPU.** The thread (and tantivy's threads
+//! it starts) runs under `SCHED_IDLE`: a shard that wants its core gets
+//! it, and an indexer that cannot keep up falls behind until batches are
+//! refused (above) rather than slowing produce down.
+//!
 //! **Searchable within a second.** The thread commits every tail with
 //! new records at most [`TAIL_COMMIT_INTERVAL_MS`] after the last commit,
 //! checking at least every [`COMMIT_CHECK_INTERVAL_MS`], idle or not.
@@ -31,17 +36,20 @@
 
 use super::{search, Hit, Order, SearchError, SearchRequest, TailIndex, TAIL_COMMIT_INTERVAL_MS};
 use bytes::Bytes;
+use crossbeam_channel::{bounded, select_biased, Receiver, Sender, TrySendError};
 use ringlog_engine::batch::{finish_header, set_base_offset, BatchView, ATTRIBUTE_LOG_APPEND_TIME};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Jobs one indexer's queue holds; a batch arriving at a full queue is
-/// not indexed.
-pub const INDEX_QUEUE_JOBS_MAX: usize = 4096;
+/// Batches one indexer's queue holds; a batch arriving at a full queue
+/// is not indexed. A queued batch shares its request frame's memory, so
+/// this (with `--index-lag-bytes-max`) bounds what the queue keeps alive.
+pub const INDEX_QUEUE_JOBS_MAX: usize = 1024;
+/// Searches, maintenance passes and drops one indexer's queue holds.
+pub const CONTROL_QUEUE_JOBS_MAX: usize = 1024;
 /// Unindexed ranges remembered per partition; past it the two closest
 /// are merged (the report then covers some indexed offsets too).
 pub const UNINDEXED_RANGES_MAX: usize = 64;
@@ -78,14 +86,15 @@ pub struct AppendedBatch {
     pub batch: Bytes,
 }
 
+/// Everything but batches: served before any queued batch, so a search
+/// or a maintenance pass never waits behind an indexing backlog.
 enum Job {
-    Batch(AppendedBatch),
     Tend(PartitionKey, Tend),
     Drop(PartitionKey),
     Search {
         topic: String,
         request: SearchRequest,
-        reply: SyncSender<Result<Found, SearchError>>,
+        reply: Sender<Result<Found, SearchError>>,
     },
 }
 
@@ -156,7 +165,8 @@ fn merge_ranges(ranges: &mut Vec<Range<u64>>) {
 
 /// One shard's indexer, as the others see it.
 struct Indexer {
-    jobs: SyncSender<Job>,
+    batches: Sender<AppendedBatch>,
+    jobs: Sender<Job>,
     /// Batch bytes queued and not yet indexed.
     queued_bytes: Arc<AtomicU64>,
     unindexed: Arc<Unindexed>,
@@ -179,7 +189,8 @@ impl SearchHub {
     pub fn start(shards: usize, lag_bytes_max: u64) -> std::io::Result<Arc<SearchHub>> {
         let mut indexers = Vec::with_capacity(shards);
         for shard in 0..shards {
-            let (jobs, queue) = mpsc::sync_channel(INDEX_QUEUE_JOBS_MAX);
+            let (batches, batch_queue) = bounded(INDEX_QUEUE_JOBS_MAX);
+            let (jobs, job_queue) = bounded(CONTROL_QUEUE_JOBS_MAX);
             let queued_bytes = Arc::new(AtomicU64::new(0));
             let unindexed = Arc::new(Unindexed::default());
             let mut thread = IndexerThread {
@@ -191,8 +202,9 @@ impl SearchHub {
             };
             std::thread::Builder::new()
                 .name(format!("indexer-{shard}"))
-                .spawn(move || thread.run(&queue))?;
+                .spawn(move || thread.run(&job_queue, &batch_queue))?;
             indexers.push(Indexer {
+                batches,
                 jobs,
                 queued_bytes,
                 unindexed,
@@ -218,7 +230,7 @@ impl SearchHub {
         let refused = if queued + bytes > self.lag_bytes_max {
             true
         } else {
-            match indexer.jobs.try_send(Job::Batch(appended)) {
+            match indexer.batches.try_send(appended) {
                 Ok(()) => false,
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => true,
             }
@@ -268,14 +280,17 @@ impl SearchHub {
     pub fn search(&self, topic: &str, request: &SearchRequest) -> Result<Found, SearchError> {
         let mut waiting = Vec::with_capacity(self.indexers.len());
         for indexer in &self.indexers {
-            let (reply, answer) = mpsc::sync_channel(1);
+            let (reply, answer) = bounded(1);
             let job = Job::Search {
                 topic: topic.to_string(),
                 request: request.clone(),
                 reply,
             };
             let deadline = Duration::from_millis(SEARCH_TIMEOUT_MS);
-            send_until(&indexer.jobs, job, deadline)?;
+            indexer
+                .jobs
+                .send_timeout(job, deadline)
+                .map_err(|_| SearchError::Unavailable("an indexer's queue stayed full"))?;
             waiting.push(answer);
         }
         let mut found = Found::default();
@@ -296,29 +311,6 @@ impl SearchHub {
             .hits
             .truncate(request.limit.min(super::SEARCH_LIMIT_MAX));
         Ok(found)
-    }
-}
-
-/// Sends `job`, waiting (on this non-reactor thread) while the queue is
-/// full, up to `deadline`.
-fn send_until(jobs: &SyncSender<Job>, job: Job, deadline: Duration) -> Result<(), SearchError> {
-    let until = Instant::now() + deadline;
-    let mut job = job;
-    // Bounded by the deadline: each round sleeps a millisecond.
-    loop {
-        match jobs.try_send(job) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(SearchError::Unavailable("an indexer has stopped"))
-            }
-            Err(TrySendError::Full(back)) => {
-                if Instant::now() >= until {
-                    return Err(SearchError::Unavailable("an indexer's queue stayed full"));
-                }
-                job = back;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
     }
 }
 
@@ -350,16 +342,27 @@ struct IndexerThread {
 }
 
 impl IndexerThread {
-    fn run(&mut self, queue: &Receiver<Job>) {
+    fn run(&mut self, jobs: &Receiver<Job>, batches: &Receiver<AppendedBatch>) {
+        yield_the_cpu(self.shard);
         let check = Duration::from_millis(COMMIT_CHECK_INTERVAL_MS);
         let mut next_check = self.started + check;
-        // Ends when every sender (the hub) is gone.
+        // Ends when the hub, and with it every sender, is gone.
         loop {
             let wait = next_check.saturating_duration_since(Instant::now());
-            match queue.recv_timeout(wait) {
-                Ok(job) => self.handle(job),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+            select_biased! {
+                recv(jobs) -> job => match job {
+                    Ok(job) => self.handle(job),
+                    Err(_) => return,
+                },
+                recv(batches) -> batch => match batch {
+                    Ok(batch) => {
+                        let bytes = batch.batch.len() as u64;
+                        self.index(batch);
+                        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                    }
+                    Err(_) => return,
+                },
+                default(wait) => {}
             }
             let now = Instant::now();
             if now >= next_check {
@@ -376,11 +379,6 @@ impl IndexerThread {
 
     fn handle(&mut self, job: Job) {
         match job {
-            Job::Batch(appended) => {
-                let bytes = appended.batch.len() as u64;
-                self.index(appended);
-                self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-            }
             Job::Tend(partition, tend) => self.tend(partition, tend),
             Job::Drop(partition) => {
                 self.tails.remove(&partition);
@@ -552,6 +550,28 @@ impl Tail {
         self.index.drop_below(offset)?;
         self.index.commit(now_ms)
     }
+}
+
+/// Puts the calling thread, and the threads it starts (tantivy's writer
+/// and merge threads inherit it), in `SCHED_IDLE`: it runs only on CPU
+/// time no shard wants, so indexing never takes a core from produce
+/// (without it, indexing at full produce rate cut produce throughput to
+/// 0.35-0.41 of the same broker without search on a 2-core host;
+/// BENCHMARKS.md, "Search"). If the kernel refuses, nice 19 is the
+/// fallback, which only lowers the thread's share.
+fn yield_the_cpu(shard: usize) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` outlives the call.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+        return;
+    }
+    let err = std::io::Error::last_os_error();
+    // SAFETY: a plain syscall on the calling thread (tid from gettid).
+    let niced = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
+    };
+    tracing::warn!(shard, error = %err, niced = niced == 0, "search indexer: SCHED_IDLE refused; running at nice 19");
 }
 
 /// The batch as the log stores it, as far as indexing reads it: the

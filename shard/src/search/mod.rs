@@ -47,8 +47,9 @@ mod tests;
 
 pub use documents::batch_documents;
 pub use indexer::{
-    AppendedBatch, Found, SearchHub, Tend, COMMIT_CHECK_INTERVAL_MS, INDEX_QUEUE_JOBS_MAX,
-    SEARCH_TIMEOUT_MS, TAIL_BATCH_BYTES_MAX, TAIL_CHECKPOINT_BYTES, UNINDEXED_RANGES_MAX,
+    AppendedBatch, Found, SearchHub, Tend, COMMIT_CHECK_INTERVAL_MS, CONTROL_QUEUE_JOBS_MAX,
+    INDEX_QUEUE_JOBS_MAX, SEARCH_TIMEOUT_MS, TAIL_BATCH_BYTES_MAX, TAIL_CHECKPOINT_BYTES,
+    UNINDEXED_RANGES_MAX,
 };
 pub use query::{search, Hit, Order, Payload, SearchRequest, SEARCH_LIMIT_MAX};
 pub use schema::SearchSchema;
