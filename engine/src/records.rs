@@ -25,6 +25,9 @@
 //!   the header's base offset, producer id, epoch, base sequence, base
 //!   timestamp, record count and the attributes other than codec and
 //!   timestamp type.
+//! * **Search indexing** (issue 14) needs every field of every record:
+//!   [`RecordWalker`] yields each record's offset, timestamp, key, value
+//!   and headers. The two uses above walk with the same parser.
 //!
 //! Decoding is bounded and total: decompression stops at
 //! [`DECOMPRESSED_BYTES_MAX`], every length read from a record is checked
@@ -37,6 +40,7 @@ use crate::batch::{
 };
 use crate::codec::{Codec, CodecError, Compressor, Decompressor, DECOMPRESSED_BYTES_MAX};
 use std::fmt;
+use std::ops::Range;
 
 /// Bytes of a zigzag varint holding an `int32`, and a `long`.
 const VARINT_BYTES_MAX: u32 = 5;
@@ -123,21 +127,185 @@ pub struct FoundRecord {
     pub timestamp_ms: i64,
 }
 
-/// What a record's head says (the rest of it is only checked).
-#[derive(Clone, Copy, Debug)]
-struct RecordHead {
-    index: u32,
-    offset_delta: i32,
-    timestamp_ms: i64,
-}
-
 fn malformed(what: &'static str) -> RecordsError {
     RecordsError::Malformed(what)
 }
 
-/// Walks the records of one batch in order, checking each one's framing.
-struct Records<'a> {
+/// A zigzag varint of at most `max_bytes` bytes taken from `byte` (Kafka's
+/// `ByteUtils.readVarlong`): the one varint decoder of the record stream
+/// and of a record's body.
+fn read_varint(
+    max_bytes: u32,
+    mut byte: impl FnMut() -> Result<u8, RecordsError>,
+) -> Result<i64, RecordsError> {
+    let mut raw = 0u64;
+    for i in 0..max_bytes {
+        let b = byte()?;
+        raw |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        }
+    }
+    Err(malformed("varint too long"))
+}
+
+/// Where a header's key and value (`None`: null) lie in its record's body.
+type HeaderSpan = (Range<usize>, Option<Range<usize>>);
+
+/// The fields of one record body (the bytes after its length), each
+/// checked to lie inside the body, which they must fill exactly.
+struct Body {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+}
+
+/// Reads the fields of a record body front to back.
+struct BodyCursor<'b> {
+    bytes: &'b [u8],
+    at: usize,
+}
+
+impl BodyCursor<'_> {
+    fn byte(&mut self) -> Result<u8, RecordsError> {
+        let b = *self
+            .bytes
+            .get(self.at)
+            .ok_or(malformed("a field runs past its record"))?;
+        self.at += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self, max_bytes: u32) -> Result<i64, RecordsError> {
+        read_varint(max_bytes, || self.byte())
+    }
+
+    fn int(&mut self) -> Result<i32, RecordsError> {
+        let value = self.varint(VARINT_BYTES_MAX)?;
+        i32::try_from(value).map_err(|_| malformed("varint out of int range"))
+    }
+
+    /// A length-prefixed field (-1: null, when `nullable`): where it lies.
+    fn field(&mut self, nullable: bool) -> Result<Option<Range<usize>>, RecordsError> {
+        match self.int()? {
+            -1 if nullable => Ok(None),
+            n if n < 0 => Err(malformed("negative field length")),
+            n => {
+                let start = self.at;
+                let end = start + n as usize;
+                if end > self.bytes.len() {
+                    return Err(malformed("a field runs past its record"));
+                }
+                self.at = end;
+                Ok(Some(start..end))
+            }
+        }
+    }
+
+    /// Parses a whole body, its headers' spans into `headers`.
+    fn parse(bytes: &[u8], headers: &mut Vec<HeaderSpan>) -> Result<Body, RecordsError> {
+        let mut cursor = BodyCursor { bytes, at: 0 };
+        cursor.byte()?; // attributes (unused)
+        let timestamp_delta = cursor.varint(VARLONG_BYTES_MAX)?;
+        let offset_delta = cursor.int()?;
+        let key = cursor.field(true)?;
+        let value = cursor.field(true)?;
+        let count = cursor.int()?;
+        if count < 0 {
+            return Err(malformed("negative header count"));
+        }
+        // Each header takes at least two bytes, so the body bounds the count.
+        if count as usize > (bytes.len() - cursor.at) / 2 {
+            return Err(malformed("a field runs past its record"));
+        }
+        headers.clear();
+        for _ in 0..count {
+            let key = cursor.field(false)?.unwrap_or_default();
+            let value = cursor.field(true)?;
+            headers.push((key, value));
+        }
+        if cursor.at != bytes.len() {
+            return Err(malformed("record length disagrees with its fields"));
+        }
+        Ok(Body {
+            timestamp_delta,
+            offset_delta,
+            key,
+            value,
+        })
+    }
+}
+
+/// One record of a batch, as [`RecordWalker::next_record`] yields it; its
+/// fields borrow the walker's copy of the record.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'r> {
+    /// Its offset: the batch's base offset plus the record's delta.
+    pub offset: u64,
+    /// Its timestamp: the batch's max timestamp in a LogAppendTime batch,
+    /// else the base timestamp plus the record's delta.
+    pub timestamp_ms: i64,
+    /// Its key (`None`: null).
+    pub key: Option<&'r [u8]>,
+    /// Its value (`None`: null, a tombstone).
+    pub value: Option<&'r [u8]>,
+    /// Its position in the batch (0 for the first record).
+    index: u32,
+    body: &'r [u8],
+    headers: &'r [HeaderSpan],
+}
+
+/// One header of a [`Record`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHeader<'r> {
+    /// Its key (a string in Kafka's clients, bytes here: never trusted to
+    /// be UTF-8).
+    pub key: &'r [u8],
+    /// Its value (`None`: null).
+    pub value: Option<&'r [u8]>,
+}
+
+impl<'r> Record<'r> {
+    /// The record's headers, in order.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = RecordHeader<'r>> + 'r {
+        let body = self.body;
+        // The spans were checked against this body, so `get` always finds them.
+        let slice = move |span: &Range<usize>| body.get(span.clone()).unwrap_or_default();
+        self.headers.iter().map(move |(key, value)| RecordHeader {
+            key: slice(key),
+            value: value.as_ref().map(slice),
+        })
+    }
+}
+
+/// Walks the records of one batch in order, checking each one's framing
+/// (bounded and total: see the module docs).
+///
+/// Each record is copied out of the decompressed stream into one reused
+/// buffer, so a record's key, value and headers are plain slices whatever
+/// the codec, and the walk holds one record at a time, never the whole
+/// decompressed batch.
+///
+/// ```
+/// use ringlog_engine::batch::BatchView;
+/// use ringlog_engine::codec::Codec;
+/// use ringlog_engine::records::{build_records_batch, NewRecord, RecordWalker};
+/// let bytes = build_records_batch(Codec::Gzip, &[NewRecord {
+///     timestamp_ms: 5,
+///     key: Some(b"k"),
+///     value: None,
+///     headers: &[(b"trace", Some(b"1"))],
+/// }]);
+/// let mut walker = RecordWalker::new(&BatchView::parse(&bytes).unwrap()).unwrap();
+/// let record = walker.next_record().unwrap().unwrap();
+/// assert_eq!((record.offset, record.timestamp_ms, record.key, record.value), (0, 5, Some(&b"k"[..]), None));
+/// assert_eq!(record.headers().next().unwrap().key, b"trace");
+/// assert!(walker.next_record().unwrap().is_none());
+/// ```
+pub struct RecordWalker<'a> {
     src: Decompressor<'a>,
+    base_offset: u64,
     base_timestamp: i64,
     /// Every record's timestamp, for a LogAppendTime batch.
     append_time: Option<i64>,
@@ -145,142 +313,126 @@ struct Records<'a> {
     last_offset_delta: i32,
     index: u32,
     previous_delta: i64,
-    /// Bytes consumed from `src`.
-    taken: u64,
+    /// The current record's body, and its headers' spans (both reused).
+    body: Vec<u8>,
+    headers: Vec<HeaderSpan>,
+    /// Whether the bytes after the last record have been checked.
+    ended: bool,
 }
 
-impl<'a> Records<'a> {
-    fn new(view: &BatchView<'a>, tee: Option<&'a mut Compressor>) -> Result<Self, RecordsError> {
+impl<'a> RecordWalker<'a> {
+    /// Starts walking the records of `view`, a batch (verified or not)
+    /// whose header names its base offset.
+    pub fn new(view: &BatchView<'a>) -> Result<Self, RecordsError> {
+        let base_offset =
+            u64::try_from(view.base_offset()).map_err(|_| malformed("negative base offset"))?;
+        Self::with_tee(view, base_offset, None)
+    }
+
+    /// Starts walking the records of `view`, whose first offset is
+    /// `base_offset`, copying every decompressed byte into `tee` if given.
+    fn with_tee(
+        view: &BatchView<'a>,
+        base_offset: u64,
+        tee: Option<&'a mut Compressor>,
+    ) -> Result<Self, RecordsError> {
         let codec = Codec::from_id(view.codec()).ok_or(malformed("unknown codec id"))?;
-        let mut src = Decompressor::new(
-            codec,
-            &view.bytes()[BATCH_HEADER_BYTES..],
-            DECOMPRESSED_BYTES_MAX,
-        )?;
+        let records = view
+            .bytes()
+            .get(BATCH_HEADER_BYTES..)
+            .ok_or(malformed("batch shorter than its header"))?;
+        let mut src = Decompressor::new(codec, records, DECOMPRESSED_BYTES_MAX)?;
         if let Some(tee) = tee {
             src.tee(tee);
         }
         let record_count = u32::try_from(view.record_count()).map_err(|_| malformed("count"))?;
-        Ok(Records {
+        Ok(RecordWalker {
             src,
+            base_offset,
             base_timestamp: view.base_timestamp(),
             append_time: view.is_log_append_time().then(|| view.max_timestamp()),
             record_count,
             last_offset_delta: view.last_offset_delta(),
             index: 0,
             previous_delta: -1,
-            taken: 0,
+            body: Vec::new(),
+            headers: Vec::new(),
+            ended: false,
         })
     }
 
-    fn byte(&mut self) -> Result<u8, RecordsError> {
+    fn stream_byte(&mut self) -> Result<u8, RecordsError> {
         let chunk = self.src.fill()?;
         let Some(&b) = chunk.first() else {
             return Err(malformed("records end before the batch's record count"));
         };
         self.src.consume(1);
-        self.taken += 1;
         Ok(b)
     }
 
-    /// A zigzag varint of at most `max_bytes` bytes (Kafka's
-    /// `ByteUtils.readVarlong`).
-    fn varint(&mut self, max_bytes: u32) -> Result<i64, RecordsError> {
-        let mut raw = 0u64;
-        for i in 0..max_bytes {
-            let b = self.byte()?;
-            raw |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
-            }
-        }
-        Err(malformed("varint too long"))
-    }
-
-    fn int(&mut self, end: u64) -> Result<i32, RecordsError> {
-        let value = self.varint(VARINT_BYTES_MAX)?;
-        if self.taken > end {
-            return Err(malformed("a field runs past its record"));
-        }
-        i32::try_from(value).map_err(|_| malformed("varint out of int range"))
-    }
-
-    fn skip(&mut self, n: u64, end: u64) -> Result<(), RecordsError> {
-        if self.taken + n > end {
-            return Err(malformed("a field runs past its record"));
-        }
-        let mut left = n;
+    /// Copies the next `length` bytes of the stream into `body`; the
+    /// stream's own bound (the decompression limit) bounds the copy.
+    fn copy_body(&mut self, length: u64) -> Result<(), RecordsError> {
+        self.body.clear();
+        let mut left = length;
         while left > 0 {
-            let available = self.src.fill()?.len();
-            if available == 0 {
+            let chunk = self.src.fill()?;
+            if chunk.is_empty() {
                 return Err(malformed("records end inside a record"));
             }
-            let step = available.min(usize::try_from(left).unwrap_or(usize::MAX));
+            let step = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            self.body.extend_from_slice(&chunk[..step]);
             self.src.consume(step);
             left -= step as u64;
         }
-        self.taken += n;
         Ok(())
     }
 
-    /// A length-prefixed field (-1: null, when `nullable`), skipped.
-    fn skip_field(&mut self, end: u64, nullable: bool) -> Result<(), RecordsError> {
-        match self.int(end)? {
-            -1 if nullable => Ok(()),
-            n if n < 0 => Err(malformed("negative field length")),
-            n => self.skip(n as u64, end),
+    /// The next record, `None` after the batch's record count, once the
+    /// records section is checked to end there.
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>, RecordsError> {
+        if self.index == self.record_count && !self.ended {
+            self.ended = true;
+            if !self.src.fill()?.is_empty() {
+                return Err(malformed("bytes after the batch's last record"));
+            }
         }
+        self.next_unchecked_end()
     }
 
-    /// The next record, `None` after the batch's record count.
-    fn next(&mut self) -> Result<Option<RecordHead>, RecordsError> {
-        if self.index == self.record_count {
+    /// The next record, `None` after the batch's record count (what
+    /// follows the last record is not looked at).
+    fn next_unchecked_end(&mut self) -> Result<Option<Record<'_>>, RecordsError> {
+        if self.index >= self.record_count {
             return Ok(None);
         }
-        let length = self.varint(VARINT_BYTES_MAX)?;
+        let length = read_varint(VARINT_BYTES_MAX, || self.stream_byte())?;
         let length = u64::try_from(length).map_err(|_| malformed("negative record length"))?;
-        let end = self.taken + length;
-        self.byte()?; // attributes (unused)
-        let timestamp_delta = self.varint(VARLONG_BYTES_MAX)?;
-        let offset_delta = self.int(end)?;
-        self.skip_field(end, true)?; // key
-        self.skip_field(end, true)?; // value
-        let headers = self.int(end)?;
-        if headers < 0 {
-            return Err(malformed("negative header count"));
-        }
-        // Each header takes at least two bytes, so `end` bounds this loop.
-        for _ in 0..headers {
-            self.skip_field(end, false)?; // header key
-            self.skip_field(end, true)?; // header value
-        }
-        if self.taken != end {
-            return Err(malformed("record length disagrees with its fields"));
-        }
-        if i64::from(offset_delta) <= self.previous_delta || offset_delta > self.last_offset_delta {
+        self.copy_body(length)?;
+        let body = BodyCursor::parse(&self.body, &mut self.headers)?;
+        if i64::from(body.offset_delta) <= self.previous_delta
+            || body.offset_delta > self.last_offset_delta
+        {
             return Err(malformed(
                 "offset deltas not increasing within the batch's last offset delta",
             ));
         }
-        self.previous_delta = offset_delta.into();
+        self.previous_delta = body.offset_delta.into();
         let index = self.index;
         self.index += 1;
-        Ok(Some(RecordHead {
-            index,
-            offset_delta,
+        let bytes = self.body.as_slice();
+        let slice = |span: Range<usize>| bytes.get(span).unwrap_or_default();
+        Ok(Some(Record {
+            offset: self.base_offset.saturating_add(body.offset_delta as u64),
             timestamp_ms: self
                 .append_time
-                .unwrap_or(self.base_timestamp.wrapping_add(timestamp_delta)),
+                .unwrap_or(self.base_timestamp.wrapping_add(body.timestamp_delta)),
+            key: body.key.map(slice),
+            value: body.value.map(slice),
+            index,
+            body: bytes,
+            headers: &self.headers,
         }))
-    }
-
-    /// Checks that nothing follows the last record.
-    fn finish(mut self) -> Result<(), RecordsError> {
-        if self.src.fill()?.is_empty() {
-            Ok(())
-        } else {
-            Err(malformed("bytes after the batch's last record"))
-        }
     }
 }
 
@@ -302,12 +454,11 @@ pub fn find_record(
             timestamp_ms: view.max_timestamp(),
         }));
     }
-    let mut records = Records::new(view, None)?;
-    while let Some(record) = records.next()? {
-        let offset = base_offset + record.offset_delta as u64;
-        if offset >= min_offset && record.timestamp_ms >= target_ms {
+    let mut records = RecordWalker::with_tee(view, base_offset, None)?;
+    while let Some(record) = records.next_unchecked_end()? {
+        if record.offset >= min_offset && record.timestamp_ms >= target_ms {
             return Ok(Some(FoundRecord {
-                offset,
+                offset: record.offset,
                 timestamp_ms: record.timestamp_ms,
             }));
         }
@@ -345,7 +496,7 @@ impl Prepared {
 /// Kafka's check of one record's timestamp against the topic's window
 /// (`LogValidator.validateTimestamp`, 3.6+): records without a timestamp
 /// pass.
-fn check_window(policy: &BatchPolicy, now_ms: i64, record: &RecordHead) -> Result<(), BatchError> {
+fn check_window(policy: &BatchPolicy, now_ms: i64, record: &Record<'_>) -> Result<(), BatchError> {
     let ts = record.timestamp_ms;
     if ts == NO_TIMESTAMP {
         return Ok(());
@@ -374,15 +525,14 @@ fn walk(
     now_ms: i64,
     compressor: Option<&mut Compressor>,
 ) -> Result<i64, BatchError> {
-    let mut records = Records::new(view, compressor)?;
+    let mut records = RecordWalker::with_tee(view, 0, compressor)?;
     let mut max_timestamp = NO_TIMESTAMP;
-    while let Some(record) = records.next()? {
+    while let Some(record) = records.next_record()? {
         if policy.checks_window() {
             check_window(policy, now_ms, &record)?;
         }
         max_timestamp = max_timestamp.max(record.timestamp_ms);
     }
-    records.finish()?;
     Ok(max_timestamp)
 }
 
@@ -478,32 +628,45 @@ pub fn prepare(
     })
 }
 
-/// Builds a valid RecordBatch v2 of `records` (timestamp, value; no keys,
-/// no headers) compressed with `codec`: base timestamp the first record's,
-/// max timestamp the largest — for tests and benchmarks.
-///
-/// ```
-/// use ringlog_engine::batch::BatchView;
-/// use ringlog_engine::codec::Codec;
-/// use ringlog_engine::records::{build_timed_batch, find_record};
-/// let bytes = build_timed_batch(Codec::Zstd, &[(10, b"a".as_slice()), (30, b"b"), (20, b"c")]);
-/// let view = BatchView::parse(&bytes).unwrap();
-/// let found = find_record(&view, 0, 0, 15).unwrap().unwrap();
-/// assert_eq!((found.offset, found.timestamp_ms), (1, 30));
-/// ```
-pub fn build_timed_batch(codec: Codec, records: &[(i64, &[u8])]) -> Vec<u8> {
+/// One record for [`build_records_batch`].
+#[derive(Clone, Copy, Debug)]
+pub struct NewRecord<'a> {
+    /// Its timestamp.
+    pub timestamp_ms: i64,
+    /// Its key (`None`: null).
+    pub key: Option<&'a [u8]>,
+    /// Its value (`None`: null).
+    pub value: Option<&'a [u8]>,
+    /// Its headers: key, value (`None`: null).
+    pub headers: &'a [(&'a [u8], Option<&'a [u8]>)],
+}
+
+/// Builds a valid RecordBatch v2 of `records` (offset deltas 0, 1, ...)
+/// compressed with `codec`: base timestamp the first record's, max
+/// timestamp the largest, base offset 0 — for tests and benchmarks.
+pub fn build_records_batch(codec: Codec, records: &[NewRecord<'_>]) -> Vec<u8> {
     assert!(!records.is_empty());
-    let base_timestamp = records[0].0;
+    let base_timestamp = records[0].timestamp_ms;
+    let put_field = |body: &mut Vec<u8>, field: Option<&[u8]>| match field {
+        Some(bytes) => {
+            put_varint(body, bytes.len() as i64);
+            body.extend_from_slice(bytes);
+        }
+        None => put_varint(body, -1),
+    };
     let mut plain = Vec::new();
-    for (delta, (timestamp, value)) in records.iter().enumerate() {
-        let mut body = Vec::with_capacity(value.len() + 24);
+    for (delta, record) in records.iter().enumerate() {
+        let mut body = Vec::new();
         body.push(0); // attributes
-        put_varint(&mut body, timestamp - base_timestamp);
+        put_varint(&mut body, record.timestamp_ms - base_timestamp);
         put_varint(&mut body, delta as i64);
-        put_varint(&mut body, -1); // key: null
-        put_varint(&mut body, value.len() as i64);
-        body.extend_from_slice(value);
-        put_varint(&mut body, 0); // headers
+        put_field(&mut body, record.key);
+        put_field(&mut body, record.value);
+        put_varint(&mut body, record.headers.len() as i64);
+        for (key, value) in record.headers {
+            put_field(&mut body, Some(key));
+            put_field(&mut body, *value);
+        }
         put_varint(&mut plain, body.len() as i64);
         plain.extend_from_slice(&body);
     }
@@ -525,9 +688,39 @@ pub fn build_timed_batch(codec: Codec, records: &[(i64, &[u8])]) -> Vec<u8> {
         Compressor::new(codec, &header, i32::MAX as usize).expect("no limit to reach");
     compressor.write(&plain).expect("no limit to reach");
     let mut batch = compressor.finish().expect("no limit to reach");
-    let max_timestamp = records.iter().map(|r| r.0).max().unwrap_or(NO_TIMESTAMP);
+    let max_timestamp = records
+        .iter()
+        .map(|r| r.timestamp_ms)
+        .max()
+        .unwrap_or(NO_TIMESTAMP);
     finish_header(&mut batch, i16::from(codec.id()), max_timestamp);
     batch
+}
+
+/// Builds a valid RecordBatch v2 of `records` (timestamp, value; no keys,
+/// no headers) compressed with `codec`, as [`build_records_batch`] does —
+/// for tests and benchmarks.
+///
+/// ```
+/// use ringlog_engine::batch::BatchView;
+/// use ringlog_engine::codec::Codec;
+/// use ringlog_engine::records::{build_timed_batch, find_record};
+/// let bytes = build_timed_batch(Codec::Zstd, &[(10, b"a".as_slice()), (30, b"b"), (20, b"c")]);
+/// let view = BatchView::parse(&bytes).unwrap();
+/// let found = find_record(&view, 0, 0, 15).unwrap().unwrap();
+/// assert_eq!((found.offset, found.timestamp_ms), (1, 30));
+/// ```
+pub fn build_timed_batch(codec: Codec, records: &[(i64, &[u8])]) -> Vec<u8> {
+    let records: Vec<NewRecord<'_>> = records
+        .iter()
+        .map(|&(timestamp_ms, value)| NewRecord {
+            timestamp_ms,
+            key: None,
+            value: Some(value),
+            headers: &[],
+        })
+        .collect();
+    build_records_batch(codec, &records)
 }
 
 #[cfg(test)]
@@ -590,6 +783,297 @@ mod tests {
             out.extend_from_slice(chunk);
             d.consume(n);
         }
+    }
+
+    /// Every record of a batch, owned: offset, timestamp, key, value,
+    /// headers.
+    type Walked = (
+        u64,
+        i64,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    );
+
+    fn walk_all(bytes: &[u8]) -> Result<Vec<Walked>, RecordsError> {
+        let view = BatchView::parse_unverified(bytes).unwrap();
+        let mut walker = RecordWalker::new(&view)?;
+        let mut out = Vec::new();
+        while let Some(r) = walker.next_record()? {
+            let headers = r
+                .headers()
+                .map(|h| (h.key.to_vec(), h.value.map(<[u8]>::to_vec)))
+                .collect();
+            out.push((
+                r.offset,
+                r.timestamp_ms,
+                r.key.map(<[u8]>::to_vec),
+                r.value.map(<[u8]>::to_vec),
+                headers,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Three records: a keyed one with two headers (one null), a null key,
+    /// a tombstone (null value) with an empty key.
+    fn mixed_records() -> Vec<NewRecord<'static>> {
+        vec![
+            NewRecord {
+                timestamp_ms: NOW,
+                key: Some(b"user-1"),
+                value: Some(b"{\"user\":\"alice\"}"),
+                headers: &[(b"trace", Some(b"abc")), (b"empty", None)],
+            },
+            NewRecord {
+                timestamp_ms: NOW + 7,
+                key: None,
+                value: Some(b"\xff\x00binary"),
+                headers: &[],
+            },
+            NewRecord {
+                timestamp_ms: NOW - 3,
+                key: Some(b""),
+                value: None,
+                headers: &[(b"k", Some(b""))],
+            },
+        ]
+    }
+
+    fn expected_mixed(base: u64, times: [i64; 3]) -> Vec<Walked> {
+        vec![
+            (
+                base,
+                times[0],
+                Some(b"user-1".to_vec()),
+                Some(b"{\"user\":\"alice\"}".to_vec()),
+                vec![
+                    (b"trace".to_vec(), Some(b"abc".to_vec())),
+                    (b"empty".to_vec(), None),
+                ],
+            ),
+            (
+                base + 1,
+                times[1],
+                None,
+                Some(b"\xff\x00binary".to_vec()),
+                vec![],
+            ),
+            (
+                base + 2,
+                times[2],
+                Some(Vec::new()),
+                None,
+                vec![(b"k".to_vec(), Some(Vec::new()))],
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_walker_yields_every_field_in_every_codec() {
+        for codec in Codec::ALL {
+            let mut bytes = build_records_batch(codec, &mixed_records());
+            set_base_offset(&mut bytes, 5000);
+            assert_eq!(
+                walk_all(&bytes).unwrap(),
+                expected_mixed(5000, [NOW, NOW + 7, NOW - 3]),
+                "{codec}"
+            );
+            // Large batches cross the decoders' chunks.
+            let many = batch(codec, &timestamps());
+            let walked = walk_all(&many).unwrap();
+            assert_eq!(walked.len(), 200, "{codec}");
+            for (i, (offset, timestamp, key, value, headers)) in walked.into_iter().enumerate() {
+                assert_eq!(offset, i as u64);
+                assert_eq!(timestamp, timestamps()[i]);
+                assert_eq!(key, None);
+                assert_eq!(
+                    value.unwrap(),
+                    format!("value-{i:04}-{}", "x".repeat(40)).into_bytes()
+                );
+                assert!(headers.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn the_walker_gives_log_append_time_records_the_batch_max_timestamp() {
+        for codec in Codec::ALL {
+            let mut bytes = build_records_batch(codec, &mixed_records());
+            let view = BatchView::parse(&bytes).unwrap();
+            let patch = HeaderPatch::new(
+                &view,
+                view.attributes() | ATTRIBUTE_LOG_APPEND_TIME,
+                NOW + 900,
+            );
+            patch.apply(&mut bytes);
+            assert_eq!(
+                walk_all(&bytes).unwrap(),
+                expected_mixed(0, [NOW + 900; 3]),
+                "{codec}"
+            );
+        }
+    }
+
+    /// An uncompressed batch of one record whose records section is `records`.
+    fn raw_records_batch(records: &[u8]) -> Vec<u8> {
+        let mut bytes = build_producer_batch(NOW, &[b"x".as_slice()], -1, -1, -1);
+        bytes.truncate(BATCH_HEADER_BYTES);
+        bytes.extend_from_slice(records);
+        finish_header(&mut bytes, 0, NOW);
+        bytes
+    }
+
+    fn walk_error(bytes: &[u8]) -> RecordsError {
+        walk_all(bytes).expect_err("a corrupt batch")
+    }
+
+    #[test]
+    fn walker_truncated_records_section() {
+        let good = build_records_batch(Codec::None, &mixed_records());
+        for cut in [BATCH_HEADER_BYTES, BATCH_HEADER_BYTES + 1, good.len() - 1] {
+            let mut bytes = good[..cut].to_vec();
+            finish_header(&mut bytes, 0, NOW);
+            assert!(
+                matches!(walk_error(&bytes), RecordsError::Malformed(_)),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn walker_truncated_compressed_stream() {
+        for codec in [Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
+            let good = build_records_batch(codec, &mixed_records());
+            let half = BATCH_HEADER_BYTES + (good.len() - BATCH_HEADER_BYTES) / 2;
+            let mut bytes = good[..half].to_vec();
+            finish_header(&mut bytes, i16::from(codec.id()), NOW);
+            assert!(walk_all(&bytes).is_err(), "{codec}");
+        }
+    }
+
+    #[test]
+    fn walker_garbled_compressed_stream() {
+        for codec in [Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd] {
+            let mut bytes = build_records_batch(codec, &mixed_records());
+            for b in &mut bytes[BATCH_HEADER_BYTES..] {
+                *b = 0xa5;
+            }
+            finish_header(&mut bytes, i16::from(codec.id()), NOW);
+            assert!(
+                matches!(walk_error(&bytes), RecordsError::Codec(_)),
+                "{codec}"
+            );
+        }
+    }
+
+    #[test]
+    fn walker_negative_record_length() {
+        assert_eq!(
+            walk_error(&raw_records_batch(&[0x01])),
+            RecordsError::Malformed("negative record length")
+        );
+    }
+
+    #[test]
+    fn walker_record_length_past_the_data() {
+        assert_eq!(
+            walk_error(&raw_records_batch(&[0x7e, 0, 0, 0])),
+            RecordsError::Malformed("records end inside a record")
+        );
+    }
+
+    #[test]
+    fn walker_key_longer_than_its_record() {
+        assert_eq!(
+            walk_error(&raw_records_batch(&[0x0c, 0, 0, 0, 0x40, 0, 0, 0])),
+            RecordsError::Malformed("a field runs past its record")
+        );
+    }
+
+    #[test]
+    fn walker_negative_field_length() {
+        assert_eq!(
+            walk_error(&raw_records_batch(&[0x0a, 0, 0, 0, 0x03, 0, 0])),
+            RecordsError::Malformed("negative field length")
+        );
+    }
+
+    #[test]
+    fn walker_negative_header_count() {
+        assert_eq!(
+            walk_error(&raw_records_batch(&[0x0c, 0, 0, 0, 0x01, 0x01, 0x01])),
+            RecordsError::Malformed("negative header count")
+        );
+    }
+
+    #[test]
+    fn walker_header_count_beyond_its_record() {
+        // 100 headers claimed, two bytes left.
+        assert_eq!(
+            walk_error(&raw_records_batch(&[
+                0x10, 0, 0, 0, 0x01, 0x01, 0xc8, 0x01, 0, 0x01
+            ])),
+            RecordsError::Malformed("a field runs past its record")
+        );
+    }
+
+    #[test]
+    fn walker_varint_too_long() {
+        assert_eq!(
+            walk_error(&raw_records_batch(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01])),
+            RecordsError::Malformed("varint too long")
+        );
+    }
+
+    #[test]
+    fn walker_record_longer_than_its_fields() {
+        assert_eq!(
+            walk_error(&raw_records_batch(&[0x0e, 0, 0, 0, 0x01, 0x01, 0, 0])),
+            RecordsError::Malformed("record length disagrees with its fields")
+        );
+    }
+
+    #[test]
+    fn walker_offset_deltas_not_increasing() {
+        // Offset delta 1 in a batch whose last offset delta is 0.
+        assert_eq!(
+            walk_error(&raw_records_batch(&[0x0c, 0, 0, 0x02, 0x01, 0x01, 0])),
+            RecordsError::Malformed(
+                "offset deltas not increasing within the batch's last offset delta"
+            )
+        );
+    }
+
+    #[test]
+    fn walker_bytes_after_the_last_record() {
+        let mut bytes = build_records_batch(Codec::None, &mixed_records());
+        bytes.push(0);
+        finish_header(&mut bytes, 0, NOW);
+        assert_eq!(
+            walk_error(&bytes),
+            RecordsError::Malformed("bytes after the batch's last record")
+        );
+    }
+
+    #[test]
+    fn walker_unknown_codec() {
+        let mut bytes = build_records_batch(Codec::None, &mixed_records());
+        finish_header(&mut bytes, 6, NOW);
+        assert_eq!(
+            walk_error(&bytes),
+            RecordsError::Malformed("unknown codec id")
+        );
+    }
+
+    #[test]
+    fn walker_negative_base_offset() {
+        let mut bytes = build_records_batch(Codec::None, &mixed_records());
+        bytes[..8].copy_from_slice(&(-2i64).to_be_bytes());
+        assert_eq!(
+            walk_error(&bytes),
+            RecordsError::Malformed("negative base offset")
+        );
     }
 
     #[test]
@@ -915,6 +1399,7 @@ mod tests {
                 finish_header(&mut bad, attributes, max);
                 let view = BatchView::parse(&bad).unwrap();
                 let _ = find_record(&view, 0, 0, NOW + 100);
+                let _ = walk_all(&bad);
                 for policy in &policies {
                     let _ = prepare(&view, policy, 1 << 20, || NOW);
                 }

@@ -304,6 +304,15 @@ async fn open(
     Ok(opened)
 }
 
+/// Where `partition`'s archives end (0: none archived): every offset
+/// below it is in an archive or was removed from them.
+pub fn archived_end(shard: &Shard, topic: &str, partition: u32) -> u64 {
+    shard.meta.with(|s| {
+        s.archives(topic, partition)
+            .map_or(0, |a| a.end_offset().max(a.log_start_offset))
+    })
+}
+
 /// One maintenance round for a partition with remote storage: tells the
 /// log how far its archives go (so retention may delete what they hold),
 /// applies overall retention to the archives, and starts the upload of
@@ -322,10 +331,7 @@ pub async fn tend(
     if !config.remote_storage {
         return Lag::default();
     }
-    let archived_end = shard.meta.with(|s| {
-        s.archives(topic, partition)
-            .map_or(0, |a| a.end_offset().max(a.log_start_offset))
-    });
+    let archived_end = archived_end(shard, topic, partition);
     p.log.log().set_archived_end(archived_end);
     trim(client, &store, topic, partition, p, &config).await;
     let waiting = unarchived(p, archived_end);
@@ -389,10 +395,7 @@ async fn upload_all(
         if !p.log.log().config().remote_storage {
             return;
         }
-        let archived_end = shard.meta.with(|s| {
-            s.archives(topic, partition)
-                .map_or(0, |a| a.end_offset().max(a.log_start_offset))
-        });
+        let archived_end = archived_end(shard, topic, partition);
         p.log.log().set_archived_end(archived_end);
         next = unarchived(&p, archived_end).into_iter().next();
     }

@@ -13,6 +13,7 @@ use crate::limits::{
     REQUEST_MEMORY_BYTES_MAX_DEFAULT,
 };
 use crate::metrics::Metrics;
+use crate::search::SearchHub;
 use crate::tiered::ArchiveTarget;
 use ringlog_engine::LogConfig;
 use ringlog_protocol::sasl::Mechanism;
@@ -124,6 +125,10 @@ pub struct ServerConfig {
     /// Bytes per second each shard may read from a remote store
     /// (`--archive-read-mb-s`), so a backfill cannot starve produce.
     pub archive_read_bytes_per_s: u64,
+    /// Every shard's search indexer (`None`: the broker indexes nothing;
+    /// `ringlog serve` always starts them, and a topic's
+    /// `ringlog.search.enable` says whether its batches are fed).
+    pub search: Option<Arc<SearchHub>>,
 }
 
 /// Default `--archive-cache-bytes`: 1 GiB.
@@ -197,6 +202,7 @@ impl ServerConfig {
             archive: ArchiveTarget::Off,
             archive_cache_bytes: ARCHIVE_CACHE_BYTES_DEFAULT,
             archive_read_bytes_per_s: ARCHIVE_READ_BYTES_PER_S_DEFAULT,
+            search: None,
         }
     }
 }

@@ -21,7 +21,7 @@
 //! | state machines | [`controller`], [`group`] | runtime and below; never handlers |
 //! | runtime | [`runtime`], [`shard`], [`calls`], [`archiving`], [`quota`] | partitions, meta view, foundation |
 //! | shard state | [`partitions`], [`meta_view`] | foundation |
-//! | foundation | [`wake`], [`config`], [`authorizer`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`], [`limits`], [`tiered`] | each other, the engine and protocol crates |
+//! | foundation | [`wake`], [`config`], [`authorizer`], [`admin`], [`load`], [`crash`], [`message`], [`topic_config`], [`ids`], [`gate`], [`dispatch_order`], [`panics`], [`metrics`], [`limits`], [`tiered`], [`search`] | each other, the engine and protocol crates |
 #![warn(missing_docs)]
 
 pub mod admin;
@@ -46,6 +46,7 @@ pub mod partitions;
 pub mod quota;
 pub mod router;
 pub mod runtime;
+pub mod search;
 pub mod server;
 pub mod shard;
 pub mod tiered;

@@ -18,6 +18,7 @@ use crate::gate::DataGate;
 use crate::message::{ServiceRequest, ShardRequest};
 use crate::meta_view::MetaView;
 use crate::partitions::Partitions;
+use crate::search::Tend;
 use crate::shard::{self, Shard};
 use crate::wake;
 use futures_lite::future::BoxedLocal;
@@ -240,6 +241,19 @@ async fn start<S: Service + 'static>(
                 partition.gate.notify();
                 segments += partition.log.log().segments().len() as u64;
                 let waiting = archiving::tend(&client, &topic, index, &partition).await;
+                if let Some(search) = shard.config.search.as_ref() {
+                    let log = partition.log.log();
+                    let mut below = log.log_start_offset();
+                    if log.config().remote_storage {
+                        below = below.max(archiving::archived_end(shard, &topic, index));
+                    }
+                    let tend = Tend {
+                        start: archiving::log_start(shard, &topic, index, &partition),
+                        below,
+                        end: log.high_watermark(),
+                    };
+                    search.tend(shard.id, &topic, index, tend);
+                }
                 lag.segments += waiting.segments;
                 lag.bytes += waiting.bytes;
             }

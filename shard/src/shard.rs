@@ -21,6 +21,7 @@ use crate::message::{
 use crate::meta_view::MetaView;
 use crate::partitions::{Partition, Partitions};
 use crate::runtime::ShardClient;
+use crate::search::AppendedBatch;
 use crate::tiered::StoreHandle;
 use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
@@ -349,6 +350,9 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             partition,
             reply,
         } => {
+            if let Some(search) = shard.config.search.as_ref() {
+                search.drop_partition(shard.id, &topic, partition);
+            }
             let _ = reply.send(shard.partitions.remove(&topic, partition).await);
         }
         ShardRequest::DeleteRecords {
@@ -368,6 +372,9 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
             partition,
             reply,
         } => {
+            if let Some(search) = shard.config.search.as_ref() {
+                search.drop_partition(shard.id, &topic, partition);
+            }
             let _ = reply.send(shard.partitions.release(&topic, partition).await);
         }
         ShardRequest::Load { reply } => {
@@ -488,6 +495,18 @@ async fn produce(
         if !appended.duplicate {
             records_written += record_count(batch);
             bytes_written += batch.len() as u64;
+            if let Some(search) = shard.config.search.as_ref() {
+                if p.log.log().config().search {
+                    let batch = AppendedBatch {
+                        topic: topic.to_string(),
+                        partition,
+                        base_offset: appended.base_offset,
+                        log_append_time_ms: appended.log_append_time_ms,
+                        batch: batch.clone(),
+                    };
+                    search.feed(shard.id, batch, appended.last_offset);
+                }
+            }
         }
     }
     // Appended: the next request for the partition may append.

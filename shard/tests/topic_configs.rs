@@ -37,7 +37,7 @@ const OP_SUBTRACT: i8 = 3;
 /// A valid value other than the default for every key (with the value
 /// DescribeConfigs prints for it), accepted together: the round trip of
 /// every config.
-const EVERY_KEY: [(&str, &str, &str); 36] = [
+const EVERY_KEY: [(&str, &str, &str); 37] = [
     ("cleanup.policy", "", ""),
     ("compression.gzip.level", "5", "5"),
     ("compression.lz4.level", "12", "12"),
@@ -73,6 +73,7 @@ const EVERY_KEY: [(&str, &str, &str); 36] = [
     ("remote.storage.enable", "false", "false"),
     ("retention.bytes", "-5", "-5"),
     ("retention.ms", "+86400000", "86400000"),
+    ("ringlog.search.enable", " FALSE ", "false"),
     ("segment.bytes", "16777216", "16777216"),
     ("segment.index.bytes", "1048576", "1048576"),
     ("segment.jitter.ms", "1000", "1000"),

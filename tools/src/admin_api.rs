@@ -331,7 +331,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn ok(document: &impl Serialize) -> Reply {
+    pub(crate) fn ok(document: &impl Serialize) -> Reply {
         Reply {
             status: 200,
             allow: None,
@@ -340,7 +340,7 @@ impl Reply {
     }
 
     /// An error answer: `{"error": message}`.
-    fn error(status: u16, message: impl Into<String>) -> Reply {
+    pub(crate) fn error(status: u16, message: impl Into<String>) -> Reply {
         Reply {
             status,
             allow: None,

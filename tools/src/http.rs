@@ -1,6 +1,7 @@
 //! The `--http` endpoint of `ringlog serve`: `GET /metrics` in the
-//! OpenMetrics text format, for Prometheus and friends, and the admin API
-//! under `/v1/` (JSON; routes and documents in [`crate::admin_api`]).
+//! OpenMetrics text format, for Prometheus and friends, the admin API
+//! under `/v1/` (JSON; routes and documents in [`crate::admin_api`]) and
+//! record search, `GET /search` ([`crate::search_api`]).
 //!
 //! Why a plain thread and `std::net` instead of an HTTP stack: one scrape
 //! every few seconds and an operator's occasional call do not justify an
@@ -17,9 +18,11 @@
 //! meanwhile, scrapes included, wait in the listen backlog. The broker
 //! bounds each step of a call, so the wait ends.
 
-use crate::admin_api::{self, JSON_CONTENT_TYPE};
+use crate::admin_api::{self, Reply, JSON_CONTENT_TYPE};
+use crate::search_api::{self, SEARCH_PATH};
 use ringlog_shard::admin::AdminMailbox;
 use ringlog_shard::metrics::Metrics;
+use ringlog_shard::search::{SearchError, SearchHub};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -48,9 +51,10 @@ const ACCEPT_RETRY_DELAY_MS: u64 = 100;
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Binds `listen` and serves `metrics` and the admin API (calls go to
-/// `admin`) from a new thread for the rest of the process. Returns the
-/// bound address (useful with port 0).
+/// Binds `listen` and serves `metrics`, the admin API (calls go to
+/// `admin`) and search (over `search`'s indexers) from a new thread for
+/// the rest of the process. Returns the bound address (useful with port
+/// 0).
 ///
 /// # Errors
 ///
@@ -59,20 +63,33 @@ pub fn start(
     listen: SocketAddr,
     metrics: Arc<Metrics>,
     admin: Arc<AdminMailbox>,
+    search: Option<Arc<SearchHub>>,
 ) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(listen)?;
     let local = listener.local_addr()?;
+    let served = Served {
+        metrics,
+        admin,
+        search,
+    };
     std::thread::Builder::new()
         .name("http".into())
-        .spawn(move || accept_loop(listener, &metrics, &admin))?;
+        .spawn(move || accept_loop(listener, &served))?;
     Ok(local)
 }
 
-fn accept_loop(listener: TcpListener, metrics: &Metrics, admin: &AdminMailbox) {
+/// What the endpoint answers from.
+struct Served {
+    metrics: Arc<Metrics>,
+    admin: Arc<AdminMailbox>,
+    search: Option<Arc<SearchHub>>,
+}
+
+fn accept_loop(listener: TcpListener, served: &Served) {
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
-                if let Err(err) = answer(stream, metrics, admin) {
+                if let Err(err) = answer(stream, served) {
                     tracing::debug!(%peer, "http request failed: {err}");
                 }
             }
@@ -85,10 +102,10 @@ fn accept_loop(listener: TcpListener, metrics: &Metrics, admin: &AdminMailbox) {
 }
 
 /// Reads one request from `stream`, writes the answer and closes.
-fn answer(mut stream: TcpStream, metrics: &Metrics, admin: &AdminMailbox) -> io::Result<()> {
+fn answer(mut stream: TcpStream, served: &Served) -> io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_millis(WRITE_TIMEOUT_MS)))?;
     let response = match read_request(&mut stream) {
-        Ok(request) => respond(&request, metrics, admin),
+        Ok(request) => respond(&request, served),
         Err(RequestError::Refused(response)) => response,
         Err(RequestError::Io(err)) => return Err(err),
     };
@@ -103,6 +120,8 @@ struct Request {
     method: String,
     /// The target without its query string.
     path: String,
+    /// What follows the target's `?` (empty without one).
+    query: String,
     body: Vec<u8>,
 }
 
@@ -140,6 +159,7 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, RequestError> {
     Ok(Request {
         method: head.method,
         path: head.path,
+        query: head.query,
         body,
     })
 }
@@ -201,6 +221,7 @@ fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
 struct Head {
     method: String,
     path: String,
+    query: String,
     content_length: usize,
 }
 
@@ -241,12 +262,11 @@ fn parse_head(head: &[u8]) -> Result<Head, Response> {
     if content_length > REQUEST_BODY_BYTES_MAX {
         return Err(Response::plain(413, "Content Too Large"));
     }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     Ok(Head {
         method: method.to_string(),
-        path: target
-            .split_once('?')
-            .map_or(target, |(path, _)| path)
-            .to_string(),
+        path: path.to_string(),
+        query: query.to_string(),
         content_length,
     })
 }
@@ -314,20 +334,25 @@ impl Response {
 }
 
 /// The answer to a request: routing, no I/O but the admin call.
-fn respond(request: &Request, metrics: &Metrics, admin: &AdminMailbox) -> Response {
+fn respond(request: &Request, served: &Served) -> Response {
     let method = request.method.as_str();
+    if request.path == SEARCH_PATH {
+        let reply = search_api::respond(
+            method,
+            &request.query,
+            |call| served.admin.call(call),
+            |topic, search| match &served.search {
+                Some(hub) => hub.search(topic, search),
+                None => Err(SearchError::Unavailable("this broker runs no indexers")),
+            },
+        );
+        return json_response(reply);
+    }
     if request.path != "/metrics" {
         let reply = admin_api::respond(method, &request.path, &request.body, |call| {
-            admin.call(call)
+            served.admin.call(call)
         });
-        return Response {
-            status: reply.status,
-            reason: reason(reply.status),
-            content_type: JSON_CONTENT_TYPE,
-            allow: reply.allow,
-            body: reply.body,
-            omit_body: false,
-        };
+        return json_response(reply);
     }
     match method {
         "GET" | "HEAD" => Response {
@@ -335,13 +360,24 @@ fn respond(request: &Request, metrics: &Metrics, admin: &AdminMailbox) -> Respon
             reason: "OK",
             content_type: OPENMETRICS_CONTENT_TYPE,
             allow: None,
-            body: metrics.encode(),
+            body: served.metrics.encode(),
             omit_body: method == "HEAD",
         },
         _ => Response {
             allow: Some("GET, HEAD"),
             ..Response::plain(405, "Method Not Allowed")
         },
+    }
+}
+
+fn json_response(reply: Reply) -> Response {
+    Response {
+        status: reply.status,
+        reason: reason(reply.status),
+        content_type: JSON_CONTENT_TYPE,
+        allow: reply.allow,
+        body: reply.body,
+        omit_body: false,
     }
 }
 

@@ -11,6 +11,8 @@ pub mod http;
 pub mod inspect;
 pub mod kafka_client;
 pub mod partition;
+pub mod search;
+pub mod search_api;
 pub mod serve;
 pub mod shard;
 pub mod topic;

@@ -11,7 +11,7 @@
 
 use clap::{Parser, Subcommand};
 use ringlog_shard::tiered::ArchiveTarget;
-use ringlog_tools::{acl, doctor, group, inspect, partition, serve, shard, topic, user};
+use ringlog_tools::{acl, doctor, group, inspect, partition, search, serve, shard, topic, user};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -39,6 +39,8 @@ enum Command {
     Shard(shard::ShardArgs),
     /// Move a partition to another shard, live.
     Partition(partition::PartitionArgs),
+    /// Find records by their value, key and headers (GET /search on --http).
+    Search(search::SearchArgs),
     /// SASL users' SCRAM credentials: add (online or with the broker stopped), delete, list.
     User(user::UserArgs),
     /// Add, list and delete ACL bindings on a running broker.
@@ -172,6 +174,7 @@ fn main() -> ExitCode {
         Command::Group(args) => return group::run(args),
         Command::Shard(args) => return shard::run(args),
         Command::Partition(args) => return partition::run(args),
+        Command::Search(args) => return search::run(args),
         Command::User(args) => return user::run(args),
         Command::Acl(args) => return acl::run(args),
         Command::Bench(args) => return ringlog_bench::run(*args),

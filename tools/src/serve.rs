@@ -27,6 +27,7 @@ use ringlog_shard::config::{
 };
 use ringlog_shard::limits::ConnectionLimits;
 use ringlog_shard::metrics::Metrics;
+use ringlog_shard::search::SearchHub;
 use ringlog_shard::tiered::ArchiveTarget;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -300,6 +301,19 @@ const SETTINGS: &[Setting] = &[
         help: "Create unknown topics named by Metadata and Produce requests",
     },
     setting(
+        "index-lag-bytes-max",
+        "BYTES",
+        Some("33554432"),
+        "Bytes of appended batches each shard's search indexer may have queued; past it a batch is not indexed (searches report its offsets as unindexed), so produce never waits for indexing",
+    ),
+    Setting {
+        name: "search-default",
+        value_name: "true|false",
+        default: Some("true"),
+        switch: true,
+        help: "Whether a topic without its own ringlog.search.enable is searchable: its records indexed as they are appended and found by GET /search on the --http listener",
+    },
+    setting(
         "auto-create-partitions",
         "N",
         Some("1"),
@@ -489,6 +503,9 @@ pub struct Settings {
     /// The listener's TLS files with `--security-protocol SSL`; read by
     /// [`run`] into `server.tls` (resolving reads no files).
     pub tls: Option<ServerTlsFiles>,
+    /// Batch bytes each shard's indexer may have queued
+    /// (`--index-lag-bytes-max`); [`run`] starts the indexers.
+    pub index_lag_bytes_max: u64,
 }
 
 /// Where a setting's text came from, for error messages.
@@ -706,6 +723,7 @@ pub fn resolve(
         ..LogConfig::default()
     };
     log_defaults.remote_storage = archive != ArchiveTarget::Off;
+    log_defaults.search = sources.required("search-default", parse_bool)?;
     log_defaults.local_retention_ms = match (&archive, local_retention_ms) {
         (ArchiveTarget::Off, Some(ms)) => {
             return Err(ConfigError(format!(
@@ -820,6 +838,10 @@ pub fn resolve(
         parse_number(text, 1, ARCHIVE_READ_MB_S_MAX).map(|mb| mb * BYTES_PER_MB)
     })?;
 
+    let index_lag_bytes_max = sources.required("index-lag-bytes-max", |text| {
+        parse_number(text, 1, u64::MAX)
+    })?;
+
     Ok(Settings {
         server: ServerConfig {
             data_dir,
@@ -857,12 +879,14 @@ pub fn resolve(
             archive,
             archive_cache_bytes,
             archive_read_bytes_per_s,
+            search: None,
             sasl,
             reauth_ms,
             authorizer,
         },
         http,
         tls,
+        index_lag_bytes_max,
     })
 }
 
@@ -1252,10 +1276,19 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Err(err) => return fail(1, &err),
     };
 
+    match SearchHub::start(config.shards, settings.index_lag_bytes_max) {
+        Ok(hub) => config.search = Some(hub),
+        Err(err) => return fail(1, &format!("cannot start the search indexers: {err}")),
+    }
     if let Some(listen) = settings.http {
-        match http::start(listen, config.metrics.clone(), config.admin.clone()) {
+        match http::start(
+            listen,
+            config.metrics.clone(),
+            config.admin.clone(),
+            config.search.clone(),
+        ) {
             Ok(bound) => tracing::info!(
-                "serving GET /metrics on http://{bound}/metrics and the admin API on http://{bound}/v1/"
+                "serving GET /metrics on http://{bound}/metrics, the admin API on http://{bound}/v1/ and search on http://{bound}/search"
             ),
             Err(err) => {
                 return fail(

@@ -18,6 +18,7 @@ fn start() -> (SocketAddr, Arc<Metrics>) {
         "127.0.0.1:0".parse().unwrap(),
         metrics.clone(),
         Arc::new(AdminMailbox::default()),
+        None,
     )
     .unwrap();
     (addr, metrics)
@@ -128,5 +129,5 @@ fn a_stalled_client_is_dropped_after_the_head_timeout() {
 #[test]
 fn binding_a_taken_address_fails() {
     let (addr, metrics) = start();
-    assert!(http::start(addr, metrics, Arc::new(AdminMailbox::default())).is_err());
+    assert!(http::start(addr, metrics, Arc::new(AdminMailbox::default()), None).is_err());
 }

@@ -52,6 +52,11 @@ pub struct LogConfig {
     /// is recorded ([`Log::set_archived_end`]) and it is beyond the local
     /// bounds below.
     pub remote_storage: bool,
+    /// Record search (`ringlog.search.enable`): the shard's indexer
+    /// indexes every batch appended to the log. The log itself ignores
+    /// it; the shard reads it on each append, so a change applies to the
+    /// next batch.
+    pub search: bool,
     /// With remote storage, the local age bound (`local.retention.ms`):
     /// -2 follows `retention_ms`, -1 is no bound.
     pub local_retention_ms: i64,
@@ -83,6 +88,7 @@ impl Default for LogConfig {
             retention_bytes: None,
             retention_ms: Some(7 * 24 * 3600 * 1000),
             remote_storage: false,
+            search: true,
             local_retention_ms: Self::LOCAL_FOLLOWS_RETENTION,
             local_retention_bytes: Self::LOCAL_FOLLOWS_RETENTION,
             index_interval_bytes: 16 * 1024,

@@ -30,6 +30,10 @@
 //! `cleanup.policy` with `compact` (no compaction yet) and, on a broker
 //! started with `--archive off`, `remote.storage.enable=true` (Kafka
 //! refuses it too on a broker without tiered storage).
+//!
+//! One key is ringlog's own, named under `ringlog.` so it can never
+//! collide with one of Kafka's: `ringlog.search.enable`, record search
+//! for the topic (its default is `serve --search-default`).
 
 use ringlog_engine::codec::Codec;
 use ringlog_engine::format::{FILE_HEADER_BYTES, FOOTER_PAYLOAD_BYTES, FRAME_HEADER_BYTES};
@@ -68,6 +72,8 @@ pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms
 const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
 const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
 const REMOTE_STORAGE_ENABLE: &str = "remote.storage.enable";
+/// ringlog's own topic config: record search on or off.
+pub const SEARCH_ENABLE: &str = "ringlog.search.enable";
 /// `local.retention.ms`: with remote storage, the local age bound.
 const LOCAL_RETENTION_MS: &str = "local.retention.ms";
 /// `local.retention.bytes`: with remote storage, the local size bound.
@@ -180,7 +186,7 @@ const fn spec(
 
 /// Every topic config of Kafka 3.9 (its `LogConfig`), sorted by name,
 /// which is the order DescribeConfigs lists them in.
-pub const SPECS: [Spec; 36] = [
+pub const SPECS: [Spec; 37] = [
     spec(CLEANUP_POLICY, Kind::List, Rule::CleanupPolicy, "delete", Some(("log.cleanup.policy", true)),
         "How old segments are discarded: \"delete\" removes them by retention.ms and retention.bytes; an empty list keeps them. \"compact\" is refused: ringlog does not compact logs yet."),
     spec("compression.gzip.level", Kind::Int, Rule::GzipLevel, "-1", Some(("compression.gzip.level", true)),
@@ -243,6 +249,8 @@ pub const SPECS: [Spec; 36] = [
         "Delete the oldest segments while the partition is larger than this (negative: no limit). The active segment stays."),
     spec(RETENTION_MS, Kind::Long, Rule::AtLeast(-1), "604800000", Some(("log.retention.ms", false)),
         "Delete segments whose newest record is older than this (-1: keep them). The active segment stays."),
+    spec(SEARCH_ENABLE, Kind::Boolean, Rule::Any, "true", None,
+        "ringlog's record search for the topic: the shard's indexer indexes every appended batch, and GET /search on the --http listener finds records by their value, key and headers. Defaults to serve --search-default; a change applies to the next batch."),
     spec(SEGMENT_BYTES, Kind::Int, Rule::AtLeast(14), "1073741824", Some(("log.segment.bytes", true)),
         "Roll the active segment at this size. It must hold one batch of max.message.bytes; without max.message.bytes, a small segment lowers the batch limit to what it holds."),
     spec("segment.index.bytes", Kind::Int, Rule::AtLeast(4), "10485760", Some(("log.index.size.max.bytes", true)),
@@ -509,6 +517,7 @@ fn apply(config: &mut LogConfig, key: &str, value: &str) -> Result<(), String> {
             }
             config.remote_storage = enable;
         }
+        SEARCH_ENABLE => config.search = value.trim().eq_ignore_ascii_case("true"),
         LOCAL_RETENTION_MS => config.local_retention_ms = parse_i64(key, value, -2)?,
         LOCAL_RETENTION_BYTES => config.local_retention_bytes = parse_i64(key, value, -2)?,
         SEGMENT_BYTES => config.segment_bytes = parse_i64(key, value, 1)? as u64,
@@ -647,6 +656,7 @@ fn engine_value(config: &LogConfig, key: &str) -> Option<String> {
         MAX_MESSAGE_BYTES => config.max_payload_bytes.to_string(),
         INDEX_INTERVAL_BYTES => config.index_interval_bytes.to_string(),
         REMOTE_STORAGE_ENABLE => config.remote_storage.to_string(),
+        SEARCH_ENABLE => config.search.to_string(),
         LOCAL_RETENTION_MS => config.local_retention_ms.to_string(),
         LOCAL_RETENTION_BYTES => config.local_retention_bytes.to_string(),
         _ => return None,

@@ -619,3 +619,31 @@ fn remote_storage_follows_the_broker_and_local_bounds_stay_within_the_overall_on
     let rows = describe(&on, &BTreeMap::new());
     assert_eq!(entry(&rows, REMOTE_STORAGE_ENABLE).value, "true");
 }
+
+#[test]
+fn search_follows_the_broker_default_and_the_topic_override() {
+    let on = LogConfig::default();
+    let off = LogConfig {
+        search: false,
+        ..LogConfig::default()
+    };
+    assert!(log_config(&on, &overrides(&[])).unwrap().search);
+    assert!(!log_config(&off, &overrides(&[])).unwrap().search);
+    assert!(
+        !log_config(&on, &overrides(&[(SEARCH_ENABLE, "false")]))
+            .unwrap()
+            .search
+    );
+    assert!(
+        log_config(&off, &overrides(&[(SEARCH_ENABLE, " TRUE ")]))
+            .unwrap()
+            .search
+    );
+    assert!(canonical(SEARCH_ENABLE, "maybe").is_err());
+    assert_eq!(
+        entry(&describe(&off, &BTreeMap::new()), SEARCH_ENABLE).value,
+        "false"
+    );
+    let rows = describe(&on, &overrides(&[(SEARCH_ENABLE, "false")]));
+    assert_eq!(entry(&rows, SEARCH_ENABLE).value, "false");
+}

@@ -32,6 +32,7 @@ pub fn admin_endpoint(
         "127.0.0.1:0".parse().unwrap(),
         Arc::new(Metrics::new(2)),
         admin,
+        None,
     )
     .unwrap();
     (addr, seen)

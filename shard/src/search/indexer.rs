@@ -1,0 +1,664 @@
+//! Each shard's indexer thread, and the hub through which the shards feed
+//! them and the `--http` thread searches them.
+//!
+//! Why a thread per shard and not a task: indexing costs CPU in
+//! proportion to the record bytes and tantivy blocks (commits, merges),
+//! so it may never run on a reactor. Why one per shard and not one pool:
+//! a shard's partitions stay with one indexer, which owns their
+//! [`TailIndex`]es outright — no lock on an index, and one thread's
+//! indexing never waits for another shard's.
+//!
+//! **Produce is never slowed.** A shard hands each appended batch over
+//! with [`SearchHub::feed`], which only tries: when the indexer's queue
+//! holds [`INDEX_QUEUE_JOBS_MAX`] jobs, or more than the broker's
+//! `--index-lag-bytes-max` of batches, the batch is not indexed and its
+//! offsets are recorded as unindexed, which every search of the topic
+//! then reports. No glommio waker ever reaches the indexer (the feed is a
+//! `try_send` on a std channel), so [`crate::wake`]'s rule holds.
+//!
+//! **Indexing gets only idle CPU.** The thread (and tantivy's threads
+//! it starts) runs under `SCHED_IDLE`: a shard that wants its core gets
+//! it, and an indexer that cannot keep up falls behind until batches are
+//! refused (above) rather than slowing produce down.
+//!
+//! **Searchable within a second.** The thread commits every tail with
+//! new records at most [`TAIL_COMMIT_INTERVAL_MS`] after the last commit,
+//! checking at least every [`COMMIT_CHECK_INTERVAL_MS`], idle or not.
+//!
+//! **What a tail holds.** A partition's records from the first one
+//! indexed since the broker started: records an archive holds (and,
+//! without archiving, records retention removed) are forgotten at each
+//! maintenance pass of the owning shard ([`SearchHub::tend`]). Archived
+//! records, and records appended before the start, are not searchable
+//! yet: every search reports them as unindexed, so "no hits" is never
+//! mistaken for "no such record". A partition deleted or moved away is
+//! dropped ([`SearchHub::drop_partition`]).
+
+use super::{search, Hit, Order, SearchError, SearchRequest, TailIndex, TAIL_COMMIT_INTERVAL_MS};
+use bytes::Bytes;
+use crossbeam_channel::{bounded, select_biased, Receiver, Sender, TrySendError};
+use ringlog_engine::batch::{finish_header, set_base_offset, BatchView, ATTRIBUTE_LOG_APPEND_TIME};
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Batches one indexer's queue holds; a batch arriving at a full queue
+/// is not indexed. A queued batch shares its request frame's memory, so
+/// this (with `--index-lag-bytes-max`) bounds what the queue keeps alive.
+pub const INDEX_QUEUE_JOBS_MAX: usize = 1024;
+/// Searches, maintenance passes and drops one indexer's queue holds.
+pub const CONTROL_QUEUE_JOBS_MAX: usize = 1024;
+/// Unindexed ranges remembered per partition; past it the two closest
+/// are merged (the report then covers some indexed offsets too).
+pub const UNINDEXED_RANGES_MAX: usize = 64;
+/// Longest the indexer sleeps between looks at its tails' commits.
+pub const COMMIT_CHECK_INTERVAL_MS: u64 = 100;
+const _: () = assert!(COMMIT_CHECK_INTERVAL_MS as i64 + TAIL_COMMIT_INTERVAL_MS < 1000);
+/// Record batch bytes a partition's tail indexes at most; past it the
+/// oldest are forgotten (and reported unindexed), a
+/// [`TAIL_CHECKPOINT_BYTES`] step at a time. It bounds the tail's memory:
+/// tantivy holds about the records' size again in postings and stored
+/// fields, plus the writer's arena.
+pub const TAIL_BATCH_BYTES_MAX: u64 = 256 << 20;
+/// The step in which a full tail forgets its oldest batches.
+pub const TAIL_CHECKPOINT_BYTES: u64 = 16 << 20;
+const _: () = assert!(TAIL_BATCH_BYTES_MAX >= 2 * TAIL_CHECKPOINT_BYTES);
+/// Longest a search waits for one shard's indexer (behind the batches
+/// queued before it).
+pub const SEARCH_TIMEOUT_MS: u64 = 10_000;
+
+/// A partition of a topic.
+type PartitionKey = (String, u32);
+
+/// One appended batch, as the shard hands it over.
+pub struct AppendedBatch {
+    /// Its topic.
+    pub topic: String,
+    /// Its partition.
+    pub partition: u32,
+    /// The offset the log gave its first record.
+    pub base_offset: u64,
+    /// The broker's append time, for a LogAppendTime topic.
+    pub log_append_time_ms: Option<i64>,
+    /// The batch as the client sent it (its base offset is the client's).
+    pub batch: Bytes,
+}
+
+/// Everything but batches: served before any queued batch, so a search
+/// or a maintenance pass never waits behind an indexing backlog.
+enum Job {
+    Tend(PartitionKey, Tend),
+    Drop(PartitionKey),
+    Search {
+        topic: String,
+        request: SearchRequest,
+        reply: Sender<Result<Found, SearchError>>,
+    },
+}
+
+/// What one shard's indexer found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Its best hits, in the request's order.
+    pub hits: Vec<Hit>,
+    /// Offsets of the topic's partitions that are not searchable, by
+    /// partition.
+    pub unindexed: BTreeMap<u32, Vec<Range<u64>>>,
+}
+
+/// One maintenance pass's view of a partition, for its indexer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tend {
+    /// Its first readable offset (in an archive or on the local disk).
+    pub start: u64,
+    /// Its tail may forget the records below this: an archive holds
+    /// them, or retention removed them.
+    pub below: u64,
+    /// Its high watermark.
+    pub end: u64,
+}
+
+/// Offset ranges not indexed, per partition, written by feeders (a full
+/// queue) and the indexer (undecodable batches, and everything below the
+/// tail at the last maintenance pass).
+#[derive(Default)]
+struct Unindexed(Mutex<BTreeMap<PartitionKey, Vec<Range<u64>>>>);
+
+impl Unindexed {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<PartitionKey, Vec<Range<u64>>>> {
+        // Only plain inserts happen under the lock: a poisoned map is whole.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, partition: PartitionKey, range: Range<u64>) {
+        let mut map = self.lock();
+        let ranges = map.entry(partition).or_default();
+        ranges.push(range);
+        merge_ranges(ranges);
+    }
+}
+
+/// Sorts and merges touching ranges, then merges the closest neighbours
+/// until at most [`UNINDEXED_RANGES_MAX`] remain.
+fn merge_ranges(ranges: &mut Vec<Range<u64>>) {
+    ranges.retain(|r| !r.is_empty());
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+    for range in ranges.drain(..) {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    // Bounded: each round removes one range.
+    while merged.len() > UNINDEXED_RANGES_MAX {
+        let closest = (1..merged.len())
+            .min_by_key(|&i| merged[i].start - merged[i - 1].end)
+            .unwrap_or(1);
+        let next = merged.remove(closest);
+        merged[closest - 1].end = next.end;
+    }
+    *ranges = merged;
+}
+
+/// One shard's indexer, as the others see it.
+struct Indexer {
+    batches: Sender<AppendedBatch>,
+    jobs: Sender<Job>,
+    /// Batch bytes queued and not yet indexed.
+    queued_bytes: Arc<AtomicU64>,
+    unindexed: Arc<Unindexed>,
+}
+
+/// Every shard's indexer: fed by the shards, searched by the `--http`
+/// thread.
+pub struct SearchHub {
+    indexers: Vec<Indexer>,
+    lag_bytes_max: u64,
+}
+
+impl SearchHub {
+    /// Starts one indexer thread per shard (`indexer-<shard>`), each
+    /// taking at most `lag_bytes_max` of queued batches.
+    ///
+    /// # Errors
+    ///
+    /// A thread could not be started.
+    pub fn start(shards: usize, lag_bytes_max: u64) -> std::io::Result<Arc<SearchHub>> {
+        let mut indexers = Vec::with_capacity(shards);
+        for shard in 0..shards {
+            let (batches, batch_queue) = bounded(INDEX_QUEUE_JOBS_MAX);
+            let (jobs, job_queue) = bounded(CONTROL_QUEUE_JOBS_MAX);
+            let queued_bytes = Arc::new(AtomicU64::new(0));
+            let unindexed = Arc::new(Unindexed::default());
+            let mut thread = IndexerThread {
+                shard,
+                started: Instant::now(),
+                tails: BTreeMap::new(),
+                queued_bytes: queued_bytes.clone(),
+                unindexed: unindexed.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("indexer-{shard}"))
+                .spawn(move || thread.run(&job_queue, &batch_queue))?;
+            indexers.push(Indexer {
+                batches,
+                jobs,
+                queued_bytes,
+                unindexed,
+            });
+        }
+        Ok(Arc::new(SearchHub {
+            indexers,
+            lag_bytes_max,
+        }))
+    }
+
+    /// Hands `appended` to `shard`'s indexer, never waiting: when the
+    /// indexer is too far behind, the batch's offsets are recorded as
+    /// unindexed instead.
+    pub fn feed(&self, shard: usize, appended: AppendedBatch, last_offset: u64) {
+        let Some(indexer) = self.indexers.get(shard) else {
+            return;
+        };
+        let bytes = appended.batch.len() as u64;
+        let queued = indexer.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let missed = (appended.topic.clone(), appended.partition);
+        let range = appended.base_offset..last_offset + 1;
+        let refused = if queued + bytes > self.lag_bytes_max {
+            true
+        } else {
+            match indexer.batches.try_send(appended) {
+                Ok(()) => false,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => true,
+            }
+        };
+        if refused {
+            indexer.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            indexer.unindexed.add(missed, range);
+        }
+    }
+
+    /// Tells `shard`'s indexer where `partition` starts and ends and
+    /// which of its records need no tail any more.
+    pub fn tend(&self, shard: usize, topic: &str, partition: u32, tend: Tend) {
+        self.send_control(shard, Job::Tend((topic.to_string(), partition), tend));
+    }
+
+    /// Tells `shard`'s indexer that `partition` left the shard (deleted
+    /// or moved away).
+    pub fn drop_partition(&self, shard: usize, topic: &str, partition: u32) {
+        self.send_control(shard, Job::Drop((topic.to_string(), partition)));
+    }
+
+    /// A control job is small; when the queue is full it is dropped and
+    /// the next maintenance pass sends a tend again (a dropped drop leaves
+    /// a tail that its partition's next owner never feeds, forgotten as
+    /// the partition is archived).
+    fn send_control(&self, shard: usize, job: Job) {
+        if let Some(indexer) = self.indexers.get(shard) {
+            if indexer.jobs.try_send(job).is_err() {
+                tracing::debug!(
+                    shard,
+                    "indexer queue full: a control job waits for the next pass"
+                );
+            }
+        }
+    }
+
+    /// Runs `request` over `topic` on every shard's indexer and merges
+    /// the answers: the best `request.limit` hits, and every unindexed
+    /// range. Blocks the calling (non-reactor) thread.
+    ///
+    /// # Errors
+    ///
+    /// [`SearchError::BadQuery`] for a query that does not parse; an
+    /// indexer that does not answer in [`SEARCH_TIMEOUT_MS`] is
+    /// [`SearchError::Unavailable`].
+    pub fn search(&self, topic: &str, request: &SearchRequest) -> Result<Found, SearchError> {
+        let mut waiting = Vec::with_capacity(self.indexers.len());
+        for indexer in &self.indexers {
+            let (reply, answer) = bounded(1);
+            let job = Job::Search {
+                topic: topic.to_string(),
+                request: request.clone(),
+                reply,
+            };
+            let deadline = Duration::from_millis(SEARCH_TIMEOUT_MS);
+            indexer
+                .jobs
+                .send_timeout(job, deadline)
+                .map_err(|_| SearchError::Unavailable("an indexer's queue stayed full"))?;
+            waiting.push(answer);
+        }
+        let mut found = Found::default();
+        for answer in waiting {
+            let shard = answer
+                .recv_timeout(Duration::from_millis(SEARCH_TIMEOUT_MS))
+                .map_err(|_| SearchError::Unavailable("an indexer did not answer in time"))??;
+            found.hits.extend(shard.hits);
+            for (partition, ranges) in shard.unindexed {
+                found.unindexed.entry(partition).or_default().extend(ranges);
+            }
+        }
+        for ranges in found.unindexed.values_mut() {
+            merge_ranges(ranges);
+        }
+        rank(&mut found.hits, request.order);
+        found
+            .hits
+            .truncate(request.limit.min(super::SEARCH_LIMIT_MAX));
+        Ok(found)
+    }
+}
+
+/// Orders hits from several shards as one index would: newest (timestamp,
+/// then offset) or best score first; a partition's record appears once.
+fn rank(hits: &mut Vec<Hit>, order: Order) {
+    match order {
+        Order::Newest => hits.sort_by(|a, b| {
+            (b.timestamp_ms, b.offset, b.partition).cmp(&(a.timestamp_ms, a.offset, a.partition))
+        }),
+        Order::Score => hits.sort_by(|a, b| {
+            b.score
+                .unwrap_or(0.0)
+                .total_cmp(&a.score.unwrap_or(0.0))
+                .then((b.offset, b.partition).cmp(&(a.offset, a.partition)))
+        }),
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    hits.retain(|hit| seen.insert((hit.partition, hit.offset)));
+}
+
+/// The indexer thread's own state.
+struct IndexerThread {
+    shard: usize,
+    started: Instant,
+    tails: BTreeMap<PartitionKey, Tail>,
+    queued_bytes: Arc<AtomicU64>,
+    unindexed: Arc<Unindexed>,
+}
+
+impl IndexerThread {
+    fn run(&mut self, jobs: &Receiver<Job>, batches: &Receiver<AppendedBatch>) {
+        yield_the_cpu(self.shard);
+        let check = Duration::from_millis(COMMIT_CHECK_INTERVAL_MS);
+        let mut next_check = self.started + check;
+        // Ends when the hub, and with it every sender, is gone.
+        loop {
+            let wait = next_check.saturating_duration_since(Instant::now());
+            select_biased! {
+                recv(jobs) -> job => match job {
+                    Ok(job) => self.handle(job),
+                    Err(_) => return,
+                },
+                recv(batches) -> batch => match batch {
+                    Ok(batch) => {
+                        let bytes = batch.batch.len() as u64;
+                        self.index(batch);
+                        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                    }
+                    Err(_) => return,
+                },
+                default(wait) => {}
+            }
+            let now = Instant::now();
+            if now >= next_check {
+                self.commit_due(self.now_ms());
+                next_check = now + check;
+            }
+        }
+    }
+
+    /// Milliseconds since the thread started: the tails' commit clock.
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn handle(&mut self, job: Job) {
+        match job {
+            Job::Tend(partition, tend) => self.tend(partition, tend),
+            Job::Drop(partition) => {
+                self.tails.remove(&partition);
+                self.unindexed.lock().remove(&partition);
+            }
+            Job::Search {
+                topic,
+                request,
+                reply,
+            } => {
+                // The asker may have given up; nobody to tell then.
+                let _ = reply.send(self.search(&topic, &request));
+            }
+        }
+    }
+
+    /// Indexes one batch with the offsets and timestamps the log gave it.
+    fn index(&mut self, appended: AppendedBatch) {
+        let key = (appended.topic, appended.partition);
+        let stored = stored_form(
+            &appended.batch,
+            appended.base_offset,
+            appended.log_append_time_ms,
+        );
+        let added = match self.tails.entry(key.clone()) {
+            std::collections::btree_map::Entry::Occupied(tail) => {
+                tail.into_mut().add(&stored, appended.base_offset)
+            }
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                TailIndex::new(key.1).and_then(|index| {
+                    slot.insert(Tail::new(index))
+                        .add(&stored, appended.base_offset)
+                })
+            }
+        };
+        if let Err(e) = added {
+            tracing::warn!(shard = self.shard, topic = %key.0, partition = key.1, error = %e, "search: a batch was not indexed");
+            let count = BatchView::parse_unverified(&stored)
+                .map_or(1, |view| u64::from(view.offset_count()));
+            let base = appended.base_offset;
+            self.unindexed.add(key, base..base + count);
+        }
+    }
+
+    /// Forgets what the tail need not hold, and records as unindexed
+    /// what the partition has below the tail (everything, without one).
+    fn tend(&mut self, partition: PartitionKey, tend: Tend) {
+        let now_ms = self.now_ms();
+        let searchable_from = match self.tails.get_mut(&partition) {
+            Some(tail) => {
+                if let Err(e) = tail.forget_below(tend.below, now_ms) {
+                    tracing::warn!(shard = self.shard, topic = %partition.0, partition = partition.1, error = %e, "search: forgetting archived records failed");
+                }
+                tail.index.offsets().start
+            }
+            None => tend.end,
+        };
+        let mut map = self.unindexed.lock();
+        let ranges = map.entry(partition).or_default();
+        // Gaps below the partition's start are gone, not unindexed.
+        ranges.retain_mut(|r| {
+            r.start = r.start.max(tend.start);
+            !r.is_empty()
+        });
+        ranges.push(tend.start..searchable_from.max(tend.start));
+        merge_ranges(ranges);
+    }
+
+    fn commit_due(&mut self, now_ms: i64) {
+        for ((topic, partition), tail) in &mut self.tails {
+            if let Err(e) = tail.index.commit_if_due(now_ms) {
+                tracing::warn!(shard = self.shard, %topic, partition, error = %e, "search: commit failed");
+            }
+        }
+    }
+
+    fn search(&self, topic: &str, request: &SearchRequest) -> Result<Found, SearchError> {
+        let searchers: Vec<_> = self
+            .tails
+            .iter()
+            .filter(|((t, p), _)| t == topic && request.partition.is_none_or(|want| want == *p))
+            .map(|(_, tail)| tail.index.searcher())
+            .collect();
+        let refs: Vec<_> = searchers.iter().collect();
+        let hits = search(&refs, request)?;
+        let unindexed = self
+            .unindexed
+            .lock()
+            .iter()
+            .filter(|((t, p), _)| t == topic && request.partition.is_none_or(|want| want == *p))
+            .map(|((_, p), ranges)| (*p, ranges.clone()))
+            .collect();
+        Ok(Found { hits, unindexed })
+    }
+}
+
+/// A partition's tail index and what bounds it.
+struct Tail {
+    index: TailIndex,
+    /// Batch bytes added since the tail began.
+    bytes: u64,
+    /// (first offset, `bytes` before it) every [`TAIL_CHECKPOINT_BYTES`]
+    /// or so, oldest first; at most `TAIL_BATCH_BYTES_MAX /
+    /// TAIL_CHECKPOINT_BYTES + 2` of them.
+    checkpoints: VecDeque<(u64, u64)>,
+    /// [`TAIL_BATCH_BYTES_MAX`] and [`TAIL_CHECKPOINT_BYTES`] (smaller in
+    /// tests).
+    bytes_max: u64,
+    checkpoint_bytes: u64,
+}
+
+impl Tail {
+    fn new(index: TailIndex) -> Tail {
+        Tail::bounded(index, TAIL_BATCH_BYTES_MAX, TAIL_CHECKPOINT_BYTES)
+    }
+
+    fn bounded(index: TailIndex, bytes_max: u64, checkpoint_bytes: u64) -> Tail {
+        assert!(bytes_max >= 2 * checkpoint_bytes && checkpoint_bytes > 0);
+        Tail {
+            index,
+            bytes: 0,
+            checkpoints: VecDeque::new(),
+            bytes_max,
+            checkpoint_bytes,
+        }
+    }
+
+    /// Indexes `stored` (its first offset `base_offset`), then forgets the
+    /// oldest checkpoints' batches while the tail holds more than
+    /// [`TAIL_BATCH_BYTES_MAX`].
+    fn add(&mut self, stored: &[u8], base_offset: u64) -> Result<(), SearchError> {
+        if self
+            .checkpoints
+            .back()
+            .is_none_or(|&(_, at)| self.bytes - at >= self.checkpoint_bytes)
+        {
+            self.checkpoints.push_back((base_offset, self.bytes));
+        }
+        self.index.add_batch(stored)?;
+        self.bytes += stored.len() as u64;
+        // Bounded: each round removes a checkpoint.
+        while self.checkpoints.len() > 1
+            && self
+                .checkpoints
+                .front()
+                .is_some_and(|&(_, at)| self.bytes - at > self.bytes_max)
+        {
+            self.checkpoints.pop_front();
+            if let Some(&(offset, _)) = self.checkpoints.front() {
+                self.index.drop_below(offset)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the records below `offset`, committing at once (at
+    /// `now_ms`): the search that next reports them unindexed must not
+    /// find them.
+    fn forget_below(&mut self, offset: u64, now_ms: i64) -> Result<(), SearchError> {
+        if offset <= self.index.offsets().start {
+            return Ok(());
+        }
+        // Bounded by the checkpoints; keeps the one `offset` falls in.
+        while self.checkpoints.len() > 1
+            && self.checkpoints.get(1).is_some_and(|&(at, _)| at <= offset)
+        {
+            self.checkpoints.pop_front();
+        }
+        self.index.drop_below(offset)?;
+        self.index.commit(now_ms)
+    }
+}
+
+/// Puts the calling thread, and the threads it starts (tantivy's writer
+/// and merge threads inherit it), in `SCHED_IDLE`: it runs only on CPU
+/// time no shard wants, so indexing never takes a core from produce
+/// (without it, indexing at full produce rate cut produce throughput to
+/// 0.35-0.41 of the same broker without search on a 2-core host;
+/// BENCHMARKS.md, "Search"). If the kernel refuses, nice 19 is the
+/// fallback, which only lowers the thread's share.
+fn yield_the_cpu(shard: usize) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` outlives the call.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+        return;
+    }
+    let err = std::io::Error::last_os_error();
+    // SAFETY: a plain syscall on the calling thread (tid from gettid).
+    let niced = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
+    };
+    tracing::warn!(shard, error = %err, niced = niced == 0, "search indexer: SCHED_IDLE refused; running at nice 19");
+}
+
+/// The batch as the log stores it, as far as indexing reads it: the
+/// log's base offset, and for a LogAppendTime topic the append time.
+fn stored_form(batch: &[u8], base_offset: u64, log_append_time_ms: Option<i64>) -> Vec<u8> {
+    let mut stored = batch.to_vec();
+    set_base_offset(&mut stored, base_offset);
+    if let Some(append_ms) = log_append_time_ms {
+        if let Ok(view) = BatchView::parse_unverified(&stored) {
+            let attributes = view.attributes() | ATTRIBUTE_LOG_APPEND_TIME;
+            finish_header(&mut stored, attributes, append_ms);
+        }
+    }
+    stored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_merge_and_stay_bounded() {
+        let mut ranges = vec![10..20, 0..5, 5..8, 15..30];
+        merge_ranges(&mut ranges);
+        assert_eq!(ranges, vec![0..8, 10..30]);
+        let mut many: Vec<Range<u64>> = (0..200).map(|i| i * 10..i * 10 + 1).collect();
+        many.push(5000..5001);
+        merge_ranges(&mut many);
+        assert_eq!(many.len(), UNINDEXED_RANGES_MAX);
+        assert_eq!(many.first().map(|r| r.start), Some(0));
+        assert_eq!(many.last().map(|r| r.end), Some(5001));
+    }
+
+    #[test]
+    fn a_full_tail_forgets_its_oldest_batches_in_steps() {
+        use ringlog_engine::records::build_timed_batch;
+        let batch = build_timed_batch(
+            ringlog_engine::codec::Codec::None,
+            &[(1, b"zqword".as_slice())],
+        );
+        let len = batch.len() as u64;
+        let mut tail = Tail::bounded(TailIndex::new(0).unwrap(), 8 * len, 2 * len);
+        for offset in 0..40u64 {
+            let mut stored = batch.clone();
+            set_base_offset(&mut stored, offset);
+            tail.add(&stored, offset).unwrap();
+            assert!(tail.bytes - tail.checkpoints[0].1 <= 8 * len + 2 * len);
+            assert!(tail.checkpoints.len() <= 6, "{:?}", tail.checkpoints);
+        }
+        let start = tail.index.offsets().start;
+        assert!(
+            (30..=33).contains(&start),
+            "kept the newest ~8 batches: {start}"
+        );
+        tail.index.commit(0).unwrap();
+        let request = SearchRequest {
+            q: "zqword".into(),
+            limit: 100,
+            ..SearchRequest::default()
+        };
+        let searcher = tail.index.searcher();
+        let found = search(&[&searcher], &request).unwrap();
+        assert_eq!(found.len() as u64, 40 - start);
+        tail.forget_below(38, 0).unwrap();
+        assert_eq!(tail.index.offsets().start, 38);
+        assert_eq!(tail.checkpoints.front().map(|c| c.0), Some(38));
+    }
+
+    #[test]
+    fn hits_rank_newest_first_without_duplicates() {
+        let hit = |partition, offset, timestamp_ms| Hit {
+            partition,
+            offset,
+            timestamp_ms,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            score: None,
+        };
+        let mut hits = vec![
+            hit(0, 1, 100),
+            hit(1, 7, 300),
+            hit(0, 2, 300),
+            hit(1, 7, 300),
+        ];
+        rank(&mut hits, Order::Newest);
+        let order: Vec<_> = hits.iter().map(|h| (h.partition, h.offset)).collect();
+        assert_eq!(order, vec![(1, 7), (0, 2), (0, 1)]);
+    }
+}

@@ -1,0 +1,230 @@
+//! The index of one sealed segment, built whole and kept as one blob (an
+//! archive member), then reopened from those bytes for search.
+//!
+//! The blob is a small container of the index's files, since tantivy
+//! writes an index as several files:
+//!
+//! ```text
+//! magic "RLSEARCH" | version u16 | file count u32 | body bytes u64 | crc32c u32   (26 bytes, LE)
+//! body: per file: name length u16, name (UTF-8), data length u64; then the files' data in order
+//! ```
+//!
+//! The crc32c covers the body: damage in storage or transit is a
+//! [`Corruption`], found before tantivy reads a byte (the blob is
+//! ringlog's own output, never client bytes). Reopening copies the files into a tantivy
+//! `RamDirectory` (the simplest correct choice: the blob is read once from
+//! the archive anyway, and a directory over the blob itself would have to
+//! implement tantivy's locking and watching for nothing); the index costs
+//! its blob's size in memory while open.
+
+use super::documents::batch_documents;
+use super::schema::SearchSchema;
+use super::{Corruption, SearchError};
+use std::path::{Path, PathBuf};
+use tantivy::directory::{Directory, RamDirectory};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
+
+const MAGIC: &[u8; 8] = b"RLSEARCH";
+/// The container version this code writes and reads.
+pub const SEGMENT_INDEX_VERSION: u16 = 1;
+const HEADER_BYTES: usize = 26;
+/// The most files one blob may name (an index has a handful per segment).
+const FILES_MAX: u32 = 4096;
+/// The longest file name (tantivy's are a UUID and an extension).
+const NAME_BYTES_MAX: usize = 255;
+
+/// The writer's memory budget while a segment is indexed: a segment is
+/// indexed whole, by one thread, at most two per shard at a time (as many
+/// as uploads in flight).
+pub const SEGMENT_WRITER_MEMORY_BYTES: usize = 64 << 20;
+
+/// Builds the index of one sealed segment.
+pub struct SegmentIndexBuilder {
+    schema: SearchSchema,
+    partition: u32,
+    index: Index,
+    writer: IndexWriter<TantivyDocument>,
+}
+
+impl SegmentIndexBuilder {
+    /// An empty index of `partition`'s segment.
+    pub fn new(partition: u32) -> Result<Self, SearchError> {
+        let schema = SearchSchema::new();
+        let (index, writer) = schema.ram_index(SEGMENT_WRITER_MEMORY_BYTES)?;
+        Ok(SegmentIndexBuilder {
+            schema,
+            partition,
+            index,
+            writer,
+        })
+    }
+
+    /// Indexes every record of `batch` (a stored batch, whole). Returns how
+    /// many records were added.
+    pub fn add_batch(&mut self, batch: &[u8]) -> Result<usize, SearchError> {
+        let documents = batch_documents(&self.schema, self.partition, batch)?;
+        let count = documents.len();
+        for document in documents {
+            self.writer.add_document(document)?;
+        }
+        Ok(count)
+    }
+
+    /// Commits, merges the index into one tantivy segment, and returns it
+    /// as one blob.
+    pub fn finish(mut self) -> Result<Vec<u8>, SearchError> {
+        self.writer.commit()?;
+        let segments = self.index.searchable_segment_ids()?;
+        if segments.len() > 1 {
+            self.writer.merge(&segments).wait()?;
+        }
+        self.writer.garbage_collect_files().wait()?;
+        self.writer.wait_merging_threads()?;
+        let directory = self.index.directory();
+        let mut names: Vec<PathBuf> = directory.list_managed_files().into_iter().collect();
+        names.push(PathBuf::from("meta.json"));
+        names.sort();
+        names.dedup();
+        let mut files = Vec::with_capacity(names.len());
+        for name in names {
+            if directory.exists(&name)? {
+                let data = directory.atomic_read(&name)?;
+                files.push((name.to_string_lossy().into_owned(), data));
+            }
+        }
+        Ok(encode(&files))
+    }
+}
+
+/// The container of `files` (name, data).
+fn encode(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, data) in files {
+        body.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    }
+    for (_, data) in files {
+        body.extend_from_slice(data);
+    }
+    let mut blob = Vec::with_capacity(HEADER_BYTES + body.len());
+    blob.extend_from_slice(MAGIC);
+    blob.extend_from_slice(&SEGMENT_INDEX_VERSION.to_le_bytes());
+    blob.extend_from_slice(&(files.len() as u32).to_le_bytes());
+    blob.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    blob.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    blob.extend_from_slice(&body);
+    blob
+}
+
+/// Reads little-endian integers off the front of a slice.
+struct Reader<'b> {
+    bytes: &'b [u8],
+}
+
+impl<'b> Reader<'b> {
+    fn take(&mut self, n: usize) -> Result<&'b [u8], Corruption> {
+        if n > self.bytes.len() {
+            return Err(Corruption::FileTable("the file table runs past the body"));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Corruption> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+}
+
+/// The files of a container, every check passed.
+fn decode(blob: &[u8]) -> Result<Vec<(&str, &[u8])>, Corruption> {
+    let truncated = || Corruption::Truncated {
+        actual_bytes: blob.len() as u64,
+    };
+    let header = blob.get(..HEADER_BYTES).ok_or_else(truncated)?;
+    let mut fields = Reader { bytes: header };
+    if &fields.array::<8>()? != MAGIC {
+        return Err(Corruption::BadMagic);
+    }
+    let version = u16::from_le_bytes(fields.array()?);
+    if version != SEGMENT_INDEX_VERSION {
+        return Err(Corruption::BadVersion(version));
+    }
+    let count = u32::from_le_bytes(fields.array()?);
+    let body_bytes = u64::from_le_bytes(fields.array()?);
+    let stored_crc = u32::from_le_bytes(fields.array()?);
+    let body = &blob[HEADER_BYTES..];
+    if (body.len() as u64) < body_bytes {
+        return Err(truncated());
+    }
+    if body.len() as u64 > body_bytes {
+        return Err(Corruption::FileTable("bytes after the body"));
+    }
+    let computed_crc = crc32c::crc32c(body);
+    if computed_crc != stored_crc {
+        return Err(Corruption::BadChecksum {
+            stored: stored_crc,
+            computed: computed_crc,
+        });
+    }
+    if count > FILES_MAX {
+        return Err(Corruption::FileTable("too many files"));
+    }
+    let mut table = Reader { bytes: body };
+    let mut entries = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let name_bytes = u16::from_le_bytes(table.array()?) as usize;
+        if name_bytes == 0 || name_bytes > NAME_BYTES_MAX {
+            return Err(Corruption::FileTable("a file name's length"));
+        }
+        let name = std::str::from_utf8(table.take(name_bytes)?)
+            .map_err(|_| Corruption::FileTable("a file name is not UTF-8"))?;
+        if name.contains('/') || name.starts_with('.') && name != ".managed.json" {
+            return Err(Corruption::FileTable("a file name outside the index"));
+        }
+        let data_bytes = u64::from_le_bytes(table.array()?);
+        entries.push((name, data_bytes));
+    }
+    let mut data = table;
+    let mut files = Vec::with_capacity(entries.len());
+    for (name, data_bytes) in entries {
+        let data_bytes = usize::try_from(data_bytes)
+            .map_err(|_| Corruption::FileTable("the file table runs past the body"))?;
+        files.push((name, data.take(data_bytes)?));
+    }
+    if !data.bytes.is_empty() {
+        return Err(Corruption::FileTable("body bytes no file names"));
+    }
+    Ok(files)
+}
+
+/// A sealed segment's index, opened from its blob.
+pub struct SegmentIndex {
+    reader: IndexReader,
+}
+
+impl SegmentIndex {
+    /// Opens the index a [`SegmentIndexBuilder`] serialized; a damaged
+    /// blob is [`SearchError::Corrupt`].
+    pub fn open(blob: &[u8]) -> Result<Self, SearchError> {
+        let files = decode(blob)?;
+        let directory = RamDirectory::create();
+        for (name, data) in files {
+            directory.atomic_write(Path::new(name), data)?;
+        }
+        let index = Index::open(directory)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(SegmentIndex { reader })
+    }
+
+    /// A searcher over the segment's records.
+    pub fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+}

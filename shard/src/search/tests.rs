@@ -1,0 +1,414 @@
+//! The search module's unit tests: tail and segment indexes over batches
+//! of every codec, each query feature, and damaged blobs.
+
+use super::*;
+use ringlog_engine::batch::set_base_offset;
+use ringlog_engine::codec::Codec;
+use ringlog_engine::records::{build_records_batch, NewRecord};
+
+const NOW: i64 = 1_700_000_000_000;
+
+/// A batch of `values` (keys `key-<offset>`, no headers) at offsets
+/// `base..`, timestamps `NOW + offset`.
+fn batch(codec: Codec, base: u64, values: &[&str]) -> Vec<u8> {
+    let keys: Vec<String> = (0..values.len())
+        .map(|i| format!("key-{}", base + i as u64))
+        .collect();
+    let records: Vec<NewRecord<'_>> = values
+        .iter()
+        .zip(&keys)
+        .enumerate()
+        .map(|(i, (value, key))| NewRecord {
+            timestamp_ms: NOW + base as i64 + i as i64,
+            key: Some(key.as_bytes()),
+            value: Some(value.as_bytes()),
+            headers: &[],
+        })
+        .collect();
+    let mut bytes = build_records_batch(codec, &records);
+    set_base_offset(&mut bytes, base);
+    bytes
+}
+
+/// 100 filler records with a rare word at offsets `base + 17` and
+/// `base + 71`.
+fn filler(codec: Codec, base: u64, rare: &str) -> Vec<u8> {
+    let values: Vec<String> = (0..100)
+        .map(|i| match i {
+            17 | 71 => format!("the quick {rare} fox {i}"),
+            _ => format!("the lazy dog number {i}"),
+        })
+        .collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    batch(codec, base, &values)
+}
+
+fn committed(partition: u32, batches: &[Vec<u8>]) -> TailIndex {
+    let mut tail = TailIndex::new(partition).unwrap();
+    for b in batches {
+        tail.add_batch(b).unwrap();
+    }
+    assert!(tail.commit_if_due(NOW).unwrap());
+    tail
+}
+
+fn request(q: &str) -> SearchRequest {
+    SearchRequest {
+        q: q.to_owned(),
+        limit: 100,
+        ..SearchRequest::default()
+    }
+}
+
+fn offsets(hits: &[Hit]) -> Vec<u64> {
+    hits.iter().map(|h| h.offset).collect()
+}
+
+fn run(tails: &[&TailIndex], request: &SearchRequest) -> Vec<Hit> {
+    let searchers: Vec<_> = tails.iter().map(|t| t.searcher()).collect();
+    let refs: Vec<_> = searchers.iter().collect();
+    search(&refs, request).unwrap()
+}
+
+#[test]
+fn rare_words_are_found_at_their_offsets_in_every_codec() {
+    for (i, codec) in Codec::ALL.into_iter().enumerate() {
+        let base = 1000 * i as u64;
+        let rare = format!("zyzzyva{i}");
+        let tail = committed(3, &[filler(codec, base, &rare)]);
+        let hits = run(&[&tail], &request(&rare));
+        assert_eq!(offsets(&hits), vec![base + 71, base + 17], "{codec}");
+        let hit = &hits[1];
+        assert_eq!(hit.partition, 3);
+        assert_eq!(hit.timestamp_ms, NOW + base as i64 + 17);
+        assert_eq!(hit.key, Some(Payload::Utf8(format!("key-{}", base + 17))));
+        assert_eq!(
+            hit.value,
+            Some(Payload::Utf8(format!("the quick {rare} fox 17")))
+        );
+        assert_eq!(tail.offsets(), base..base + 100);
+    }
+}
+
+#[test]
+fn a_json_member_is_a_field() {
+    let tail = committed(
+        0,
+        &[batch(
+            Codec::Zstd,
+            0,
+            &[
+                r#"{"user":"alice","action":"login"}"#,
+                r#"{"user":"bob","note":"alice"}"#,
+                "user alice, not json",
+            ],
+        )],
+    );
+    assert_eq!(
+        offsets(&run(&[&tail], &request("value.user:alice"))),
+        vec![0]
+    );
+    assert_eq!(offsets(&run(&[&tail], &request("value.user:bob"))), vec![1]);
+    // A bare word finds JSON and plain values alike.
+    assert_eq!(offsets(&run(&[&tail], &request("alice"))), vec![2, 1, 0]);
+    assert_eq!(
+        offsets(&run(&[&tail], &request("alice AND value.action:login"))),
+        vec![0]
+    );
+}
+
+#[test]
+fn keys_are_searchable_by_word_and_exactly() {
+    let tail = committed(0, &[batch(Codec::Lz4, 40, &["a", "b", "c"])]);
+    assert_eq!(offsets(&run(&[&tail], &request("key:41"))), vec![41]);
+    assert_eq!(
+        offsets(&run(&[&tail], &request("key_raw:\"key-42\""))),
+        vec![42]
+    );
+    assert!(run(&[&tail], &request("key_raw:key")).is_empty());
+}
+
+#[test]
+fn headers_are_searchable_and_returned() {
+    let records = [
+        NewRecord {
+            timestamp_ms: NOW,
+            key: None,
+            value: Some(b"plain"),
+            headers: &[(b"trace", Some(b"abc123")), (b"flag", None)],
+        },
+        NewRecord {
+            timestamp_ms: NOW,
+            key: None,
+            value: None,
+            headers: &[(b"other", Some(b"x"))],
+        },
+    ];
+    let tail = committed(0, &[build_records_batch(Codec::Snappy, &records)]);
+    let hits = run(&[&tail], &request("headers:trace"));
+    assert_eq!(offsets(&hits), vec![0]);
+    assert_eq!(
+        hits[0].headers,
+        vec![
+            (
+                Payload::Utf8("trace".into()),
+                Some(Payload::Utf8("abc123".into()))
+            ),
+            (Payload::Utf8("flag".into()), None),
+        ]
+    );
+    assert_eq!(hits[0].key, None);
+    assert_eq!(offsets(&run(&[&tail], &request("abc123"))), vec![0]);
+    // A tombstone: found by its header, no value.
+    let hits = run(&[&tail], &request("headers:other"));
+    assert_eq!((hits[0].offset, hits[0].value.clone()), (1, None));
+}
+
+#[test]
+fn the_time_range_filters() {
+    let tail = committed(0, &[filler(Codec::Gzip, 0, "rare")]);
+    let mut r = request("lazy");
+    r.from_ts_ms = Some(NOW + 10);
+    r.to_ts_ms = Some(NOW + 13);
+    assert_eq!(offsets(&run(&[&tail], &r)), vec![12, 11, 10]);
+    r.to_ts_ms = None;
+    r.from_ts_ms = Some(NOW + 98);
+    assert_eq!(offsets(&run(&[&tail], &r)), vec![99, 98]);
+    // An empty query with a range: every record in it.
+    let r = SearchRequest {
+        to_ts_ms: Some(NOW + 2),
+        ..request("")
+    };
+    assert_eq!(offsets(&run(&[&tail], &r)), vec![1, 0]);
+}
+
+#[test]
+fn the_partition_filters_across_indexes() {
+    let zero = committed(0, &[filler(Codec::None, 0, "shared")]);
+    let one = committed(1, &[filler(Codec::None, 500, "shared")]);
+    let all = run(&[&zero, &one], &request("shared"));
+    assert_eq!(offsets(&all), vec![571, 517, 71, 17]);
+    let r = SearchRequest {
+        partition: Some(1),
+        ..request("shared")
+    };
+    let hits = run(&[&zero, &one], &r);
+    assert_eq!(offsets(&hits), vec![571, 517]);
+    assert!(hits.iter().all(|h| h.partition == 1));
+}
+
+#[test]
+fn newest_first_and_the_limit_hold_across_indexes() {
+    let older = committed(0, &[filler(Codec::None, 0, "rare")]);
+    let newer = committed(0, &[filler(Codec::Zstd, 100, "rare")]);
+    let r = SearchRequest {
+        limit: 5,
+        ..request("lazy")
+    };
+    assert_eq!(
+        offsets(&run(&[&older, &newer], &r)),
+        vec![199, 198, 197, 196, 195]
+    );
+    let r = SearchRequest {
+        limit: 100_000,
+        ..request("")
+    };
+    assert_eq!(run(&[&older, &newer], &r).len(), 200);
+    let r = SearchRequest {
+        limit: 0,
+        ..request("lazy")
+    };
+    assert!(run(&[&older], &r).is_empty());
+}
+
+#[test]
+fn score_order_puts_the_best_match_first() {
+    let tail = committed(
+        0,
+        &[batch(
+            Codec::None,
+            0,
+            &[
+                "apple",
+                "apple apple apple banana",
+                "banana only",
+                "apple pie",
+            ],
+        )],
+    );
+    let r = SearchRequest {
+        order: Order::Score,
+        ..request("apple")
+    };
+    let hits = run(&[&tail], &r);
+    assert_eq!(hits.len(), 3);
+    assert_eq!(hits[0].offset, 1);
+    assert!(hits.iter().all(|h| h.score.is_some()));
+    assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+}
+
+#[test]
+fn a_bad_query_is_bad_query_with_the_parser_message() {
+    let tail = committed(0, &[batch(Codec::None, 0, &["a"])]);
+    for q in ["value_text:(", "timestamp:notanumber", "offset:[1 TO"] {
+        let searcher = tail.searcher();
+        match search(&[&searcher], &request(q)) {
+            Err(SearchError::BadQuery(message)) => assert!(!message.is_empty(), "{q}"),
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn binary_values_are_indexed_as_far_as_they_are_text_and_returned_in_base64() {
+    let value = b"\xff\xfeprefix\x00\xc3middle\xffsuffix";
+    let records = [NewRecord {
+        timestamp_ms: NOW,
+        key: Some(b"\x80key"),
+        value: Some(value),
+        headers: &[],
+    }];
+    let tail = committed(0, &[build_records_batch(Codec::Gzip, &records)]);
+    for word in ["prefix", "middle", "suffix"] {
+        let hits = run(&[&tail], &request(word));
+        assert_eq!(offsets(&hits), vec![0], "{word}");
+    }
+    let hits = run(&[&tail], &request("middle"));
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    assert_eq!(hits[0].value, Some(Payload::Base64(b64(value))));
+    assert_eq!(hits[0].key, Some(Payload::Base64(b64(b"\x80key"))));
+}
+
+#[test]
+fn drop_below_forgets_archived_records_at_the_next_commit() {
+    let mut tail = committed(
+        0,
+        &[
+            filler(Codec::Lz4, 0, "rare"),
+            filler(Codec::Lz4, 100, "rare"),
+        ],
+    );
+    tail.drop_below(100).unwrap();
+    assert_eq!(tail.offsets(), 100..200);
+    assert!(tail.commit_if_due(NOW + TAIL_COMMIT_INTERVAL_MS).unwrap());
+    assert_eq!(offsets(&run(&[&tail], &request("rare"))), vec![171, 117]);
+    // Below the start already: nothing to do.
+    tail.drop_below(50).unwrap();
+    assert!(!tail
+        .commit_if_due(NOW + 10 * TAIL_COMMIT_INTERVAL_MS)
+        .unwrap());
+}
+
+#[test]
+fn commits_wait_for_the_interval() {
+    let mut tail = committed(0, &[batch(Codec::None, 0, &["first"])]);
+    tail.add_batch(&batch(Codec::None, 1, &["second"])).unwrap();
+    assert!(!tail
+        .commit_if_due(NOW + TAIL_COMMIT_INTERVAL_MS - 1)
+        .unwrap());
+    assert!(run(&[&tail], &request("second")).is_empty());
+    assert!(tail.commit_if_due(NOW + TAIL_COMMIT_INTERVAL_MS).unwrap());
+    assert_eq!(offsets(&run(&[&tail], &request("second"))), vec![1]);
+    // Nothing new: no commit.
+    assert!(!tail
+        .commit_if_due(NOW + 5 * TAIL_COMMIT_INTERVAL_MS)
+        .unwrap());
+}
+
+#[test]
+fn a_corrupt_batch_adds_nothing() {
+    let mut tail = TailIndex::new(0).unwrap();
+    let mut bad = filler(Codec::Zstd, 0, "rare");
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    assert!(matches!(tail.add_batch(&bad), Err(SearchError::Batch(_))));
+    assert!(matches!(
+        tail.add_batch(&bad[..20]),
+        Err(SearchError::Batch(_))
+    ));
+    assert_eq!(tail.offsets(), 0..0);
+}
+
+fn segment_blob(codec: Codec) -> Vec<u8> {
+    let mut builder = SegmentIndexBuilder::new(2).unwrap();
+    for base in [0u64, 100, 200] {
+        assert_eq!(
+            builder
+                .add_batch(&filler(codec, base, &format!("seg{base}")))
+                .unwrap(),
+            100
+        );
+    }
+    builder.finish().unwrap()
+}
+
+#[test]
+fn a_segment_index_round_trips_through_its_blob_in_every_codec() {
+    for codec in Codec::ALL {
+        let segment = SegmentIndex::open(&segment_blob(codec)).unwrap();
+        let tail = committed(2, &[filler(codec, 300, "seg100")]);
+        let searchers = [segment.searcher(), tail.searcher()];
+        let refs: Vec<_> = searchers.iter().collect();
+        let hits = search(&refs, &request("seg100")).unwrap();
+        assert_eq!(offsets(&hits), vec![371, 317, 171, 117], "{codec}");
+        assert_eq!(hits[3].partition, 2);
+        assert_eq!(
+            hits[3].value,
+            Some(Payload::Utf8("the quick seg100 fox 17".into()))
+        );
+        let every = search(
+            &refs[..1],
+            &SearchRequest {
+                limit: 1000,
+                ..request("")
+            },
+        )
+        .unwrap();
+        assert_eq!(every.len(), 300);
+    }
+}
+
+fn corrupt(blob: &[u8]) -> Corruption {
+    match SegmentIndex::open(blob) {
+        Err(SearchError::Corrupt(c)) => c,
+        Err(other) => panic!("not a corruption: {other}"),
+        Ok(_) => panic!("a damaged blob opened"),
+    }
+}
+
+#[test]
+fn a_blob_with_a_bad_magic_is_corrupt() {
+    let mut blob = segment_blob(Codec::None);
+    blob[0] ^= 1;
+    assert_eq!(corrupt(&blob), Corruption::BadMagic);
+}
+
+#[test]
+fn a_blob_with_an_unknown_version_is_corrupt() {
+    let mut blob = segment_blob(Codec::None);
+    blob[8..10].copy_from_slice(&7u16.to_le_bytes());
+    assert_eq!(corrupt(&blob), Corruption::BadVersion(7));
+}
+
+#[test]
+fn a_blob_with_a_bad_checksum_is_corrupt() {
+    let mut blob = segment_blob(Codec::None);
+    let middle = blob.len() / 2;
+    blob[middle] ^= 0x10;
+    assert!(matches!(corrupt(&blob), Corruption::BadChecksum { .. }));
+}
+
+#[test]
+fn a_truncated_blob_is_corrupt() {
+    let blob = segment_blob(Codec::None);
+    for cut in [0, 10, 25, 26, blob.len() / 2, blob.len() - 1] {
+        assert_eq!(
+            corrupt(&blob[..cut]),
+            Corruption::Truncated {
+                actual_bytes: cut as u64
+            },
+            "cut at {cut}"
+        );
+    }
+}
