@@ -73,6 +73,7 @@ EVERY_KEY = {
     "remote.storage.enable": ("false", "false"),
     "retention.bytes": ("-5", "-5"),
     "retention.ms": ("86400000", "86400000"),
+    "ringlog.search.enable": ("false", "false"),
     "segment.bytes": ("16777216", "16777216"),
     "segment.index.bytes": ("1048576", "1048576"),
     "segment.jitter.ms": ("1000", "1000"),
