@@ -148,6 +148,9 @@ fn read_request(stream: &mut TcpStream) -> Result<Request, RequestError> {
             )));
         }
         read_more(stream, deadline, &mut buf, REQUEST_HEAD_BYTES_MAX, "head")?;
+        if !may_start_request_line(&buf) {
+            return Err(RequestError::Refused(Response::plain(400, "Bad Request")));
+        }
     };
     let head = parse_head(&buf[..head_len]).map_err(RequestError::Refused)?;
     let mut body = buf.split_off(body_start);
@@ -200,6 +203,24 @@ fn read_more(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(RequestError::Io(err)),
         }
+    }
+}
+
+/// Longest method token accepted before its space; the longest standard
+/// method, `OPTIONS`, has 7 bytes.
+const METHOD_BYTES_MAX: usize = 16;
+
+/// Whether `buf` can still be the start of a request line: a method token
+/// (RFC 9110 `tchar`s) and then a space. A client speaking another
+/// protocol to this port (a Kafka client reconnecting to an address this
+/// endpoint now holds sends a frame starting with a zero length byte, a
+/// TLS client a 0x16) is refused at its first bytes instead of holding the
+/// thread, and every scrape behind it, until [`REQUEST_TIMEOUT_MS`].
+fn may_start_request_line(buf: &[u8]) -> bool {
+    let is_tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    match buf.iter().position(|&b| b == b' ') {
+        Some(space) => space > 0 && space <= METHOD_BYTES_MAX && buf[..space].iter().all(is_tchar),
+        None => buf.len() <= METHOD_BYTES_MAX && buf.iter().all(is_tchar),
     }
 }
 

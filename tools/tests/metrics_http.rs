@@ -127,6 +127,42 @@ fn a_stalled_client_is_dropped_after_the_head_timeout() {
 }
 
 #[test]
+fn another_protocol_is_refused_at_its_first_bytes() {
+    let (addr, _metrics) = start();
+    // A Kafka ApiVersions v3 request, as a client reconnecting to a port
+    // this endpoint now holds sends it, and a TLS ClientHello's first
+    // bytes: neither ends a head, both are refused without waiting.
+    let kafka = b"\x00\x00\x00\x16\x00\x12\x00\x03\x00\x00\x00\x01\x00\x07rdkafka\x00";
+    let tls = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+    for garbage in [&kafka[..], &tls[..], b"GETTINGLONGERTHANAMETHOD"] {
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(garbage).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert_eq!(status_line(&answer), "HTTP/1.1 400 Bad Request");
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_millis(REQUEST_TIMEOUT_MS / 2),
+            "waited {waited:?}"
+        );
+    }
+    // A request line arriving in pieces is still read whole (the pause
+    // only makes the pieces separate segments; nothing is awaited).
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream.write_all(b"GE").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    stream.write_all(b"T /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert_eq!(status_line(&answer), "HTTP/1.1 200 OK");
+}
+
+#[test]
 fn binding_a_taken_address_fails() {
     let (addr, metrics) = start();
     assert!(http::start(addr, metrics, Arc::new(AdminMailbox::default()), None).is_err());
