@@ -780,7 +780,9 @@ fn with_remote_storage_only_archived_segments_leave_and_by_the_local_bounds() {
 
 #[test]
 fn a_sealed_segment_archives_batch_for_batch_and_an_active_one_does_not() {
-    use ringlog_engine::archive::{archive_segment, verify_all, ArchiveMeta, InvalidInput};
+    use ringlog_engine::archive::{
+        archive_segment, verify_all, ArchiveMeta, InvalidInput, MemberKind,
+    };
     run(|| async {
         let mem = MemStorage::new();
         let log = open_with(&mem, config(), &Clock::System).await;
@@ -798,7 +800,8 @@ fn a_sealed_segment_archives_batch_for_batch_and_an_active_one_does_not() {
         let image = mem.file_bytes(&sealed.path).unwrap();
         let len = image.len() as u64;
         let mut bytes = Vec::new();
-        let archived = archive_segment(meta(), "k", &image[..], len, &mut bytes).unwrap();
+        let archived =
+            archive_segment(meta(), "k", &image[..], len, Vec::new(), &mut bytes).unwrap();
         let footer = verify_all(&bytes).unwrap().footer;
         assert_eq!(footer, archived.footer);
         assert_eq!(archived.len_bytes, bytes.len() as u64);
@@ -809,8 +812,26 @@ fn a_sealed_segment_archives_batch_for_batch_and_an_active_one_does_not() {
             bytes: &image,
             step: 0,
         };
-        archive_segment(meta(), "k", reader, len, &mut trickled).unwrap();
+        archive_segment(meta(), "k", reader, len, Vec::new(), &mut trickled).unwrap();
         assert_eq!(trickled, bytes);
+        // A member added by the caller (the search index) lands after the
+        // records, named by the footer, with its crc checked by verify_all.
+        let member = b"a search index".to_vec();
+        let mut with_member = Vec::new();
+        let members = vec![(MemberKind::SEARCH_INDEX, member.clone())];
+        let archived_with =
+            archive_segment(meta(), "k", &image[..], len, members, &mut with_member).unwrap();
+        let footer_with = verify_all(&with_member).unwrap().footer;
+        assert_eq!(footer_with, archived_with.footer);
+        let range = footer_with
+            .member(MemberKind::SEARCH_INDEX)
+            .unwrap()
+            .range();
+        assert_eq!(
+            &with_member[range.start as usize..range.end as usize],
+            &member[..]
+        );
+        assert!(footer.member(MemberKind::SEARCH_INDEX).is_none());
         assert_eq!(
             (footer.first_offset, footer.last_offset + 1),
             (sealed.base_offset, sealed.end_offset)
@@ -827,7 +848,7 @@ fn a_sealed_segment_archives_batch_for_batch_and_an_active_one_does_not() {
         assert!(!active.sealed);
         let image = mem.file_bytes(&active.path).unwrap();
         let len = image.len() as u64;
-        match archive_segment(meta(), "k", &image[..], len, &mut Vec::new()) {
+        match archive_segment(meta(), "k", &image[..], len, Vec::new(), &mut Vec::new()) {
             Err(Error::Archive { object, error }) => {
                 assert_eq!(object, "k");
                 assert_eq!(

@@ -47,19 +47,23 @@ use crate::crash;
 use crate::message::{ControllerRequest, FoundOffset};
 use crate::partitions::Partition;
 use crate::runtime::ShardClient;
+use crate::search::ArchiveRef;
 use crate::shard::Shard;
 use crate::tiered::StoreHandle;
 use bytes::Bytes;
-use ringlog_engine::archive::{archive_key, ArchiveIndex, ArchiveMeta, Footer, TailRead};
+use ringlog_engine::archive::{
+    archive_key, ArchiveIndex, ArchiveMeta, Footer, MemberKind, TailRead,
+};
 use ringlog_engine::batch::BatchView;
 use ringlog_engine::log::SegmentInfo;
 use ringlog_engine::meta::{ArchiveRecord, ArchiveSealed, ArchivesTrimmed, MetaEvent};
 use ringlog_engine::records::find_record;
 use ringlog_engine::{Error, LogConfig};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::time::Duration;
 
 /// Uploads one shard runs at once. Each holds a few MiB: into a local
 /// directory a read window and a write buffer, to S3 a read window and up
@@ -68,6 +72,12 @@ pub const UPLOADS_IN_FLIGHT_MAX: usize = 2;
 /// Opened archives (footer and indexes) a shard keeps; past it, the
 /// oldest opened is dropped.
 pub const OPEN_ARCHIVES_MAX: usize = 256;
+/// The least time an archive waits for its segment's index, and the
+/// slowest indexing it waits for beyond that: past both (an indexer given
+/// no CPU) the archive ships without its index.
+pub const SEGMENT_INDEX_WAIT_MIN_MS: u64 = 10_000;
+/// See [`SEGMENT_INDEX_WAIT_MIN_MS`].
+pub const SEGMENT_INDEX_RATE_MIN_BYTES_PER_S: u64 = 2 << 20;
 /// Crash point after an archive's put, before its event.
 pub const CRASH_ARCHIVE_UPLOADED: &str = "archive-uploaded";
 /// Crash point after an archive's event, before local deletion.
@@ -82,6 +92,18 @@ pub struct Archiving {
     opened: RefCell<HashMap<String, (u64, Rc<Opened>)>>,
     /// Opens so far (the age of an entry in `opened`).
     opens: std::cell::Cell<u64>,
+    /// What each partition's indexer was last given of its archives.
+    search_sent: RefCell<HashMap<Rc<str>, BTreeMap<u32, ArchivesSeen>>>,
+}
+
+/// Enough of a partition's archive list to tell that it changed: archives
+/// are only added at the end and removed from the start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArchivesSeen {
+    count: usize,
+    first_offset: u64,
+    last_offset: u64,
+    log_start_offset: u64,
 }
 
 /// An archive's footer and indexes.
@@ -313,6 +335,55 @@ pub fn archived_end(shard: &Shard, topic: &str, partition: u32) -> u64 {
     })
 }
 
+/// The partition's archives for its indexer, when they changed since they
+/// were last [`search_archives_sent`] (or the partition arrived).
+pub fn search_archives_changed(
+    shard: &Shard,
+    topic: &Rc<str>,
+    partition: u32,
+) -> Option<(ArchivesSeen, Vec<ArchiveRef>)> {
+    let seen = shard.meta.with(|s| {
+        s.archives(topic, partition)
+            .map_or_else(ArchivesSeen::default, |a| ArchivesSeen {
+                count: a.archives.len(),
+                first_offset: a.archives.values().next().map_or(0, |r| r.first_offset),
+                last_offset: a.archives.values().next_back().map_or(0, |r| r.last_offset),
+                log_start_offset: a.log_start_offset,
+            })
+    });
+    let sent = shard.archiving.search_sent.borrow();
+    let before = sent.get(&**topic).and_then(|p| p.get(&partition)).copied();
+    if before == Some(seen) {
+        return None;
+    }
+    let archives = shard.meta.with(|s| {
+        s.archives(topic, partition)
+            .map(|a| a.archives.values().map(ArchiveRef::from).collect())
+            .unwrap_or_default()
+    });
+    Some((seen, archives))
+}
+
+/// Records that the partition's indexer took its archives as `seen`.
+pub fn search_archives_sent(shard: &Shard, topic: &Rc<str>, partition: u32, seen: ArchivesSeen) {
+    let mut sent = shard.archiving.search_sent.borrow_mut();
+    sent.entry(topic.clone())
+        .or_default()
+        .insert(partition, seen);
+}
+
+/// Forgets what the partition's indexer was given (the partition left the
+/// shard, and its indexer dropped it).
+pub fn search_archives_dropped(shard: &Shard, topic: &str, partition: u32) {
+    let mut sent = shard.archiving.search_sent.borrow_mut();
+    if let Some(partitions) = sent.get_mut(topic) {
+        partitions.remove(&partition);
+        if partitions.is_empty() {
+            sent.remove(topic);
+        }
+    }
+}
+
 /// One maintenance round for a partition with remote storage: tells the
 /// log how far its archives go (so retention may delete what they hold),
 /// applies overall retention to the archives, and starts the upload of
@@ -425,8 +496,9 @@ async fn upload(
         topic: topic.to_string(),
         partition,
     };
+    let members = search_index(shard, topic, partition, &segment).await;
     let archived = store
-        .put_segment(&key, meta, segment.path.clone())
+        .put_segment(&key, meta, segment.path.clone(), members)
         .await
         .map_err(|e| e.to_string())?;
     let (footer, len) = (archived.footer, archived.len_bytes);
@@ -460,6 +532,57 @@ async fn upload(
     shard.config.metrics.archived(shard.id, len);
     tracing::debug!(%topic, partition, key, bytes = len, "segment archived");
     Ok(())
+}
+
+/// The segment's search index as an archive member, when its topic is
+/// searchable and the shard's segment indexer builds it in time; none
+/// otherwise (the archive is whole without it, and search reports its
+/// offsets unindexed), with the reason logged.
+async fn search_index(
+    shard: &Shard,
+    topic: &str,
+    partition: u32,
+    segment: &SegmentInfo,
+) -> Vec<(MemberKind, Vec<u8>)> {
+    let Some(hub) = shard.config.search.as_ref() else {
+        return Vec::new();
+    };
+    let searchable = shard
+        .partitions
+        .open(topic, partition)
+        .is_some_and(|p| p.log.log().config().search);
+    if !searchable {
+        return Vec::new();
+    }
+    let records_bytes = segment.size_bytes;
+    let mut indexing = match hub.index_segment(
+        shard.id,
+        partition,
+        segment.path.clone(),
+        records_bytes,
+    ) {
+        Ok(indexing) => indexing,
+        Err(reason) => {
+            tracing::warn!(%topic, partition, base_offset = segment.base_offset, reason, "search: the segment is archived without its index");
+            return Vec::new();
+        }
+    };
+    let wait_ms =
+        SEGMENT_INDEX_WAIT_MIN_MS.max(records_bytes * 1000 / SEGMENT_INDEX_RATE_MIN_BYTES_PER_S);
+    let answer = &mut indexing.answer;
+    let answered = futures_lite::future::or(async { Some(answer.await) }, async {
+        glommio::timer::sleep(Duration::from_millis(wait_ms)).await;
+        None
+    })
+    .await;
+    let reason = match answered {
+        Some(Ok(Ok(blob))) => return vec![(MemberKind::SEARCH_INDEX, blob)],
+        Some(Ok(Err(e))) => e.to_string(),
+        Some(Err(_)) => "the segment indexer stopped".to_string(),
+        None => format!("the segment indexer did not finish in {wait_ms} ms"),
+    };
+    tracing::warn!(%topic, partition, base_offset = segment.base_offset, reason, "search: the segment is archived without its index");
+    Vec::new()
 }
 
 /// Appends `event` through the controller; this shard's replica has it

@@ -179,6 +179,9 @@ async fn start<S: Service + 'static>(
             tracing::error!(shard = id, error = %e, "the archive store thread did not start: this shard archives nothing");
             None
         });
+    if let (Some(search), Some(store)) = (config.search.as_ref(), store.as_ref()) {
+        search.set_store(id, store.clone());
+    }
     let local = Rc::new(Shard {
         id,
         partitions: Partitions::new(config.data_dir.clone(), id, config.metrics.clone()),
@@ -252,6 +255,13 @@ async fn start<S: Service + 'static>(
                         below,
                         end: log.high_watermark(),
                     };
+                    if let Some((seen, archives)) =
+                        archiving::search_archives_changed(shard, &topic, index)
+                    {
+                        if search.archives(shard.id, &topic, index, archives) {
+                            archiving::search_archives_sent(shard, &topic, index, seen);
+                        }
+                    }
                     search.tend(shard.id, &topic, index, tend);
                 }
                 lag.segments += waiting.segments;

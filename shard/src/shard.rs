@@ -352,6 +352,7 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
         } => {
             if let Some(search) = shard.config.search.as_ref() {
                 search.drop_partition(shard.id, &topic, partition);
+                crate::archiving::search_archives_dropped(&shard, &topic, partition);
             }
             let _ = reply.send(shard.partitions.remove(&topic, partition).await);
         }
@@ -374,6 +375,7 @@ pub async fn handle(shard: Rc<Shard>, request: ShardRequest) {
         } => {
             if let Some(search) = shard.config.search.as_ref() {
                 search.drop_partition(shard.id, &topic, partition);
+                crate::archiving::search_archives_dropped(&shard, &topic, partition);
             }
             let _ = reply.send(shard.partitions.release(&topic, partition).await);
         }

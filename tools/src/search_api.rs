@@ -257,7 +257,7 @@ pub fn respond(
                 .map(|hit| HitJson::new(&topic, hit))
                 .collect(),
             took_ms: started.elapsed().as_secs_f64() * 1e3,
-            archives_searched: 0,
+            archives_searched: found.archives_searched,
             unindexed: found
                 .unindexed
                 .into_iter()
@@ -364,6 +364,7 @@ mod tests {
                         score: None,
                     }],
                     unindexed: [(0, std::iter::once(0..3).collect())].into_iter().collect(),
+                    archives_searched: 2,
                 })
             },
         );
@@ -376,6 +377,7 @@ mod tests {
         );
         assert!(hit.key_base64 && !hit.value_base64);
         assert_eq!(hit.headers[0].value, None);
+        assert_eq!(answer.archives_searched, 2);
         assert_eq!(
             answer.unindexed,
             vec![UnindexedJson {

@@ -21,7 +21,7 @@
 //! skips, so it is never taken for an archive.
 
 use super::writer::{archive_segment, Archived};
-use super::ArchiveMeta;
+use super::{ArchiveMeta, MemberKind};
 use crate::aligned::AlignedBuf;
 use crate::io::BLOCK_BYTES;
 use std::fs::{File, OpenOptions};
@@ -122,12 +122,14 @@ impl Write for DirectFile {
 
 /// Archives the sealed segment at `segment` into the file `dest`
 /// (creating its directories), durably: see the module docs. `object`
-/// names the archive in errors.
+/// names the archive in errors; `members` are added after the records
+/// ([`super::archive_segment`]).
 pub fn write_archive_file(
     meta: ArchiveMeta,
     object: &str,
     segment: &Path,
     dest: &Path,
+    members: Vec<(MemberKind, Vec<u8>)>,
 ) -> crate::Result<Archived> {
     let source = File::open(segment).map_err(|e| crate::Error::io(segment, e))?;
     let segment_len_bytes = source
@@ -140,7 +142,7 @@ pub fn write_archive_file(
     create_dir_all_durably(dir).map_err(|e| crate::Error::io(dir, e))?;
     let staging = PathBuf::from(format!("{}{STAGING_SUFFIX}", dest.display()));
     let mut out = DirectFile::create(&staging).map_err(|e| crate::Error::io(&staging, e))?;
-    let archived = archive_segment(meta, object, source, segment_len_bytes, &mut out)?;
+    let archived = archive_segment(meta, object, source, segment_len_bytes, members, &mut out)?;
     let len_bytes = out.finish().map_err(|e| crate::Error::io(&staging, e))?;
     assert_eq!(len_bytes, archived.len_bytes);
     std::fs::rename(&staging, dest).map_err(|e| crate::Error::io(dest, e))?;
@@ -251,7 +253,7 @@ mod tests {
             topic: "t".into(),
             partition: 0,
         };
-        let refused = write_archive_file(meta, "topics/t/0-9.rla", &segment, &dest);
+        let refused = write_archive_file(meta, "topics/t/0-9.rla", &segment, &dest, Vec::new());
         assert!(
             matches!(refused, Err(crate::Error::Archive { ref object, .. }) if object == "topics/t/0-9.rla"),
             "{refused:?}"

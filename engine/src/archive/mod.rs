@@ -77,8 +77,8 @@ pub use format::{
 };
 pub use reader::{verify_all, ArchiveIndex, ReadRange, Report, Span};
 pub use writer::{
-    archive_segment, build_archive, ArchiveMeta, ArchiveWriter, Archived, Finished,
-    SEGMENT_READ_BYTES,
+    archive_segment, build_archive, for_each_stored_batch, ArchiveMeta, ArchiveWriter, Archived,
+    Finished, SEGMENT_READ_BYTES,
 };
 
 /// What a member holds: an open code, so a reader skips kinds it does not
@@ -94,6 +94,10 @@ impl MemberKind {
     pub const OFFSET_INDEX: MemberKind = MemberKind(2);
     /// The time index: one entry per span, beside the offset index.
     pub const TIME_INDEX: MemberKind = MemberKind(3);
+    /// The segment's search index (a `ringlog_shard::search` blob), when
+    /// the topic is searchable and the indexer kept up; archives without
+    /// one are whole all the same.
+    pub const SEARCH_INDEX: MemberKind = MemberKind(16);
 
     /// Whether the archive itself writes and reads this kind (once each in
     /// every archive); other kinds are added with
@@ -112,6 +116,7 @@ impl fmt::Display for MemberKind {
             MemberKind::RECORDS => write!(f, "records"),
             MemberKind::OFFSET_INDEX => write!(f, "offset index"),
             MemberKind::TIME_INDEX => write!(f, "time index"),
+            MemberKind::SEARCH_INDEX => write!(f, "search index"),
             MemberKind(kind) => write!(f, "kind {kind}"),
         }
     }

@@ -297,74 +297,41 @@ pub struct Archived {
 /// Builds the archive of one sealed segment, read from `segment` (the
 /// whole file, `segment_len_bytes` long), into `out` as it goes: every
 /// frame's payload, a record batch as stored, in file order up to the
-/// segment's footer frame, then the indexes, the footer and the trailer.
-/// It holds one read window ([`SEGMENT_READ_BYTES`], or one frame if
-/// larger) and the index entries, never the segment. `object` names the
-/// archive in errors. A frame that does not verify or a batch the archive
-/// refuses is [`crate::Error::Archive`] naming where, and a segment
-/// without its footer frame is refused: whatever reached `out` then is no
-/// archive, and the caller discards it.
+/// segment's footer frame, then `members` (kinds the archive does not
+/// write itself, [`ArchiveWriter::add_member`]), the indexes, the footer
+/// and the trailer. It holds one read window ([`SEGMENT_READ_BYTES`], or
+/// one frame if larger), the index entries and `members`, never the
+/// segment. `object` names the archive in errors. A frame that does not
+/// verify or a batch the archive refuses is [`crate::Error::Archive`]
+/// naming where, and a segment without its footer frame is refused:
+/// whatever reached `out` then is no archive, and the caller discards it.
 pub fn archive_segment(
     meta: ArchiveMeta,
     object: &str,
     segment: impl Read,
     segment_len_bytes: u64,
+    members: Vec<(MemberKind, Vec<u8>)>,
     out: &mut impl Write,
 ) -> crate::Result<Archived> {
-    use crate::format::{
-        peek_frame_header, read_frame, FrameRead, FILE_HEADER_BYTES, FRAME_HEADER_BYTES,
-    };
     let failed = |error: ArchiveError| crate::Error::Archive {
         object: object.to_string(),
         error,
     };
-    let io_failed = |what: &str, e: std::io::Error| {
+    let writing = |e: std::io::Error| {
         crate::Error::io(
             object,
-            std::io::Error::new(e.kind(), format!("{what}: {e}")),
+            std::io::Error::new(e.kind(), format!("writing the archive: {e}")),
         )
     };
-    let reading = |e| io_failed("reading the segment", e);
-    let writing = |e| io_failed("writing the archive", e);
-    // A frame is never longer than its segment.
-    let frame_payload_max = usize::try_from(segment_len_bytes).unwrap_or(usize::MAX);
-    let mut window = Window::new(segment);
-    let header = window.fill(FILE_HEADER_BYTES).map_err(reading)?.len();
-    window.consume(header.min(FILE_HEADER_BYTES));
     let mut writer = ArchiveWriter::new(meta).map_err(failed)?;
     let mut records_len_bytes = 0u64;
-    let mut sealed = false;
-    // Bounded: every round consumes a whole frame (at least its header) or
-    // ends, and the segment is finite.
-    loop {
-        let available = window.fill(FRAME_HEADER_BYTES).map_err(reading)?;
-        if available.is_empty() {
-            break;
-        }
-        let frame_bytes = match peek_frame_header(available) {
-            Some(h) if h.payload_len as usize <= frame_payload_max => h.frame_bytes(),
-            _ => FRAME_HEADER_BYTES,
-        };
-        let available = window.fill(frame_bytes).map_err(reading)?;
-        match read_frame(available, frame_payload_max) {
-            FrameRead::Frame(h) if h.is_footer() => {
-                sealed = true;
-                break;
-            }
-            FrameRead::Frame(h) => {
-                let batch = &available[FRAME_HEADER_BYTES..h.frame_bytes()];
-                writer.push_stored_batch(batch).map_err(failed)?;
-                records_len_bytes += batch.len() as u64;
-                writer.write_output(out).map_err(writing)?;
-                window.consume(h.frame_bytes());
-            }
-            FrameRead::End | FrameRead::Invalid(_) => break,
-        }
-    }
-    if !sealed {
-        return Err(failed(ArchiveError::Invalid(
-            InvalidInput::SegmentNotSealed,
-        )));
+    for_each_stored_batch(segment, segment_len_bytes, object, |batch| {
+        writer.push_stored_batch(batch).map_err(failed)?;
+        records_len_bytes += batch.len() as u64;
+        writer.write_output(out).map_err(writing)
+    })?;
+    for (kind, bytes) in members {
+        writer.add_member(kind, bytes).map_err(failed)?;
     }
     let finished = writer.finish().map_err(failed)?;
     out.write_all(&finished.bytes).map_err(writing)?;
@@ -378,6 +345,60 @@ pub fn archive_segment(
     Ok(Archived {
         footer: finished.footer,
         len_bytes,
+    })
+}
+
+/// Calls `batch` with every record batch of the sealed segment read from
+/// `segment` (the whole file, `segment_len_bytes` long), as stored, in
+/// file order up to the footer frame: the walk [`archive_segment`] and
+/// the search indexer share. It holds one read window, never the segment.
+/// The first error `batch` returns ends the walk; a segment without its
+/// footer frame is [`crate::Error::Archive`] with
+/// [`InvalidInput::SegmentNotSealed`], `object` naming it.
+pub fn for_each_stored_batch(
+    segment: impl Read,
+    segment_len_bytes: u64,
+    object: &str,
+    mut batch: impl FnMut(&[u8]) -> crate::Result<()>,
+) -> crate::Result<()> {
+    use crate::format::{
+        peek_frame_header, read_frame, FrameRead, FILE_HEADER_BYTES, FRAME_HEADER_BYTES,
+    };
+    let reading = |e: std::io::Error| {
+        crate::Error::io(
+            object,
+            std::io::Error::new(e.kind(), format!("reading the segment: {e}")),
+        )
+    };
+    // A frame is never longer than its segment.
+    let frame_payload_max = usize::try_from(segment_len_bytes).unwrap_or(usize::MAX);
+    let mut window = Window::new(segment);
+    let header = window.fill(FILE_HEADER_BYTES).map_err(reading)?.len();
+    window.consume(header.min(FILE_HEADER_BYTES));
+    // Bounded: every round consumes a whole frame (at least its header) or
+    // ends, and the segment is finite.
+    loop {
+        let available = window.fill(FRAME_HEADER_BYTES).map_err(reading)?;
+        if available.is_empty() {
+            break;
+        }
+        let frame_bytes = match peek_frame_header(available) {
+            Some(h) if h.payload_len as usize <= frame_payload_max => h.frame_bytes(),
+            _ => FRAME_HEADER_BYTES,
+        };
+        let available = window.fill(frame_bytes).map_err(reading)?;
+        match read_frame(available, frame_payload_max) {
+            FrameRead::Frame(h) if h.is_footer() => return Ok(()),
+            FrameRead::Frame(h) => {
+                batch(&available[FRAME_HEADER_BYTES..h.frame_bytes()])?;
+                window.consume(h.frame_bytes());
+            }
+            FrameRead::End | FrameRead::Invalid(_) => break,
+        }
+    }
+    Err(crate::Error::Archive {
+        object: object.to_string(),
+        error: ArchiveError::Invalid(InvalidInput::SegmentNotSealed),
     })
 }
 

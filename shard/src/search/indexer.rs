@@ -34,14 +34,22 @@
 //! mistaken for "no such record". A partition deleted or moved away is
 //! dropped ([`SearchHub::drop_partition`]).
 
-use super::{search, Hit, Order, SearchError, SearchRequest, TailIndex, TAIL_COMMIT_INTERVAL_MS};
+use super::archives::{ArchiveRef, Opened, OpenedArchives};
+use super::{
+    index_segment_file, search, Hit, Order, SearchError, SearchRequest, TailIndex,
+    SEGMENT_INDEX_RECORDS_BYTES_MAX, TAIL_COMMIT_INTERVAL_MS,
+};
+use crate::tiered::StoreHandle;
+use crate::wake;
 use bytes::Bytes;
 use crossbeam_channel::{bounded, select_biased, Receiver, Sender, TrySendError};
+use futures_channel::oneshot;
 use ringlog_engine::batch::{finish_header, set_base_offset, BatchView, ATTRIBUTE_LOG_APPEND_TIME};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Batches one indexer's queue holds; a batch arriving at a full queue
@@ -69,6 +77,13 @@ const _: () = assert!(TAIL_BATCH_BYTES_MAX >= 2 * TAIL_CHECKPOINT_BYTES);
 /// queued before it).
 pub const SEARCH_TIMEOUT_MS: u64 = 10_000;
 
+/// Segments waiting for one shard's segment indexer: as many as the
+/// shard archives at once, and one more.
+pub const SEGMENT_QUEUE_JOBS_MAX: usize = 3;
+/// Crash point after a segment's index is built, before the archive
+/// holding it is written.
+pub const CRASH_SEGMENT_INDEXED: &str = "segment-indexed";
+
 /// A partition of a topic.
 type PartitionKey = (String, u32);
 
@@ -90,6 +105,8 @@ pub struct AppendedBatch {
 /// or a maintenance pass never waits behind an indexing backlog.
 enum Job {
     Tend(PartitionKey, Tend),
+    /// The partition's archives, replacing what was sent before.
+    Archives(PartitionKey, Vec<ArchiveRef>),
     Drop(PartitionKey),
     Search {
         topic: String,
@@ -106,6 +123,31 @@ pub struct Found {
     /// Offsets of the topic's partitions that are not searchable, by
     /// partition.
     pub unindexed: BTreeMap<u32, Vec<Range<u64>>>,
+    /// Archives whose index was searched (the others were pruned by
+    /// their timestamps, or have no index).
+    pub archives_searched: u64,
+}
+
+/// One sealed segment to index for its archive.
+struct SegmentJob {
+    partition: u32,
+    path: PathBuf,
+    cancelled: Arc<AtomicBool>,
+    reply: oneshot::Sender<Result<Vec<u8>, SearchError>>,
+}
+
+/// A segment's index being built for its archive: await
+/// [`Self::answer`]; dropping this stops the work.
+pub struct SegmentIndexing {
+    /// The blob, or why there is none.
+    pub answer: wake::Answer<Result<Vec<u8>, SearchError>>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Drop for SegmentIndexing {
+    fn drop(&mut self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
 }
 
 /// One maintenance pass's view of a partition, for its indexer.
@@ -167,6 +209,9 @@ fn merge_ranges(ranges: &mut Vec<Range<u64>>) {
 struct Indexer {
     batches: Sender<AppendedBatch>,
     jobs: Sender<Job>,
+    segments: Sender<SegmentJob>,
+    /// The shard's archive store, once the shard has started it.
+    store: Arc<OnceLock<StoreHandle>>,
     /// Batch bytes queued and not yet indexed.
     queued_bytes: Arc<AtomicU64>,
     unindexed: Arc<Unindexed>,
@@ -191,21 +236,32 @@ impl SearchHub {
         for shard in 0..shards {
             let (batches, batch_queue) = bounded(INDEX_QUEUE_JOBS_MAX);
             let (jobs, job_queue) = bounded(CONTROL_QUEUE_JOBS_MAX);
+            let (segments, segment_queue) = bounded(SEGMENT_QUEUE_JOBS_MAX);
             let queued_bytes = Arc::new(AtomicU64::new(0));
             let unindexed = Arc::new(Unindexed::default());
+            let store = Arc::new(OnceLock::new());
             let mut thread = IndexerThread {
                 shard,
                 started: Instant::now(),
                 tails: BTreeMap::new(),
+                archives: BTreeMap::new(),
+                starts: BTreeMap::new(),
+                opened: OpenedArchives::default(),
+                store: store.clone(),
                 queued_bytes: queued_bytes.clone(),
                 unindexed: unindexed.clone(),
             };
             std::thread::Builder::new()
                 .name(format!("indexer-{shard}"))
                 .spawn(move || thread.run(&job_queue, &batch_queue))?;
+            std::thread::Builder::new()
+                .name(format!("seg-indexer-{shard}"))
+                .spawn(move || index_segments(shard, &segment_queue))?;
             indexers.push(Indexer {
                 batches,
                 jobs,
+                segments,
+                store,
                 queued_bytes,
                 unindexed,
             });
@@ -225,26 +281,84 @@ impl SearchHub {
         };
         let bytes = appended.batch.len() as u64;
         let queued = indexer.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
-        let missed = (appended.topic.clone(), appended.partition);
         let range = appended.base_offset..last_offset + 1;
         let refused = if queued + bytes > self.lag_bytes_max {
-            true
+            appended
         } else {
             match indexer.batches.try_send(appended) {
-                Ok(()) => false,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => true,
+                Ok(()) => return,
+                Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => back,
             }
         };
-        if refused {
-            indexer.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-            indexer.unindexed.add(missed, range);
+        indexer.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        indexer
+            .unindexed
+            .add((refused.topic, refused.partition), range);
+    }
+
+    /// Gives `shard`'s indexer the shard's archive store, to read the
+    /// indexes of archives from; once (later calls change nothing).
+    pub fn set_store(&self, shard: usize, store: StoreHandle) {
+        if let Some(indexer) = self.indexers.get(shard) {
+            let _ = indexer.store.set(store);
         }
+    }
+
+    /// Starts building the index of `partition`'s sealed segment file
+    /// `path` (`records_bytes` of record batches) on `shard`'s segment
+    /// indexer, for its archive. Refused, with the reason, when the
+    /// segment is larger than [`SEGMENT_INDEX_RECORDS_BYTES_MAX`] or the
+    /// indexer is more than `--index-lag-bytes-max` behind: the archive
+    /// then ships without an index rather than waiting.
+    pub fn index_segment(
+        &self,
+        shard: usize,
+        partition: u32,
+        path: PathBuf,
+        records_bytes: u64,
+    ) -> Result<SegmentIndexing, &'static str> {
+        let indexer = self.indexers.get(shard).ok_or("no indexer for the shard")?;
+        if records_bytes > SEGMENT_INDEX_RECORDS_BYTES_MAX {
+            return Err("the segment is larger than the most indexed at archiving (256 MiB)");
+        }
+        if indexer.queued_bytes.load(Ordering::Relaxed) > self.lag_bytes_max {
+            return Err("the indexer is further behind than --index-lag-bytes-max");
+        }
+        let (reply, answer) = wake::channel();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let job = SegmentJob {
+            partition,
+            path,
+            cancelled: cancelled.clone(),
+            reply,
+        };
+        indexer
+            .segments
+            .try_send(job)
+            .map_err(|_| "the segment indexer has a full queue")?;
+        Ok(SegmentIndexing { answer, cancelled })
     }
 
     /// Tells `shard`'s indexer where `partition` starts and ends and
     /// which of its records need no tail any more.
     pub fn tend(&self, shard: usize, topic: &str, partition: u32, tend: Tend) {
         self.send_control(shard, Job::Tend((topic.to_string(), partition), tend));
+    }
+
+    /// Gives `shard`'s indexer the archives of `partition` (all of them,
+    /// replacing what it had). Returns whether the indexer took them (a
+    /// full queue does not; the caller sends them again).
+    pub fn archives(
+        &self,
+        shard: usize,
+        topic: &str,
+        partition: u32,
+        archives: Vec<ArchiveRef>,
+    ) -> bool {
+        self.send_control(
+            shard,
+            Job::Archives((topic.to_string(), partition), archives),
+        )
     }
 
     /// Tells `shard`'s indexer that `partition` left the shard (deleted
@@ -257,15 +371,18 @@ impl SearchHub {
     /// the next maintenance pass sends a tend again (a dropped drop leaves
     /// a tail that its partition's next owner never feeds, forgotten as
     /// the partition is archived).
-    fn send_control(&self, shard: usize, job: Job) {
-        if let Some(indexer) = self.indexers.get(shard) {
-            if indexer.jobs.try_send(job).is_err() {
-                tracing::debug!(
-                    shard,
-                    "indexer queue full: a control job waits for the next pass"
-                );
-            }
+    fn send_control(&self, shard: usize, job: Job) -> bool {
+        let Some(indexer) = self.indexers.get(shard) else {
+            return false;
+        };
+        let sent = indexer.jobs.try_send(job).is_ok();
+        if !sent {
+            tracing::debug!(
+                shard,
+                "indexer queue full: a control job waits for the next pass"
+            );
         }
+        sent
     }
 
     /// Runs `request` over `topic` on every shard's indexer and merges
@@ -299,6 +416,7 @@ impl SearchHub {
                 .recv_timeout(Duration::from_millis(SEARCH_TIMEOUT_MS))
                 .map_err(|_| SearchError::Unavailable("an indexer did not answer in time"))??;
             found.hits.extend(shard.hits);
+            found.archives_searched += shard.archives_searched;
             for (partition, ranges) in shard.unindexed {
                 found.unindexed.entry(partition).or_default().extend(ranges);
             }
@@ -337,6 +455,13 @@ struct IndexerThread {
     shard: usize,
     started: Instant,
     tails: BTreeMap<PartitionKey, Tail>,
+    /// Each partition's archives, oldest first, as last sent.
+    archives: BTreeMap<PartitionKey, Vec<ArchiveRef>>,
+    /// Each partition's first readable offset at the last pass: hits
+    /// below it (removed records an archive still holds) are not shown.
+    starts: BTreeMap<PartitionKey, u64>,
+    opened: OpenedArchives,
+    store: Arc<OnceLock<StoreHandle>>,
     queued_bytes: Arc<AtomicU64>,
     unindexed: Arc<Unindexed>,
 }
@@ -380,8 +505,20 @@ impl IndexerThread {
     fn handle(&mut self, job: Job) {
         match job {
             Job::Tend(partition, tend) => self.tend(partition, tend),
+            Job::Archives(partition, archives) => {
+                self.archives.insert(partition, archives);
+                let live: std::collections::HashSet<&str> = self
+                    .archives
+                    .values()
+                    .flatten()
+                    .map(|a| a.key.as_str())
+                    .collect();
+                self.opened.retain(|key| live.contains(key));
+            }
             Job::Drop(partition) => {
                 self.tails.remove(&partition);
+                self.archives.remove(&partition);
+                self.starts.remove(&partition);
                 self.unindexed.lock().remove(&partition);
             }
             Job::Search {
@@ -436,6 +573,8 @@ impl IndexerThread {
             }
             None => tend.end,
         };
+        self.starts.insert(partition.clone(), tend.start);
+        let archived = self.archives.get(&partition);
         let mut map = self.unindexed.lock();
         let ranges = map.entry(partition).or_default();
         // Gaps below the partition's start are gone, not unindexed.
@@ -445,6 +584,11 @@ impl IndexerThread {
         });
         ranges.push(tend.start..searchable_from.max(tend.start));
         merge_ranges(ranges);
+        // What archives hold is searched there (an archive without its
+        // index is reported when a search reaches it).
+        for archive in archived.into_iter().flatten() {
+            subtract(ranges, &archive.offsets());
+        }
     }
 
     fn commit_due(&mut self, now_ms: i64) {
@@ -455,23 +599,100 @@ impl IndexerThread {
         }
     }
 
-    fn search(&self, topic: &str, request: &SearchRequest) -> Result<Found, SearchError> {
-        let searchers: Vec<_> = self
+    fn search(&mut self, topic: &str, request: &SearchRequest) -> Result<Found, SearchError> {
+        let wanted =
+            |(t, p): &PartitionKey| t == topic && request.partition.is_none_or(|want| want == *p);
+        let mut searchers: Vec<_> = self
             .tails
             .iter()
-            .filter(|((t, p), _)| t == topic && request.partition.is_none_or(|want| want == *p))
+            .filter(|(key, _)| wanted(key))
             .map(|(_, tail)| tail.index.searcher())
             .collect();
-        let refs: Vec<_> = searchers.iter().collect();
-        let hits = search(&refs, request)?;
-        let unindexed = self
+        let mut unindexed: BTreeMap<u32, Vec<Range<u64>>> = self
             .unindexed
             .lock()
             .iter()
-            .filter(|((t, p), _)| t == topic && request.partition.is_none_or(|want| want == *p))
+            .filter(|(key, _)| wanted(key))
             .map(|((_, p), ranges)| (*p, ranges.clone()))
             .collect();
-        Ok(Found { hits, unindexed })
+        let mut archives_searched = 0;
+        let store = self.store.get();
+        for ((_, partition), archives) in self.archives.iter().filter(|(key, _)| wanted(key)) {
+            for archive in archives.iter().filter(|a| a.may_match(request)) {
+                let opened = match store {
+                    Some(store) => self.opened.open(store, archive),
+                    None => Err("this broker reads no archives (--archive off)".to_string()),
+                };
+                match opened.as_deref() {
+                    Ok(Opened::Index(index, _)) => {
+                        searchers.push(index.searcher());
+                        archives_searched += 1;
+                        continue;
+                    }
+                    Ok(Opened::NoIndex) => {}
+                    Err(e) => {
+                        tracing::warn!(shard = self.shard, topic, partition, object = archive.key, error = %e, "search: an archive's index cannot be read; its offsets are reported unindexed");
+                    }
+                }
+                unindexed
+                    .entry(*partition)
+                    .or_default()
+                    .push(archive.offsets());
+            }
+        }
+        for ranges in unindexed.values_mut() {
+            merge_ranges(ranges);
+        }
+        let refs: Vec<_> = searchers.iter().collect();
+        let mut hits = search(&refs, request)?;
+        hits.retain(|hit| {
+            let start = self.starts.get(&(topic.to_string(), hit.partition));
+            start.is_none_or(|&start| hit.offset >= start)
+        });
+        Ok(Found {
+            hits,
+            unindexed,
+            archives_searched,
+        })
+    }
+}
+
+/// Removes `cut` from `ranges` (sorted, disjoint), splitting a range it
+/// falls inside.
+fn subtract(ranges: &mut Vec<Range<u64>>, cut: &Range<u64>) {
+    let mut kept = Vec::with_capacity(ranges.len() + 1);
+    for range in ranges.drain(..) {
+        if range.end <= cut.start || range.start >= cut.end {
+            kept.push(range);
+            continue;
+        }
+        if range.start < cut.start {
+            kept.push(range.start..cut.start);
+        }
+        if range.end > cut.end {
+            kept.push(cut.end..range.end);
+        }
+    }
+    *ranges = kept;
+}
+
+/// One shard's segment indexer: builds the index of each sealed segment
+/// the archiver asks for, under `SCHED_IDLE` like the tails' indexer, on
+/// a thread of its own so a segment (seconds of work) never holds up the
+/// tails' commits or a search.
+fn index_segments(shard: usize, jobs: &Receiver<SegmentJob>) {
+    yield_the_cpu(shard);
+    // Ends when the hub, and with it the sender, is gone.
+    while let Ok(job) = jobs.recv() {
+        if job.cancelled.load(Ordering::Relaxed) {
+            continue;
+        }
+        let built = index_segment_file(job.partition, &job.path, &job.cancelled);
+        if built.is_ok() {
+            crate::crash::point(CRASH_SEGMENT_INDEXED);
+        }
+        // The archiver may have stopped waiting; nobody to tell then.
+        let _ = job.reply.send(built);
     }
 }
 
@@ -603,6 +824,17 @@ mod tests {
         assert_eq!(many.len(), UNINDEXED_RANGES_MAX);
         assert_eq!(many.first().map(|r| r.start), Some(0));
         assert_eq!(many.last().map(|r| r.end), Some(5001));
+    }
+
+    #[test]
+    fn archives_cut_what_they_hold_out_of_the_unindexed_ranges() {
+        let mut ranges = vec![0..10, 20..30, 40..50];
+        subtract(&mut ranges, &(5..25));
+        assert_eq!(ranges, vec![0..5, 25..30, 40..50]);
+        subtract(&mut ranges, &(42..45));
+        assert_eq!(ranges, vec![0..5, 25..30, 40..42, 45..50]);
+        subtract(&mut ranges, &(0..100));
+        assert!(ranges.is_empty());
     }
 
     #[test]

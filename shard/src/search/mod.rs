@@ -35,6 +35,7 @@
 //! engine's bounded record walk, and no record byte can make this module
 //! panic.
 
+mod archives;
 mod documents;
 mod indexer;
 mod query;
@@ -45,16 +46,18 @@ mod tail;
 #[cfg(test)]
 mod tests;
 
+pub use archives::{ArchiveRef, OPENED_INDEX_BYTES_MAX};
 pub use documents::batch_documents;
 pub use indexer::{
-    AppendedBatch, Found, SearchHub, Tend, COMMIT_CHECK_INTERVAL_MS, CONTROL_QUEUE_JOBS_MAX,
-    INDEX_QUEUE_JOBS_MAX, SEARCH_TIMEOUT_MS, TAIL_BATCH_BYTES_MAX, TAIL_CHECKPOINT_BYTES,
-    UNINDEXED_RANGES_MAX,
+    AppendedBatch, Found, SearchHub, SegmentIndexing, Tend, COMMIT_CHECK_INTERVAL_MS,
+    CONTROL_QUEUE_JOBS_MAX, CRASH_SEGMENT_INDEXED, INDEX_QUEUE_JOBS_MAX, SEARCH_TIMEOUT_MS,
+    SEGMENT_QUEUE_JOBS_MAX, TAIL_BATCH_BYTES_MAX, TAIL_CHECKPOINT_BYTES, UNINDEXED_RANGES_MAX,
 };
 pub use query::{search, Hit, Order, Payload, SearchRequest, SEARCH_LIMIT_MAX};
 pub use schema::SearchSchema;
 pub use segment::{
-    SegmentIndex, SegmentIndexBuilder, SEGMENT_INDEX_VERSION, SEGMENT_WRITER_MEMORY_BYTES,
+    index_segment_file, SegmentIndex, SegmentIndexBuilder, SEGMENT_INDEX_RECORDS_BYTES_MAX,
+    SEGMENT_INDEX_VERSION, SEGMENT_WRITER_MEMORY_BYTES,
 };
 pub use tail::{TailIndex, TAIL_COMMIT_INTERVAL_MS, TAIL_WRITER_MEMORY_BYTES};
 
@@ -75,6 +78,9 @@ pub enum SearchError {
     /// The indexers cannot answer now (named why).
     #[error("search unavailable: {0}")]
     Unavailable(&'static str),
+    /// A sealed segment to index does not read.
+    #[error("segment: {0}")]
+    Segment(#[from] ringlog_engine::Error),
     /// A segment index blob, or a stored document, is damaged.
     #[error("corrupt search index: {0}")]
     Corrupt(#[from] Corruption),

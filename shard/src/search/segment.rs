@@ -20,7 +20,9 @@
 use super::documents::batch_documents;
 use super::schema::SearchSchema;
 use super::{Corruption, SearchError};
+use ringlog_engine::archive::for_each_stored_batch;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tantivy::directory::{Directory, RamDirectory};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
 
@@ -37,6 +39,56 @@ const NAME_BYTES_MAX: usize = 255;
 /// indexed whole, by one thread, at most two per shard at a time (as many
 /// as uploads in flight).
 pub const SEGMENT_WRITER_MEMORY_BYTES: usize = 64 << 20;
+
+/// Record bytes of the largest segment indexed when it is archived: the
+/// builder holds the index in RAM (postings, fast fields and the stored
+/// records, about 1.5 times the records) until the blob is written into
+/// the archive. A larger segment is archived without an index and its
+/// offsets are reported unindexed.
+pub const SEGMENT_INDEX_RECORDS_BYTES_MAX: u64 = 256 << 20;
+
+/// Builds the index of the sealed segment file at `path` (of
+/// `partition`) as one blob, reading the file once, a window at a time.
+/// Checks `cancelled` before every batch: a caller that stopped waiting
+/// ends the work.
+///
+/// # Errors
+///
+/// The file does not read or is not a sealed segment
+/// ([`SearchError::Segment`]), a batch does not decode (then no part of
+/// the segment is indexed: the archive ships without its index and the
+/// whole range is reported unindexed, never a silent gap), or
+/// `cancelled` was set ([`SearchError::Unavailable`]).
+pub fn index_segment_file(
+    partition: u32,
+    path: &Path,
+    cancelled: &AtomicBool,
+) -> Result<Vec<u8>, SearchError> {
+    let file = std::fs::File::open(path).map_err(|e| ringlog_engine::Error::io(path, e))?;
+    let len_bytes = file
+        .metadata()
+        .map_err(|e| ringlog_engine::Error::io(path, e))?
+        .len();
+    let name = path.display().to_string();
+    let mut builder = SegmentIndexBuilder::new(partition)?;
+    let mut stopped = None;
+    let walked = for_each_stored_batch(file, len_bytes, &name, |batch| {
+        let added = if cancelled.load(Ordering::Relaxed) {
+            Err(SearchError::Unavailable("the archiver stopped waiting"))
+        } else {
+            builder.add_batch(batch).map(|_| ())
+        };
+        added.map_err(|e| {
+            stopped = Some(e);
+            ringlog_engine::Error::io(path, std::io::Error::other("indexing stopped"))
+        })
+    });
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    walked?;
+    builder.finish()
+}
 
 /// Builds the index of one sealed segment.
 pub struct SegmentIndexBuilder {

@@ -44,7 +44,9 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
-use ringlog_engine::archive::{archive_segment, write_archive_file, ArchiveMeta, Archived};
+use ringlog_engine::archive::{
+    archive_segment, write_archive_file, ArchiveMeta, Archived, MemberKind,
+};
 use std::error::Error as StdError;
 use std::future::Future;
 use std::ops::Range;
@@ -199,6 +201,7 @@ enum Request {
         key: ObjectPath,
         meta: ArchiveMeta,
         segment: PathBuf,
+        members: Vec<(MemberKind, Vec<u8>)>,
         reply: Reply<Archived>,
     },
     GetRange {
@@ -250,12 +253,14 @@ impl StoreHandle {
     /// ([`write_archive_file`]), to S3 streamed part by part as it is
     /// built. Durable when it returns `Ok`, as a put.
     /// A segment that does not archive (not sealed, a frame that does not
-    /// verify) is [`StoreError::Refused`] naming the file.
+    /// verify) is [`StoreError::Refused`] naming the file. `members` (the
+    /// search index) go into the archive after the records.
     pub async fn put_segment(
         &self,
         key: &str,
         meta: ArchiveMeta,
         segment: PathBuf,
+        members: Vec<(MemberKind, Vec<u8>)>,
     ) -> Result<Archived, StoreError> {
         let path = self.object_path(key)?;
         let (reply, answer) = wake::channel();
@@ -264,6 +269,7 @@ impl StoreHandle {
                 key: path,
                 meta,
                 segment,
+                members,
                 reply,
             },
             answer,
@@ -840,9 +846,10 @@ impl Worker {
                 key,
                 meta,
                 segment,
+                members,
                 reply,
             } => {
-                let result = self.put_segment(key, meta, segment).await;
+                let result = self.put_segment(key, meta, segment, members).await;
                 if let Ok(archived) = &result {
                     self.shared.puts.fetch_add(1, Ordering::Relaxed);
                     (self.shared.put_bytes).fetch_add(archived.len_bytes, Ordering::Relaxed);
@@ -1017,6 +1024,7 @@ impl Worker {
         key: ObjectPath,
         meta: ArchiveMeta,
         segment: PathBuf,
+        members: Vec<(MemberKind, Vec<u8>)>,
     ) -> Result<Archived, StoreError> {
         let what = format!("put {key}");
         let object = key.to_string();
@@ -1026,7 +1034,7 @@ impl Worker {
                     .path_to_filesystem(&key)
                     .map_err(|e| self.refused(&what, e.to_string()))?;
                 tokio::task::spawn_blocking(move || {
-                    write_archive_file(meta, &object, &segment, &dest)
+                    write_archive_file(meta, &object, &segment, &dest, members)
                 })
                 .await
             }
@@ -1042,7 +1050,8 @@ impl Worker {
                         staged: Vec::with_capacity(part_bytes),
                         parts,
                     };
-                    let archived = archive_segment(meta, &object, source.1, source.0, &mut out)?;
+                    let archived =
+                        archive_segment(meta, &object, source.1, source.0, members, &mut out)?;
                     out.send_staged()
                         .map_err(|e| ringlog_engine::Error::io(&object, e))?;
                     Ok(archived)

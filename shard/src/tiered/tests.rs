@@ -399,7 +399,7 @@ fn archives_stream_to_s3_in_parts_and_a_bad_segment_leaves_nothing() {
     let (segment, records) = sealed_segment("s3-streamed", 40);
     block_on(async {
         let archived = store
-            .put_segment("big", segment_meta(), segment.clone())
+            .put_segment("big", segment_meta(), segment.clone(), Vec::new())
             .await
             .unwrap();
         let object = store.get_range("big", 0..archived.len_bytes).await.unwrap();
@@ -412,7 +412,7 @@ fn archives_stream_to_s3_in_parts_and_a_bad_segment_leaves_nothing() {
         // One part's worth goes up in one PUT.
         let (small, _) = sealed_segment("s3-small", 2);
         let archived = store
-            .put_segment("small", segment_meta(), small)
+            .put_segment("small", segment_meta(), small, Vec::new())
             .await
             .unwrap();
         assert!(archived.len_bytes <= 3000);
@@ -424,7 +424,7 @@ fn archives_stream_to_s3_in_parts_and_a_bad_segment_leaves_nothing() {
         let image = std::fs::read(&segment).unwrap();
         std::fs::write(&segment, &image[..image.len() - 100]).unwrap();
         let err = store
-            .put_segment("torn", segment_meta(), segment.clone())
+            .put_segment("torn", segment_meta(), segment.clone(), Vec::new())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Refused { .. }), "{err}");
@@ -436,7 +436,7 @@ fn archives_stream_to_s3_in_parts_and_a_bad_segment_leaves_nothing() {
         std::fs::write(&segment, &image).unwrap();
         flaky.transient.store(u32::MAX, Ordering::Relaxed);
         let err = store
-            .put_segment("down", segment_meta(), segment)
+            .put_segment("down", segment_meta(), segment, Vec::new())
             .await
             .unwrap_err();
         assert!(err.is_transient(), "{err}");

@@ -4,7 +4,8 @@ confluent-kafka in every codec are found by `GET /search` and by
 partition, offset, key and headers; JSON members, partitions, time ranges,
 newest-first order and limits narrow the hits; bad queries and unknown
 topics get 400 and 404; `ringlog.search.enable` switches a topic off and
-on live; archived records are reported as unindexed.
+on live; records archived while a topic was not searchable are reported
+as unindexed (archives with indexes: test_search_archives.py).
 
 One server serves the module; every test uses its own topics.
 """
@@ -207,13 +208,13 @@ def test_the_cli_prints_a_table_and_json(server):
     assert bad.returncode == 1 and "bad query" in bad.stderr, bad.stderr
 
 
-def test_archived_records_are_reported_unindexed(server):
+def test_records_archived_while_not_searchable_are_reported_unindexed(server):
     topic = "search-archived"
-    # Small segments, so sealed ones are archived while the test runs.
-    create_topic(server.bootstrap, topic, 1, {"segment.bytes": "16384"})
+    # Small segments, so sealed ones are archived while the test runs; the
+    # topic is not searchable, so its archives carry no index.
+    create_topic(server.bootstrap, topic, 1, {"segment.bytes": "16384", "ringlog.search.enable": "false"})
     first = confluent_produce(server.bootstrap, topic, [Record(0, None, b"zqearly first")])
     confluent_produce(server.bootstrap, topic, filler("arch", 1, 400), **{"batch.size": 4096})
-    [last] = confluent_produce(server.bootstrap, topic, [Record(0, None, b"zqlate last")])
 
     def early_unindexed():
         status, answer = search(server, topic, "zqearly")
@@ -227,5 +228,10 @@ def test_archived_records_are_reported_unindexed(server):
     answer = wait_until(early_unindexed, 60, "the first segment archived and reported unindexed")
     assert answer["hits"] == []
     assert answer["archives_searched"] == 0
+    set_search(server, topic, True)
+    [last] = confluent_produce(server.bootstrap, topic, [Record(0, None, b"zqlate last")])
     found = wait_until(lambda: hits(server, topic, "zqlate"), 10, "zqlate searchable")
     assert [h["offset"] for h in found] == [last.offset]
+    answer = search(server, topic, "zqearly")[1]
+    assert answer["hits"] == [] and answer["archives_searched"] == 0
+    assert any(r["start"] <= first[0].offset < r["end"] for r in answer["unindexed"])

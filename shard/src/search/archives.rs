@@ -1,0 +1,190 @@
+//! Archived segments' indexes, as a shard's indexer thread searches them.
+//!
+//! Each archive of a searchable topic carries its segment's index as a
+//! member ([`MemberKind::SEARCH_INDEX`], the blob of
+//! [`super::SegmentIndexBuilder`]). Opening one costs two ranged reads
+//! and nothing else: the footer (its position is in the metadata log, so
+//! no probe of the object's tail) and then the member the footer names.
+//! Both reads are plain GETs past the chunk cache, one each, so a cold
+//! archive on S3 costs exactly two GETs.
+//!
+//! **Pruning.** The metadata log records each archive's offsets and
+//! timestamps ([`ArchiveRef`]); an archive whose timestamps lie outside a
+//! search's time range is never opened.
+//!
+//! **Kept open.** Opened indexes stay in RAM (their blob's size), up to
+//! [`OPENED_INDEX_BYTES_MAX`] per indexer, least recently searched
+//! dropped first; an archive without an index is remembered as such.
+//!
+//! **Faults.** An object that cannot be read, a member whose crc32c does
+//! not match, or a blob that does not open, is logged as a warning
+//! naming the object, and the archive's offsets are reported unindexed:
+//! the search answers from everything else, and Fetch, which never reads
+//! this member, is unaffected. Failures are not remembered, so a store
+//! that comes back serves the next search.
+
+use super::{SearchError, SearchRequest, SegmentIndex};
+use crate::tiered::StoreHandle;
+use futures_lite::future::block_on;
+use ringlog_engine::archive::{Footer, MemberKind, TailRead};
+use ringlog_engine::meta::ArchiveRecord;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Blob bytes of opened archive indexes one indexer keeps in RAM.
+pub const OPENED_INDEX_BYTES_MAX: u64 = 1 << 30;
+
+/// What the metadata log says about one archive, as far as search needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveRef {
+    /// Object key.
+    pub key: String,
+    /// First offset in it.
+    pub first_offset: u64,
+    /// Last offset in it.
+    pub last_offset: u64,
+    /// Smallest batch timestamp (ms).
+    pub min_timestamp_ms: i64,
+    /// Largest batch timestamp (ms).
+    pub max_timestamp_ms: i64,
+    /// Object size in bytes.
+    pub bytes: u64,
+    /// Where its footer starts.
+    pub footer_offset: u64,
+}
+
+impl From<&ArchiveRecord> for ArchiveRef {
+    fn from(record: &ArchiveRecord) -> Self {
+        ArchiveRef {
+            key: record.key.clone(),
+            first_offset: record.first_offset,
+            last_offset: record.last_offset,
+            min_timestamp_ms: record.min_timestamp_ms,
+            max_timestamp_ms: record.max_timestamp_ms,
+            bytes: record.bytes,
+            footer_offset: record.footer_offset,
+        }
+    }
+}
+
+impl ArchiveRef {
+    /// Its offsets, `first..last + 1`.
+    pub fn offsets(&self) -> Range<u64> {
+        self.first_offset..self.last_offset + 1
+    }
+
+    /// Whether a record of it can fall in `request`'s time range: the
+    /// pruning by the metadata log's timestamps.
+    pub fn may_match(&self, request: &SearchRequest) -> bool {
+        request
+            .from_ts_ms
+            .is_none_or(|from| self.max_timestamp_ms >= from)
+            && request.to_ts_ms.is_none_or(|to| self.min_timestamp_ms < to)
+    }
+}
+
+/// An archive as search found it.
+pub enum Opened {
+    /// Its index, and the blob's bytes.
+    Index(SegmentIndex, u64),
+    /// It was archived without an index (the topic was not searchable,
+    /// the indexer was behind, or the segment too large).
+    NoIndex,
+}
+
+/// The archives one indexer opened, least recently searched dropped first.
+#[derive(Default)]
+pub struct OpenedArchives {
+    entries: HashMap<String, (u64, Arc<Opened>)>,
+    bytes: u64,
+    clock: u64,
+}
+
+impl OpenedArchives {
+    /// `archive`'s index, read from `store` unless open already.
+    ///
+    /// # Errors
+    ///
+    /// The object or its member does not read, or is damaged: the
+    /// message names what failed (not remembered; the next search tries
+    /// again).
+    pub fn open(
+        &mut self,
+        store: &StoreHandle,
+        archive: &ArchiveRef,
+    ) -> Result<Arc<Opened>, String> {
+        self.clock += 1;
+        if let Some((used, opened)) = self.entries.get_mut(&archive.key) {
+            *used = self.clock;
+            return Ok(opened.clone());
+        }
+        let opened = Arc::new(read_index(store, archive)?);
+        let bytes = match &*opened {
+            Opened::Index(_, bytes) => *bytes,
+            Opened::NoIndex => 0,
+        };
+        // Bounded: each round removes an entry.
+        while self.bytes + bytes > OPENED_INDEX_BYTES_MAX && !self.entries.is_empty() {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(key, _)| key.clone());
+            if let Some((_, gone)) = oldest.and_then(|key| self.entries.remove(&key)) {
+                if let Opened::Index(_, gone_bytes) = &*gone {
+                    self.bytes -= gone_bytes;
+                }
+            }
+        }
+        self.bytes += bytes;
+        self.entries
+            .insert(archive.key.clone(), (self.clock, opened.clone()));
+        Ok(opened)
+    }
+
+    /// Forgets the archives not in `live` (retention or deletion removed
+    /// them).
+    pub fn retain(&mut self, live: impl Fn(&str) -> bool) {
+        let bytes = &mut self.bytes;
+        self.entries.retain(|key, (_, opened)| {
+            let keep = live(key);
+            if let (false, Opened::Index(_, gone)) = (keep, &**opened) {
+                *bytes -= gone;
+            }
+            keep
+        });
+    }
+}
+
+/// Reads `archive`'s footer, then its index member if it has one: two
+/// ranged reads.
+fn read_index(store: &StoreHandle, archive: &ArchiveRef) -> Result<Opened, String> {
+    let key = &archive.key;
+    let tail = block_on(store.get_range(key, archive.footer_offset..archive.bytes))
+        .map_err(|e| format!("reading the footer: {e}"))?;
+    let footer = match Footer::from_tail(&tail, archive.bytes) {
+        Ok(TailRead::Complete(footer)) => footer,
+        Ok(TailRead::NeedFooter(trailer)) => {
+            return Err(format!(
+                "the trailer puts the footer at byte {}, the metadata at byte {}",
+                trailer.footer_position, archive.footer_offset
+            ))
+        }
+        Err(e) => return Err(format!("the footer: {e}")),
+    };
+    let Some(member) = footer.member(MemberKind::SEARCH_INDEX) else {
+        return Ok(Opened::NoIndex);
+    };
+    let blob = block_on(store.get_range(key, member.range()))
+        .map_err(|e| format!("reading the search index member: {e}"))?;
+    let crc = crc32c::crc32c(&blob);
+    if crc != member.crc32c {
+        return Err(format!(
+            "the search index member's crc32c is {crc:#010x}, the footer says {:#010x}",
+            member.crc32c
+        ));
+    }
+    let index = SegmentIndex::open(&blob).map_err(|e: SearchError| e.to_string())?;
+    Ok(Opened::Index(index, blob.len() as u64))
+}
