@@ -2,7 +2,7 @@
 //! the engine's bounded record walk (every codec; corrupt bytes are an
 //! error, never a panic).
 
-use super::schema::{encode_header, SearchSchema};
+use super::schema::{encode_header, SearchSchema, MEMBER_STRING_BYTES_MAX};
 use super::SearchError;
 use ringlog_engine::batch::{BatchError, BatchView};
 use ringlog_engine::records::{Record, RecordWalker};
@@ -29,6 +29,28 @@ pub fn batch_documents(
     Ok(documents)
 }
 
+/// A JSON member as `value` indexes it: numbers, booleans and strings up
+/// to [`MEMBER_STRING_BYTES_MAX`] by value, objects and arrays member by
+/// member; a longer string is left to `value_text` (see the schema).
+/// `None` when nothing of it is indexed here. Bounded by the value's
+/// nesting, which serde_json limits to 128 levels.
+fn member_value(member: serde_json::Value) -> Option<OwnedValue> {
+    use serde_json::Value as J;
+    match member {
+        J::String(s) if s.len() > MEMBER_STRING_BYTES_MAX => None,
+        J::Object(object) => Some(OwnedValue::Object(
+            object
+                .into_iter()
+                .filter_map(|(name, member)| Some((name, member_value(member)?)))
+                .collect(),
+        )),
+        J::Array(items) => Some(OwnedValue::Array(
+            items.into_iter().filter_map(member_value).collect(),
+        )),
+        other => Some(OwnedValue::from(other)),
+    }
+}
+
 /// The document of one record.
 fn record_document(schema: &SearchSchema, partition: u32, record: &Record<'_>) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
@@ -45,7 +67,7 @@ fn record_document(schema: &SearchSchema, partition: u32, record: &Record<'_>) -
         if let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(value) {
             let members: BTreeMap<String, OwnedValue> = object
                 .into_iter()
-                .map(|(name, member)| (name, OwnedValue::from(member)))
+                .filter_map(|(name, member)| Some((name, member_value(member)?)))
                 .collect();
             doc.add_object(schema.value, members);
         }

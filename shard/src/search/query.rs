@@ -14,7 +14,7 @@
 //! each index's own, so scores across indexes are comparable only
 //! roughly.
 
-use super::schema::{decode_header, SearchSchema};
+use super::schema::{decode_header, tokenizers, SearchSchema};
 use super::{Corruption, SearchError};
 use base64::Engine as _;
 use std::ops::Bound;
@@ -24,7 +24,6 @@ use tantivy::query::{
     AllQuery, BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, RangeQuery, TermQuery,
 };
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::tokenizer::TokenizerManager;
 use tantivy::{DocAddress, Order as TantivyOrder, Searcher, TantivyDocument, Term};
 
 /// The most hits one search returns.
@@ -132,11 +131,8 @@ fn build_query(
     let text: Box<dyn Query> = if request.q.trim().is_empty() {
         Box::new(AllQuery)
     } else {
-        let mut parser = QueryParser::new(
-            schema.schema.clone(),
-            schema.default_fields(),
-            TokenizerManager::default(),
-        );
+        let mut parser =
+            QueryParser::new(schema.schema.clone(), schema.default_fields(), tokenizers());
         parser.set_conjunction_by_default();
         parser
             .parse_query(&request.q)

@@ -11,12 +11,17 @@
 //!
 //! Field names are chosen for the query language: the JSON field is
 //! `value`, so `value.user:alice` reaches the `user` member of a JSON
-//! object value; the plain text of every value (JSON or not) is
-//! `value_text`, a default field, so a bare `alice` finds it either way.
+//! object value (numbers and booleans by value, strings up to
+//! [`MEMBER_STRING_BYTES_MAX`] whole and case-insensitively); the words of
+//! every value (JSON or not) are `value_text`, a default field, so a bare
+//! `alice` finds it either way.
 
 use super::SearchError;
-use tantivy::directory::RamDirectory;
-use tantivy::schema::{Field, Schema, FAST, INDEXED, STORED, STRING, TEXT};
+use tantivy::schema::{
+    Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, FAST, INDEXED, STORED,
+    STRING, TEXT,
+};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer, TokenizerManager};
 use tantivy::{Index, IndexWriter, TantivyDocument};
 
 /// Field names of [`SearchSchema`], as a query names them.
@@ -37,6 +42,30 @@ pub mod names {
     pub const VALUE_TEXT: &str = "value_text";
     /// One entry per header: its key and value as words (`headers:trace`).
     pub const HEADERS: &str = "headers";
+}
+
+/// The tokenizer of JSON members' string values: the whole string,
+/// lowercased, so `value.user:alice` matches a member whose value is
+/// `"Alice"` and nothing longer.
+pub const MEMBER_TOKENIZER: &str = "ringlog_member";
+/// The longest JSON string member indexed by value in `value`; a longer
+/// one (a message, a description) is found by its words, through
+/// `value_text`, which holds every value's words anyway. Indexing each
+/// word once, not once per field, is what halves the cost of a JSON
+/// record (BENCHMARKS.md, "Search").
+pub const MEMBER_STRING_BYTES_MAX: usize = 64;
+
+/// The tokenizers of every index and query: tantivy's, and
+/// [`MEMBER_TOKENIZER`].
+pub fn tokenizers() -> TokenizerManager {
+    let manager = TokenizerManager::default();
+    manager.register(
+        MEMBER_TOKENIZER,
+        TextAnalyzer::builder(RawTokenizer::default())
+            .filter(LowerCaser)
+            .build(),
+    );
+    manager
 }
 
 /// Stored only: the key as produced (absent: a null key).
@@ -82,11 +111,10 @@ impl SearchSchema {
         &self,
         memory_bytes: usize,
     ) -> Result<(Index, IndexWriter<TantivyDocument>), SearchError> {
-        let index = Index::create(
-            RamDirectory::create(),
-            self.schema.clone(),
-            Default::default(),
-        )?;
+        let index = Index::builder()
+            .schema(self.schema.clone())
+            .tokenizers(tokenizers())
+            .create_in_ram()?;
         let writer = index.writer_with_num_threads(1, memory_bytes)?;
         Ok((index, writer))
     }
@@ -99,7 +127,14 @@ impl SearchSchema {
         let partition = builder.add_u64_field(names::PARTITION, INDEXED | FAST | STORED);
         let key = builder.add_text_field(names::KEY, TEXT);
         let key_raw = builder.add_text_field(names::KEY_RAW, STRING);
-        let value = builder.add_json_field(names::VALUE, TEXT);
+        let value = builder.add_json_field(
+            names::VALUE,
+            JsonObjectOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(MEMBER_TOKENIZER)
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        );
         let value_text = builder.add_text_field(names::VALUE_TEXT, TEXT);
         let headers = builder.add_text_field(names::HEADERS, TEXT);
         let key_bytes = builder.add_bytes_field(KEY_BYTES, STORED);

@@ -18,13 +18,15 @@
 //! its blob's size in memory while open.
 
 use super::documents::batch_documents;
-use super::schema::SearchSchema;
+use super::schema::{tokenizers, SearchSchema};
 use super::{Corruption, SearchError};
 use ringlog_engine::archive::for_each_stored_batch;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use tantivy::directory::{Directory, RamDirectory};
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument};
+use tantivy::{
+    Index, IndexReader, ReloadPolicy, Searcher, SingleSegmentIndexWriter, TantivyDocument,
+};
 
 const MAGIC: &[u8; 8] = b"RLSEARCH";
 /// The container version this code writes and reads.
@@ -90,23 +92,28 @@ pub fn index_segment_file(
     builder.finish()
 }
 
-/// Builds the index of one sealed segment.
+/// Builds the index of one sealed segment, on the calling thread, as one
+/// tantivy segment: no writer threads, no channel per document and no
+/// merge (the segment is indexed whole, so there is nothing to commit
+/// along the way), which is most of what a general index writer spends
+/// beyond tokenizing and recording postings.
 pub struct SegmentIndexBuilder {
     schema: SearchSchema,
     partition: u32,
-    index: Index,
-    writer: IndexWriter<TantivyDocument>,
+    writer: SingleSegmentIndexWriter<TantivyDocument>,
 }
 
 impl SegmentIndexBuilder {
     /// An empty index of `partition`'s segment.
     pub fn new(partition: u32) -> Result<Self, SearchError> {
         let schema = SearchSchema::new();
-        let (index, writer) = schema.ram_index(SEGMENT_WRITER_MEMORY_BYTES)?;
+        let writer = Index::builder()
+            .schema(schema.schema.clone())
+            .tokenizers(tokenizers())
+            .single_segment_index_writer(RamDirectory::create(), SEGMENT_WRITER_MEMORY_BYTES)?;
         Ok(SegmentIndexBuilder {
             schema,
             partition,
-            index,
             writer,
         })
     }
@@ -122,17 +129,10 @@ impl SegmentIndexBuilder {
         Ok(count)
     }
 
-    /// Commits, merges the index into one tantivy segment, and returns it
-    /// as one blob.
-    pub fn finish(mut self) -> Result<Vec<u8>, SearchError> {
-        self.writer.commit()?;
-        let segments = self.index.searchable_segment_ids()?;
-        if segments.len() > 1 {
-            self.writer.merge(&segments).wait()?;
-        }
-        self.writer.garbage_collect_files().wait()?;
-        self.writer.wait_merging_threads()?;
-        let directory = self.index.directory();
+    /// Writes the segment and returns the index as one blob.
+    pub fn finish(self) -> Result<Vec<u8>, SearchError> {
+        let index = self.writer.finalize()?;
+        let directory = index.directory();
         let mut names: Vec<PathBuf> = directory.list_managed_files().into_iter().collect();
         names.push(PathBuf::from("meta.json"));
         names.sort();
@@ -267,7 +267,8 @@ impl SegmentIndex {
         for (name, data) in files {
             directory.atomic_write(Path::new(name), data)?;
         }
-        let index = Index::open(directory)?;
+        let mut index = Index::open(directory)?;
+        index.set_tokenizers(tokenizers());
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
