@@ -47,7 +47,6 @@ use crate::crash;
 use crate::message::{ControllerRequest, FoundOffset};
 use crate::partitions::Partition;
 use crate::runtime::ShardClient;
-use crate::search::ArchiveRef;
 use crate::shard::Shard;
 use crate::tiered::StoreHandle;
 use bytes::Bytes;
@@ -74,10 +73,14 @@ pub const UPLOADS_IN_FLIGHT_MAX: usize = 2;
 pub const OPEN_ARCHIVES_MAX: usize = 256;
 /// The least time an archive waits for its segment's index, and the
 /// slowest indexing it waits for beyond that: past both (an indexer given
-/// no CPU) the archive ships without its index.
-pub const SEGMENT_INDEX_WAIT_MIN_MS: u64 = 10_000;
+/// no CPU) the archive ships without its index. Generous, because the
+/// indexers share idle CPU: after a burst of produce on a 2-core host
+/// four `SCHED_IDLE` threads (two tails, two segments) split what the
+/// shards leave, and a 64 MiB segment at 2 MB/s timed out; waiting only
+/// keeps the segment on the local disk a little longer.
+pub const SEGMENT_INDEX_WAIT_MIN_MS: u64 = 60_000;
 /// See [`SEGMENT_INDEX_WAIT_MIN_MS`].
-pub const SEGMENT_INDEX_RATE_MIN_BYTES_PER_S: u64 = 2 << 20;
+pub const SEGMENT_INDEX_RATE_MIN_BYTES_PER_S: u64 = 1 << 20;
 /// Crash point after an archive's put, before its event.
 pub const CRASH_ARCHIVE_UPLOADED: &str = "archive-uploaded";
 /// Crash point after an archive's event, before local deletion.
@@ -341,7 +344,7 @@ pub fn search_archives_changed(
     shard: &Shard,
     topic: &Rc<str>,
     partition: u32,
-) -> Option<(ArchivesSeen, Vec<ArchiveRef>)> {
+) -> Option<(ArchivesSeen, Vec<ArchiveRecord>)> {
     let seen = shard.meta.with(|s| {
         s.archives(topic, partition)
             .map_or_else(ArchivesSeen::default, |a| ArchivesSeen {
@@ -358,7 +361,7 @@ pub fn search_archives_changed(
     }
     let archives = shard.meta.with(|s| {
         s.archives(topic, partition)
-            .map(|a| a.archives.values().map(ArchiveRef::from).collect())
+            .map(|a| a.archives.values().cloned().collect())
             .unwrap_or_default()
     });
     Some((seen, archives))

@@ -35,53 +35,24 @@ use std::sync::Arc;
 /// Blob bytes of opened archive indexes one indexer keeps in RAM.
 pub const OPENED_INDEX_BYTES_MAX: u64 = 1 << 30;
 
-/// What the metadata log says about one archive, as far as search needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ArchiveRef {
-    /// Object key.
-    pub key: String,
-    /// First offset in it.
-    pub first_offset: u64,
-    /// Last offset in it.
-    pub last_offset: u64,
-    /// Smallest batch timestamp (ms).
-    pub min_timestamp_ms: i64,
-    /// Largest batch timestamp (ms).
-    pub max_timestamp_ms: i64,
-    /// Object size in bytes.
-    pub bytes: u64,
-    /// Where its footer starts.
-    pub footer_offset: u64,
+/// An archive as the metadata log records it: what search prunes by and
+/// opens with.
+pub type ArchiveRef = ArchiveRecord;
+
+/// `archive`'s offsets, `first..last + 1`.
+pub fn archive_offsets(archive: &ArchiveRef) -> Range<u64> {
+    archive.first_offset..archive.last_offset + 1
 }
 
-impl From<&ArchiveRecord> for ArchiveRef {
-    fn from(record: &ArchiveRecord) -> Self {
-        ArchiveRef {
-            key: record.key.clone(),
-            first_offset: record.first_offset,
-            last_offset: record.last_offset,
-            min_timestamp_ms: record.min_timestamp_ms,
-            max_timestamp_ms: record.max_timestamp_ms,
-            bytes: record.bytes,
-            footer_offset: record.footer_offset,
-        }
-    }
-}
-
-impl ArchiveRef {
-    /// Its offsets, `first..last + 1`.
-    pub fn offsets(&self) -> Range<u64> {
-        self.first_offset..self.last_offset + 1
-    }
-
-    /// Whether a record of it can fall in `request`'s time range: the
-    /// pruning by the metadata log's timestamps.
-    pub fn may_match(&self, request: &SearchRequest) -> bool {
-        request
-            .from_ts_ms
-            .is_none_or(|from| self.max_timestamp_ms >= from)
-            && request.to_ts_ms.is_none_or(|to| self.min_timestamp_ms < to)
-    }
+/// Whether a record of `archive` can fall in `request`'s time range: the
+/// pruning by the metadata log's timestamps.
+pub fn may_match(archive: &ArchiveRef, request: &SearchRequest) -> bool {
+    request
+        .from_ts_ms
+        .is_none_or(|from| archive.max_timestamp_ms >= from)
+        && request
+            .to_ts_ms
+            .is_none_or(|to| archive.min_timestamp_ms < to)
 }
 
 /// An archive as search found it.

@@ -34,7 +34,7 @@
 //! mistaken for "no such record". A partition deleted or moved away is
 //! dropped ([`SearchHub::drop_partition`]).
 
-use super::archives::{ArchiveRef, Opened, OpenedArchives};
+use super::archives::{archive_offsets, may_match, ArchiveRef, Opened, OpenedArchives};
 use super::{
     index_segment_file, search, Hit, Order, SearchError, SearchRequest, TailIndex,
     SEGMENT_INDEX_RECORDS_BYTES_MAX, TAIL_COMMIT_INTERVAL_MS,
@@ -587,7 +587,7 @@ impl IndexerThread {
         // What archives hold is searched there (an archive without its
         // index is reported when a search reaches it).
         for archive in archived.into_iter().flatten() {
-            subtract(ranges, &archive.offsets());
+            subtract(ranges, &archive_offsets(archive));
         }
     }
 
@@ -618,7 +618,7 @@ impl IndexerThread {
         let mut archives_searched = 0;
         let store = self.store.get();
         for ((_, partition), archives) in self.archives.iter().filter(|(key, _)| wanted(key)) {
-            for archive in archives.iter().filter(|a| a.may_match(request)) {
+            for archive in archives.iter().filter(|a| may_match(a, request)) {
                 let opened = match store {
                     Some(store) => self.opened.open(store, archive),
                     None => Err("this broker reads no archives (--archive off)".to_string()),
@@ -637,7 +637,7 @@ impl IndexerThread {
                 unindexed
                     .entry(*partition)
                     .or_default()
-                    .push(archive.offsets());
+                    .push(archive_offsets(archive));
             }
         }
         for ranges in unindexed.values_mut() {

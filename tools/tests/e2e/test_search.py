@@ -182,6 +182,12 @@ def test_search_enable_switches_a_topic_live(server):
     # searchable, the first would be too had it been indexed.
     wait_until(lambda: hits(server, "search-on", "zqshown"), 10, "zqshown searchable")
     assert hits(server, "search-off", "zqhidden") == []
+    # Not indexed, and said so (not an empty answer standing for "none").
+    wait_until(
+        lambda: any(r["start"] <= 0 < r["end"] for r in search(server, "search-off", "zqhidden")[1]["unindexed"]),
+        10,
+        "the unsearchable record reported unindexed",
+    )
 
     set_search(server, "search-off", True)
     [second] = confluent_produce(server.bootstrap, "search-off", [Record(0, None, b"zqhidden two")])
