@@ -6,6 +6,7 @@ use crate::admin_client::AdminArgs;
 use crate::kafka_client::{exit_code, ClientError};
 use crate::search_api::{HitJson, SearchJson, LIMIT_DEFAULT, SEARCH_PATH};
 use clap::{Args, ValueEnum};
+use ringlog_shard::search::{Order, SearchRequest};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -37,6 +38,12 @@ pub struct SearchArgs {
     /// Only records before this timestamp (ms since the epoch).
     #[arg(long, value_name = "MS")]
     to_ts: Option<i64>,
+    /// Only records at or after this offset.
+    #[arg(long, value_name = "OFFSET")]
+    from_offset: Option<u64>,
+    /// Only records before this offset.
+    #[arg(long, value_name = "OFFSET")]
+    to_offset: Option<u64>,
     /// The order of the hits.
     #[arg(long, value_enum, default_value_t = SearchOrder::Newest)]
     order: SearchOrder,
@@ -54,30 +61,26 @@ pub enum SearchOrder {
     Score,
 }
 
-/// `/search?...` for these options, each value percent-encoded.
-pub fn search_path(
-    topic: &str,
-    query: &str,
-    limit: usize,
-    partition: Option<u32>,
-    from_ts: Option<i64>,
-    to_ts: Option<i64>,
-    order: SearchOrder,
-) -> String {
-    let order = match order {
-        SearchOrder::Newest => "newest",
-        SearchOrder::Score => "score",
+/// `/search?...` for `request` over `topic`, each value percent-encoded.
+pub fn search_path(topic: &str, request: &SearchRequest) -> String {
+    let order = match request.order {
+        Order::Newest => "newest",
+        Order::Score => "score",
     };
     let mut path = format!(
-        "{SEARCH_PATH}?topic={}&q={}&limit={limit}&order={order}",
+        "{SEARCH_PATH}?topic={}&q={}&limit={}&order={order}",
         encode(topic),
-        encode(query)
+        encode(&request.q),
+        request.limit
     );
-    for (name, value) in [
-        ("partition", partition.map(i64::from)),
-        ("from_ts", from_ts),
-        ("to_ts", to_ts),
-    ] {
+    let numbers = [
+        ("partition", request.partition.map(i128::from)),
+        ("from_ts", request.from_ts_ms.map(i128::from)),
+        ("to_ts", request.to_ts_ms.map(i128::from)),
+        ("from_offset", request.from_offset.map(i128::from)),
+        ("to_offset", request.to_offset.map(i128::from)),
+    ];
+    for (name, value) in numbers {
         if let Some(value) = value {
             let _ = write!(path, "&{name}={value}");
         }
@@ -178,15 +181,20 @@ pub fn run(args: SearchArgs) -> ExitCode {
 
 fn execute(args: &SearchArgs) -> Result<(), ClientError> {
     let client = args.admin.client()?;
-    let path = search_path(
-        &args.topic,
-        &args.query,
-        args.limit,
-        args.partition,
-        args.from_ts,
-        args.to_ts,
-        args.order,
-    );
+    let request = SearchRequest {
+        q: args.query.clone(),
+        limit: args.limit,
+        partition: args.partition,
+        from_ts_ms: args.from_ts,
+        to_ts_ms: args.to_ts,
+        from_offset: args.from_offset,
+        to_offset: args.to_offset,
+        order: match args.order {
+            SearchOrder::Newest => Order::Newest,
+            SearchOrder::Score => Order::Score,
+        },
+    };
+    let path = search_path(&args.topic, &request);
     let answer = client.get(&path)?;
     if args.json {
         print!("{answer}");
@@ -203,18 +211,18 @@ mod tests {
 
     #[test]
     fn the_path_encodes_every_value() {
-        let path = search_path(
-            "t 1",
-            "value.user:alice & \"x\"",
-            5,
-            Some(2),
-            None,
-            Some(9),
-            SearchOrder::Score,
-        );
+        let request = SearchRequest {
+            q: "value.user:alice & \"x\"".into(),
+            limit: 5,
+            partition: Some(2),
+            to_ts_ms: Some(9),
+            from_offset: Some(4),
+            order: Order::Score,
+            ..SearchRequest::default()
+        };
         assert_eq!(
-            path,
-            "/search?topic=t%201&q=value.user%3Aalice%20%26%20%22x%22&limit=5&order=score&partition=2&to_ts=9"
+            search_path("t 1", &request),
+            "/search?topic=t%201&q=value.user%3Aalice%20%26%20%22x%22&limit=5&order=score&partition=2&to_ts=9&from_offset=4"
         );
     }
 

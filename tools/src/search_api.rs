@@ -2,7 +2,8 @@
 //! indexed records, and the JSON documents `ringlog search` reads back.
 //!
 //! `GET /search?topic=T&q=QUERY&limit=N` with optional `partition`,
-//! `from_ts` and `to_ts` (ms; from inclusive, to exclusive) and
+//! `from_ts` and `to_ts` (ms; from inclusive, to exclusive),
+//! `from_offset` and `to_offset` (from inclusive, to exclusive) and
 //! `order=newest|score` (default newest). The query is tantivy's query
 //! language over the record's value (`value.user:alice` reaches a member of
 //! a JSON value), key and headers; an empty query matches every record.
@@ -184,6 +185,9 @@ fn parse_query(query: &str) -> Result<(String, SearchRequest), String> {
                 .parse()
                 .map_err(|_| format!("{what}={value:?} is not an integer"))
         };
+        let offset = |what: &str| -> Result<u64, String> {
+            u64::try_from(number(what)?).map_err(|_| format!("{what}={value} is negative"))
+        };
         match decode_component(name)?.as_str() {
             "topic" => topic = Some(value.clone()),
             "q" => request.q = value.clone(),
@@ -199,6 +203,8 @@ fn parse_query(query: &str) -> Result<(String, SearchRequest), String> {
             }
             "from_ts" => request.from_ts_ms = Some(number("from_ts")?),
             "to_ts" => request.to_ts_ms = Some(number("to_ts")?),
+            "from_offset" => request.from_offset = Some(offset("from_offset")?),
+            "to_offset" => request.to_offset = Some(offset("to_offset")?),
             "order" => {
                 request.order = match value.as_str() {
                     "newest" => Order::Newest,
@@ -208,7 +214,7 @@ fn parse_query(query: &str) -> Result<(String, SearchRequest), String> {
             }
             other => {
                 return Err(format!(
-                    "unknown parameter {other:?}; there are topic, q, limit, partition, from_ts, to_ts, order"
+                    "unknown parameter {other:?}; there are topic, q, limit, partition, from_ts, to_ts, from_offset, to_offset, order"
                 ))
             }
         }
@@ -300,13 +306,14 @@ mod tests {
     #[test]
     fn parameters_decode_and_are_checked() {
         let (topic, request) =
-            parse_query("topic=orders&q=value.user%3Aalice+AND+8812&limit=5&partition=2&from_ts=10&to_ts=20&order=score")
+            parse_query("topic=orders&q=value.user%3Aalice+AND+8812&limit=5&partition=2&from_ts=10&to_ts=20&from_offset=3&to_offset=9&order=score")
                 .unwrap();
         assert_eq!(topic, "orders");
         assert_eq!(request.q, "value.user:alice AND 8812");
         assert_eq!(request.limit, 5);
         assert_eq!(request.partition, Some(2));
         assert_eq!((request.from_ts_ms, request.to_ts_ms), (Some(10), Some(20)));
+        assert_eq!((request.from_offset, request.to_offset), (Some(3), Some(9)));
         assert_eq!(request.order, Order::Score);
         assert_eq!(parse_query("topic=t").unwrap().1.limit, LIMIT_DEFAULT);
         for bad in [

@@ -9,8 +9,8 @@
 //! archive on S3 costs exactly two GETs.
 //!
 //! **Pruning.** The metadata log records each archive's offsets and
-//! timestamps ([`ArchiveRef`]); an archive whose timestamps lie outside a
-//! search's time range is never opened.
+//! timestamps ([`ArchiveRef`]); an archive whose timestamps or offsets
+//! lie outside a search's time or offset range is never opened.
 //!
 //! **Kept open.** Opened indexes stay in RAM (their blob's size), up to
 //! [`OPENED_INDEX_BYTES_MAX`] per indexer, least recently searched
@@ -44,8 +44,8 @@ pub fn archive_offsets(archive: &ArchiveRef) -> Range<u64> {
     archive.first_offset..archive.last_offset + 1
 }
 
-/// Whether a record of `archive` can fall in `request`'s time range: the
-/// pruning by the metadata log's timestamps.
+/// Whether a record of `archive` can fall in `request`'s time and offset
+/// ranges: the pruning by the metadata log's timestamps and offsets.
 pub fn may_match(archive: &ArchiveRef, request: &SearchRequest) -> bool {
     request
         .from_ts_ms
@@ -53,6 +53,10 @@ pub fn may_match(archive: &ArchiveRef, request: &SearchRequest) -> bool {
         && request
             .to_ts_ms
             .is_none_or(|to| archive.min_timestamp_ms < to)
+        && request
+            .from_offset
+            .is_none_or(|from| archive.last_offset >= from)
+        && request.to_offset.is_none_or(|to| archive.first_offset < to)
 }
 
 /// An archive as search found it.

@@ -6,7 +6,8 @@
 //! without a field search the value's text, a JSON value's members, the
 //! key and the headers, and several words must all match. An empty query
 //! matches every record (with the filters: "the newest records of this
-//! hour"). Filters (partition, time range) never change a score.
+//! hour"). Filters (partition, time range, offset range) never change a
+//! score.
 //!
 //! Each index yields at most `limit` candidates, ordered by its fast
 //! fields (newest) or BM25 (score); the candidates are merged and only
@@ -53,6 +54,10 @@ pub struct SearchRequest {
     pub from_ts_ms: Option<i64>,
     /// Only records before this timestamp.
     pub to_ts_ms: Option<i64>,
+    /// Only records at or after this offset.
+    pub from_offset: Option<u64>,
+    /// Only records before this offset.
+    pub to_offset: Option<u64>,
     /// The order of the hits.
     pub order: Order,
 }
@@ -157,6 +162,16 @@ fn build_query(
         let upper = request
             .to_ts_ms
             .map_or(Bound::Unbounded, |ts| Bound::Excluded(at(ts)));
+        clauses.push(filter(Box::new(RangeQuery::new(lower, upper))));
+    }
+    if request.from_offset.is_some() || request.to_offset.is_some() {
+        let at = |offset: u64| Term::from_field_u64(schema.offset, offset);
+        let lower = request
+            .from_offset
+            .map_or(Bound::Unbounded, |offset| Bound::Included(at(offset)));
+        let upper = request
+            .to_offset
+            .map_or(Bound::Unbounded, |offset| Bound::Excluded(at(offset)));
         clauses.push(filter(Box::new(RangeQuery::new(lower, upper))));
     }
     Ok(Box::new(BooleanQuery::new(clauses)))

@@ -1,9 +1,9 @@
 """Record search over archives (issue 14): when a searchable topic's
 segment is archived, its index goes into the archive as a member, and
 records stay searchable after the local segments are deleted, from the
-local-directory store and from S3 (moto on 127.0.0.1). Time ranges prune
-archives by the metadata log's timestamps (counted by
-``archives_searched``); a damaged index member makes that archive's
+local-directory store and from S3 (moto on 127.0.0.1). Time and offset
+ranges prune archives by the metadata log's timestamps and offsets
+(counted by ``archives_searched``); a damaged index member makes that archive's
 offsets unindexed while the rest answers and Fetch still serves; a
 kill -9 while a segment is indexed leaves every archive whole, with or
 without its index, and says which.
@@ -210,6 +210,10 @@ def test_time_ranges_prune_archives_and_json_members_are_searchable(server_facto
     early_only = search(server, topic, "", to_ts=late_from)
     assert all(h["offset"] < late[0].offset for h in early_only["hits"])
     assert early_only["archives_searched"] < total
+    # Offset ranges prune the same way.
+    by_offset = search(server, topic, "", from_offset=late[0].offset, to_offset=late[-1].offset + 1)
+    assert sorted(h["offset"] for h in by_offset["hits"]) == [d.offset for d in late]
+    assert 1 <= by_offset["archives_searched"] < total, (by_offset["archives_searched"], total)
     # Limits hold across archives.
     limited = search(server, topic, "", limit=7)
     assert [h["offset"] for h in limited["hits"]] == [h["offset"] for h in everything["hits"][:7]]
