@@ -339,12 +339,15 @@ pub fn archived_end(shard: &Shard, topic: &str, partition: u32) -> u64 {
 }
 
 /// The partition's archives for its indexer, when they changed since they
-/// were last [`search_archives_sent`] (or the partition arrived).
+/// were last [`search_archives_sent`] (or the partition arrived). None
+/// without a store: archives this start cannot read serve nothing, search
+/// included (the partition's start is then the local log's).
 pub fn search_archives_changed(
     shard: &Shard,
     topic: &Rc<str>,
     partition: u32,
 ) -> Option<(ArchivesSeen, Vec<ArchiveRecord>)> {
+    shard.store.as_ref()?;
     let seen = shard.meta.with(|s| {
         s.archives(topic, partition)
             .map_or_else(ArchivesSeen::default, |a| ArchivesSeen {

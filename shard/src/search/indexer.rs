@@ -305,7 +305,7 @@ impl SearchHub {
     }
 
     /// Starts building the index of `partition`'s sealed segment file
-    /// `path` (`records_bytes` of record batches) on `shard`'s segment
+    /// `path` (`records_bytes` long) on `shard`'s segment
     /// indexer, for its archive. Refused, with the reason, when the
     /// segment is larger than [`SEGMENT_INDEX_RECORDS_BYTES_MAX`] or the
     /// indexer is more than `--index-lag-bytes-max` behind: the archive

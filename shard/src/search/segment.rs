@@ -42,11 +42,12 @@ const NAME_BYTES_MAX: usize = 255;
 /// as uploads in flight).
 pub const SEGMENT_WRITER_MEMORY_BYTES: usize = 64 << 20;
 
-/// Record bytes of the largest segment indexed when it is archived: the
+/// Bytes of the largest segment file indexed when it is archived: the
 /// builder holds the index in RAM (postings, fast fields and the stored
-/// records, about 1.5 times the records) until the blob is written into
-/// the archive. A larger segment is archived without an index and its
-/// offsets are reported unindexed.
+/// records: about the records' size, decompressed) until the blob is
+/// written into the archive, one segment at a time per shard. A larger
+/// segment is archived without an index and its offsets are reported
+/// unindexed.
 pub const SEGMENT_INDEX_RECORDS_BYTES_MAX: u64 = 256 << 20;
 
 /// Builds the index of the sealed segment file at `path` (of

@@ -159,6 +159,29 @@ def test_archived_records_are_found_exactly_in_every_codec(server_factory, codec
     check_exact(again, [r for r in rare if f"zq{codec}arch".encode() in r.value], topic)
 
 
+def test_local_sealed_segments_are_searched_without_archiving(server_factory):
+    # --archive off: sealed segments stay on the data disk, searched
+    # through the tail (the newest 256 MiB of each partition).
+    server = server_factory("--archive", "off")
+    topic = "sa-local"
+    create_topic(server.bootstrap, topic, PARTITIONS, {"segment.bytes": "65536"})
+    rare = produce_rare_words(server, topic, "lz4")
+    confluent_produce(server.bootstrap, topic, noise_records("after", 400), "lz4", **PRODUCER_CONF)
+    for p in range(PARTITIONS):
+        segments = local_segments(server, topic, p)
+        assert len(segments) >= 3, segments
+        # Every rare record lies in a sealed segment, not the active one.
+        assert all(r.offset < segments[-1] for r in rare if r.partition == p), (segments, rare)
+    answer = wait_until(
+        lambda: (a := search(server, topic, "zqlz4arch")) and len(a["hits"]) == 2 and a,
+        10,
+        "the rare words searchable",
+    )
+    check_exact(answer, [r for r in rare if b"zqlz4arch" in r.value], topic)
+    assert answer["archives_searched"] == 0
+    assert not local_archive_files(server)
+
+
 def inspect(target: str, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(
         [str(ringlog_bin()), "inspect", "archive", target],
