@@ -435,7 +435,7 @@ pub async fn tend(
 }
 
 /// The sealed segments of `p` past `archived_end`, oldest first.
-fn unarchived(p: &Partition, archived_end: u64) -> Vec<SegmentInfo> {
+pub fn unarchived(p: &Partition, archived_end: u64) -> Vec<SegmentInfo> {
     p.log
         .log()
         .segments()

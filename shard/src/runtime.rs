@@ -18,7 +18,7 @@ use crate::gate::DataGate;
 use crate::message::{ServiceRequest, ShardRequest};
 use crate::meta_view::MetaView;
 use crate::partitions::Partitions;
-use crate::search::Tend;
+use crate::search::{LocalSegment, Tend};
 use crate::shard::{self, Shard};
 use crate::wake;
 use futures_lite::future::BoxedLocal;
@@ -250,10 +250,24 @@ async fn start<S: Service + 'static>(
                     if log.config().remote_storage {
                         below = below.max(archiving::archived_end(shard, &topic, index));
                     }
+                    let local = if log.config().search {
+                        archiving::unarchived(&partition, below)
+                            .into_iter()
+                            .map(|s| LocalSegment {
+                                base_offset: s.base_offset,
+                                end_offset: s.end_offset,
+                                path: s.path,
+                                bytes: s.size_bytes,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     let tend = Tend {
                         start: archiving::log_start(shard, &topic, index, &partition),
                         below,
                         end: log.high_watermark(),
+                        local,
                     };
                     if let Some((seen, archives)) =
                         archiving::search_archives_changed(shard, &topic, index)

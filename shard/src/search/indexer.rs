@@ -36,7 +36,7 @@
 
 use super::archives::{archive_offsets, may_match, ArchiveRef, Opened, OpenedArchives};
 use super::{
-    index_segment_file, search, Hit, Order, SearchError, SearchRequest, TailIndex,
+    index_segment_file, search, Hit, Order, SearchError, SearchRequest, SegmentIndex, TailIndex,
     SEGMENT_INDEX_RECORDS_BYTES_MAX, TAIL_COMMIT_INTERVAL_MS,
 };
 use crate::tiered::StoreHandle;
@@ -136,6 +136,32 @@ struct SegmentJob {
     reply: oneshot::Sender<Result<Vec<u8>, SearchError>>,
 }
 
+/// One local sealed segment to index for searches, and where the index
+/// goes (back to the indexer thread).
+struct LocalJob {
+    key: PartitionKey,
+    segment: LocalSegment,
+    reply: Sender<LocalBuilt>,
+}
+
+/// A local segment's index, built.
+struct LocalBuilt {
+    key: PartitionKey,
+    segment: LocalSegment,
+    built: Result<Vec<u8>, SearchError>,
+}
+
+/// A partition's local sealed segments as its indexer knows them.
+#[derive(Default)]
+struct Local {
+    /// The last pass's list.
+    segments: Vec<LocalSegment>,
+    /// Indexed, by base offset: the segment and its index.
+    indexes: BTreeMap<u64, (LocalSegment, SegmentIndex)>,
+    /// Segments whose index failed (not tried again while listed).
+    failed: Vec<u64>,
+}
+
 /// A segment's index being built for its archive: await
 /// [`Self::answer`]; dropping this stops the work.
 pub struct SegmentIndexing {
@@ -151,7 +177,7 @@ impl Drop for SegmentIndexing {
 }
 
 /// One maintenance pass's view of a partition, for its indexer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tend {
     /// Its first readable offset (in an archive or on the local disk).
     pub start: u64,
@@ -160,7 +186,29 @@ pub struct Tend {
     pub below: u64,
     /// Its high watermark.
     pub end: u64,
+    /// Its sealed segments on the local disk not archived yet, oldest
+    /// first: what lies below the tail is indexed from these (after a
+    /// restart, or with `--archive off`).
+    pub local: Vec<LocalSegment>,
 }
+
+/// A sealed segment file on the local disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalSegment {
+    /// Its first offset.
+    pub base_offset: u64,
+    /// The offset after it.
+    pub end_offset: u64,
+    /// The file.
+    pub path: PathBuf,
+    /// Its bytes.
+    pub bytes: u64,
+}
+
+/// Segment file bytes of local sealed segments one indexer keeps indexed
+/// in RAM (newest first; the rest is reported unindexed). Their indexes
+/// are about the records' size.
+pub const LOCAL_INDEX_BYTES_MAX: u64 = 1 << 30;
 
 /// Offset ranges not indexed, per partition, written by feeders (a full
 /// queue) and the indexer (undecodable batches, and everything below the
@@ -237,6 +285,9 @@ impl SearchHub {
             let (batches, batch_queue) = bounded(INDEX_QUEUE_JOBS_MAX);
             let (jobs, job_queue) = bounded(CONTROL_QUEUE_JOBS_MAX);
             let (segments, segment_queue) = bounded(SEGMENT_QUEUE_JOBS_MAX);
+            // One local segment at a time, behind any archive's.
+            let (local_jobs, local_queue) = bounded(1);
+            let (local_replies, local_built) = bounded(1);
             let queued_bytes = Arc::new(AtomicU64::new(0));
             let unindexed = Arc::new(Unindexed::default());
             let store = Arc::new(OnceLock::new());
@@ -247,16 +298,20 @@ impl SearchHub {
                 archives: BTreeMap::new(),
                 starts: BTreeMap::new(),
                 opened: OpenedArchives::default(),
+                local: BTreeMap::new(),
+                local_pending: None,
+                local_jobs,
+                local_replies,
                 store: store.clone(),
                 queued_bytes: queued_bytes.clone(),
                 unindexed: unindexed.clone(),
             };
             std::thread::Builder::new()
                 .name(format!("indexer-{shard}"))
-                .spawn(move || thread.run(&job_queue, &batch_queue))?;
+                .spawn(move || thread.run(&job_queue, &batch_queue, &local_built))?;
             std::thread::Builder::new()
                 .name(format!("seg-indexer-{shard}"))
-                .spawn(move || index_segments(shard, &segment_queue))?;
+                .spawn(move || index_segments(shard, &segment_queue, &local_queue))?;
             indexers.push(Indexer {
                 batches,
                 jobs,
@@ -461,13 +516,24 @@ struct IndexerThread {
     /// below it (removed records an archive still holds) are not shown.
     starts: BTreeMap<PartitionKey, u64>,
     opened: OpenedArchives,
+    /// Each partition's local sealed segments and their indexes.
+    local: BTreeMap<PartitionKey, Local>,
+    /// The local segment being indexed (one at a time).
+    local_pending: Option<(PartitionKey, u64)>,
+    local_jobs: Sender<LocalJob>,
+    local_replies: Sender<LocalBuilt>,
     store: Arc<OnceLock<StoreHandle>>,
     queued_bytes: Arc<AtomicU64>,
     unindexed: Arc<Unindexed>,
 }
 
 impl IndexerThread {
-    fn run(&mut self, jobs: &Receiver<Job>, batches: &Receiver<AppendedBatch>) {
+    fn run(
+        &mut self,
+        jobs: &Receiver<Job>,
+        batches: &Receiver<AppendedBatch>,
+        local_built: &Receiver<LocalBuilt>,
+    ) {
         yield_the_cpu(self.shard);
         let check = Duration::from_millis(COMMIT_CHECK_INTERVAL_MS);
         let mut next_check = self.started + check;
@@ -478,6 +544,11 @@ impl IndexerThread {
                 recv(jobs) -> job => match job {
                     Ok(job) => self.handle(job),
                     Err(_) => return,
+                },
+                recv(local_built) -> built => {
+                    if let Ok(built) = built {
+                        self.local_built(built);
+                    }
                 },
                 recv(batches) -> batch => match batch {
                     Ok(batch) => {
@@ -518,6 +589,7 @@ impl IndexerThread {
             Job::Drop(partition) => {
                 self.tails.remove(&partition);
                 self.archives.remove(&partition);
+                self.local.remove(&partition);
                 self.starts.remove(&partition);
                 self.unindexed.lock().remove(&partition);
             }
@@ -574,7 +646,18 @@ impl IndexerThread {
             None => tend.end,
         };
         self.starts.insert(partition.clone(), tend.start);
+        self.tend_local(&partition, tend.local, searchable_from);
         let archived = self.archives.get(&partition);
+        let local: Vec<Range<u64>> = self
+            .local
+            .get(&partition)
+            .map(|l| {
+                l.indexes
+                    .values()
+                    .map(|(s, _)| s.base_offset..s.end_offset)
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut map = self.unindexed.lock();
         let ranges = map.entry(partition).or_default();
         // Gaps below the partition's start are gone, not unindexed.
@@ -585,9 +668,90 @@ impl IndexerThread {
         ranges.push(tend.start..searchable_from.max(tend.start));
         merge_ranges(ranges);
         // What archives hold is searched there (an archive without its
-        // index is reported when a search reaches it).
+        // index is reported when a search reaches it), and so are the
+        // local segments indexed.
         for archive in archived.into_iter().flatten() {
             subtract(ranges, &archive_offsets(archive));
+        }
+        for range in &local {
+            subtract(ranges, range);
+        }
+    }
+
+    /// Keeps the indexes of `partition`'s local segments that are still
+    /// listed, and starts indexing the newest one below the tail
+    /// (`searchable_from`) not indexed yet, within
+    /// [`LOCAL_INDEX_BYTES_MAX`] for the indexer.
+    fn tend_local(
+        &mut self,
+        partition: &PartitionKey,
+        listed: Vec<LocalSegment>,
+        searchable_from: u64,
+    ) {
+        let local = self.local.entry(partition.clone()).or_default();
+        local.indexes.retain(|base, (segment, _)| {
+            listed
+                .iter()
+                .any(|s| s == segment && s.base_offset == *base)
+        });
+        local
+            .failed
+            .retain(|base| listed.iter().any(|s| s.base_offset == *base));
+        local.segments = listed;
+        if self.local_pending.is_some() {
+            return;
+        }
+        let held: u64 = self
+            .local
+            .values()
+            .flat_map(|l| l.indexes.values())
+            .map(|(segment, _)| segment.bytes)
+            .sum();
+        let Some(local) = self.local.get(partition) else {
+            return;
+        };
+        let next = local.segments.iter().rev().find(|s| {
+            s.base_offset < searchable_from
+                && !local.indexes.contains_key(&s.base_offset)
+                && !local.failed.contains(&s.base_offset)
+        });
+        let Some(next) = next.filter(|s| held + s.bytes <= LOCAL_INDEX_BYTES_MAX) else {
+            return;
+        };
+        let job = LocalJob {
+            key: partition.clone(),
+            segment: next.clone(),
+            reply: self.local_replies.clone(),
+        };
+        if self.local_jobs.try_send(job).is_ok() {
+            self.local_pending = Some((partition.clone(), next.base_offset));
+        }
+    }
+
+    /// Keeps a local segment's index, if its segment is still listed.
+    fn local_built(&mut self, built: LocalBuilt) {
+        self.local_pending = None;
+        let Some(local) = self.local.get_mut(&built.key) else {
+            return;
+        };
+        if !local.segments.contains(&built.segment) {
+            return;
+        }
+        let base = built.segment.base_offset;
+        match built.built.and_then(|blob| SegmentIndex::open(&blob)) {
+            Ok(index) => {
+                // Searchable now: no longer reported unindexed (the next
+                // pass would say so too, up to a pass later).
+                let range = built.segment.base_offset..built.segment.end_offset;
+                local.indexes.insert(base, (built.segment, index));
+                if let Some(ranges) = self.unindexed.lock().get_mut(&built.key) {
+                    subtract(ranges, &range);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(shard = self.shard, topic = %built.key.0, partition = built.key.1, base_offset = base, error = %e, "search: a local segment could not be indexed; its offsets stay unindexed");
+                local.failed.push(base);
+            }
         }
     }
 
@@ -615,6 +779,13 @@ impl IndexerThread {
             .filter(|(key, _)| wanted(key))
             .map(|((_, p), ranges)| (*p, ranges.clone()))
             .collect();
+        searchers.extend(
+            self.local
+                .iter()
+                .filter(|(key, _)| wanted(key))
+                .flat_map(|(_, local)| local.indexes.values())
+                .map(|(_, index)| index.searcher()),
+        );
         let mut archives_searched = 0;
         let store = self.store.get();
         for ((_, partition), archives) in self.archives.iter().filter(|(key, _)| wanted(key)) {
@@ -680,19 +851,34 @@ fn subtract(ranges: &mut Vec<Range<u64>>, cut: &Range<u64>) {
 /// the archiver asks for, under `SCHED_IDLE` like the tails' indexer, on
 /// a thread of its own so a segment (seconds of work) never holds up the
 /// tails' commits or a search.
-fn index_segments(shard: usize, jobs: &Receiver<SegmentJob>) {
+fn index_segments(shard: usize, jobs: &Receiver<SegmentJob>, local: &Receiver<LocalJob>) {
     yield_the_cpu(shard);
-    // Ends when the hub, and with it the sender, is gone.
-    while let Ok(job) = jobs.recv() {
-        if job.cancelled.load(Ordering::Relaxed) {
-            continue;
+    let never = AtomicBool::new(false);
+    // Ends when the hub, and with it the senders, is gone.
+    loop {
+        select_biased! {
+            recv(jobs) -> job => {
+                let Ok(job) = job else { return };
+                if job.cancelled.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let built = index_segment_file(job.partition, &job.path, &job.cancelled);
+                if built.is_ok() {
+                    crate::crash::point(CRASH_SEGMENT_INDEXED);
+                }
+                // The archiver may have stopped waiting; nobody to tell then.
+                let _ = job.reply.send(built);
+            },
+            recv(local) -> job => {
+                let Ok(job) = job else { return };
+                let built = index_segment_file(job.key.1, &job.segment.path, &never);
+                let _ = job.reply.send(LocalBuilt {
+                    key: job.key,
+                    segment: job.segment,
+                    built,
+                });
+            },
         }
-        let built = index_segment_file(job.partition, &job.path, &job.cancelled);
-        if built.is_ok() {
-            crate::crash::point(CRASH_SEGMENT_INDEXED);
-        }
-        // The archiver may have stopped waiting; nobody to tell then.
-        let _ = job.reply.send(built);
     }
 }
 

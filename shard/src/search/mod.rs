@@ -49,9 +49,10 @@ mod tests;
 pub use archives::{ArchiveRef, OPENED_INDEX_BYTES_MAX};
 pub use documents::batch_documents;
 pub use indexer::{
-    AppendedBatch, Found, SearchHub, SegmentIndexing, Tend, COMMIT_CHECK_INTERVAL_MS,
-    CONTROL_QUEUE_JOBS_MAX, CRASH_SEGMENT_INDEXED, INDEX_QUEUE_JOBS_MAX, SEARCH_TIMEOUT_MS,
-    SEGMENT_QUEUE_JOBS_MAX, TAIL_BATCH_BYTES_MAX, TAIL_CHECKPOINT_BYTES, UNINDEXED_RANGES_MAX,
+    AppendedBatch, Found, LocalSegment, SearchHub, SegmentIndexing, Tend, COMMIT_CHECK_INTERVAL_MS,
+    CONTROL_QUEUE_JOBS_MAX, CRASH_SEGMENT_INDEXED, INDEX_QUEUE_JOBS_MAX, LOCAL_INDEX_BYTES_MAX,
+    SEARCH_TIMEOUT_MS, SEGMENT_QUEUE_JOBS_MAX, TAIL_BATCH_BYTES_MAX, TAIL_CHECKPOINT_BYTES,
+    UNINDEXED_RANGES_MAX,
 };
 pub use query::{search, Hit, Order, Payload, SearchRequest, SEARCH_LIMIT_MAX};
 pub use schema::SearchSchema;

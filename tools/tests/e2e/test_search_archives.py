@@ -161,7 +161,8 @@ def test_archived_records_are_found_exactly_in_every_codec(server_factory, codec
 
 def test_local_sealed_segments_are_searched_without_archiving(server_factory):
     # --archive off: sealed segments stay on the data disk, searched
-    # through the tail (the newest 256 MiB of each partition).
+    # through the tail (the newest 256 MiB of each partition), and after
+    # a restart through indexes built from the segment files.
     server = server_factory("--archive", "off")
     topic = "sa-local"
     create_topic(server.bootstrap, topic, PARTITIONS, {"segment.bytes": "65536"})
@@ -180,6 +181,19 @@ def test_local_sealed_segments_are_searched_without_archiving(server_factory):
     check_exact(answer, [r for r in rare if b"zqlz4arch" in r.value], topic)
     assert answer["archives_searched"] == 0
     assert not local_archive_files(server)
+
+    # After a restart the tail is empty; the sealed segments are indexed
+    # from their files.
+    server.stop()
+    server.start()
+    again = wait_until(
+        lambda: (a := search(server, topic, "zqlz4arch")) and len(a["hits"]) == 2 and a,
+        60,
+        "the sealed segments indexed after the restart",
+    )
+    check_exact(again, [r for r in rare if b"zqlz4arch" in r.value], topic)
+    beta = search(server, topic, "zqlz4beta")
+    check_exact(beta, [r for r in rare if b"beta" in r.value], topic)
 
 
 def inspect(target: str, env: dict[str, str] | None = None) -> str:
