@@ -28,11 +28,19 @@
 //! **What a tail holds.** A partition's records from the first one
 //! indexed since the broker started: records an archive holds (and,
 //! without archiving, records retention removed) are forgotten at each
-//! maintenance pass of the owning shard ([`SearchHub::tend`]). Archived
-//! records, and records appended before the start, are not searchable
-//! yet: every search reports them as unindexed, so "no hits" is never
-//! mistaken for "no such record". A partition deleted or moved away is
-//! dropped ([`SearchHub::drop_partition`]).
+//! maintenance pass of the owning shard ([`SearchHub::tend`]). Below the
+//! tail, archives are searched through their index members (the list
+//! comes with [`SearchHub::archives`]) and local sealed segments through
+//! indexes the segment indexer builds from their files; whatever none of
+//! these covers is reported unindexed by every search, so "no hits" is
+//! never mistaken for "no such record". A partition deleted or moved away
+//! is dropped ([`SearchHub::drop_partition`]).
+//!
+//! **Segments on their own thread.** A sealed segment's index (for its
+//! archive, [`SearchHub::index_segment`], or for a local segment below
+//! the tail) takes seconds, so a second thread per shard,
+//! `seg-indexer-<shard>`, builds them, archives first; the tails'
+//! commits and searches never wait for one.
 
 use super::archives::{archive_offsets, may_match, ArchiveRef, Opened, OpenedArchives};
 use super::{

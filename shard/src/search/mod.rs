@@ -8,27 +8,28 @@
 //!   [`TailIndex`] in RAM, fed by the shard's indexer thread
 //!   ([`SearchHub`]). A sealed segment's index is built whole
 //!   ([`SegmentIndexBuilder`]) as one checksummed blob that
-//!   [`SegmentIndex`] opens; storing that blob as a member of the
-//!   segment's archive, so archived records stay searchable, is the next
-//!   step (today the blob is built by the tests and the benchmark only,
-//!   and archived records are reported unindexed). Nothing is shared
-//!   across shards, and a search fans out to the owners and merges
-//!   ([`search`] merges any number of indexes under one limit).
+//!   [`SegmentIndex`] opens: when the segment is archived, the blob goes
+//!   into the archive as its search index member, so archived records
+//!   stay searchable (`archives.rs` opens them with two ranged reads);
+//!   local sealed segments below the tail are indexed the same way and
+//!   kept in RAM. Nothing is shared across shards, and a search fans out
+//!   to the owners and merges ([`search`] merges any number of indexes
+//!   under one limit).
 //! * **Off the reactor.** tantivy blocks (commits, merges, its own writer
 //!   threads) and indexing costs CPU in proportion to the record bytes,
 //!   so every call here is made from a blocking thread, never from a
 //!   glommio task: the reactor hands batches over and keeps serving.
 //! * **Searchable within a second.** The tail commits at most every
 //!   [`TAIL_COMMIT_INTERVAL_MS`] (500 ms); an archived segment's records
-//!   leave the tail ([`TailIndex::drop_below`]) once the archive is
-//!   recorded.
+//!   leave the tail ([`TailIndex::drop_below`]) once the archive, with
+//!   its index, is recorded.
 //! * **Fields** ([`schema`]): `offset`, `timestamp` (ms), `partition`
 //!   (indexed, fast for ordering and ranges, stored); `key` (words) and
 //!   `key_raw` (exact); `value` (a JSON object value by member:
 //!   `value.user:alice`) and `value_text` (every value's words);
 //!   `headers` ("key value" per header). The key, value and headers are
 //!   also stored as produced, so a [`Hit`] is returned without reading the
-//!   log. The topic is not a field: an index holds one partition of one
+//!   log or the archive. The topic is not a field: an index holds one partition of one
 //!   topic, which its owner knows.
 //!
 //! Record bytes come from clients: decoding them goes through the
