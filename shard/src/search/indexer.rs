@@ -689,7 +689,9 @@ impl IndexerThread {
     /// Keeps the indexes of `partition`'s local segments that are still
     /// listed, and starts indexing the newest one below the tail
     /// (`searchable_from`) not indexed yet, within
-    /// [`LOCAL_INDEX_BYTES_MAX`] for the indexer.
+    /// [`LOCAL_INDEX_BYTES_MAX`] for the indexer; a segment larger than
+    /// [`SEGMENT_INDEX_RECORDS_BYTES_MAX`] is not (its index is built in
+    /// RAM), as at archiving.
     fn tend_local(
         &mut self,
         partition: &PartitionKey,
@@ -720,6 +722,7 @@ impl IndexerThread {
         };
         let next = local.segments.iter().rev().find(|s| {
             s.base_offset < searchable_from
+                && s.bytes <= SEGMENT_INDEX_RECORDS_BYTES_MAX
                 && !local.indexes.contains_key(&s.base_offset)
                 && !local.failed.contains(&s.base_offset)
         });
