@@ -61,11 +61,15 @@ def freshness(broker: tiered.Broker, topic: str, records: int, tag: str) -> list
     return delays
 
 
+def percentile(ordered: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``ordered`` (sorted, not empty)."""
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def summary(name: str, delays: list[float]) -> str:
     s = sorted(delays)
-    at = lambda q: s[min(len(s) - 1, int(q * len(s)))]  # noqa: E731
-    return (f"{name}: {len(s)} records, acknowledgement to searchable p50 {at(0.5):.0f} ms, "
-            f"p90 {at(0.9):.0f} ms, p99 {at(0.99):.0f} ms, max {s[-1]:.0f} ms")
+    return (f"{name}: {len(s)} records, acknowledgement to searchable p50 {percentile(s, 0.5):.0f} ms, "
+            f"p90 {percentile(s, 0.9):.0f} ms, p99 {percentile(s, 0.99):.0f} ms, max {s[-1]:.0f} ms")
 
 
 def main() -> None:
@@ -88,7 +92,12 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         try:
-            time.sleep(2)  # the load generator's warm-up, not a wait for a condition
+            # The load is on once the broker has taken records of it.
+            before = broker.metric("ringlog_produce_records_total")
+            deadline = time.monotonic() + 30
+            while broker.metric("ringlog_produce_records_total") <= before + 10_000:
+                assert time.monotonic() < deadline and load.poll() is None, "no load arrived"
+                time.sleep(POLL_INTERVAL_S)
             print(summary(f"under {args.load_records_s} records/s of produce",
                           freshness(broker, "fresh", args.records, "load")), flush=True)
         finally:

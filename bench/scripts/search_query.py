@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO / "tools" / "tests" / "e2e"))
 
 import tiered  # noqa: E402  (its Broker, with OUT moved below)
 from kafka_clients import confluent_producer  # noqa: E402
+from search_freshness import percentile  # noqa: E402
 
 OUT = REPO / "target" / "benchmarks-search-query"
 tiered.OUT = OUT
@@ -100,12 +101,12 @@ def await_indexed(broker: tiered.Broker, records: int) -> dict:
                 and answer["archives_searched"] == len(archives(broker))):
             return answer
         assert time.monotonic() < deadline, f"not indexed in time: {answer['unindexed'][:4]}"
-        time.sleep(1)  # polling a background process with nothing to await
+        time.sleep(1)  # the next poll of the condition above
 
 
 def summary(name: str, latencies: list[float], took: list[float]) -> str:
     s, t = sorted(latencies), sorted(took)
-    at = lambda xs, q: xs[min(len(xs) - 1, int(q * len(xs)))]  # noqa: E731
+    at = percentile
     return (f"{name:<7} {len(s)} queries: p50 {at(s, 0.5):.1f} ms, p90 {at(s, 0.9):.1f} ms, "
             f"p99 {at(s, 0.99):.1f} ms, max {s[-1]:.1f} ms (broker took_ms p50 {at(t, 0.5):.1f}, "
             f"p99 {at(t, 0.99):.1f})")
@@ -144,7 +145,7 @@ def main() -> None:
             if cold["archives_searched"]:
                 break
             assert time.monotonic() < deadline, "the restarted broker never searched its archives"
-            time.sleep(0.5)  # the shards hand the archive list over at their first maintenance pass
+            time.sleep(0.5)  # the next poll: the shards hand the archive list over at their first maintenance pass
         assert [h["offset"] for h in cold["hits"]], "the needle was not found"
         print(f"cold    first query after a restart: {cold_ms:.0f} ms, "
               f"{cold['archives_searched']} archives opened", flush=True)

@@ -39,7 +39,7 @@ use crate::metrics::Metrics;
 use ringlog_engine::io::dma::DmaStorage;
 use ringlog_engine::partition::PartitionLog;
 use ringlog_engine::{Clock, LogConfig};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -57,6 +57,9 @@ pub struct Partition {
     /// Set when a move takes the partition away: fetches parked on
     /// [`Partition::gate`] return at once instead of holding the log.
     pub released: Cell<bool>,
+    /// The topic's name as the search indexer takes it with each batch,
+    /// made once per partition rather than once per produced batch.
+    pub search_topic: OnceCell<Arc<str>>,
 }
 
 impl Partition {
@@ -66,6 +69,7 @@ impl Partition {
             gate: DataGate::default(),
             traffic: RefCell::default(),
             released: Cell::new(false),
+            search_topic: OnceCell::new(),
         }
     }
 }

@@ -500,7 +500,7 @@ async fn produce(
             if let Some(search) = shard.config.search.as_ref() {
                 if p.log.log().config().search {
                     let batch = AppendedBatch {
-                        topic: topic.to_string(),
+                        topic: p.search_topic.get_or_init(|| Arc::from(topic)).clone(),
                         partition,
                         base_offset: appended.base_offset,
                         log_append_time_ms: appended.log_append_time_ms,

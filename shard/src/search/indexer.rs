@@ -97,8 +97,8 @@ type PartitionKey = (String, u32);
 
 /// One appended batch, as the shard hands it over.
 pub struct AppendedBatch {
-    /// Its topic.
-    pub topic: String,
+    /// Its topic (shared: one name per partition, not one per batch).
+    pub topic: Arc<str>,
     /// Its partition.
     pub partition: u32,
     /// The offset the log gave its first record.
@@ -356,7 +356,7 @@ impl SearchHub {
         indexer.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
         indexer
             .unindexed
-            .add((refused.topic, refused.partition), range);
+            .add((refused.topic.to_string(), refused.partition), range);
     }
 
     /// Gives `shard`'s indexer the shard's archive store, to read the
@@ -614,7 +614,7 @@ impl IndexerThread {
 
     /// Indexes one batch with the offsets and timestamps the log gave it.
     fn index(&mut self, appended: AppendedBatch) {
-        let key = (appended.topic, appended.partition);
+        let key = (appended.topic.to_string(), appended.partition);
         let stored = stored_form(
             &appended.batch,
             appended.base_offset,

@@ -18,11 +18,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 
 import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from kafka_clients import CLIENT_TIMEOUT_S, Record, admin, confluent_produce, create_topic
+from kafka_clients import CLIENT_TIMEOUT_S, Record, admin, confluent_produce, confluent_producer, create_topic
 from ringlog_server import RinglogServer, ringlog_bin, wait_until
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
@@ -117,11 +118,23 @@ def test_json_members_partitions_time_ranges_order_and_limits(server):
         Record(i % 2, None, json.dumps({"user": user, "n": i, "note": "common"}).encode())
         for i, user in enumerate(["alice", "bob", "alice", "carol", "alice", "bob"])
     ]
+    # Each record gets its own, later, timestamp (CreateTime, set here).
+    producer = confluent_producer(server.bootstrap)
+    base_ms = int(time.time() * 1000) - len(records)
     delivered = []
-    # One at a time: each record gets its own, later, timestamp.
-    for record in records:
-        delivered += confluent_produce(server.bootstrap, topic, [record])
-        time.sleep(0.002)
+
+    def report(record):
+        def on_delivery(err, msg):
+            assert err is None, err
+            delivered.append(replace(record, offset=msg.offset()))
+
+        return on_delivery
+
+    for i, record in enumerate(records):
+        producer.produce(topic, value=record.value, partition=record.partition,
+                         timestamp=base_ms + i, on_delivery=report(record))
+    assert producer.flush(CLIENT_TIMEOUT_S) == 0
+    assert len(delivered) == len(records)
     alices = {(d.partition, d.offset) for d in delivered if b'"alice"' in d.value}
     found = wait_until(
         lambda: (h := hits(server, topic, "value.user:alice")) and len(h) == 3 and h,
