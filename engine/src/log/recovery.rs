@@ -255,15 +255,7 @@ impl<S: Storage> Log<S> {
         Ok(true)
     }
 
-    /// The footer frame at the very end of the file, if there is a valid
-    /// one that names this position as its own. A frame there that parses
-    /// as a footer but names another position is not the segment's footer:
-    /// it is the end of a batch's payload (record bytes come from clients),
-    /// so the segment is scanned frame by frame like one without a footer.
-    /// Refusing instead made recovery depend on where the file ended: a
-    /// first open truncated a torn tail and left such a batch last, and the
-    /// second open refused the log the first had recovered (found by the
-    /// segment_recovery fuzz target).
+    /// The footer frame at the very end of the file, if there is a valid one.
     async fn read_footer(
         &self,
         file: &S::File,
@@ -282,8 +274,14 @@ impl<S: Storage> Log<S> {
             FrameRead::Frame(h) if h.is_footer() => {
                 let footer = decode_footer(&bytes[FRAME_HEADER_BYTES..])
                     .map_err(|c| Error::corrupt(path, at, c))?;
-                let its_own = footer.data_end_bytes == at && footer.end_offset == h.base_offset;
-                Ok(its_own.then_some(footer))
+                if footer.data_end_bytes != at || footer.end_offset != h.base_offset {
+                    return Err(Error::corrupt(
+                        path,
+                        at,
+                        Corruption::Malformed("footer disagrees with its position"),
+                    ));
+                }
+                Ok(Some(footer))
             }
             _ => Ok(None),
         }
