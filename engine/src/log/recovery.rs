@@ -9,7 +9,7 @@
 //! interrupted seal finished) or refused as corruption naming the file and
 //! byte. The rules are numbered in ARCHITECTURE.md, "Recovery rules".
 
-use super::scan::{ScanItem, Scanner, SCAN_CHUNK_BYTES};
+use super::scan::{footer_sits_at, ScanItem, Scanner, SCAN_CHUNK_BYTES};
 use super::segment::{index_path, Segment, FOOTER_FRAME_BYTES};
 use super::write::{IndexWriter, Writer};
 use super::Log;
@@ -37,6 +37,10 @@ const INDEX_VERIFY_TRIES_MAX: usize = 16;
 /// Recovery: everything `Log::open` does after validating the config.
 impl<S: Storage> Log<S> {
     pub(super) async fn recover(&self) -> Result<()> {
+        // Read before anything is repaired: an open that refuses must
+        // refuse before it changes a file, so that the next open of the
+        // same files reaches the same verdict.
+        let checkpoint = self.read_log_start().await?;
         let names = self
             .storage
             .list_dir(&self.dir)
@@ -139,7 +143,15 @@ impl<S: Storage> Log<S> {
                     ));
                 }
             }
-            let footer = self.read_footer(&file, size, &path).await?;
+            // The last segment is told sealed or active by walking its
+            // frames (`open_active` finishes at a footer the walk reaches),
+            // never by its last bytes alone: those may be the tail of a
+            // record a client chose, and can parse as a crc-valid footer.
+            let footer = if is_last {
+                None
+            } else {
+                self.read_footer(&file, size, &path).await?
+            };
             let segment = match footer {
                 Some(footer) => self.open_sealed(file, path, header, footer).await?,
                 None if is_last => self.open_active(file, path, header, size).await?,
@@ -186,7 +198,6 @@ impl<S: Storage> Log<S> {
         if needs_active {
             self.create_active_segment(end_offset, now_ms).await?;
         }
-        let checkpoint = self.read_log_start().await?;
         let (start, clamped) = {
             let mut st = self.state.borrow_mut();
             let end = st.active().end_offset;
@@ -274,7 +285,7 @@ impl<S: Storage> Log<S> {
             FrameRead::Frame(h) if h.is_footer() => {
                 let footer = decode_footer(&bytes[FRAME_HEADER_BYTES..])
                     .map_err(|c| Error::corrupt(path, at, c))?;
-                if footer.data_end_bytes != at || footer.end_offset != h.base_offset {
+                if !footer_sits_at(&h, &footer, at) {
                     return Err(Error::corrupt(
                         path,
                         at,
@@ -771,6 +782,152 @@ mod tests {
                     Err(other) => panic!("expected corruption, got {other}"),
                     Ok(_) => panic!("bytes after a footer opened"),
                 }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// Found by the segment_recovery fuzz target: the first open cut a
+    /// torn tail and left last a record whose payload ends in bytes that
+    /// parse as a crc-valid footer frame; the second open took them for the
+    /// segment's footer and refused the log it had just recovered. A client
+    /// chooses those bytes (a record's last header value), so a footer that
+    /// even names its own position must not seal the active segment.
+    #[test]
+    fn a_record_ending_like_a_footer_does_not_seal_the_active_segment() {
+        use crate::format::{encode_footer, encode_frame_header, FrameHeader, FLAG_FOOTER};
+        const PAYLOAD_BYTES: usize = 200;
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let config = LogConfig {
+                    max_payload_bytes: 1024,
+                    ..LogConfig::default()
+                };
+                let dir = Path::new("/l");
+                for (names_its_position, torn_tail) in
+                    [(false, false), (false, true), (true, false), (true, true)]
+                {
+                    let mem = MemStorage::new();
+                    let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
+                        .await
+                        .unwrap();
+                    for _ in 0..3 {
+                        log.append_acked(PAYLOAD_BYTES, 1, 0, |dst, _| dst.fill(7))
+                            .await
+                            .unwrap();
+                    }
+                    // The fake footer ends where the record's frame ends.
+                    let frame_at = log.segments()[0].size_bytes;
+                    let fake_at = frame_at + (FRAME_HEADER_BYTES + PAYLOAD_BYTES) as u64
+                        - FOOTER_FRAME_BYTES as u64;
+                    let base = log.next_offset();
+                    let footer = SegmentFooter {
+                        end_offset: base,
+                        data_end_bytes: if names_its_position {
+                            fake_at
+                        } else {
+                            fake_at + 1
+                        },
+                        max_timestamp_ms: 0,
+                        offset_entries: 0,
+                        time_entries: 0,
+                        offset_index_crc: 0,
+                        time_index_crc: 0,
+                    };
+                    log.append_acked(PAYLOAD_BYTES, 1, 0, |dst, _| {
+                        let (records, fake) = dst.split_at_mut(PAYLOAD_BYTES - FOOTER_FRAME_BYTES);
+                        records.fill(7);
+                        let (header, payload) = fake.split_at_mut(FRAME_HEADER_BYTES);
+                        payload.copy_from_slice(&encode_footer(&footer));
+                        let frame = FrameHeader {
+                            payload_len: FOOTER_PAYLOAD_BYTES as u32,
+                            base_offset: base,
+                            max_timestamp_ms: 0,
+                            count: 0,
+                            flags: FLAG_FOOTER,
+                        };
+                        encode_frame_header(header, &frame, payload);
+                    })
+                    .await
+                    .unwrap();
+                    let segment = log.segments()[0].clone();
+                    assert_eq!(segment.size_bytes, fake_at + FOOTER_FRAME_BYTES as u64);
+                    let expected = log.read(0, 1 << 20).await.unwrap();
+                    let expected: Vec<Vec<u8>> = expected.iter().map(|(_, p)| p.to_vec()).collect();
+                    assert_eq!(expected.len(), 4);
+                    log.close().await.unwrap();
+                    if torn_tail {
+                        let mut bytes = mem.file_bytes(&segment.path).unwrap();
+                        bytes.extend_from_slice(&[0xff; 40]);
+                        mem.set_file_bytes(&segment.path, bytes);
+                    }
+                    let mut recovered = Vec::new();
+                    for _ in 0..2 {
+                        let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
+                            .await
+                            .unwrap_or_else(|e| panic!("{names_its_position} {torn_tail}: {e}"));
+                        let read = log.read(0, 1 << 20).await.unwrap();
+                        let payloads: Vec<Vec<u8>> = read.iter().map(|(_, p)| p.to_vec()).collect();
+                        recovered.push((log.next_offset(), log.segments(), payloads));
+                        log.close().await.unwrap();
+                    }
+                    assert_eq!(recovered[0], recovered[1]);
+                    let (next_offset, segments, payloads) = &recovered[0];
+                    assert_eq!(*next_offset, 4);
+                    assert_eq!(segments.len(), 1);
+                    assert!(!segments[0].sealed);
+                    assert_eq!(segments[0].size_bytes, segment.size_bytes);
+                    assert_eq!(*payloads, expected);
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// Found by the metadata_log_replay fuzz target: the first open cut a
+    /// torn tail and only then found the log start checkpoint corrupt, so
+    /// the second open saw other files and refused for another reason. An
+    /// open that refuses now leaves every file as it found it.
+    #[test]
+    fn a_refused_open_changes_no_file() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let dir = Path::new("/l");
+                let mem = MemStorage::new();
+                let log = Log::open(mem.clone(), dir, LogConfig::default(), Clock::System)
+                    .await
+                    .unwrap();
+                log.append_acked(100, 1, 0, |dst, _| dst.fill(7))
+                    .await
+                    .unwrap();
+                let segment = log.segments()[0].clone();
+                log.close().await.unwrap();
+                let mut bytes = mem.file_bytes(&segment.path).unwrap();
+                bytes.extend_from_slice(&[0xff; 40]);
+                mem.set_file_bytes(&segment.path, bytes);
+                mem.set_file_bytes(&dir.join(LOG_START_FILE_NAME), vec![1; 24]);
+                let files = |mem: &MemStorage| {
+                    let mut paths = mem.paths();
+                    paths.sort();
+                    paths
+                        .into_iter()
+                        .map(|p| (mem.file_bytes(&p), p))
+                        .collect::<Vec<_>>()
+                };
+                let before = files(&mem);
+                let mut verdicts = Vec::new();
+                for _ in 0..2 {
+                    match Log::open(mem.clone(), dir, LogConfig::default(), Clock::System).await {
+                        Err(e @ Error::Corrupt { .. }) => verdicts.push(e.to_string()),
+                        Err(other) => panic!("expected corruption, got {other}"),
+                        Ok(_) => panic!("a corrupt checkpoint opened"),
+                    }
+                    assert_eq!(files(&mem), before);
+                }
+                assert_eq!(verdicts[0], verdicts[1]);
+                assert!(verdicts[0].contains(LOG_START_FILE_NAME), "{}", verdicts[0]);
             })
             .unwrap()
             .join()

@@ -161,7 +161,8 @@ impl<S: Storage> Log<S> {
                 ScanItem::Frame(h) if h.is_footer() => {
                     let footer = decode_footer(scanner.last_payload(&h))
                         .map_err(|c| Error::corrupt(path, position, c))?;
-                    if footer.end_offset != out.end_offset || footer.data_end_bytes != position {
+                    if footer.end_offset != out.end_offset || !footer_sits_at(&h, &footer, position)
+                    {
                         return Err(Error::corrupt(
                             path,
                             position,
@@ -260,6 +261,15 @@ impl<S: Storage> Log<S> {
         }
         Ok(None)
     }
+}
+
+/// Whether a footer frame (header `h`, payload `footer`) at `position`
+/// says so itself: the position its payload names, and the same end
+/// offset in header and payload. Both ways of finding a footer (at a
+/// file's end, or by walking the frames) check it, so both agree on what
+/// a footer is.
+pub(super) fn footer_sits_at(h: &FrameHeader, footer: &SegmentFooter, position: u64) -> bool {
+    footer.data_end_bytes == position && footer.end_offset == h.base_offset
 }
 
 pub(super) struct Scanned {
