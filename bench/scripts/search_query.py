@@ -12,8 +12,8 @@ unique `id`, one of 10,000 users, one of 20 actions, a number and a
 message of 150 words from a 2,000-word vocabulary). When every record is
 in an archive and every archive's index is searchable (no unindexed
 range), the broker is restarted, so the first query opens every archive
-cold (its footer and its index member), and then --queries of each kind
-run one after another:
+cold (its footer and its index member's head, the hotcache), and then
+--queries of each kind run one after another:
 
 * needle: `value.id:r<N>`, one hit;
 * member: `value.user:user<N>`, ~1 in 10,000 records, limit 10;
@@ -21,7 +21,8 @@ run one after another:
 
 Prints the cold query's latency and p50, p90, p99 and max per kind,
 measured by the client around `GET /search` (the broker's `took_ms` is
-printed beside it).
+printed beside it), and the broker's resident memory after the cold query
+and after all queries (what open indexes hold).
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ def await_indexed(broker: tiered.Broker, records: int) -> dict:
         time.sleep(1)  # the next poll of the condition above
 
 
+def rss_mb(broker: tiered.Broker) -> float:
+    status = Path(f"/proc/{broker.proc.pid}/status").read_text()
+    kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    return kib / 1024
+
+
 def summary(name: str, latencies: list[float], took: list[float]) -> str:
     s, t = sorted(latencies), sorted(took)
     at = percentile
@@ -148,7 +155,8 @@ def main() -> None:
             time.sleep(0.5)  # the next poll: the shards hand the archive list over at their first maintenance pass
         assert [h["offset"] for h in cold["hits"]], "the needle was not found"
         print(f"cold    first query after a restart: {cold_ms:.0f} ms, "
-              f"{cold['archives_searched']} archives opened", flush=True)
+              f"{cold['archives_searched']} archives opened; broker RSS {rss_mb(broker):.0f} MB",
+              flush=True)
 
         rng = random.Random(11)
         kinds = {
@@ -164,6 +172,7 @@ def main() -> None:
                 latencies.append(ms)
                 took.append(answer["took_ms"])
             print(summary(name, latencies, took), flush=True)
+        print(f"broker RSS after every query: {rss_mb(broker):.0f} MB", flush=True)
     finally:
         broker.stop()
         shutil.rmtree(OUT, ignore_errors=True)

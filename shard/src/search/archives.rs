@@ -2,28 +2,36 @@
 //!
 //! Each archive of a searchable topic carries its segment's index as a
 //! member ([`MemberKind::SEARCH_INDEX`], the blob of
-//! [`super::SegmentIndexBuilder`]). Opening one costs two ranged reads
-//! and nothing else: the footer (its position is in the metadata log, so
-//! no probe of the object's tail) and then the member the footer names.
-//! Both reads are plain GETs past the chunk cache, one each, so a cold
-//! archive on S3 costs exactly two GETs.
+//! [`super::SegmentIndexBuilder`]). Opening one costs the footer and at
+//! most two ranged reads: the footer (its position is in the metadata
+//! log, so no probe of the object's tail), then the member's first
+//! [`HEAD_PROBE_BYTES`] (the whole member when it is that small), and,
+//! only when the head is longer, the rest of the head. The head holds the
+//! hot ranges that opening and warming the index read, so the index opens
+//! from it alone; a query reads the rest a block at a time
+//! ([`super::directory`]). The reads are plain GETs past the chunk cache,
+//! so a cold archive on S3 costs two or three GETs to open, plus one per
+//! run of data blocks a query needs.
 //!
 //! **Pruning.** The metadata log records each archive's offsets and
 //! timestamps ([`ArchiveRef`]); an archive whose timestamps or offsets
 //! lie outside a search's time or offset range is never opened.
 //!
-//! **Kept open.** Opened indexes stay in RAM (their blob's size), up to
+//! **Kept open.** Opened indexes stay in RAM (their head and block
+//! cache, or the whole member when it was read whole), up to
 //! [`OPENED_INDEX_BYTES_MAX`] per indexer, least recently searched
 //! dropped first; an archive without an index is remembered as such.
 //!
-//! **Faults.** An object that cannot be read, a member whose crc32c does
-//! not match, or a blob that does not open, is logged as a warning
-//! naming the object, and the archive's offsets are reported unindexed:
-//! the search answers from everything else, and Fetch, which never reads
-//! this member, is unaffected. Failures are not remembered, so a store
-//! that comes back serves the next search.
+//! **Faults.** An object that cannot be read, a member whose crc32c (or
+//! head's, or a data block's) does not match, or a blob that does not
+//! open, is logged as a warning naming the object, and the archive's
+//! offsets are reported unindexed: the search answers from everything
+//! else, and Fetch, which never reads this member, is unaffected.
+//! Failures are not remembered, so a store that comes back serves the
+//! next search.
 
-use super::{SearchError, SearchRequest, SegmentIndex};
+use super::directory::RangeSource;
+use super::{SearchError, SearchRequest, SegmentIndex, SegmentIndexHeader};
 use crate::tiered::StoreHandle;
 use futures_lite::future::block_on;
 use ringlog_engine::archive::{Footer, MemberKind, TailRead};
@@ -32,8 +40,12 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-/// Blob bytes of opened archive indexes one indexer keeps in RAM.
+/// Bytes of opened archive indexes one indexer keeps in RAM.
 pub const OPENED_INDEX_BYTES_MAX: u64 = 1 << 30;
+
+/// The member bytes the first read after the footer takes: the header
+/// and, usually, the head; a smaller member is read whole.
+pub const HEAD_PROBE_BYTES: u64 = 256 << 10;
 
 /// An archive as the metadata log records it: what search prunes by and
 /// opens with.
@@ -61,8 +73,8 @@ pub fn may_match(archive: &ArchiveRef, request: &SearchRequest) -> bool {
 
 /// An archive as search found it.
 pub enum Opened {
-    /// Its index, and the blob's bytes.
-    Index(SegmentIndex, u64),
+    /// Its index.
+    Index(SegmentIndex),
     /// It was archived without an index (the topic was not searchable,
     /// the indexer was behind, or the segment too large).
     NoIndex,
@@ -96,7 +108,7 @@ impl OpenedArchives {
         }
         let opened = Arc::new(read_index(store, archive)?);
         let bytes = match &*opened {
-            Opened::Index(_, bytes) => *bytes,
+            Opened::Index(index) => index.held_bytes(),
             Opened::NoIndex => 0,
         };
         // Bounded: each round removes an entry.
@@ -107,8 +119,8 @@ impl OpenedArchives {
                 .min_by_key(|(_, (used, _))| *used)
                 .map(|(key, _)| key.clone());
             if let Some((_, gone)) = oldest.and_then(|key| self.entries.remove(&key)) {
-                if let Opened::Index(_, gone_bytes) = &*gone {
-                    self.bytes -= gone_bytes;
+                if let Opened::Index(index) = &*gone {
+                    self.bytes -= index.held_bytes();
                 }
             }
         }
@@ -124,16 +136,16 @@ impl OpenedArchives {
         let bytes = &mut self.bytes;
         self.entries.retain(|key, (_, opened)| {
             let keep = live(key);
-            if let (false, Opened::Index(_, gone)) = (keep, &**opened) {
-                *bytes -= gone;
+            if let (false, Opened::Index(index)) = (keep, &**opened) {
+                *bytes -= index.held_bytes();
             }
             keep
         });
     }
 }
 
-/// Reads `archive`'s footer, then its index member if it has one: two
-/// ranged reads.
+/// Reads `archive`'s footer, then its index member's header and head if
+/// it has one: at most three ranged reads.
 fn read_index(store: &StoreHandle, archive: &ArchiveRef) -> Result<Opened, String> {
     let key = &archive.key;
     let tail = block_on(store.get_range(key, archive.footer_offset..archive.bytes))
@@ -151,15 +163,57 @@ fn read_index(store: &StoreHandle, archive: &ArchiveRef) -> Result<Opened, Strin
     let Some(member) = footer.member(MemberKind::SEARCH_INDEX) else {
         return Ok(Opened::NoIndex);
     };
-    let blob = block_on(store.get_range(key, member.range()))
+    let range = member.range();
+    let member_bytes = range.end - range.start;
+    let probe = range.start..range.start + member_bytes.min(HEAD_PROBE_BYTES);
+    let front = block_on(store.get_range(key, probe.clone()))
         .map_err(|e| format!("reading the search index member: {e}"))?;
-    let crc = crc32c::crc32c(&blob);
-    if crc != member.crc32c {
-        return Err(format!(
-            "the search index member's crc32c is {crc:#010x}, the footer says {:#010x}",
-            member.crc32c
-        ));
+    let damaged = |e: SearchError| format!("the search index member: {e}");
+    if probe == range {
+        let crc = crc32c::crc32c(&front);
+        if crc != member.crc32c {
+            return Err(format!(
+                "the search index member's crc32c is {crc:#010x}, the footer says {:#010x}",
+                member.crc32c
+            ));
+        }
+        let index = SegmentIndex::open(front.to_vec()).map_err(damaged)?;
+        return Ok(Opened::Index(index));
     }
-    let index = SegmentIndex::open(&blob).map_err(|e: SearchError| e.to_string())?;
-    Ok(Opened::Index(index, blob.len() as u64))
+    let header = SegmentIndexHeader::parse(&front, member_bytes)
+        .map_err(|e| damaged(SearchError::Corrupt(e)))?;
+    let data_at = header.data_at();
+    let front = if data_at <= front.len() as u64 {
+        front
+    } else {
+        let rest = block_on(store.get_range(key, probe.end..range.start + data_at))
+            .map_err(|e| format!("reading the search index head: {e}"))?;
+        [front, rest].concat().into()
+    };
+    let data = Arc::new(MemberData {
+        store: store.clone(),
+        key: key.clone(),
+        data_at: range.start + data_at,
+    });
+    let index = SegmentIndex::open_ranged(&header, &front, data).map_err(damaged)?;
+    Ok(Opened::Index(index))
+}
+
+/// The data of an archive's search index member, read on demand.
+struct MemberData {
+    store: StoreHandle,
+    key: String,
+    /// Where the member's data begins in the object.
+    data_at: u64,
+}
+
+impl RangeSource for MemberData {
+    fn read(&self, range: Range<u64>) -> std::io::Result<Vec<u8>> {
+        let at = self.data_at + range.start..self.data_at + range.end;
+        block_on(self.store.get_range(&self.key, at.clone()))
+            .map(|bytes| bytes.to_vec())
+            .map_err(|e| {
+                std::io::Error::other(format!("{}: search index bytes {at:?}: {e}", self.key))
+            })
+    }
 }

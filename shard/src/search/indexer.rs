@@ -41,10 +41,17 @@
 //! the tail) takes seconds, so a second thread per shard,
 //! `seg-indexer-<shard>`, builds them, archives first; the tails'
 //! commits and searches never wait for one.
+//!
+//! **Searches on a third.** A search is planned here (a snapshot of the
+//! tails' and local segments' searchers, and the archives that may
+//! match) and run by `searcher-<shard>` ([`super::searcher`]), which
+//! reads archives' indexes from the store: a slow store never delays a
+//! tail's commit.
 
-use super::archives::{archive_offsets, may_match, ArchiveRef, Opened, OpenedArchives};
+use super::archives::{archive_offsets, may_match, ArchiveRef};
+use super::searcher::{serve_searches, SearchPlan, SearcherShared, SEARCHER_QUEUE_JOBS_MAX};
 use super::{
-    index_segment_file, search, Hit, Order, SearchError, SearchRequest, SegmentIndex, TailIndex,
+    index_segment_file, Hit, Order, SearchError, SearchRequest, SegmentIndex, TailIndex,
     SEGMENT_INDEX_RECORDS_BYTES_MAX, TAIL_COMMIT_INTERVAL_MS,
 };
 use crate::tiered::StoreHandle;
@@ -53,7 +60,7 @@ use bytes::Bytes;
 use crossbeam_channel::{bounded, select_biased, Receiver, Sender, TrySendError};
 use futures_channel::oneshot;
 use ringlog_engine::batch::{finish_header, set_base_offset, BatchView, ATTRIBUTE_LOG_APPEND_TIME};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -240,7 +247,7 @@ impl Unindexed {
 
 /// Sorts and merges touching ranges, then merges the closest neighbours
 /// until at most [`UNINDEXED_RANGES_MAX`] remain.
-fn merge_ranges(ranges: &mut Vec<Range<u64>>) {
+pub(super) fn merge_ranges(ranges: &mut Vec<Range<u64>>) {
     ranges.retain(|r| !r.is_empty());
     ranges.sort_by_key(|r| r.start);
     let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
@@ -299,24 +306,32 @@ impl SearchHub {
             let queued_bytes = Arc::new(AtomicU64::new(0));
             let unindexed = Arc::new(Unindexed::default());
             let store = Arc::new(OnceLock::new());
+            let (searches, search_queue) = bounded(SEARCHER_QUEUE_JOBS_MAX);
+            let searcher = Arc::new(SearcherShared {
+                store: store.clone(),
+                live: Mutex::new(HashSet::new()),
+            });
             let mut thread = IndexerThread {
                 shard,
                 started: Instant::now(),
                 tails: BTreeMap::new(),
                 archives: BTreeMap::new(),
                 starts: BTreeMap::new(),
-                opened: OpenedArchives::default(),
+                searches,
+                searcher: searcher.clone(),
                 local: BTreeMap::new(),
                 local_pending: None,
                 local_jobs,
                 local_replies,
-                store: store.clone(),
                 queued_bytes: queued_bytes.clone(),
                 unindexed: unindexed.clone(),
             };
             std::thread::Builder::new()
                 .name(format!("indexer-{shard}"))
                 .spawn(move || thread.run(&job_queue, &batch_queue, &local_built))?;
+            std::thread::Builder::new()
+                .name(format!("searcher-{shard}"))
+                .spawn(move || serve_searches(shard, &search_queue, &searcher))?;
             std::thread::Builder::new()
                 .name(format!("seg-indexer-{shard}"))
                 .spawn(move || index_segments(shard, &segment_queue, &local_queue))?;
@@ -523,14 +538,15 @@ struct IndexerThread {
     /// Each partition's first readable offset at the last pass: hits
     /// below it (removed records an archive still holds) are not shown.
     starts: BTreeMap<PartitionKey, u64>,
-    opened: OpenedArchives,
+    /// The shard's searcher thread: its queue, and what it shares.
+    searches: Sender<SearchPlan>,
+    searcher: Arc<SearcherShared>,
     /// Each partition's local sealed segments and their indexes.
     local: BTreeMap<PartitionKey, Local>,
     /// The local segment being indexed (one at a time).
     local_pending: Option<(PartitionKey, u64)>,
     local_jobs: Sender<LocalJob>,
     local_replies: Sender<LocalBuilt>,
-    store: Arc<OnceLock<StoreHandle>>,
     queued_bytes: Arc<AtomicU64>,
     unindexed: Arc<Unindexed>,
 }
@@ -586,13 +602,7 @@ impl IndexerThread {
             Job::Tend(partition, tend) => self.tend(partition, tend),
             Job::Archives(partition, archives) => {
                 self.archives.insert(partition, archives);
-                let live: std::collections::HashSet<&str> = self
-                    .archives
-                    .values()
-                    .flatten()
-                    .map(|a| a.key.as_str())
-                    .collect();
-                self.opened.retain(|key| live.contains(key));
+                self.publish_live_archives();
             }
             Job::Drop(partition) => {
                 self.tails.remove(&partition);
@@ -600,14 +610,21 @@ impl IndexerThread {
                 self.local.remove(&partition);
                 self.starts.remove(&partition);
                 self.unindexed.lock().remove(&partition);
+                self.publish_live_archives();
             }
             Job::Search {
                 topic,
                 request,
                 reply,
             } => {
-                // The asker may have given up; nobody to tell then.
-                let _ = reply.send(self.search(&topic, &request));
+                let plan = self.plan(topic, request, reply);
+                if let Err(TrySendError::Full(plan) | TrySendError::Disconnected(plan)) =
+                    self.searches.try_send(plan)
+                {
+                    let busy = SearchError::Unavailable("a shard's searcher has a full queue");
+                    // The asker may have given up; nobody to tell then.
+                    let _ = plan.reply.send(Err(busy));
+                }
             }
         }
     }
@@ -749,7 +766,7 @@ impl IndexerThread {
             return;
         }
         let base = built.segment.base_offset;
-        match built.built.and_then(|blob| SegmentIndex::open(&blob)) {
+        match built.built.and_then(SegmentIndex::open) {
             Ok(index) => {
                 // Searchable now: no longer reported unindexed (the next
                 // pass would say so too, up to a pass later).
@@ -774,21 +791,37 @@ impl IndexerThread {
         }
     }
 
-    fn search(&mut self, topic: &str, request: &SearchRequest) -> Result<Found, SearchError> {
+    /// Tells the searcher thread which archives exist now.
+    fn publish_live_archives(&self) {
+        let live = self
+            .archives
+            .values()
+            .flatten()
+            .map(|a| a.key.clone())
+            .collect();
+        *self
+            .searcher
+            .live
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = live;
+    }
+
+    /// What the searcher thread needs to search `topic`: the searchers of
+    /// the wanted partitions' tails and local segments as committed, and
+    /// the archives that may match.
+    fn plan(
+        &self,
+        topic: String,
+        request: SearchRequest,
+        reply: Sender<Result<Found, SearchError>>,
+    ) -> SearchPlan {
         let wanted =
-            |(t, p): &PartitionKey| t == topic && request.partition.is_none_or(|want| want == *p);
+            |(t, p): &PartitionKey| *t == topic && request.partition.is_none_or(|want| want == *p);
         let mut searchers: Vec<_> = self
             .tails
             .iter()
             .filter(|(key, _)| wanted(key))
             .map(|(_, tail)| tail.index.searcher())
-            .collect();
-        let mut unindexed: BTreeMap<u32, Vec<Range<u64>>> = self
-            .unindexed
-            .lock()
-            .iter()
-            .filter(|(key, _)| wanted(key))
-            .map(|((_, p), ranges)| (*p, ranges.clone()))
             .collect();
         searchers.extend(
             self.local
@@ -797,45 +830,39 @@ impl IndexerThread {
                 .flat_map(|(_, local)| local.indexes.values())
                 .map(|(_, index)| index.searcher()),
         );
-        let mut archives_searched = 0;
-        let store = self.store.get();
-        for ((_, partition), archives) in self.archives.iter().filter(|(key, _)| wanted(key)) {
-            for archive in archives.iter().filter(|a| may_match(a, request)) {
-                let opened = match store {
-                    Some(store) => self.opened.open(store, archive),
-                    None => Err("this broker reads no archives (--archive off)".to_string()),
-                };
-                match opened.as_deref() {
-                    Ok(Opened::Index(index, _)) => {
-                        searchers.push(index.searcher());
-                        archives_searched += 1;
-                        continue;
-                    }
-                    Ok(Opened::NoIndex) => {}
-                    Err(e) => {
-                        tracing::warn!(shard = self.shard, topic, partition, object = archive.key, error = %e, "search: an archive's index cannot be read; its offsets are reported unindexed");
-                    }
-                }
-                unindexed
-                    .entry(*partition)
-                    .or_default()
-                    .push(archive_offsets(archive));
-            }
-        }
-        for ranges in unindexed.values_mut() {
-            merge_ranges(ranges);
-        }
-        let refs: Vec<_> = searchers.iter().collect();
-        let mut hits = search(&refs, request)?;
-        hits.retain(|hit| {
-            let start = self.starts.get(&(topic.to_string(), hit.partition));
-            start.is_none_or(|&start| hit.offset >= start)
-        });
-        Ok(Found {
-            hits,
+        let unindexed = self
+            .unindexed
+            .lock()
+            .iter()
+            .filter(|(key, _)| wanted(key))
+            .map(|((_, p), ranges)| (*p, ranges.clone()))
+            .collect();
+        let archives = self
+            .archives
+            .iter()
+            .filter(|(key, _)| wanted(key))
+            .flat_map(|((_, p), archives)| {
+                archives
+                    .iter()
+                    .filter(|a| may_match(a, &request))
+                    .map(|a| (*p, a.clone()))
+            })
+            .collect();
+        let starts = self
+            .starts
+            .iter()
+            .filter(|(key, _)| wanted(key))
+            .map(|((_, p), start)| (*p, *start))
+            .collect();
+        SearchPlan {
+            topic,
+            request,
+            searchers,
             unindexed,
-            archives_searched,
-        })
+            archives,
+            starts,
+            reply,
+        }
     }
 }
 
@@ -1062,7 +1089,7 @@ mod tests {
             ..SearchRequest::default()
         };
         let searcher = tail.index.searcher();
-        let found = search(&[&searcher], &request).unwrap();
+        let found = crate::search::search(&[&searcher], &request).unwrap();
         assert_eq!(found.len() as u64, 40 - start);
         tail.forget_below(38, 0).unwrap();
         assert_eq!(tail.index.offsets().start, 38);

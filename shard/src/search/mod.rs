@@ -10,7 +10,8 @@
 //!   ([`SegmentIndexBuilder`]) as one checksummed blob that
 //!   [`SegmentIndex`] opens: when the segment is archived, the blob goes
 //!   into the archive as its search index member, so archived records
-//!   stay searchable (`archives.rs` opens them with two ranged reads);
+//!   stay searchable (`archives.rs` opens one from its head, the hotcache:
+//!   the footer and at most two ranged reads, the rest on demand);
 //!   local sealed segments below the tail are indexed the same way and
 //!   kept in RAM. Nothing is shared across shards, and a search fans out
 //!   to the owners and merges ([`search`] merges any number of indexes
@@ -37,10 +38,12 @@
 //! panic.
 
 mod archives;
+mod directory;
 mod documents;
 mod indexer;
 mod query;
 pub mod schema;
+mod searcher;
 mod segment;
 mod tail;
 
@@ -48,6 +51,7 @@ mod tail;
 mod tests;
 
 pub use archives::{ArchiveRef, OPENED_INDEX_BYTES_MAX};
+pub use directory::{RangeSource, BLOCK_CACHE_BYTES_MAX};
 pub use documents::batch_documents;
 pub use indexer::{
     AppendedBatch, Found, LocalSegment, SearchHub, SegmentIndexing, Tend, COMMIT_CHECK_INTERVAL_MS,
@@ -55,11 +59,15 @@ pub use indexer::{
     SEARCH_TIMEOUT_MS, SEGMENT_QUEUE_JOBS_MAX, TAIL_BATCH_BYTES_MAX, TAIL_CHECKPOINT_BYTES,
     UNINDEXED_RANGES_MAX,
 };
-pub use query::{search, Hit, Order, Payload, SearchRequest, SEARCH_LIMIT_MAX};
+pub use query::{
+    search, search_each, Hit, Order, Payload, SearchRequest, Searched, SEARCH_LIMIT_MAX,
+};
 pub use schema::SearchSchema;
+pub use searcher::SEARCHER_QUEUE_JOBS_MAX;
 pub use segment::{
-    index_segment_file, SegmentIndex, SegmentIndexBuilder, SEGMENT_INDEX_RECORDS_BYTES_MAX,
-    SEGMENT_INDEX_VERSION, SEGMENT_WRITER_MEMORY_BYTES,
+    index_segment_file, SegmentIndex, SegmentIndexBuilder, SegmentIndexHeader, DATA_BLOCK_BYTES,
+    SEGMENT_INDEX_HEADER_BYTES, SEGMENT_INDEX_RECORDS_BYTES_MAX, SEGMENT_INDEX_VERSION,
+    SEGMENT_WRITER_MEMORY_BYTES,
 };
 pub use tail::{TailIndex, TAIL_COMMIT_INTERVAL_MS, TAIL_WRITER_MEMORY_BYTES};
 
@@ -121,6 +129,16 @@ pub enum Corruption {
         /// The header's.
         stored: u32,
         /// The body's.
+        computed: u32,
+    },
+    /// A block of the data does not match its crc32c in the head.
+    #[error("data block {block}: crc32c {computed:#010x}, the head says {stored:#010x}")]
+    DataBlock {
+        /// The block's number (its first byte over [`DATA_BLOCK_BYTES`]).
+        block: u64,
+        /// The head's.
+        stored: u32,
+        /// The block's.
         computed: u32,
     },
     /// The file table is inconsistent (named).

@@ -179,16 +179,50 @@ fn build_query(
 
 /// Runs `request` over every searcher (all built on [`SearchSchema`]) and
 /// returns the best `limit` hits of them all, in the request's order.
+///
+/// # Errors
+///
+/// A bad query, or the first searcher that failed.
 pub fn search(searchers: &[&Searcher], request: &SearchRequest) -> Result<Vec<Hit>, SearchError> {
+    let mut searched = search_each(searchers, request)?;
+    match searched.failed.pop() {
+        Some((_, e)) => Err(e),
+        None => Ok(searched.hits),
+    }
+}
+
+/// What [`search_each`] found.
+pub struct Searched {
+    /// The best `limit` hits of the searchers that did not fail.
+    pub hits: Vec<Hit>,
+    /// The searchers that failed (their position in the slice), and why:
+    /// an index read on demand whose bytes did not read or check out.
+    pub failed: Vec<(usize, SearchError)>,
+}
+
+/// Like [`search`], but a searcher that fails leaves the others' hits:
+/// the best `limit` of the rest are returned, with the failures.
+///
+/// # Errors
+///
+/// Only a bad query.
+pub fn search_each(
+    searchers: &[&Searcher],
+    request: &SearchRequest,
+) -> Result<Searched, SearchError> {
     let schema = SearchSchema::new();
     let query = build_query(&schema, request)?;
     let limit = request.limit.min(SEARCH_LIMIT_MAX);
+    let mut failed: Vec<(usize, SearchError)> = Vec::new();
     if limit == 0 {
-        return Ok(Vec::new());
+        return Ok(Searched {
+            hits: Vec::new(),
+            failed,
+        });
     }
     let mut candidates = Vec::new();
     for (index, searcher) in searchers.iter().enumerate() {
-        match request.order {
+        let found = match request.order {
             Order::Newest => {
                 let newest = TopDocs::with_limit(limit).order_by((
                     (
@@ -200,24 +234,34 @@ pub fn search(searchers: &[&Searcher], request: &SearchRequest) -> Result<Vec<Hi
                         TantivyOrder::Desc,
                     ),
                 ));
-                for ((timestamp, offset), address) in searcher.search(&query, &newest)? {
-                    candidates.push(Candidate {
-                        searcher: index,
-                        address,
-                        rank: Rank::Newest(timestamp.unwrap_or(i64::MIN), offset.unwrap_or(0)),
-                    });
-                }
+                searcher.search(&query, &newest).map(|found| {
+                    found
+                        .into_iter()
+                        .map(|((timestamp, offset), address)| {
+                            let rank =
+                                Rank::Newest(timestamp.unwrap_or(i64::MIN), offset.unwrap_or(0));
+                            (rank, address)
+                        })
+                        .collect::<Vec<_>>()
+                })
             }
             Order::Score => {
                 let best = TopDocs::with_limit(limit).order_by_score();
-                for (score, address) in searcher.search(&query, &best)? {
-                    candidates.push(Candidate {
-                        searcher: index,
-                        address,
-                        rank: Rank::Score(score),
-                    });
-                }
+                searcher.search(&query, &best).map(|found| {
+                    found
+                        .into_iter()
+                        .map(|(score, address)| (Rank::Score(score), address))
+                        .collect()
+                })
             }
+        };
+        match found {
+            Ok(found) => candidates.extend(found.into_iter().map(|(rank, address)| Candidate {
+                searcher: index,
+                address,
+                rank,
+            })),
+            Err(e) => failed.push((index, e.into())),
         }
     }
     candidates.sort_by(|a, b| {
@@ -226,18 +270,30 @@ pub fn search(searchers: &[&Searcher], request: &SearchRequest) -> Result<Vec<Hi
             .then(a.searcher.cmp(&b.searcher))
             .then(a.address.cmp(&b.address))
     });
-    candidates.truncate(limit);
-    candidates
-        .into_iter()
-        .map(|c| {
-            let doc: TantivyDocument = searchers[c.searcher].doc(c.address)?;
-            let score = match c.rank {
-                Rank::Score(score) => Some(score),
-                Rank::Newest(..) => None,
-            };
-            hit(&schema, &doc, score)
-        })
-        .collect()
+    // Read the stored records of the best candidates; one that does not
+    // read fails its searcher, whose other candidates are passed over.
+    let mut hits = Vec::with_capacity(limit);
+    for c in candidates {
+        if hits.len() == limit {
+            break;
+        }
+        if failed.iter().any(|(index, _)| *index == c.searcher) {
+            continue;
+        }
+        let score = match c.rank {
+            Rank::Score(score) => Some(score),
+            Rank::Newest(..) => None,
+        };
+        let read = searchers[c.searcher]
+            .doc::<TantivyDocument>(c.address)
+            .map_err(SearchError::from)
+            .and_then(|doc| hit(&schema, &doc, score));
+        match read {
+            Ok(hit) => hits.push(hit),
+            Err(e) => failed.push((c.searcher, e)),
+        }
+    }
+    Ok(Searched { hits, failed })
 }
 
 /// The hit a stored document describes.

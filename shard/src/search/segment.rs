@@ -1,41 +1,71 @@
 //! The index of one sealed segment, built whole and kept as one blob (an
-//! archive member), then reopened from those bytes for search.
+//! archive member), then opened for search without reading it whole.
 //!
-//! The blob is a small container of the index's files, since tantivy
-//! writes an index as several files:
+//! The blob is a small container of the index's files (tantivy writes an
+//! index as several), laid out so a reader needs only its front:
 //!
 //! ```text
-//! magic "RLSEARCH" | version u16 | file count u32 | body bytes u64 | crc32c u32   (26 bytes, LE)
-//! body: per file: name length u16, name (UTF-8), data length u64; then the files' data in order
+//! header (38 bytes, LE): magic "RLSEARCH" | version u16 | file count u32 | hot range count u32
+//!                        | head bytes u64 | data bytes u64 | crc32c u32 (of the 34 bytes before it and the head)
+//! head: file table   per file: name length u16, name (UTF-8), data length u64
+//!       hot ranges   per range: file u32, start u64, length u64 (sorted, disjoint)
+//!       hot bytes    the ranges' bytes, in order
+//!       block crcs   crc32c u32 of each DATA_BLOCK_BYTES block of the data
+//! data: the files' data, back to back, in table order
 //! ```
 //!
-//! The crc32c covers the body: damage in storage or transit is a
-//! [`Corruption`], found before tantivy reads a byte (the blob is
-//! ringlog's own output, never client bytes). Reopening copies the files into a tantivy
-//! `RamDirectory` (the simplest correct choice: the blob is read once from
-//! the archive anyway, and a directory over the blob itself would have to
-//! implement tantivy's locking and watching for nothing); the index costs
-//! its blob's size in memory while open.
+//! **Why a hotcache.** Opening a tantivy index and warming it (meta
+//! files, term dictionaries, fast field columns, field norms, the doc
+//! store's skip index) reads a small part of it; a query then reads a
+//! few postings and doc store blocks. The builder opens the finished
+//! index once through a recording directory, warms it, and stores the
+//! byte ranges read as the hot ranges: an archive's index then opens from
+//! its header and head alone (one or two ranged reads after the archive
+//! footer) and reads the rest a block at a time, on demand
+//! ([`super::directory`]). The head's crc32c is checked when it is read,
+//! each data block's when the block is.
+//!
+//! Damage in storage or transit is a [`Corruption`], found before tantivy
+//! reads a byte it covers (the blob is ringlog's own output, never client
+//! bytes).
 
+use super::directory::{BlobDirectory, Data, RangeSource, Reads};
 use super::documents::batch_documents;
 use super::schema::{tokenizers, SearchSchema};
 use super::{Corruption, SearchError};
 use ringlog_engine::archive::for_each_stored_batch;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use tantivy::directory::{Directory, RamDirectory};
+use std::sync::Arc;
+use tantivy::directory::{Directory, OwnedBytes, RamDirectory};
+use tantivy::schema::FieldType;
 use tantivy::{
     Index, IndexReader, ReloadPolicy, Searcher, SingleSegmentIndexWriter, TantivyDocument,
 };
 
 const MAGIC: &[u8; 8] = b"RLSEARCH";
 /// The container version this code writes and reads.
-pub const SEGMENT_INDEX_VERSION: u16 = 1;
-const HEADER_BYTES: usize = 26;
+pub const SEGMENT_INDEX_VERSION: u16 = 2;
+/// The fixed header before the head.
+pub const SEGMENT_INDEX_HEADER_BYTES: usize = 38;
+/// The header's bytes the crc32c covers (all but the crc itself).
+const HEADER_CRC_AT: usize = 34;
+const _: () = assert!(HEADER_CRC_AT + 4 == SEGMENT_INDEX_HEADER_BYTES);
 /// The most files one blob may name (an index has a handful per segment).
 const FILES_MAX: u32 = 4096;
 /// The longest file name (tantivy's are a UUID and an extension).
 const NAME_BYTES_MAX: usize = 255;
+/// The most hot ranges one blob may hold (warming reads a few per file).
+const HOT_RANGES_MAX: u32 = 1 << 16;
+/// Bytes of one hot range entry: file u32, start u64, length u64.
+const HOT_RANGE_ENTRY_BYTES: usize = 20;
+/// The unit of reading (and checking) the data on demand: a read is
+/// widened to whole blocks, each checked against its crc32c.
+pub const DATA_BLOCK_BYTES: u64 = 64 << 10;
+/// Recorded reads closer than this are stored as one hot range (a few
+/// bytes between two footers cost less than a range entry and a seek).
+const HOT_GAP_BYTES_MAX: u64 = 4096;
 
 /// The writer's memory budget while a segment is indexed: a segment is
 /// indexed whole, by one thread, at most two per shard at a time (as many
@@ -130,43 +160,167 @@ impl SegmentIndexBuilder {
         Ok(count)
     }
 
-    /// Writes the segment and returns the index as one blob.
+    /// Writes the segment and returns the index as one blob, with the
+    /// hot ranges that opening and warming it read.
     pub fn finish(self) -> Result<Vec<u8>, SearchError> {
-        let index = self.writer.finalize()?;
-        let directory = index.directory();
-        let mut names: Vec<PathBuf> = directory.list_managed_files().into_iter().collect();
-        names.push(PathBuf::from("meta.json"));
-        names.sort();
-        names.dedup();
-        let mut files = Vec::with_capacity(names.len());
-        for name in names {
-            if directory.exists(&name)? {
-                let data = directory.atomic_read(&name)?;
-                files.push((name.to_string_lossy().into_owned(), data));
+        let (table, data) = {
+            let index = self.writer.finalize()?;
+            let directory = index.directory();
+            let mut names: Vec<PathBuf> = directory.list_managed_files().into_iter().collect();
+            names.push(PathBuf::from("meta.json"));
+            names.sort();
+            names.dedup();
+            let (mut table, mut data) = (Vec::with_capacity(names.len()), Vec::new());
+            for name in names {
+                if directory.exists(&name)? {
+                    let file = directory.atomic_read(&name)?;
+                    table.push((name.to_string_lossy().into_owned(), file.len() as u64));
+                    data.extend_from_slice(&file);
+                }
             }
-        }
-        Ok(encode(&files))
+            // The index's own copy is dropped here: the peak is the data
+            // twice (here, then in the blob), not three times.
+            (table, data)
+        };
+        // Open the index the way search will, through a directory that
+        // records every read, and keep what opening and warming read.
+        let data = OwnedBytes::new(data);
+        let mut start = 0;
+        let head = Head {
+            files: table
+                .iter()
+                .map(|(name, len)| {
+                    start += len;
+                    IndexFile {
+                        name: PathBuf::from(name),
+                        start: start - len,
+                        len: *len,
+                    }
+                })
+                .collect(),
+            hot: Vec::new(),
+            hot_bytes: OwnedBytes::empty(),
+            block_crcs: block_crcs(data.as_slice()),
+            data_bytes: data.len() as u64,
+        };
+        let directory = BlobDirectory::recording(head, Data::Memory(data.clone()));
+        warm(&open_index(directory.clone())?)?;
+        let hot = merge_reads(directory.recorded());
+        Ok(encode(&table, data.as_slice(), &hot))
     }
 }
 
-/// The container of `files` (name, data).
-fn encode(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, data) in files {
-        body.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        body.extend_from_slice(name.as_bytes());
-        body.extend_from_slice(&(data.len() as u64).to_le_bytes());
+fn block_crcs(data: &[u8]) -> Vec<u32> {
+    data.chunks(DATA_BLOCK_BYTES as usize)
+        .map(crc32c::crc32c)
+        .collect()
+}
+
+/// Does what a search's first query does to each segment of `index`
+/// before it reads postings or documents: opens every indexed field's
+/// term dictionary, every field norm and fast field column, and the doc
+/// store's skip index.
+fn warm(index: &Index) -> Result<(), SearchError> {
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
+    let searcher = reader.searcher();
+    let schema = index.schema();
+    for segment in searcher.segment_readers() {
+        for (field, entry) in schema.fields() {
+            if entry.is_indexed() {
+                segment.inverted_index(field)?;
+            }
+            if entry.has_fieldnorms() {
+                segment.get_fieldnorms_reader(field)?;
+            }
+            if entry.is_fast() {
+                match entry.field_type() {
+                    FieldType::I64(_) => {
+                        segment.fast_fields().i64(entry.name())?;
+                    }
+                    FieldType::U64(_) => {
+                        segment.fast_fields().u64(entry.name())?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        segment.get_store_reader(0)?;
     }
-    for (_, data) in files {
-        body.extend_from_slice(data);
+    Ok(())
+}
+
+/// The recorded reads (file, range) as hot ranges: sorted, and merged
+/// where they overlap or lie closer than [`HOT_GAP_BYTES_MAX`].
+fn merge_reads(mut reads: Reads) -> Reads {
+    reads.retain(|(_, range)| !range.is_empty());
+    reads.sort_by_key(|(file, range)| (*file, range.start, range.end));
+    let mut merged: Reads = Vec::with_capacity(reads.len());
+    for (file, range) in reads {
+        match merged.last_mut() {
+            Some((last_file, last))
+                if *last_file == file && range.start <= last.end + HOT_GAP_BYTES_MAX =>
+            {
+                last.end = last.end.max(range.end);
+            }
+            _ => merged.push((file, range)),
+        }
     }
-    let mut blob = Vec::with_capacity(HEADER_BYTES + body.len());
+    merged
+}
+
+fn open_index(directory: BlobDirectory) -> Result<Index, SearchError> {
+    let mut index = Index::open(directory)?;
+    index.set_tokenizers(tokenizers());
+    Ok(index)
+}
+
+/// The container of files `table` (name, length), whose data lie back to
+/// back in `data`, with the hot ranges `hot` (file, range within it;
+/// sorted and disjoint).
+fn encode(table: &[(String, u64)], data: &[u8], hot: &[(u32, Range<u64>)]) -> Vec<u8> {
+    assert_eq!(
+        table.iter().map(|(_, len)| len).sum::<u64>(),
+        data.len() as u64
+    );
+    assert!(hot.len() <= HOT_RANGES_MAX as usize);
+    let mut head = Vec::new();
+    let mut starts = Vec::with_capacity(table.len());
+    let mut start = 0;
+    for (name, len) in table {
+        assert!(!name.is_empty() && name.len() <= NAME_BYTES_MAX);
+        head.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(&len.to_le_bytes());
+        starts.push(start);
+        start += len;
+    }
+    for (file, range) in hot {
+        head.extend_from_slice(&file.to_le_bytes());
+        head.extend_from_slice(&range.start.to_le_bytes());
+        head.extend_from_slice(&(range.end - range.start).to_le_bytes());
+    }
+    for (file, range) in hot {
+        let at = starts[*file as usize];
+        head.extend_from_slice(&data[(at + range.start) as usize..(at + range.end) as usize]);
+    }
+    for crc in block_crcs(data) {
+        head.extend_from_slice(&crc.to_le_bytes());
+    }
+    let mut blob = Vec::with_capacity(SEGMENT_INDEX_HEADER_BYTES + head.len() + data.len());
     blob.extend_from_slice(MAGIC);
     blob.extend_from_slice(&SEGMENT_INDEX_VERSION.to_le_bytes());
-    blob.extend_from_slice(&(files.len() as u32).to_le_bytes());
-    blob.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    blob.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-    blob.extend_from_slice(&body);
+    blob.extend_from_slice(&(table.len() as u32).to_le_bytes());
+    blob.extend_from_slice(&(hot.len() as u32).to_le_bytes());
+    blob.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    blob.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    assert_eq!(blob.len(), HEADER_CRC_AT);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&blob), &head);
+    blob.extend_from_slice(&crc.to_le_bytes());
+    blob.extend_from_slice(&head);
+    blob.extend_from_slice(data);
     blob
 }
 
@@ -178,7 +332,7 @@ struct Reader<'b> {
 impl<'b> Reader<'b> {
     fn take(&mut self, n: usize) -> Result<&'b [u8], Corruption> {
         if n > self.bytes.len() {
-            return Err(Corruption::FileTable("the file table runs past the body"));
+            return Err(Corruption::FileTable("the head runs past its length"));
         }
         let (head, rest) = self.bytes.split_at(n);
         self.bytes = rest;
@@ -192,93 +346,295 @@ impl<'b> Reader<'b> {
     }
 }
 
-/// The files of a container, every check passed.
-fn decode(blob: &[u8]) -> Result<Vec<(&str, &[u8])>, Corruption> {
-    let truncated = || Corruption::Truncated {
-        actual_bytes: blob.len() as u64,
-    };
-    let header = blob.get(..HEADER_BYTES).ok_or_else(truncated)?;
-    let mut fields = Reader { bytes: header };
-    if &fields.array::<8>()? != MAGIC {
-        return Err(Corruption::BadMagic);
+/// A blob's fixed header, checked against the blob's length.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentIndexHeader {
+    files: u32,
+    hot_ranges: u32,
+    /// Bytes of the head after the header.
+    pub head_bytes: u64,
+    data_bytes: u64,
+    crc: u32,
+}
+
+impl SegmentIndexHeader {
+    /// Where the data begins in the blob: header and head before it.
+    pub fn data_at(&self) -> u64 {
+        SEGMENT_INDEX_HEADER_BYTES as u64 + self.head_bytes
     }
-    let version = u16::from_le_bytes(fields.array()?);
-    if version != SEGMENT_INDEX_VERSION {
-        return Err(Corruption::BadVersion(version));
-    }
-    let count = u32::from_le_bytes(fields.array()?);
-    let body_bytes = u64::from_le_bytes(fields.array()?);
-    let stored_crc = u32::from_le_bytes(fields.array()?);
-    let body = &blob[HEADER_BYTES..];
-    if (body.len() as u64) < body_bytes {
-        return Err(truncated());
-    }
-    if body.len() as u64 > body_bytes {
-        return Err(Corruption::FileTable("bytes after the body"));
-    }
-    let computed_crc = crc32c::crc32c(body);
-    if computed_crc != stored_crc {
-        return Err(Corruption::BadChecksum {
-            stored: stored_crc,
-            computed: computed_crc,
-        });
-    }
-    if count > FILES_MAX {
-        return Err(Corruption::FileTable("too many files"));
-    }
-    let mut table = Reader { bytes: body };
-    let mut entries = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let name_bytes = u16::from_le_bytes(table.array()?) as usize;
-        if name_bytes == 0 || name_bytes > NAME_BYTES_MAX {
-            return Err(Corruption::FileTable("a file name's length"));
+
+    /// The header at the front of a blob of `blob_bytes` bytes.
+    ///
+    /// # Errors
+    ///
+    /// Fewer bytes than a header, a bad magic or version, or lengths
+    /// that do not add up to `blob_bytes` ([`Corruption::Truncated`] when
+    /// the blob is shorter than they say).
+    pub fn parse(front: &[u8], blob_bytes: u64) -> Result<Self, Corruption> {
+        let truncated = Corruption::Truncated {
+            actual_bytes: blob_bytes,
+        };
+        let header = front
+            .get(..SEGMENT_INDEX_HEADER_BYTES)
+            .ok_or(truncated.clone())?;
+        let mut fields = Reader { bytes: header };
+        if &fields.array::<8>()? != MAGIC {
+            return Err(Corruption::BadMagic);
         }
-        let name = std::str::from_utf8(table.take(name_bytes)?)
-            .map_err(|_| Corruption::FileTable("a file name is not UTF-8"))?;
-        if name.contains('/') || name.starts_with('.') && name != ".managed.json" {
-            return Err(Corruption::FileTable("a file name outside the index"));
+        let version = u16::from_le_bytes(fields.array()?);
+        if version != SEGMENT_INDEX_VERSION {
+            return Err(Corruption::BadVersion(version));
         }
-        let data_bytes = u64::from_le_bytes(table.array()?);
-        entries.push((name, data_bytes));
+        let parsed = SegmentIndexHeader {
+            files: u32::from_le_bytes(fields.array()?),
+            hot_ranges: u32::from_le_bytes(fields.array()?),
+            head_bytes: u64::from_le_bytes(fields.array()?),
+            data_bytes: u64::from_le_bytes(fields.array()?),
+            crc: u32::from_le_bytes(fields.array()?),
+        };
+        let total = parsed
+            .data_at()
+            .checked_add(parsed.data_bytes)
+            .ok_or(Corruption::FileTable("lengths overflow"))?;
+        if total > blob_bytes {
+            return Err(truncated);
+        }
+        if total < blob_bytes {
+            return Err(Corruption::FileTable("bytes after the data"));
+        }
+        if parsed.files > FILES_MAX {
+            return Err(Corruption::FileTable("too many files"));
+        }
+        if parsed.hot_ranges > HOT_RANGES_MAX {
+            return Err(Corruption::FileTable("too many hot ranges"));
+        }
+        Ok(parsed)
     }
-    let mut data = table;
-    let mut files = Vec::with_capacity(entries.len());
-    for (name, data_bytes) in entries {
-        let data_bytes = usize::try_from(data_bytes)
-            .map_err(|_| Corruption::FileTable("the file table runs past the body"))?;
-        files.push((name, data.take(data_bytes)?));
+}
+
+/// One file of the index: where its data lies in the blob's data.
+#[derive(Debug)]
+pub(super) struct IndexFile {
+    pub(super) name: PathBuf,
+    pub(super) start: u64,
+    pub(super) len: u64,
+}
+
+/// A hot range: bytes of a file kept in the head.
+#[derive(Debug)]
+pub(super) struct HotRange {
+    pub(super) file: u32,
+    pub(super) range: Range<u64>,
+    /// Where its bytes begin in the head's hot bytes.
+    pub(super) at: usize,
+}
+
+/// What the head says, every check passed: enough to open the index and
+/// read any byte of it.
+#[derive(Debug)]
+pub(super) struct Head {
+    pub(super) files: Vec<IndexFile>,
+    /// Sorted by file, then start; disjoint.
+    pub(super) hot: Vec<HotRange>,
+    pub(super) hot_bytes: OwnedBytes,
+    pub(super) block_crcs: Vec<u32>,
+    pub(super) data_bytes: u64,
+}
+
+impl Head {
+    /// Checks `header_and_head` (the blob's first bytes, at least through
+    /// the head) against `header`'s crc32c, then the tables.
+    pub(super) fn parse(
+        header: &SegmentIndexHeader,
+        header_and_head: &[u8],
+    ) -> Result<Head, Corruption> {
+        let data_at = header.data_at() as usize;
+        let front = header_and_head
+            .get(..data_at)
+            .ok_or(Corruption::Truncated {
+                actual_bytes: header_and_head.len() as u64,
+            })?;
+        let crc = crc32c::crc32c_append(
+            crc32c::crc32c(&front[..HEADER_CRC_AT]),
+            &front[SEGMENT_INDEX_HEADER_BYTES..],
+        );
+        if crc != header.crc {
+            return Err(Corruption::BadChecksum {
+                stored: header.crc,
+                computed: crc,
+            });
+        }
+        let mut head = Reader {
+            bytes: &front[SEGMENT_INDEX_HEADER_BYTES..],
+        };
+        let mut files = Vec::with_capacity(header.files as usize);
+        let mut start = 0u64;
+        for _ in 0..header.files {
+            let name_bytes = u16::from_le_bytes(head.array()?) as usize;
+            if name_bytes == 0 || name_bytes > NAME_BYTES_MAX {
+                return Err(Corruption::FileTable("a file name's length"));
+            }
+            let name = std::str::from_utf8(head.take(name_bytes)?)
+                .map_err(|_| Corruption::FileTable("a file name is not UTF-8"))?;
+            if name.contains('/') || name.starts_with('.') && name != ".managed.json" {
+                return Err(Corruption::FileTable("a file name outside the index"));
+            }
+            let len = u64::from_le_bytes(head.array()?);
+            files.push(IndexFile {
+                name: PathBuf::from(name),
+                start,
+                len,
+            });
+            start = start
+                .checked_add(len)
+                .ok_or(Corruption::FileTable("file lengths overflow"))?;
+        }
+        if start != header.data_bytes {
+            return Err(Corruption::FileTable("file lengths differ from the data"));
+        }
+        let mut hot = Vec::with_capacity(header.hot_ranges as usize);
+        let mut hot_total = 0usize;
+        for _ in 0..header.hot_ranges {
+            let entry = head.take(HOT_RANGE_ENTRY_BYTES)?;
+            let file = u32::from_le_bytes(entry[..4].try_into().expect("4 bytes"));
+            let start = u64::from_le_bytes(entry[4..12].try_into().expect("8 bytes"));
+            let len = u64::from_le_bytes(entry[12..].try_into().expect("8 bytes"));
+            let of = files
+                .get(file as usize)
+                .ok_or(Corruption::FileTable("a hot range of no file"))?;
+            let end = start
+                .checked_add(len)
+                .filter(|&end| end <= of.len && len > 0)
+                .ok_or(Corruption::FileTable("a hot range outside its file"))?;
+            if let Some(last) = hot.last() {
+                let last: &HotRange = last;
+                if (last.file, last.range.end) > (file, start) {
+                    return Err(Corruption::FileTable("hot ranges out of order"));
+                }
+            }
+            hot.push(HotRange {
+                file,
+                range: start..end,
+                at: hot_total,
+            });
+            hot_total = hot_total
+                .checked_add(len as usize)
+                .ok_or(Corruption::FileTable("hot range lengths overflow"))?;
+        }
+        let hot_bytes = OwnedBytes::new(head.take(hot_total)?.to_vec());
+        let blocks = header.data_bytes.div_ceil(DATA_BLOCK_BYTES) as usize;
+        let crcs = head.take(
+            blocks
+                .checked_mul(4)
+                .ok_or(Corruption::FileTable("block count overflows"))?,
+        )?;
+        let block_crcs = crcs
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        if !head.bytes.is_empty() {
+            return Err(Corruption::FileTable("head bytes no table names"));
+        }
+        Ok(Head {
+            files,
+            hot,
+            hot_bytes,
+            block_crcs,
+            data_bytes: header.data_bytes,
+        })
     }
-    if !data.bytes.is_empty() {
-        return Err(Corruption::FileTable("body bytes no file names"));
+}
+
+/// A whole blob, parsed: its head, and where its data lies.
+struct Layout {
+    head: Head,
+    data_at: u64,
+}
+
+impl Layout {
+    fn data_range(&self) -> Range<usize> {
+        self.data_at as usize..(self.data_at + self.head.data_bytes) as usize
     }
-    Ok(files)
+}
+
+/// The header and head of a whole blob, and every data block checked.
+fn decode_whole(blob: &[u8]) -> Result<Layout, Corruption> {
+    let header = SegmentIndexHeader::parse(blob, blob.len() as u64)?;
+    let head = Head::parse(&header, blob)?;
+    let data = &blob[header.data_at() as usize..];
+    for (block, (bytes, &stored)) in data
+        .chunks(DATA_BLOCK_BYTES as usize)
+        .zip(&head.block_crcs)
+        .enumerate()
+    {
+        let computed = crc32c::crc32c(bytes);
+        if computed != stored {
+            return Err(Corruption::DataBlock {
+                block: block as u64,
+                stored,
+                computed,
+            });
+        }
+    }
+    Ok(Layout {
+        head,
+        data_at: header.data_at(),
+    })
 }
 
 /// A sealed segment's index, opened from its blob.
 pub struct SegmentIndex {
     reader: IndexReader,
+    /// Bytes it holds in RAM: the whole blob, or the head and cache.
+    held_bytes: u64,
 }
 
 impl SegmentIndex {
-    /// Opens the index a [`SegmentIndexBuilder`] serialized; a damaged
-    /// blob is [`SearchError::Corrupt`].
-    pub fn open(blob: &[u8]) -> Result<Self, SearchError> {
-        let files = decode(blob)?;
-        let directory = RamDirectory::create();
-        for (name, data) in files {
-            directory.atomic_write(Path::new(name), data)?;
-        }
-        let mut index = Index::open(directory)?;
-        index.set_tokenizers(tokenizers());
-        let reader = index
+    /// Opens the index a [`SegmentIndexBuilder`] serialized, held whole
+    /// in RAM; every block is checked now, so a damaged blob is
+    /// [`SearchError::Corrupt`] here and never during a search.
+    pub fn open(blob: Vec<u8>) -> Result<Self, SearchError> {
+        let held_bytes = blob.len() as u64;
+        let layout = decode_whole(&blob)?;
+        let data = OwnedBytes::new(blob).slice(layout.data_range());
+        Self::from_directory(
+            BlobDirectory::new(layout.head, Data::Memory(data)),
+            held_bytes,
+        )
+    }
+
+    /// Opens an index from its blob's header and head (`header_and_head`,
+    /// its first `header.data_at()` bytes or more), reading its data
+    /// from `data` on demand: what the hot ranges do not hold is read a
+    /// block at a time, each block checked by its crc32c then, so damage
+    /// there fails the search that reads it (an I/O error naming the
+    /// block).
+    pub fn open_ranged(
+        header: &SegmentIndexHeader,
+        header_and_head: &[u8],
+        data: Arc<dyn RangeSource>,
+    ) -> Result<Self, SearchError> {
+        let head = Head::parse(header, header_and_head)?;
+        let directory = BlobDirectory::new(head, Data::Ranged(data));
+        let held_bytes = header.data_at() + directory.cache_bytes_max();
+        Self::from_directory(directory, held_bytes)
+    }
+
+    fn from_directory(directory: BlobDirectory, held_bytes: u64) -> Result<Self, SearchError> {
+        let reader = open_index(directory)?
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        Ok(SegmentIndex { reader })
+        Ok(SegmentIndex { reader, held_bytes })
     }
 
     /// A searcher over the segment's records.
     pub fn searcher(&self) -> Searcher {
         self.reader.searcher()
+    }
+
+    /// The most bytes this index holds in RAM while open.
+    pub fn held_bytes(&self) -> u64 {
+        self.held_bytes
     }
 }

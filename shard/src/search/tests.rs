@@ -5,6 +5,7 @@ use super::*;
 use ringlog_engine::batch::set_base_offset;
 use ringlog_engine::codec::Codec;
 use ringlog_engine::records::{build_records_batch, NewRecord};
+use std::sync::Arc;
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -346,7 +347,7 @@ fn segment_blob(codec: Codec) -> Vec<u8> {
 #[test]
 fn a_segment_index_round_trips_through_its_blob_in_every_codec() {
     for codec in Codec::ALL {
-        let segment = SegmentIndex::open(&segment_blob(codec)).unwrap();
+        let segment = SegmentIndex::open(segment_blob(codec)).unwrap();
         let tail = committed(2, &[filler(codec, 300, "seg100")]);
         let searchers = [segment.searcher(), tail.searcher()];
         let refs: Vec<_> = searchers.iter().collect();
@@ -369,7 +370,145 @@ fn a_segment_index_round_trips_through_its_blob_in_every_codec() {
     }
 }
 
-fn corrupt(blob: &[u8]) -> Corruption {
+/// The data of a blob, read on demand and counted, each block optionally
+/// damaged: the archive member as [`SegmentIndex::open_ranged`] sees it.
+struct CountedData {
+    data: Vec<u8>,
+    reads: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl RangeSource for CountedData {
+    fn read(&self, range: std::ops::Range<u64>) -> std::io::Result<Vec<u8>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.reads.fetch_add(1, Relaxed);
+        self.bytes.fetch_add(range.end - range.start, Relaxed);
+        Ok(self.data[range.start as usize..range.end as usize].to_vec())
+    }
+}
+
+/// A segment of 40 batches of 100 records, each record's value 200
+/// bytes of words no other record has: enough data for many blocks.
+fn large_segment_blob() -> Vec<u8> {
+    let mut builder = SegmentIndexBuilder::new(0).unwrap();
+    for b in 0..40u64 {
+        let values: Vec<String> = (0..100u64)
+            .map(|i| {
+                let n = b * 100 + i;
+                let words: Vec<String> =
+                    (0..24).map(|w| format!("w{}x{w}", n * 31 % 9973)).collect();
+                format!("record{n} {}", words.join(" "))
+            })
+            .collect();
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        builder
+            .add_batch(&batch(Codec::Lz4, b * 100, &values))
+            .unwrap();
+    }
+    builder.finish().unwrap()
+}
+
+/// Opens `blob` as an archive's member would be: its header and head in
+/// hand, its data read on demand from `data`.
+fn open_ranged(blob: &[u8], damage_every_block: bool) -> (SegmentIndex, Arc<CountedData>) {
+    let header = SegmentIndexHeader::parse(blob, blob.len() as u64).unwrap();
+    let data_at = header.data_at() as usize;
+    let mut data = blob[data_at..].to_vec();
+    if damage_every_block {
+        for at in (0..data.len()).step_by(DATA_BLOCK_BYTES as usize) {
+            data[at] ^= 0x40;
+        }
+    }
+    let data = Arc::new(CountedData {
+        data,
+        reads: 0.into(),
+        bytes: 0.into(),
+    });
+    let index = SegmentIndex::open_ranged(&header, &blob[..data_at], data.clone()).unwrap();
+    (index, data)
+}
+
+#[test]
+fn an_index_opens_from_its_head_and_a_query_reads_a_few_blocks() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let blob = large_segment_blob();
+    let header = SegmentIndexHeader::parse(&blob, blob.len() as u64).unwrap();
+    let data_bytes = blob.len() as u64 - header.data_at();
+    assert!(
+        data_bytes > 8 * DATA_BLOCK_BYTES,
+        "{data_bytes} bytes of data"
+    );
+    // The head (with its hot ranges) is a small part of the blob.
+    assert!(
+        header.data_at() * 4 < blob.len() as u64,
+        "{} of {}",
+        header.data_at(),
+        blob.len()
+    );
+    let whole = SegmentIndex::open(blob.clone()).unwrap();
+    let (ranged, data) = open_ranged(&blob, false);
+    assert_eq!(data.reads.load(Relaxed), 0, "opening read data");
+    let expected = run_segment(&whole, &request("record2345"));
+    assert_eq!(offsets(&expected), vec![2345]);
+    assert_eq!(run_segment(&ranged, &request("record2345")), expected);
+    let (reads, bytes) = (data.reads.load(Relaxed), data.bytes.load(Relaxed));
+    assert!((1..=8).contains(&reads), "{reads} reads");
+    assert!(bytes * 4 < data_bytes, "{bytes} of {data_bytes} bytes read");
+    // The same query again reads nothing: its blocks are cached.
+    assert_eq!(run_segment(&ranged, &request("record2345")), expected);
+    assert_eq!(data.reads.load(Relaxed), reads);
+    // Every filter and order gives what the whole blob gives.
+    for request in [
+        SearchRequest {
+            from_offset: Some(1000),
+            to_offset: Some(1010),
+            ..request("")
+        },
+        SearchRequest {
+            from_ts_ms: Some(NOW + 3990),
+            ..request("")
+        },
+        SearchRequest {
+            order: Order::Score,
+            ..request("record17 OR record3999")
+        },
+        SearchRequest {
+            limit: 1000,
+            ..request("")
+        },
+    ] {
+        assert_eq!(
+            run_segment(&ranged, &request),
+            run_segment(&whole, &request),
+            "{request:?}"
+        );
+    }
+}
+
+fn run_segment(index: &SegmentIndex, request: &SearchRequest) -> Vec<Hit> {
+    search(&[&index.searcher()], request).unwrap()
+}
+
+#[test]
+fn a_damaged_data_block_fails_only_the_search_of_its_index() {
+    let blob = large_segment_blob();
+    let (damaged, _) = open_ranged(&blob, true);
+    let tail = committed(2, &[filler(Codec::None, 0, "record2345")]);
+    let searchers = [tail.searcher(), damaged.searcher()];
+    let refs: Vec<_> = searchers.iter().collect();
+    let Searched { hits, failed } = search_each(&refs, &request("record2345")).unwrap();
+    assert_eq!(offsets(&hits), vec![71, 17]);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, 1);
+    let message = failed[0].1.to_string();
+    assert!(
+        message.contains("data block") && message.contains("crc32c"),
+        "{message}"
+    );
+    assert!(search(&refs, &request("record2345")).is_err());
+}
+
+fn corrupt(blob: Vec<u8>) -> Corruption {
     match SegmentIndex::open(blob) {
         Err(SearchError::Corrupt(c)) => c,
         Err(other) => panic!("not a corruption: {other}"),
@@ -377,34 +516,68 @@ fn corrupt(blob: &[u8]) -> Corruption {
     }
 }
 
+/// `blob` with its header's crc32c recomputed, so a change to the header
+/// or head reaches the checks behind the checksum.
+fn resealed(mut blob: Vec<u8>) -> Vec<u8> {
+    let header = SegmentIndexHeader::parse(&blob, blob.len() as u64).unwrap();
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&blob[..34]),
+        &blob[SEGMENT_INDEX_HEADER_BYTES..header.data_at() as usize],
+    );
+    blob[34..38].copy_from_slice(&crc.to_le_bytes());
+    blob
+}
+
 #[test]
 fn a_blob_with_a_bad_magic_is_corrupt() {
     let mut blob = segment_blob(Codec::None);
     blob[0] ^= 1;
-    assert_eq!(corrupt(&blob), Corruption::BadMagic);
+    assert_eq!(corrupt(blob), Corruption::BadMagic);
 }
 
 #[test]
 fn a_blob_with_an_unknown_version_is_corrupt() {
     let mut blob = segment_blob(Codec::None);
     blob[8..10].copy_from_slice(&7u16.to_le_bytes());
-    assert_eq!(corrupt(&blob), Corruption::BadVersion(7));
+    assert_eq!(corrupt(blob), Corruption::BadVersion(7));
 }
 
 #[test]
-fn a_blob_with_a_bad_checksum_is_corrupt() {
+fn a_blob_with_a_damaged_head_is_corrupt() {
     let mut blob = segment_blob(Codec::None);
-    let middle = blob.len() / 2;
-    blob[middle] ^= 0x10;
-    assert!(matches!(corrupt(&blob), Corruption::BadChecksum { .. }));
+    blob[SEGMENT_INDEX_HEADER_BYTES + 3] ^= 0x10;
+    assert!(matches!(corrupt(blob), Corruption::BadChecksum { .. }));
+}
+
+#[test]
+fn a_blob_with_a_damaged_data_block_is_corrupt() {
+    let mut blob = segment_blob(Codec::None);
+    let last = blob.len() - 1;
+    blob[last] ^= 0x10;
+    assert!(matches!(corrupt(blob), Corruption::DataBlock { .. }));
+}
+
+#[test]
+fn a_blob_whose_file_table_disagrees_is_corrupt() {
+    let mut blob = segment_blob(Codec::None);
+    let files = u32::from_le_bytes(blob[10..14].try_into().unwrap());
+    blob[10..14].copy_from_slice(&(files + 1).to_le_bytes());
+    assert!(matches!(corrupt(resealed(blob)), Corruption::FileTable(_)));
+}
+
+#[test]
+fn a_blob_with_bytes_after_its_data_is_corrupt() {
+    let mut blob = segment_blob(Codec::None);
+    blob.push(0);
+    assert_eq!(corrupt(blob), Corruption::FileTable("bytes after the data"));
 }
 
 #[test]
 fn a_truncated_blob_is_corrupt() {
     let blob = segment_blob(Codec::None);
-    for cut in [0, 10, 25, 26, blob.len() / 2, blob.len() - 1] {
+    for cut in [0, 10, 37, 38, blob.len() / 2, blob.len() - 1] {
         assert_eq!(
-            corrupt(&blob[..cut]),
+            corrupt(blob[..cut].to_vec()),
             Corruption::Truncated {
                 actual_bytes: cut as u64
             },

@@ -262,11 +262,7 @@ def test_s3_archives_are_searched_with_two_gets_each(server_factory):
     s3.start()
     try:
         prefix = "search/e2e"
-        server = server_factory(
-            "--archive", f"s3://{s3.bucket}/{prefix}", "--s3-endpoint", s3.endpoint, start=False
-        )
-        server.extra_env = s3.env()
-        server.start()
+        server = start_on_s3(server_factory, s3, prefix)
         topic = "sa-s3"
         create_topic(server.bootstrap, topic, PARTITIONS, TIERED_CONFIG)
         rare = produce_rare_words(server, topic, "zstd")
@@ -280,22 +276,39 @@ def test_s3_archives_are_searched_with_two_gets_each(server_factory):
         check_exact(answer, expected, topic)
 
         # Cold: a restarted broker opens each archive with two GETs, the
-        # footer and the index member.
-        server.stop()
-        server.start()
-        before = len(s3.log())
-        cold = wait_until(
-            lambda: (a := search(server, topic, "zqzstdarch")) and a["hits"] and a,
-            TIERING_TIMEOUT_S,
-            "the S3 archives searched after the restart",
-        )
-        check_exact(cold, expected, topic)
-        gets = re.findall(r'"GET /ringlog-search/search/e2e/topics/[^ ?]+\.rla', s3.log()[before:])
-        opened = cold["archives_searched"]
+        # footer and the index member (small enough to be read whole).
+        gets, opened = cold_search_gets(server, s3, f"{s3.bucket}/{prefix}", topic, "zqzstdarch", expected)
         assert opened >= 2
-        assert len(gets) == 2 * opened, (len(gets), opened)
+        assert gets == 2 * opened, (gets, opened)
     finally:
         s3.stop()
+
+
+def start_on_s3(server_factory, s3: MotoServer, prefix: str) -> RinglogServer:
+    """A broker archiving to ``s3`` under ``prefix``, started."""
+    server = server_factory("--archive", f"s3://{s3.bucket}/{prefix}", "--s3-endpoint", s3.endpoint, start=False)
+    server.extra_env = s3.env()
+    server.start()
+    return server
+
+
+def cold_search_gets(
+    server: RinglogServer, s3: MotoServer, objects: str, topic: str, q: str, expected: list[Record]
+) -> tuple[int, int]:
+    """Restarts ``server``, searches ``q`` until it has hits (exactly
+    ``expected``), and returns the GETs of archives under ``objects``
+    (bucket/prefix) moto served meanwhile, and ``archives_searched``."""
+    server.stop()
+    server.start()
+    before = len(s3.log())
+    cold = wait_until(
+        lambda: (a := search(server, topic, q)) and a["hits"] and a,
+        TIERING_TIMEOUT_S,
+        "the S3 archives searched after the restart",
+    )
+    check_exact(cold, expected, topic)
+    gets = re.findall(rf'"GET /{re.escape(objects)}/topics/[^ ?]+\.rla', s3.log()[before:])
+    return len(gets), cold["archives_searched"]
 
 
 def index_member(path: Path) -> tuple[int, int]:
