@@ -886,6 +886,67 @@ mod tests {
             .unwrap();
     }
 
+    /// Found by a fuzz run of the fix above: a last segment whose footer
+    /// frame's header names another end offset than its payload. The walk
+    /// took it for the footer and sealed the segment; the second open, now
+    /// reading the footer at the file's end, refused it. Both ways of
+    /// finding a footer now check the same things, so both opens refuse.
+    #[test]
+    fn a_footer_whose_header_names_another_end_offset_refuses_alike() {
+        use crate::format::{frame_crc, FRAME_BASE_OFFSET_AT, FRAME_CRC_AT};
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let config = LogConfig {
+                    segment_bytes: 4096,
+                    write_buffer_bytes: 16 * 1024,
+                    max_payload_bytes: 1024,
+                    ..LogConfig::default()
+                };
+                let dir = Path::new("/l");
+                let mem = MemStorage::new();
+                let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
+                    .await
+                    .unwrap();
+                while log.segments().len() < 2 {
+                    log.append_acked(90, 1, 0, |dst, _| dst.fill(7))
+                        .await
+                        .unwrap();
+                }
+                let (sealed, active) = (log.segments()[0].clone(), log.segments()[1].clone());
+                log.close().await.unwrap();
+                // The sealed segment last, its footer's header one offset off.
+                for extension in SEGMENT_FILE_EXTENSIONS {
+                    mem.remove(&index_path(dir, active.base_offset, extension))
+                        .await
+                        .unwrap();
+                }
+                let mut bytes = mem.file_bytes(&sealed.path).unwrap();
+                let at = sealed.size_bytes as usize;
+                let base_at = at + FRAME_BASE_OFFSET_AT;
+                let base = u64::from_le_bytes(bytes[base_at..base_at + 8].try_into().unwrap());
+                bytes[base_at..base_at + 8].copy_from_slice(&(base + 1).to_le_bytes());
+                let (header, payload) =
+                    bytes[at..at + FOOTER_FRAME_BYTES].split_at(FRAME_HEADER_BYTES);
+                let crc = frame_crc(header, payload);
+                bytes[at + FRAME_CRC_AT..at + FRAME_CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
+                mem.set_file_bytes(&sealed.path, bytes.clone());
+                let mut verdicts = Vec::new();
+                for _ in 0..2 {
+                    match Log::open(mem.clone(), dir, config.clone(), Clock::System).await {
+                        Err(e @ Error::Corrupt { .. }) => verdicts.push(e.to_string()),
+                        Err(other) => panic!("expected corruption, got {other}"),
+                        Ok(_) => panic!("a footer naming another end offset opened"),
+                    }
+                    assert_eq!(mem.file_bytes(&sealed.path).unwrap(), bytes);
+                }
+                assert_eq!(verdicts[0], verdicts[1]);
+                assert!(verdicts[0].contains("footer disagrees"), "{}", verdicts[0]);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
     /// Found by the metadata_log_replay fuzz target: the first open cut a
     /// torn tail and only then found the log start checkpoint corrupt, so
     /// the second open saw other files and refused for another reason. An
