@@ -100,6 +100,9 @@ impl BlockCache {
     fn insert(&mut self, block: u64, bytes: OwnedBytes) {
         self.clock += 1;
         let len = bytes.len() as u64;
+        if let Some((_, old)) = self.blocks.remove(&block) {
+            self.bytes -= old.len() as u64;
+        }
         // Bounded: each round removes an entry.
         while self.bytes + len > BLOCK_CACHE_BYTES_MAX && !self.blocks.is_empty() {
             let oldest = self
@@ -111,9 +114,7 @@ impl BlockCache {
                 self.bytes -= gone.len() as u64;
             }
         }
-        if let Some((_, old)) = self.blocks.insert(block, (self.clock, bytes)) {
-            self.bytes -= old.len() as u64;
-        }
+        self.blocks.insert(block, (self.clock, bytes));
         self.bytes += len;
     }
 }
@@ -221,7 +222,15 @@ impl Shared {
                         format!("corrupt search index: {damage}"),
                     ));
                 }
-                cache.insert(block, one.clone());
+                // A block of a longer read is cached as its own copy: a
+                // slice would keep the whole read's buffer alive behind
+                // the cache's byte count.
+                let cached = if from == to {
+                    one.clone()
+                } else {
+                    OwnedBytes::new(one.as_slice().to_vec())
+                };
+                cache.insert(block, cached);
                 blocks[(block - first) as usize] = Some(one);
             }
         }
@@ -394,5 +403,31 @@ impl Directory for BlobDirectory {
 
     fn watch(&self, _callback: WatchCallback) -> tantivy::Result<WatchHandle> {
         Ok(WatchHandle::empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_block_cache_holds_its_bytes_at_most_and_drops_the_least_recently_used() {
+        let mut cache = BlockCache::default();
+        let block = |n: u64| OwnedBytes::new(vec![n as u8; DATA_BLOCK_BYTES as usize]);
+        let fit = BLOCK_CACHE_BYTES_MAX / DATA_BLOCK_BYTES;
+        for b in 0..fit {
+            cache.insert(b, block(b));
+        }
+        assert_eq!(cache.bytes, BLOCK_CACHE_BYTES_MAX);
+        // Block 0 used again: block 1 is now the least recently used.
+        assert!(cache.get(0).is_some());
+        cache.insert(fit, block(fit));
+        assert_eq!(cache.bytes, BLOCK_CACHE_BYTES_MAX);
+        assert!(cache.get(1).is_none());
+        assert!(cache.get(0).is_some() && cache.get(fit).is_some());
+        // The same block again replaces, never counts twice.
+        cache.insert(fit, block(fit));
+        assert_eq!(cache.bytes, BLOCK_CACHE_BYTES_MAX);
+        assert_eq!(cache.blocks.len() as u64, fit);
     }
 }
