@@ -712,7 +712,35 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::io::mem::MemStorage;
-    use crate::log::LogConfig;
+    use crate::log::{LogConfig, SegmentInfo};
+
+    /// The files of a log of small segments as a crash between a seal
+    /// and the next segment's creation leaves them: the first segment
+    /// sealed and last. Returns the storage, the log's config, the sealed
+    /// segment and the base offset of the next one (whose files are gone).
+    async fn sealed_segment_last(dir: &Path) -> (MemStorage, LogConfig, SegmentInfo, u64) {
+        let config = LogConfig {
+            segment_bytes: 4096,
+            write_buffer_bytes: 16 * 1024,
+            max_payload_bytes: 1024,
+            ..LogConfig::default()
+        };
+        let mem = MemStorage::new();
+        let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
+            .await
+            .unwrap();
+        while log.segments().len() < 2 {
+            log.append_acked(90, 1, 0, |dst, _| dst.fill(7))
+                .await
+                .unwrap();
+        }
+        let (sealed, next) = (log.segments()[0].clone(), log.segments()[1].base_offset);
+        log.close().await.unwrap();
+        for extension in SEGMENT_FILE_EXTENSIONS {
+            mem.remove(&index_path(dir, next, extension)).await.unwrap();
+        }
+        (mem, config, sealed, next)
+    }
 
     /// Found by the segment_recovery fuzz target (its second open of the
     /// same files disagreed with the first): a crash during a seal after
@@ -725,33 +753,12 @@ mod tests {
     fn a_seal_interrupted_before_its_truncate_recovers_twice() {
         glommio::LocalExecutorBuilder::default()
             .spawn(|| async {
-                let config = LogConfig {
-                    segment_bytes: 4096,
-                    write_buffer_bytes: 16 * 1024,
-                    max_payload_bytes: 1024,
-                    ..LogConfig::default()
-                };
                 let dir = Path::new("/l");
-                let mem = MemStorage::new();
-                let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
-                    .await
-                    .unwrap();
-                while log.segments().len() < 2 {
-                    log.append_acked(90, 1, 0, |dst, _| dst.fill(7))
-                        .await
-                        .unwrap();
-                }
-                let (sealed, active) = (log.segments()[0].clone(), log.segments()[1].clone());
+                let (mem, config, sealed, active) = sealed_segment_last(dir).await;
                 let footer_end = sealed.size_bytes + FOOTER_FRAME_BYTES as u64;
                 assert_ne!(footer_end, align_up(footer_end), "padding to write");
-                log.close().await.unwrap();
-                // The crash image: the next segment not created yet, the
-                // sealed one still padded to its block end.
-                for extension in SEGMENT_FILE_EXTENSIONS {
-                    mem.remove(&index_path(dir, active.base_offset, extension))
-                        .await
-                        .unwrap();
-                }
+                // The crash image: the sealed one still padded to its
+                // block end.
                 let mut bytes = mem.file_bytes(&sealed.path).unwrap();
                 bytes.resize(align_up(bytes.len() as u64) as usize, 0);
                 mem.set_file_bytes(&sealed.path, bytes);
@@ -770,7 +777,7 @@ mod tests {
                 bytes.extend_from_slice(&[0, 1]);
                 mem.set_file_bytes(&sealed.path, bytes);
                 for extension in SEGMENT_FILE_EXTENSIONS {
-                    mem.remove(&index_path(dir, active.base_offset, extension))
+                    mem.remove(&index_path(dir, active, extension))
                         .await
                         .unwrap();
                 }
@@ -896,30 +903,9 @@ mod tests {
         use crate::format::{frame_crc, FRAME_BASE_OFFSET_AT, FRAME_CRC_AT};
         glommio::LocalExecutorBuilder::default()
             .spawn(|| async {
-                let config = LogConfig {
-                    segment_bytes: 4096,
-                    write_buffer_bytes: 16 * 1024,
-                    max_payload_bytes: 1024,
-                    ..LogConfig::default()
-                };
                 let dir = Path::new("/l");
-                let mem = MemStorage::new();
-                let log = Log::open(mem.clone(), dir, config.clone(), Clock::System)
-                    .await
-                    .unwrap();
-                while log.segments().len() < 2 {
-                    log.append_acked(90, 1, 0, |dst, _| dst.fill(7))
-                        .await
-                        .unwrap();
-                }
-                let (sealed, active) = (log.segments()[0].clone(), log.segments()[1].clone());
-                log.close().await.unwrap();
-                // The sealed segment last, its footer's header one offset off.
-                for extension in SEGMENT_FILE_EXTENSIONS {
-                    mem.remove(&index_path(dir, active.base_offset, extension))
-                        .await
-                        .unwrap();
-                }
+                let (mem, config, sealed, _) = sealed_segment_last(dir).await;
+                // Its footer's header one offset off.
                 let mut bytes = mem.file_bytes(&sealed.path).unwrap();
                 let at = sealed.size_bytes as usize;
                 let base_at = at + FRAME_BASE_OFFSET_AT;
