@@ -781,7 +781,7 @@ fn with_remote_storage_only_archived_segments_leave_and_by_the_local_bounds() {
 #[test]
 fn a_sealed_segment_archives_batch_for_batch_and_an_active_one_does_not() {
     use ringlog_engine::archive::{
-        archive_segment, verify_all, ArchiveMeta, InvalidInput, MemberKind,
+        archive_segment, verify_all, ArchiveMeta, InvalidInput, MemberKind, NewMember,
     };
     run(|| async {
         let mem = MemStorage::new();
@@ -816,21 +816,58 @@ fn a_sealed_segment_archives_batch_for_batch_and_an_active_one_does_not() {
         assert_eq!(trickled, bytes);
         // A member added by the caller (the search index) lands after the
         // records, named by the footer, with its crc checked by verify_all.
+        // A member longer than one copy buffer streams through from its
+        // reader, after the ones before it.
         let member = b"a search index".to_vec();
+        let streamed: Vec<u8> = (0..(5 << 20) / 2 + 7).map(|i| (i % 251) as u8).collect();
+        let members = |streamed_len_bytes: u64| {
+            vec![
+                NewMember::from_bytes(MemberKind::SEARCH_INDEX, member.clone()),
+                NewMember {
+                    kind: MemberKind(77),
+                    len_bytes: streamed_len_bytes,
+                    bytes: Box::new(std::io::Cursor::new(streamed.clone())),
+                },
+            ]
+        };
         let mut with_member = Vec::new();
-        let members = vec![(MemberKind::SEARCH_INDEX, member.clone())];
-        let archived_with =
-            archive_segment(meta(), "k", &image[..], len, members, &mut with_member).unwrap();
+        let archived_with = archive_segment(
+            meta(),
+            "k",
+            &image[..],
+            len,
+            members(streamed.len() as u64),
+            &mut with_member,
+        )
+        .unwrap();
         let footer_with = verify_all(&with_member).unwrap().footer;
         assert_eq!(footer_with, archived_with.footer);
-        let range = footer_with
-            .member(MemberKind::SEARCH_INDEX)
-            .unwrap()
-            .range();
-        assert_eq!(
-            &with_member[range.start as usize..range.end as usize],
-            &member[..]
-        );
+        assert_eq!(archived_with.len_bytes, with_member.len() as u64);
+        for (kind, bytes) in [
+            (MemberKind::SEARCH_INDEX, &member),
+            (MemberKind(77), &streamed),
+        ] {
+            let range = footer_with.member(kind).unwrap().range();
+            assert_eq!(
+                &with_member[range.start as usize..range.end as usize],
+                &bytes[..]
+            );
+        }
+        // A reader that ends sooner or runs longer than the length it
+        // declared is an error naming the member, never a footer that lies.
+        for wrong_len_bytes in [streamed.len() as u64 + 1, streamed.len() as u64 - 1] {
+            let e = archive_segment(
+                meta(),
+                "k",
+                &image[..],
+                len,
+                members(wrong_len_bytes),
+                &mut Vec::new(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("writing member kind 77"), "{e}");
+        }
         assert!(footer.member(MemberKind::SEARCH_INDEX).is_none());
         assert_eq!(
             (footer.first_offset, footer.last_offset + 1),

@@ -51,7 +51,7 @@ use crate::shard::Shard;
 use crate::tiered::StoreHandle;
 use bytes::Bytes;
 use ringlog_engine::archive::{
-    archive_key, ArchiveIndex, ArchiveMeta, Footer, MemberKind, TailRead,
+    archive_key, ArchiveIndex, ArchiveMeta, Footer, MemberKind, NewMember, TailRead,
 };
 use ringlog_engine::batch::BatchView;
 use ringlog_engine::log::SegmentInfo;
@@ -549,7 +549,7 @@ async fn search_index(
     topic: &str,
     partition: u32,
     segment: &SegmentInfo,
-) -> Vec<(MemberKind, Vec<u8>)> {
+) -> Vec<NewMember> {
     let Some(hub) = shard.config.search.as_ref() else {
         return Vec::new();
     };
@@ -561,12 +561,7 @@ async fn search_index(
         return Vec::new();
     }
     let records_bytes = segment.size_bytes;
-    let mut indexing = match hub.index_segment(
-        shard.id,
-        partition,
-        segment.path.clone(),
-        records_bytes,
-    ) {
+    let mut indexing = match hub.index_segment(shard.id, partition, segment.path.clone()) {
         Ok(indexing) => indexing,
         Err(reason) => {
             tracing::warn!(%topic, partition, base_offset = segment.base_offset, reason, "search: the segment is archived without its index");
@@ -582,7 +577,10 @@ async fn search_index(
     })
     .await;
     let reason = match answered {
-        Some(Ok(Ok(blob))) => return vec![(MemberKind::SEARCH_INDEX, blob)],
+        Some(Ok(Ok(built))) => match built.into_member(MemberKind::SEARCH_INDEX) {
+            Ok(member) => return vec![member],
+            Err(e) => format!("the index's scratch file does not read: {e}"),
+        },
         Some(Ok(Err(e))) => e.to_string(),
         Some(Err(_)) => "the segment indexer stopped".to_string(),
         None => format!("the segment indexer did not finish in {wait_ms} ms"),

@@ -1276,7 +1276,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Err(err) => return fail(1, &err),
     };
 
-    match SearchHub::start(config.shards, settings.index_lag_bytes_max) {
+    match SearchHub::start(
+        config.shards,
+        settings.index_lag_bytes_max,
+        config.data_dir.clone(),
+    ) {
         Ok(hub) => config.search = Some(hub),
         Err(err) => return fail(1, &format!("cannot start the search indexers: {err}")),
     }

@@ -21,7 +21,7 @@
 //! skips, so it is never taken for an archive.
 
 use super::writer::{archive_segment, Archived};
-use super::{ArchiveMeta, MemberKind};
+use super::{ArchiveMeta, NewMember};
 use crate::aligned::AlignedBuf;
 use crate::io::BLOCK_BYTES;
 use std::fs::{File, OpenOptions};
@@ -129,7 +129,7 @@ pub fn write_archive_file(
     object: &str,
     segment: &Path,
     dest: &Path,
-    members: Vec<(MemberKind, Vec<u8>)>,
+    members: Vec<NewMember>,
 ) -> crate::Result<Archived> {
     let source = File::open(segment).map_err(|e| crate::Error::io(segment, e))?;
     let segment_len_bytes = source

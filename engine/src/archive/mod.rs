@@ -78,7 +78,7 @@ pub use format::{
 pub use reader::{verify_all, ArchiveIndex, ReadRange, Report, Span};
 pub use writer::{
     archive_segment, build_archive, for_each_stored_batch, ArchiveMeta, ArchiveWriter, Archived,
-    Finished, SEGMENT_READ_BYTES,
+    Finished, NewMember, SEGMENT_READ_BYTES,
 };
 
 /// What a member holds: an open code, so a reader skips kinds it does not
@@ -248,6 +248,13 @@ pub enum InvalidInput {
     /// writes itself.
     #[error("member {0} is reserved")]
     ReservedKind(MemberKind),
+    /// A batch pushed after a member was added: the records are one
+    /// member, from byte 0, before every other.
+    #[error("batch at byte {at} pushed after a member")]
+    BatchAfterMember {
+        /// Where the records ended.
+        at: u64,
+    },
 }
 
 /// Every failure of the archive format.

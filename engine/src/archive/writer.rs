@@ -59,7 +59,11 @@ pub struct ArchiveWriter {
     max_timestamp_ms: i64,
     record_count: u64,
     batch_count: u64,
-    extra: Vec<(MemberKind, Vec<u8>)>,
+    /// Members added after the records, in order: written to the output
+    /// (or by [`archive_segment`], straight to its sink) when added.
+    extra: Vec<Member>,
+    /// Their bytes: the next member starts at `records_len_bytes` plus this.
+    extra_len_bytes: u64,
 }
 
 impl ArchiveWriter {
@@ -94,6 +98,7 @@ impl ArchiveWriter {
             record_count: 0,
             batch_count: 0,
             extra: Vec::new(),
+            extra_len_bytes: 0,
         })
     }
 
@@ -128,6 +133,9 @@ impl ArchiveWriter {
 
     fn push(&mut self, view: BatchView<'_>, batch: &[u8]) -> Result<(), ArchiveError> {
         let at = self.records_len_bytes;
+        if !self.extra.is_empty() {
+            return Err(InvalidInput::BatchAfterMember { at }.into());
+        }
         let base_offset = view.base_offset();
         let count = u64::from(view.offset_count());
         let out_of_range = InvalidInput::OffsetOutOfRange { at, base_offset };
@@ -183,12 +191,33 @@ impl ArchiveWriter {
 
     /// Adds a member of a kind the archive does not write itself (a search
     /// index, a hotcache). Members are placed after the records, in the
-    /// order added, and readers that do not know the kind skip it.
+    /// order added, and readers that do not know the kind skip it; once
+    /// one is added, no batch is.
     pub fn add_member(&mut self, kind: MemberKind, bytes: Vec<u8>) -> Result<(), ArchiveError> {
+        self.member_written(kind, bytes.len() as u64, crc32c::crc32c(&bytes))?;
+        self.output.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// Records a member of `len_bytes` with `crc32c` whose bytes follow
+    /// the output so far (written by the caller; [`archive_segment`]
+    /// streams members it cannot hold in RAM).
+    fn member_written(
+        &mut self,
+        kind: MemberKind,
+        len_bytes: u64,
+        crc32c: u32,
+    ) -> Result<(), ArchiveError> {
         if kind.0 == 0 || kind.is_builtin() {
             return Err(InvalidInput::ReservedKind(kind).into());
         }
-        self.extra.push((kind, bytes));
+        self.extra.push(Member {
+            kind,
+            position: self.records_len_bytes + self.extra_len_bytes,
+            len_bytes,
+            crc32c,
+        });
+        self.extra_len_bytes += len_bytes;
         Ok(())
     }
 
@@ -207,8 +236,8 @@ impl ArchiveWriter {
         Ok(())
     }
 
-    /// Writes the added members, the offset index, the time index, the
-    /// footer and the trailer after the records.
+    /// Writes the offset index, the time index, the footer and the
+    /// trailer after the records and the added members.
     pub fn finish(self) -> Result<Finished, ArchiveError> {
         let Some((first_offset, end_offset)) = self.offsets else {
             return Err(InvalidInput::NoBatches.into());
@@ -220,13 +249,14 @@ impl ArchiveWriter {
             len_bytes: self.records_len_bytes,
             crc32c: self.records_crc32c,
         }];
+        members.extend(self.extra);
         let (offset_index, time_index) = encode_indexes(&self.spans);
-        let after_records = self.extra.into_iter().chain([
+        let indexes = [
             (MemberKind::OFFSET_INDEX, offset_index),
             (MemberKind::TIME_INDEX, time_index),
-        ]);
-        let mut position = self.records_len_bytes;
-        for (kind, bytes) in after_records {
+        ];
+        let mut position = self.records_len_bytes + self.extra_len_bytes;
+        for (kind, bytes) in indexes {
             members.push(Member {
                 kind,
                 position,
@@ -310,7 +340,7 @@ pub fn archive_segment(
     object: &str,
     segment: impl Read,
     segment_len_bytes: u64,
-    members: Vec<(MemberKind, Vec<u8>)>,
+    members: Vec<NewMember>,
     out: &mut impl Write,
 ) -> crate::Result<Archived> {
     let failed = |error: ArchiveError| crate::Error::Archive {
@@ -330,12 +360,23 @@ pub fn archive_segment(
         records_len_bytes += batch.len() as u64;
         writer.write_output(out).map_err(writing)
     })?;
-    for (kind, bytes) in members {
-        writer.add_member(kind, bytes).map_err(failed)?;
+    writer.write_output(out).map_err(writing)?;
+    let mut members_len_bytes = 0;
+    for member in members {
+        let crc32c = copy_member(member.bytes, member.len_bytes, out).map_err(|e| {
+            crate::Error::io(
+                object,
+                std::io::Error::new(e.kind(), format!("writing member {}: {e}", member.kind)),
+            )
+        })?;
+        writer
+            .member_written(member.kind, member.len_bytes, crc32c)
+            .map_err(failed)?;
+        members_len_bytes += member.len_bytes;
     }
     let finished = writer.finish().map_err(failed)?;
     out.write_all(&finished.bytes).map_err(writing)?;
-    let len_bytes = records_len_bytes + finished.bytes.len() as u64;
+    let len_bytes = records_len_bytes + members_len_bytes + finished.bytes.len() as u64;
     let trailer = &finished.footer.trailer;
     assert_eq!(
         len_bytes,
@@ -346,6 +387,75 @@ pub fn archive_segment(
         footer: finished.footer,
         len_bytes,
     })
+}
+
+/// A member [`archive_segment`] adds after the records: `len_bytes` read
+/// from `bytes` as they are written, so a member larger than RAM (the
+/// search index of a 1 GiB segment, spilled to a file) costs one copy
+/// buffer, not its size.
+pub struct NewMember {
+    /// Its kind: one the archive does not write itself.
+    pub kind: MemberKind,
+    /// Its length: `bytes` must yield exactly this many.
+    pub len_bytes: u64,
+    /// Its bytes.
+    pub bytes: Box<dyn Read + Send>,
+}
+
+impl NewMember {
+    /// A member held in RAM.
+    pub fn from_bytes(kind: MemberKind, bytes: Vec<u8>) -> Self {
+        NewMember {
+            kind,
+            len_bytes: bytes.len() as u64,
+            bytes: Box::new(std::io::Cursor::new(bytes)),
+        }
+    }
+}
+
+impl std::fmt::Debug for NewMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMember")
+            .field("kind", &self.kind)
+            .field("len_bytes", &self.len_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes copied per read while a member streams into an archive.
+const MEMBER_COPY_BYTES: usize = 1 << 20;
+
+/// Copies exactly `len_bytes` from `bytes` to `out` (a source that ends
+/// sooner or runs longer is an error: the footer would name a length the
+/// object does not hold) and returns their crc32c. Bounded by
+/// `len_bytes / MEMBER_COPY_BYTES` full reads plus short ones.
+fn copy_member(
+    mut bytes: Box<dyn Read + Send>,
+    len_bytes: u64,
+    out: &mut impl Write,
+) -> std::io::Result<u32> {
+    let mut buf = vec![0u8; MEMBER_COPY_BYTES];
+    let (mut copied, mut crc) = (0u64, 0u32);
+    while copied < len_bytes {
+        let want = (len_bytes - copied).min(MEMBER_COPY_BYTES as u64) as usize;
+        let got = bytes.read(&mut buf[..want])?;
+        if got == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the member ends after {copied} of its {len_bytes} bytes"),
+            ));
+        }
+        crc = crc32c::crc32c_append(crc, &buf[..got]);
+        out.write_all(&buf[..got])?;
+        copied += got as u64;
+    }
+    if bytes.read(&mut buf[..1])? != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the member runs past its {len_bytes} bytes"),
+        ));
+    }
+    Ok(crc)
 }
 
 /// Calls `batch` with every record batch of the sealed segment read from

@@ -11,7 +11,8 @@ use tantivy::schema::OwnedValue;
 use tantivy::TantivyDocument;
 
 /// The documents of every record of `batch` (a stored batch: CRC-checked
-/// here, offsets from its base offset) in `partition`. All or nothing: a
+/// here, offsets from its base offset) in `partition`, and the bytes of
+/// their keys, values and headers (decompressed). All or nothing: a
 /// batch that does not decode yields no document. The batch bounds the
 /// result (its records decompress to at most the engine's
 /// `DECOMPRESSED_BYTES_MAX`).
@@ -19,14 +20,22 @@ pub fn batch_documents(
     schema: &SearchSchema,
     partition: u32,
     batch: &[u8],
-) -> Result<Vec<TantivyDocument>, SearchError> {
+) -> Result<(Vec<TantivyDocument>, u64), SearchError> {
     let view = BatchView::parse(batch)?;
     let mut walker = RecordWalker::new(&view).map_err(BatchError::from)?;
     let mut documents = Vec::new();
+    let mut records_bytes = 0;
     while let Some(record) = walker.next_record().map_err(BatchError::from)? {
+        let headers_bytes: usize = record
+            .headers()
+            .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len))
+            .sum();
+        records_bytes += (record.key.map_or(0, <[u8]>::len)
+            + record.value.map_or(0, <[u8]>::len)
+            + headers_bytes) as u64;
         documents.push(record_document(schema, partition, &record));
     }
-    Ok(documents)
+    Ok((documents, records_bytes))
 }
 
 /// A JSON member as `value` indexes it: numbers, booleans and strings up

@@ -51,8 +51,8 @@
 use super::archives::{archive_offsets, may_match, ArchiveRef};
 use super::searcher::{serve_searches, SearchPlan, SearcherShared, SEARCHER_QUEUE_JOBS_MAX};
 use super::{
-    index_segment_file, Hit, Order, SearchError, SearchRequest, SegmentIndex, TailIndex,
-    SEGMENT_INDEX_RECORDS_BYTES_MAX, TAIL_COMMIT_INTERVAL_MS,
+    index_segment_file, BuiltIndex, Hit, Order, SearchError, SearchRequest, SegmentIndex,
+    TailIndex, LOCAL_SEGMENT_RECORDS_BYTES_MAX, TAIL_COMMIT_INTERVAL_MS,
 };
 use crate::tiered::StoreHandle;
 use crate::wake;
@@ -62,7 +62,7 @@ use futures_channel::oneshot;
 use ringlog_engine::batch::{finish_header, set_base_offset, BatchView, ATTRIBUTE_LOG_APPEND_TIME};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -148,7 +148,7 @@ struct SegmentJob {
     partition: u32,
     path: PathBuf,
     cancelled: Arc<AtomicBool>,
-    reply: oneshot::Sender<Result<Vec<u8>, SearchError>>,
+    reply: oneshot::Sender<Result<BuiltIndex, SearchError>>,
 }
 
 /// One local sealed segment to index for searches, and where the index
@@ -180,8 +180,8 @@ struct Local {
 /// A segment's index being built for its archive: await
 /// [`Self::answer`]; dropping this stops the work.
 pub struct SegmentIndexing {
-    /// The blob, or why there is none.
-    pub answer: wake::Answer<Result<Vec<u8>, SearchError>>,
+    /// The index, or why there is none.
+    pub answer: wake::Answer<Result<BuiltIndex, SearchError>>,
     cancelled: Arc<AtomicBool>,
 }
 
@@ -289,12 +289,18 @@ pub struct SearchHub {
 
 impl SearchHub {
     /// Starts one indexer thread per shard (`indexer-<shard>`), each
-    /// taking at most `lag_bytes_max` of queued batches.
+    /// taking at most `lag_bytes_max` of queued batches, and building
+    /// archives' indexes in unlinked scratch files in `scratch_dir` (the
+    /// data directory: a real disk, which holds the segments too).
     ///
     /// # Errors
     ///
     /// A thread could not be started.
-    pub fn start(shards: usize, lag_bytes_max: u64) -> std::io::Result<Arc<SearchHub>> {
+    pub fn start(
+        shards: usize,
+        lag_bytes_max: u64,
+        scratch_dir: PathBuf,
+    ) -> std::io::Result<Arc<SearchHub>> {
         let mut indexers = Vec::with_capacity(shards);
         for shard in 0..shards {
             let (batches, batch_queue) = bounded(INDEX_QUEUE_JOBS_MAX);
@@ -332,9 +338,10 @@ impl SearchHub {
             std::thread::Builder::new()
                 .name(format!("searcher-{shard}"))
                 .spawn(move || serve_searches(shard, &search_queue, &searcher))?;
+            let scratch_dir = scratch_dir.clone();
             std::thread::Builder::new()
                 .name(format!("seg-indexer-{shard}"))
-                .spawn(move || index_segments(shard, &segment_queue, &local_queue))?;
+                .spawn(move || index_segments(shard, &scratch_dir, &segment_queue, &local_queue))?;
             indexers.push(Indexer {
                 batches,
                 jobs,
@@ -383,9 +390,8 @@ impl SearchHub {
     }
 
     /// Starts building the index of `partition`'s sealed segment file
-    /// `path` (`records_bytes` long) on `shard`'s segment
-    /// indexer, for its archive. Refused, with the reason, when the
-    /// segment is larger than [`SEGMENT_INDEX_RECORDS_BYTES_MAX`] or the
+    /// `path` on `shard`'s segment indexer, for its archive (any size: the index is spilled to a
+    /// scratch file a chunk at a time). Refused, with the reason, when the
     /// indexer is more than `--index-lag-bytes-max` behind: the archive
     /// then ships without an index rather than waiting.
     pub fn index_segment(
@@ -393,12 +399,8 @@ impl SearchHub {
         shard: usize,
         partition: u32,
         path: PathBuf,
-        records_bytes: u64,
     ) -> Result<SegmentIndexing, &'static str> {
         let indexer = self.indexers.get(shard).ok_or("no indexer for the shard")?;
-        if records_bytes > SEGMENT_INDEX_RECORDS_BYTES_MAX {
-            return Err("the segment is larger than the most indexed at archiving (256 MiB)");
-        }
         if indexer.queued_bytes.load(Ordering::Relaxed) > self.lag_bytes_max {
             return Err("the indexer is further behind than --index-lag-bytes-max");
         }
@@ -707,8 +709,8 @@ impl IndexerThread {
     /// listed, and starts indexing the newest one below the tail
     /// (`searchable_from`) not indexed yet, within
     /// [`LOCAL_INDEX_BYTES_MAX`] for the indexer; a segment larger than
-    /// [`SEGMENT_INDEX_RECORDS_BYTES_MAX`] is not (its index is built in
-    /// RAM), as at archiving.
+    /// [`LOCAL_SEGMENT_RECORDS_BYTES_MAX`] is not (its index would be held
+    /// in RAM): it is searched through its archive.
     fn tend_local(
         &mut self,
         partition: &PartitionKey,
@@ -739,7 +741,7 @@ impl IndexerThread {
         };
         let next = local.segments.iter().rev().find(|s| {
             s.base_offset < searchable_from
-                && s.bytes <= SEGMENT_INDEX_RECORDS_BYTES_MAX
+                && s.bytes <= LOCAL_SEGMENT_RECORDS_BYTES_MAX
                 && !local.indexes.contains_key(&s.base_offset)
                 && !local.failed.contains(&s.base_offset)
         });
@@ -889,7 +891,12 @@ fn subtract(ranges: &mut Vec<Range<u64>>, cut: &Range<u64>) {
 /// the archiver asks for, under `SCHED_IDLE` like the tails' indexer, on
 /// a thread of its own so a segment (seconds of work) never holds up the
 /// tails' commits or a search.
-fn index_segments(shard: usize, jobs: &Receiver<SegmentJob>, local: &Receiver<LocalJob>) {
+fn index_segments(
+    shard: usize,
+    scratch_dir: &Path,
+    jobs: &Receiver<SegmentJob>,
+    local: &Receiver<LocalJob>,
+) {
     yield_the_cpu(shard);
     let never = AtomicBool::new(false);
     // Ends when the hub, and with it the senders, is gone.
@@ -900,7 +907,8 @@ fn index_segments(shard: usize, jobs: &Receiver<SegmentJob>, local: &Receiver<Lo
                 if job.cancelled.load(Ordering::Relaxed) {
                     continue;
                 }
-                let built = index_segment_file(job.partition, &job.path, &job.cancelled);
+                let built =
+                    index_segment_file(job.partition, &job.path, Some(scratch_dir), &job.cancelled);
                 if built.is_ok() {
                     crate::crash::point(CRASH_SEGMENT_INDEXED);
                 }
@@ -909,7 +917,8 @@ fn index_segments(shard: usize, jobs: &Receiver<SegmentJob>, local: &Receiver<Lo
             },
             recv(local) -> job => {
                 let Ok(job) = job else { return };
-                let built = index_segment_file(job.key.1, &job.segment.path, &never);
+                let built = index_segment_file(job.key.1, &job.segment.path, None, &never)
+                    .and_then(|built| Ok(built.into_blob()?));
                 let _ = job.reply.send(LocalBuilt {
                     key: job.key,
                     segment: job.segment,

@@ -65,9 +65,9 @@ pub use query::{
 pub use schema::SearchSchema;
 pub use searcher::SEARCHER_QUEUE_JOBS_MAX;
 pub use segment::{
-    index_segment_file, SegmentIndex, SegmentIndexBuilder, SegmentIndexHeader, DATA_BLOCK_BYTES,
-    SEGMENT_INDEX_HEADER_BYTES, SEGMENT_INDEX_RECORDS_BYTES_MAX, SEGMENT_INDEX_VERSION,
-    SEGMENT_WRITER_MEMORY_BYTES,
+    index_segment_file, BuiltIndex, SegmentIndex, SegmentIndexBuilder, SegmentIndexHeader,
+    CHUNK_RECORDS_BYTES_MAX, DATA_BLOCK_BYTES, LOCAL_SEGMENT_RECORDS_BYTES_MAX,
+    SEGMENT_INDEX_HEADER_BYTES, SEGMENT_INDEX_VERSION, SEGMENT_WRITER_MEMORY_BYTES,
 };
 pub use tail::{TailIndex, TAIL_COMMIT_INTERVAL_MS, TAIL_WRITER_MEMORY_BYTES};
 
@@ -94,6 +94,14 @@ pub enum SearchError {
     /// A segment index blob, or a stored document, is damaged.
     #[error("corrupt search index: {0}")]
     Corrupt(#[from] Corruption),
+    /// The scratch file a large index is built in does not write or read.
+    #[error("scratch file in {}: {error}", dir.display())]
+    Scratch {
+        /// The directory it lies in.
+        dir: std::path::PathBuf,
+        /// What failed.
+        error: std::io::Error,
+    },
 }
 
 impl From<std::io::Error> for SearchError {

@@ -33,7 +33,8 @@ use super::directory::{BlobDirectory, Data, RangeSource, Reads};
 use super::documents::batch_documents;
 use super::schema::{tokenizers, SearchSchema};
 use super::{Corruption, SearchError};
-use ringlog_engine::archive::for_each_stored_batch;
+use ringlog_engine::archive::{for_each_stored_batch, MemberKind, NewMember};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,43 +68,53 @@ pub const DATA_BLOCK_BYTES: u64 = 64 << 10;
 /// bytes between two footers cost less than a range entry and a seek).
 const HOT_GAP_BYTES_MAX: u64 = 4096;
 
-/// The writer's memory budget while a segment is indexed: a segment is
-/// indexed whole, by one thread, at most two per shard at a time (as many
-/// as uploads in flight).
+/// The writer's memory budget while a chunk of a segment is indexed.
 pub const SEGMENT_WRITER_MEMORY_BYTES: usize = 64 << 20;
 
-/// Bytes of the largest segment file indexed when it is archived: the
-/// builder holds the index in RAM (postings, fast fields and the stored
-/// records: about the records' size, decompressed) until the blob is
-/// written into the archive, one segment at a time per shard. A larger
-/// segment is archived without an index and its offsets are reported
-/// unindexed.
-pub const SEGMENT_INDEX_RECORDS_BYTES_MAX: u64 = 256 << 20;
+/// Record bytes (keys, values and headers, decompressed) indexed as one
+/// tantivy segment. A chunk's index is built in RAM, then written out
+/// (after the earlier chunks' files: to the blob's data in RAM, or to a
+/// scratch file), so building an index costs about a chunk of RAM
+/// whatever the segment's size; the index of a 1 GiB segment is 8
+/// tantivy segments in one blob, opened as one index.
+pub const CHUNK_RECORDS_BYTES_MAX: u64 = 128 << 20;
+
+/// Bytes of the largest local sealed segment whose index is built to be
+/// held in RAM (searched before its archive is recorded; the archive's
+/// index of any size is spilled to a scratch file instead). A larger one
+/// is searched through its archive once that is recorded.
+pub const LOCAL_SEGMENT_RECORDS_BYTES_MAX: u64 = 256 << 20;
 
 /// Builds the index of the sealed segment file at `path` (of
-/// `partition`) as one blob, reading the file once, a window at a time.
-/// Checks `cancelled` before every batch: a caller that stopped waiting
-/// ends the work.
+/// `partition`), reading the file once, a window at a time: in RAM, or
+/// with its data spilled to a scratch file in `scratch_dir` (for an
+/// archive: any size). Checks `cancelled` before every batch: a caller
+/// that stopped waiting ends the work.
 ///
 /// # Errors
 ///
 /// The file does not read or is not a sealed segment
 /// ([`SearchError::Segment`]), a batch does not decode (then no part of
 /// the segment is indexed: the archive ships without its index and the
-/// whole range is reported unindexed, never a silent gap), or
-/// `cancelled` was set ([`SearchError::Unavailable`]).
+/// whole range is reported unindexed, never a silent gap), the scratch
+/// file does not write ([`SearchError::Scratch`]), or `cancelled` was set
+/// ([`SearchError::Unavailable`]).
 pub fn index_segment_file(
     partition: u32,
     path: &Path,
+    scratch_dir: Option<&Path>,
     cancelled: &AtomicBool,
-) -> Result<Vec<u8>, SearchError> {
+) -> Result<BuiltIndex, SearchError> {
     let file = std::fs::File::open(path).map_err(|e| ringlog_engine::Error::io(path, e))?;
     let len_bytes = file
         .metadata()
         .map_err(|e| ringlog_engine::Error::io(path, e))?
         .len();
     let name = path.display().to_string();
-    let mut builder = SegmentIndexBuilder::new(partition)?;
+    let mut builder = match scratch_dir {
+        Some(dir) => SegmentIndexBuilder::spilling(partition, dir)?,
+        None => SegmentIndexBuilder::new(partition)?,
+    };
     let mut stopped = None;
     let walked = for_each_stored_batch(file, len_bytes, &name, |batch| {
         let added = if cancelled.load(Ordering::Relaxed) {
@@ -123,71 +134,329 @@ pub fn index_segment_file(
     builder.finish()
 }
 
-/// Builds the index of one sealed segment, on the calling thread, as one
-/// tantivy segment: no writer threads, no channel per document and no
-/// merge (the segment is indexed whole, so there is nothing to commit
-/// along the way), which is most of what a general index writer spends
-/// beyond tokenizing and recording postings.
+/// Builds the index of one sealed segment, on the calling thread, a
+/// chunk ([`CHUNK_RECORDS_BYTES_MAX`]) at a time, each chunk one tantivy
+/// segment: no writer threads, no channel per document and no merge
+/// (each chunk is indexed whole, so there is nothing to commit along the
+/// way), which is most of what a general index writer spends beyond
+/// tokenizing and recording postings.
 pub struct SegmentIndexBuilder {
     schema: SearchSchema,
     partition: u32,
+    chunk_records_bytes_max: u64,
+    chunk: Option<Chunk>,
+    written: Written,
+}
+
+/// The chunk being indexed.
+struct Chunk {
     writer: SingleSegmentIndexWriter<TantivyDocument>,
+    records_bytes: u64,
+}
+
+/// The chunks written so far: their files, back to back.
+struct Written {
+    /// Name and length of each file, in data order.
+    table: Vec<(String, u64)>,
+    /// The last chunk's `meta.json`, and every chunk's segment entries:
+    /// the index's `meta.json` is the one with all of them.
+    meta: Option<serde_json::Value>,
+    segments: Vec<serde_json::Value>,
+    data: Sink,
+    crcs: BlockCrcs,
+}
+
+/// Where the data goes.
+enum Sink {
+    Memory(Vec<u8>),
+    /// A scratch file, unlinked (nothing to clean up after a crash).
+    File(std::fs::File, PathBuf),
+}
+
+/// The crc32c of each [`DATA_BLOCK_BYTES`] block of bytes fed in pieces.
+#[derive(Default)]
+struct BlockCrcs {
+    crcs: Vec<u32>,
+    /// The crc and length of the last, partial block.
+    crc: u32,
+    len: u64,
+}
+
+impl BlockCrcs {
+    /// Feeds `bytes`; bounded by the blocks they cover.
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = ((DATA_BLOCK_BYTES - self.len) as usize).min(bytes.len());
+            self.crc = crc32c::crc32c_append(self.crc, &bytes[..take]);
+            self.len += take as u64;
+            bytes = &bytes[take..];
+            if self.len == DATA_BLOCK_BYTES {
+                self.crcs.push(self.crc);
+                (self.crc, self.len) = (0, 0);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<u32> {
+        if self.len > 0 {
+            self.crcs.push(self.crc);
+        }
+        self.crcs
+    }
+}
+
+impl Written {
+    fn data_bytes(&self) -> u64 {
+        self.table.iter().map(|(_, len)| len).sum()
+    }
+
+    /// Appends one file.
+    fn push(&mut self, name: String, bytes: &[u8]) -> Result<(), SearchError> {
+        if self.table.iter().any(|(known, _)| *known == name) {
+            return Err(internal(format!("two chunks wrote {name}")));
+        }
+        match &mut self.data {
+            Sink::Memory(data) => data.extend_from_slice(bytes),
+            Sink::File(file, dir) => {
+                file.write_all(bytes)
+                    .map_err(|error| SearchError::Scratch {
+                        dir: dir.clone(),
+                        error,
+                    })?
+            }
+        }
+        self.crcs.feed(bytes);
+        self.table.push((name, bytes.len() as u64));
+        Ok(())
+    }
+}
+
+/// A scratch file in `dir`, already unlinked: `O_TMPFILE` where the
+/// filesystem has it, else created and removed at once.
+fn scratch_file(dir: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).mode(0o600);
+    match options.clone().custom_flags(libc::O_TMPFILE).open(dir) {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(e),
+        Err(_) => {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let path = dir.join(format!(
+                ".search-scratch-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let file = options.create_new(true).open(&path)?;
+            std::fs::remove_file(&path)?;
+            Ok(file)
+        }
+    }
+}
+
+/// A blob's data in a scratch file, read for warming.
+struct ScratchSource(std::fs::File);
+
+impl RangeSource for ScratchSource {
+    fn read(&self, range: Range<u64>) -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = vec![0; (range.end - range.start) as usize];
+        self.0.read_exact_at(&mut bytes, range.start)?;
+        Ok(bytes)
+    }
+}
+
+/// A finished index: the blob's header and head, and its data in RAM or
+/// in a scratch file.
+pub struct BuiltIndex {
+    front: Vec<u8>,
+    data: BuiltData,
+}
+
+enum BuiltData {
+    Memory(OwnedBytes),
+    File(std::fs::File, u64),
+}
+
+impl BuiltIndex {
+    /// The blob's length.
+    pub fn len_bytes(&self) -> u64 {
+        let data_bytes = match &self.data {
+            BuiltData::Memory(data) => data.len() as u64,
+            BuiltData::File(_, len) => *len,
+        };
+        self.front.len() as u64 + data_bytes
+    }
+
+    /// The blob, whole in RAM.
+    ///
+    /// # Errors
+    ///
+    /// The scratch file does not read back.
+    pub fn into_blob(self) -> std::io::Result<Vec<u8>> {
+        let mut blob = self.front;
+        match self.data {
+            BuiltData::Memory(data) => blob.extend_from_slice(data.as_slice()),
+            BuiltData::File(mut file, len) => {
+                file.seek(SeekFrom::Start(0))?;
+                file.take(len).read_to_end(&mut blob)?;
+            }
+        }
+        Ok(blob)
+    }
+
+    /// The blob as an archive member of `kind`, read as the archive is
+    /// written (a spilled index never whole in RAM).
+    ///
+    /// # Errors
+    ///
+    /// The scratch file does not rewind.
+    pub fn into_member(self, kind: MemberKind) -> std::io::Result<NewMember> {
+        let len_bytes = self.len_bytes();
+        let front = std::io::Cursor::new(self.front);
+        let bytes: Box<dyn Read + Send> = match self.data {
+            BuiltData::Memory(data) => Box::new(front.chain(std::io::Cursor::new(data))),
+            BuiltData::File(mut file, len) => {
+                file.seek(SeekFrom::Start(0))?;
+                Box::new(front.chain(file.take(len)))
+            }
+        };
+        Ok(NewMember {
+            kind,
+            len_bytes,
+            bytes,
+        })
+    }
 }
 
 impl SegmentIndexBuilder {
-    /// An empty index of `partition`'s segment.
+    /// An empty index of `partition`'s segment, built in RAM.
     pub fn new(partition: u32) -> Result<Self, SearchError> {
-        let schema = SearchSchema::new();
-        let writer = Index::builder()
-            .schema(schema.schema.clone())
-            .tokenizers(tokenizers())
-            .single_segment_index_writer(RamDirectory::create(), SEGMENT_WRITER_MEMORY_BYTES)?;
-        Ok(SegmentIndexBuilder {
-            schema,
+        Ok(Self::with_sink(partition, Sink::Memory(Vec::new())))
+    }
+
+    /// An empty index of `partition`'s segment whose data is written to
+    /// a scratch file in `dir` (on the data disk: never `/tmp`, which may
+    /// be RAM), so its size is bounded by the disk, not RAM.
+    pub fn spilling(partition: u32, dir: &Path) -> Result<Self, SearchError> {
+        let file = scratch_file(dir).map_err(|error| SearchError::Scratch {
+            dir: dir.to_path_buf(),
+            error,
+        })?;
+        Ok(Self::with_sink(
             partition,
-            writer,
-        })
+            Sink::File(file, dir.to_path_buf()),
+        ))
+    }
+
+    fn with_sink(partition: u32, data: Sink) -> Self {
+        SegmentIndexBuilder {
+            schema: SearchSchema::new(),
+            partition,
+            chunk_records_bytes_max: CHUNK_RECORDS_BYTES_MAX,
+            chunk: None,
+            written: Written {
+                table: Vec::new(),
+                meta: None,
+                segments: Vec::new(),
+                data,
+                crcs: BlockCrcs::default(),
+            },
+        }
+    }
+
+    /// Ends a chunk after `bytes` of records (tests: many chunks from few
+    /// records).
+    pub fn with_chunk_records_bytes_max(mut self, bytes: u64) -> Self {
+        assert!(bytes > 0);
+        self.chunk_records_bytes_max = bytes;
+        self
     }
 
     /// Indexes every record of `batch` (a stored batch, whole). Returns how
     /// many records were added.
     pub fn add_batch(&mut self, batch: &[u8]) -> Result<usize, SearchError> {
-        let documents = batch_documents(&self.schema, self.partition, batch)?;
+        let (documents, records_bytes) = batch_documents(&self.schema, self.partition, batch)?;
         let count = documents.len();
+        let chunk = match &mut self.chunk {
+            Some(chunk) => chunk,
+            None => self.chunk.insert(Chunk {
+                writer: self.chunk_writer()?,
+                records_bytes: 0,
+            }),
+        };
         for document in documents {
-            self.writer.add_document(document)?;
+            chunk.writer.add_document(document)?;
+        }
+        chunk.records_bytes += records_bytes;
+        if chunk.records_bytes >= self.chunk_records_bytes_max
+            || chunk.writer.mem_usage() >= SEGMENT_WRITER_MEMORY_BYTES
+        {
+            self.write_chunk()?;
         }
         Ok(count)
     }
 
-    /// Writes the segment and returns the index as one blob, with the
-    /// hot ranges that opening and warming it read.
-    pub fn finish(self) -> Result<Vec<u8>, SearchError> {
-        let (table, data) = {
-            let index = self.writer.finalize()?;
-            let directory = index.directory();
-            let mut names: Vec<PathBuf> = directory.list_managed_files().into_iter().collect();
-            names.push(PathBuf::from("meta.json"));
-            names.sort();
-            names.dedup();
-            let (mut table, mut data) = (Vec::with_capacity(names.len()), Vec::new());
-            for name in names {
-                if directory.exists(&name)? {
-                    let file = directory.atomic_read(&name)?;
-                    table.push((name.to_string_lossy().into_owned(), file.len() as u64));
-                    data.extend_from_slice(&file);
-                }
-            }
-            // The index's own copy is dropped here: the peak is the data
-            // twice (here, then in the blob), not three times.
-            (table, data)
+    /// A new chunk's writer: one tantivy segment, in RAM.
+    fn chunk_writer(&self) -> Result<SingleSegmentIndexWriter<TantivyDocument>, SearchError> {
+        Ok(Index::builder()
+            .schema(self.schema.schema.clone())
+            .tokenizers(tokenizers())
+            .single_segment_index_writer(RamDirectory::create(), SEGMENT_WRITER_MEMORY_BYTES)?)
+    }
+
+    /// Writes the chunk being indexed (an empty one if none was started:
+    /// an index has at least one segment) after the earlier ones.
+    fn write_chunk(&mut self) -> Result<(), SearchError> {
+        let writer = match self.chunk.take() {
+            Some(chunk) => chunk.writer,
+            None => self.chunk_writer()?,
         };
-        // Open the index the way search will, through a directory that
-        // records every read, and keep what opening and warming read.
-        let data = OwnedBytes::new(data);
+        let index = writer.finalize()?;
+        let directory = index.directory();
+        let meta: serde_json::Value =
+            serde_json::from_slice(&directory.atomic_read(Path::new(META_FILE))?)
+                .map_err(|e| internal(format!("meta.json: {e}")))?;
+        let segments = meta
+            .get("segments")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| internal("meta.json lists no segments".to_string()))?;
+        self.written.segments.extend(segments.iter().cloned());
+        let mut names: Vec<PathBuf> = directory
+            .list_managed_files()
+            .into_iter()
+            .filter(|name| name != Path::new(META_FILE) && name != Path::new(".managed.json"))
+            .collect();
+        names.sort();
+        for name in names {
+            if directory.exists(&name)? {
+                let bytes = directory.atomic_read(&name)?;
+                self.written
+                    .push(name.to_string_lossy().into_owned(), &bytes)?;
+            }
+        }
+        self.written.meta = Some(meta);
+        Ok(())
+    }
+
+    /// Writes the last chunk and the index's `meta.json` (every chunk's
+    /// segment), then opens the index the way search will, through a
+    /// directory that records every read, and keeps what opening and
+    /// warming read as the hot ranges.
+    pub fn finish(mut self) -> Result<BuiltIndex, SearchError> {
+        if self.chunk.is_some() || self.written.meta.is_none() {
+            self.write_chunk()?;
+        }
+        let mut written = self.written;
+        let mut meta = written.meta.take().expect("a chunk was written");
+        meta["segments"] = serde_json::Value::Array(std::mem::take(&mut written.segments));
+        let meta = serde_json::to_vec(&meta).map_err(|e| internal(format!("meta.json: {e}")))?;
+        written.push(META_FILE.to_string(), &meta)?;
+        let data_bytes = written.data_bytes();
         let mut start = 0;
         let head = Head {
-            files: table
+            files: written
+                .table
                 .iter()
                 .map(|(name, len)| {
                     start += len;
@@ -200,20 +469,58 @@ impl SegmentIndexBuilder {
                 .collect(),
             hot: Vec::new(),
             hot_bytes: OwnedBytes::empty(),
-            block_crcs: block_crcs(data.as_slice()),
-            data_bytes: data.len() as u64,
+            block_crcs: written.crcs.finish(),
+            data_bytes,
         };
-        let directory = BlobDirectory::recording(head, Data::Memory(data.clone()));
+        let starts: Vec<u64> = head.files.iter().map(|f| f.start).collect();
+        let block_crcs = head.block_crcs.clone();
+        let (data, built) = match written.data {
+            Sink::Memory(data) => {
+                let data = OwnedBytes::new(data);
+                (Data::Memory(data.clone()), BuiltData::Memory(data))
+            }
+            Sink::File(file, dir) => {
+                let scratch = |error| SearchError::Scratch {
+                    dir: dir.clone(),
+                    error,
+                };
+                let source = ScratchSource(file.try_clone().map_err(scratch)?);
+                (
+                    Data::Ranged(Arc::new(source)),
+                    BuiltData::File(file, data_bytes),
+                )
+            }
+        };
+        let directory = BlobDirectory::recording(head, data);
         warm(&open_index(directory.clone())?)?;
         let hot = merge_reads(directory.recorded());
-        Ok(encode(&table, data.as_slice(), &hot))
+        let mut hot_bytes = Vec::new();
+        for (file, range) in &hot {
+            let at = starts[*file as usize];
+            match &built {
+                BuiltData::Memory(data) => hot_bytes.extend_from_slice(
+                    &data.as_slice()[(at + range.start) as usize..(at + range.end) as usize],
+                ),
+                BuiltData::File(file, _) => {
+                    use std::os::unix::fs::FileExt;
+                    let from = hot_bytes.len();
+                    hot_bytes.resize(from + (range.end - range.start) as usize, 0);
+                    file.read_exact_at(&mut hot_bytes[from..], at + range.start)?;
+                }
+            }
+        }
+        let front = encode_front(&written.table, &hot, &hot_bytes, &block_crcs);
+        Ok(BuiltIndex { front, data: built })
     }
 }
 
-fn block_crcs(data: &[u8]) -> Vec<u32> {
-    data.chunks(DATA_BLOCK_BYTES as usize)
-        .map(crc32c::crc32c)
-        .collect()
+/// The name tantivy gives an index's list of segments.
+const META_FILE: &str = "meta.json";
+
+/// A chunk's index is not what tantivy promises (never expected: the
+/// builder's own output, read back in RAM).
+fn internal(message: String) -> SearchError {
+    SearchError::Index(tantivy::TantivyError::InternalError(message))
 }
 
 /// Does what a search's first query does to each segment of `index`
@@ -277,51 +584,54 @@ fn open_index(directory: BlobDirectory) -> Result<Index, SearchError> {
     Ok(index)
 }
 
-/// The container of files `table` (name, length), whose data lie back to
-/// back in `data`, with the hot ranges `hot` (file, range within it;
-/// sorted and disjoint).
-fn encode(table: &[(String, u64)], data: &[u8], hot: &[(u32, Range<u64>)]) -> Vec<u8> {
+/// The header and head of the container of files `table` (name, length;
+/// their data back to back after the head), with the hot ranges `hot`
+/// (file, range within it; sorted and disjoint) whose bytes are
+/// `hot_bytes`, and the data's `block_crcs`.
+fn encode_front(
+    table: &[(String, u64)],
+    hot: &[(u32, Range<u64>)],
+    hot_bytes: &[u8],
+    block_crcs: &[u32],
+) -> Vec<u8> {
+    let data_bytes: u64 = table.iter().map(|(_, len)| len).sum();
     assert_eq!(
-        table.iter().map(|(_, len)| len).sum::<u64>(),
-        data.len() as u64
+        block_crcs.len() as u64,
+        data_bytes.div_ceil(DATA_BLOCK_BYTES)
     );
     assert!(hot.len() <= HOT_RANGES_MAX as usize);
+    assert_eq!(
+        hot.iter().map(|(_, r)| r.end - r.start).sum::<u64>(),
+        hot_bytes.len() as u64
+    );
     let mut head = Vec::new();
-    let mut starts = Vec::with_capacity(table.len());
-    let mut start = 0;
     for (name, len) in table {
         assert!(!name.is_empty() && name.len() <= NAME_BYTES_MAX);
         head.extend_from_slice(&(name.len() as u16).to_le_bytes());
         head.extend_from_slice(name.as_bytes());
         head.extend_from_slice(&len.to_le_bytes());
-        starts.push(start);
-        start += len;
     }
     for (file, range) in hot {
         head.extend_from_slice(&file.to_le_bytes());
         head.extend_from_slice(&range.start.to_le_bytes());
         head.extend_from_slice(&(range.end - range.start).to_le_bytes());
     }
-    for (file, range) in hot {
-        let at = starts[*file as usize];
-        head.extend_from_slice(&data[(at + range.start) as usize..(at + range.end) as usize]);
-    }
-    for crc in block_crcs(data) {
+    head.extend_from_slice(hot_bytes);
+    for crc in block_crcs {
         head.extend_from_slice(&crc.to_le_bytes());
     }
-    let mut blob = Vec::with_capacity(SEGMENT_INDEX_HEADER_BYTES + head.len() + data.len());
-    blob.extend_from_slice(MAGIC);
-    blob.extend_from_slice(&SEGMENT_INDEX_VERSION.to_le_bytes());
-    blob.extend_from_slice(&(table.len() as u32).to_le_bytes());
-    blob.extend_from_slice(&(hot.len() as u32).to_le_bytes());
-    blob.extend_from_slice(&(head.len() as u64).to_le_bytes());
-    blob.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    assert_eq!(blob.len(), HEADER_CRC_AT);
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&blob), &head);
-    blob.extend_from_slice(&crc.to_le_bytes());
-    blob.extend_from_slice(&head);
-    blob.extend_from_slice(data);
-    blob
+    let mut front = Vec::with_capacity(SEGMENT_INDEX_HEADER_BYTES + head.len());
+    front.extend_from_slice(MAGIC);
+    front.extend_from_slice(&SEGMENT_INDEX_VERSION.to_le_bytes());
+    front.extend_from_slice(&(table.len() as u32).to_le_bytes());
+    front.extend_from_slice(&(hot.len() as u32).to_le_bytes());
+    front.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    front.extend_from_slice(&data_bytes.to_le_bytes());
+    assert_eq!(front.len(), HEADER_CRC_AT);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&front), &head);
+    front.extend_from_slice(&crc.to_le_bytes());
+    front.extend_from_slice(&head);
+    front
 }
 
 /// Reads little-endian integers off the front of a slice.

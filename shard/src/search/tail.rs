@@ -64,7 +64,7 @@ impl TailIndex {
     /// Indexes every record of `batch` (a stored batch, whole); searchable
     /// after the next commit. Returns how many records were added.
     pub fn add_batch(&mut self, batch: &[u8]) -> Result<usize, SearchError> {
-        let documents = batch_documents(&self.schema, self.partition, batch)?;
+        let (documents, _) = batch_documents(&self.schema, self.partition, batch)?;
         let count = documents.len();
         for document in documents {
             let offset = document

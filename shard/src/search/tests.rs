@@ -2,6 +2,7 @@
 //! of every codec, each query feature, and damaged blobs.
 
 use super::*;
+use ringlog_engine::archive::MemberKind;
 use ringlog_engine::batch::set_base_offset;
 use ringlog_engine::codec::Codec;
 use ringlog_engine::records::{build_records_batch, NewRecord};
@@ -341,7 +342,7 @@ fn segment_blob(codec: Codec) -> Vec<u8> {
             100
         );
     }
-    builder.finish().unwrap()
+    builder.finish().unwrap().into_blob().unwrap()
 }
 
 #[test]
@@ -390,7 +391,12 @@ impl RangeSource for CountedData {
 /// A segment of 40 batches of 100 records, each record's value 200
 /// bytes of words no other record has: enough data for many blocks.
 fn large_segment_blob() -> Vec<u8> {
-    let mut builder = SegmentIndexBuilder::new(0).unwrap();
+    large_segment(SegmentIndexBuilder::new(0).unwrap())
+        .into_blob()
+        .unwrap()
+}
+
+fn large_segment(mut builder: SegmentIndexBuilder) -> BuiltIndex {
     for b in 0..40u64 {
         let values: Vec<String> = (0..100u64)
             .map(|i| {
@@ -406,6 +412,75 @@ fn large_segment_blob() -> Vec<u8> {
             .unwrap();
     }
     builder.finish().unwrap()
+}
+
+/// A fresh directory under the build's target directory: a real disk,
+/// as the data directory is.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/tmp/search-scratch")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_segment_indexed_in_chunks_and_spilled_finds_what_one_chunk_does() {
+    let dir = scratch("chunks");
+    // About 21 KB of records a batch (100 values of ~200 bytes and their
+    // keys): a chunk ends at the fifth batch past 100 KB, so the 40
+    // batches are 8 tantivy segments in one blob.
+    let spilled = SegmentIndexBuilder::spilling(0, &dir)
+        .unwrap()
+        .with_chunk_records_bytes_max(100_000);
+    let spilled = large_segment(spilled);
+    // Nothing is left in the directory: the scratch file has no name.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    // The member streams exactly the blob.
+    let len_bytes = spilled.len_bytes();
+    let mut member = spilled.into_member(MemberKind::SEARCH_INDEX).unwrap();
+    assert_eq!(member.len_bytes, len_bytes);
+    let mut blob = Vec::new();
+    std::io::Read::read_to_end(&mut member.bytes, &mut blob).unwrap();
+    assert_eq!(blob.len() as u64, len_bytes);
+    let whole = SegmentIndex::open(blob.clone()).unwrap();
+    assert_eq!(whole.searcher().segment_readers().len(), 8);
+    let one = SegmentIndex::open(large_segment_blob()).unwrap();
+    assert_eq!(one.searcher().segment_readers().len(), 1);
+    for q in [
+        "record1234",
+        "record0",
+        "record3999",
+        "w1550x3",
+        "offset:[100 TO 2000]",
+    ] {
+        let every = SearchRequest {
+            limit: 5000,
+            ..request(q)
+        };
+        let (a, b) = (run_segment(&whole, &every), run_segment(&one, &every));
+        assert!(!a.is_empty(), "{q}");
+        assert_eq!(offsets(&a), offsets(&b), "{q}");
+    }
+    // Opened from its head as an archive's member is, every segment's
+    // hot ranges came with it: opening reads no data.
+    let (ranged, data) = open_ranged(&blob, false);
+    assert_eq!(data.reads.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        offsets(&run_segment(&ranged, &request("record2345"))),
+        vec![2345]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_scratch_directory_that_is_not_there_is_a_scratch_error() {
+    let dir = scratch("missing").join("gone");
+    assert!(matches!(
+        SegmentIndexBuilder::spilling(0, &dir),
+        Err(SearchError::Scratch { .. })
+    ));
 }
 
 /// Opens `blob` as an archive's member would be: its header and head in

@@ -45,7 +45,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use ringlog_engine::archive::{
-    archive_segment, write_archive_file, ArchiveMeta, Archived, MemberKind,
+    archive_segment, write_archive_file, ArchiveMeta, Archived, NewMember,
 };
 use std::error::Error as StdError;
 use std::future::Future;
@@ -201,7 +201,7 @@ enum Request {
         key: ObjectPath,
         meta: ArchiveMeta,
         segment: PathBuf,
-        members: Vec<(MemberKind, Vec<u8>)>,
+        members: Vec<NewMember>,
         reply: Reply<Archived>,
     },
     GetRange {
@@ -260,7 +260,7 @@ impl StoreHandle {
         key: &str,
         meta: ArchiveMeta,
         segment: PathBuf,
-        members: Vec<(MemberKind, Vec<u8>)>,
+        members: Vec<NewMember>,
     ) -> Result<Archived, StoreError> {
         let path = self.object_path(key)?;
         let (reply, answer) = wake::channel();
@@ -1024,7 +1024,7 @@ impl Worker {
         key: ObjectPath,
         meta: ArchiveMeta,
         segment: PathBuf,
-        members: Vec<(MemberKind, Vec<u8>)>,
+        members: Vec<NewMember>,
     ) -> Result<Archived, StoreError> {
         let what = format!("put {key}");
         let object = key.to_string();

@@ -681,6 +681,19 @@ fn writer_refuses_reserved_member_kinds() {
     assert_eq!(w.add_member(MemberKind(4), vec![1]), Ok(()));
 }
 
+#[test]
+fn writer_refuses_a_batch_after_a_member() {
+    let all = batches(2, 3);
+    let mut w = ArchiveWriter::new(meta()).unwrap();
+    w.push_batch(&all[0]).unwrap();
+    w.add_member(MemberKind(4), vec![1]).unwrap();
+    let at = all[0].len() as u64;
+    assert_eq!(
+        w.push_batch(&all[1]),
+        Err(InvalidInput::BatchAfterMember { at }.into())
+    );
+}
+
 mod corruption;
 
 #[test]
