@@ -50,8 +50,8 @@ cargo test --workspace --locked
 step "crash property test, release, ${RINGLOG_PROPTEST_CASES:=2000} cases"
 PROPTEST_CASES=$RINGLOG_PROPTEST_CASES cargo test --release --locked -p ringlog-engine --test log_crash_prop
 
-step "a broken invariant stops one partition (engine fault points)"
-cargo test --locked -p ringlog-shard --features failpoints --test partition_stop
+step "fault points: a broken invariant stops one partition; a stalled indexer stalls no search"
+cargo test --locked -p ringlog-shard --features failpoints --test partition_stop --test search_stalled_indexer
 
 step "fuzz smoke (cargo-fuzz on nightly; corpus replay on stable without one)"
 ci/fuzz.sh smoke

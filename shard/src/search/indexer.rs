@@ -42,14 +42,17 @@
 //! `seg-indexer-<shard>`, builds them, archives first; the tails'
 //! commits and searches never wait for one.
 //!
-//! **Searches on a third.** A search is planned here (a snapshot of the
-//! tails' and local segments' searchers, and the archives that may
-//! match) and run by `searcher-<shard>` ([`super::searcher`]), which
-//! reads archives' indexes from the store: a slow store never delays a
-//! tail's commit.
+//! **Searches on a third.** A search goes straight to `searcher-<shard>`
+//! ([`super::searcher`]), which plans it from what this thread publishes
+//! whenever a partition's indexes change (its tail's reader, its local
+//! segments' searchers, its archives and start) and reads archives'
+//! indexes from the store: a slow store never delays a tail's commit, and
+//! a search never waits for this `SCHED_IDLE` thread to get a core.
 
-use super::archives::{archive_offsets, may_match, ArchiveRef};
-use super::searcher::{serve_searches, SearchPlan, SearcherShared, SEARCHER_QUEUE_JOBS_MAX};
+use super::archives::{archive_offsets, ArchiveRef};
+use super::searcher::{
+    serve_searches, PartitionView, SearchJob, SearcherShared, SEARCHER_QUEUE_JOBS_MAX,
+};
 use super::{
     index_segment_file, BuiltIndex, Hit, Order, SearchError, SearchRequest, SegmentIndex,
     TailIndex, LOCAL_SEGMENT_RECORDS_BYTES_MAX, TAIL_COMMIT_INTERVAL_MS,
@@ -60,7 +63,7 @@ use bytes::Bytes;
 use crossbeam_channel::{bounded, select_biased, Receiver, Sender, TrySendError};
 use futures_channel::oneshot;
 use ringlog_engine::batch::{finish_header, set_base_offset, BatchView, ATTRIBUTE_LOG_APPEND_TIME};
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -100,7 +103,7 @@ pub const SEGMENT_QUEUE_JOBS_MAX: usize = 3;
 pub const CRASH_SEGMENT_INDEXED: &str = "segment-indexed";
 
 /// A partition of a topic.
-type PartitionKey = (String, u32);
+pub(super) type PartitionKey = (String, u32);
 
 /// One appended batch, as the shard hands it over.
 pub struct AppendedBatch {
@@ -123,11 +126,6 @@ enum Job {
     /// The partition's archives, replacing what was sent before.
     Archives(PartitionKey, Vec<ArchiveRef>),
     Drop(PartitionKey),
-    Search {
-        topic: String,
-        request: SearchRequest,
-        reply: Sender<Result<Found, SearchError>>,
-    },
 }
 
 /// What one shard's indexer found.
@@ -229,10 +227,10 @@ pub const LOCAL_INDEX_BYTES_MAX: u64 = 1 << 30;
 /// queue) and the indexer (undecodable batches, and everything below the
 /// tail at the last maintenance pass).
 #[derive(Default)]
-struct Unindexed(Mutex<BTreeMap<PartitionKey, Vec<Range<u64>>>>);
+pub(super) struct Unindexed(Mutex<BTreeMap<PartitionKey, Vec<Range<u64>>>>);
 
 impl Unindexed {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<PartitionKey, Vec<Range<u64>>>> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, BTreeMap<PartitionKey, Vec<Range<u64>>>> {
         // Only plain inserts happen under the lock: a poisoned map is whole.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -273,6 +271,7 @@ struct Indexer {
     batches: Sender<AppendedBatch>,
     jobs: Sender<Job>,
     segments: Sender<SegmentJob>,
+    searches: Sender<SearchJob>,
     /// The shard's archive store, once the shard has started it.
     store: Arc<OnceLock<StoreHandle>>,
     /// Batch bytes queued and not yet indexed.
@@ -315,7 +314,8 @@ impl SearchHub {
             let (searches, search_queue) = bounded(SEARCHER_QUEUE_JOBS_MAX);
             let searcher = Arc::new(SearcherShared {
                 store: store.clone(),
-                live: Mutex::new(HashSet::new()),
+                views: Mutex::new(BTreeMap::new()),
+                unindexed: unindexed.clone(),
             });
             let mut thread = IndexerThread {
                 shard,
@@ -323,7 +323,6 @@ impl SearchHub {
                 tails: BTreeMap::new(),
                 archives: BTreeMap::new(),
                 starts: BTreeMap::new(),
-                searches,
                 searcher: searcher.clone(),
                 local: BTreeMap::new(),
                 local_pending: None,
@@ -346,6 +345,7 @@ impl SearchHub {
                 batches,
                 jobs,
                 segments,
+                searches,
                 store,
                 queued_bytes,
                 unindexed,
@@ -465,36 +465,38 @@ impl SearchHub {
         sent
     }
 
-    /// Runs `request` over `topic` on every shard's indexer and merges
+    /// Runs `request` over `topic` on every shard's searcher and merges
     /// the answers: the best `request.limit` hits, and every unindexed
     /// range. Blocks the calling (non-reactor) thread.
     ///
     /// # Errors
     ///
-    /// [`SearchError::BadQuery`] for a query that does not parse; an
-    /// indexer that does not answer in [`SEARCH_TIMEOUT_MS`] is
+    /// [`SearchError::BadQuery`] for a query that does not parse; a
+    /// searcher with a full queue ([`SEARCHER_QUEUE_JOBS_MAX`]), or one
+    /// that does not answer in [`SEARCH_TIMEOUT_MS`], is
     /// [`SearchError::Unavailable`].
     pub fn search(&self, topic: &str, request: &SearchRequest) -> Result<Found, SearchError> {
         let mut waiting = Vec::with_capacity(self.indexers.len());
         for indexer in &self.indexers {
             let (reply, answer) = bounded(1);
-            let job = Job::Search {
+            let job = SearchJob {
                 topic: topic.to_string(),
                 request: request.clone(),
                 reply,
             };
-            let deadline = Duration::from_millis(SEARCH_TIMEOUT_MS);
             indexer
-                .jobs
-                .send_timeout(job, deadline)
-                .map_err(|_| SearchError::Unavailable("an indexer's queue stayed full"))?;
+                .searches
+                .try_send(job)
+                .map_err(|_| SearchError::Unavailable("a shard's searcher has a full queue"))?;
             waiting.push(answer);
         }
         let mut found = Found::default();
         for answer in waiting {
             let shard = answer
                 .recv_timeout(Duration::from_millis(SEARCH_TIMEOUT_MS))
-                .map_err(|_| SearchError::Unavailable("an indexer did not answer in time"))??;
+                .map_err(|_| {
+                    SearchError::Unavailable("a shard's searcher did not answer in time")
+                })??;
             found.hits.extend(shard.hits);
             found.archives_searched += shard.archives_searched;
             for (partition, ranges) in shard.unindexed {
@@ -540,8 +542,7 @@ struct IndexerThread {
     /// Each partition's first readable offset at the last pass: hits
     /// below it (removed records an archive still holds) are not shown.
     starts: BTreeMap<PartitionKey, u64>,
-    /// The shard's searcher thread: its queue, and what it shares.
-    searches: Sender<SearchPlan>,
+    /// What the shard's searcher thread reads.
     searcher: Arc<SearcherShared>,
     /// Each partition's local sealed segments and their indexes.
     local: BTreeMap<PartitionKey, Local>,
@@ -565,6 +566,10 @@ impl IndexerThread {
         let mut next_check = self.started + check;
         // Ends when the hub, and with it every sender, is gone.
         loop {
+            // A test stalls the thread here, as a core the shards keep
+            // busy does (tests/search_stalled_indexer.rs).
+            #[cfg(feature = "failpoints")]
+            fail::fail_point!("search-indexer-loop");
             let wait = next_check.saturating_duration_since(Instant::now());
             select_biased! {
                 recv(jobs) -> job => match job {
@@ -603,8 +608,8 @@ impl IndexerThread {
         match job {
             Job::Tend(partition, tend) => self.tend(partition, tend),
             Job::Archives(partition, archives) => {
-                self.archives.insert(partition, archives);
-                self.publish_live_archives();
+                self.archives.insert(partition.clone(), archives);
+                self.publish(&partition);
             }
             Job::Drop(partition) => {
                 self.tails.remove(&partition);
@@ -612,21 +617,7 @@ impl IndexerThread {
                 self.local.remove(&partition);
                 self.starts.remove(&partition);
                 self.unindexed.lock().remove(&partition);
-                self.publish_live_archives();
-            }
-            Job::Search {
-                topic,
-                request,
-                reply,
-            } => {
-                let plan = self.plan(topic, request, reply);
-                if let Err(TrySendError::Full(plan) | TrySendError::Disconnected(plan)) =
-                    self.searches.try_send(plan)
-                {
-                    let busy = SearchError::Unavailable("a shard's searcher has a full queue");
-                    // The asker may have given up; nobody to tell then.
-                    let _ = plan.reply.send(Err(busy));
-                }
+                self.searcher.views().remove(&partition);
             }
         }
     }
@@ -634,6 +625,7 @@ impl IndexerThread {
     /// Indexes one batch with the offsets and timestamps the log gave it.
     fn index(&mut self, appended: AppendedBatch) {
         let key = (appended.topic.to_string(), appended.partition);
+        let new_tail = !self.tails.contains_key(&key);
         let stored = stored_form(
             &appended.batch,
             appended.base_offset,
@@ -650,6 +642,9 @@ impl IndexerThread {
                 })
             }
         };
+        if new_tail && self.tails.contains_key(&key) {
+            self.publish(&key);
+        }
         if let Err(e) = added {
             tracing::warn!(shard = self.shard, topic = %key.0, partition = key.1, error = %e, "search: a batch was not indexed");
             let count = BatchView::parse_unverified(&stored)
@@ -686,7 +681,7 @@ impl IndexerThread {
             })
             .unwrap_or_default();
         let mut map = self.unindexed.lock();
-        let ranges = map.entry(partition).or_default();
+        let ranges = map.entry(partition.clone()).or_default();
         // Gaps below the partition's start are gone, not unindexed.
         ranges.retain_mut(|r| {
             r.start = r.start.max(tend.start);
@@ -703,6 +698,10 @@ impl IndexerThread {
         for range in &local {
             subtract(ranges, range);
         }
+        drop(map);
+        // Only now that the ranges cover what the tail forgot and the
+        // local indexes dropped.
+        self.publish(&partition);
     }
 
     /// Keeps the indexes of `partition`'s local segments that are still
@@ -774,6 +773,7 @@ impl IndexerThread {
                 // pass would say so too, up to a pass later).
                 let range = built.segment.base_offset..built.segment.end_offset;
                 local.indexes.insert(base, (built.segment, index));
+                self.publish(&built.key);
                 if let Some(ranges) = self.unindexed.lock().get_mut(&built.key) {
                     subtract(ranges, &range);
                 }
@@ -786,85 +786,43 @@ impl IndexerThread {
     }
 
     fn commit_due(&mut self, now_ms: i64) {
-        for ((topic, partition), tail) in &mut self.tails {
-            if let Err(e) = tail.index.commit_if_due(now_ms) {
-                tracing::warn!(shard = self.shard, %topic, partition, error = %e, "search: commit failed");
+        let mut committed = Vec::new();
+        for (key, tail) in &mut self.tails {
+            match tail.index.commit_if_due(now_ms) {
+                Ok(true) => committed.push(key.clone()),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(shard = self.shard, topic = %key.0, partition = key.1, error = %e, "search: commit failed");
+                }
             }
         }
-    }
-
-    /// Tells the searcher thread which archives exist now.
-    fn publish_live_archives(&self) {
-        let live = self
-            .archives
-            .values()
-            .flatten()
-            .map(|a| a.key.clone())
-            .collect();
-        *self
-            .searcher
-            .live
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = live;
-    }
-
-    /// What the searcher thread needs to search `topic`: the searchers of
-    /// the wanted partitions' tails and local segments as committed, and
-    /// the archives that may match.
-    fn plan(
-        &self,
-        topic: String,
-        request: SearchRequest,
-        reply: Sender<Result<Found, SearchError>>,
-    ) -> SearchPlan {
-        let wanted =
-            |(t, p): &PartitionKey| *t == topic && request.partition.is_none_or(|want| want == *p);
-        let mut searchers: Vec<_> = self
-            .tails
-            .iter()
-            .filter(|(key, _)| wanted(key))
-            .map(|(_, tail)| tail.index.searcher())
-            .collect();
-        searchers.extend(
-            self.local
-                .iter()
-                .filter(|(key, _)| wanted(key))
-                .flat_map(|(_, local)| local.indexes.values())
-                .map(|(_, index)| index.searcher()),
-        );
-        let unindexed = self
-            .unindexed
-            .lock()
-            .iter()
-            .filter(|(key, _)| wanted(key))
-            .map(|((_, p), ranges)| (*p, ranges.clone()))
-            .collect();
-        let archives = self
-            .archives
-            .iter()
-            .filter(|(key, _)| wanted(key))
-            .flat_map(|((_, p), archives)| {
-                archives
-                    .iter()
-                    .filter(|a| may_match(a, &request))
-                    .map(|a| (*p, a.clone()))
-            })
-            .collect();
-        let starts = self
-            .starts
-            .iter()
-            .filter(|(key, _)| wanted(key))
-            .map(|((_, p), start)| (*p, *start))
-            .collect();
-        SearchPlan {
-            topic,
-            request,
-            searchers,
-            unindexed,
-            archives,
-            starts,
-            reply,
+        for key in &committed {
+            self.publish(key);
         }
+    }
+
+    /// Publishes what `partition` can be searched through now, for the
+    /// searcher thread: whenever its tail commits or its local indexes,
+    /// archives or start change. What a view leaves out must be in the
+    /// unindexed ranges by then, so a view that searches less (a tail that
+    /// forgot, a local index dropped) is published only after the ranges
+    /// cover it, and one that searches more before they shrink: a search,
+    /// which reads both without this thread, never misses a record
+    /// without reporting its range.
+    fn publish(&self, partition: &PartitionKey) {
+        let view = PartitionView {
+            tail: self.tails.get(partition).map(|tail| tail.index.searcher()),
+            local: self.local.get(partition).map_or_else(Vec::new, |local| {
+                local
+                    .indexes
+                    .values()
+                    .map(|(_, index)| index.searcher())
+                    .collect()
+            }),
+            archives: self.archives.get(partition).cloned().unwrap_or_default(),
+            start: self.starts.get(partition).copied(),
+        };
+        self.searcher.views().insert(partition.clone(), view);
     }
 }
 

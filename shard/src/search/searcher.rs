@@ -1,69 +1,139 @@
-//! Each shard's searcher thread (`searcher-<shard>`): runs a search the
-//! shard's indexer planned, opening and reading archives' indexes.
+//! Each shard's searcher thread (`searcher-<shard>`): plans and runs
+//! every search of the shard, opening and reading archives' indexes.
 //!
 //! Why a thread of its own: an archive's index is read through its
 //! store (a GET per read on S3), and a cold search can make dozens of
 //! reads. On the indexer thread those reads held up every tail's commit,
 //! so one slow store made the shard's newest records late to become
-//! searchable. The indexer now only takes a snapshot of what it holds in
-//! RAM (its tails' and local segments' searchers, cheap handles on
-//! immutable tantivy segments) and hands the search over; this thread
-//! owns the opened archives and does the reads. It runs at normal
-//! priority, unlike the indexers: a search is a client's request, and the
-//! reads it waits on take no CPU.
+//! searchable. It runs at normal priority, unlike the indexers: a search
+//! is a client's request.
+//!
+//! Why it plans on its own: the indexer runs under `SCHED_IDLE`, so on a
+//! host whose cores the shards keep busy it may not run for seconds, and
+//! a search that waited for it to plan timed out (HTTP 503) exactly when
+//! the broker was busiest. The indexer instead publishes, at each tail
+//! commit and whenever a partition's indexes change, a [`PartitionView`]
+//! (its tail's and local segments' searchers: cheap handles on immutable
+//! tantivy segments; its archives and its start), in an order that keeps
+//! every record either in a view or in the unindexed ranges; the searcher
+//! plans from the views. A search then needs no CPU from the indexer.
 
-use super::archives::{archive_offsets, ArchiveRef, Opened, OpenedArchives};
-use super::indexer::merge_ranges;
+use super::archives::{archive_offsets, may_match, ArchiveRef, Opened, OpenedArchives};
+use super::indexer::{merge_ranges, PartitionKey, Unindexed};
 use super::{search_each, Found, SearchError, SearchRequest, Searched};
 use crate::tiered::StoreHandle;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use tantivy::Searcher;
 
 /// Searches waiting for one shard's searcher thread; a search arriving at
 /// a full queue is answered unavailable at once.
 pub const SEARCHER_QUEUE_JOBS_MAX: usize = 16;
 
-/// One search of one shard, as its indexer planned it.
-pub(super) struct SearchPlan {
+/// One search of one shard's partitions of `topic`.
+pub(super) struct SearchJob {
     pub(super) topic: String,
     pub(super) request: SearchRequest,
-    /// The wanted partitions' tails and local segments, as committed.
-    pub(super) searchers: Vec<Searcher>,
-    /// The wanted partitions' unindexed ranges.
-    pub(super) unindexed: BTreeMap<u32, Vec<Range<u64>>>,
-    /// The wanted partitions' archives that may hold a match (by the
-    /// metadata log's timestamps and offsets), with their partition.
-    pub(super) archives: Vec<(u32, ArchiveRef)>,
-    /// The wanted partitions' first readable offsets: hits below are
-    /// removed records an archive still holds.
-    pub(super) starts: BTreeMap<u32, u64>,
     pub(super) reply: Sender<Result<Found, SearchError>>,
+}
+
+/// What a partition can be searched through, as its indexer last
+/// published it.
+#[derive(Clone, Default)]
+pub(super) struct PartitionView {
+    /// Its tail, as of the last commit published.
+    pub(super) tail: Option<Searcher>,
+    /// Its local sealed segments' indexes.
+    pub(super) local: Vec<Searcher>,
+    /// Its archives, oldest first.
+    pub(super) archives: Vec<ArchiveRef>,
+    /// Its first readable offset at the last maintenance pass: hits
+    /// below are removed records an archive still holds.
+    pub(super) start: Option<u64>,
 }
 
 /// What a shard's searcher thread shares with its indexer.
 pub(super) struct SearcherShared {
     /// The shard's archive store, once the shard has started it.
     pub(super) store: Arc<OnceLock<StoreHandle>>,
-    /// Every archive the shard's partitions have now: opened indexes of
-    /// others (deleted by retention) are dropped before the next search.
-    pub(super) live: Mutex<HashSet<String>>,
+    /// Every partition the indexer knows, as last published.
+    pub(super) views: Mutex<BTreeMap<PartitionKey, PartitionView>>,
+    /// What the shard's partitions have unindexed.
+    pub(super) unindexed: Arc<Unindexed>,
+}
+
+impl SearcherShared {
+    pub(super) fn views(&self) -> MutexGuard<'_, BTreeMap<PartitionKey, PartitionView>> {
+        // Views are replaced whole under the lock: a poisoned map is whole.
+        self.views.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One search of one shard, planned from the published views.
+struct SearchPlan {
+    /// The wanted partitions' tails and local segments, as committed.
+    searchers: Vec<Searcher>,
+    /// The wanted partitions' unindexed ranges.
+    unindexed: BTreeMap<u32, Vec<Range<u64>>>,
+    /// The wanted partitions' archives that may hold a match (by the
+    /// metadata log's timestamps and offsets), with their partition.
+    archives: Vec<(u32, ArchiveRef)>,
+    /// The wanted partitions' first readable offsets.
+    starts: BTreeMap<u32, u64>,
+}
+
+/// The plan of `job`, and every archive the shard's partitions have now
+/// (opened indexes of others, deleted by retention, are dropped).
+fn plan(shared: &SearcherShared, job: &SearchJob) -> (SearchPlan, HashSet<String>) {
+    let request = &job.request;
+    let wanted =
+        |(t, p): &PartitionKey| *t == job.topic && request.partition.is_none_or(|want| want == *p);
+    let mut plan = SearchPlan {
+        searchers: Vec::new(),
+        unindexed: BTreeMap::new(),
+        archives: Vec::new(),
+        starts: BTreeMap::new(),
+    };
+    let mut live = HashSet::new();
+    for (key, view) in shared.views().iter() {
+        live.extend(view.archives.iter().map(|a| a.key.clone()));
+        if !wanted(key) {
+            continue;
+        }
+        plan.searchers.extend(view.tail.iter().cloned());
+        plan.searchers.extend(view.local.iter().cloned());
+        plan.archives.extend(
+            view.archives
+                .iter()
+                .filter(|a| may_match(a, request))
+                .map(|a| (key.1, a.clone())),
+        );
+        if let Some(start) = view.start {
+            plan.starts.insert(key.1, start);
+        }
+    }
+    plan.unindexed = shared
+        .unindexed
+        .lock()
+        .iter()
+        .filter(|(key, _)| wanted(key))
+        .map(|((_, p), ranges)| (*p, ranges.clone()))
+        .collect();
+    (plan, live)
 }
 
 /// The searcher thread's loop; ends when the indexer, and with it the
 /// sender, is gone.
-pub(super) fn serve_searches(shard: usize, plans: &Receiver<SearchPlan>, shared: &SearcherShared) {
+pub(super) fn serve_searches(shard: usize, jobs: &Receiver<SearchJob>, shared: &SearcherShared) {
     let mut opened = OpenedArchives::default();
-    for plan in plans {
-        {
-            let live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
-            opened.retain(|key| live.contains(key));
-        }
-        let found = run(shard, &mut opened, shared.store.get(), &plan);
+    for job in jobs {
+        let (plan, live) = plan(shared, &job);
+        opened.retain(|key| live.contains(key));
+        let found = run(shard, &mut opened, shared.store.get(), &job, &plan);
         // The asker may have given up; nobody to tell then.
-        let _ = plan.reply.send(found);
+        let _ = job.reply.send(found);
     }
 }
 
@@ -73,9 +143,10 @@ fn run(
     shard: usize,
     opened: &mut OpenedArchives,
     store: Option<&StoreHandle>,
+    job: &SearchJob,
     plan: &SearchPlan,
 ) -> Result<Found, SearchError> {
-    let topic = plan.topic.as_str();
+    let topic = job.topic.as_str();
     let mut unindexed = plan.unindexed.clone();
     let mut searchers = plan.searchers.clone();
     let first_archive = searchers.len();
@@ -104,7 +175,7 @@ fn run(
     }
     let mut archives_searched = searched_archives.len() as u64;
     let refs: Vec<_> = searchers.iter().collect();
-    let Searched { mut hits, failed } = search_each(&refs, &plan.request)?;
+    let Searched { mut hits, failed } = search_each(&refs, &job.request)?;
     for (index, e) in failed {
         // Tails and local indexes are in RAM and checked when built;
         // only an archive's index reads (and checks) bytes on demand.
