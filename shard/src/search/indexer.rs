@@ -44,10 +44,11 @@
 //!
 //! **Searches on a third.** A search goes straight to `searcher-<shard>`
 //! ([`super::searcher`]), which plans it from what this thread publishes
-//! whenever a partition's indexes change (its tail's reader, its local
-//! segments' searchers, its archives and start) and reads archives'
-//! indexes from the store: a slow store never delays a tail's commit, and
-//! a search never waits for this `SCHED_IDLE` thread to get a core.
+//! at each tail commit and whenever a partition's indexes change (its
+//! tail's and local segments' searchers, its archives and start) and
+//! reads archives' indexes from the store: a slow store never delays a
+//! tail's commit, and a search never waits for this `SCHED_IDLE` thread
+//! to get a core.
 
 use super::archives::{archive_offsets, ArchiveRef};
 use super::searcher::{
@@ -390,10 +391,11 @@ impl SearchHub {
     }
 
     /// Starts building the index of `partition`'s sealed segment file
-    /// `path` on `shard`'s segment indexer, for its archive (any size: the index is spilled to a
-    /// scratch file a chunk at a time). Refused, with the reason, when the
-    /// indexer is more than `--index-lag-bytes-max` behind: the archive
-    /// then ships without an index rather than waiting.
+    /// `path` on `shard`'s segment indexer, for its archive (any size:
+    /// the index is spilled to a scratch file a chunk at a time). Refused,
+    /// with the reason, when the indexer is more than
+    /// `--index-lag-bytes-max` behind: the archive then ships without an
+    /// index rather than waiting.
     pub fn index_segment(
         &self,
         shard: usize,
