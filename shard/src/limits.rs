@@ -193,6 +193,9 @@ pub struct RequestMemory {
 
 struct Budget {
     in_use_bytes: usize,
+    /// The most `in_use_bytes` has been since start: what a scrape of the
+    /// current value can miss between two scrapes.
+    in_use_bytes_peak: usize,
     /// Acquires that did not fit, oldest first, by ticket.
     waiters: VecDeque<Waiter>,
     next_ticket: u64,
@@ -212,6 +215,7 @@ impl RequestMemory {
             bytes_max,
             state: RefCell::new(Budget {
                 in_use_bytes: 0,
+                in_use_bytes_peak: 0,
                 waiters: VecDeque::new(),
                 next_ticket: 0,
             }),
@@ -244,9 +248,14 @@ impl RequestMemory {
         }
     }
 
-    fn set_gauge(&self, in_use_bytes: usize) {
+    /// The most bytes permits have held at once since start.
+    pub fn in_use_bytes_peak(&self) -> usize {
+        self.state.borrow().in_use_bytes_peak
+    }
+
+    fn set_gauge(&self, in_use_bytes: usize, in_use_bytes_peak: usize) {
         if let Some((metrics, shard)) = &self.gauge {
-            metrics.set_request_memory(*shard, in_use_bytes);
+            metrics.set_request_memory(*shard, in_use_bytes, in_use_bytes_peak);
         }
     }
 
@@ -262,10 +271,10 @@ impl RequestMemory {
         let mut budget = self.state.borrow_mut();
         assert!(budget.in_use_bytes >= bytes);
         budget.in_use_bytes -= bytes;
-        let in_use_bytes = budget.in_use_bytes;
+        let (in_use_bytes, in_use_bytes_peak) = (budget.in_use_bytes, budget.in_use_bytes_peak);
         Self::wake_front(&budget);
         drop(budget);
-        self.set_gauge(in_use_bytes);
+        self.set_gauge(in_use_bytes, in_use_bytes_peak);
     }
 }
 
@@ -293,10 +302,12 @@ impl Future for Acquire {
                 budget.waiters.pop_front();
             }
             budget.in_use_bytes += this.bytes;
-            let in_use_bytes = budget.in_use_bytes;
+            budget.in_use_bytes_peak = budget.in_use_bytes_peak.max(budget.in_use_bytes);
+            assert!(budget.in_use_bytes_peak <= this.memory.bytes_max);
+            let (in_use_bytes, in_use_bytes_peak) = (budget.in_use_bytes, budget.in_use_bytes_peak);
             RequestMemory::wake_front(&budget);
             drop(budget);
-            this.memory.set_gauge(in_use_bytes);
+            this.memory.set_gauge(in_use_bytes, in_use_bytes_peak);
             return Poll::Ready(MemoryPermit {
                 memory: this.memory.clone(),
                 bytes: this.bytes,
@@ -448,9 +459,13 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(memory.in_use_bytes(), 0);
-        assert!(metrics
-            .encode()
-            .contains("ringlog_request_memory_bytes{shard=\"1\"} 0"));
+        let c = block_on(memory.acquire(30));
+        drop(c);
+        // The peak remembers the full budget after every permit is gone.
+        assert_eq!(memory.in_use_bytes_peak(), 100);
+        let text = metrics.encode();
+        assert!(text.contains("ringlog_request_memory_bytes{shard=\"1\"} 0"));
+        assert!(text.contains("ringlog_request_memory_peak_bytes{shard=\"1\"} 100"));
     }
 
     #[test]

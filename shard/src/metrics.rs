@@ -40,6 +40,7 @@ struct ShardMetrics {
     store_retries: Gauge,
     store_failures: Gauge,
     request_memory_bytes: Gauge,
+    request_memory_peak_bytes: Gauge,
 }
 
 /// Every metric the broker exports. Shared by all shards (`Send + Sync`).
@@ -151,6 +152,11 @@ impl Metrics {
             "ringlog_request_memory_bytes",
             "Bytes of request frames read and not yet answered, per shard (bounded by --request-memory-bytes-max)",
         );
+        let request_memory_peak_bytes = gauge(
+            &mut registry,
+            "ringlog_request_memory_peak_bytes",
+            "The most bytes of request frames held at once since start, per shard (at most --request-memory-bytes-max)",
+        );
         let shards = (0..shards)
             .map(|shard| {
                 let labels = vec![("shard", shard.to_string())];
@@ -169,6 +175,9 @@ impl Metrics {
                     store_retries: store_retries.get_or_create(&labels).clone(),
                     store_failures: store_failures.get_or_create(&labels).clone(),
                     request_memory_bytes: request_memory_bytes.get_or_create(&labels).clone(),
+                    request_memory_peak_bytes: request_memory_peak_bytes
+                        .get_or_create(&labels)
+                        .clone(),
                 }
             })
             .collect();
@@ -284,11 +293,15 @@ impl Metrics {
             .set(i64::try_from(stats.failures).unwrap_or(i64::MAX));
     }
 
-    /// `shard`'s requests now hold `bytes` bytes of its request budget.
-    pub fn set_request_memory(&self, shard: usize, bytes: usize) {
-        self.shard(shard)
-            .request_memory_bytes
+    /// `shard`'s requests now hold `bytes` bytes of its request budget,
+    /// and at most `peak_bytes` at once since start.
+    pub fn set_request_memory(&self, shard: usize, bytes: usize, peak_bytes: usize) {
+        assert!(bytes <= peak_bytes);
+        let m = self.shard(shard);
+        m.request_memory_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        m.request_memory_peak_bytes
+            .set(i64::try_from(peak_bytes).unwrap_or(i64::MAX));
     }
 
     /// A Kafka connection was accepted within the connection limits.
@@ -332,13 +345,17 @@ mod tests {
         metrics.fsync_done(0, Duration::from_micros(200));
         metrics.set_segments(1, 4);
         metrics.partition_stopped(0);
-        metrics.set_request_memory(1, 4096);
+        metrics.set_request_memory(1, 4096, 8192);
         metrics.connection_opened();
         metrics.connection_opened();
         metrics.connection_closed();
         let text = metrics.encode();
         assert!(
             text.contains("ringlog_request_memory_bytes{shard=\"1\"} 4096"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ringlog_request_memory_peak_bytes{shard=\"1\"} 8192"),
             "{text}"
         );
         assert!(text.contains("ringlog_open_connections 1"), "{text}");
