@@ -7,6 +7,11 @@
 //! what was committed before; once the indexer runs again, what was fed
 //! meanwhile becomes searchable too.
 //!
+//! The stall also builds a backlog: a busy partition's batches queued
+//! ahead of a quiet partition's one record. The indexer takes partitions
+//! in turn, so the quiet record is searchable long before the backlog is
+//! indexed (in arrival order it waited for all of it).
+//!
 //! Run with `cargo test -p ringlog-shard --features failpoints --test
 //! search_stalled_indexer`.
 
@@ -16,7 +21,7 @@ use ringlog_engine::batch::set_base_offset;
 use ringlog_engine::codec::Codec;
 use ringlog_engine::records::{build_records_batch, NewRecord};
 use ringlog_shard::search::{AppendedBatch, SearchHub, SearchRequest};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long a search or the indexer may take here: generous, since a
@@ -24,23 +29,56 @@ use std::time::{Duration, Instant};
 /// 10 s timeout.
 const DEADLINE: Duration = Duration::from_secs(5);
 
-fn feed(hub: &SearchHub, base_offset: u64, value: &str) {
-    let record = NewRecord {
-        timestamp_ms: 1_700_000_000_000 + base_offset as i64,
-        key: None,
-        value: Some(value.as_bytes()),
-        headers: &[],
-    };
-    let mut batch = build_records_batch(Codec::None, &[record]);
+/// Fault points are set for the whole process: one test at a time.
+static FAULT_POINTS: Mutex<()> = Mutex::new(());
+
+fn fault_points() -> MutexGuard<'static, ()> {
+    FAULT_POINTS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Feeds one batch of `values` (records from `base_offset` on) of
+/// partition `partition` of topic "t" to shard 0's indexer.
+fn feed(hub: &SearchHub, partition: u32, base_offset: u64, values: &[&str]) {
+    let records: Vec<NewRecord<'_>> = values
+        .iter()
+        .map(|value| NewRecord {
+            timestamp_ms: 1_700_000_000_000 + base_offset as i64,
+            key: None,
+            value: Some(value.as_bytes()),
+            headers: &[],
+        })
+        .collect();
+    let mut batch = build_records_batch(Codec::None, &records);
     set_base_offset(&mut batch, base_offset);
     let appended = AppendedBatch {
         topic: Arc::from("t"),
-        partition: 0,
+        partition,
         base_offset,
         log_append_time_ms: None,
         batch: Bytes::from(batch),
     };
-    hub.feed(0, appended, base_offset);
+    hub.feed(0, appended, base_offset + values.len() as u64 - 1);
+}
+
+/// Stalls the indexer at its next turn of its loop, once it gets there;
+/// sending on (or dropping) the returned sender releases it.
+fn stall_indexer() -> crossbeam_channel::Sender<()> {
+    let (reached, stalled) = bounded(1);
+    let (release, released) = bounded::<()>(1);
+    fail::cfg_callback("search-indexer-loop", move || {
+        let _ = reached.try_send(());
+        let _ = released.recv_timeout(DEADLINE);
+    })
+    .unwrap();
+    stalled
+        .recv_timeout(DEADLINE)
+        .expect("the indexer reached its fault point");
+    release
+}
+
+fn release_indexer(release: &crossbeam_channel::Sender<()>) {
+    fail::remove("search-indexer-loop");
+    release.send(()).unwrap();
 }
 
 /// The offsets `q` finds now.
@@ -66,30 +104,57 @@ fn await_found(hub: &SearchHub, q: &str, offsets: &[u64]) {
 
 #[test]
 fn a_search_answers_while_the_indexer_is_stalled() {
-    let scratch = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-    let hub = SearchHub::start(1, 64 << 20, scratch).unwrap();
-    feed(&hub, 0, "zqbefore stall");
+    let _one_at_a_time = fault_points();
+    let hub = SearchHub::start(1, 64 << 20, scratch_dir()).unwrap();
+    feed(&hub, 0, 0, &["zqbefore stall"]);
     await_found(&hub, "zqbefore", &[0]);
 
-    // The indexer's next turn of its loop blocks until released.
-    let (reached, stalled) = bounded(1);
-    let (release, released) = bounded::<()>(1);
-    fail::cfg_callback("search-indexer-loop", move || {
-        let _ = reached.try_send(());
-        let _ = released.recv_timeout(DEADLINE);
-    })
-    .unwrap();
-    stalled
-        .recv_timeout(DEADLINE)
-        .expect("the indexer reached its fault point");
-    feed(&hub, 1, "zqduring stall");
+    let release = stall_indexer();
+    feed(&hub, 0, 1, &["zqduring stall"]);
 
     let start = Instant::now();
     assert_eq!(search(&hub, "zqbefore"), vec![0]);
     assert_eq!(search(&hub, "zqduring"), Vec::<u64>::new());
     assert!(start.elapsed() < DEADLINE, "{:?}", start.elapsed());
 
-    fail::remove("search-indexer-loop");
-    release.send(()).unwrap();
+    release_indexer(&release);
     await_found(&hub, "zqduring", &[1]);
+}
+
+fn scratch_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+#[test]
+fn a_quiet_partition_is_searchable_before_a_busy_partitions_backlog() {
+    let _one_at_a_time = fault_points();
+    const BUSY_BATCHES: u64 = 400;
+    const RECORDS_PER_BATCH: u64 = 16;
+    let hub = SearchHub::start(1, 64 << 20, scratch_dir()).unwrap();
+    let release = stall_indexer();
+    // ~26 MB of busy records, each value 4 KiB of distinct words, queued
+    // first; the backlog's last record carries `zqlast`.
+    let words: String = (0..800).map(|w| format!("w{w} ")).collect();
+    for batch in 0..BUSY_BATCHES {
+        let last = batch + 1 == BUSY_BATCHES;
+        let values: Vec<String> = (0..RECORDS_PER_BATCH)
+            .map(|r| match last && r + 1 == RECORDS_PER_BATCH {
+                true => format!("{words} zqlast"),
+                false => words.clone(),
+            })
+            .collect();
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        feed(&hub, 0, batch * RECORDS_PER_BATCH, &values);
+    }
+    feed(&hub, 1, 0, &["zqquiet record"]);
+    release_indexer(&release);
+
+    await_found(&hub, "zqquiet", &[0]);
+    // In arrival order the quiet record came after the whole backlog, so
+    // the backlog's last record would be searchable by now.
+    assert_eq!(
+        search(&hub, "zqlast"),
+        Vec::<u64>::new(),
+        "the quiet partition's record waited for the busy backlog"
+    );
 }

@@ -21,6 +21,10 @@
 //! it, and an indexer that cannot keep up falls behind until batches are
 //! refused (above) rather than slowing produce down.
 //!
+//! **A busy partition does not hold up a quiet one.** Queued batches
+//! are indexed a partition at a time in turn ([`super::turns`]), not in
+//! arrival order.
+//!
 //! **Searchable within a second.** The thread commits every tail with
 //! new records at most [`TAIL_COMMIT_INTERVAL_MS`] after the last commit,
 //! checking at least every [`COMMIT_CHECK_INTERVAL_MS`], idle or not.
@@ -54,6 +58,7 @@ use super::archives::{archive_offsets, ArchiveRef};
 use super::searcher::{
     serve_searches, PartitionView, SearchJob, SearcherShared, SEARCHER_QUEUE_JOBS_MAX,
 };
+use super::turns::Turns;
 use super::{
     index_segment_file, BuiltIndex, Hit, Order, SearchError, SearchRequest, SegmentIndex,
     TailIndex, LOCAL_SEGMENT_RECORDS_BYTES_MAX, TAIL_COMMIT_INTERVAL_MS,
@@ -61,19 +66,20 @@ use super::{
 use crate::tiered::StoreHandle;
 use crate::wake;
 use bytes::Bytes;
-use crossbeam_channel::{bounded, select_biased, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, select_biased, Receiver, Sender, TryRecvError, TrySendError};
 use futures_channel::oneshot;
 use ringlog_engine::batch::{finish_header, set_base_offset, BatchView, ATTRIBUTE_LOG_APPEND_TIME};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Batches one indexer's queue holds; a batch arriving at a full queue
-/// is not indexed. A queued batch shares its request frame's memory, so
-/// this (with `--index-lag-bytes-max`) bounds what the queue keeps alive.
+/// Batches one indexer holds queued (in its channel and its [`Turns`]
+/// together); a batch arriving when it holds this many is not indexed. A
+/// queued batch shares its request frame's memory, so this (with
+/// `--index-lag-bytes-max`) bounds what the queue keeps alive.
 pub const INDEX_QUEUE_JOBS_MAX: usize = 1024;
 /// Searches, maintenance passes and drops one indexer's queue holds.
 pub const CONTROL_QUEUE_JOBS_MAX: usize = 1024;
@@ -275,9 +281,24 @@ struct Indexer {
     searches: Sender<SearchJob>,
     /// The shard's archive store, once the shard has started it.
     store: Arc<OnceLock<StoreHandle>>,
-    /// Batch bytes queued and not yet indexed.
-    queued_bytes: Arc<AtomicU64>,
+    backlog: Arc<Backlog>,
     unindexed: Arc<Unindexed>,
+}
+
+/// Batches fed to one indexer and not yet indexed (or dropped), counted
+/// by the feeders as they queue one and by the indexer as it takes one.
+#[derive(Default)]
+struct Backlog {
+    bytes: AtomicU64,
+    batches: AtomicUsize,
+}
+
+impl Backlog {
+    fn take(&self, batch: &AppendedBatch) {
+        self.bytes
+            .fetch_sub(batch.batch.len() as u64, Ordering::Relaxed);
+        self.batches.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Every shard's indexer: fed by the shards, searched by the `--http`
@@ -309,7 +330,7 @@ impl SearchHub {
             // One local segment at a time, behind any archive's.
             let (local_jobs, local_queue) = bounded(1);
             let (local_replies, local_built) = bounded(1);
-            let queued_bytes = Arc::new(AtomicU64::new(0));
+            let backlog = Arc::new(Backlog::default());
             let unindexed = Arc::new(Unindexed::default());
             let store = Arc::new(OnceLock::new());
             let (searches, search_queue) = bounded(SEARCHER_QUEUE_JOBS_MAX);
@@ -329,8 +350,9 @@ impl SearchHub {
                 local_pending: None,
                 local_jobs,
                 local_replies,
-                queued_bytes: queued_bytes.clone(),
+                backlog: backlog.clone(),
                 unindexed: unindexed.clone(),
+                turns: Turns::default(),
             };
             std::thread::Builder::new()
                 .name(format!("indexer-{shard}"))
@@ -348,7 +370,7 @@ impl SearchHub {
                 segments,
                 searches,
                 store,
-                queued_bytes,
+                backlog,
                 unindexed,
             });
         }
@@ -366,17 +388,19 @@ impl SearchHub {
             return;
         };
         let bytes = appended.batch.len() as u64;
-        let queued = indexer.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let queued = indexer.backlog.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let queued_batches = indexer.backlog.batches.fetch_add(1, Ordering::Relaxed);
         let range = appended.base_offset..last_offset + 1;
-        let refused = if queued + bytes > self.lag_bytes_max {
-            appended
-        } else {
-            match indexer.batches.try_send(appended) {
-                Ok(()) => return,
-                Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => back,
-            }
-        };
-        indexer.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        let refused =
+            if queued + bytes > self.lag_bytes_max || queued_batches >= INDEX_QUEUE_JOBS_MAX {
+                appended
+            } else {
+                match indexer.batches.try_send(appended) {
+                    Ok(()) => return,
+                    Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => back,
+                }
+            };
+        indexer.backlog.take(&refused);
         indexer
             .unindexed
             .add((refused.topic.to_string(), refused.partition), range);
@@ -403,7 +427,7 @@ impl SearchHub {
         path: PathBuf,
     ) -> Result<SegmentIndexing, &'static str> {
         let indexer = self.indexers.get(shard).ok_or("no indexer for the shard")?;
-        if indexer.queued_bytes.load(Ordering::Relaxed) > self.lag_bytes_max {
+        if indexer.backlog.bytes.load(Ordering::Relaxed) > self.lag_bytes_max {
             return Err("the indexer is further behind than --index-lag-bytes-max");
         }
         let (reply, answer) = wake::channel();
@@ -552,8 +576,10 @@ struct IndexerThread {
     local_pending: Option<(PartitionKey, u64)>,
     local_jobs: Sender<LocalJob>,
     local_replies: Sender<LocalBuilt>,
-    queued_bytes: Arc<AtomicU64>,
+    backlog: Arc<Backlog>,
     unindexed: Arc<Unindexed>,
+    /// Batches taken from the channel, waiting for their partition's turn.
+    turns: Turns,
 }
 
 impl IndexerThread {
@@ -572,26 +598,41 @@ impl IndexerThread {
             // busy does (tests/search_stalled_indexer.rs).
             #[cfg(feature = "failpoints")]
             fail::fail_point!("search-indexer-loop");
-            let wait = next_check.saturating_duration_since(Instant::now());
-            select_biased! {
-                recv(jobs) -> job => match job {
-                    Ok(job) => self.handle(job),
-                    Err(_) => return,
-                },
-                recv(local_built) -> built => {
-                    if let Ok(built) = built {
-                        self.local_built(built);
-                    }
-                },
-                recv(batches) -> batch => match batch {
-                    Ok(batch) => {
-                        let bytes = batch.batch.len() as u64;
-                        self.index(batch);
-                        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-                    }
-                    Err(_) => return,
-                },
-                default(wait) => {}
+            // Every batch that arrived joins the turns, so the order is
+            // theirs, not the channel's. Bounded by the feeders' count.
+            while let Ok(batch) = batches.try_recv() {
+                self.turns.push(batch);
+            }
+            assert!(self.turns.len() <= INDEX_QUEUE_JOBS_MAX);
+            if self.turns.is_empty() {
+                let wait = next_check.saturating_duration_since(Instant::now());
+                select_biased! {
+                    recv(jobs) -> job => match job {
+                        Ok(job) => self.handle(job),
+                        Err(_) => return,
+                    },
+                    recv(local_built) -> built => {
+                        if let Ok(built) = built {
+                            self.local_built(built);
+                        }
+                    },
+                    recv(batches) -> batch => match batch {
+                        Ok(batch) => self.turns.push(batch),
+                        Err(_) => return,
+                    },
+                    default(wait) => {}
+                }
+            } else if let Some(job) = match jobs.try_recv() {
+                Ok(job) => Some(job),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => return,
+            } {
+                self.handle(job);
+            } else if let Ok(built) = local_built.try_recv() {
+                self.local_built(built);
+            } else if let Some(batch) = self.turns.pop() {
+                self.index(&batch);
+                self.backlog.take(&batch);
             }
             let now = Instant::now();
             if now >= next_check {
@@ -614,6 +655,9 @@ impl IndexerThread {
                 self.publish(&partition);
             }
             Job::Drop(partition) => {
+                for batch in self.turns.remove(&partition.0, partition.1) {
+                    self.backlog.take(&batch);
+                }
                 self.tails.remove(&partition);
                 self.archives.remove(&partition);
                 self.local.remove(&partition);
@@ -625,7 +669,7 @@ impl IndexerThread {
     }
 
     /// Indexes one batch with the offsets and timestamps the log gave it.
-    fn index(&mut self, appended: AppendedBatch) {
+    fn index(&mut self, appended: &AppendedBatch) {
         let key = (appended.topic.to_string(), appended.partition);
         let new_tail = !self.tails.contains_key(&key);
         let stored = stored_form(
@@ -647,12 +691,20 @@ impl IndexerThread {
         if new_tail && self.tails.contains_key(&key) {
             self.publish(&key);
         }
-        if let Err(e) = added {
-            tracing::warn!(shard = self.shard, topic = %key.0, partition = key.1, error = %e, "search: a batch was not indexed");
-            let count = BatchView::parse_unverified(&stored)
-                .map_or(1, |view| u64::from(view.offset_count()));
-            let base = appended.base_offset;
-            self.unindexed.add(key, base..base + count);
+        match added {
+            // A full tail forgot its oldest batches: reported now, before
+            // the commit that drops them is published (the next
+            // maintenance pass then subtracts what local indexes and
+            // archives cover).
+            Ok(forgotten) if !forgotten.is_empty() => self.unindexed.add(key, forgotten),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(shard = self.shard, topic = %key.0, partition = key.1, error = %e, "search: a batch was not indexed");
+                let count = BatchView::parse_unverified(&stored)
+                    .map_or(1, |view| u64::from(view.offset_count()));
+                let base = appended.base_offset;
+                self.unindexed.add(key, base..base + count);
+            }
         }
     }
 
@@ -787,19 +839,22 @@ impl IndexerThread {
         }
     }
 
+    /// Commits every tail that is due, publishing each as soon as it is
+    /// committed: a quiet partition's new record does not wait for a busy
+    /// partition's larger commit after it.
     fn commit_due(&mut self, now_ms: i64) {
-        let mut committed = Vec::new();
-        for (key, tail) in &mut self.tails {
+        let keys: Vec<PartitionKey> = self.tails.keys().cloned().collect();
+        for key in &keys {
+            let Some(tail) = self.tails.get_mut(key) else {
+                continue;
+            };
             match tail.index.commit_if_due(now_ms) {
-                Ok(true) => committed.push(key.clone()),
+                Ok(true) => self.publish(key),
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(shard = self.shard, topic = %key.0, partition = key.1, error = %e, "search: commit failed");
                 }
             }
-        }
-        for key in &committed {
-            self.publish(key);
         }
     }
 
@@ -922,8 +977,10 @@ impl Tail {
 
     /// Indexes `stored` (its first offset `base_offset`), then forgets the
     /// oldest checkpoints' batches while the tail holds more than
-    /// [`TAIL_BATCH_BYTES_MAX`].
-    fn add(&mut self, stored: &[u8], base_offset: u64) -> Result<(), SearchError> {
+    /// [`TAIL_BATCH_BYTES_MAX`]. Returns the offsets it forgot (empty when
+    /// none): gone at the next commit, so the caller must report them
+    /// unindexed before that commit is published.
+    fn add(&mut self, stored: &[u8], base_offset: u64) -> Result<Range<u64>, SearchError> {
         if self
             .checkpoints
             .back()
@@ -933,6 +990,7 @@ impl Tail {
         }
         self.index.add_batch(stored)?;
         self.bytes += stored.len() as u64;
+        let kept_from = self.index.offsets().start;
         // Bounded: each round removes a checkpoint.
         while self.checkpoints.len() > 1
             && self
@@ -945,7 +1003,7 @@ impl Tail {
                 self.index.drop_below(offset)?;
             }
         }
-        Ok(())
+        Ok(kept_from..self.index.offsets().start)
     }
 
     /// Forgets the records below `offset`, committing at once (at
@@ -1039,10 +1097,14 @@ mod tests {
         );
         let len = batch.len() as u64;
         let mut tail = Tail::bounded(TailIndex::new(0).unwrap(), 8 * len, 2 * len);
+        let mut forgotten: Vec<Range<u64>> = Vec::new();
         for offset in 0..40u64 {
             let mut stored = batch.clone();
             set_base_offset(&mut stored, offset);
-            tail.add(&stored, offset).unwrap();
+            let dropped = tail.add(&stored, offset).unwrap();
+            if !dropped.is_empty() {
+                forgotten.push(dropped);
+            }
             assert!(tail.bytes - tail.checkpoints[0].1 <= 8 * len + 2 * len);
             assert!(tail.checkpoints.len() <= 6, "{:?}", tail.checkpoints);
         }
@@ -1051,6 +1113,11 @@ mod tests {
             (30..=33).contains(&start),
             "kept the newest ~8 batches: {start}"
         );
+        // What it forgot, it said, in steps, each once: exactly what the
+        // index no longer holds (for the unindexed ranges).
+        assert!(forgotten.len() > 1, "{forgotten:?}");
+        merge_ranges(&mut forgotten);
+        assert_eq!(forgotten, vec![0..start]);
         tail.index.commit(0).unwrap();
         let request = SearchRequest {
             q: "zqword".into(),

@@ -46,6 +46,7 @@ pub mod schema;
 mod searcher;
 mod segment;
 mod tail;
+mod turns;
 
 #[cfg(test)]
 mod tests;
