@@ -61,7 +61,7 @@ use super::searcher::{
 use super::turns::Turns;
 use super::{
     index_segment_file, BuiltIndex, Hit, Order, SearchError, SearchRequest, SegmentIndex,
-    TailIndex, LOCAL_SEGMENT_RECORDS_BYTES_MAX, TAIL_COMMIT_INTERVAL_MS,
+    TailIndex, TAIL_COMMIT_INTERVAL_MS,
 };
 use crate::tiered::StoreHandle;
 use crate::wake;
@@ -164,11 +164,11 @@ struct LocalJob {
     reply: Sender<LocalBuilt>,
 }
 
-/// A local segment's index, built.
+/// A local segment's index, built and opened.
 struct LocalBuilt {
     key: PartitionKey,
     segment: LocalSegment,
-    built: Result<Vec<u8>, SearchError>,
+    built: Result<SegmentIndex, SearchError>,
 }
 
 /// A partition's local sealed segments as its indexer knows them.
@@ -226,9 +226,14 @@ pub struct LocalSegment {
 }
 
 /// Segment file bytes of local sealed segments one indexer keeps indexed
-/// in RAM (newest first; the rest is reported unindexed). Their indexes
-/// are about the records' size.
-pub const LOCAL_INDEX_BYTES_MAX: u64 = 1 << 30;
+/// (newest first; the rest is reported unindexed). Their indexes live in
+/// unlinked scratch files in the data directory, about the records' size
+/// again, so this bounds the disk they take; in RAM each holds its head
+/// and at most a block cache.
+pub const LOCAL_INDEX_BYTES_MAX: u64 = 4 << 30;
+/// Local segment indexes one indexer keeps open, whatever their size:
+/// bounds their heads, block caches and scratch file descriptors.
+pub const LOCAL_INDEXES_MAX: usize = 256;
 
 /// Offset ranges not indexed, per partition, written by feeders (a full
 /// queue) and the indexer (undecodable batches, and everything below the
@@ -761,9 +766,9 @@ impl IndexerThread {
     /// Keeps the indexes of `partition`'s local segments that are still
     /// listed, and starts indexing the newest one below the tail
     /// (`searchable_from`) not indexed yet, within
-    /// [`LOCAL_INDEX_BYTES_MAX`] for the indexer; a segment larger than
-    /// [`LOCAL_SEGMENT_RECORDS_BYTES_MAX`] is not (its index would be held
-    /// in RAM): it is searched through its archive.
+    /// [`LOCAL_INDEX_BYTES_MAX`] and [`LOCAL_INDEXES_MAX`] for the
+    /// indexer, whatever the segment's size (its index is built a chunk
+    /// at a time into a scratch file and searched from there).
     fn tend_local(
         &mut self,
         partition: &PartitionKey,
@@ -789,12 +794,15 @@ impl IndexerThread {
             .flat_map(|l| l.indexes.values())
             .map(|(segment, _)| segment.bytes)
             .sum();
+        let open: usize = self.local.values().map(|l| l.indexes.len()).sum();
+        if open >= LOCAL_INDEXES_MAX {
+            return;
+        }
         let Some(local) = self.local.get(partition) else {
             return;
         };
         let next = local.segments.iter().rev().find(|s| {
             s.base_offset < searchable_from
-                && s.bytes <= LOCAL_SEGMENT_RECORDS_BYTES_MAX
                 && !local.indexes.contains_key(&s.base_offset)
                 && !local.failed.contains(&s.base_offset)
         });
@@ -821,7 +829,7 @@ impl IndexerThread {
             return;
         }
         let base = built.segment.base_offset;
-        match built.built.and_then(SegmentIndex::open) {
+        match built.built {
             Ok(index) => {
                 // Searchable now: no longer reported unindexed (the next
                 // pass would say so too, up to a pass later).
@@ -932,8 +940,9 @@ fn index_segments(
             },
             recv(local) -> job => {
                 let Ok(job) = job else { return };
-                let built = index_segment_file(job.key.1, &job.segment.path, None, &never)
-                    .and_then(|built| Ok(built.into_blob()?));
+                let built =
+                    index_segment_file(job.key.1, &job.segment.path, Some(scratch_dir), &never)
+                        .and_then(BuiltIndex::open);
                 let _ = job.reply.send(LocalBuilt {
                     key: job.key,
                     segment: job.segment,

@@ -79,12 +79,6 @@ pub const SEGMENT_WRITER_MEMORY_BYTES: usize = 64 << 20;
 /// tantivy segments in one blob, opened as one index.
 pub const CHUNK_RECORDS_BYTES_MAX: u64 = 128 << 20;
 
-/// Bytes of the largest local sealed segment whose index is built to be
-/// held in RAM (searched before its archive is recorded; the archive's
-/// index of any size is spilled to a scratch file instead). A larger one
-/// is searched through its archive once that is recorded.
-pub const LOCAL_SEGMENT_RECORDS_BYTES_MAX: u64 = 256 << 20;
-
 /// Builds the index of the sealed segment file at `path` (of
 /// `partition`), reading the file once, a window at a time: in RAM, or
 /// with its data spilled to a scratch file in `scratch_dir` (for an
@@ -303,6 +297,31 @@ impl BuiltIndex {
             }
         }
         Ok(blob)
+    }
+
+    /// Opens the index for searching where it was built: from RAM, or
+    /// from its scratch file (kept open, unlinked, for as long as the
+    /// index: its space is freed when the index is dropped, or by the
+    /// kernel after a crash), holding only the head and a block cache
+    /// in RAM.
+    ///
+    /// # Errors
+    ///
+    /// The blob does not decode ([`SearchError::Corrupt`]) or tantivy
+    /// cannot open it.
+    pub fn open(self) -> Result<SegmentIndex, SearchError> {
+        match self.data {
+            BuiltData::Memory(data) => {
+                let mut blob = self.front;
+                blob.extend_from_slice(data.as_slice());
+                SegmentIndex::open(blob)
+            }
+            BuiltData::File(file, len) => {
+                let blob_bytes = self.front.len() as u64 + len;
+                let header = SegmentIndexHeader::parse(&self.front, blob_bytes)?;
+                SegmentIndex::open_ranged(&header, &self.front, Arc::new(ScratchSource(file)))
+            }
+        }
     }
 
     /// The blob as an archive member of `kind`, read as the archive is

@@ -475,6 +475,42 @@ fn a_segment_indexed_in_chunks_and_spilled_finds_what_one_chunk_does() {
 }
 
 #[test]
+fn a_spilled_index_is_searched_from_its_scratch_file() {
+    let dir = scratch("opened");
+    let spilled = SegmentIndexBuilder::spilling(0, &dir)
+        .unwrap()
+        .with_chunk_records_bytes_max(100_000);
+    let spilled = large_segment(spilled);
+    let blob_bytes = spilled.len_bytes();
+    // As a local segment's index is: opened where it was built.
+    let opened = spilled.open().unwrap();
+    // In RAM: the head, and a block cache of at most its bound.
+    let head_bytes = opened.held_bytes() - super::directory::BLOCK_CACHE_BYTES_MAX;
+    assert!(
+        head_bytes < blob_bytes / 2,
+        "the head is not the blob: {head_bytes} of {blob_bytes}"
+    );
+    let in_ram = large_segment(SegmentIndexBuilder::new(0).unwrap())
+        .open()
+        .unwrap();
+    // Built in RAM, it is held whole.
+    assert_eq!(in_ram.held_bytes(), large_segment_blob().len() as u64);
+    for q in ["record1234", "record3999", "offset:[100 TO 2000]"] {
+        let every = SearchRequest {
+            limit: 5000,
+            ..request(q)
+        };
+        let (a, b) = (run_segment(&opened, &every), run_segment(&in_ram, &every));
+        assert!(!a.is_empty(), "{q}");
+        assert_eq!(offsets(&a), offsets(&b), "{q}");
+    }
+    // The scratch file has no name: nothing to clean up, then or now.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    drop(opened);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn a_scratch_directory_that_is_not_there_is_a_scratch_error() {
     let dir = scratch("missing").join("gone");
     assert!(matches!(
