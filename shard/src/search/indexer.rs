@@ -847,17 +847,27 @@ impl IndexerThread {
         }
     }
 
-    /// Commits every tail that is due, publishing each as soon as it is
-    /// committed: a quiet partition's new record does not wait for a busy
-    /// partition's larger commit after it.
+    /// Commits every tail that is due, the least changed first, and
+    /// publishes each as soon as it is committed. A commit waits for the
+    /// tail's tantivy thread to index everything handed to it, which for
+    /// a busy partition can be seconds of work: a quiet partition's new
+    /// record must not wait behind that.
     fn commit_due(&mut self, now_ms: i64) {
-        let keys: Vec<PartitionKey> = self.tails.keys().cloned().collect();
-        for key in &keys {
+        let mut keys: Vec<(u64, PartitionKey)> = self
+            .tails
+            .iter()
+            .map(|(key, tail)| (tail.bytes - tail.bytes_committed, key.clone()))
+            .collect();
+        keys.sort_unstable();
+        for (_, key) in &keys {
             let Some(tail) = self.tails.get_mut(key) else {
                 continue;
             };
             match tail.index.commit_if_due(now_ms) {
-                Ok(true) => self.publish(key),
+                Ok(true) => {
+                    tail.bytes_committed = tail.bytes;
+                    self.publish(key);
+                }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(shard = self.shard, topic = %key.0, partition = key.1, error = %e, "search: commit failed");
@@ -881,7 +891,9 @@ impl IndexerThread {
                 local
                     .indexes
                     .values()
-                    .map(|(_, index)| index.searcher())
+                    .map(|(segment, index)| {
+                        (segment.base_offset..segment.end_offset, index.searcher())
+                    })
                     .collect()
             }),
             archives: self.archives.get(partition).cloned().unwrap_or_default(),
@@ -958,6 +970,9 @@ struct Tail {
     index: TailIndex,
     /// Batch bytes added since the tail began.
     bytes: u64,
+    /// `bytes` at the last commit by [`IndexerThread::commit_due`] (what
+    /// it orders commits by).
+    bytes_committed: u64,
     /// (first offset, `bytes` before it) every [`TAIL_CHECKPOINT_BYTES`]
     /// or so, oldest first; at most `TAIL_BATCH_BYTES_MAX /
     /// TAIL_CHECKPOINT_BYTES + 2` of them.
@@ -978,6 +993,7 @@ impl Tail {
         Tail {
             index,
             bytes: 0,
+            bytes_committed: 0,
             checkpoints: VecDeque::new(),
             bytes_max,
             checkpoint_bytes,

@@ -45,8 +45,8 @@ pub(super) struct SearchJob {
 pub(super) struct PartitionView {
     /// Its tail, as of the last commit published.
     pub(super) tail: Option<Searcher>,
-    /// Its local sealed segments' indexes.
-    pub(super) local: Vec<Searcher>,
+    /// Its local sealed segments' indexes, with their offsets.
+    pub(super) local: Vec<(Range<u64>, Searcher)>,
     /// Its archives, oldest first.
     pub(super) archives: Vec<ArchiveRef>,
     /// Its first readable offset at the last maintenance pass: hits
@@ -73,8 +73,10 @@ impl SearcherShared {
 
 /// One search of one shard, planned from the published views.
 struct SearchPlan {
-    /// The wanted partitions' tails and local segments, as committed.
-    searchers: Vec<Searcher>,
+    /// The wanted partitions' tails, as committed.
+    tails: Vec<Searcher>,
+    /// The wanted partitions' local segments' indexes: partition, offsets.
+    local: Vec<(u32, Range<u64>, Searcher)>,
     /// The wanted partitions' unindexed ranges.
     unindexed: BTreeMap<u32, Vec<Range<u64>>>,
     /// The wanted partitions' archives that may hold a match (by the
@@ -91,7 +93,8 @@ fn plan(shared: &SearcherShared, job: &SearchJob) -> (SearchPlan, HashSet<String
     let wanted =
         |(t, p): &PartitionKey| *t == job.topic && request.partition.is_none_or(|want| want == *p);
     let mut plan = SearchPlan {
-        searchers: Vec::new(),
+        tails: Vec::new(),
+        local: Vec::new(),
         unindexed: BTreeMap::new(),
         archives: Vec::new(),
         starts: BTreeMap::new(),
@@ -102,8 +105,12 @@ fn plan(shared: &SearcherShared, job: &SearchJob) -> (SearchPlan, HashSet<String
         if !wanted(key) {
             continue;
         }
-        plan.searchers.extend(view.tail.iter().cloned());
-        plan.searchers.extend(view.local.iter().cloned());
+        plan.tails.extend(view.tail.iter().cloned());
+        plan.local.extend(
+            view.local
+                .iter()
+                .map(|(offsets, searcher)| (key.1, offsets.clone(), searcher.clone())),
+        );
         plan.archives.extend(
             view.archives
                 .iter()
@@ -148,7 +155,9 @@ fn run(
 ) -> Result<Found, SearchError> {
     let topic = job.topic.as_str();
     let mut unindexed = plan.unindexed.clone();
-    let mut searchers = plan.searchers.clone();
+    let mut searchers = plan.tails.clone();
+    let first_local = searchers.len();
+    searchers.extend(plan.local.iter().map(|(_, _, searcher)| searcher.clone()));
     let first_archive = searchers.len();
     // The archive behind each searcher from `first_archive` on.
     let mut searched_archives: Vec<(u32, &ArchiveRef)> = Vec::new();
@@ -177,8 +186,19 @@ fn run(
     let refs: Vec<_> = searchers.iter().collect();
     let Searched { mut hits, failed } = search_each(&refs, &job.request)?;
     for (index, e) in failed {
-        // Tails and local indexes are in RAM and checked when built;
-        // only an archive's index reads (and checks) bytes on demand.
+        // Tails are in RAM; local and archived indexes read (and check)
+        // their data on demand, from a scratch file or the store.
+        if index < first_local {
+            return Err(e);
+        }
+        if let Some((partition, offsets, _)) = plan.local.get(index - first_local) {
+            tracing::warn!(shard, topic, partition, offsets = ?offsets, error = %e, "search: a local segment's index failed while searched; its offsets are reported unindexed");
+            unindexed
+                .entry(*partition)
+                .or_default()
+                .push(offsets.clone());
+            continue;
+        }
         let Some(&(partition, archive)) = index
             .checked_sub(first_archive)
             .and_then(|i| searched_archives.get(i))

@@ -601,6 +601,41 @@ fn run_segment(index: &SegmentIndex, request: &SearchRequest) -> Vec<Hit> {
 }
 
 #[test]
+fn a_local_index_failing_while_searched_is_reported_unindexed_and_the_rest_answers() {
+    use super::indexer::Unindexed;
+    use super::searcher::{serve_searches, PartitionView, SearchJob, SearcherShared};
+    let blob = large_segment_blob();
+    let (damaged, _) = open_ranged(&blob, true);
+    let tail = committed(2, &[filler(Codec::None, 5000, "record2345")]);
+    let view = PartitionView {
+        tail: Some(tail.searcher()),
+        local: vec![(0..4000, damaged.searcher())],
+        ..PartitionView::default()
+    };
+    let shared = SearcherShared {
+        store: Arc::default(),
+        views: std::sync::Mutex::new([(("t".to_string(), 2), view)].into()),
+        unindexed: Arc::new(Unindexed::default()),
+    };
+    let (jobs, queue) = crossbeam_channel::bounded(1);
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    jobs.send(SearchJob {
+        topic: "t".into(),
+        request: request("record2345"),
+        reply,
+    })
+    .unwrap();
+    drop(jobs);
+    // Serves the one search, then ends: its queue is closed.
+    serve_searches(0, &queue, &shared);
+    let found = answer.recv().unwrap().expect("the search answers");
+    // The tail's hit, and the damaged local index's offsets reported.
+    assert_eq!(offsets(&found.hits), vec![5071, 5017]);
+    let damaged_offsets: Vec<std::ops::Range<u64>> = std::iter::once(0..4000).collect();
+    assert_eq!(found.unindexed, [(2, damaged_offsets)].into());
+}
+
+#[test]
 fn a_damaged_data_block_fails_only_the_search_of_its_index() {
     let blob = large_segment_blob();
     let (damaged, _) = open_ranged(&blob, true);
