@@ -425,16 +425,32 @@ fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// Asserts that `q` finds the same records, some, in `a` and `b`.
+fn assert_same_hits(a: &SegmentIndex, b: &SegmentIndex, q: &str) {
+    let every = SearchRequest {
+        limit: 5000,
+        ..request(q)
+    };
+    let (a, b) = (run_segment(a, &every), run_segment(b, &every));
+    assert!(!a.is_empty(), "{q}");
+    assert_eq!(offsets(&a), offsets(&b), "{q}");
+}
+
+/// [`large_segment`] spilled to a scratch file in `dir`. About 21 KB of
+/// records a batch (100 values of ~200 bytes and their keys): a chunk
+/// ends at the fifth batch past 100 KB, so the 40 batches are 8 tantivy
+/// segments in one blob.
+fn spilled_large_segment(dir: &std::path::Path) -> BuiltIndex {
+    let builder = SegmentIndexBuilder::spilling(0, dir)
+        .unwrap()
+        .with_chunk_records_bytes_max(100_000);
+    large_segment(builder)
+}
+
 #[test]
 fn a_segment_indexed_in_chunks_and_spilled_finds_what_one_chunk_does() {
     let dir = scratch("chunks");
-    // About 21 KB of records a batch (100 values of ~200 bytes and their
-    // keys): a chunk ends at the fifth batch past 100 KB, so the 40
-    // batches are 8 tantivy segments in one blob.
-    let spilled = SegmentIndexBuilder::spilling(0, &dir)
-        .unwrap()
-        .with_chunk_records_bytes_max(100_000);
-    let spilled = large_segment(spilled);
+    let spilled = spilled_large_segment(&dir);
     // Nothing is left in the directory: the scratch file has no name.
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     // The member streams exactly the blob.
@@ -455,13 +471,7 @@ fn a_segment_indexed_in_chunks_and_spilled_finds_what_one_chunk_does() {
         "w1550x3",
         "offset:[100 TO 2000]",
     ] {
-        let every = SearchRequest {
-            limit: 5000,
-            ..request(q)
-        };
-        let (a, b) = (run_segment(&whole, &every), run_segment(&one, &every));
-        assert!(!a.is_empty(), "{q}");
-        assert_eq!(offsets(&a), offsets(&b), "{q}");
+        assert_same_hits(&whole, &one, q);
     }
     // Opened from its head as an archive's member is, every segment's
     // hot ranges came with it: opening reads no data.
@@ -477,10 +487,7 @@ fn a_segment_indexed_in_chunks_and_spilled_finds_what_one_chunk_does() {
 #[test]
 fn a_spilled_index_is_searched_from_its_scratch_file() {
     let dir = scratch("opened");
-    let spilled = SegmentIndexBuilder::spilling(0, &dir)
-        .unwrap()
-        .with_chunk_records_bytes_max(100_000);
-    let spilled = large_segment(spilled);
+    let spilled = spilled_large_segment(&dir);
     let blob_bytes = spilled.len_bytes();
     // As a local segment's index is: opened where it was built.
     let opened = spilled.open().unwrap();
@@ -496,13 +503,7 @@ fn a_spilled_index_is_searched_from_its_scratch_file() {
     // Built in RAM, it is held whole.
     assert_eq!(in_ram.held_bytes(), large_segment_blob().len() as u64);
     for q in ["record1234", "record3999", "offset:[100 TO 2000]"] {
-        let every = SearchRequest {
-            limit: 5000,
-            ..request(q)
-        };
-        let (a, b) = (run_segment(&opened, &every), run_segment(&in_ram, &every));
-        assert!(!a.is_empty(), "{q}");
-        assert_eq!(offsets(&a), offsets(&b), "{q}");
+        assert_same_hits(&opened, &in_ram, q);
     }
     // The scratch file has no name: nothing to clean up, then or now.
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
