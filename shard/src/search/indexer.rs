@@ -943,7 +943,7 @@ fn index_segments(
                     continue;
                 }
                 let built =
-                    index_segment_file(job.partition, &job.path, Some(scratch_dir), &job.cancelled);
+                    index_segment_file(job.partition, &job.path, scratch_dir, &job.cancelled);
                 if built.is_ok() {
                     crate::crash::point(CRASH_SEGMENT_INDEXED);
                 }
@@ -953,7 +953,7 @@ fn index_segments(
             recv(local) -> job => {
                 let Ok(job) = job else { return };
                 let built =
-                    index_segment_file(job.key.1, &job.segment.path, Some(scratch_dir), &never)
+                    index_segment_file(job.key.1, &job.segment.path, scratch_dir, &never)
                         .and_then(BuiltIndex::open);
                 let _ = job.reply.send(LocalBuilt {
                     key: job.key,

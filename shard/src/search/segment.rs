@@ -80,9 +80,9 @@ pub const SEGMENT_WRITER_MEMORY_BYTES: usize = 64 << 20;
 pub const CHUNK_RECORDS_BYTES_MAX: u64 = 128 << 20;
 
 /// Builds the index of the sealed segment file at `path` (of
-/// `partition`), reading the file once, a window at a time: in RAM, or
-/// with its data spilled to a scratch file in `scratch_dir` (for an
-/// archive: any size). Checks `cancelled` before every batch: a caller
+/// `partition`), reading the file once, a window at a time, with its
+/// data spilled to a scratch file in `scratch_dir` (any size: for an
+/// archive, or searched in place for a local segment). Checks `cancelled` before every batch: a caller
 /// that stopped waiting ends the work.
 ///
 /// # Errors
@@ -96,7 +96,7 @@ pub const CHUNK_RECORDS_BYTES_MAX: u64 = 128 << 20;
 pub fn index_segment_file(
     partition: u32,
     path: &Path,
-    scratch_dir: Option<&Path>,
+    scratch_dir: &Path,
     cancelled: &AtomicBool,
 ) -> Result<BuiltIndex, SearchError> {
     let file = std::fs::File::open(path).map_err(|e| ringlog_engine::Error::io(path, e))?;
@@ -105,10 +105,7 @@ pub fn index_segment_file(
         .map_err(|e| ringlog_engine::Error::io(path, e))?
         .len();
     let name = path.display().to_string();
-    let mut builder = match scratch_dir {
-        Some(dir) => SegmentIndexBuilder::spilling(partition, dir)?,
-        None => SegmentIndexBuilder::new(partition)?,
-    };
+    let mut builder = SegmentIndexBuilder::spilling(partition, scratch_dir)?;
     let mut stopped = None;
     let walked = for_each_stored_batch(file, len_bytes, &name, |batch| {
         let added = if cancelled.load(Ordering::Relaxed) {
